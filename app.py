@@ -1,0 +1,235 @@
+"""Inkwell, a small self-hosted blog: the application factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask import Response
+from flask import render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import InternalServerError
+
+from extensions import csrf
+from extensions import limiter
+from models import Comment
+from models import ModerationPolicy
+from models import Post
+from models import Tag
+from models import db
+from models import recent_posts
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "DATABASE_URL": "sqlite:///inkwell.db",  # relative SQLite paths live in the instance folder
+    "BLOG_TITLE": "Inkwell",
+    "BLOG_DESCRIPTION": "Notes and stories, written with Inkwell.",
+    "BLOG_LANGUAGE": "en",
+    "COMMENT_MODERATION": ModerationPolicy.first_time.value,
+    "POSTS_PER_PAGE": 10,
+    "COMMENT_RATE_LIMIT": "5 per minute; 50 per day",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "WTF_CSRF_TIME_LIMIT": 24 * 3600,  # a comment may take a while to write
+    "SESSION_COOKIE_SAMESITE": "Lax",
+}
+
+# Settings read from the environment, with the type each is parsed as.
+ENVIRONMENT_SETTINGS: dict[str, type] = {
+    "DATABASE_URL": str,
+    "SECRET_KEY": str,
+    "BLOG_TITLE": str,
+    "BLOG_DESCRIPTION": str,
+    "BLOG_LANGUAGE": str,
+    "COMMENT_MODERATION": str,
+    "POSTS_PER_PAGE": int,
+    "COMMENT_RATE_LIMIT": str,
+    "RATELIMIT_STORAGE_URI": str,
+}
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+ERROR_TITLES = {
+    400: "That request did not work",
+    403: "You cannot do that",
+    404: "Page not found",
+    405: "That is not allowed here",
+    413: "That was too much to send",
+    429: "Slow down a little",
+    500: "Something went wrong on our side",
+}
+ERROR_EXPLANATIONS = {
+    400: "The page could not make sense of what was sent. Going back and trying again usually helps.",
+    404: "There is nothing at this address. It may have moved, or the link may have a typo.",
+    413: "What you sent is larger than this blog accepts (1 MiB). Please shorten it and try again.",
+    429: "You have sent several requests in a short time. Please wait a minute and try again.",
+    500: "The blog hit an unexpected problem. It has been logged; please try again in a moment.",
+}
+CSRF_EXPLANATION = "This form has expired or came from another page. Please reload the page and try again."
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: str | None = None) -> Flask:
+    """Create and configure the Inkwell application."""
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    load_config(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_security_headers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    """Layer the settings: defaults, then ``instance/config.py``, then the environment, then ``test_config``.
+
+    :raise SystemExit: with a sentence naming the setting, when a setting is invalid.
+    """
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(DEFAULT_CONFIG)
+    app.config.from_pyfile("config.py", silent=True)
+    try:
+        app.config.update(settings_from_environment(os.environ))
+        app.config.update(test_config or {})
+        validate_config(app.config)
+    except ValueError as error:
+        raise SystemExit(f"Inkwell cannot start: {error}") from None
+    app.config.setdefault("SQLALCHEMY_DATABASE_URI", database_uri(app.config["DATABASE_URL"]))
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_or_create_secret_key(Path(app.instance_path) / "secret_key")
+
+
+def settings_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return the Inkwell settings present in the environment, parsed.
+
+    :raise ValueError: when a number setting is not a number.
+    """
+    settings: dict[str, Any] = {}
+    for name, kind in ENVIRONMENT_SETTINGS.items():
+        if name not in environ:
+            continue
+        try:
+            settings[name] = kind(environ[name])
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number; got {environ[name]!r}.") from None
+    return settings
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    """:raise ValueError: with a sentence a person can act on, for the first invalid setting."""
+    choices = ", ".join(policy.value for policy in ModerationPolicy)
+    if config["COMMENT_MODERATION"] not in set(ModerationPolicy):
+        raise ValueError(f"COMMENT_MODERATION must be one of {choices}; got {config['COMMENT_MODERATION']!r}.")
+    per_page = config["POSTS_PER_PAGE"]
+    if not isinstance(per_page, int) or not 1 <= per_page <= 100:
+        raise ValueError(f"POSTS_PER_PAGE must be a whole number from 1 to 100; got {per_page!r}.")
+
+
+def database_uri(url: str) -> str:
+    """Return the SQLAlchemy URL for ``DATABASE_URL``, choosing psycopg 3 for plain PostgreSQL URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def load_or_create_secret_key(path: Path) -> str:
+    """Return the secret key kept in ``path``, generating it (mode 0600) the first time.
+
+    Several gunicorn workers may start at once: the key is written to a temporary file and linked into
+    place, which fails for all but the first, and the others read the winner's key.
+    """
+    if path.exists():
+        return path.read_text().strip()
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_hex(32))
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+    return path.read_text().strip()
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the database, CSRF protection and rate limiter to the app."""
+    db.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach the readers' pages and the machine endpoints."""
+    import blog
+    import feeds
+
+    app.register_blueprint(blog.bp)
+    app.register_blueprint(feeds.bp)
+
+
+def render_error(error: HTTPException) -> tuple[str, int]:
+    """Render one friendly page, in the site's layout, for any HTTP error."""
+    code = error.code or 500
+    explanation = ERROR_EXPLANATIONS.get(code, error.description)
+    if isinstance(error, CSRFError):
+        explanation = CSRF_EXPLANATION
+    elif error.description != type(error).description:
+        explanation = error.description  # a specific reason given with abort()
+    title = ERROR_TITLES.get(code, error.name)
+    return render_template("errors/error.html", code=code, title=title, explanation=explanation), code
+
+
+def render_server_error(error: InternalServerError) -> tuple[str, int]:
+    """Roll back the failed transaction, then render the 500 page without touching the database."""
+    db.session.rollback()
+    return render_error(error)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every error with a page in the site's layout, never a stack trace."""
+    app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(InternalServerError, render_server_error)
+
+
+def register_security_headers(app: Flask) -> None:
+    """Send a strict Content-Security-Policy (no inline scripts or styles) and related headers."""
+
+    @app.after_request
+    def add_security_headers(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        return response
+
+
+def format_date(value: datetime) -> str:
+    """Format a date for readers: "24 November 2026"."""
+    return f"{value.day} {value:%B %Y}"
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Expose the date filter, the recent-posts list and a shell context."""
+    app.add_template_filter(format_date, "date")
+    app.add_template_global(recent_posts)
+    app.shell_context_processor(lambda: {"db": db, "Post": Post, "Comment": Comment, "Tag": Tag})
+
+
+def register_commands(app: Flask) -> None:
+    """Add the ``flask --app app`` commands."""
+    import cli
+
+    cli.register_commands(app)

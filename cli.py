@@ -1,0 +1,243 @@
+"""``flask --app app ...`` commands: thin click wrappers over plain functions that tests call too."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+
+import click
+from flask import Flask
+from sqlalchemy import func
+from sqlalchemy import insert
+from sqlalchemy import inspect
+from sqlalchemy import select
+
+from markup import excerpt_of
+from markup import render_comment
+from markup import render_post
+from models import Comment
+from models import CommentStatus
+from models import Post
+from models import PostStatus
+from models import Tag
+from models import db
+from models import now_utc
+from models import post_tags
+from models import slugify
+
+WELCOME_TITLE = "Welcome to Inkwell"
+WELCOME_BODY = """\
+Inkwell is a small blog you host yourself. This post was written for you when the database was
+created, so the home page has something to show. Readers can leave a comment below: try it.
+
+## What readers get
+
+- A home page of recent posts, a page for every post with a permanent address, and tags.
+- A comment form that works in any browser, with or without JavaScript. Comments may use a
+  little Markdown: *emphasis*, **bold**, `code`, links, quotes and lists.
+
+## Moderating comments
+
+By default a new commenter's first comment waits for your approval; once you approve one, that
+commenter's next comments appear at once. From the command line:
+
+```
+flask --app app comments pending
+flask --app app comments approve 1
+flask --app app comments spam 2
+```
+
+Set `COMMENT_MODERATION` to `off`, `first-time` or `all` to choose.
+"""
+
+BATCH_SIZE = 5_000
+DEMO_TAGS = ["Notes", "Travel", "Cooking", "Books", "Code", "Gardening", "Music", "Photography"]
+DEMO_WORDS = (
+    "morning light river garden window coffee letter quiet city mountain harbour winter summer "
+    "notebook kitchen market station bicycle library evening stone forest music paper lantern"
+).split()
+DEMO_NAMES = ["Ada", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Alan", "Radia", "Dennis", "Frances"]
+
+
+def init_db() -> bool:
+    """Create any missing tables; on a new database, also write the welcome post.
+
+    Safe to run again: existing tables and data are left as they are. Returns whether the database was new.
+    """
+    is_new = not inspect(db.engine).has_table(Post.__tablename__)
+    db.create_all()
+    if is_new:
+        now = now_utc()
+        db.session.add(
+            Post(title=WELCOME_TITLE, slug="welcome", body=WELCOME_BODY, status=PostStatus.published, published_at=now)
+        )
+        db.session.commit()
+    return is_new
+
+
+def _sentence(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(DEMO_WORDS) for _ in range(words)).capitalize() + "."
+
+
+def _demo_post_body(rng: random.Random) -> str:
+    paragraphs = [" ".join(_sentence(rng, rng.randint(6, 14)) for _ in range(rng.randint(3, 6))) for _ in range(4)]
+    return f"{paragraphs[0]}\n\n## {_sentence(rng, 3)[:-1]}\n\n" + "\n\n".join(paragraphs[1:])
+
+
+def _rendered_demo_post(body: str) -> tuple[str, str, str]:
+    body_html = render_post(body)
+    return body, body_html, excerpt_of(body_html)
+
+
+def _batches(total: int) -> Iterator[range]:
+    for start in range(0, total, BATCH_SIZE):
+        yield range(start, min(start + BATCH_SIZE, total))
+
+
+def _demo_tags() -> list[Tag]:
+    existing = {tag.name: tag for tag in db.session.scalars(select(Tag).where(Tag.name.in_(DEMO_TAGS)))}
+    tags = [existing.get(name) or Tag(name=name, slug=slugify(name)) for name in DEMO_TAGS]
+    db.session.add_all(tags)
+    db.session.flush()
+    return tags
+
+
+def seed_demo(post_count: int, comment_count: int, seed: int = 1) -> tuple[int, int]:
+    """Add realistic published demo posts, tags and approved comments, fast enough for 100,000 posts.
+
+    Markdown is rendered for a small pool of bodies and reused, and rows go in with bulk inserts.
+    """
+    rng = random.Random(seed)
+    bodies = [_rendered_demo_post(_demo_post_body(rng)) for _ in range(25)]
+    comment_bodies = [(text, render_comment(text)) for text in (_sentence(rng, rng.randint(5, 30)) for _ in range(40))]
+    tag_ids = [tag.id for tag in _demo_tags()]
+    first_number = (db.session.scalar(select(func.count(Post.id))) or 0) + 1
+    now = now_utc()
+
+    post_ids: list[int] = []
+    post_dates = []
+    for batch in _batches(post_count):
+        rows = []
+        for i in batch:
+            body, body_html, summary = rng.choice(bodies)
+            title = _sentence(rng, rng.randint(2, 6))[:-1]
+            published_at = now - timedelta(hours=3 * (post_count - i), minutes=rng.randint(0, 120))
+            rows.append(
+                {
+                    "title": title,
+                    "slug": f"{slugify(title, 60)}-{first_number + i}",
+                    "body": body,
+                    "body_html": body_html,
+                    "excerpt": "",
+                    "summary": summary,
+                    "status": PostStatus.published,
+                    "published_at": published_at,
+                    "created_at": published_at,
+                    "updated_at": published_at,
+                }
+            )
+            post_dates.append(published_at)
+        post_ids += db.session.scalars(insert(Post).returning(Post.id, sort_by_parameter_order=True), rows).all()
+        db.session.execute(
+            insert(post_tags),
+            [{"post_id": pid, "tag_id": tid} for pid in post_ids[-len(rows) :] for tid in rng.sample(tag_ids, 2)],
+        )
+
+    if not post_ids and comment_count:
+        post_ids = list(db.session.scalars(select(Post.id)))
+        post_dates = [now - timedelta(days=1)] * len(post_ids)
+    for batch in _batches(comment_count if post_ids else 0):
+        rows = []
+        for _ in batch:
+            index = rng.randrange(len(post_ids))
+            body, body_html = rng.choice(comment_bodies)
+            rows.append(
+                {
+                    "post_id": post_ids[index],
+                    "author_name": rng.choice(DEMO_NAMES),
+                    "body": body,
+                    "body_html": body_html,
+                    "status": CommentStatus.approved,
+                    "created_at": min(now, post_dates[index] + timedelta(minutes=rng.randint(5, 60 * 24 * 30))),
+                }
+            )
+        db.session.execute(insert(Comment), rows)
+    db.session.commit()
+    return post_count, comment_count if post_ids else 0
+
+
+def pending_comments() -> list[Comment]:
+    """Return the comments waiting for the owner's decision, oldest first."""
+    query = select(Comment).where(Comment.status == CommentStatus.pending).order_by(Comment.created_at, Comment.id)
+    return list(db.session.scalars(query))
+
+
+def set_comment_status(comment_id: int, status: CommentStatus) -> Comment:
+    """Approve a comment or mark it as spam.
+
+    :raise click.ClickException: when there is no comment with this id.
+    """
+    comment = db.session.get(Comment, comment_id)
+    if comment is None:
+        raise click.ClickException(f"There is no comment with id {comment_id}.")
+    comment.status = status
+    db.session.commit()
+    return comment
+
+
+@click.command("init-db")
+def init_db_command() -> None:
+    """Create the database tables (and a welcome post on a new database)."""
+    if init_db():
+        click.echo(f"Created a new database with the post “{WELCOME_TITLE}”.")
+    else:
+        click.echo("The database is ready; existing data was left as it was.")
+
+
+@click.command("seed-demo")
+@click.option("--posts", "post_count", default=30, show_default=True, type=click.IntRange(min=0), help="Posts to add.")
+@click.option("--comments", "comment_count", default=200, show_default=True, type=click.IntRange(min=0), help="Comments to add.")
+def seed_demo_command(post_count: int, comment_count: int) -> None:
+    """Fill the blog with demo posts and comments, for trying Inkwell out or measuring it."""
+    init_db()
+    posts, comments = seed_demo(post_count, comment_count)
+    click.echo(f"Added {posts:,} demo posts and {comments:,} comments.")
+
+
+@click.group("comments")
+def comments_command() -> None:
+    """Moderate comments: list those waiting, approve them or mark them as spam."""
+
+
+@comments_command.command("pending")
+def pending_command() -> None:
+    """List comments awaiting moderation."""
+    comments = pending_comments()
+    if not comments:
+        click.echo("No comments are awaiting moderation.")
+    for comment in comments:
+        excerpt = " ".join(comment.body.split())[:60]
+        click.echo(f"{comment.id}\t{comment.created_at:%Y-%m-%d %H:%M}\t{comment.post.slug}\t{comment.author_name}: {excerpt}")
+
+
+@comments_command.command("approve")
+@click.argument("comment_id", type=int)
+def approve_command(comment_id: int) -> None:
+    """Publish a held comment (and trust its commenter from now on)."""
+    comment = set_comment_status(comment_id, CommentStatus.approved)
+    click.echo(f"Approved comment {comment.id} by {comment.author_name}.")
+
+
+@comments_command.command("spam")
+@click.argument("comment_id", type=int)
+def spam_command(comment_id: int) -> None:
+    """Mark a comment as spam, hiding it from readers."""
+    comment = set_comment_status(comment_id, CommentStatus.spam)
+    click.echo(f"Marked comment {comment.id} by {comment.author_name} as spam.")
+
+
+def register_commands(app: Flask) -> None:
+    """Add Inkwell's commands to ``flask --app app``."""
+    for command in (init_db_command, seed_demo_command, comments_command):
+        app.cli.add_command(command)

@@ -1,0 +1,110 @@
+"""Turn Markdown into safe HTML: the one place that decides what markup reaches a page.
+
+Every string a person typed that is shown as HTML goes through a function here. Markdown is rendered
+first, then ``bleach`` keeps only an explicit allow-list, so whatever the Markdown library lets through,
+the output is safe. This is the only module that imports ``bleach`` or ``markdown``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from functools import partial
+
+import bleach
+import markdown
+from bleach.linkifier import LinkifyFilter
+
+SAFE_PROTOCOLS = {"http", "https", "mailto"}
+
+COMMENT_TAGS = {"p", "br", "em", "strong", "code", "pre", "a", "blockquote", "ul", "ol", "li"}
+COMMENT_ATTRIBUTES = {"a": ["href", "title", "rel"]}
+COMMENT_LINK_REL = "nofollow ugc noopener"
+
+POST_TAGS = COMMENT_TAGS | {
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "img", "del", "sub", "sup", "abbr",
+    "table", "thead", "tbody", "tr", "th", "td", "dl", "dt", "dd",
+}  # fmt: skip
+POST_ATTRIBUTES = {
+    "a": ["href", "title"],
+    "img": ["src", "alt", "title", "width", "height"],
+    "abbr": ["title"],
+    "code": ["class"],
+    "th": ["align"],
+    "td": ["align"],
+}
+
+# Comments are a small subset of Markdown: no headings, rules, images or raw HTML. Raw HTML is not
+# parsed at all, so someone writing "<b>" about HTML sees "<b>", not bold text or nothing.
+COMMENT_DISABLED_BLOCKS = ["hashheader", "setextheader", "hr"]
+COMMENT_DISABLED_INLINES = ["html", "image_link", "image_reference", "short_image_ref"]
+POST_EXTENSIONS = ["fenced_code", "tables", "sane_lists"]
+
+_local = threading.local()
+
+
+def _post_markdown() -> markdown.Markdown:
+    """Return this thread's Markdown converter for posts (converters are not thread-safe)."""
+    if not hasattr(_local, "post"):
+        _local.post = markdown.Markdown(extensions=POST_EXTENSIONS)
+    return _local.post.reset()
+
+
+def _comment_markdown() -> markdown.Markdown:
+    """Return this thread's Markdown converter for comments, with the unsafe syntax removed."""
+    if not hasattr(_local, "comment"):
+        converter = markdown.Markdown(extensions=["sane_lists"])
+        converter.preprocessors.deregister("html_block")
+        for name in COMMENT_DISABLED_BLOCKS:
+            converter.parser.blockprocessors.deregister(name)
+        for name in COMMENT_DISABLED_INLINES:
+            converter.inlinePatterns.deregister(name)
+        _local.comment = converter
+    return _local.comment.reset()
+
+
+def _mark_user_link(attrs: dict, new: bool = False) -> dict:
+    """Tell search engines and browsers that a comment link is the commenter's, not the blog's."""
+    attrs[(None, "rel")] = COMMENT_LINK_REL
+    return attrs
+
+
+_post_cleaner = bleach.Cleaner(
+    tags=POST_TAGS, attributes=POST_ATTRIBUTES, protocols=SAFE_PROTOCOLS, strip=True
+)
+_comment_cleaner = bleach.Cleaner(
+    tags=COMMENT_TAGS,
+    attributes=COMMENT_ATTRIBUTES,
+    protocols=SAFE_PROTOCOLS,
+    strip=True,
+    filters=[partial(LinkifyFilter, callbacks=[_mark_user_link], skip_tags={"pre", "code"}, parse_email=False)],
+)
+_text_only_cleaner = bleach.Cleaner(tags=set(), strip=True)
+
+
+def render_post(source: str) -> str:
+    """Render the owner's full Markdown (headings, tables, fenced code, images) to safe HTML."""
+    return _post_cleaner.clean(_post_markdown().convert(source))
+
+
+def render_comment(source: str) -> str:
+    """Render a reader's comment (a small Markdown subset) to safe HTML with bare URLs linked.
+
+    Every link, typed or linkified, gets ``rel="nofollow ugc noopener"``.
+    """
+    return _comment_cleaner.clean(_comment_markdown().convert(source))
+
+
+def plain_text(rendered_html: str) -> str:
+    """Return the readable text of rendered HTML, whitespace collapsed, for excerpts and summaries."""
+    text = html.unescape(_text_only_cleaner.clean(rendered_html))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def excerpt_of(rendered_html: str, length: int = 280) -> str:
+    """Return the first ``length`` characters of the text, cut at a word and ending in an ellipsis."""
+    text = plain_text(rendered_html)
+    if len(text) <= length:
+        return text
+    return text[:length].rsplit(" ", 1)[0].rstrip(".,;:!?-—") + "…"
