@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
+from flask.cli import with_appcontext
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import inspect
@@ -187,6 +189,7 @@ def set_comment_status(comment_id: int, status: CommentStatus) -> Comment:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the database tables (and a welcome post on a new database)."""
     if init_db():
@@ -196,6 +199,7 @@ def init_db_command() -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--posts", "post_count", default=30, show_default=True, type=click.IntRange(min=0), help="Posts to add.")
 @click.option("--comments", "comment_count", default=200, show_default=True, type=click.IntRange(min=0), help="Comments to add.")
 def seed_demo_command(post_count: int, comment_count: int) -> None:
@@ -205,9 +209,7 @@ def seed_demo_command(post_count: int, comment_count: int) -> None:
     click.echo(f"Added {posts:,} demo posts and {comments:,} comments.")
 
 
-@click.group("comments")
-def comments_command() -> None:
-    """Moderate comments: list those waiting, approve them or mark them as spam."""
+comments_command = AppGroup("comments", help="Moderate comments: list those waiting, approve them or mark them as spam.")
 
 
 @comments_command.command("pending")

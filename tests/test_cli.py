@@ -1,0 +1,103 @@
+"""The owner sets up and tends the blog from the command line (``flask --app app ...``)."""
+
+from __future__ import annotations
+
+from conftest import page_text
+from conftest import post_comment
+from sqlalchemy import func
+from sqlalchemy import select
+
+from cli import WELCOME_TITLE
+from models import Comment
+from models import CommentStatus
+from models import Post
+from models import PostStatus
+from models import Tag
+from models import db
+
+
+def count(app, column) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count(column)))
+
+
+def test_init_db_creates_a_welcome_post_once(make_app):
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+    runner = app.test_cli_runner()
+
+    first = runner.invoke(args=["init-db"])
+    second = runner.invoke(args=["init-db"])
+
+    assert first.exit_code == 0 and "Created a new database" in first.output
+    assert second.exit_code == 0 and "existing data was left as it was" in second.output
+    assert count(app, Post.id) == 1
+    html = page_text(app.test_client().get("/"))
+    assert WELCOME_TITLE in html
+    assert app.test_client().get("/posts/welcome").status_code == 200
+
+
+def test_init_db_keeps_existing_posts(app, runner, make_post):
+    make_post("Precious")
+    runner.invoke(args=["init-db"])
+    with app.app_context():
+        assert db.session.scalars(select(Post.title)).all() == ["Precious"]
+
+
+def test_seed_demo_adds_published_posts_tags_and_comments(app, runner, client):
+    """Ten posts a page: 120 posts make twelve pages."""
+    result = runner.invoke(args=["seed-demo", "--posts", "120", "--comments", "900"])
+
+    assert result.exit_code == 0, result.output
+    assert "Added 120 demo posts and 900 comments." in result.output
+    assert count(app, Post.id) == 120
+    assert count(app, Comment.id) == 900
+    with app.app_context():
+        statuses = set(db.session.scalars(select(Post.status).distinct()))
+        assert statuses == {PostStatus.published}
+        assert db.session.scalar(select(func.count(Tag.id))) >= 5
+    assert client.get("/?page=12").status_code == 200
+    assert client.get("/?page=13").status_code == 404
+
+
+def test_seed_demo_can_run_twice_without_slug_clashes(app, runner):
+    runner.invoke(args=["seed-demo", "--posts", "20", "--comments", "0"])
+    result = runner.invoke(args=["seed-demo", "--posts", "20", "--comments", "10"])
+    assert result.exit_code == 0, result.output
+    assert count(app, Post.id) == 40
+
+
+def test_seed_demo_refuses_negative_counts(runner):
+    result = runner.invoke(args=["seed-demo", "--posts", "-5"])
+    assert result.exit_code == 2
+    assert "-5 is not in the range x>=0" in result.output
+
+
+def test_comment_commands_list_approve_and_mark_spam(make_app, make_post):
+    app = make_app(COMMENT_MODERATION="all")
+    client, runner = app.test_client(), app.test_cli_runner()
+    post = make_post("Moderated")
+    post_comment(client, post.slug, name="Grace", body="Approve me please")
+    post_comment(client, post.slug, name="Spammer", body="Cheap watches")
+
+    listing = runner.invoke(args=["comments", "pending"])
+    assert "Grace: Approve me please" in listing.output and "Spammer: Cheap watches" in listing.output
+
+    assert "Approved comment 1 by Grace." in runner.invoke(args=["comments", "approve", "1"]).output
+    assert "Marked comment 2 by Spammer as spam." in runner.invoke(args=["comments", "spam", "2"]).output
+
+    assert "No comments are awaiting moderation." in runner.invoke(args=["comments", "pending"]).output
+    with app.app_context():
+        assert db.session.scalars(select(Comment.status).order_by(Comment.id)).all() == [
+            CommentStatus.approved,
+            CommentStatus.spam,
+        ]
+    html = page_text(app.test_client().get(f"/posts/{post.slug}"))
+    assert "Approve me please" in html and "Cheap watches" not in html
+
+
+def test_moderating_an_unknown_comment_says_so(runner):
+    result = runner.invoke(args=["comments", "approve", "999"])
+    assert result.exit_code == 1
+    assert "There is no comment with id 999." in result.output

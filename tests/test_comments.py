@@ -1,0 +1,169 @@
+"""A reader leaves a comment through the plain HTML form."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import csrf_token
+from conftest import page_text
+from conftest import post_comment
+from sqlalchemy import func
+from sqlalchemy import select
+
+from models import Comment
+from models import CommentStatus
+from models import db
+
+
+def stored_comments(app) -> list[Comment]:
+    with app.app_context():
+        return list(db.session.scalars(select(Comment).order_by(Comment.id)))
+
+
+@pytest.fixture
+def post(make_post):
+    return make_post("Open for comments")
+
+
+def test_valid_comment_redirects_to_it_and_is_shown(app, client, post):
+    response = post_comment(client, post.slug, name="Grace", body="Lovely *post*!")
+
+    (comment,) = stored_comments(app)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/posts/{post.slug}#comment-{comment.id}"
+    html = page_text(client.get(response.headers["Location"]))
+    assert "Thank you, your comment is published." in html
+    assert f'id="comment-{comment.id}"' in html
+    assert "<p>Lovely <em>post</em>!</p>" in html
+    assert "Grace" in html
+    assert '<h2 id="comments-heading">1 comment</h2>' in html
+
+
+def test_comment_is_stored_with_what_the_person_typed(app, client, post):
+    post_comment(
+        client, post.slug, name="  Grace  ", email="grace@example.com", website="https://grace.example", body="Hi"
+    )
+
+    (comment,) = stored_comments(app)
+    assert (comment.author_name, comment.author_email, comment.author_website) == (
+        "Grace",
+        "grace@example.com",
+        "https://grace.example",
+    )
+    assert comment.status == CommentStatus.approved
+    assert comment.created_at.tzinfo is not None
+    assert comment.ip_hash and "127.0.0.1" not in comment.ip_hash
+
+
+def test_email_is_never_shown_and_website_links_the_name(client, post):
+    post_comment(client, post.slug, name="Grace", email="grace@example.com", website="https://grace.example")
+
+    html = page_text(client.get(f"/posts/{post.slug}"))
+
+    assert "grace@example.com" not in html
+    assert '<a href="https://grace.example" rel="nofollow ugc noopener">Grace</a>' in html
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"name": ""}, "name", "Please enter your name."),
+        ({"name": "   "}, "name", "Please enter your name."),
+        ({"name": "N" * 81}, "name", "Your name can be at most 80 characters long."),
+        ({"body": ""}, "body", "Please write a comment."),
+        ({"body": " \n "}, "body", "Please write a comment."),
+        ({"body": "x" * 5001}, "body", "A comment can be at most 5,000 characters long."),
+        ({"email": "not-an-email"}, "email", "Please enter a valid email address"),
+        ({"email": "a" * 250 + "@example.com"}, "email", "An email address can be at most 254 characters long."),
+        ({"website": "javascript:alert(1)"}, "website", "starting with http:// or https://"),
+        ({"website": "ftp://example.com"}, "website", "starting with http:// or https://"),
+        ({"website": "example.com"}, "website", "starting with http:// or https://"),
+    ],
+)
+def test_invalid_comment_is_refused_with_a_message_and_the_input_kept(app, client, post, fields, field, message):
+    typed = {"name": "Margaret", "email": "m@example.com", "website": "https://m.example", "body": "My words"}
+    response = post_comment(client, post.slug, **(typed | fields))
+
+    html = page_text(response)
+    assert response.status_code == 400
+    assert f'<p class="error" id="{field}-error">' in html and message in html
+    assert 'aria-invalid="true"' in html
+    assert "Your comment was not posted yet" in html
+    for name, value in (typed | fields).items():
+        if name != field:
+            assert value in html, f"{name} was not kept"
+    assert stored_comments(app) == []
+
+
+def test_missing_csrf_token_stores_nothing_and_keeps_the_text(app, client, post):
+    response = client.post(f"/posts/{post.slug}/comments", data={"name": "Eve", "body": "Words worth keeping"})
+
+    assert response.status_code == 400
+    html = page_text(response)
+    assert "This form expired before it was sent" in html
+    assert "Words worth keeping" in html and 'value="Eve"' in html
+    assert stored_comments(app) == []
+
+
+def test_forged_csrf_token_is_refused(app, client, post):
+    response = post_comment(client, post.slug, csrf_token="forged-token")
+    assert response.status_code == 400
+    assert stored_comments(app) == []
+
+
+def test_resubmitting_after_an_expired_form_works(app, client, post):
+    refused = client.post(f"/posts/{post.slug}/comments", data={"name": "Eve", "body": "Second try"})
+    fresh_token = csrf_token(client, f"/posts/{post.slug}")
+    assert "Second try" in page_text(refused)
+
+    accepted = post_comment(client, post.slug, name="Eve", body="Second try", csrf_token=fresh_token)
+
+    assert accepted.status_code == 303
+    assert [c.body for c in stored_comments(app)] == ["Second try"]
+
+
+def test_honeypot_filled_in_is_not_published(app, client, post):
+    response = post_comment(client, post.slug, body="Buy cheap pills", homepage="http://spam.example")
+
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("#comments")
+    (comment,) = stored_comments(app)
+    assert comment.status == CommentStatus.spam
+    assert "Buy cheap pills" not in page_text(client.get(f"/posts/{post.slug}"))
+
+
+def test_oversized_request_is_refused_with_a_friendly_413(app, client, post):
+    token = csrf_token(client, f"/posts/{post.slug}")
+    response = client.post(
+        f"/posts/{post.slug}/comments", data={"csrf_token": token, "name": "Big", "body": "x" * (1024 * 1024 + 1)}
+    )
+
+    assert response.status_code == 413
+    assert "larger than this blog accepts" in page_text(response)
+    assert stored_comments(app) == []
+
+
+def test_commenting_on_a_missing_post_is_a_404(client):
+    response = client.post("/posts/nope/comments", data={"name": "A", "body": "B"})
+    assert response.status_code == 404
+
+
+def test_comment_form_is_labelled_and_works_without_javascript(client, post):
+    html = page_text(client.get(f"/posts/{post.slug}"))
+    assert f'<form method="post" action="/posts/{post.slug}/comments#comment-form" novalidate>' in html
+    for field in ("name", "email", "website", "body"):
+        assert f'<label for="{field}">' in html
+    assert '<button type="submit">Post comment</button>' in html
+
+
+def test_too_many_comments_from_one_address_get_a_friendly_429(make_app, make_post):
+    app = make_app(COMMENT_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    post = make_post("Popular")
+
+    statuses = [post_comment(client, post.slug, body=f"Comment {n}").status_code for n in range(3)]
+
+    assert statuses == [303, 303, 429]
+    response = post_comment(client, post.slug, body="One more")
+    assert "Slow down a little" in page_text(response)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Comment.id))) == 2

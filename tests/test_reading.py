@@ -1,0 +1,176 @@
+"""A reader browses the blog: the home page, post pages, tags, and friendly errors."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from conftest import page_text
+from conftest import post_comment
+
+from sqlalchemy import select
+
+from models import Comment
+from models import CommentStatus
+from models import PostStatus
+from models import db
+from models import now_utc
+
+
+def titles_on(html: str) -> list[str]:
+    return re.findall(r'<article class="summary">\s*<h2><a href="[^"]+">([^<]+)</a>', html)
+
+
+def test_home_lists_published_posts_newest_first(client, make_post):
+    now = now_utc()
+    make_post("Oldest", published_at=now - timedelta(days=3))
+    make_post("Newest", published_at=now - timedelta(minutes=5))
+    make_post("Middle", published_at=now - timedelta(days=1))
+
+    assert titles_on(page_text(client.get("/"))) == ["Newest", "Middle", "Oldest"]
+
+
+def test_home_hides_drafts_and_posts_scheduled_for_later(client, make_post):
+    make_post("Visible")
+    make_post("Unfinished draft", status=PostStatus.draft)
+    make_post("Tomorrow's news", published_at=now_utc() + timedelta(days=1))
+
+    html = page_text(client.get("/"))
+
+    assert titles_on(html) == ["Visible"]
+    assert "Unfinished draft" not in html and "Tomorrow" not in html
+
+
+def test_home_shows_excerpt_date_and_comment_count(client, make_post):
+    post = make_post("Counted", body="First paragraph of the post.\n\nSecond paragraph.")
+    post_comment(client, post.slug)
+    post_comment(client, post.slug, body="Another one")
+
+    html = page_text(client.get("/"))
+
+    assert "First paragraph of the post. Second paragraph." in html
+    assert "2 comments" in html
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT[^"]+\+00:00">\d{1,2} \w+ \d{4}</time>', html)
+
+
+def test_empty_blog_says_so_instead_of_erroring(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "No posts have been published yet." in page_text(response)
+
+
+def test_home_paginates_with_older_and_newer_links(make_app, make_post):
+    client = make_app(POSTS_PER_PAGE=2).test_client()
+    now = now_utc()
+    for n in range(5):
+        make_post(f"Post {n}", published_at=now - timedelta(hours=n + 1))
+
+    first, second, last = (page_text(client.get(url)) for url in ("/", "/?page=2", "/?page=3"))
+
+    assert titles_on(first) == ["Post 0", "Post 1"]
+    assert 'rel="next" href="/?page=2"' in first and 'rel="prev"' not in first
+    assert titles_on(second) == ["Post 2", "Post 3"]
+    assert 'rel="prev" href="/"' in second and 'rel="next" href="/?page=3"' in second
+    assert titles_on(last) == ["Post 4"]
+    assert 'rel="next"' not in last
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "abc", "1.5", "", "4", "99999999999999999999999"])
+def test_bad_or_out_of_range_page_is_a_friendly_404(make_app, make_post, page):
+    client = make_app(POSTS_PER_PAGE=2).test_client()
+    for n in range(5):
+        make_post(f"Post {n}")
+
+    response = client.get(f"/?page={page}")
+
+    assert response.status_code == 404
+    html = page_text(response)
+    assert "<h1 id=\"error-heading\">Page not found</h1>" in html
+    assert '<main id="content"' in html
+
+
+def test_post_page_shows_title_date_tags_and_rendered_body(client, make_post):
+    post = make_post("Hello world", body="Some **bold** words.\n\n## A heading", tags=("Travel", "Notes"))
+
+    html = page_text(client.get(f"/posts/{post.slug}"))
+
+    assert "<h1>Hello world</h1>" in html
+    assert "<strong>bold</strong>" in html and "<h2>A heading</h2>" in html
+    assert 'href="/tags/travel" rel="tag">Travel</a>' in html
+    assert 'href="/tags/notes" rel="tag">Notes</a>' in html
+    assert "<title>Hello world · Inkwell</title>" in html
+
+
+def test_post_without_comments_says_no_comments(client, make_post):
+    post = make_post("Lonely")
+    html = page_text(client.get(f"/posts/{post.slug}"))
+    assert "No comments yet" in html
+    assert '<ol class="comment-list">' not in html
+
+
+def test_post_page_shows_comments_oldest_first_with_permalinks(client, make_post):
+    post = make_post("Discussed")
+    for body in ("First!", "Second thoughts", "Third time lucky"):
+        post_comment(client, post.slug, body=body)
+
+    html = page_text(client.get(f"/posts/{post.slug}"))
+
+    bodies = re.findall(r'<div class="comment-body"><p>([^<]+)</p>', html)
+    assert bodies == ["First!", "Second thoughts", "Third time lucky"]
+    ids = re.findall(r'<li class="comment" id="comment-(\d+)"', html)
+    assert len(ids) == 3 and all(f'href="#comment-{i}"' in html for i in ids)
+    assert '<h2 id="comments-heading">3 comments</h2>' in html
+
+
+@pytest.mark.parametrize("slug_kind", ["unknown", "draft", "scheduled"])
+def test_unknown_draft_or_scheduled_post_is_a_friendly_404(client, make_post, slug_kind):
+    make_post("Draft", slug="draft", status=PostStatus.draft)
+    make_post("Scheduled", slug="scheduled", published_at=now_utc() + timedelta(hours=2))
+
+    response = client.get(f"/posts/{slug_kind}")
+
+    assert response.status_code == 404
+    html = page_text(response)
+    assert "There is no post at this address." in html
+    assert "Traceback" not in html and "<h1" in html
+
+
+def test_every_page_lists_recent_posts(client, make_post):
+    post = make_post("Recent one")
+    for url in ("/", f"/posts/{post.slug}", "/no/such/page"):
+        html = page_text(client.get(url))
+        assert "Recent posts" in html and f'href="/posts/{post.slug}">Recent one</a>' in html
+
+
+def test_tag_page_lists_only_posts_with_that_tag(client, make_post):
+    make_post("Tagged", tags=("Cooking",))
+    make_post("Untagged")
+
+    html = page_text(client.get("/tags/cooking"))
+
+    assert "Posts tagged “Cooking”" in html
+    assert titles_on(html) == ["Tagged"]
+    assert client.get("/tags/no-such-tag").status_code == 404
+
+
+def test_comment_counts_include_only_approved_comments(make_app, make_post):
+    app = make_app(COMMENT_MODERATION="all")
+    client = app.test_client()
+    post = make_post("Held back")
+    post_comment(client, post.slug)
+
+    assert "No comments" in page_text(app.test_client().get("/"))
+    with app.app_context():
+        assert db.session.scalars(select(Comment)).one().status == CommentStatus.pending
+
+
+def test_pages_are_html_with_landmarks_and_a_language(client, make_post):
+    post = make_post("Structure")
+    html = page_text(client.get(f"/posts/{post.slug}"))
+    assert html.startswith("<!doctype html>")
+    assert '<html lang="en">' in html
+    for landmark in ("<header", "<nav", '<main id="content"', "<aside", "<footer", "<article"):
+        assert landmark in html
+    assert '<a class="skip-link" href="#content">' in html
+    assert "<script" not in html and "style=" not in html
