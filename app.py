@@ -18,10 +18,12 @@ from werkzeug.exceptions import InternalServerError
 
 from extensions import csrf
 from extensions import limiter
+from extensions import login_manager
 from models import Comment
 from models import ModerationPolicy
 from models import Post
 from models import Tag
+from models import User
 from models import db
 from models import recent_posts
 
@@ -34,7 +36,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "POSTS_PER_PAGE": 10,
     "COMMENT_RATE_LIMIT": "5 per minute; 50 per day",
     "RATELIMIT_STORAGE_URI": "memory://",
+    "COMMENTS_CLOSE_AFTER_DAYS": 0,  # 0: comments never close by age
+    "LOGIN_RATE_LIMIT": "5 per minute",
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "MAX_FORM_MEMORY_SIZE": 1024 * 1024,  # a long post's text must fit
+    "UPLOAD_MAX_BYTES": 4 * 1024 * 1024,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": 24 * 3600,  # a comment may take a while to write
     "SESSION_COOKIE_SAMESITE": "Lax",
 }
@@ -48,6 +55,7 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "BLOG_LANGUAGE": str,
     "COMMENT_MODERATION": str,
     "POSTS_PER_PAGE": int,
+    "COMMENTS_CLOSE_AFTER_DAYS": int,
     "COMMENT_RATE_LIMIT": str,
     "RATELIMIT_STORAGE_URI": str,
 }
@@ -59,6 +67,7 @@ CONTENT_SECURITY_POLICY = (
 
 ERROR_TITLES = {
     400: "That request did not work",
+    401: "Please log in",
     403: "You cannot do that",
     404: "Page not found",
     405: "That is not allowed here",
@@ -68,8 +77,9 @@ ERROR_TITLES = {
 }
 ERROR_EXPLANATIONS = {
     400: "The page could not make sense of what was sent. Going back and trying again usually helps.",
+    403: "You do not have permission to do that.",
     404: "There is nothing at this address. It may have moved, or the link may have a typo.",
-    413: "What you sent is larger than this blog accepts (1 MiB). Please shorten it and try again.",
+    413: "What you sent is larger than this blog accepts. Please send something smaller and try again.",
     429: "You have sent several requests in a short time. Please wait a minute and try again.",
     500: "The blog hit an unexpected problem. It has been logged; please try again in a moment.",
 }
@@ -134,6 +144,9 @@ def validate_config(config: Mapping[str, Any]) -> None:
     per_page = config["POSTS_PER_PAGE"]
     if not isinstance(per_page, int) or not 1 <= per_page <= 100:
         raise ValueError(f"POSTS_PER_PAGE must be a whole number from 1 to 100; got {per_page!r}.")
+    close_after = config["COMMENTS_CLOSE_AFTER_DAYS"]
+    if not isinstance(close_after, int) or close_after < 0:
+        raise ValueError(f"COMMENTS_CLOSE_AFTER_DAYS must be 0 (never) or a number of days; got {close_after!r}.")
 
 
 def database_uri(url: str) -> str:
@@ -170,14 +183,19 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    login_manager.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    """Attach the readers' pages and the machine endpoints."""
+    """Attach the readers' pages, the owner's admin area, uploaded images and the machine endpoints."""
+    import admin
     import blog
     import feeds
+    import uploads
 
     app.register_blueprint(blog.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(uploads.bp)
     app.register_blueprint(feeds.bp)
 
 
@@ -225,7 +243,7 @@ def register_template_helpers(app: Flask) -> None:
     """Expose the date filter, the recent-posts list and a shell context."""
     app.add_template_filter(format_date, "date")
     app.add_template_global(recent_posts)
-    app.shell_context_processor(lambda: {"db": db, "Post": Post, "Comment": Comment, "Tag": Tag})
+    app.shell_context_processor(lambda: {"db": db, "Post": Post, "Comment": Comment, "Tag": Tag, "User": User})
 
 
 def register_commands(app: Flask) -> None:

@@ -23,12 +23,16 @@ from extensions import csrf
 from extensions import limiter
 from forms import CommentForm
 from models import Comment
+from models import HELD_HONEYPOT
 from models import CommentStatus
 from models import Post
 from models import Tag
+from models import Verdict
 from models import db
 from models import is_known_commenter
+from models import paginate
 from models import post_by_slug_or_404
+from models import post_redirected_from
 from models import published_posts
 from models import tag_by_slug_or_404
 from models import visible_comments
@@ -37,25 +41,14 @@ bp = Blueprint("blog", __name__)
 
 COMMENTER_COOKIE = "inkwell_commenter"
 COMMENTER_COOKIE_MAX_AGE = 365 * 24 * 3600
-MAX_PAGE_DIGITS = 6
 
 FLASH_PUBLISHED = "Thank you, your comment is published."
 FLASH_HELD = "Thank you! Your comment is awaiting moderation and will appear once the author approves it."
+COMMENTS_CLOSED = "Comments are closed on this post, so your comment was not posted. Your text is below, to keep."
 FORM_EXPIRED = (
     "This form expired before it was sent, so your comment was not posted yet. "
     "Everything you typed is still below: please press “Post comment” again."
 )
-
-
-def requested_page() -> int:
-    """Return the ``?page=`` number.
-
-    :raise 404: for anything but a positive whole number of sane size (``0``, ``-1``, ``abc``).
-    """
-    raw = request.args.get("page", "1")
-    if not raw.isdecimal() or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
-        abort(404, description="There is no such page.")
-    return int(raw)
 
 
 def _commenter_serializer() -> URLSafeSerializer:
@@ -95,7 +88,7 @@ def client_ip_hash() -> str:
 @bp.get("/")
 def index() -> str:
     """List the latest published posts, newest first, a page at a time."""
-    posts = db.paginate(published_posts(), page=requested_page(), per_page=current_app.config["POSTS_PER_PAGE"])
+    posts = paginate(published_posts(), current_app.config["POSTS_PER_PAGE"])
     return render_template("blog/index.html", posts=posts)
 
 
@@ -104,20 +97,36 @@ def show_tag(slug: str) -> str:
     """List the published posts with one tag."""
     tag = tag_by_slug_or_404(slug)
     query = published_posts().where(Post.tags.any(Tag.id == tag.id))
-    posts = db.paginate(query, page=requested_page(), per_page=current_app.config["POSTS_PER_PAGE"])
+    posts = paginate(query, current_app.config["POSTS_PER_PAGE"])
     return render_template("blog/tag.html", tag=tag, posts=posts)
 
 
 def render_post_page(post: Post, form: CommentForm, form_error: str | None = None) -> str:
     """Render a post with the comments this reader may see and the comment form as given."""
     comments = visible_comments(post, commenter_key_from_cookie())
-    return render_template("blog/post.html", post=post, comments=comments, form=form, form_error=form_error)
+    return render_template(
+        "blog/post.html",
+        post=post,
+        comments=comments,
+        form=form,
+        form_error=form_error,
+        accepts_comments=post.accepts_comments(current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]),
+    )
 
 
 @bp.get("/posts/<slug>")
-def show_post(slug: str) -> str:
-    """Show a post, its comments oldest first, and the comment form."""
-    return render_post_page(post_by_slug_or_404(slug), CommentForm())
+def show_post(slug: str) -> ResponseReturnValue:
+    """Show a post, its comments oldest first, and the comment form.
+
+    An address the post had before its slug changed answers with a permanent redirect.
+    """
+    post = db.session.scalar(published_posts().where(Post.slug == slug))
+    if post is None:
+        moved = post_redirected_from(slug)
+        if moved is not None:
+            return redirect(url_for("blog.show_post", slug=moved.slug), 301)
+        abort(404, description="There is no post at this address.")
+    return render_post_page(post, CommentForm())
 
 
 @bp.post("/posts/<slug>/comments")
@@ -131,18 +140,22 @@ def add_comment(slug: str) -> ResponseReturnValue:
     """
     post = post_by_slug_or_404(slug)
     form = CommentForm()
+    if not post.accepts_comments(current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]):
+        return render_post_page(post, form, form_error=COMMENTS_CLOSED), 403
     if not form.validate_on_submit():
         form_error = FORM_EXPIRED if form.csrf_token.errors else None
         return render_post_page(post, form, form_error), 400
 
     key = commenter_key_from_cookie() or secrets.token_urlsafe(24)
+    verdict = _verdict_for_new_comment(form, key)
     comment = Comment(
+        status=verdict.status,
+        held_reason=verdict.reason,
         post=post,
         author_name=form.name.data,
         author_email=form.email.data or None,
         author_website=form.website.data or None,
         body=form.body.data,
-        status=_status_for_new_comment(form, key),
         ip_hash=client_ip_hash(),
         commenter_key=key,
     )
@@ -156,11 +169,11 @@ def add_comment(slug: str) -> ResponseReturnValue:
     return response
 
 
-def _status_for_new_comment(form: CommentForm, commenter_key: str) -> CommentStatus:
+def _verdict_for_new_comment(form: CommentForm, commenter_key: str) -> Verdict:
     # A filled honeypot is kept as spam rather than dropped: a person whose browser autofilled it
     # loses nothing, and the owner can still rescue the comment.
     if form.is_probably_spam:
-        return CommentStatus.spam
+        return Verdict(CommentStatus.spam, HELD_HONEYPOT)
     policy = current_app.config["COMMENT_MODERATION"]
-    return Comment.initial_status(policy, is_known_commenter(commenter_key))
+    return Comment.initial_verdict(policy, is_known_commenter(commenter_key))
 

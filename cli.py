@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -23,6 +25,8 @@ from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import Tag
+from models import User
+from models import UserRole
 from models import db
 from models import now_utc
 from models import post_tags
@@ -169,6 +173,35 @@ def seed_demo(post_count: int, comment_count: int, seed: int = 1) -> tuple[int, 
     return post_count, comment_count if post_ids else 0
 
 
+PASSWORD_MIN_LENGTH = 10
+USERNAME_PATTERN = re.compile(r"^[\w.-]{1,40}$")
+
+
+def create_user(username: str, password: str, role: UserRole, display_name: str | None = None) -> User:
+    """Create an account that can log in to /admin.
+
+    :raise click.ClickException: for a taken or malformed username, or a password under 10 characters.
+    """
+    if not USERNAME_PATTERN.match(username):
+        raise click.ClickException("A username is 1 to 40 letters, digits, dots, hyphens or underscores.")
+    if db.session.scalar(select(User).where(func.lower(User.username) == username.lower())):
+        raise click.ClickException(f"There is already an account named {username!r}.")
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise click.ClickException(f"The password must be at least {PASSWORD_MIN_LENGTH} characters long.")
+    user = User(username=username, display_name=display_name or username, role=role)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def _password_from_environment_or_prompt() -> str:
+    password = os.environ.get("ADMIN_PASSWORD")
+    if password is not None:
+        return password
+    return click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password")
+
+
 def pending_comments() -> list[Comment]:
     """Return the comments waiting for the owner's decision, oldest first."""
     query = select(Comment).where(Comment.status == CommentStatus.pending).order_by(Comment.created_at, Comment.id)
@@ -239,7 +272,30 @@ def spam_command(comment_id: int) -> None:
     click.echo(f"Marked comment {comment.id} by {comment.author_name} as spam.")
 
 
+@click.command("create-admin")
+@click.argument("username")
+@click.option("--display-name", help="The name readers see on posts (default: the username).")
+@with_appcontext
+def create_admin_command(username: str, display_name: str | None) -> None:
+    """Create an administrator, who manages everything. The password comes from a prompt or ADMIN_PASSWORD."""
+    init_db()
+    user = create_user(username, _password_from_environment_or_prompt(), UserRole.admin, display_name)
+    click.echo(f"Created the administrator {user.username}. Log in at /admin/login.")
+
+
+@click.command("create-author")
+@click.argument("username")
+@click.option("--display-name", help="The name readers see on posts (default: the username).")
+@with_appcontext
+def create_author_command(username: str, display_name: str | None) -> None:
+    """Create an author, who writes and edits only their own posts. The password comes from a prompt or ADMIN_PASSWORD."""
+    init_db()
+    user = create_user(username, _password_from_environment_or_prompt(), UserRole.author, display_name)
+    click.echo(f"Created the author {user.username}. Log in at /admin/login.")
+
+
 def register_commands(app: Flask) -> None:
     """Add Inkwell's commands to ``flask --app app``."""
-    for command in (init_db_command, seed_demo_command, comments_command):
+    commands = (init_db_command, seed_demo_command, comments_command, create_admin_command, create_author_command)
+    for command in commands:
         app.cli.add_command(command)

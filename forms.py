@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from sqlalchemy import select
+from wtforms import BooleanField
+from wtforms import DateTimeLocalField
 from wtforms import EmailField
 from wtforms import Field
+from wtforms import HiddenField
+from wtforms import PasswordField
+from wtforms import SelectField
 from wtforms import StringField
 from wtforms import TextAreaField
 from wtforms import URLField
@@ -16,10 +24,21 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+from models import Post
+from models import PostStatus
+from models import db
+
 NAME_MAX = 80
 EMAIL_MAX = 254
 WEBSITE_MAX = 200
 COMMENT_MAX = 5000
+TITLE_MAX = 200
+SLUG_MAX = 200
+EXCERPT_MAX = 500
+TAG_MAX = 60
+TAGS_PER_POST = 20
+SLUG_PATTERN = re.compile(r"^[^\W_]+(?:-[^\W_]+)*$")  # letters and digits of any script, single hyphens
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 
 def strip_whitespace(value: str | None) -> str | None:
@@ -78,3 +97,125 @@ class CommentForm(FlaskForm):
     def is_probably_spam(self) -> bool:
         """Tell whether the hidden honeypot field was filled in, as only bots do."""
         return bool(self.homepage.data)
+
+
+class CommentEditForm(FlaskForm):
+    """The owner corrects a comment's text; it is sanitized exactly like a reader's."""
+
+    body = TextAreaField(
+        "Comment",
+        validators=[
+            DataRequired("A comment cannot be empty; mark it as spam or delete it instead."),
+            Length(max=COMMENT_MAX, message=f"A comment can be at most {COMMENT_MAX:,} characters long."),
+        ],
+        render_kw={"rows": 8},
+    )
+
+
+class LoginForm(FlaskForm):
+    """The owner's login. ``next`` is where to go afterwards; ``carry`` holds a post form that was
+    sent after the session expired, so it can be re-shown instead of lost."""
+
+    username = StringField(
+        "Username",
+        filters=[strip_whitespace],
+        validators=[DataRequired("Please enter your username.")],
+        render_kw={"autocomplete": "username", "autocapitalize": "none"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired("Please enter your password.")],
+        render_kw={"autocomplete": "current-password"},
+    )
+    remember = BooleanField("Keep me logged in on this device")
+    next = HiddenField()
+    carry = HiddenField()
+
+
+class PostForm(FlaskForm):
+    """A post as the author writes it. Set ``editing`` to the post being edited, for the slug check."""
+
+    editing: Post | None = None
+
+    title = StringField(
+        "Title",
+        filters=[strip_whitespace],
+        validators=[
+            DataRequired("Please give the post a title."),
+            Length(max=TITLE_MAX, message=f"A title can be at most {TITLE_MAX} characters long."),
+        ],
+    )
+    slug = StringField(
+        "Address (slug)",
+        filters=[strip_whitespace],
+        validators=[
+            Optional(),
+            Length(max=SLUG_MAX, message=f"A slug can be at most {SLUG_MAX} characters long."),
+        ],
+        description="The end of the post's address, /posts/<slug>. Leave empty to make one from the title.",
+    )
+    body = TextAreaField("Text (Markdown)", render_kw={"rows": 18})
+    excerpt = TextAreaField(
+        "Excerpt (optional)",
+        filters=[strip_whitespace],
+        validators=[Length(max=EXCERPT_MAX, message=f"An excerpt can be at most {EXCERPT_MAX} characters long.")],
+        description="Shown in lists of posts and search results. Leave empty to use the start of the text.",
+        render_kw={"rows": 3},
+    )
+    tags = StringField(
+        "Tags",
+        filters=[strip_whitespace],
+        description="Separated by commas, for example: travel, notes. New tags are created as needed.",
+    )
+    status = SelectField(
+        "Status",
+        choices=[(PostStatus.draft.value, "Draft (only you see it)"), (PostStatus.published.value, "Published")],
+        default=PostStatus.draft.value,
+    )
+    published_at = DateTimeLocalField(
+        "Publish date (UTC)",
+        format=DATETIME_FORMATS,
+        validators=[Optional()],
+        description="Leave empty to publish now. A date in the future schedules the post: it appears by itself then.",
+    )
+    comments_open = BooleanField("Readers may comment", default=True)
+    image = FileField("Add an image", description="PNG, JPEG, GIF or WebP. You get the Markdown to paste after upload.")
+
+    def validate_slug(self, field: Field) -> None:
+        """Refuse slugs that would not make a clean address, or that another post already has."""
+        if not field.data:
+            return
+        field.data = field.data.lower()
+        if not SLUG_PATTERN.match(field.data):
+            raise ValidationError(
+                "Use only letters, numbers and single hyphens (no spaces, slashes or other signs), like my-first-post."
+            )
+        query = select(Post).where(Post.slug == field.data)
+        if self.editing is not None:
+            query = query.where(Post.id != self.editing.id)
+        other = db.session.scalar(query)
+        if other is not None:
+            raise ValidationError(f"The post “{other.title}” already has this address; please choose another.")
+
+    def validate_published_at(self, field: Field) -> None:
+        if field.raw_data and field.raw_data[0].strip() and field.data is None:
+            field.errors.clear()  # replace WTForms' terse "Not a valid datetime value."
+            raise ValidationError("Please enter the date and time like 2026-11-24 18:30, or leave it empty.")
+
+    def validate_tags(self, field: Field) -> None:
+        names = self.tag_names
+        if len(names) > TAGS_PER_POST:
+            raise ValidationError(f"A post can have at most {TAGS_PER_POST} tags.")
+        too_long = [name for name in names if len(name) > TAG_MAX]
+        if too_long:
+            raise ValidationError(f"A tag can be at most {TAG_MAX} characters long: “{too_long[0][:TAG_MAX]}…”.")
+
+    @property
+    def tag_names(self) -> list[str]:
+        """Return the typed tags: trimmed, empty ones dropped, duplicates (ignoring case) once."""
+        names: dict[str, str] = {}
+        for name in (self.tags.data or "").split(","):
+            name = " ".join(name.split())
+            if name:
+                names.setdefault(name.casefold(), name)
+        return list(names.values())

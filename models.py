@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import re
+import secrets
 import sqlite3
 import unicodedata
 from datetime import datetime
+from datetime import timedelta
 from datetime import timezone
 from enum import StrEnum
+from functools import cache
 from typing import Any
+from typing import NamedTuple
 
+from flask import abort
+from flask import request
+from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import Boolean
 from sqlalchemy import Column
 from sqlalchemy import DateTime
 from sqlalchemy import Enum
@@ -33,6 +42,8 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm import validates
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
+from werkzeug.security import check_password_hash
+from werkzeug.security import generate_password_hash
 
 from markup import excerpt_of
 from markup import render_comment
@@ -100,6 +111,11 @@ class CommentStatus(StrEnum):
     spam = "spam"
 
 
+class UserRole(StrEnum):
+    admin = "admin"
+    author = "author"
+
+
 class ModerationPolicy(StrEnum):
     off = "off"
     first_time = "first-time"
@@ -111,6 +127,38 @@ def slugify(text: str, max_length: int = 80) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     slug = re.sub(r"[^\w]+", "-", text).strip("-_")
     return slug[:max_length].rstrip("-") or "post"
+
+
+class User(UserMixin, db.Model):
+    """Someone who writes: an ``admin`` manages everything, an ``author`` only their own posts."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[UserRole] = mapped_column(Enum(UserRole, native_enum=False), default=UserRole.author)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    posts: Mapped[list[Post]] = relationship(back_populates="author")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == UserRole.admin
+
+    def can_edit(self, post: Post) -> bool:
+        """Admins edit every post; authors only their own."""
+        return self.is_admin or post.author_id == self.id
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"
 
 
 post_tags = Table(
@@ -146,11 +194,15 @@ class Post(db.Model):
     excerpt: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[PostStatus] = mapped_column(Enum(PostStatus, native_enum=False), default=PostStatus.draft)
+    comments_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 
+    author: Mapped[User | None] = relationship(back_populates="posts")
     tags: Mapped[list[Tag]] = relationship(secondary=post_tags, back_populates="posts", order_by="Tag.name")
+    old_slugs: Mapped[list[SlugRedirect]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     comments: Mapped[list[Comment]] = relationship(back_populates="post", cascade="all, delete-orphan", passive_deletes=True)
 
     @validates("body")
@@ -169,8 +221,47 @@ class Post(db.Model):
     def is_published(self) -> bool:
         return self.status == PostStatus.published and self.published_at is not None and self.published_at <= now_utc()
 
+    @property
+    def is_scheduled(self) -> bool:
+        return self.status == PostStatus.published and self.published_at is not None and self.published_at > now_utc()
+
+    @property
+    def was_updated_later(self) -> bool:
+        """Tell whether the post changed more than a day after it was published: worth telling readers."""
+        return self.published_at is not None and self.updated_at - self.published_at > UPDATE_WORTH_SHOWING
+
+    def accepts_comments(self, close_after_days: int | None) -> bool:
+        """Tell whether readers may comment: open on this post, and not too old when comments close with age."""
+        if not self.comments_open:
+            return False
+        if close_after_days and self.published_at is not None:
+            return now_utc() - self.published_at <= timedelta(days=close_after_days)
+        return True
+
     def __repr__(self) -> str:
         return f"<Post {self.slug}>"
+
+
+UPDATE_WORTH_SHOWING = timedelta(days=1)
+HELD_FIRST_TIME = "First comment from this commenter (moderation: first-time)"
+HELD_ALWAYS = "Every comment is held for approval (moderation: all)"
+HELD_HONEYPOT = "The hidden honeypot field was filled in, as bots do"
+
+
+class Verdict(NamedTuple):
+    """What happens to a new comment, and the reason the owner sees in the queue."""
+
+    status: CommentStatus
+    reason: str | None = None
+
+
+class SlugRedirect(db.Model):
+    """An address a post had before its slug changed, so old links keep working (301)."""
+
+    __tablename__ = "slug_redirects"
+
+    old_slug: Mapped[str] = mapped_column(String(200), primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
 
 
 class Comment(db.Model):
@@ -183,6 +274,7 @@ class Comment(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="SET NULL"), index=True)
     author_name: Mapped[str] = mapped_column(String(80))
     author_email: Mapped[str | None] = mapped_column(String(254))
     author_website: Mapped[str | None] = mapped_column(String(200))
@@ -192,8 +284,10 @@ class Comment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     ip_hash: Mapped[str | None] = mapped_column(String(64))
     commenter_key: Mapped[str | None] = mapped_column(String(64))
+    held_reason: Mapped[str | None] = mapped_column(String(200))
 
     post: Mapped[Post] = relationship(back_populates="comments")
+    parent: Mapped[Comment | None] = relationship(remote_side=[id])
 
     @validates("body")
     def _render_body(self, key: str, body: str) -> str:
@@ -201,17 +295,19 @@ class Comment(db.Model):
         return body
 
     @staticmethod
-    def initial_status(policy: ModerationPolicy | str, is_known_commenter: bool) -> CommentStatus:
-        """Decide whether a new comment is published at once or held for the owner.
+    def initial_verdict(policy: ModerationPolicy | str, is_known_commenter: bool) -> Verdict:
+        """Decide whether a new comment is published at once or held for the owner, and why.
 
         Under ``first-time`` a commenter is known once the owner has approved one of their comments;
         they are recognised by their signed commenter cookie, never by a name or email anyone can type.
         """
         if policy == ModerationPolicy.off:
-            return CommentStatus.approved
-        if policy == ModerationPolicy.first_time and is_known_commenter:
-            return CommentStatus.approved
-        return CommentStatus.pending
+            return Verdict(CommentStatus.approved)
+        if policy == ModerationPolicy.first_time:
+            if is_known_commenter:
+                return Verdict(CommentStatus.approved)
+            return Verdict(CommentStatus.pending, HELD_FIRST_TIME)
+        return Verdict(CommentStatus.pending, HELD_ALWAYS)
 
     def __repr__(self) -> str:
         return f"<Comment {self.id} on post {self.post_id}>"
@@ -271,3 +367,81 @@ def is_known_commenter(commenter_key: str | None) -> bool:
         return False
     query = select(Comment.id).where(Comment.commenter_key == commenter_key, Comment.status == CommentStatus.approved)
     return db.session.scalar(query.limit(1)) is not None
+
+
+def tags_named(names: list[str]) -> list[Tag]:
+    """Return the tags with these names, creating the missing ones (matched by slug, so "Travel" = "travel")."""
+    tags = []
+    for name in names:
+        slug = slugify(name)
+        tag = db.session.scalar(select(Tag).where(Tag.slug == slug))
+        if tag is None:
+            tag = Tag(name=name, slug=slug)
+            db.session.add(tag)
+        if tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def unique_slug(base: str, post: Post | None = None) -> str:
+    """Return ``base``, or ``base-2``, ``base-3``…: the first address no other post uses or used before."""
+    taken_now = select(Post.slug).where(Post.slug.startswith(base, autoescape=True))
+    taken_before = select(SlugRedirect.old_slug).where(SlugRedirect.old_slug.startswith(base, autoescape=True))
+    if post is not None and post.id is not None:
+        taken_now = taken_now.where(Post.id != post.id)
+        taken_before = taken_before.where(SlugRedirect.post_id != post.id)
+    taken = set(db.session.scalars(taken_now)) | set(db.session.scalars(taken_before))
+    candidate, number = base, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
+
+
+def post_redirected_from(old_slug: str) -> Post | None:
+    """Return the published post that used to live at ``old_slug``, if any."""
+    query = published_posts().join(SlugRedirect, SlugRedirect.post_id == Post.id).where(SlugRedirect.old_slug == old_slug)
+    return db.session.scalar(query)
+
+
+MAX_PAGE_DIGITS = 6
+
+
+def requested_page() -> int:
+    """Return the ``?page=`` number.
+
+    :raise 404: for anything but a positive whole number of sane size (``0``, ``-1``, ``abc``).
+    """
+    raw = request.args.get("page", "1")
+    if not raw.isdecimal() or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
+        abort(404, description="There is no such page.")
+    return int(raw)
+
+
+def paginate(query: Select[Any], per_page: int) -> Pagination:
+    """Return the requested page of ``query``.
+
+    :raise 404: for a malformed page number, or one past the last page.
+    """
+    return db.paginate(query, page=requested_page(), per_page=per_page)
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """Return the user with this username (any case) and password, or ``None``.
+
+    An unknown username costs the same password check as a known one, so timing does not reveal which exist.
+    """
+    user = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+    if user is None:
+        check_password_hash(_unknown_user_hash(), password)
+        return None
+    return user if user.check_password(password) else None
+
+
+@cache
+def _unknown_user_hash() -> str:
+    return generate_password_hash(secrets.token_hex(16))
+
+
+def count_of(query: Select[Any]) -> int:
+    return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0

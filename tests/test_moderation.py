@@ -36,7 +36,9 @@ def approve(app, comment_id: int) -> None:
     ],
 )
 def test_initial_status_follows_the_policy(policy, is_known, expected):
-    assert Comment.initial_status(ModerationPolicy(policy), is_known) == expected
+    verdict = Comment.initial_verdict(ModerationPolicy(policy), is_known)
+    assert verdict.status == expected
+    assert (verdict.reason is None) == (expected == CommentStatus.approved)
 
 
 def test_with_moderation_off_comments_appear_at_once(make_app, make_post):

@@ -1,0 +1,478 @@
+"""The owner's side under /admin: login, the dashboard, writing posts, and moderating comments."""
+
+from __future__ import annotations
+
+from datetime import timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_login import login_user
+from flask_login import logout_user
+from itsdangerous import BadSignature
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import case
+from sqlalchemy import delete
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import selectinload
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+
+from extensions import csrf
+from extensions import limiter
+from extensions import login_manager
+from forms import CommentEditForm
+from forms import LoginForm
+from forms import PostForm
+from models import Comment
+from models import CommentStatus
+from models import Post
+from models import PostStatus
+from models import SlugRedirect
+from models import User
+from models import authenticate
+from models import count_of
+from models import db
+from models import now_utc
+from models import paginate
+from models import slugify
+from models import tags_named
+from models import unique_slug
+from uploads import UploadError
+from uploads import image_markdown
+from uploads import store_image
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+POSTS_PER_ADMIN_PAGE = 20
+COMMENTS_PER_QUEUE_PAGE = 50
+POST_FORM_ENDPOINTS = {"admin.new_post", "admin.edit_post"}
+CARRIED_FIELDS = ("title", "slug", "body", "excerpt", "tags", "status", "published_at", "comments_open")
+POST_FILTERS = ("all", "draft", "scheduled", "published")
+COMMENT_ACTIONS = {
+    "approve": "Approved",
+    "pending": "Moved back to the queue",
+    "spam": "Marked as spam",
+    "delete": "Deleted",
+}
+
+TOO_MANY_LOGINS = "Too many login attempts. Please wait a minute before trying again."
+WRONG_LOGIN = "That username and password do not match. Please try again."
+SESSION_ENDED = "Your session ended before the post was saved. Log in again and your post will be back in the form."
+POST_RESTORED = "Here is the post you were writing: nothing was saved yet. Press “Save” to keep it."
+POST_FORM_EXPIRED = "This form expired before it was sent, so nothing was saved. Your text is kept: press “Save” again."
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdecimal() else None
+
+
+@bp.before_request
+def require_login() -> ResponseReturnValue | None:
+    """Send anyone not logged in to the login page, keeping a post they were sending."""
+    # A post may carry an image: allow the image limit on top of the usual request limit.
+    request.max_content_length = current_app.config["UPLOAD_MAX_BYTES"] + current_app.config["MAX_CONTENT_LENGTH"]
+    if current_user.is_authenticated or request.endpoint == "admin.login":
+        return None
+    if request.method == "POST" and request.endpoint in POST_FORM_ENDPOINTS:
+        form = LoginForm(formdata=None, next=request.path, carry=_carry_serializer().dumps(_carried(request.form)))
+        return render_template("admin/login.html", form=form, notice=SESSION_ENDED), 401
+    flash("Please log in to see that page.", "info")
+    return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+
+
+@bp.context_processor
+def admin_counts() -> dict[str, Any]:
+    if not current_user.is_authenticated:
+        return {}
+    return {"pending_count": count_of(comments_visible_to(current_user).where(Comment.status == CommentStatus.pending))}
+
+
+def safe_next(target: str | None) -> str | None:
+    """Return ``target`` if it is a path on this site, else ``None``: ``next`` must never lead elsewhere."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(char) < 32 for char in target):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
+def _carry_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="inkwell-carried-post")
+
+
+def _carried(form: MultiDict[str, str]) -> dict[str, str]:
+    return {name: form[name] for name in CARRIED_FIELDS if name in form}
+
+
+def _restore_carried_post(carry: str, next_path: str) -> ResponseReturnValue | None:
+    """Re-show a post form that was sent while logged out, filled in with what was typed."""
+    try:
+        fields = _carry_serializer().loads(carry)
+    except BadSignature:
+        return None
+    try:
+        endpoint, args = current_app.url_map.bind("localhost").match(next_path, method="POST")
+    except HTTPException:
+        return None
+    if endpoint not in POST_FORM_ENDPOINTS:
+        return None
+    post = editable_post_or_404(args["post_id"]) if endpoint == "admin.edit_post" else None
+    form = PostForm(formdata=MultiDict(fields))
+    return render_post_form(post, form, notice=POST_RESTORED)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], error_message=TOO_MANY_LOGINS)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT"],
+    key_func=lambda: "login:" + request.form.get("username", "").strip().lower(),
+    methods=["POST"],
+    error_message=TOO_MANY_LOGINS,
+)
+def login() -> ResponseReturnValue:
+    """Log the owner in, then go where they were headed (a path on this site only)."""
+    form = LoginForm()
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(url_for("admin.dashboard"))
+        form.next.data = request.args.get("next", "")
+        return render_template("admin/login.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("admin/login.html", form=form), 400
+    user = authenticate(form.username.data, form.password.data)
+    if user is None:
+        return render_template("admin/login.html", form=form, error=WRONG_LOGIN), 400
+    login_user(user, remember=form.remember.data)
+    if form.carry.data:
+        restored = _restore_carried_post(form.carry.data, form.next.data or "")
+        if restored is not None:
+            return restored
+    flash(f"Welcome back, {user.display_name}.", "success")
+    return redirect(safe_next(form.next.data) or url_for("admin.dashboard"))
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    logout_user()
+    flash("You are logged out.", "success")
+    return redirect(url_for("blog.index"))
+
+
+def posts_visible_to(user: User) -> Any:
+    query = select(Post)
+    return query if user.is_admin else query.where(Post.author_id == user.id)
+
+
+def comments_visible_to(user: User) -> Any:
+    """Select the comments a user may moderate: all for admins, those on their own posts for authors."""
+    query = select(Comment).join(Comment.post)
+    return query if user.is_admin else query.where(Post.author_id == user.id)
+
+
+@bp.get("/")
+def dashboard() -> str:
+    """Show counts, the latest comments and quick links."""
+    posts = posts_visible_to(current_user)
+    now = now_utc()
+    counts = {
+        "published": count_of(posts.where(Post.status == PostStatus.published, Post.published_at <= now)),
+        "scheduled": count_of(posts.where(Post.status == PostStatus.published, Post.published_at > now)),
+        "drafts": count_of(posts.where(Post.status == PostStatus.draft)),
+    }
+    recent = comments_visible_to(current_user).options(contains_eager(Comment.post))
+    recent_comments = db.session.scalars(recent.order_by(Comment.created_at.desc()).limit(5)).all()
+    return render_template("admin/dashboard.html", counts=counts, recent_comments=recent_comments)
+
+
+@bp.get("/posts")
+def list_posts() -> str:
+    """List posts (an author sees their own), filtered by status and searched by title."""
+    status = request.args.get("status", "all")
+    status = status if status in POST_FILTERS else "all"
+    search = request.args.get("q", "").strip()[:200]
+    now = now_utc()
+    query = posts_visible_to(current_user).options(selectinload(Post.author)).order_by(Post.updated_at.desc())
+    if status == "draft":
+        query = query.where(Post.status == PostStatus.draft)
+    elif status == "scheduled":
+        query = query.where(Post.status == PostStatus.published, Post.published_at > now)
+    elif status == "published":
+        query = query.where(Post.status == PostStatus.published, Post.published_at <= now)
+    if search:
+        query = query.where(Post.title.icontains(search, autoescape=True))
+    posts = paginate(query, POSTS_PER_ADMIN_PAGE)
+    return render_template("admin/posts.html", posts=posts, status=status, search=search, filters=POST_FILTERS)
+
+
+def editable_post_or_404(post_id: int) -> Post:
+    """Return the post if the current user may edit it.
+
+    :raise 404: when there is no such post.
+    :raise 403: when an author tries to change someone else's post.
+    """
+    post = db.get_or_404(Post, post_id, description="There is no such post.")
+    if not current_user.can_edit(post):
+        abort(403, description="You can edit only your own posts.")
+    return post
+
+
+def post_form_data(post: Post) -> dict[str, Any]:
+    return {
+        "title": post.title,
+        "slug": post.slug,
+        "body": post.body,
+        "excerpt": post.excerpt,
+        "tags": ", ".join(tag.name for tag in post.tags),
+        "status": post.status.value,
+        "published_at": post.published_at,
+        "comments_open": post.comments_open,
+    }
+
+
+def render_post_form(
+    post: Post | None,
+    form: PostForm,
+    *,
+    preview: Post | None = None,
+    uploaded: str | None = None,
+    notice: str | None = None,
+) -> str:
+    return render_template(
+        "admin/post_form.html", post=post, form=form, preview=preview, uploaded=uploaded, notice=notice
+    )
+
+
+@bp.route("/posts/new", methods=["GET", "POST"])
+@csrf.exempt  # not unprotected: PostForm checks its token itself, so an expired one keeps the typed post
+def new_post() -> ResponseReturnValue:
+    """Write a new post."""
+    return handle_post_form(None)
+
+
+@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+@csrf.exempt  # as above
+def edit_post(post_id: int) -> ResponseReturnValue:
+    """Change a post; its old address keeps working if it was published."""
+    return handle_post_form(editable_post_or_404(post_id))
+
+
+def handle_post_form(post: Post | None) -> ResponseReturnValue:
+    """Show, preview, upload an image for, or save the post form.
+
+    Invalid input re-shows the form with status 400, messages beside the fields and everything kept.
+    """
+    if request.method == "GET":
+        return render_post_form(post, PostForm(data=post_form_data(post)) if post else PostForm())
+    form = PostForm()
+    form.editing = post
+    is_valid = form.validate_on_submit()
+    if form.csrf_token.errors:
+        return render_post_form(post, form, notice=POST_FORM_EXPIRED), 400
+
+    action = request.form.get("action", "save")
+    uploaded = _upload_attached_image(form, is_required=action == "upload")
+    if action == "upload":
+        return render_post_form(post, form, uploaded=uploaded), 400 if form.image.errors else 200
+    if action == "preview":
+        return render_post_form(post, form, preview=preview_of(form), uploaded=uploaded)
+    if not is_valid or form.image.errors:
+        return render_post_form(post, form, uploaded=uploaded), 400
+
+    post = save_post(post or Post(author_id=current_user.id), form)
+    flash(_saved_message(post), "success")
+    if uploaded:
+        flash(f"Image uploaded. To show it, add this to the text: {uploaded}", "info")
+    return redirect(url_for("admin.edit_post", post_id=post.id), 303)
+
+
+def _upload_attached_image(form: PostForm, *, is_required: bool) -> str | None:
+    """Store an image attached to the form and return its Markdown; errors go beside the field."""
+    file = form.image.data
+    if not file or not file.filename:
+        if is_required:
+            form.image.errors.append("Please choose an image to upload.")
+        return None
+    try:
+        return image_markdown(store_image(file))
+    except UploadError as error:
+        form.image.errors.append(str(error))
+        return None
+
+
+def preview_of(form: PostForm) -> Post:
+    """Build an unsaved post from the form, rendered exactly as the public page will show it."""
+    return Post(
+        title=form.title.data or "Untitled",
+        body=form.body.data or "",
+        published_at=_publish_date(None, form) or now_utc(),
+    )
+
+
+def _publish_date(post: Post | None, form: PostForm) -> Any:
+    if form.published_at.data:
+        return form.published_at.data.replace(tzinfo=timezone.utc)
+    if form.status.data == PostStatus.published:
+        return (post.published_at if post else None) or now_utc()
+    return post.published_at if post else None
+
+
+def save_post(post: Post, form: PostForm) -> Post:
+    """Store the form in ``post``, keeping a redirect from the old address when a published slug changes."""
+    slug = form.slug.data or unique_slug(slugify(form.title.data), post)
+    db.session.execute(delete(SlugRedirect).where(SlugRedirect.old_slug == slug))
+    if post.id is not None and post.slug != slug and post.status == PostStatus.published:
+        db.session.add(SlugRedirect(old_slug=post.slug, post_id=post.id))
+    post.title = form.title.data
+    post.slug = slug
+    post.excerpt = form.excerpt.data or ""
+    post.body = form.body.data or ""
+    post.tags = tags_named(form.tag_names)
+    post.published_at = _publish_date(post, form)
+    post.status = PostStatus(form.status.data)
+    post.comments_open = form.comments_open.data
+    db.session.add(post)
+    db.session.commit()
+    return post
+
+
+def _saved_message(post: Post) -> str:
+    if post.status == PostStatus.draft:
+        return f"Draft “{post.title}” saved. Only logged-in authors can see it."
+    if post.is_scheduled:
+        return f"“{post.title}” is scheduled: it will appear on {post.published_at:%Y-%m-%d at %H:%M} UTC."
+    return f"“{post.title}” is published."
+
+
+@bp.route("/posts/<int:post_id>/delete", methods=["GET", "POST"])
+def delete_post(post_id: int) -> ResponseReturnValue:
+    """Ask for confirmation, then delete a post with its comments."""
+    post = editable_post_or_404(post_id)
+    if request.method == "GET":
+        return render_template("admin/confirm_delete.html", post=post)
+    title = post.title
+    db.session.delete(post)
+    db.session.commit()
+    flash(f"Deleted “{title}” and its comments.", "success")
+    return redirect(url_for("admin.list_posts"), 303)
+
+
+@bp.get("/comments")
+def list_comments() -> str:
+    """The moderation queue: held comments first, then the latest, grouped by post."""
+    status = request.args.get("status", "")
+    status = status if status in set(CommentStatus) else ""
+    search = request.args.get("q", "").strip()[:200]
+    query = comments_visible_to(current_user).options(contains_eager(Comment.post), selectinload(Comment.parent))
+    if status:
+        query = query.where(Comment.status == status)
+    if search:
+        query = query.where(
+            or_(
+                Comment.author_name.icontains(search, autoescape=True),
+                Comment.author_email.icontains(search, autoescape=True),
+                Comment.body.icontains(search, autoescape=True),
+            )
+        )
+    is_pending_first = case((Comment.status == CommentStatus.pending, 0), else_=1)
+    comments = paginate(query.order_by(is_pending_first, Comment.created_at.desc()), COMMENTS_PER_QUEUE_PAGE)
+    return render_template(
+        "admin/comments.html",
+        comments=comments,
+        sections=sections_by_post(comments.items),
+        status=status,
+        search=search,
+        statuses=list(CommentStatus),
+    )
+
+
+def sections_by_post(comments: list[Comment]) -> list[tuple[bool, Post, list[Comment]]]:
+    """Group comments by (held or not, post), keeping the order in which each group first appears."""
+    sections: dict[tuple[bool, int], tuple[bool, Post, list[Comment]]] = {}
+    for comment in comments:
+        is_pending = comment.status == CommentStatus.pending
+        section = sections.setdefault((is_pending, comment.post_id), (is_pending, comment.post, []))
+        section[2].append(comment)
+    return list(sections.values())
+
+
+def moderatable_comments(ids: list[int]) -> list[Comment]:
+    query = comments_visible_to(current_user).where(Comment.id.in_(ids))
+    return list(db.session.scalars(query))
+
+
+def moderate(comments: list[Comment], action: str) -> str:
+    """Apply a moderation action to comments and return what happened, in words.
+
+    :raise 400: for an unknown action.
+    """
+    if action not in COMMENT_ACTIONS:
+        abort(400, description="That moderation action is unknown.")
+    for comment in comments:
+        if action == "delete":
+            db.session.delete(comment)
+        else:
+            comment.status = CommentStatus(action)
+    db.session.commit()
+    noun = "comment" if len(comments) == 1 else "comments"
+    return f"{COMMENT_ACTIONS[action]}: {len(comments)} {noun}."
+
+
+def _back_to_queue() -> ResponseReturnValue:
+    back = safe_next(request.form.get("back"))
+    if not back or not back.startswith(url_for("admin.list_comments")):
+        back = url_for("admin.list_comments")
+    return redirect(back, 303)
+
+
+@bp.post("/comments/<int:comment_id>/moderate")
+def moderate_comment(comment_id: int) -> ResponseReturnValue:
+    """Approve, hold, mark as spam or delete one comment."""
+    comments = moderatable_comments([comment_id])
+    if not comments:
+        abort(404, description="There is no such comment, or it is on someone else's post.")
+    flash(moderate(comments, request.form.get("action", "")), "success")
+    return _back_to_queue()
+
+
+@bp.post("/comments/bulk")
+def moderate_selected_comments() -> ResponseReturnValue:
+    """Apply one action to every ticked comment in the queue."""
+    ids = [int(value) for value in request.form.getlist("ids") if value.isdecimal() and len(value) < 12]
+    if not ids:
+        flash("Select at least one comment first.", "error")
+        return _back_to_queue()
+    flash(moderate(moderatable_comments(ids), request.form.get("bulk_action", "")), "success")
+    return _back_to_queue()
+
+
+@bp.route("/comments/<int:comment_id>/edit", methods=["GET", "POST"])
+def edit_comment(comment_id: int) -> ResponseReturnValue:
+    """Correct a comment's text; it is sanitized exactly like a reader's."""
+    comments = moderatable_comments([comment_id])
+    if not comments:
+        abort(404, description="There is no such comment, or it is on someone else's post.")
+    comment = comments[0]
+    form = CommentEditForm(data={"body": comment.body})
+    if request.method == "GET":
+        return render_template("admin/comment_form.html", comment=comment, form=form)
+    if not form.validate_on_submit():
+        return render_template("admin/comment_form.html", comment=comment, form=form), 400
+    comment.body = form.body.data
+    db.session.commit()
+    flash(f"Comment {comment.id} by {comment.author_name} updated.", "success")
+    return redirect(url_for("admin.list_comments"), 303)
+
