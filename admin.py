@@ -55,16 +55,18 @@ from uploads import store_image
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
+ADMIN_REQUEST_LIMIT_FACTOR = 4
 POSTS_PER_ADMIN_PAGE = 20
 COMMENTS_PER_QUEUE_PAGE = 50
 POST_FORM_ENDPOINTS = {"admin.new_post", "admin.edit_post"}
 CARRIED_FIELDS = ("title", "slug", "body", "excerpt", "tags", "status", "published_at", "comments_open")
 POST_FILTERS = ("all", "draft", "scheduled", "published")
+# action → (new status, or None to delete; what the owner is told)
 COMMENT_ACTIONS = {
-    "approve": "Approved",
-    "pending": "Moved back to the queue",
-    "spam": "Marked as spam",
-    "delete": "Deleted",
+    "approve": (CommentStatus.approved, "Approved"),
+    "pending": (CommentStatus.pending, "Moved back to the queue"),
+    "spam": (CommentStatus.spam, "Marked as spam"),
+    "delete": (None, "Deleted"),
 }
 
 TOO_MANY_LOGINS = "Too many login attempts. Please wait a minute before trying again."
@@ -82,8 +84,9 @@ def load_user(user_id: str) -> User | None:
 @bp.before_request
 def require_login() -> ResponseReturnValue | None:
     """Send anyone not logged in to the login page, keeping a post they were sending."""
-    # A post may carry an image: allow the image limit on top of the usual request limit.
-    request.max_content_length = current_app.config["UPLOAD_MAX_BYTES"] + current_app.config["MAX_CONTENT_LENGTH"]
+    # A post may carry an image. Accept requests well past the image limit, so that a too-large image
+    # is refused beside its field with the post kept, rather than by a bare 413 page.
+    request.max_content_length = ADMIN_REQUEST_LIMIT_FACTOR * current_app.config["UPLOAD_MAX_BYTES"]
     if current_user.is_authenticated or request.endpoint == "admin.login":
         return None
     if request.method == "POST" and request.endpoint in POST_FORM_ENDPOINTS:
@@ -421,14 +424,15 @@ def moderate(comments: list[Comment], action: str) -> str:
     """
     if action not in COMMENT_ACTIONS:
         abort(400, description="That moderation action is unknown.")
+    status, done = COMMENT_ACTIONS[action]
     for comment in comments:
-        if action == "delete":
+        if status is None:
             db.session.delete(comment)
         else:
-            comment.status = CommentStatus(action)
+            comment.status = status
     db.session.commit()
     noun = "comment" if len(comments) == 1 else "comments"
-    return f"{COMMENT_ACTIONS[action]}: {len(comments)} {noun}."
+    return f"{done}: {len(comments)} {noun}."
 
 
 def _back_to_queue() -> ResponseReturnValue:

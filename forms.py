@@ -18,6 +18,7 @@ from wtforms import SelectField
 from wtforms import StringField
 from wtforms import TextAreaField
 from wtforms import URLField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 from wtforms.validators import Email
 from wtforms.validators import Length
@@ -169,7 +170,10 @@ class PostForm(FlaskForm):
     )
     status = SelectField(
         "Status",
-        choices=[(PostStatus.draft.value, "Draft (only you see it)"), (PostStatus.published.value, "Published")],
+        choices=[
+            SelectChoice(PostStatus.draft.value, "Draft (only authors see it)"),
+            SelectChoice(PostStatus.published.value, "Published"),
+        ],
         default=PostStatus.draft.value,
     )
     published_at = DateTimeLocalField(

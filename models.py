@@ -201,7 +201,9 @@ class Post(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
 
     author: Mapped[User | None] = relationship(back_populates="posts")
-    tags: Mapped[list[Tag]] = relationship(secondary=post_tags, back_populates="posts", order_by="Tag.name")
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=post_tags, back_populates="posts", order_by=lambda: func.lower(Tag.name)
+    )
     old_slugs: Mapped[list[SlugRedirect]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     comments: Mapped[list[Comment]] = relationship(back_populates="post", cascade="all, delete-orphan", passive_deletes=True)
 

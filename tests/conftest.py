@@ -20,6 +20,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
+from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
 from app import create_app
@@ -27,6 +28,8 @@ from extensions import limiter
 from models import Post
 from models import PostStatus
 from models import Tag
+from models import User
+from models import UserRole
 from models import db
 from models import now_utc
 from models import slugify
@@ -35,7 +38,10 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
 
-CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+PASSWORD = "correct horse battery staple"
+PASSWORD_HASH = generate_password_hash(PASSWORD)  # hashed once: scrypt is slow on purpose
+
+CSRF_FIELD = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*\bvalue="([^"]+)"')
 
 
 @pytest.fixture(params=DATABASES)
@@ -101,9 +107,13 @@ def make_post(app: Flask) -> Callable[..., Post]:
         published_at: datetime | None = None,
         tags: tuple[str, ...] = (),
         slug: str | None = None,
+        author: User | None = None,
+        comments_open: bool = True,
     ) -> Post:
         with app.app_context():
             post = Post(
+                author_id=author.id if author else None,
+                comments_open=comments_open,
                 title=title,
                 slug=slug or slugify(title),
                 body=body,
@@ -118,6 +128,37 @@ def make_post(app: Flask) -> Callable[..., Post]:
             return post
 
     return make
+
+
+@pytest.fixture
+def make_user(app: Flask) -> Callable[..., User]:
+    """Create an account whose password is ``PASSWORD``."""
+
+    def make(username: str = "owner", role: UserRole = UserRole.admin, display_name: str | None = None) -> User:
+        with app.app_context():
+            user = User(username=username, display_name=display_name or username.title(), role=role,
+                        password_hash=PASSWORD_HASH)
+            db.session.add(user)
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    return make
+
+
+@pytest.fixture
+def admin(client: FlaskClient, make_user: Callable[..., User]) -> User:
+    """An administrator, logged in on ``client``."""
+    user = make_user("owner", UserRole.admin, "Olive Owner")
+    assert log_in(client, "owner").status_code == 302
+    return user
+
+
+def log_in(client: FlaskClient, username: str, password: str = PASSWORD, **fields: str) -> TestResponse:
+    """Log in through the real login form."""
+    data = {"username": username, "password": password, "csrf_token": csrf_token(client, "/admin/login")} | fields
+    return client.post("/admin/login", data=data)
 
 
 def _tag(name: str) -> Tag:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from conftest import csrf_token
 from conftest import page_text
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from models import Comment
 from models import CommentStatus
 from models import db
+from models import now_utc
 
 
 def stored_comments(app) -> list[Comment]:
@@ -167,3 +170,27 @@ def test_too_many_comments_from_one_address_get_a_friendly_429(make_app, make_po
     assert "Slow down a little" in page_text(response)
     with app.app_context():
         assert db.session.scalar(select(func.count(Comment.id))) == 2
+
+
+def test_post_with_comments_closed_shows_no_form_and_refuses_comments(app, client, make_post):
+    post = make_post("Closed", comments_open=False)
+    token = csrf_token(client, f"/posts/{make_post('Open').slug}")  # a real token; the closed post has no form
+    html = page_text(client.get(f"/posts/{post.slug}"))
+    assert "Comments are closed" in html and 'action="/posts/closed/comments' not in html
+
+    response = client.post(f"/posts/{post.slug}/comments", data={"csrf_token": token, "name": "Late", "body": "Too late?"})
+
+    assert response.status_code == 403
+    assert "Comments are closed on this post" in page_text(response) and "Too late?" in page_text(response)
+    assert stored_comments(app) == []
+
+
+def test_comments_close_automatically_on_old_posts(make_app, make_post):
+    app = make_app(COMMENTS_CLOSE_AFTER_DAYS=30)
+    client = app.test_client()
+    old = make_post("Old news", published_at=now_utc() - timedelta(days=31))
+    fresh = make_post("Fresh news", published_at=now_utc() - timedelta(days=29))
+
+    assert "Comments are closed" in page_text(client.get(f"/posts/{old.slug}"))
+    assert post_comment(client, fresh.slug).status_code == 303
+    assert client.post(f"/posts/{old.slug}/comments", data={"name": "A", "body": "B"}).status_code == 403

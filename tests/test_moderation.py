@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from conftest import csrf_token
+from conftest import log_in
 from conftest import page_text
 from conftest import post_comment
 from sqlalchemy import select
@@ -12,6 +14,7 @@ from cli import set_comment_status
 from models import Comment
 from models import CommentStatus
 from models import ModerationPolicy
+from models import UserRole
 from models import db
 
 
@@ -127,3 +130,148 @@ def test_spam_is_hidden_from_everyone(make_app, make_post):
     with app.app_context():
         set_comment_status(1, CommentStatus.spam)
     assert "Spammy spam" not in page_text(client.get(f"/posts/{post.slug}"))
+
+
+# The moderation queue at /admin/comments
+
+
+def queue_action(client, url: str, **data):
+    token = csrf_token(client, "/admin/comments")
+    return client.post(url, data={"csrf_token": token} | data)
+
+
+def test_queue_lists_held_comments_first_with_their_details(make_app, make_post, make_user):
+    app = make_app(COMMENT_MODERATION="first-time")
+    reader, owner = app.test_client(), app.test_client()
+    make_user("owner")
+    log_in(owner, "owner")
+    post = make_post("Busy post")
+    post_comment(reader, post.slug, name="Newcomer", email="new@example.com", website="https://new.example",
+                 body="My *first* words")
+    approve(app, 1)
+    post_comment(reader, post.slug, name="Newcomer", body="Already trusted")
+    post_comment(app.test_client(), post.slug, name="Stranger", body="Hold me")
+
+    html = page_text(owner.get("/admin/comments"))
+
+    assert html.index("Awaiting approval on “Busy post”") < html.index("On “Busy post”")
+    assert html.index("Hold me") < html.index("Already trusted")
+    assert "new@example.com" in html and "https://new.example" in html
+    assert "First comment from this commenter" in html
+    assert "<p>My <em>first</em> words</p>" in html
+    assert '<span class="badge">1 pending</span>' in html
+
+
+def test_approving_in_the_queue_publishes_and_trusts_the_commenter(make_app, make_post, make_user):
+    app = make_app(COMMENT_MODERATION="first-time")
+    reader, owner = app.test_client(), app.test_client()
+    make_user("owner")
+    log_in(owner, "owner")
+    post = make_post("Moderated")
+    post_comment(reader, post.slug, body="First words")
+
+    response = queue_action(owner, "/admin/comments/1/moderate", action="approve", back="/admin/comments?status=pending")
+
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/comments?status=pending"
+    assert "First words" in page_text(app_client_without_cookies(owner, post.slug))
+    post_comment(reader, post.slug, body="Straight through now")
+    assert statuses(app) == [CommentStatus.approved, CommentStatus.approved]
+
+
+@pytest.mark.parametrize(
+    ("action", "expected_status", "shown"),
+    [("spam", CommentStatus.spam, False), ("pending", CommentStatus.pending, False), ("delete", None, False)],
+)
+def test_queue_actions_change_what_readers_see(client, admin, make_post, action, expected_status, shown):
+    post = make_post("Target")
+    post_comment(client, post.slug, body="Visible for now")
+    assert "Visible for now" in page_text(app_client_without_cookies(client, post.slug))
+
+    queue_action(client, "/admin/comments/1/moderate", action=action)
+
+    assert ("Visible for now" in page_text(app_client_without_cookies(client, post.slug))) is shown
+    assert statuses(client.application) == ([expected_status] if expected_status else [])
+
+
+def test_bulk_action_applies_to_every_ticked_comment(client, admin, make_post):
+    post = make_post("Spammed")
+    for n in range(4):
+        post_comment(client, post.slug, body=f"Comment {n}")
+
+    response = queue_action(client, "/admin/comments/bulk", bulk_action="spam", ids=["1", "3", "bogus"])
+
+    assert response.status_code == 303
+    assert "Marked as spam: 2 comments." in page_text(client.get("/admin/comments"))
+    assert statuses(client.application) == [
+        CommentStatus.spam, CommentStatus.approved, CommentStatus.spam, CommentStatus.approved
+    ]
+
+
+def test_bulk_action_with_nothing_ticked_says_so(client, admin, make_post):
+    post = make_post()
+    post_comment(client, post.slug)
+    queue_action(client, "/admin/comments/bulk", bulk_action="approve")
+    assert "Select at least one comment first." in page_text(client.get("/admin/comments"))
+
+
+def test_unknown_moderation_action_is_a_friendly_400(client, admin, make_post):
+    post = make_post()
+    post_comment(client, post.slug)
+    response = queue_action(client, "/admin/comments/1/moderate", action="explode")
+    assert response.status_code == 400 and "That moderation action is unknown." in page_text(response)
+    assert statuses(client.application) == [CommentStatus.approved]
+
+
+def test_queue_filters_by_status_and_searches_author_email_and_text(client, admin, make_post):
+    post = make_post()
+    post_comment(client, post.slug, name="Alice", email="alice@example.com", body="About apples")
+    post_comment(client, post.slug, name="Bob", body="About bananas")
+    queue_action(client, "/admin/comments/2/moderate", action="spam")
+
+    for query, expected, hidden in [
+        ("?q=alice%40example", "About apples", "About bananas"),
+        ("?q=banana", "About bananas", "About apples"),
+        ("?status=spam", "About bananas", "About apples"),
+        ("?q=%25_", "No comments match this filter.", "About"),
+    ]:
+        html = page_text(client.get(f"/admin/comments{query}"))
+        assert expected in html and hidden not in html, query
+
+
+def test_owner_can_correct_a_comment_and_it_is_sanitized_again(client, admin, make_post):
+    post = make_post()
+    post_comment(client, post.slug, body="Teh typo")
+    token = csrf_token(client, "/admin/comments/1/edit")
+
+    empty = client.post("/admin/comments/1/edit", data={"csrf_token": token, "body": ""})
+    assert empty.status_code == 400 and "A comment cannot be empty" in page_text(empty)
+
+    client.post("/admin/comments/1/edit", data={"csrf_token": token, "body": "The **fix** <script>x</script>"})
+    html = page_text(client.get(f"/posts/{post.slug}"))
+    assert "The <strong>fix</strong> &lt;script&gt;" in html and "Teh typo" not in html
+
+
+def test_reply_in_the_queue_quotes_the_comment_it_answers(app, client, admin, make_post):
+    post = make_post()
+    post_comment(client, post.slug, name="Parent", body="The original remark")
+    with app.app_context():
+        db.session.add(Comment(post_id=post.id, parent_id=1, author_name="Child", body="A reply",
+                               status=CommentStatus.pending))
+        db.session.commit()
+    html = page_text(client.get("/admin/comments"))
+    assert "In reply to Parent:" in html and "<p>The original remark</p>" in html
+
+
+def test_authors_moderate_only_comments_on_their_own_posts(app, make_user, make_post):
+    boss = make_user("boss")
+    writer = make_user("writer", UserRole.author)
+    reader, author_client = app.test_client(), app.test_client()
+    post_comment(reader, make_post("Boss's", author=boss).slug, body="On the boss's post")
+    post_comment(reader, make_post("Writer's", author=writer).slug, body="On the writer's post")
+    log_in(author_client, "writer")
+
+    html = page_text(author_client.get("/admin/comments"))
+    assert "On the writer's post" in html and "boss's post" not in html
+    response = queue_action(author_client, "/admin/comments/1/moderate", action="delete")
+    assert response.status_code == 404
+    assert statuses(app) == [CommentStatus.approved, CommentStatus.approved]
