@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
@@ -34,6 +40,7 @@ from models import db
 from models import now_utc
 from models import slugify
 
+ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
@@ -183,3 +190,59 @@ def post_comment(client: FlaskClient, slug: str, **fields: str) -> TestResponse:
 
 def page_text(response: TestResponse) -> str:
     return response.get_data(as_text=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with code {process.returncode}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not answer on {url} within {timeout}s")
+
+
+def flask_command(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start gunicorn (two workers, a free loopback port, a fresh SQLite file with an admin ``owner``
+    whose password is ``PASSWORD``) and return its URL; it is stopped by its PID afterwards."""
+    processes: list[tuple[subprocess.Popen, Any]] = []
+
+    def start(**settings: str) -> str:
+        env = os.environ | {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}",
+            "SECRET_KEY": "live-server-secret",
+            "ADMIN_PASSWORD": PASSWORD,
+        } | settings
+        flask_command(env, "init-db")
+        flask_command(env, "create-admin", "owner", "--display-name", "Olive Owner")
+        port = free_port()
+        log = (tmp_path / f"gunicorn-{port}.log").open("w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "app:create_app()"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        processes.append((process, log))
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(url, process)
+        return url
+
+    yield start
+    for process, log in processes:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+        log.close()

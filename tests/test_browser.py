@@ -1,0 +1,121 @@
+"""In a real browser (Playwright driving Debian's Chromium): the owner's whole flow, from login to a
+published post with an image, and a reader commenting. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORD
+from conftest import ROOT
+from test_admin import png_bytes
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> None:
+    """Save full-page screenshots at a phone's width and a desktop's."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width in (360, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=ARTIFACTS / f"{name}-{width}.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_owner_logs_in_writes_a_post_with_an_image_and_publishes_it(live_server, page, tmp_path):
+    url = live_server(COMMENT_MODERATION="first-time")
+    image = tmp_path / "sunrise.png"
+    image.write_bytes(png_bytes(40, 20))
+
+    page.goto(f"{url}/admin/")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    assert page.get_by_role("heading", name="Dashboard").is_visible()
+
+    page.get_by_role("link", name="New post", exact=True).click()
+    page.get_by_label("Title").fill("Sunrise over the harbour")
+    page.get_by_label("Text (Markdown)").fill("The light came up **slowly**.")
+    page.get_by_label("Tags").fill("Photography, mornings")
+    page.get_by_label("Add an image").set_input_files(str(image))
+    page.get_by_role("button", name="Upload image").click()
+    snippet = page.locator("code.snippet").inner_text()
+    assert snippet.startswith("![Describe the image](/uploads/")
+
+    body = page.get_by_label("Text (Markdown)")
+    assert body.input_value() == "The light came up **slowly**."
+    body.fill(body.input_value() + "\n\n" + snippet.replace("Describe the image", "Boats at dawn"))
+    page.get_by_role("button", name="Preview").click()
+    assert page.locator(".preview img[alt='Boats at dawn']").count() == 1
+    screenshot(page, "admin-post-preview")
+
+    page.get_by_label("Status").select_option("published")
+    page.get_by_role("button", name="Save").click()
+    assert "“Sunrise over the harbour” is published." in page.locator(".flashes").inner_text()
+
+    page.goto(url)
+    page.get_by_role("heading", name="Sunrise over the harbour").get_by_role("link").click()
+    assert page.url.endswith("/posts/sunrise-over-the-harbour")
+    assert page.locator(".post-body strong").inner_text() == "slowly"
+    width = page.locator(".post-body img").evaluate("img => img.naturalWidth")
+    assert width == 40
+    screenshot(page, "post-with-image")
+
+
+def test_reader_comments_and_the_owner_approves_it_in_the_queue(live_server, page, browser):
+    url = live_server(COMMENT_MODERATION="first-time")
+
+    page.goto(f"{url}/posts/welcome")
+    page.get_by_role("button", name="Post comment").click()
+    assert page.locator("#body-error").inner_text() == "Please write a comment."
+    page.get_by_label("Name").fill("Ada")
+    page.get_by_role("textbox", name="Comment").fill("What a *lovely* start.")
+    page.get_by_role("button", name="Post comment").click()
+    assert "awaiting moderation" in page.locator(".flashes").inner_text()
+    screenshot(page, "comment-awaiting-moderation")
+
+    owner = browser.new_context(java_script_enabled=False).new_page()
+    owner.goto(f"{url}/admin/login")
+    owner.get_by_label("Username").fill("owner")
+    owner.get_by_label("Password").fill(PASSWORD)
+    owner.get_by_role("button", name="Log in").click()
+    owner.get_by_role("navigation", name="Admin").get_by_role("link", name="Comments").click()
+    assert "1 pending" in owner.locator(".admin-nav").inner_text()
+    screenshot(owner, "admin-comment-queue")
+    owner.get_by_role("button", name="Approve").click()
+    assert "Approved: 1 comment." in owner.locator(".flashes").inner_text()
+
+    stranger = browser.new_context(java_script_enabled=False).new_page()
+    stranger.goto(f"{url}/posts/welcome")
+    assert stranger.locator(".comment-body em").inner_text() == "lovely"
