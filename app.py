@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask
 from flask import Response
 from flask import render_template
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
@@ -199,8 +200,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(feeds.bp)
 
 
-def render_error(error: HTTPException) -> tuple[str, int]:
-    """Render one friendly page, in the site's layout, for any HTTP error."""
+def render_error(error: HTTPException) -> ResponseReturnValue:
+    """Render one friendly page, in the site's layout, for any HTTP error.
+
+    An error that already carries its own page (a rate-limited form re-shown with its text) keeps it.
+    """
+    if error.response is not None:
+        return error.response
     code = error.code or 500
     explanation = ERROR_EXPLANATIONS.get(code, error.description)
     if isinstance(error, CSRFError):
@@ -211,7 +217,7 @@ def render_error(error: HTTPException) -> tuple[str, int]:
     return render_template("errors/error.html", code=code, title=title, explanation=explanation), code
 
 
-def render_server_error(error: InternalServerError) -> tuple[str, int]:
+def render_server_error(error: InternalServerError) -> ResponseReturnValue:
     """Roll back the failed transaction, then render the 500 page without touching the database."""
     db.session.rollback()
     return render_error(error)

@@ -11,6 +11,7 @@ from flask import Response
 from flask import abort
 from flask import current_app
 from flask import flash
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -45,6 +46,10 @@ COMMENTER_COOKIE_MAX_AGE = 365 * 24 * 3600
 FLASH_PUBLISHED = "Thank you, your comment is published."
 FLASH_HELD = "Thank you! Your comment is awaiting moderation and will appear once the author approves it."
 COMMENTS_CLOSED = "Comments are closed on this post, so your comment was not posted. Your text is below, to keep."
+TOO_MANY_COMMENTS = (
+    "You have posted several comments in a short time, so this one was not posted yet. "
+    "Please wait a minute, then press “Post comment” again: your text is kept below."
+)
 FORM_EXPIRED = (
     "This form expired before it was sent, so your comment was not posted yet. "
     "Everything you typed is still below: please press “Post comment” again."
@@ -131,7 +136,7 @@ def show_post(slug: str) -> ResponseReturnValue:
 
 @bp.post("/posts/<slug>/comments")
 @csrf.exempt  # not unprotected: CommentForm checks the token itself, so an expired one keeps the typed text
-@limiter.limit(lambda: current_app.config["COMMENT_RATE_LIMIT"])
+@limiter.limit(lambda: current_app.config["COMMENT_RATE_LIMIT"], on_breach=lambda limit: keep_comment_when_limited())
 def add_comment(slug: str) -> ResponseReturnValue:
     """Accept a comment from the form, then redirect back to it (Post/Redirect/Get).
 
@@ -167,6 +172,15 @@ def add_comment(slug: str) -> ResponseReturnValue:
     response = redirect(url_for("blog.show_post", slug=post.slug, _anchor=anchor), 303)
     remember_commenter(response, key)
     return response
+
+
+def keep_comment_when_limited() -> Response | None:
+    """Answer a rate-limited comment with the post page, the message and the typed comment kept (429)."""
+    slug = (request.view_args or {}).get("slug")
+    post = db.session.scalar(published_posts().where(Post.slug == slug))
+    if post is None:
+        return None
+    return make_response(render_post_page(post, CommentForm(), form_error=TOO_MANY_COMMENTS), 429)
 
 
 def _verdict_for_new_comment(form: CommentForm, commenter_key: str) -> Verdict:
