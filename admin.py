@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -327,7 +327,7 @@ def preview_of(form: PostForm) -> Post:
 
 def _publish_date(post: Post | None, form: PostForm) -> Any:
     if form.published_at.data:
-        return form.published_at.data.replace(tzinfo=timezone.utc)
+        return form.published_at.data.replace(tzinfo=UTC)
     if form.status.data == PostStatus.published:
         return (post.published_at if post else None) or now_utc()
     return post.published_at if post else None
@@ -479,4 +479,3 @@ def edit_comment(comment_id: int) -> ResponseReturnValue:
     db.session.commit()
     flash(f"Comment {comment.id} by {comment.author_name} updated.", "success")
     return redirect(url_for("admin.list_comments"), 303)
-

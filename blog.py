@@ -23,8 +23,8 @@ from itsdangerous import URLSafeSerializer
 from extensions import csrf
 from extensions import limiter
 from forms import CommentForm
-from models import Comment
 from models import HELD_HONEYPOT
+from models import Comment
 from models import CommentStatus
 from models import Post
 from models import Tag
@@ -190,4 +190,3 @@ def _verdict_for_new_comment(form: CommentForm, commenter_key: str) -> Verdict:
         return Verdict(CommentStatus.spam, HELD_HONEYPOT)
     policy = current_app.config["COMMENT_MODERATION"]
     return Comment.initial_verdict(policy, is_known_commenter(commenter_key))
-

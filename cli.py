@@ -234,7 +234,9 @@ def init_db_command() -> None:
 @click.command("seed-demo")
 @with_appcontext
 @click.option("--posts", "post_count", default=30, show_default=True, type=click.IntRange(min=0), help="Posts to add.")
-@click.option("--comments", "comment_count", default=200, show_default=True, type=click.IntRange(min=0), help="Comments to add.")
+@click.option(
+    "--comments", "comment_count", default=200, show_default=True, type=click.IntRange(min=0), help="Comments to add."
+)
 def seed_demo_command(post_count: int, comment_count: int) -> None:
     """Fill the blog with demo posts and comments, for trying Inkwell out or measuring it."""
     init_db()
@@ -242,7 +244,9 @@ def seed_demo_command(post_count: int, comment_count: int) -> None:
     click.echo(f"Added {posts:,} demo posts and {comments:,} comments.")
 
 
-comments_command = AppGroup("comments", help="Moderate comments: list those waiting, approve them or mark them as spam.")
+comments_command = AppGroup(
+    "comments", help="Moderate comments: list those waiting, approve them or mark them as spam."
+)
 
 
 @comments_command.command("pending")
@@ -253,7 +257,9 @@ def pending_command() -> None:
         click.echo("No comments are awaiting moderation.")
     for comment in comments:
         excerpt = " ".join(comment.body.split())[:60]
-        click.echo(f"{comment.id}\t{comment.created_at:%Y-%m-%d %H:%M}\t{comment.post.slug}\t{comment.author_name}: {excerpt}")
+        click.echo(
+            f"{comment.id}\t{comment.created_at:%Y-%m-%d %H:%M}\t{comment.post.slug}\t{comment.author_name}: {excerpt}"
+        )
 
 
 @comments_command.command("approve")
@@ -288,7 +294,10 @@ def create_admin_command(username: str, display_name: str | None) -> None:
 @click.option("--display-name", help="The name readers see on posts (default: the username).")
 @with_appcontext
 def create_author_command(username: str, display_name: str | None) -> None:
-    """Create an author, who writes and edits only their own posts. The password comes from a prompt or ADMIN_PASSWORD."""
+    """Create an author, who writes and edits only their own posts.
+
+    The password comes from a prompt or ADMIN_PASSWORD.
+    """
     init_db()
     user = create_user(username, _password_from_environment_or_prompt(), UserRole.author, display_name)
     click.echo(f"Created the author {user.username}. Log in at /admin/login.")

@@ -70,9 +70,7 @@ def _mark_user_link(attrs: dict, new: bool = False) -> dict:
     return attrs
 
 
-_post_cleaner = bleach.Cleaner(
-    tags=POST_TAGS, attributes=POST_ATTRIBUTES, protocols=SAFE_PROTOCOLS, strip=True
-)
+_post_cleaner = bleach.Cleaner(tags=POST_TAGS, attributes=POST_ATTRIBUTES, protocols=SAFE_PROTOCOLS, strip=True)
 _comment_cleaner = bleach.Cleaner(
     tags=COMMENT_TAGS,
     attributes=COMMENT_ATTRIBUTES,

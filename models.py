@@ -6,9 +6,9 @@ import re
 import secrets
 import sqlite3
 import unicodedata
+from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from datetime import timezone
 from enum import StrEnum
 from functools import cache
 from typing import Any
@@ -52,7 +52,7 @@ from markup import render_post
 
 def now_utc() -> datetime:
     """Return the current time as a timezone-aware UTC datetime."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -69,15 +69,15 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("Inkwell stores only timezone-aware datetimes")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -205,7 +205,9 @@ class Post(db.Model):
         secondary=post_tags, back_populates="posts", order_by=lambda: func.lower(Tag.name)
     )
     old_slugs: Mapped[list[SlugRedirect]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
-    comments: Mapped[list[Comment]] = relationship(back_populates="post", cascade="all, delete-orphan", passive_deletes=True)
+    comments: Mapped[list[Comment]] = relationship(
+        back_populates="post", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @validates("body")
     def _render_body(self, key: str, body: str) -> str:
@@ -402,7 +404,9 @@ def unique_slug(base: str, post: Post | None = None) -> str:
 
 def post_redirected_from(old_slug: str) -> Post | None:
     """Return the published post that used to live at ``old_slug``, if any."""
-    query = published_posts().join(SlugRedirect, SlugRedirect.post_id == Post.id).where(SlugRedirect.old_slug == old_slug)
+    query = (
+        published_posts().join(SlugRedirect, SlugRedirect.post_id == Post.id).where(SlugRedirect.old_slug == old_slug)
+    )
     return db.session.scalar(query)
 
 

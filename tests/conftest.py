@@ -143,8 +143,9 @@ def make_user(app: Flask) -> Callable[..., User]:
 
     def make(username: str = "owner", role: UserRole = UserRole.admin, display_name: str | None = None) -> User:
         with app.app_context():
-            user = User(username=username, display_name=display_name or username.title(), role=role,
-                        password_hash=PASSWORD_HASH)
+            user = User(
+                username=username, display_name=display_name or username.title(), role=role, password_hash=PASSWORD_HASH
+            )
             db.session.add(user)
             db.session.commit()
             db.session.refresh(user)
@@ -212,8 +213,9 @@ def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 20)
 
 
 def flask_command(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env, check=True, capture_output=True
+    )
 
 
 @pytest.fixture
@@ -223,18 +225,25 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
     processes: list[tuple[subprocess.Popen, Any]] = []
 
     def start(**settings: str) -> str:
-        env = os.environ | {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}",
-            "SECRET_KEY": "live-server-secret",
-            "ADMIN_PASSWORD": PASSWORD,
-        } | settings
+        env = (
+            os.environ
+            | {
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}",
+                "SECRET_KEY": "live-server-secret",
+                "ADMIN_PASSWORD": PASSWORD,
+            }
+            | settings
+        )
         flask_command(env, "init-db")
         flask_command(env, "create-admin", "owner", "--display-name", "Olive Owner")
         port = free_port()
         log = (tmp_path / f"gunicorn-{port}.log").open("w")
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "app:create_app()"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         processes.append((process, log))
         url = f"http://127.0.0.1:{port}"

@@ -9,13 +9,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+import models
 from conftest import PASSWORD
 from conftest import csrf_token
 from conftest import log_in
 from conftest import page_text
-from sqlalchemy import select
-
-import models
 from models import Post
 from models import PostStatus
 from models import SlugRedirect
@@ -51,9 +52,9 @@ def submit_post(client, url: str = "/admin/posts/new", **fields):
 
 def stored_post(app, **filters) -> Post | None:
     with app.app_context():
-        post = db.session.scalars(select(Post).filter_by(**filters)).one_or_none()
+        query = select(Post).filter_by(**filters).options(selectinload(Post.tags))
+        post = db.session.scalars(query).one_or_none()
         if post is not None:
-            post.tags  # load before leaving the session
             db.session.expunge(post)
         return post
 
@@ -206,8 +207,14 @@ def test_editing_a_post_changes_what_readers_see_and_shows_updated(app, client, 
 
     edit_page = page_text(client.get(f"/admin/posts/{post.id}/edit"))
     assert 'value="Original"' in edit_page and "Old text" in edit_page
-    submit_post(client, f"/admin/posts/{post.id}/edit", title="Original", slug="original", body="New text",
-                published_at=post.published_at.strftime("%Y-%m-%dT%H:%M"))
+    submit_post(
+        client,
+        f"/admin/posts/{post.id}/edit",
+        title="Original",
+        slug="original",
+        body="New text",
+        published_at=post.published_at.strftime("%Y-%m-%dT%H:%M"),
+    )
 
     public = page_text(client.get("/posts/original"))
     assert "New text" in public and "Old text" not in public
@@ -364,9 +371,7 @@ def test_uploading_a_real_png_shows_the_markdown_to_embed_it(app, client, admin)
     ],
 )
 def test_bad_uploads_are_refused_beside_the_field_and_the_post_is_kept(app, client, admin, content, filename, message):
-    response = submit_post(
-        client, title="Kept title", body="Kept body", image=(io.BytesIO(content), filename)
-    )
+    response = submit_post(client, title="Kept title", body="Kept body", image=(io.BytesIO(content), filename))
 
     html = page_text(response)
     assert response.status_code == 400
@@ -440,7 +445,7 @@ def test_post_list_filters_by_status_and_searches_titles(client, admin, make_pos
     make_post("Apple draft", status=PostStatus.draft, author=admin)
     make_post("Banana bread", author=admin)
 
-    assert page_text(client.get("/admin/posts?q=apple")).count("/edit\">Apple") == 2
+    assert page_text(client.get("/admin/posts?q=apple")).count('/edit">Apple') == 2
     drafts = page_text(client.get("/admin/posts?status=draft"))
     assert "Apple draft" in drafts and "Apple pie" not in drafts
     searched = page_text(client.get("/admin/posts?q=%25"))

@@ -31,8 +31,9 @@ def test_secret_key_is_generated_once_into_the_instance_folder(tmp_path, monkeyp
 def test_settings_layer_defaults_then_instance_file_then_environment_then_test_config(tmp_path, monkeypatch):
     instance = tmp_path / "instance"
     instance.mkdir()
-    (instance / "config.py").write_text('BLOG_TITLE = "From file"\nBLOG_DESCRIPTION = "File description"\n'
-                                        'POSTS_PER_PAGE = 7\n')
+    (instance / "config.py").write_text(
+        'BLOG_TITLE = "From file"\nBLOG_DESCRIPTION = "File description"\nPOSTS_PER_PAGE = 7\n'
+    )
     monkeypatch.setenv("BLOG_DESCRIPTION", "Env description")
     monkeypatch.setenv("POSTS_PER_PAGE", "4")
 
@@ -95,8 +96,10 @@ def test_healthz_answers_ok_when_the_database_does(client):
 
 
 def test_healthz_reports_an_unreachable_database(tmp_path):
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'no.db'}", "SECRET_KEY": "x"},
-                     instance_path=str(tmp_path / "instance"))
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'no.db'}", "SECRET_KEY": "x"},
+        instance_path=str(tmp_path / "instance"),
+    )
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import page_text
-from conftest import post_comment
 from sqlalchemy import func
 from sqlalchemy import select
 
 from cli import WELCOME_TITLE
+from conftest import page_text
+from conftest import post_comment
 from models import Comment
 from models import CommentStatus
 from models import Post

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import csrf_token
-from conftest import page_text
-from conftest import post_comment
 from sqlalchemy import func
 from sqlalchemy import select
 
+from conftest import csrf_token
+from conftest import page_text
+from conftest import post_comment
 from models import Comment
 from models import CommentStatus
 from models import db
@@ -180,7 +180,9 @@ def test_post_with_comments_closed_shows_no_form_and_refuses_comments(app, clien
     html = page_text(client.get(f"/posts/{post.slug}"))
     assert "Comments are closed" in html and 'action="/posts/closed/comments' not in html
 
-    response = client.post(f"/posts/{post.slug}/comments", data={"csrf_token": token, "name": "Late", "body": "Too late?"})
+    response = client.post(
+        f"/posts/{post.slug}/comments", data={"csrf_token": token, "name": "Late", "body": "Too late?"}
+    )
 
     assert response.status_code == 403
     assert "Comments are closed on this post" in page_text(response) and "Too late?" in page_text(response)

@@ -12,6 +12,7 @@ import requests
 def server(live_server) -> str:
     return live_server(COMMENT_MODERATION="off")
 
+
 def test_reader_comments_on_the_welcome_post_over_real_http(server):
     browser = requests.Session()
     home = browser.get(server)
@@ -39,11 +40,13 @@ def test_reader_comments_on_the_welcome_post_over_real_http(server):
 
 def test_invalid_comment_over_real_http_keeps_the_input(server):
     browser = requests.Session()
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
-                      browser.get(f"{server}/posts/welcome").text).group(1)
+    token = re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', browser.get(f"{server}/posts/welcome").text
+    ).group(1)
 
-    refused = browser.post(f"{server}/posts/welcome/comments",
-                           data={"csrf_token": token, "name": "", "body": "Keep this text"})
+    refused = browser.post(
+        f"{server}/posts/welcome/comments", data={"csrf_token": token, "name": "", "body": "Keep this text"}
+    )
 
     assert refused.status_code == 400
     assert "Please enter your name." in refused.text and "Keep this text" in refused.text

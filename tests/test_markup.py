@@ -6,9 +6,9 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+
 from conftest import page_text
 from conftest import post_comment
-
 from markup import excerpt_of
 from markup import render_comment
 from markup import render_post
@@ -86,7 +86,7 @@ def test_comment_attack_is_neutralised_on_the_page(client, make_post, attack):
 )
 def test_name_and_website_are_plain_escaped_text(client, make_post, field):
     post = make_post("Target")
-    values = {"name": '<img src=x onerror=alert(1)>', "website": 'https://ok.example/"><script>alert(1)</script>'}
+    values = {"name": "<img src=x onerror=alert(1)>", "website": 'https://ok.example/"><script>alert(1)</script>'}
     post_comment(client, post.slug, **{field: values[field]})
 
     html = page_text(client.get(f"/posts/{post.slug}"))
@@ -133,7 +133,7 @@ def test_posts_get_full_markdown_but_no_scripts():
         "![alt](https://example.com/i.png)\n\n<script>alert(1)</script><iframe src=x></iframe>"
     )
     assert "<h2>Heading</h2>" in html
-    assert '<code class="language-python">print(\'&lt;hi&gt;\')' in html
+    assert "<code class=\"language-python\">print('&lt;hi&gt;')" in html
     assert "<table>" in html and "<td>1</td>" in html
     assert '<img alt="alt" src="https://example.com/i.png">' in html
     assert "<script" not in html and "<iframe" not in html

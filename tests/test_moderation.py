@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import csrf_token
-from conftest import log_in
-from conftest import page_text
-from conftest import post_comment
 from sqlalchemy import select
 
 from blog import COMMENTER_COOKIE
 from cli import set_comment_status
+from conftest import csrf_token
+from conftest import log_in
+from conftest import page_text
+from conftest import post_comment
 from models import Comment
 from models import CommentStatus
 from models import ModerationPolicy
@@ -146,8 +146,14 @@ def test_queue_lists_held_comments_first_with_their_details(make_app, make_post,
     make_user("owner")
     log_in(owner, "owner")
     post = make_post("Busy post")
-    post_comment(reader, post.slug, name="Newcomer", email="new@example.com", website="https://new.example",
-                 body="My *first* words")
+    post_comment(
+        reader,
+        post.slug,
+        name="Newcomer",
+        email="new@example.com",
+        website="https://new.example",
+        body="My *first* words",
+    )
     approve(app, 1)
     post_comment(reader, post.slug, name="Newcomer", body="Already trusted")
     post_comment(app.test_client(), post.slug, name="Stranger", body="Hold me")
@@ -170,7 +176,9 @@ def test_approving_in_the_queue_publishes_and_trusts_the_commenter(make_app, mak
     post = make_post("Moderated")
     post_comment(reader, post.slug, body="First words")
 
-    response = queue_action(owner, "/admin/comments/1/moderate", action="approve", back="/admin/comments?status=pending")
+    response = queue_action(
+        owner, "/admin/comments/1/moderate", action="approve", back="/admin/comments?status=pending"
+    )
 
     assert response.status_code == 303 and response.headers["Location"] == "/admin/comments?status=pending"
     assert "First words" in page_text(app_client_without_cookies(owner, post.slug))
@@ -203,7 +211,10 @@ def test_bulk_action_applies_to_every_ticked_comment(client, admin, make_post):
     assert response.status_code == 303
     assert "Marked as spam: 2 comments." in page_text(client.get("/admin/comments"))
     assert statuses(client.application) == [
-        CommentStatus.spam, CommentStatus.approved, CommentStatus.spam, CommentStatus.approved
+        CommentStatus.spam,
+        CommentStatus.approved,
+        CommentStatus.spam,
+        CommentStatus.approved,
     ]
 
 
@@ -255,8 +266,9 @@ def test_reply_in_the_queue_quotes_the_comment_it_answers(app, client, admin, ma
     post = make_post()
     post_comment(client, post.slug, name="Parent", body="The original remark")
     with app.app_context():
-        db.session.add(Comment(post_id=post.id, parent_id=1, author_name="Child", body="A reply",
-                               status=CommentStatus.pending))
+        db.session.add(
+            Comment(post_id=post.id, parent_id=1, author_name="Child", body="A reply", status=CommentStatus.pending)
+        )
         db.session.commit()
     html = page_text(client.get("/admin/comments"))
     assert "In reply to Parent:" in html and "<p>The original remark</p>" in html

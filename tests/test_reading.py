@@ -6,11 +6,10 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import page_text
-from conftest import post_comment
-
 from sqlalchemy import select
 
+from conftest import page_text
+from conftest import post_comment
 from models import Comment
 from models import CommentStatus
 from models import PostStatus
@@ -86,7 +85,7 @@ def test_bad_or_out_of_range_page_is_a_friendly_404(make_app, make_post, page):
 
     assert response.status_code == 404
     html = page_text(response)
-    assert "<h1 id=\"error-heading\">Page not found</h1>" in html
+    assert '<h1 id="error-heading">Page not found</h1>' in html
     assert '<main id="content"' in html
 
 
