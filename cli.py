@@ -278,29 +278,30 @@ def spam_command(comment_id: int) -> None:
     click.echo(f"Marked comment {comment.id} by {comment.author_name} as spam.")
 
 
-@click.command("create-admin")
-@click.argument("username")
-@click.option("--display-name", help="The name readers see on posts (default: the username).")
-@with_appcontext
-def create_admin_command(username: str, display_name: str | None) -> None:
-    """Create an administrator, who manages everything. The password comes from a prompt or ADMIN_PASSWORD."""
-    init_db()
-    user = create_user(username, _password_from_environment_or_prompt(), UserRole.admin, display_name)
-    click.echo(f"Created the administrator {user.username}. Log in at /admin/login.")
+def _account_command(name: str, role: UserRole, summary: str) -> click.Command:
+    """Build a ``create-admin``/``create-author`` command: same arguments, different role."""
+
+    @click.command(name, help=f"{summary} The password comes from a prompt, or from ADMIN_PASSWORD.")
+    @click.argument("username")
+    @click.option("--display-name", help="The name readers see on posts (default: the username).")
+    @with_appcontext
+    def command(username: str, display_name: str | None) -> None:
+        init_db()
+        user = create_user(username, _password_from_environment_or_prompt(), role, display_name)
+        click.echo(
+            f"Created the {'administrator' if role == UserRole.admin else 'author'} {user.username}. "
+            "Log in at /admin/login."
+        )
+
+    return command
 
 
-@click.command("create-author")
-@click.argument("username")
-@click.option("--display-name", help="The name readers see on posts (default: the username).")
-@with_appcontext
-def create_author_command(username: str, display_name: str | None) -> None:
-    """Create an author, who writes and edits only their own posts.
-
-    The password comes from a prompt or ADMIN_PASSWORD.
-    """
-    init_db()
-    user = create_user(username, _password_from_environment_or_prompt(), UserRole.author, display_name)
-    click.echo(f"Created the author {user.username}. Log in at /admin/login.")
+create_admin_command = _account_command(
+    "create-admin", UserRole.admin, "Create an administrator, who manages everything."
+)
+create_author_command = _account_command(
+    "create-author", UserRole.author, "Create an author, who writes and edits only their own posts."
+)
 
 
 def register_commands(app: Flask) -> None:
