@@ -192,6 +192,7 @@ def register_blueprints(app: Flask) -> None:
     import admin
     import blog
     import feeds
+    import moderation  # noqa: F401 (adds the moderation routes to the admin blueprint)
     import uploads
 
     app.register_blueprint(blog.bp)

@@ -250,6 +250,10 @@ UPDATE_WORTH_SHOWING = timedelta(days=1)
 HELD_FIRST_TIME = "First comment from this commenter (moderation: first-time)"
 HELD_ALWAYS = "Every comment is held for approval (moderation: all)"
 HELD_HONEYPOT = "The hidden honeypot field was filled in, as bots do"
+HELD_TOO_FAST = "Sent {seconds:.1f} s after the form was loaded, faster than a person types"
+HELD_NO_TIMESTAMP = "The form's signed timestamp was missing or forged"
+HELD_LINKS = "Contains {links} links (more than {limit})"
+HELD_BLOCKLIST = "Matches “{phrase}” from the blocklist"
 
 
 class Verdict(NamedTuple):
@@ -289,6 +293,9 @@ class Comment(db.Model):
     ip_hash: Mapped[str | None] = mapped_column(String(64))
     commenter_key: Mapped[str | None] = mapped_column(String(64))
     held_reason: Mapped[str | None] = mapped_column(String(200))
+    notify_replies: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     post: Mapped[Post] = relationship(back_populates="comments")
     parent: Mapped[Comment | None] = relationship(remote_side=[id])
