@@ -35,8 +35,23 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "BLOG_LANGUAGE": "en",
     "COMMENT_MODERATION": ModerationPolicy.first_time.value,
     "POSTS_PER_PAGE": 10,
-    "COMMENT_RATE_LIMIT": "5 per minute; 50 per day",
+    "COMMENT_RATE_LIMIT": "5 per minute; 30 per hour",
+    "COMMENT_MIN_SECONDS": 3,
+    "COMMENT_MAX_LINKS": 2,
+    "COMMENT_BLOCKLIST": "blocklist.txt",  # in the instance folder
+    "COMMENT_EDIT_MINUTES": 15,
+    "COMMENTS_PER_PAGE": 100,
+    "PURGE_AFTER_DAYS": 30,
     "RATELIMIT_STORAGE_URI": "memory://",
+    # If the shared store (Redis) stops answering, count in memory rather than refuse comments.
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+    "MAIL_SERVER": "",  # empty: send no email
+    "MAIL_PORT": 25,
+    "MAIL_USERNAME": "",
+    "MAIL_PASSWORD": "",
+    "MAIL_USE_TLS": False,
+    "MAIL_FROM": "inkwell@localhost",
+    "NOTIFY_EMAIL": "",
     "COMMENTS_CLOSE_AFTER_DAYS": 0,  # 0: comments never close by age
     "LOGIN_RATE_LIMIT": "5 per minute",
     "MAX_CONTENT_LENGTH": 1024 * 1024,
@@ -58,8 +73,31 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "POSTS_PER_PAGE": int,
     "COMMENTS_CLOSE_AFTER_DAYS": int,
     "COMMENT_RATE_LIMIT": str,
+    "COMMENT_MIN_SECONDS": int,
+    "COMMENT_MAX_LINKS": int,
+    "COMMENT_BLOCKLIST": str,
+    "COMMENT_EDIT_MINUTES": int,
+    "COMMENTS_PER_PAGE": int,
+    "PURGE_AFTER_DAYS": int,
+    "LOGIN_RATE_LIMIT": str,
     "RATELIMIT_STORAGE_URI": str,
+    "MAIL_SERVER": str,
+    "MAIL_PORT": int,
+    "MAIL_USERNAME": str,
+    "MAIL_PASSWORD": str,
+    "MAIL_USE_TLS": bool,
+    "MAIL_FROM": str,
+    "NOTIFY_EMAIL": str,
 }
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+NON_NEGATIVE_NUMBERS = (
+    "COMMENTS_CLOSE_AFTER_DAYS",
+    "COMMENT_MIN_SECONDS",
+    "COMMENT_MAX_LINKS",
+    "COMMENT_EDIT_MINUTES",
+    "PURGE_AFTER_DAYS",
+)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'self'; "
@@ -128,13 +166,20 @@ def settings_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     """
     settings: dict[str, Any] = {}
     for name, kind in ENVIRONMENT_SETTINGS.items():
-        if name not in environ:
-            continue
-        try:
-            settings[name] = kind(environ[name])
-        except ValueError:
-            raise ValueError(f"{name} must be a whole number; got {environ[name]!r}.") from None
+        if name in environ:
+            settings[name] = _parse_setting(name, environ[name], kind)
     return settings
+
+
+def _parse_setting(name: str, raw: str, kind: type) -> Any:
+    if kind is bool:
+        if raw.strip().lower() not in TRUE_WORDS | FALSE_WORDS:
+            raise ValueError(f"{name} must be true or false; got {raw!r}.")
+        return raw.strip().lower() in TRUE_WORDS
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number; got {raw!r}.") from None
 
 
 def validate_config(config: Mapping[str, Any]) -> None:
@@ -145,9 +190,13 @@ def validate_config(config: Mapping[str, Any]) -> None:
     per_page = config["POSTS_PER_PAGE"]
     if not isinstance(per_page, int) or not 1 <= per_page <= 100:
         raise ValueError(f"POSTS_PER_PAGE must be a whole number from 1 to 100; got {per_page!r}.")
-    close_after = config["COMMENTS_CLOSE_AFTER_DAYS"]
-    if not isinstance(close_after, int) or close_after < 0:
-        raise ValueError(f"COMMENTS_CLOSE_AFTER_DAYS must be 0 (never) or a number of days; got {close_after!r}.")
+    for name in NON_NEGATIVE_NUMBERS:
+        if not isinstance(config[name], int) or config[name] < 0:
+            raise ValueError(f"{name} must be 0 (off) or a positive whole number; got {config[name]!r}.")
+    if not isinstance(config["COMMENTS_PER_PAGE"], int) or config["COMMENTS_PER_PAGE"] < 1:
+        raise ValueError(
+            f"COMMENTS_PER_PAGE must be a whole number of at least 1; got {config['COMMENTS_PER_PAGE']!r}."
+        )
 
 
 def database_uri(url: str) -> str:
@@ -191,11 +240,13 @@ def register_blueprints(app: Flask) -> None:
     """Attach the readers' pages, the owner's admin area, uploaded images and the machine endpoints."""
     import admin
     import blog
+    import comments
     import feeds
     import moderation  # noqa: F401 (adds the moderation routes to the admin blueprint)
     import uploads
 
     app.register_blueprint(blog.bp)
+    app.register_blueprint(comments.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(feeds.bp)

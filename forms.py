@@ -25,6 +25,10 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+from markup import plain_text
+from markup import render_comment
+from models import Comment
+from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import db
@@ -47,7 +51,13 @@ def strip_whitespace(value: str | None) -> str | None:
 
 
 class CommentForm(FlaskForm):
-    """A reader's comment. The honeypot ``homepage`` is hidden from people; bots fill it in."""
+    """A reader's comment. The honeypot ``homepage`` is hidden from people; bots fill it in.
+
+    Set ``post`` to the post being commented on, for the reply check. ``started`` carries the signed time
+    the form was shown, for the minimum fill time.
+    """
+
+    post: Post | None = None
 
     name = StringField(
         "Name",
@@ -87,6 +97,38 @@ class CommentForm(FlaskForm):
         description="Markdown works: *emphasis*, **bold**, `code`, [links](https://example.com), > quotes and lists.",
     )
     homepage = StringField("Leave this field empty", render_kw={"tabindex": "-1", "autocomplete": "off"})
+    parent_id = HiddenField()
+    started = HiddenField()
+    remember = BooleanField("Remember my name, email and website on this device")
+    notify_replies = BooleanField("Email me when someone replies to this comment")
+    notify_approval = BooleanField("Email me when this comment is approved")
+
+    def validate_body(self, field: Field) -> None:
+        """Refuse a comment that shows nothing once sanitized (only markup, or invisible characters)."""
+        if field.data and not plain_text(render_comment(field.data)):
+            raise ValidationError("Your comment is empty: formatting alone does not show. Please write some words.")
+
+    def validate_parent_id(self, field: Field) -> None:
+        """Accept a reply only to a published comment on the same post."""
+        if not field.data:
+            return
+        parent = db.session.get(Comment, int(field.data)) if field.data.isdecimal() and len(field.data) < 12 else None
+        if (
+            parent is None
+            or self.post is None
+            or parent.post_id != self.post.id
+            or parent.status != CommentStatus.approved
+        ):
+            raise ValidationError(
+                "The comment you are replying to does not exist here or is not published. "
+                "Your comment is kept below; you can post it as a new comment instead."
+            )
+
+    def validate_notify_replies(self, field: Field) -> None:
+        if field.data and not self.email.data:
+            raise ValidationError("Please enter your email address, so we know where to send notifications.")
+
+    validate_notify_approval = validate_notify_replies
 
     def validate_website(self, field: Field) -> None:
         """Accept only web addresses: a ``javascript:`` or ``data:`` link must never reach a page."""

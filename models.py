@@ -6,6 +6,7 @@ import re
 import secrets
 import sqlite3
 import unicodedata
+from collections import defaultdict
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -458,3 +459,36 @@ def _unknown_user_hash() -> str:
 
 def count_of(query: Select[Any]) -> int:
     return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+MAX_REPLY_DEPTH = 3
+
+
+def comment_thread(comments: list[Comment], max_depth: int = MAX_REPLY_DEPTH) -> list[tuple[Comment, int]]:
+    """Order comments as threads, each followed by its replies, oldest first at every level.
+
+    Returns ``(comment, depth)`` pairs. Depth stops at ``max_depth``: deeper replies are shown at that
+    level, after the comment they answer (as WordPress does). A reply whose parent is not shown starts
+    a thread of its own.
+    """
+    shown = {comment.id for comment in comments}
+    replies: dict[int | None, list[Comment]] = defaultdict(list)
+    for comment in sorted(comments, key=lambda c: (c.created_at, c.id)):
+        replies[comment.parent_id if comment.parent_id in shown else None].append(comment)
+    thread: list[tuple[Comment, int]] = []
+    stack = [(comment, 1) for comment in reversed(replies[None])]
+    while stack:
+        comment, depth = stack.pop()
+        thread.append((comment, min(depth, max_depth)))
+        stack.extend((reply, depth + 1) for reply in reversed(replies[comment.id]))
+    return thread
+
+
+def thread_pages(thread: list[tuple[Comment, int]], per_page: int) -> list[list[tuple[Comment, int]]]:
+    """Split a thread into pages of about ``per_page`` comments, never separating a reply from its thread."""
+    pages: list[list[tuple[Comment, int]]] = [[]]
+    for comment, depth in thread:
+        if depth == 1 and len(pages[-1]) >= per_page:
+            pages.append([])
+        pages[-1].append((comment, depth))
+    return pages

@@ -13,11 +13,14 @@ from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from itsdangerous import BadSignature
+from itsdangerous import SignatureExpired
 from sqlalchemy import case
 from sqlalchemy import or_
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm import selectinload
 
+import notifications
 from admin import bp
 from admin import comments_visible_to
 from admin import safe_next
@@ -90,12 +93,15 @@ def moderate(comments: list[Comment], action: str) -> str:
     if action not in COMMENT_ACTIONS:
         abort(400, description="That moderation action is unknown.")
     status, done = COMMENT_ACTIONS[action]
+    newly_approved = [c for c in comments if status == CommentStatus.approved and c.status != status]
     for comment in comments:
         if status is None:
             db.session.delete(comment)
         else:
             comment.status = status
     db.session.commit()
+    for comment in newly_approved:
+        notifications.notify_approved(comment)
     noun = "comment" if len(comments) == 1 else "comments"
     return f"{done}: {len(comments)} {noun}."
 
@@ -144,3 +150,30 @@ def edit_comment(comment_id: int) -> ResponseReturnValue:
     db.session.commit()
     flash(f"Comment {comment.id} by {comment.author_name} updated.", "success")
     return redirect(url_for("admin.list_comments"), 303)
+
+
+@bp.route("/comments/quick/<token>", methods=["GET", "POST"])
+def quick_moderate(token: str) -> ResponseReturnValue:
+    """Approve or mark as spam from the link in the owner's notification email, without logging in.
+
+    The signed link is valid for seven days and only while the comment is as it was when the mail was
+    sent, so it works once. GET only shows the comment and a button: mail scanners that follow links
+    change nothing.
+    """
+    try:
+        wanted = notifications.quick_moderation_serializer().loads(
+            token, max_age=notifications.QUICK_MODERATION_MAX_AGE
+        )
+        comment = db.session.get(Comment, int(wanted["id"]))
+        action = wanted["action"]
+    except SignatureExpired:
+        abort(403, description="This link has expired: moderation links work for seven days. Please log in instead.")
+    except (BadSignature, KeyError, TypeError, ValueError):
+        abort(404, description="This moderation link is not valid.")
+    if comment is None or action not in ("approve", "spam"):
+        abort(404, description="This comment no longer exists.")
+    is_used = comment.status != wanted["status"]
+    if request.method == "POST" and not is_used:
+        message = moderate([comment], action)
+        return render_template("admin/quick_moderate.html", comment=comment, action=action, message=message)
+    return render_template("admin/quick_moderate.html", comment=comment, action=action, is_used=is_used)

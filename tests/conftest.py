@@ -70,6 +70,7 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]
             "DATABASE_URL": database_url,
             "COMMENT_MODERATION": "off",
             "COMMENT_RATE_LIMIT": "1000 per minute",
+            "COMMENT_MIN_SECONDS": 0,  # tests fill the form faster than people; test_spam.py covers the delay
             "RATELIMIT_STORAGE_URI": TEST_REDIS_URL or "memory://",
         } | settings
         app = create_app(config, instance_path=str(tmp_path / "instance"))
@@ -231,6 +232,7 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}",
                 "SECRET_KEY": "live-server-secret",
                 "ADMIN_PASSWORD": PASSWORD,
+                "COMMENT_MIN_SECONDS": "0",  # faster than people type; test_spam.py covers the delay
             }
             | settings
         )

@@ -102,7 +102,7 @@ def test_reader_comments_and_the_owner_approves_it_in_the_queue(live_server, pag
     page.goto(f"{url}/posts/welcome")
     page.get_by_role("button", name="Post comment").click()
     assert page.locator("#body-error").inner_text() == "Please write a comment."
-    page.get_by_label("Name").fill("Ada")
+    page.get_by_role("textbox", name="Name").fill("Ada")
     page.get_by_role("textbox", name="Comment").fill("What a *lovely* start.")
     page.get_by_role("button", name="Post comment").click()
     assert "awaiting moderation" in page.locator(".flashes").inner_text()

@@ -155,7 +155,7 @@ def test_comment_form_is_labelled_and_works_without_javascript(client, post):
     assert f'<form method="post" action="/posts/{post.slug}/comments#comment-form" novalidate>' in html
     for field in ("name", "email", "website", "body"):
         assert f'<label for="{field}">' in html
-    assert '<button type="submit">Post comment</button>' in html
+    assert '<button type="submit" name="action" value="post">Post comment</button>' in html
 
 
 def test_too_many_comments_from_one_address_get_a_friendly_429(make_app, make_post):

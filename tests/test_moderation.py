@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from blog import COMMENTER_COOKIE
 from cli import set_comment_status
+from comments import COMMENTER_COOKIE
 from conftest import csrf_token
 from conftest import log_in
 from conftest import page_text

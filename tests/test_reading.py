@@ -117,8 +117,8 @@ def test_post_page_shows_comments_oldest_first_with_permalinks(client, make_post
 
     bodies = re.findall(r'<div class="comment-body"><p>([^<]+)</p>', html)
     assert bodies == ["First!", "Second thoughts", "Third time lucky"]
-    ids = re.findall(r'<li class="comment" id="comment-(\d+)"', html)
-    assert len(ids) == 3 and all(f'href="#comment-{i}"' in html for i in ids)
+    ids = re.findall(r'<li class="comment depth-1" id="comment-(\d+)"', html)
+    assert len(ids) == 3 and all(f'href="/posts/{post.slug}/comments/{i}"' in html for i in ids)
     assert '<h2 id="comments-heading">3 comments</h2>' in html
 
 

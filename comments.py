@@ -1,0 +1,432 @@
+"""Readers' comments: posting, previewing, replying, changing one's own comment, and unsubscribing.
+
+Everything here works with the plain HTML form, without JavaScript.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from datetime import timedelta
+
+from flask import Blueprint
+from flask import Response
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import make_response
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from flask_limiter import RequestLimit
+from itsdangerous import BadSignature
+from itsdangerous import TimestampSigner
+from itsdangerous import URLSafeSerializer
+
+import notifications
+import spam
+from extensions import csrf
+from extensions import limiter
+from forms import CommentForm
+from models import Comment
+from models import CommentStatus
+from models import Post
+from models import comment_thread
+from models import db
+from models import is_known_commenter
+from models import now_utc
+from models import post_by_slug_or_404
+from models import published_posts
+from models import thread_pages
+from models import visible_comments
+
+bp = Blueprint("comments", __name__)
+
+COMMENTER_COOKIE = "inkwell_commenter"
+DETAILS_COOKIE = "inkwell_details"
+EDIT_COOKIE_PREFIX = "inkwell_edit_"
+ONE_YEAR = 365 * 24 * 3600
+REMEMBERED_FIELDS = ("name", "email", "website")
+
+FLASH_PUBLISHED = "Thank you, your comment is published."
+FLASH_HELD = "Thank you! Your comment is awaiting moderation and will appear once the author approves it."
+COMMENTS_CLOSED = "Comments are closed on this post, so your comment was not posted. Your text is below, to keep."
+TOO_MANY_COMMENTS = (
+    "You have posted several comments in a short time, so this one was not posted yet. "
+    "Please wait {wait}, then press “Post comment” again: your text is kept below."
+)
+FORM_EXPIRED = (
+    "This form expired before it was sent, so your comment was not posted yet. "
+    "Everything you typed is still below: please press “Post comment” again."
+)
+FORM_TOO_OLD = (
+    "This page was opened more than a day ago, so your comment was not posted yet. "
+    "Everything you typed is still below: please press “Post comment” again."
+)
+DUPLICATE = "You posted this same comment here a few minutes ago, so it was not posted twice."
+EDIT_REFUSED = (
+    "This comment can no longer be changed from this browser. Comments can be edited or deleted for "
+    "{minutes} minutes after posting, and only from the browser that posted them."
+)
+
+
+# Who is commenting: signed cookies, never the name or email anyone can type.
+
+
+def _commenter_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="inkwell-commenter")
+
+
+def commenter_key_from_cookie() -> str | None:
+    """Return the commenter key from the signed cookie, or ``None`` when absent or tampered with."""
+    cookie = request.cookies.get(COMMENTER_COOKIE)
+    if not cookie:
+        return None
+    try:
+        key = _commenter_serializer().loads(cookie)
+    except BadSignature:
+        return None
+    return key if isinstance(key, str) else None
+
+
+def _set_private_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, secure=request.is_secure, samesite="Lax")
+
+
+def remember_commenter(response: Response, key: str) -> None:
+    """Set the signed, HttpOnly cookie that lets this browser be recognised as the same commenter."""
+    _set_private_cookie(response, COMMENTER_COOKIE, _commenter_serializer().dumps(key), ONE_YEAR)
+
+
+def _details_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="inkwell-commenter-details")
+
+
+def remembered_details() -> dict[str, str]:
+    """Return the name, email and website this browser asked to remember (never the comment text)."""
+    try:
+        details = _details_serializer().loads(request.cookies.get(DETAILS_COOKIE, ""))
+    except BadSignature:
+        return {}
+    if not isinstance(details, dict):
+        return {}
+    return {field: str(details[field]) for field in REMEMBERED_FIELDS if details.get(field)}
+
+
+def update_remembered_details(response: Response, form: CommentForm) -> None:
+    """Remember the commenter's details when "Remember me" is ticked, forget them when it is not."""
+    if form.remember.data:
+        details = {field: getattr(form, field).data or "" for field in REMEMBERED_FIELDS}
+        _set_private_cookie(response, DETAILS_COOKIE, _details_serializer().dumps(details), ONE_YEAR)
+    elif DETAILS_COOKIE in request.cookies:
+        response.delete_cookie(DETAILS_COOKIE)
+
+
+def _edit_window() -> timedelta:
+    return timedelta(minutes=current_app.config["COMMENT_EDIT_MINUTES"])
+
+
+def _edit_signer() -> TimestampSigner:
+    return TimestampSigner(current_app.secret_key, salt="inkwell-comment-edit")
+
+
+def grant_edit(response: Response, comment: Comment) -> None:
+    """Give this browser a signed cookie that lets it change ``comment`` during the edit window."""
+    seconds = int(_edit_window().total_seconds())
+    if seconds > 0:
+        token = _edit_signer().sign(str(comment.id)).decode()
+        _set_private_cookie(response, f"{EDIT_COOKIE_PREFIX}{comment.id}", token, seconds)
+
+
+def may_edit(comment: Comment) -> bool:
+    """Tell whether this browser holds a valid, unexpired edit cookie for ``comment``."""
+    window = _edit_window()
+    if now_utc() - comment.created_at > window:
+        return False
+    token = request.cookies.get(f"{EDIT_COOKIE_PREFIX}{comment.id}", "")
+    try:
+        return _edit_signer().unsign(token, max_age=window.total_seconds()).decode() == str(comment.id)
+    except BadSignature:
+        return False
+
+
+def client_ip_hash() -> str:
+    """Return a keyed hash of the client's network (/24 for IPv4, /48 for IPv6).
+
+    Enough to spot abuse from one place; useless for identifying anyone.
+    """
+    address = request.remote_addr or ""
+    try:
+        prefix = 24 if ipaddress.ip_address(address).version == 4 else 48
+        network = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    except ValueError:
+        network = address
+    return hmac.new(current_app.secret_key.encode(), network.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+# The post page with its comments
+
+
+def _requested_comment_page() -> int:
+    raw = request.args.get("cpage", "1")
+    if not raw.isdecimal() or len(raw) > 6 or int(raw) < 1:
+        abort(404, description="There is no such page of comments.")
+    return int(raw)
+
+
+def new_comment_form(post: Post) -> CommentForm:
+    """Return an empty comment form, filled with the details this browser asked to remember."""
+    details = remembered_details()
+    form = CommentForm(data=details | {"remember": bool(details)})
+    form.post = post
+    return form
+
+
+def render_post_page(
+    post: Post,
+    form: CommentForm,
+    *,
+    form_error: str | None = None,
+    preview: Comment | None = None,
+    comment_page: int = 1,
+) -> str:
+    """Render a post with the comments this reader may see, a page at a time, and the comment form."""
+    comments = visible_comments(post, commenter_key_from_cookie())
+    pages = thread_pages(comment_thread(comments), current_app.config["COMMENTS_PER_PAGE"])
+    if comment_page > len(pages):
+        abort(404, description="There is no such page of comments.")
+    if not form.started.data:
+        form.started.data = spam.form_started_token()
+    replying_to = _parent_of(form, comments)
+    return render_template(
+        "blog/post.html",
+        post=post,
+        thread=pages[comment_page - 1],
+        comment_page=comment_page,
+        comment_pages=len(pages),
+        editable_ids={comment.id for comment in comments if may_edit(comment)},
+        form=form,
+        form_error=form_error,
+        preview=preview,
+        replying_to=replying_to,
+        accepts_comments=post.accepts_comments(current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]),
+    )
+
+
+def _parent_of(form: CommentForm, comments: list[Comment]) -> Comment | None:
+    parent_id = form.parent_id.data or ""
+    return next((c for c in comments if str(c.id) == parent_id and c.status == CommentStatus.approved), None)
+
+
+def show_post_page(post: Post) -> str:
+    """Render the post page as a reader opens it: ``?replyto=`` and ``?cpage=`` honoured."""
+    form = new_comment_form(post)
+    form.parent_id.data = request.args.get("replyto", "")
+    return render_post_page(post, form, comment_page=_requested_comment_page())
+
+
+def comment_location(post: Post, comment_id: int, commenter_key: str | None) -> str | None:
+    """Return the address of the page and anchor where a comment is shown, or ``None`` if it is not shown."""
+    thread = comment_thread(visible_comments(post, commenter_key))
+    for number, page in enumerate(thread_pages(thread, current_app.config["COMMENTS_PER_PAGE"]), start=1):
+        if any(comment.id == comment_id for comment, _ in page):
+            cpage = number if number > 1 else None
+            return url_for("blog.show_post", slug=post.slug, cpage=cpage, _anchor=f"comment-{comment_id}")
+    return None
+
+
+@bp.get("/posts/<slug>/comments/<int:comment_id>")
+def comment_permalink(slug: str, comment_id: int) -> ResponseReturnValue:
+    """Redirect to the page and anchor where a comment is shown, however long the thread."""
+    location = comment_location(post_by_slug_or_404(slug), comment_id, commenter_key_from_cookie())
+    if location is None:
+        abort(404, description="There is no such comment on this post.")
+    return redirect(location)
+
+
+# Posting
+
+
+@bp.post("/posts/<slug>/comments")
+@csrf.exempt  # not unprotected: CommentForm checks the token itself, so an expired one keeps the typed text
+@limiter.limit(
+    lambda: current_app.config["COMMENT_RATE_LIMIT"], on_breach=lambda limit: keep_comment_when_limited(limit)
+)
+def add_comment(slug: str) -> ResponseReturnValue:
+    """Preview or accept a comment from the form, then redirect back to it (Post/Redirect/Get).
+
+    Invalid input, a missing or expired CSRF token, a form older than a day or a duplicate re-render the
+    post page with status 400, the errors beside their fields and everything typed kept; nothing is stored.
+    """
+    post = post_by_slug_or_404(slug)
+    form = CommentForm()
+    form.post = post
+    if not post.accepts_comments(current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]):
+        return render_post_page(post, form, form_error=COMMENTS_CLOSED), 403
+    if not form.validate_on_submit():
+        return render_post_page(post, form, form_error=FORM_EXPIRED if form.csrf_token.errors else None), 400
+    if request.form.get("action") == "preview":
+        return render_post_page(post, form, preview=_unsaved_comment(post, form))
+
+    key = commenter_key_from_cookie() or secrets.token_urlsafe(24)
+    ip_hash = client_ip_hash()
+    if spam.is_duplicate(post, form.body.data, key, ip_hash):
+        return render_post_page(post, form, form_error=DUPLICATE), 400
+    try:
+        comment = _new_comment(post, form, key, ip_hash)
+    except spam.FormTooOld:
+        form.started.data = spam.form_started_token()
+        return render_post_page(post, form, form_error=FORM_TOO_OLD), 400
+    db.session.add(comment)
+    db.session.commit()
+    notifications.notify_new_comment(comment)
+
+    flash(FLASH_PUBLISHED if comment.status == CommentStatus.approved else FLASH_HELD, "success")
+    location = comment_location(post, comment.id, key) or url_for("blog.show_post", slug=post.slug, _anchor="comments")
+    response = redirect(location, 303)
+    remember_commenter(response, key)
+    update_remembered_details(response, form)
+    if comment.status != CommentStatus.spam:
+        grant_edit(response, comment)
+    return response
+
+
+def _unsaved_comment(post: Post, form: CommentForm) -> Comment:
+    """Build the comment as it would be shown, without storing it (for the preview)."""
+    return Comment(
+        post_id=post.id,
+        author_name=form.name.data,
+        author_website=form.website.data or None,
+        body=form.body.data,
+        created_at=now_utc(),
+        status=CommentStatus.approved,
+    )
+
+
+def _new_comment(post: Post, form: CommentForm, commenter_key: str, ip_hash: str) -> Comment:
+    """Build the new comment with its moderation verdict: bot checks, then content checks, then the policy.
+
+    :raise spam.FormTooOld: when the form was shown more than a day ago.
+    """
+    comment = Comment(
+        post_id=post.id,
+        parent_id=int(form.parent_id.data) if form.parent_id.data else None,
+        author_name=form.name.data,
+        author_email=form.email.data or None,
+        author_website=form.website.data or None,
+        body=form.body.data,
+        ip_hash=ip_hash,
+        commenter_key=commenter_key,
+        notify_replies=bool(form.email.data and form.notify_replies.data),
+        notify_approval=bool(form.email.data and form.notify_approval.data),
+    )
+    verdict = (
+        spam.bot_verdict(form)
+        or spam.content_verdict(form, comment.body_html)
+        or Comment.initial_verdict(current_app.config["COMMENT_MODERATION"], is_known_commenter(commenter_key))
+    )
+    comment.status, comment.held_reason = verdict.status, verdict.reason
+    return comment
+
+
+def keep_comment_when_limited(limit: RequestLimit) -> Response | None:
+    """Answer a rate-limited comment with the post page, when to retry, and the typed comment kept (429)."""
+    post = db.session.scalar(published_posts().where(Post.slug == (request.view_args or {}).get("slug")))
+    if post is None:
+        return None
+    seconds = max(1, limit.reset_at - int(now_utc().timestamp()))
+    wait = f"{seconds} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
+    form = CommentForm()
+    form.post = post
+    response = make_response(render_post_page(post, form, form_error=TOO_MANY_COMMENTS.format(wait=wait)), 429)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+# Changing one's own comment during the edit window
+
+
+def own_comment_or_403(slug: str, comment_id: int) -> Comment:
+    """Return the comment if this browser may still change it.
+
+    :raise 404: when the post or comment does not exist.
+    :raise 403: when the edit cookie is missing, forged or expired.
+    """
+    post = post_by_slug_or_404(slug)
+    comment = db.session.get(Comment, comment_id)
+    if comment is None or comment.post_id != post.id or comment.status == CommentStatus.spam:
+        abort(404, description="There is no such comment on this post.")
+    if not may_edit(comment):
+        abort(403, description=EDIT_REFUSED.format(minutes=current_app.config["COMMENT_EDIT_MINUTES"]))
+    return comment
+
+
+@bp.route("/posts/<slug>/comments/<int:comment_id>/edit", methods=["GET", "POST"])
+@csrf.exempt  # as above: the form checks its own token
+def edit_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
+    """Let a commenter correct their comment for a few minutes after posting, with the same checks."""
+    comment = own_comment_or_403(slug, comment_id)
+    form = CommentForm(
+        data={
+            "name": comment.author_name,
+            "email": comment.author_email or "",
+            "website": comment.author_website or "",
+            "body": comment.body,
+        }
+    )
+    form.post = comment.post
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        form_error = FORM_EXPIRED if form.csrf_token.errors else None
+        return render_template("blog/edit_comment.html", comment=comment, form=form, form_error=form_error), status
+    comment.author_name = form.name.data
+    comment.author_email = form.email.data or None
+    comment.author_website = form.website.data or None
+    comment.body = form.body.data
+    comment.edited_at = now_utc()
+    held = spam.content_verdict(form, comment.body_html)
+    if held is not None and comment.status == CommentStatus.approved:
+        comment.status, comment.held_reason = held.status, held.reason
+    db.session.commit()
+    flash("Your comment is updated.", "success")
+    location = comment_location(comment.post, comment.id, commenter_key_from_cookie())
+    return redirect(location or url_for("blog.show_post", slug=slug, _anchor="comments"), 303)
+
+
+@bp.post("/posts/<slug>/comments/<int:comment_id>/delete")
+def delete_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
+    """Let a commenter take their comment back during the edit window."""
+    comment = own_comment_or_403(slug, comment_id)
+    db.session.delete(comment)
+    db.session.commit()
+    flash("Your comment is deleted.", "success")
+    response = redirect(url_for("blog.show_post", slug=slug, _anchor="comments"), 303)
+    response.delete_cookie(f"{EDIT_COOKIE_PREFIX}{comment_id}")
+    return response
+
+
+# Unsubscribing from notification emails
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> ResponseReturnValue:
+    """Stop the emails a commenter asked for; the signed link names the comment and the kind of email.
+
+    GET only shows a button, so mail scanners that follow links change nothing.
+    """
+    try:
+        wanted = notifications.unsubscribe_serializer().loads(token)
+        attribute = notifications.UNSUBSCRIBE_KINDS[wanted["kind"]]
+        comment = db.get_or_404(Comment, int(wanted["id"]))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        abort(404, description="This unsubscribe link is not valid. Please use the link from the email as it is.")
+    is_subscribed = getattr(comment, attribute)
+    if request.method == "POST" and is_subscribed:
+        setattr(comment, attribute, False)
+        db.session.commit()
+        return render_template("blog/unsubscribe.html", comment=comment, kind=wanted["kind"], done=True)
+    return render_template("blog/unsubscribe.html", comment=comment, kind=wanted["kind"], done=not is_subscribed)

@@ -1,0 +1,161 @@
+"""Email about comments: to the owner on each new one, to commenters who asked for it.
+
+Mail is sent over SMTP after the response has gone out, so a slow or broken mail server never delays
+or fails a request, and never loses a comment: failures are logged. Nothing is sent unless
+``MAIL_SERVER`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from email.message import EmailMessage
+from typing import Any
+
+from flask import Response
+from flask import after_this_request
+from flask import current_app
+from flask import url_for
+from itsdangerous import URLSafeSerializer
+from itsdangerous import URLSafeTimedSerializer
+
+from models import Comment
+from models import CommentStatus
+
+QUICK_MODERATION_MAX_AGE = 7 * 24 * 3600
+UNSUBSCRIBE_KINDS = {"replies": "notify_replies", "approval": "notify_approval"}
+
+log = logging.getLogger(__name__)
+
+
+def quick_moderation_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="inkwell-quick-moderation")
+
+
+def unsubscribe_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="inkwell-unsubscribe")
+
+
+def quick_moderation_url(comment: Comment, action: str) -> str:
+    """Return a signed link that approves or marks ``comment`` as spam without logging in.
+
+    The link is valid for seven days and only while the comment's status is what it was when the link
+    was made, so it works once.
+    """
+    token = quick_moderation_serializer().dumps({"id": comment.id, "action": action, "status": comment.status.value})
+    return url_for("admin.quick_moderate", token=token, _external=True)
+
+
+def unsubscribe_url(comment: Comment, kind: str) -> str:
+    token = unsubscribe_serializer().dumps({"id": comment.id, "kind": kind})
+    return url_for("comments.unsubscribe", token=token, _external=True)
+
+
+def _comment_url(comment: Comment) -> str:
+    return url_for("comments.comment_permalink", slug=comment.post.slug, comment_id=comment.id, _external=True)
+
+
+def _message(to: str, subject: str, body: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = current_app.config["MAIL_FROM"]
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(body)
+    return message
+
+
+def owner_message(comment: Comment) -> EmailMessage | None:
+    """Tell the owner about a new comment, with one-click moderation links for a held one."""
+    owner = current_app.config["NOTIFY_EMAIL"]
+    if not owner or comment.status == CommentStatus.spam:
+        return None
+    is_held = comment.status == CommentStatus.pending
+    lines = [
+        f"{comment.author_name} commented on “{comment.post.title}”"
+        + (" and the comment is waiting for your approval." if is_held else "."),
+        "",
+        comment.body,
+        "",
+        f"Email: {comment.author_email or '—'}    Website: {comment.author_website or '—'}",
+    ]
+    if is_held:
+        lines += [
+            f"Why held: {comment.held_reason}",
+            "",
+            f"Approve: {quick_moderation_url(comment, 'approve')}",
+            f"Spam:    {quick_moderation_url(comment, 'spam')}",
+        ]
+    else:
+        lines += ["", f"Read it: {_comment_url(comment)}", f"Mark as spam: {quick_moderation_url(comment, 'spam')}"]
+    title = current_app.config["BLOG_TITLE"]
+    subject = f"[{title}] {'Held comment' if is_held else 'New comment'} on “{comment.post.title}”"
+    return _message(owner, subject, "\n".join(lines))
+
+
+def approval_message(comment: Comment) -> EmailMessage | None:
+    """Tell a commenter who asked that their comment was approved."""
+    if not (comment.notify_approval and comment.author_email):
+        return None
+    body = (
+        f"Hello {comment.author_name},\n\nyour comment on “{comment.post.title}” is now published:\n"
+        f"{_comment_url(comment)}\n\nYou got this email because you asked for it. "
+        f"To stop: {unsubscribe_url(comment, 'approval')}\n"
+    )
+    return _message(comment.author_email, f"Your comment on “{comment.post.title}” is published", body)
+
+
+def reply_message(reply: Comment) -> EmailMessage | None:
+    """Tell the author of the comment being answered, if they asked for replies and are someone else."""
+    parent = reply.parent
+    if parent is None or not (parent.notify_replies and parent.author_email):
+        return None
+    if parent.commenter_key and parent.commenter_key == reply.commenter_key:
+        return None
+    body = (
+        f"Hello {parent.author_name},\n\n{reply.author_name} replied to your comment on “{reply.post.title}”:\n\n"
+        f"{reply.body}\n\nRead it: {_comment_url(reply)}\n\n"
+        f"To stop emails about replies to this comment: {unsubscribe_url(parent, 'replies')}\n"
+    )
+    return _message(parent.author_email, f"{reply.author_name} replied to your comment", body)
+
+
+def notify_new_comment(comment: Comment) -> None:
+    """Queue the mails a new comment calls for: the owner's, and a reply notice if it is published."""
+    messages = [owner_message(comment)]
+    if comment.status == CommentStatus.approved:
+        messages.append(reply_message(comment))
+    send_after_response([m for m in messages if m is not None])
+
+
+def notify_approved(comment: Comment) -> None:
+    """Queue the mails an approval calls for: to the commenter, and to the comment they answered."""
+    send_after_response([m for m in (approval_message(comment), reply_message(comment)) if m is not None])
+
+
+def send_after_response(messages: list[EmailMessage]) -> None:
+    """Send ``messages`` once the response is complete; do nothing when mail is not configured."""
+    if not messages or not current_app.config["MAIL_SERVER"]:
+        return
+    settings = {
+        key: current_app.config[key]
+        for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS")
+    }
+
+    @after_this_request
+    def send_when_closed(response: Response) -> Response:
+        response.call_on_close(lambda: deliver(messages, settings))
+        return response
+
+
+def deliver(messages: list[EmailMessage], settings: dict[str, Any]) -> None:
+    """Send messages over SMTP; log, never raise, on failure."""
+    try:
+        with smtplib.SMTP(settings["MAIL_SERVER"], settings["MAIL_PORT"], timeout=10) as smtp:
+            if settings["MAIL_USE_TLS"]:
+                smtp.starttls()
+            if settings["MAIL_USERNAME"]:
+                smtp.login(settings["MAIL_USERNAME"], settings["MAIL_PASSWORD"])
+            for message in messages:
+                smtp.send_message(message)
+    except (OSError, smtplib.SMTPException):
+        log.exception("Could not send %d notification email(s) through %s", len(messages), settings["MAIL_SERVER"])

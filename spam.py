@@ -1,0 +1,131 @@
+"""Anti-spam layers for comments, each on its own setting and none needing a third-party service.
+
+Layers, in order: honeypot and minimum fill time (likely bots: kept as spam), blocklist and too many
+links (held for the owner), then the moderation policy. Duplicates are refused before any of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from pathlib import Path
+
+from flask import current_app
+from itsdangerous import BadSignature
+from itsdangerous import SignatureExpired
+from itsdangerous import TimestampSigner
+from sqlalchemy import select
+
+from forms import CommentForm
+from models import HELD_BLOCKLIST
+from models import HELD_HONEYPOT
+from models import HELD_LINKS
+from models import HELD_NO_TIMESTAMP
+from models import HELD_TOO_FAST
+from models import Comment
+from models import CommentStatus
+from models import Post
+from models import Verdict
+from models import db
+from models import now_utc
+
+FORM_MAX_AGE = 24 * 3600
+DUPLICATE_WINDOW = timedelta(minutes=10)
+LINK = re.compile(r"<a\s")
+
+log = logging.getLogger(__name__)
+
+
+class FormTooOld(Exception):
+    """The comment form was shown more than a day ago: ask to send it again, keeping the text."""
+
+
+def _signer() -> TimestampSigner:
+    return TimestampSigner(current_app.secret_key, salt="inkwell-comment-form-started")
+
+
+def form_started_token() -> str:
+    """Return a signed timestamp for a freshly shown comment form."""
+    return _signer().sign("comment-form").decode()
+
+
+def seconds_since_form_shown(token: str | None) -> float | None:
+    """Return how long ago the form was shown, or ``None`` when its timestamp is missing or forged.
+
+    :raise FormTooOld: when the form was shown more than a day ago.
+    """
+    if not token:
+        return None
+    try:
+        _, signed_at = _signer().unsign(token, max_age=FORM_MAX_AGE, return_timestamp=True)
+    except SignatureExpired:
+        raise FormTooOld from None
+    except BadSignature:
+        return None
+    return (now_utc() - signed_at).total_seconds()
+
+
+def blocklist() -> list[str]:
+    """Return the blocked words and phrases, one a line in ``COMMENT_BLOCKLIST`` (``#`` starts a comment).
+
+    A missing or unreadable file is logged and treated as empty: comments are still accepted.
+    """
+    path = Path(current_app.instance_path) / current_app.config["COMMENT_BLOCKLIST"]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as error:
+        log.warning("Comment blocklist %s could not be read (%s); accepting comments as if it were empty", path, error)
+        return []
+    phrases = (line.split("#", 1)[0].strip().casefold() for line in text.splitlines())
+    return [phrase for phrase in phrases if phrase]
+
+
+def _blocked_phrase(form: CommentForm) -> str | None:
+    typed = " ".join(filter(None, [form.name.data, form.email.data, form.website.data, form.body.data])).casefold()
+    return next((phrase for phrase in blocklist() if phrase in typed), None)
+
+
+def content_verdict(form: CommentForm, body_html: str) -> Verdict | None:
+    """Hold a comment whose words are on the blocklist or that carries too many links."""
+    phrase = _blocked_phrase(form)
+    if phrase:
+        return Verdict(CommentStatus.pending, HELD_BLOCKLIST.format(phrase=phrase))
+    links, limit = len(LINK.findall(body_html)), current_app.config["COMMENT_MAX_LINKS"]
+    if limit is not None and links > limit:
+        return Verdict(CommentStatus.pending, HELD_LINKS.format(links=links, limit=limit))
+    return None
+
+
+def bot_verdict(form: CommentForm) -> Verdict | None:
+    """Mark as spam what only a bot does: fill the hidden field, or send the form faster than anyone types.
+
+    Spam is kept rather than dropped: a person wrongly caught loses nothing, and the owner can rescue it.
+
+    :raise FormTooOld: when the form was shown more than a day ago.
+    """
+    if form.is_probably_spam:
+        return Verdict(CommentStatus.spam, HELD_HONEYPOT)
+    minimum = current_app.config["COMMENT_MIN_SECONDS"]
+    seconds = seconds_since_form_shown(form.started.data)
+    if not minimum:
+        return None
+    if seconds is None:
+        return Verdict(CommentStatus.spam, HELD_NO_TIMESTAMP)
+    if seconds < minimum:
+        return Verdict(CommentStatus.spam, HELD_TOO_FAST.format(seconds=seconds))
+    return None
+
+
+def is_duplicate(post: Post, body: str, commenter_key: str | None, ip_hash: str) -> bool:
+    """Tell whether the same person posted the same text on this post in the last ten minutes."""
+    same_person = Comment.ip_hash == ip_hash
+    if commenter_key:
+        same_person = same_person | (Comment.commenter_key == commenter_key)
+    query = select(Comment.body).where(
+        Comment.post_id == post.id, Comment.created_at >= now_utc() - DUPLICATE_WINDOW, same_person
+    )
+    normalized = " ".join(body.split())
+    return any(" ".join(earlier.split()) == normalized for earlier in db.session.scalars(query))
