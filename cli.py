@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -10,8 +11,10 @@ from datetime import timedelta
 
 import click
 from flask import Flask
+from flask import current_app
 from flask.cli import AppGroup
 from flask.cli import with_appcontext
+from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import inspect
@@ -278,6 +281,72 @@ def spam_command(comment_id: int) -> None:
     click.echo(f"Marked comment {comment.id} by {comment.author_name} as spam.")
 
 
+def purge_old_comments(older_than_days: int) -> int:
+    """Delete held and spam comments older than ``older_than_days``; return how many were deleted."""
+    cutoff = now_utc() - timedelta(days=older_than_days)
+    query = delete(Comment).where(
+        Comment.status.in_([CommentStatus.pending, CommentStatus.spam]), Comment.created_at < cutoff
+    )
+    deleted = db.session.execute(query).rowcount
+    db.session.commit()
+    return deleted
+
+
+def comments_by_email(email: str) -> list[Comment]:
+    """Return every comment left with this email address (any case), oldest first."""
+    query = select(Comment).where(func.lower(Comment.author_email) == email.strip().lower())
+    return list(db.session.scalars(query.order_by(Comment.created_at, Comment.id)))
+
+
+def exported_comment(comment: Comment) -> dict[str, object]:
+    return {
+        "id": comment.id,
+        "post": comment.post.slug,
+        "created_at": comment.created_at.isoformat(),
+        "status": comment.status.value,
+        "name": comment.author_name,
+        "email": comment.author_email,
+        "website": comment.author_website,
+        "body": comment.body,
+    }
+
+
+@click.command("purge")
+@click.option("--days", type=click.IntRange(min=0), help="Age in days (default: PURGE_AFTER_DAYS).")
+@with_appcontext
+def purge_command(days: int | None) -> None:
+    """Delete held and spam comments older than PURGE_AFTER_DAYS days (default 30)."""
+    days = current_app.config["PURGE_AFTER_DAYS"] if days is None else days
+    click.echo(f"Deleted {purge_old_comments(days):,} held or spam comments older than {days} days.")
+
+
+commenter_command = AppGroup("commenter", help="Answer a person's requests about their data (by email address).")
+
+
+@commenter_command.command("export")
+@click.argument("email")
+def commenter_export_command(email: str) -> None:
+    """Print, as JSON, every comment left with EMAIL."""
+    click.echo(json.dumps([exported_comment(c) for c in comments_by_email(email)], indent=2, ensure_ascii=False))
+
+
+@commenter_command.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def commenter_erase_command(email: str, yes: bool) -> None:
+    """Delete every comment left with EMAIL, after confirmation."""
+    comments = comments_by_email(email)
+    if not comments:
+        click.echo(f"There are no comments with the email address {email}.")
+        return
+    if not yes:
+        click.confirm(f"Delete {len(comments)} comment(s) left with {email}? This cannot be undone", abort=True)
+    for comment in comments:
+        db.session.delete(comment)
+    db.session.commit()
+    click.echo(f"Deleted {len(comments)} comment(s) left with {email}.")
+
+
 def _account_command(name: str, role: UserRole, summary: str) -> click.Command:
     """Build a ``create-admin``/``create-author`` command: same arguments, different role."""
 
@@ -306,6 +375,14 @@ create_author_command = _account_command(
 
 def register_commands(app: Flask) -> None:
     """Add Inkwell's commands to ``flask --app app``."""
-    commands = (init_db_command, seed_demo_command, comments_command, create_admin_command, create_author_command)
+    commands = (
+        init_db_command,
+        seed_demo_command,
+        comments_command,
+        create_admin_command,
+        create_author_command,
+        purge_command,
+        commenter_command,
+    )
     for command in commands:
         app.cli.add_command(command)
