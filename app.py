@@ -45,6 +45,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     # If the shared store (Redis) stops answering, count in memory rather than refuse comments.
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+    "RATELIMIT_SWALLOW_ERRORS": True,
     "MAIL_SERVER": "",  # empty: send no email
     "MAIL_PORT": 25,
     "MAIL_USERNAME": "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
@@ -105,7 +106,8 @@ class CommentForm(FlaskForm):
 
     def validate_body(self, field: Field) -> None:
         """Refuse a comment that shows nothing once sanitized (only markup, or invisible characters)."""
-        if field.data and not plain_text(render_comment(field.data)):
+        visible = "".join(c for c in plain_text(render_comment(field.data or "")) if unicodedata.category(c) != "Cf")
+        if field.data and not visible:
             raise ValidationError("Your comment is empty: formatting alone does not show. Please write some words.")
 
     def validate_parent_id(self, field: Field) -> None:

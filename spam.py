@@ -94,7 +94,7 @@ def content_verdict(form: CommentForm, body_html: str) -> Verdict | None:
     if phrase:
         return Verdict(CommentStatus.pending, HELD_BLOCKLIST.format(phrase=phrase))
     links, limit = len(LINK.findall(body_html)), current_app.config["COMMENT_MAX_LINKS"]
-    if limit is not None and links > limit:
+    if limit and links > limit:
         return Verdict(CommentStatus.pending, HELD_LINKS.format(links=links, limit=limit))
     return None
 

@@ -1,0 +1,261 @@
+"""Conversations: replies, preview, changing one's own comment, remembered details, long threads."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from xml.etree import ElementTree
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy import update
+
+import models
+from comments import DETAILS_COOKIE
+from comments import EDIT_COOKIE_PREFIX
+from conftest import csrf_token
+from conftest import page_text
+from conftest import post_comment
+from models import Comment
+from models import CommentStatus
+from models import db
+from models import now_utc
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def depths(html: str) -> list[tuple[str, int]]:
+    """Return (first words of the comment, depth) for each comment on the page, in order."""
+    items = re.findall(
+        r'<li class="comment depth-(\d)[^"]*" id="comment-\d+">.*?<div class="comment-body"><p>([^<]*)', html, re.S
+    )
+    return [(text, int(depth)) for depth, text in items]
+
+
+@pytest.fixture
+def post(make_post):
+    return make_post("Talk")
+
+
+def test_reply_link_opens_the_form_under_a_replying_to_banner(client, post):
+    post_comment(client, post.slug, name="Grace", body="Start")
+    html = page_text(client.get(f"/posts/{post.slug}"))
+    assert f'href="/posts/{post.slug}?replyto=1#comment-form"' in html
+
+    reply_page = page_text(client.get(f"/posts/{post.slug}?replyto=1"))
+
+    assert "Reply to Grace" in reply_page and 'Replying to <a href="#comment-1">Grace</a>' in reply_page
+    assert 'name="parent_id" type="hidden" value="1"' in reply_page
+    assert "Cancel the reply" in reply_page
+
+
+def test_replies_nest_up_to_three_levels_and_deeper_ones_stay_at_three(client, post):
+    post_comment(client, post.slug, body="Root")  # 1
+    post_comment(client, post.slug, body="Reply", parent_id="1")  # 2
+    post_comment(client, post.slug, body="Reply to reply", parent_id="2")  # 3
+    post_comment(client, post.slug, body="Deeper", parent_id="3")  # 4
+    post_comment(client, post.slug, body="Second root")  # 5
+    post_comment(client, post.slug, body="Late reply to root", parent_id="1")  # 6
+
+    html = page_text(client.get(f"/posts/{post.slug}"))
+
+    assert depths(html) == [
+        ("Root", 1),
+        ("Reply", 2),
+        ("Reply to reply", 3),
+        ("Deeper", 3),
+        ("Late reply to root", 2),
+        ("Second root", 1),
+    ]
+    assert 'in reply to <a href="#comment-3">Ada</a>' in html
+
+
+@pytest.mark.parametrize("parent_id", ["999", "abc", "-1", "2"])
+def test_reply_to_a_missing_held_or_foreign_comment_is_a_form_error(app, client, make_post, post, parent_id):
+    other = make_post("Elsewhere")
+    post_comment(client, post.slug, body="Here")  # 1
+    post_comment(client, other.slug, body="There")  # 2 is on another post
+    response = post_comment(client, post.slug, body="My reply", parent_id=parent_id)
+
+    html = page_text(response)
+    assert response.status_code == 400
+    assert "The comment you are replying to does not exist here or is not published." in html
+    assert "My reply" in html
+
+
+def test_reply_to_a_held_comment_is_refused(make_app, make_post):
+    app = make_app(COMMENT_MODERATION="all")
+    client = app.test_client()
+    post = make_post()
+    post_comment(client, post.slug, body="Held")
+    response = post_comment(client, post.slug, body="Reply to held", parent_id="1")
+    assert response.status_code == 400 and "is not published" in page_text(response)
+
+
+def test_preview_shows_the_sanitized_comment_and_stores_nothing(app, client, post):
+    response = post_comment(client, post.slug, name="Ada", body="Look: *nice* <script>x</script>", action="preview")
+
+    html = page_text(response)
+    assert response.status_code == 200
+    preview = html.split('class="comment-preview"', 1)[1].split("</ol>", 1)[0]
+    assert "<p>Look: <em>nice</em> &lt;script&gt;x&lt;/script&gt;</p>" in preview
+    assert "Look: *nice* &lt;script&gt;x&lt;/script&gt;</textarea>" in html
+    with app.app_context():
+        assert db.session.scalars(select(Comment)).all() == []
+
+
+def test_preview_of_invalid_input_shows_the_errors(client, post):
+    response = post_comment(client, post.slug, name="", action="preview")
+    assert response.status_code == 400 and "Please enter your name." in page_text(response)
+
+
+def test_commenter_can_edit_their_comment_within_the_window(app, client, post):
+    post_comment(client, post.slug, body="Frist!")
+    page = page_text(client.get(f"/posts/{post.slug}"))
+    assert f'href="/posts/{post.slug}/comments/1/edit"' in page
+
+    token = csrf_token(client, f"/posts/{post.slug}/comments/1/edit")
+    response = client.post(
+        f"/posts/{post.slug}/comments/1/edit", data={"csrf_token": token, "name": "Ada", "body": "*First*, fixed."}
+    )
+
+    assert response.status_code == 303
+    html = page_text(client.get(f"/posts/{post.slug}"))
+    assert "<p><em>First</em>, fixed.</p>" in html and "Frist" not in html
+    assert '<p class="edited">Edited</p>' in html
+
+
+def test_editing_uses_the_same_validation(client, post):
+    post_comment(client, post.slug, body="Original")
+    token = csrf_token(client, f"/posts/{post.slug}/comments/1/edit")
+    response = client.post(f"/posts/{post.slug}/comments/1/edit", data={"csrf_token": token, "name": "", "body": "x"})
+    assert response.status_code == 400 and "Please enter your name." in page_text(response)
+
+
+def test_commenter_can_delete_their_comment_within_the_window(app, client, post):
+    post_comment(client, post.slug, body="Regrettable")
+    token = csrf_token(client, f"/posts/{post.slug}")
+    response = client.post(f"/posts/{post.slug}/comments/1/delete", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert "Regrettable" not in page_text(client.get(f"/posts/{post.slug}"))
+    assert client.get_cookie(f"{EDIT_COOKIE_PREFIX}1") is None
+
+
+def test_nobody_else_can_edit_or_delete(app, client, post):
+    post_comment(client, post.slug, body="Mine")
+    stranger = app.test_client()
+    assert "/comments/1/edit" not in page_text(stranger.get(f"/posts/{post.slug}"))
+
+    response = stranger.get(f"/posts/{post.slug}/comments/1/edit")
+    assert response.status_code == 403
+    assert "can no longer be changed from this browser" in page_text(response)
+
+
+def test_forged_edit_cookie_is_refused(app, client, post):
+    post_comment(client, post.slug, body="Mine")
+    genuine = client.get_cookie(f"{EDIT_COOKIE_PREFIX}1").value
+    forger = app.test_client()
+    forger.set_cookie(f"{EDIT_COOKIE_PREFIX}1", genuine[:-2] + "xx")
+    assert forger.get(f"/posts/{post.slug}/comments/1/edit").status_code == 403
+    forger.set_cookie(f"{EDIT_COOKIE_PREFIX}1", genuine)  # a cookie for comment 1 does not open comment 2
+    post_comment(client, post.slug, body="Second")
+    forger.set_cookie(f"{EDIT_COOKIE_PREFIX}2", genuine)
+    assert forger.get(f"/posts/{post.slug}/comments/2/edit").status_code == 403
+
+
+def test_edit_window_closes_after_the_configured_minutes(app, client, post, monkeypatch):
+    post_comment(client, post.slug, body="Mine")
+    later = now_utc() + timedelta(minutes=16)
+    monkeypatch.setattr(models, "now_utc", lambda: later)
+    monkeypatch.setattr("comments.now_utc", lambda: later)
+
+    assert client.get(f"/posts/{post.slug}/comments/1/edit").status_code == 403
+    assert "/comments/1/edit" not in page_text(client.get(f"/posts/{post.slug}"))
+
+
+def test_remember_me_fills_in_the_details_next_time_but_never_the_text(client, post):
+    post_comment(
+        client,
+        post.slug,
+        name="Grace",
+        email="g@example.com",
+        website="https://g.example",
+        body="Secret text",
+        remember="y",
+    )
+
+    form = page_text(client.get(f"/posts/{post.slug}")).split('id="comment-form"', 1)[1]
+
+    assert 'value="Grace"' in form and 'value="g@example.com"' in form and 'value="https://g.example"' in form
+    assert "Secret text" not in form
+    assert re.search(r'<input checked[^>]*id="remember"', form)
+
+
+def test_details_are_not_remembered_unless_asked_and_are_forgotten_on_request(client, post):
+    post_comment(client, post.slug, name="Grace")
+    assert client.get_cookie(DETAILS_COOKIE) is None
+    post_comment(client, post.slug, name="Grace", body="Again", remember="y")
+    assert client.get_cookie(DETAILS_COOKIE) is not None
+    post_comment(client, post.slug, name="Grace", body="And forget me")
+    assert client.get_cookie(DETAILS_COOKIE) is None
+
+
+def test_long_threads_are_paged_and_permalinks_find_any_comment(make_app, make_post):
+    app = make_app(COMMENTS_PER_PAGE=3)
+    client = app.test_client()
+    post = make_post()
+    for n in range(7):
+        post_comment(client, post.slug, body=f"Comment {n}")
+    post_comment(client, post.slug, body="Reply on page one", parent_id="1")
+
+    first = page_text(client.get(f"/posts/{post.slug}"))
+    assert [text for text, _ in depths(first)] == ["Comment 0", "Reply on page one", "Comment 1"]
+    assert "Comments page 1 of 3" in first and "?cpage=2#comments" in first
+    assert [text for text, _ in depths(page_text(client.get(f"/posts/{post.slug}?cpage=3")))] == [
+        "Comment 5",
+        "Comment 6",
+    ]
+    assert client.get(f"/posts/{post.slug}?cpage=4").status_code == 404
+    assert client.get(f"/posts/{post.slug}?cpage=zero").status_code == 404
+
+    response = client.get(f"/posts/{post.slug}/comments/7")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/posts/{post.slug}?cpage=3#comment-7"
+    assert client.get(f"/posts/{post.slug}/comments/999").status_code == 404
+
+
+def test_comment_counts_on_lists_count_approved_comments_only(make_app, make_post):
+    app = make_app(COMMENT_MODERATION="first-time")
+    client = app.test_client()
+    post = make_post("Counted", tags=("Notes",))
+    post_comment(client, post.slug)
+    with app.app_context():
+        db.session.execute(update(Comment).values(status=CommentStatus.approved))
+        db.session.commit()
+    post_comment(app.test_client(), post.slug, body="Held one")
+
+    for url in ("/", "/tags/notes"):
+        assert ">1 comment</a>" in page_text(client.get(url))
+
+
+def test_post_comments_feed_lists_approved_comments_as_atom(make_app, make_post):
+    app = make_app(COMMENT_MODERATION="first-time")
+    client = app.test_client()
+    post = make_post("Fed")
+    post_comment(client, post.slug, name="Grace", body="Approved *one*")
+    with app.app_context():
+        db.session.execute(update(Comment).values(status=CommentStatus.approved))
+        db.session.commit()
+    post_comment(app.test_client(), post.slug, name="Held", body="Not in the feed")
+
+    response = client.get(f"/posts/{post.slug}/comments.xml")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/atom+xml")
+    feed = ElementTree.fromstring(response.data)
+    entries = feed.findall(f"{ATOM}entry")
+    assert [e.find(f"{ATOM}author/{ATOM}name").text for e in entries] == ["Grace"]
+    assert entries[0].find(f"{ATOM}content").text == "<p>Approved <em>one</em></p>"
+    assert entries[0].find(f"{ATOM}id").text == f"http://localhost/posts/{post.slug}/comments/1"
+    assert feed.find(f"{ATOM}updated").text
+    assert client.get("/posts/nope/comments.xml").status_code == 404
