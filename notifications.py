@@ -98,7 +98,7 @@ def approval_message(comment: Comment) -> EmailMessage | None:
         return None
     body = (
         f"Hello {comment.author_name},\n\nyour comment on “{comment.post.title}” is now published:\n"
-        f"{_comment_url(comment)}\n\nYou got this email because you asked for it. "
+        f"{_comment_url(comment)}\n\nYou got this email because you asked for it.\n"
         f"To stop: {unsubscribe_url(comment, 'approval')}\n"
     )
     return _message(comment.author_email, f"Your comment on “{comment.post.title}” is published", body)

@@ -190,7 +190,9 @@ def post_comment(client: FlaskClient, slug: str, **fields: str) -> TestResponse:
     """Fill in and send the comment form on a post page, with its real CSRF token."""
     data = {"name": "Ada", "body": "A thoughtful comment."} | fields
     data.setdefault("csrf_token", csrf_token(client, f"/posts/{slug}"))
-    return client.post(f"/posts/{slug}/comments", data=data)
+    response = client.post(f"/posts/{slug}/comments", data=data)
+    response.close()  # as a server does once the response is sent: runs the after-response work (email)
+    return response
 
 
 def page_text(response: TestResponse) -> str:

@@ -122,3 +122,32 @@ def test_reader_comments_and_the_owner_approves_it_in_the_queue(live_server, pag
     stranger = browser.new_context(java_script_enabled=False).new_page()
     stranger.goto(f"{url}/posts/welcome")
     assert stranger.locator(".comment-body em").inner_text() == "lovely"
+
+
+def test_reader_replies_previews_posts_and_edits_within_the_window(live_server, page):
+    url = live_server(COMMENT_MODERATION="off")
+
+    page.goto(f"{url}/posts/welcome")
+    page.get_by_role("textbox", name="Name").fill("Grace")
+    page.get_by_role("textbox", name="Comment").fill("First thoughts.")
+    page.get_by_role("button", name="Post comment").click()
+    assert "your comment is published" in page.locator(".flashes").inner_text()
+
+    page.get_by_role("link", name="Reply to Grace").click()
+    assert page.get_by_role("heading", name="Reply to Grace").is_visible()
+    page.get_by_role("textbox", name="Name").fill("Ken")
+    page.get_by_role("textbox", name="Comment").fill("I *agree*, Grace.")
+    page.get_by_role("button", name="Preview").click()
+    assert page.locator(".comment-preview .comment-body em").inner_text() == "agree"
+    assert page.get_by_role("textbox", name="Comment").input_value() == "I *agree*, Grace."
+    page.get_by_role("button", name="Post comment").click()
+
+    reply = page.locator(".comment.depth-2")
+    assert "I agree, Grace." in reply.inner_text() and "in reply to Grace" in reply.inner_text()
+    screenshot(page, "comment-thread")
+
+    reply.get_by_role("link", name="Edit").click()
+    page.get_by_role("textbox", name="Comment").fill("I *fully* agree, Grace.")
+    page.get_by_role("button", name="Save changes").click()
+    assert "Your comment is updated." in page.locator(".flashes").inner_text()
+    assert page.locator(".comment.depth-2 .comment-body em").inner_text() == "fully"

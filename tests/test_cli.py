@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -14,6 +17,7 @@ from models import Post
 from models import PostStatus
 from models import Tag
 from models import db
+from models import now_utc
 
 
 def count(app, column) -> int:
@@ -101,3 +105,51 @@ def test_moderating_an_unknown_comment_says_so(runner):
     result = runner.invoke(args=["comments", "approve", "999"])
     assert result.exit_code == 1
     assert "There is no comment with id 999." in result.output
+
+
+def test_purge_removes_old_held_and_spam_comments_only(app, runner, client, make_post):
+    post = make_post()
+    for body in ("Old held", "Old spam", "Old approved", "New held"):
+        post_comment(client, post.slug, body=body)
+    with app.app_context():
+        statuses = [CommentStatus.pending, CommentStatus.spam, CommentStatus.approved, CommentStatus.pending]
+        for comment, status in zip(db.session.scalars(select(Comment).order_by(Comment.id)), statuses, strict=True):
+            comment.status = status
+            if comment.body.startswith("Old"):
+                comment.created_at = now_utc() - timedelta(days=31)
+        db.session.commit()
+
+    result = runner.invoke(args=["purge"])
+
+    assert "Deleted 2 held or spam comments older than 30 days." in result.output
+    with app.app_context():
+        assert db.session.scalars(select(Comment.body).order_by(Comment.id)).all() == ["Old approved", "New held"]
+
+
+def test_commenter_export_gives_a_person_their_comments(runner, client, make_post):
+    post = make_post("Mine")
+    post_comment(client, post.slug, name="Ada", email="Ada@Example.com", body="My words")
+    post_comment(client, post.slug, name="Ken", email="ken@example.com", body="Not Ada's")
+
+    result = runner.invoke(args=["commenter", "export", "ada@example.com"])
+
+    exported = json.loads(result.output)
+    assert [(c["post"], c["name"], c["body"], c["status"]) for c in exported] == [
+        ("mine", "Ada", "My words", "approved")
+    ]
+
+
+def test_commenter_erase_asks_first_then_removes_their_comments(app, runner, client, make_post):
+    post = make_post()
+    post_comment(client, post.slug, email="ada@example.com", body="Erase me")
+    post_comment(client, post.slug, email="ken@example.com", body="Keep me")
+
+    declined = runner.invoke(args=["commenter", "erase", "ada@example.com"], input="n\n")
+    assert declined.exit_code == 1 and "Delete 1 comment(s) left with ada@example.com?" in declined.output
+    assert count(app, Comment.id) == 2
+
+    confirmed = runner.invoke(args=["commenter", "erase", "ada@example.com"], input="y\n")
+    assert "Deleted 1 comment(s) left with ada@example.com." in confirmed.output
+    with app.app_context():
+        assert db.session.scalars(select(Comment.body)).all() == ["Keep me"]
+    assert "There are no comments" in runner.invoke(args=["commenter", "erase", "ada@example.com", "--yes"]).output

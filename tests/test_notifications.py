@@ -1,0 +1,198 @@
+"""Email about comments, delivered to a real SMTP server on 127.0.0.1 (aiosmtpd), never a mock."""
+
+from __future__ import annotations
+
+import email
+import logging
+import re
+import time
+from email.message import EmailMessage
+from email.policy import default
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from conftest import csrf_token
+from conftest import free_port
+from conftest import log_in
+from conftest import page_text
+from conftest import post_comment
+from models import Comment
+from models import CommentStatus
+from models import db
+
+LINK = re.compile(r"https?://\S+")
+
+
+class Mailbox:
+    """An SMTP server's inbox: every message it accepted."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content, policy=default))
+        return "250 Message accepted"
+
+    def wait_for(self, count: int, timeout: float = 5) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.messages
+
+
+@pytest.fixture
+def mailbox():
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    box.port = controller.port
+    yield box
+    controller.stop()
+
+
+@pytest.fixture
+def mail_app(make_app, mailbox):
+    return make_app(
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=mailbox.port,
+        NOTIFY_EMAIL="owner@example.com",
+        COMMENT_MODERATION="first-time",
+    )
+
+
+def body_of(message: EmailMessage) -> str:
+    return message.get_content()
+
+
+def link_in(message: EmailMessage, label: str) -> str:
+    line = next(line for line in body_of(message).splitlines() if line.startswith(label))
+    return LINK.search(line).group(0).replace("http://localhost", "")
+
+
+def status_of(app, comment_id: int) -> CommentStatus:
+    with app.app_context():
+        return db.session.get(Comment, comment_id).status
+
+
+def test_owner_is_told_of_a_held_comment_with_approve_and_spam_links(mail_app, mailbox, make_post):
+    post = make_post("Mailed")
+    post_comment(mail_app.test_client(), post.slug, name="Grace", email="g@example.com", body="Hold me, please")
+
+    (message,) = mailbox.wait_for(1)
+    assert message["To"] == "owner@example.com"
+    assert message["Subject"] == "[Inkwell] Held comment on “Mailed”"
+    text = body_of(message)
+    assert "Grace commented on “Mailed” and the comment is waiting for your approval." in text
+    assert "Hold me, please" in text and "g@example.com" in text
+    assert "Why held: First comment from this commenter" in text
+    assert link_in(message, "Approve:").startswith("/admin/comments/quick/")
+    assert link_in(message, "Spam:").startswith("/admin/comments/quick/")
+
+
+def test_one_click_link_moderates_once_without_logging_in(mail_app, mailbox, make_post):
+    post = make_post()
+    post_comment(mail_app.test_client(), post.slug, body="Approve me from the phone")
+    approve = link_in(mailbox.wait_for(1)[0], "Approve:")
+    phone = mail_app.test_client()
+
+    confirm = phone.get(approve)
+    assert confirm.status_code == 200 and "Approve the comment" in page_text(confirm)
+    assert status_of(mail_app, 1) == CommentStatus.pending  # opening the link changes nothing
+
+    done = phone.post(approve, data={"csrf_token": csrf_token(phone, approve)})
+    assert "Approved: 1 comment." in page_text(done)
+    assert status_of(mail_app, 1) == CommentStatus.approved
+    assert "This link was already used" in page_text(phone.get(approve))
+
+
+def test_one_click_links_cannot_be_forged_or_used_after_seven_days(mail_app, mailbox, make_post, monkeypatch):
+    post = make_post()
+    post_comment(mail_app.test_client(), post.slug, body="Hmm")
+    spam_link = link_in(mailbox.wait_for(1)[0], "Spam:")
+    client = mail_app.test_client()
+
+    assert client.get(spam_link[:-4] + "abcd").status_code == 404
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 8 * 24 * 3600)
+    expired = client.get(spam_link)
+    assert expired.status_code == 403 and "expired" in page_text(expired)
+
+
+def test_owner_is_told_of_published_comments_too(make_app, mailbox, make_post):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=mailbox.port, NOTIFY_EMAIL="owner@example.com")
+    post_comment(app.test_client(), make_post("Open").slug, name="Ken", body="Straight in")
+    (message,) = mailbox.wait_for(1)
+    assert message["Subject"] == "[Inkwell] New comment on “Open”"
+    assert link_in(message, "Read it:") == "/posts/open/comments/1"
+
+
+def test_a_failing_mail_server_never_loses_the_comment(make_app, make_post, caplog):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), NOTIFY_EMAIL="owner@example.com")
+    client = app.test_client()
+    post = make_post()
+
+    with caplog.at_level(logging.ERROR):
+        response = post_comment(client, post.slug, body="Precious words")
+
+    assert response.status_code == 303
+    assert "Precious words" in page_text(client.get(f"/posts/{post.slug}"))
+    assert "Could not send 1 notification email(s) through 127.0.0.1" in caplog.text
+
+
+def test_no_mail_is_sent_without_a_mail_server(make_app, mailbox, make_post):
+    app = make_app(NOTIFY_EMAIL="owner@example.com")
+    post_comment(app.test_client(), make_post().slug)
+    assert mailbox.wait_for(1, timeout=0.5) == []
+
+
+def test_commenter_who_asked_is_told_of_the_approval_and_can_unsubscribe_once(mail_app, mailbox, make_post, make_user):
+    post = make_post("Awaited")
+    post_comment(
+        mail_app.test_client(), post.slug, name="Ada", email="ada@example.com", body="Waiting", notify_approval="y"
+    )
+    owner = mail_app.test_client()
+    make_user("owner")
+    log_in(owner, "owner")
+    approved = owner.post(
+        "/admin/comments/1/moderate", data={"csrf_token": csrf_token(owner, "/admin/comments"), "action": "approve"}
+    )
+    approved.close()
+
+    approval = mailbox.wait_for(2)[1]
+    assert approval["To"] == "ada@example.com"
+    assert approval["Subject"] == "Your comment on “Awaited” is published"
+    unsubscribe = link_in(approval, "To stop:")
+    reader = mail_app.test_client()
+    assert "Unsubscribe" in page_text(reader.get(unsubscribe))
+    done = reader.post(unsubscribe, data={"csrf_token": csrf_token(reader, unsubscribe)})
+    assert "You will get no more emails" in page_text(done)
+    with mail_app.app_context():
+        assert db.session.get(Comment, 1).notify_approval is False
+    assert "You will get no more emails" in page_text(reader.get(unsubscribe))
+    assert reader.get(unsubscribe[:-3] + "xyz").status_code == 404
+
+
+def test_notification_checkbox_needs_an_email_address(mail_app, make_post):
+    response = post_comment(mail_app.test_client(), make_post().slug, notify_replies="y")
+    assert response.status_code == 400
+    assert "Please enter your email address, so we know where to send notifications." in page_text(response)
+
+
+def test_reply_notice_goes_to_the_commenter_who_asked_but_not_for_their_own_replies(make_app, mailbox, make_post):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=mailbox.port, COMMENT_MODERATION="off")
+    post = make_post("Thread")
+    asker, other = app.test_client(), app.test_client()
+    post_comment(asker, post.slug, name="Ada", email="ada@example.com", body="Question?", notify_replies="y")
+    post_comment(asker, post.slug, name="Ada", body="Adding to my own question", parent_id="1")
+    post_comment(other, post.slug, name="Ken", body="An answer!", parent_id="1")
+
+    (message,) = mailbox.wait_for(1)
+    time.sleep(0.2)
+    assert len(mailbox.messages) == 1
+    assert message["To"] == "ada@example.com" and message["Subject"] == "Ken replied to your comment"
+    assert "An answer!" in body_of(message)
+    assert link_in(message, "To stop emails").startswith("/unsubscribe/")
+    with app.app_context():
+        assert db.session.scalars(select(Comment.notify_replies).order_by(Comment.id)).all() == [True, False, False]
