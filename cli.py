@@ -46,18 +46,14 @@ created, so the home page has something to show. Readers can leave a comment bel
 - A comment form that works in any browser, with or without JavaScript. Comments may use a
   little Markdown: *emphasis*, **bold**, `code`, links, quotes and lists.
 
-## Moderating comments
+## Writing and moderating
+
+Create your account with `flask --app app create-admin YOURNAME`, then log in at `/admin/` to write
+posts in Markdown, schedule them, and moderate comments.
 
 By default a new commenter's first comment waits for your approval; once you approve one, that
-commenter's next comments appear at once. From the command line:
-
-```
-flask --app app comments pending
-flask --app app comments approve 1
-flask --app app comments spam 2
-```
-
-Set `COMMENT_MODERATION` to `off`, `first-time` or `all` to choose.
+commenter's next comments appear at once. Set `COMMENT_MODERATION` to `off`, `first-time` or `all` to
+choose.
 """
 
 BATCH_SIZE = 5_000
