@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from cli import set_comment_status
-from comments import COMMENTER_COOKIE
+from commenters import COMMENTER_COOKIE
 from conftest import csrf_token
 from conftest import log_in
 from conftest import page_text

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 import models
-from comments import DETAILS_COOKIE
-from comments import EDIT_COOKIE_PREFIX
+from commenters import DETAILS_COOKIE
+from commenters import EDIT_COOKIE_PREFIX
 from conftest import csrf_token
 from conftest import page_text
 from conftest import post_comment
@@ -68,6 +68,12 @@ def test_replies_nest_up_to_three_levels_and_deeper_ones_stay_at_three(client, p
         ("Second root", 1),
     ]
     assert 'in reply to <a href="#comment-3">Ada</a>' in html
+
+
+def test_reply_link_to_a_missing_comment_opens_the_normal_form(client, post):
+    html = page_text(client.get(f"/posts/{post.slug}?replyto=999"))
+    assert "Leave a comment" in html and "Replying to" not in html
+    assert 'name="parent_id" type="hidden" value=""' in html
 
 
 @pytest.mark.parametrize("parent_id", ["999", "abc", "-1", "2"])
@@ -167,7 +173,7 @@ def test_edit_window_closes_after_the_configured_minutes(app, client, post, monk
     post_comment(client, post.slug, body="Mine")
     later = now_utc() + timedelta(minutes=16)
     monkeypatch.setattr(models, "now_utc", lambda: later)
-    monkeypatch.setattr("comments.now_utc", lambda: later)
+    monkeypatch.setattr("commenters.now_utc", lambda: later)
 
     assert client.get(f"/posts/{post.slug}/comments/1/edit").status_code == 403
     assert "/comments/1/edit" not in page_text(client.get(f"/posts/{post.slug}"))

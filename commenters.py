@@ -1,0 +1,117 @@
+"""Who is commenting: signed, HttpOnly cookies that recognise a commenter's browser, remember their
+details, and let them change their own comment for a while; never the name or email anyone can type."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from datetime import timedelta
+
+from flask import Response
+from flask import current_app
+from flask import request
+from itsdangerous import BadSignature
+from itsdangerous import TimestampSigner
+from itsdangerous import URLSafeSerializer
+
+from forms import CommentForm
+from models import Comment
+from models import now_utc
+
+COMMENTER_COOKIE = "inkwell_commenter"
+DETAILS_COOKIE = "inkwell_details"
+EDIT_COOKIE_PREFIX = "inkwell_edit_"
+ONE_YEAR = 365 * 24 * 3600
+REMEMBERED_FIELDS = ("name", "email", "website")
+
+
+def _commenter_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="inkwell-commenter")
+
+
+def commenter_key_from_cookie() -> str | None:
+    """Return the commenter key from the signed cookie, or ``None`` when absent or tampered with."""
+    cookie = request.cookies.get(COMMENTER_COOKIE)
+    if not cookie:
+        return None
+    try:
+        key = _commenter_serializer().loads(cookie)
+    except BadSignature:
+        return None
+    return key if isinstance(key, str) else None
+
+
+def _set_private_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, secure=request.is_secure, samesite="Lax")
+
+
+def remember_commenter(response: Response, key: str) -> None:
+    """Set the signed, HttpOnly cookie that lets this browser be recognised as the same commenter."""
+    _set_private_cookie(response, COMMENTER_COOKIE, _commenter_serializer().dumps(key), ONE_YEAR)
+
+
+def _details_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="inkwell-commenter-details")
+
+
+def remembered_details() -> dict[str, str]:
+    """Return the name, email and website this browser asked to remember (never the comment text)."""
+    try:
+        details = _details_serializer().loads(request.cookies.get(DETAILS_COOKIE, ""))
+    except BadSignature:
+        return {}
+    if not isinstance(details, dict):
+        return {}
+    return {field: str(details[field]) for field in REMEMBERED_FIELDS if details.get(field)}
+
+
+def update_remembered_details(response: Response, form: CommentForm) -> None:
+    """Remember the commenter's details when "Remember me" is ticked, forget them when it is not."""
+    if form.remember.data:
+        details = {field: getattr(form, field).data or "" for field in REMEMBERED_FIELDS}
+        _set_private_cookie(response, DETAILS_COOKIE, _details_serializer().dumps(details), ONE_YEAR)
+    elif DETAILS_COOKIE in request.cookies:
+        response.delete_cookie(DETAILS_COOKIE)
+
+
+def _edit_window() -> timedelta:
+    return timedelta(minutes=current_app.config["COMMENT_EDIT_MINUTES"])
+
+
+def _edit_signer() -> TimestampSigner:
+    return TimestampSigner(current_app.secret_key, salt="inkwell-comment-edit")
+
+
+def grant_edit(response: Response, comment: Comment) -> None:
+    """Give this browser a signed cookie that lets it change ``comment`` during the edit window."""
+    seconds = int(_edit_window().total_seconds())
+    if seconds > 0:
+        token = _edit_signer().sign(str(comment.id)).decode()
+        _set_private_cookie(response, f"{EDIT_COOKIE_PREFIX}{comment.id}", token, seconds)
+
+
+def may_edit(comment: Comment) -> bool:
+    """Tell whether this browser holds a valid, unexpired edit cookie for ``comment``."""
+    window = _edit_window()
+    if now_utc() - comment.created_at > window:
+        return False
+    token = request.cookies.get(f"{EDIT_COOKIE_PREFIX}{comment.id}", "")
+    try:
+        return _edit_signer().unsign(token, max_age=window.total_seconds()).decode() == str(comment.id)
+    except BadSignature:
+        return False
+
+
+def client_ip_hash() -> str:
+    """Return a keyed hash of the client's network (/24 for IPv4, /48 for IPv6).
+
+    Enough to spot abuse from one place; useless for identifying anyone.
+    """
+    address = request.remote_addr or ""
+    try:
+        prefix = 24 if ipaddress.ip_address(address).version == 4 else 48
+        network = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    except ValueError:
+        network = address
+    return hmac.new(current_app.secret_key.encode(), network.encode(), hashlib.sha256).hexdigest()[:32]
