@@ -205,15 +205,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 20) -> None:
+def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with code {process.returncode}")
         try:
-            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still booting
             time.sleep(0.1)
     raise RuntimeError(f"gunicorn did not answer on {url} within {timeout}s")
 
