@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import os
 import secrets
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from werkzeug.exceptions import InternalServerError
 from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
+from markup import highlight
 from models import Comment
 from models import ModerationPolicy
 from models import Post
@@ -35,6 +37,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "BLOG_LANGUAGE": "en",
     "COMMENT_MODERATION": ModerationPolicy.first_time.value,
     "POSTS_PER_PAGE": 10,
+    "ARCHIVE_FULL_LIST_LIMIT": 1000,  # past this many posts, /archive lists months only
+    "SITE_URL": "",  # e.g. https://blog.example.com; empty: links use the address of each request
+    "SITEMAP_MAX_URLS": 50_000,
     "COMMENT_RATE_LIMIT": "5 per minute; 30 per hour",
     "COMMENT_MIN_SECONDS": 3,
     "COMMENT_MAX_LINKS": 2,
@@ -70,6 +75,7 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "BLOG_TITLE": str,
     "BLOG_DESCRIPTION": str,
     "BLOG_LANGUAGE": str,
+    "SITE_URL": str,
     "COMMENT_MODERATION": str,
     "POSTS_PER_PAGE": int,
     "COMMENTS_CLOSE_AFTER_DAYS": int,
@@ -299,9 +305,17 @@ def format_date(value: datetime) -> str:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Expose the date filter, the recent-posts list and a shell context."""
+    """Expose the date filter, the recent-posts list, address and search helpers, and a shell context."""
+    import feeds
+    import search
+
     app.add_template_filter(format_date, "date")
     app.add_template_global(recent_posts)
+    for helper in (feeds.absolute_url, feeds.absolute_link, feeds.canonical_url, feeds.post_json_ld):
+        app.add_template_global(helper)
+    app.add_template_global(highlight)
+    app.add_template_global(search.search_excerpt)
+    app.add_template_global(lambda month: calendar.month_name[month], "month_name")
     app.shell_context_processor(lambda: {"db": db, "Post": Post, "Comment": Comment, "Tag": Tag, "User": User})
 
 

@@ -1,4 +1,4 @@
-"""The readers' side: the home page, tag pages and post pages (comments live in comments.py)."""
+"""The readers' side: the home page, post pages, tags, the archive and search (comments live in comments.py)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,26 @@ from flask import abort
 from flask import current_app
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
 
+import search
 from comments import show_post_page
 from models import Post
 from models import Tag
+from models import archive_months
 from models import db
+from models import month_bounds
 from models import paginate
 from models import post_redirected_from
 from models import published_posts
 from models import tag_by_slug_or_404
+from models import tags_with_counts
 
 bp = Blueprint("blog", __name__)
+
+SEARCH_RESULTS_PER_PAGE = 10
 
 
 @bp.get("/")
@@ -36,6 +43,55 @@ def show_tag(slug: str) -> str:
     query = published_posts().where(Post.tags.any(Tag.id == tag.id))
     posts = paginate(query, current_app.config["POSTS_PER_PAGE"])
     return render_template("blog/tag.html", tag=tag, posts=posts)
+
+
+@bp.get("/tags/")
+def list_tags() -> str:
+    """List every tag with published posts, with how many."""
+    return render_template("blog/tags.html", tags=tags_with_counts())
+
+
+@bp.get("/archive")
+def archive() -> str:
+    """List the months with published posts, newest first, with counts; small blogs list every post too."""
+    months = archive_months()
+    total = sum(count for _, _, count in months)
+    posts_by_month: dict[tuple[int, int], list[Post]] = {}
+    if total <= current_app.config["ARCHIVE_FULL_LIST_LIMIT"]:
+        for post in db.session.scalars(published_posts()):
+            posts_by_month.setdefault((post.published_at.year, post.published_at.month), []).append(post)
+    return render_template("blog/archive.html", months=months, total=total, posts_by_month=posts_by_month)
+
+
+@bp.get("/archive/<int:year>/<int:month>")
+def archive_month(year: int, month: int) -> str:
+    """List the posts published in one month.
+
+    :raise 404: for a month that does not exist (13, 0, year 99999) or has no posts.
+    """
+    if not (1 <= month <= 12 and 1 <= year <= 9998):
+        abort(404, description="There is no such month.")
+    start, end = month_bounds(year, month)
+    query = published_posts().where(Post.published_at >= start, Post.published_at < end)
+    posts = paginate(query, current_app.config["POSTS_PER_PAGE"])
+    if not posts.items:
+        abort(404, description="Nothing was published that month.")
+    return render_template("blog/archive_month.html", posts=posts, start=start, year=year, month=month)
+
+
+@bp.get("/search")
+def search_posts() -> str:
+    """Search published posts by title, text and tags, best matches first, matching words highlighted."""
+    query = request.args.get("q", "")
+    words = search.search_words(query)
+    posts = paginate(search.ranked_search(words), SEARCH_RESULTS_PER_PAGE) if words else None
+    return render_template(
+        "blog/search.html",
+        query=query[: search.MAX_QUERY_LENGTH],
+        words=words,
+        posts=posts,
+        was_shortened=len(query) > search.MAX_QUERY_LENGTH,
+    )
 
 
 @bp.get("/posts/<slug>")

@@ -20,6 +20,7 @@ from sqlalchemy import insert
 from sqlalchemy import inspect
 from sqlalchemy import select
 
+import search
 from markup import excerpt_of
 from markup import render_comment
 from markup import render_post
@@ -169,6 +170,8 @@ def seed_demo(post_count: int, comment_count: int, seed: int = 1) -> tuple[int, 
             )
         db.session.execute(insert(Comment), rows)
     db.session.commit()
+    if post_count:
+        search.reindex(post_ids)  # bulk inserts bypass the ORM events that keep the index
     return post_count, comment_count if post_ids else 0
 
 
@@ -277,6 +280,13 @@ def spam_command(comment_id: int) -> None:
     click.echo(f"Marked comment {comment.id} by {comment.author_name} as spam.")
 
 
+@click.command("reindex")
+@with_appcontext
+def reindex_command() -> None:
+    """Rebuild the search index from the posts (after restoring a backup, say)."""
+    click.echo(f"Indexed {search.reindex():,} posts for search.")
+
+
 def purge_old_comments(older_than_days: int) -> int:
     """Delete held and spam comments older than ``older_than_days``; return how many were deleted."""
     cutoff = now_utc() - timedelta(days=older_than_days)
@@ -379,6 +389,7 @@ def register_commands(app: Flask) -> None:
         create_author_command,
         purge_command,
         commenter_command,
+        reindex_command,
     )
     for command in commands:
         app.cli.add_command(command)

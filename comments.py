@@ -37,6 +37,7 @@ from forms import CommentForm
 from models import Comment
 from models import CommentStatus
 from models import Post
+from models import adjacent_posts
 from models import comment_thread
 from models import db
 from models import is_known_commenter
@@ -104,6 +105,7 @@ def render_post_page(
         abort(404, description="There is no such page of comments.")
     if not form.started.data:
         form.started.data = spam.form_started_token()
+    previous_post, next_post = adjacent_posts(post)
     replying_to = _parent_of(form, comments)
     if replying_to is None and request.method == "GET":
         form.parent_id.data = ""  # a stale or made-up ?replyto= just opens the normal form
@@ -118,6 +120,8 @@ def render_post_page(
         form_error=form_error,
         preview=preview,
         replying_to=replying_to,
+        previous_post=previous_post,
+        next_post=next_post,
         accepts_comments=post.accepts_comments(current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]),
     )
 

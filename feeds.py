@@ -1,20 +1,176 @@
-"""Answers for machines: feeds and health checks; the sitemap and robots.txt belong here too."""
+"""Answers for machines: Atom feeds, the sitemap, robots.txt and the health check."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from flask import Blueprint
+from flask import Response
+from flask import abort
+from flask import current_app
+from flask import make_response
 from flask import render_template
+from flask import request
+from flask import url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy import func
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import limiter
+from models import Post
+from models import Tag
 from models import db
 from models import now_utc
 from models import post_by_slug_or_404
+from models import published_posts
+from models import tag_by_slug_or_404
+from models import tags_with_counts
 from models import visible_comments
 
 bp = Blueprint("feeds", __name__)
+
+FEED_LENGTH = 20
+CANONICAL_ARGS = ("page", "cpage", "q")
+ATOM = "application/atom+xml; charset=utf-8"
+XML = "application/xml; charset=utf-8"
+
+
+def absolute_url(endpoint: str, **values: Any) -> str:
+    """Return an absolute address on ``SITE_URL`` when set, else on the host the request came to."""
+    site = current_app.config["SITE_URL"].rstrip("/")
+    if site:
+        return site + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+def absolute_link(address: str) -> str:
+    """Return ``address`` as an absolute URL (a path is put on ``SITE_URL`` or the request's host)."""
+    if address.startswith(("http://", "https://")):
+        return address
+    site = current_app.config["SITE_URL"].rstrip("/") or request.host_url.rstrip("/")
+    return site + address
+
+
+def canonical_url() -> str | None:
+    """Return the canonical address of the reader's page being shown, or ``None`` for other pages."""
+    if request.blueprint != "blog" or request.endpoint is None:
+        return None
+    kept = {name: request.args[name] for name in CANONICAL_ARGS if request.args.get(name) not in (None, "", "1")}
+    return absolute_url(request.endpoint, **(request.view_args or {}), **kept)
+
+
+def post_json_ld(post: Post) -> dict[str, Any]:
+    """Describe a post for search engines, as a schema.org BlogPosting."""
+    url = absolute_url("blog.show_post", slug=post.slug)
+    author = post.author.display_name if post.author else current_app.config["BLOG_TITLE"]
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "BlogPosting",
+        "headline": post.title,
+        "description": post.summary,
+        "url": url,
+        "mainEntityOfPage": url,
+        "datePublished": post.published_at.isoformat(),
+        "dateModified": post.updated_at.isoformat(),
+        "wordCount": post.word_count,
+        "keywords": [tag.name for tag in post.tags],
+        "author": {"@type": "Person", "name": author},
+        "publisher": {"@type": "Organization", "name": current_app.config["BLOG_TITLE"]},
+    }
+    if post.first_image:
+        data["image"] = absolute_link(post.first_image)
+    return data
+
+
+def conditional(body: str, content_type: str, last_modified: datetime | None) -> Response:
+    """Answer with ``ETag`` and ``Last-Modified``, and 304 Not Modified when the reader already has it."""
+    response = make_response(body)
+    response.headers["Content-Type"] = content_type
+    response.headers["Cache-Control"] = "public, max-age=300"
+    if last_modified is not None:
+        response.last_modified = last_modified
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+def _posts_feed(posts: list[Post], title: str, self_url: str, alternate_url: str) -> Response:
+    updated = max((post.updated_at for post in posts), default=now_utc())
+    xml = render_template(
+        "feeds/atom.xml", posts=posts, title=title, self_url=self_url, alternate_url=alternate_url, updated=updated
+    )
+    return conditional(xml, ATOM, updated)
+
+
+@bp.get("/feed.xml")
+def posts_feed() -> Response:
+    """The Atom feed of the latest posts, with their full text."""
+    posts = list(db.session.scalars(published_posts().limit(FEED_LENGTH)))
+    title = current_app.config["BLOG_TITLE"]
+    return _posts_feed(posts, title, absolute_url("feeds.posts_feed"), absolute_url("blog.index"))
+
+
+@bp.get("/tags/<slug>/feed.xml")
+def tag_feed(slug: str) -> Response:
+    """The Atom feed of the latest posts with one tag."""
+    tag = tag_by_slug_or_404(slug)
+    posts = list(db.session.scalars(published_posts().where(Post.tags.any(Tag.id == tag.id)).limit(FEED_LENGTH)))
+    title = f"{current_app.config['BLOG_TITLE']}: posts tagged “{tag.name}”"
+    return _posts_feed(
+        posts, title, absolute_url("feeds.tag_feed", slug=slug), absolute_url("blog.show_tag", slug=slug)
+    )
+
+
+@bp.get("/posts/<slug>/comments.xml")
+def post_comments_feed(slug: str) -> Response:
+    """The Atom feed of a post's approved comments, newest first."""
+    post = post_by_slug_or_404(slug)
+    comments = sorted(visible_comments(post, None), key=lambda c: (c.created_at, c.id), reverse=True)[:50]
+    updated = max((c.edited_at or c.created_at for c in comments), default=post.updated_at)
+    xml = render_template("feeds/comments.xml", post=post, comments=comments, updated=updated)
+    return conditional(xml, ATOM, updated)
+
+
+def sitemap_entries() -> list[tuple[str, datetime | None]]:
+    """Return every public address worth indexing, with when it last changed: home, posts, tags."""
+    latest = db.session.scalar(published_posts().with_only_columns(func.max(Post.updated_at)).order_by(None))
+    entries = [(absolute_url("blog.index"), latest)]
+    posts = published_posts().with_only_columns(Post.slug, Post.updated_at).order_by(None).order_by(Post.id)
+    entries += [(absolute_url("blog.show_post", slug=slug), updated) for slug, updated in db.session.execute(posts)]
+    entries += [(absolute_url("blog.show_tag", slug=tag.slug), None) for tag, _ in tags_with_counts()]
+    return entries
+
+
+@bp.get("/sitemap.xml")
+def sitemap() -> Response:
+    """The sitemap, or a sitemap index when there are more addresses than one sitemap may hold."""
+    entries = sitemap_entries()
+    size = current_app.config["SITEMAP_MAX_URLS"]
+    if len(entries) <= size:
+        return conditional(render_template("feeds/sitemap.xml", entries=entries), XML, None)
+    pages = [absolute_url("feeds.sitemap_page", number=n) for n in range(1, (len(entries) - 1) // size + 2)]
+    return conditional(render_template("feeds/sitemap_index.xml", pages=pages), XML, None)
+
+
+@bp.get("/sitemap-<int:number>.xml")
+def sitemap_page(number: int) -> Response:
+    """One part of a large sitemap.
+
+    :raise 404: past the last part.
+    """
+    size = current_app.config["SITEMAP_MAX_URLS"]
+    entries = sitemap_entries()[(number - 1) * size : number * size] if number >= 1 else []
+    if not entries:
+        abort(404, description="There is no such part of the sitemap.")
+    return conditional(render_template("feeds/sitemap.xml", entries=entries), XML, None)
+
+
+@bp.get("/robots.txt")
+def robots_txt() -> ResponseReturnValue:
+    """Let crawlers in everywhere but the admin area, and point them to the sitemap."""
+    lines = ["User-agent: *", "Disallow: /admin/", f"Sitemap: {absolute_url('feeds.sitemap')}", ""]
+    return "\n".join(lines), 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 @bp.get("/healthz")
@@ -27,13 +183,3 @@ def healthz() -> ResponseReturnValue:
         db.session.rollback()
         return "database unavailable\n", 503, {"Content-Type": "text/plain; charset=utf-8"}
     return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
-
-
-@bp.get("/posts/<slug>/comments.xml")
-def post_comments_feed(slug: str) -> ResponseReturnValue:
-    """An Atom feed of a post's approved comments, newest first."""
-    post = post_by_slug_or_404(slug)
-    comments = sorted(visible_comments(post, None), key=lambda c: (c.created_at, c.id), reverse=True)[:50]
-    updated = max((c.edited_at or c.created_at for c in comments), default=post.updated_at or now_utc())
-    xml = render_template("feeds/comments.xml", post=post, comments=comments, updated=updated)
-    return xml, 200, {"Content-Type": "application/atom+xml; charset=utf-8"}

@@ -15,6 +15,8 @@ from functools import partial
 import bleach
 import markdown
 from bleach.linkifier import LinkifyFilter
+from markupsafe import Markup
+from markupsafe import escape
 
 SAFE_PROTOCOLS = {"http", "https", "mailto"}
 
@@ -106,3 +108,31 @@ def excerpt_of(rendered_html: str, length: int = 280) -> str:
     if len(text) <= length:
         return text
     return text[:length].rsplit(" ", 1)[0].rstrip(".,;:!?-—") + "…"
+
+
+def highlight(text: str, words: list[str]) -> Markup:
+    """Escape ``text`` and mark each occurrence of ``words`` (any case) with ``<mark>``.
+
+    Pieces are escaped one by one, so a searched word can never match inside an entity or a tag.
+    """
+    if not words:
+        return escape(text)
+    pattern = re.compile("|".join(re.escape(word) for word in sorted(words, key=len, reverse=True)), re.IGNORECASE)
+    pieces, last = [], 0
+    for match in pattern.finditer(text):
+        pieces += [escape(text[last : match.start()]), Markup("<mark>%s</mark>") % match.group()]
+        last = match.end()
+    pieces.append(escape(text[last:]))
+    return Markup("").join(pieces)
+
+
+def excerpt_around(text: str, words: list[str], length: int = 240) -> str:
+    """Return about ``length`` characters of ``text`` around the first of ``words`` found, cut at words."""
+    positions = [found for word in words if (found := text.casefold().find(word)) >= 0]
+    start = max(0, min(positions, default=0) - length // 3)
+    if start:
+        start = text.find(" ", start) + 1 or start
+    piece = text[start : start + length]
+    if start + length < len(text):
+        piece = piece.rsplit(" ", 1)[0] + "…"
+    return ("…" if start else "") + piece

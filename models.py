@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import secrets
 import sqlite3
@@ -47,6 +48,7 @@ from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
 from markup import excerpt_of
+from markup import plain_text
 from markup import render_comment
 from markup import render_post
 
@@ -194,6 +196,7 @@ class Post(db.Model):
     body_html: Mapped[str] = mapped_column(Text, default="")
     excerpt: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
+    word_count: Mapped[int] = mapped_column(default=0)
     status: Mapped[PostStatus] = mapped_column(Enum(PostStatus, native_enum=False), default=PostStatus.draft)
     comments_open: Mapped[bool] = mapped_column(Boolean, default=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
@@ -215,6 +218,7 @@ class Post(db.Model):
         """Cache the sanitized HTML, so pages never render Markdown on a read."""
         self.body_html = render_post(body)
         self.summary = self.excerpt or excerpt_of(self.body_html)
+        self.word_count = len(plain_text(self.body_html).split())
         return body
 
     @validates("excerpt")
@@ -225,6 +229,16 @@ class Post(db.Model):
     @property
     def is_published(self) -> bool:
         return self.status == PostStatus.published and self.published_at is not None and self.published_at <= now_utc()
+
+    @property
+    def reading_minutes(self) -> int:
+        return max(1, round((self.word_count or 0) / WORDS_PER_MINUTE))
+
+    @property
+    def first_image(self) -> str | None:
+        """Return the address of the post's first image, for link previews on social sites."""
+        match = FIRST_IMAGE.search(self.body_html or "")
+        return html.unescape(match.group(1)) if match else None
 
     @property
     def is_scheduled(self) -> bool:
@@ -248,6 +262,8 @@ class Post(db.Model):
 
 
 UPDATE_WORTH_SHOWING = timedelta(days=1)
+WORDS_PER_MINUTE = 230
+FIRST_IMAGE = re.compile(r'<img [^>]*src="([^"]+)"')
 HELD_FIRST_TIME = "First comment from this commenter (moderation: first-time)"
 HELD_ALWAYS = "Every comment is held for approval (moderation: all)"
 HELD_HONEYPOT = "The hidden honeypot field was filled in, as bots do"
@@ -492,3 +508,52 @@ def thread_pages(thread: list[tuple[Comment, int]], per_page: int) -> list[list[
             pages.append([])
         pages[-1].append((comment, depth))
     return pages
+
+
+def adjacent_posts(post: Post) -> tuple[Post | None, Post | None]:
+    """Return the published posts just before and just after ``post``."""
+    earlier = published_posts().where(
+        (Post.published_at < post.published_at) | ((Post.published_at == post.published_at) & (Post.id < post.id))
+    )
+    later = (
+        published_posts()
+        .where(
+            (Post.published_at > post.published_at) | ((Post.published_at == post.published_at) & (Post.id > post.id))
+        )
+        .order_by(None)
+        .order_by(Post.published_at, Post.id)
+    )
+    return db.session.scalar(earlier.limit(1)), db.session.scalar(later.limit(1))
+
+
+def tags_with_counts() -> list[tuple[Tag, int]]:
+    """Return every tag that has published posts, with how many, by name."""
+    posts = published_posts().order_by(None).options().subquery()
+    query = (
+        select(Tag, func.count(posts.c.id))
+        .join(post_tags, post_tags.c.tag_id == Tag.id)
+        .join(posts, posts.c.id == post_tags.c.post_id)
+        .group_by(Tag.id)
+        .order_by(func.lower(Tag.name))
+    )
+    return [(tag, count) for tag, count in db.session.execute(query)]
+
+
+def archive_months() -> list[tuple[int, int, int]]:
+    """Return (year, month, published posts) for every month with posts, newest first (months in UTC)."""
+    year = func.extract("year", Post.published_at)
+    month = func.extract("month", Post.published_at)
+    query = (
+        published_posts()
+        .with_only_columns(year, month, func.count(Post.id))
+        .group_by(year, month)
+        .order_by(None)
+        .order_by(year.desc(), month.desc())
+    )
+    return [(int(y), int(m), count) for y, m, count in db.session.execute(query)]
+
+
+def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return start, end

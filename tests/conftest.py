@@ -195,6 +195,11 @@ def post_comment(client: FlaskClient, slug: str, **fields: str) -> TestResponse:
     return response
 
 
+def executable_scripts(html: str) -> list[str]:
+    """Return the script elements a browser would run (JSON-LD data blocks are not run)."""
+    return re.findall(r"<script(?![^>]*application/ld\+json)[^>]*>", html, re.IGNORECASE)
+
+
 def page_text(response: TestResponse) -> str:
     return response.get_data(as_text=True)
 

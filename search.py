@@ -1,0 +1,176 @@
+"""Full-text search over published posts: titles, bodies and tags, ranked.
+
+SQLite keeps an FTS5 table, PostgreSQL a ``tsvector`` column with a GIN index, both named ``post_search``
+and kept in sync by the ORM events below on every post write; ``flask --app app reindex`` rebuilds them.
+Readers' queries are reduced to plain words first, so no search syntax (quotes, ``*``, ``NEAR``,
+parentheses) ever reaches the database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import DDL
+from sqlalchemy import bindparam
+from sqlalchemy import column
+from sqlalchemy import event
+from sqlalchemy import func
+from sqlalchemy import literal_column
+from sqlalchemy import select
+from sqlalchemy import table
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from markup import excerpt_around
+from markup import plain_text
+from models import Base
+from models import Post
+from models import Tag
+from models import db
+from models import post_tags
+from models import published_posts
+
+BATCH = 2_000
+MAX_QUERY_LENGTH = 200
+MAX_WORDS = 12
+WORD = re.compile(r"\w+")
+
+# Title and tags weigh more than the body: a title match ranks above a body match.
+SQLITE_SCHEMA = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS post_search USING fts5("
+    "title, body, tags, tokenize = 'unicode61 remove_diacritics 2')"
+)
+SQLITE_RANK = "bm25(post_search, 10.0, 1.0, 5.0)"
+POSTGRES_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS post_search ("
+    "post_id INTEGER PRIMARY KEY REFERENCES posts(id) ON DELETE CASCADE, document tsvector NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ix_post_search_document ON post_search USING GIN (document)",
+)
+POSTGRES_DOCUMENT = (
+    "setweight(to_tsvector('simple', :title), 'A') || setweight(to_tsvector('simple', :tags), 'A') || "
+    "setweight(to_tsvector('simple', :body), 'B')"
+)
+
+event.listen(Base.metadata, "after_create", DDL(SQLITE_SCHEMA).execute_if(dialect="sqlite"))
+for statement in POSTGRES_SCHEMA:
+    event.listen(Base.metadata, "after_create", DDL(statement).execute_if(dialect="postgresql"))
+event.listen(Base.metadata, "before_drop", DDL("DROP TABLE IF EXISTS post_search"))
+
+
+def search_words(query: str) -> list[str]:
+    """Return the words of a reader's query: letters and digits only, at most a dozen."""
+    return WORD.findall(query[:MAX_QUERY_LENGTH].casefold())[:MAX_WORDS]
+
+
+def _write_index(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Replace the index entries of the given posts (``id``, ``title``, ``body`` as plain text, ``tags``)."""
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text(
+                f"INSERT INTO post_search (post_id, document) VALUES (:id, {POSTGRES_DOCUMENT}) "
+                "ON CONFLICT (post_id) DO UPDATE SET document = EXCLUDED.document"
+            ),
+            rows,
+        )
+        return
+    _unindex(connection, [row["id"] for row in rows])
+    connection.execute(
+        text("INSERT INTO post_search (rowid, title, body, tags) VALUES (:id, :title, :body, :tags)"), rows
+    )
+
+
+def _unindex(connection: Connection, post_ids: list[int]) -> None:
+    key = "post_id" if connection.dialect.name == "postgresql" else "rowid"
+    for start in range(0, len(post_ids), BATCH):
+        batch = post_ids[start : start + BATCH]
+        connection.execute(
+            text(f"DELETE FROM post_search WHERE {key} IN :ids").bindparams(bindparam("ids", expanding=True)),
+            {"ids": batch},
+        )
+
+
+@event.listens_for(Session, "after_flush")
+def _follow_post_writes(session: Session, flush_context: Any) -> None:
+    """Keep the search index in step with every post written or deleted through the ORM."""
+    written = [obj for obj in (*session.new, *session.dirty) if isinstance(obj, Post)]
+    deleted = [obj.id for obj in session.deleted if isinstance(obj, Post)]
+    connection = session.connection()
+    if deleted:
+        _unindex(connection, deleted)
+    _write_index(
+        connection,
+        [
+            {
+                "id": post.id,
+                "title": post.title,
+                "body": plain_text(post.body_html),
+                "tags": " ".join(tag.name for tag in post.tags),
+            }
+            for post in written
+        ],
+    )
+
+
+def reindex(post_ids: list[int] | None = None) -> int:
+    """Rebuild the search index for every post (or only ``post_ids``); return how many were indexed."""
+    connection = db.session.connection()
+    if post_ids is None:
+        connection.execute(text("DELETE FROM post_search"))
+    tag_names = select(post_tags.c.post_id, Tag.name).join(Tag, Tag.id == post_tags.c.tag_id).order_by(Tag.name)
+    posts = select(Post.id, Post.title, Post.body_html).order_by(Post.id)
+    if post_ids is not None:
+        tag_names = tag_names.where(post_tags.c.post_id.in_(post_ids))
+        posts = posts.where(Post.id.in_(post_ids))
+    tags_by_post: dict[int, list[str]] = defaultdict(list)
+    for post_id, name in db.session.execute(tag_names):
+        tags_by_post[post_id].append(name)
+    bodies: dict[str, str] = {}  # seeded posts share bodies: strip each distinct one once
+    rows = [
+        {
+            "id": post_id,
+            "title": title,
+            "body": bodies.get(body_html) or bodies.setdefault(body_html, plain_text(body_html)),
+            "tags": " ".join(tags_by_post[post_id]),
+        }
+        for post_id, title, body_html in db.session.execute(posts)
+    ]
+    for start in range(0, len(rows), BATCH):
+        _write_index(connection, rows[start : start + BATCH])
+    db.session.commit()
+    return len(rows)
+
+
+def ranked_search(words: list[str]) -> Select[Any]:
+    """Select published posts matching every word, best first (title and tag matches above body matches)."""
+    if db.engine.dialect.name == "postgresql":
+        index = table("post_search", column("post_id"), column("document"))
+        query = func.to_tsquery("simple", " & ".join(words))
+        rank = func.ts_rank(index.c.document, query)
+        return (
+            published_posts()
+            .join(index, index.c.post_id == Post.id)
+            .where(index.c.document.op("@@")(query))
+            .order_by(None)
+            .order_by(rank.desc(), Post.published_at.desc())
+        )
+    index = table("post_search", column("rowid"))
+    match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
+    return (
+        published_posts()
+        .join(index, index.c.rowid == Post.id)
+        .where(text("post_search MATCH :match").bindparams(match=match))
+        .order_by(None)
+        .order_by(literal_column(SQLITE_RANK), Post.published_at.desc())
+    )
+
+
+def search_excerpt(post: Post, words: list[str]) -> str:
+    """Return the part of the post's text around the first searched word (or its summary)."""
+    text = plain_text(post.body_html)
+    return excerpt_around(text, words) if any(word in text.casefold() for word in words) else post.summary
