@@ -28,7 +28,7 @@ run: init-db
 	$(FLASK) run --host $(HOST) --port $(or $(PORT),5000)
 
 serve: init-db
-	$(BIN)/gunicorn --bind $(HOST):$(or $(PORT),8000) --workers $(WORKERS) "app:create_app()"
+	HOST=$(HOST) PORT=$(or $(PORT),8000) WORKERS=$(WORKERS) $(BIN)/gunicorn --config gunicorn.conf.py "app:create_app()"
 
 seed-demo: init-db
 	$(FLASK) seed-demo --posts $(or $(POSTS),30) --comments $(or $(COMMENTS),200)

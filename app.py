@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import calendar
+import json
+import logging
 import os
+import re
 import secrets
+import sys
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -12,11 +17,15 @@ from typing import Any
 
 from flask import Flask
 from flask import Response
+from flask import g
+from flask import has_request_context
 from flask import render_template
+from flask import request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from extensions import csrf
 from extensions import limiter
@@ -39,6 +48,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "POSTS_PER_PAGE": 10,
     "ARCHIVE_FULL_LIST_LIMIT": 1000,  # past this many posts, /archive lists months only
     "SITE_URL": "",  # e.g. https://blog.example.com; empty: links use the address of each request
+    "PROXY_FIX": 0,  # how many proxies (nginx: 1) set X-Forwarded-For/-Proto/-Host in front of Inkwell
+    "LOG_LEVEL": "INFO",
     "SITEMAP_MAX_URLS": 50_000,
     "COMMENT_RATE_LIMIT": "5 per minute; 30 per hour",
     "COMMENT_MIN_SECONDS": 3,
@@ -76,6 +87,8 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "BLOG_DESCRIPTION": str,
     "BLOG_LANGUAGE": str,
     "SITE_URL": str,
+    "PROXY_FIX": int,
+    "LOG_LEVEL": str,
     "COMMENT_MODERATION": str,
     "POSTS_PER_PAGE": int,
     "COMMENTS_CLOSE_AFTER_DAYS": int,
@@ -106,6 +119,7 @@ NON_NEGATIVE_NUMBERS = (
     "PURGE_AFTER_DAYS",
 )
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
@@ -136,10 +150,13 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     """Create and configure the Inkwell application."""
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     load_config(app, test_config)
+    register_logging(app)
+    register_proxy_fix(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_security_headers(app)
+    register_request_id(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -164,6 +181,9 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_or_create_secret_key(Path(app.instance_path) / "secret_key")
+    if app.config["SITE_URL"].startswith("https://"):
+        app.config.setdefault("SESSION_COOKIE_SECURE", True)
+        app.config.setdefault("REMEMBER_COOKIE_SECURE", True)
 
 
 def settings_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -233,6 +253,56 @@ def load_or_create_secret_key(path: Path) -> str:
     finally:
         temporary.unlink()
     return path.read_text().strip()
+
+
+class JSONLogFormatter(logging.Formatter):
+    """Format log records as one JSON object a line, with the request id when there is a request."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if has_request_context():
+            entry |= {"request_id": g.get("request_id"), "method": request.method, "path": request.path}
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def register_logging(app: Flask) -> None:
+    """Log to standard output as JSON lines (systemd's journal, docker and log shippers read them)."""
+    root = logging.getLogger()
+    if not any(isinstance(handler.formatter, JSONLogFormatter) for handler in root.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JSONLogFormatter())
+        root.addHandler(handler)
+    root.setLevel(app.config["LOG_LEVEL"].upper())
+    app.logger.handlers.clear()  # propagate to the root handler instead of Flask's default one
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Trust X-Forwarded-* headers from ``PROXY_FIX`` proxies (nginx in front: 1), so addresses and https are right."""
+    hops = app.config["PROXY_FIX"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
+
+
+def register_request_id(app: Flask) -> None:
+    """Give every request an id (the proxy's ``X-Request-ID`` when sane), logged and sent back."""
+
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+    @app.after_request
+    def send_request_id(response: Response) -> Response:
+        if "request_id" in g:
+            response.headers["X-Request-ID"] = g.request_id
+        return response
 
 
 def register_extensions(app: Flask) -> None:

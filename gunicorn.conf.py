@@ -1,0 +1,25 @@
+"""gunicorn settings for Inkwell: `make serve` uses them, and so does the systemd unit in docs/deploy/.
+
+Every value can be overridden from the environment (HOST, PORT, WORKERS, ...) or the command line.
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WORKERS", "2"))
+worker_class = "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20  # let requests in flight finish on restart
+keepalive = 5
+max_requests = 2000  # recycle workers now and then, so a slow leak never becomes an outage
+max_requests_jitter = 200
+# Trust X-Forwarded-* only from the proxy on this machine (nginx); Inkwell's PROXY_FIX does the rest.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+access_log_format = (
+    '{"time": "%(t)s", "remote": "%(h)s", "request_id": "%({x-request-id}o)s", "method": "%(m)s", '
+    '"path": "%(U)s", "query": "%(q)s", "status": %(s)s, "bytes": %(B)s, "duration_ms": %(M)s, '
+    '"referer": "%(f)s", "agent": "%(a)s"}'
+)
