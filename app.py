@@ -30,6 +30,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
+from extensions import migrate
 from markup import highlight
 from models import Comment
 from models import ModerationPolicy
@@ -308,6 +309,7 @@ def register_request_id(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the database, CSRF protection and rate limiter to the app."""
     db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import click
+import flask_migrate
 from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
@@ -19,6 +20,7 @@ from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import inspect
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 import search
 from markup import excerpt_of
@@ -67,12 +69,16 @@ DEMO_NAMES = ["Ada", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Alan", "Ra
 
 
 def init_db() -> bool:
-    """Create any missing tables; on a new database, also write the welcome post.
+    """Bring the database up to the latest schema (migrations); on a new database, write the welcome post.
 
-    Safe to run again: existing tables and data are left as they are. Returns whether the database was new.
+    Safe to run again: existing data is kept and upgraded. A database made from the models without
+    migrations (the test suite does that) is marked as current. Returns whether the database was new.
     """
-    is_new = not inspect(db.engine).has_table(Post.__tablename__)
-    db.create_all()
+    tables = inspect(db.engine).get_table_names()
+    is_new = Post.__tablename__ not in tables
+    if not is_new and "alembic_version" not in tables:
+        flask_migrate.stamp()
+    flask_migrate.upgrade()
     if is_new:
         now = now_utc()
         db.session.add(
@@ -223,14 +229,33 @@ def set_comment_status(comment_id: int, status: CommentStatus) -> Comment:
     return comment
 
 
+def database_problem() -> str | None:
+    """Return why the database cannot be reached, in one line, or ``None`` when it answers."""
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(select(1))
+    except SQLAlchemyError as error:
+        reason = str(error.orig if getattr(error, "orig", None) else error).strip().splitlines()[0]
+        return f"Cannot use the database {db.engine.url.render_as_string(hide_password=True)}: {reason}"
+    return None
+
+
 @click.command("init-db")
 @with_appcontext
 def init_db_command() -> None:
-    """Create the database tables (and a welcome post on a new database)."""
+    """Create or upgrade the database (and write a welcome post on a new one)."""
+    problem = database_problem()
+    if problem:
+        raise click.ClickException(problem)
     if init_db():
         click.echo(f"Created a new database with the post “{WELCOME_TITLE}”.")
     else:
-        click.echo("The database is ready; existing data was left as it was.")
+        click.echo("The database is up to date; existing data was kept.")
+
+
+upgrade_db_command = click.Command(
+    "upgrade-db", callback=init_db_command.callback, help="Same as init-db: bring an existing database up to date."
+)
 
 
 @click.command("seed-demo")
@@ -383,6 +408,7 @@ def register_commands(app: Flask) -> None:
     """Add Inkwell's commands to ``flask --app app``."""
     commands = (
         init_db_command,
+        upgrade_db_command,
         seed_demo_command,
         comments_command,
         create_admin_command,

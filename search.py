@@ -119,7 +119,13 @@ def _follow_post_writes(session: Session, flush_context: Any) -> None:
 
 def reindex(post_ids: list[int] | None = None) -> int:
     """Rebuild the search index for every post (or only ``post_ids``); return how many were indexed."""
-    connection = db.session.connection()
+    count = reindex_on(db.session.connection(), post_ids)
+    db.session.commit()
+    return count
+
+
+def reindex_on(connection: Connection, post_ids: list[int] | None = None) -> int:
+    """Rebuild the index through ``connection`` (also used by the migration that creates the index)."""
     if post_ids is None:
         connection.execute(text("DELETE FROM post_search"))
     tag_names = select(post_tags.c.post_id, Tag.name).join(Tag, Tag.id == post_tags.c.tag_id).order_by(Tag.name)
@@ -128,7 +134,7 @@ def reindex(post_ids: list[int] | None = None) -> int:
         tag_names = tag_names.where(post_tags.c.post_id.in_(post_ids))
         posts = posts.where(Post.id.in_(post_ids))
     tags_by_post: dict[int, list[str]] = defaultdict(list)
-    for post_id, name in db.session.execute(tag_names):
+    for post_id, name in connection.execute(tag_names):
         tags_by_post[post_id].append(name)
     bodies: dict[str, str] = {}  # seeded posts share bodies: strip each distinct one once
     rows = [
@@ -138,11 +144,10 @@ def reindex(post_ids: list[int] | None = None) -> int:
             "body": bodies.get(body_html) or bodies.setdefault(body_html, plain_text(body_html)),
             "tags": " ".join(tags_by_post[post_id]),
         }
-        for post_id, title, body_html in db.session.execute(posts)
+        for post_id, title, body_html in connection.execute(posts)
     ]
     for start in range(0, len(rows), BATCH):
         _write_index(connection, rows[start : start + BATCH])
-    db.session.commit()
     return len(rows)
 
 

@@ -26,6 +26,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
+from sqlalchemy import text
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
@@ -78,8 +79,7 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]
         limiter._storage_dead = False
         with app.app_context():
             if not apps:
-                db.drop_all()
-                db.create_all()
+                reset_database()
             if "RATELIMIT_STORAGE_URI" not in settings:  # a test of an unreachable store sets its own
                 limiter.reset()
         apps.append(app)
@@ -89,6 +89,14 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]
     for app in apps:
         with app.app_context():
             db.engine.dispose()
+
+
+def reset_database() -> None:
+    """Empty the database: drop every table (and the migrations' bookkeeping), then create the tables."""
+    db.drop_all()
+    with db.engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    db.create_all()
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def test_init_db_creates_a_welcome_post_once(make_app):
     second = runner.invoke(args=["init-db"])
 
     assert first.exit_code == 0 and "Created a new database" in first.output
-    assert second.exit_code == 0 and "existing data was left as it was" in second.output
+    assert second.exit_code == 0 and "The database is up to date; existing data was kept." in second.output
     assert count(app, Post.id) == 1
     html = page_text(app.test_client().get("/"))
     assert WELCOME_TITLE in html
