@@ -183,8 +183,7 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_or_create_secret_key(Path(app.instance_path) / "secret_key")
     if app.config["SITE_URL"].startswith("https://"):
-        app.config.setdefault("SESSION_COOKIE_SECURE", True)
-        app.config.setdefault("REMEMBER_COOKIE_SECURE", True)
+        app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = True
 
 
 def settings_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -273,11 +272,23 @@ class JSONLogFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class StdoutHandler(logging.StreamHandler):
+    """Write to whatever ``sys.stdout`` is at the moment (servers and test runners replace it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def register_logging(app: Flask) -> None:
     """Log to standard output as JSON lines (systemd's journal, docker and log shippers read them)."""
     root = logging.getLogger()
     if not any(isinstance(handler.formatter, JSONLogFormatter) for handler in root.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = StdoutHandler()
         handler.setFormatter(JSONLogFormatter())
         root.addHandler(handler)
     root.setLevel(app.config["LOG_LEVEL"].upper())

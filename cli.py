@@ -20,6 +20,7 @@ from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import inspect
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 import search
@@ -305,6 +306,42 @@ def spam_command(comment_id: int) -> None:
     click.echo(f"Marked comment {comment.id} by {comment.author_name} as spam.")
 
 
+def blog_stats() -> dict[str, object]:
+    """Count posts and comments by status and measure the database, for ``flask --app app stats``."""
+    posts = dict(db.session.execute(select(Post.status, func.count(Post.id)).group_by(Post.status)).all())
+    comments = dict(db.session.execute(select(Comment.status, func.count(Comment.id)).group_by(Comment.status)).all())
+    return {
+        "posts": {status.value: posts.get(status, 0) for status in PostStatus},
+        "comments": {status.value: comments.get(status, 0) for status in CommentStatus},
+        "database_bytes": database_size(),
+    }
+
+
+def database_size() -> int | None:
+    """Return the size of the database in bytes (SQLite file with its WAL, or PostgreSQL database)."""
+    url = db.engine.url
+    if url.get_backend_name() == "postgresql":
+        return db.session.scalar(text("SELECT pg_database_size(current_database())"))
+    if url.database and url.database != ":memory:":
+        return sum(os.path.getsize(path) for path in (url.database, url.database + "-wal") if os.path.exists(path))
+    return None
+
+
+@click.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@with_appcontext
+def stats_command(as_json: bool) -> None:
+    """Show how many posts and comments there are, by status, and how big the database is."""
+    stats = blog_stats()
+    if as_json:
+        click.echo(json.dumps(stats))
+        return
+    for kind in ("posts", "comments"):
+        click.echo(f"{kind.title()}: " + ", ".join(f"{count:,} {status}" for status, count in stats[kind].items()))
+    size = stats["database_bytes"]
+    click.echo(f"Database: {size / 1_048_576:,.1f} MB" if size is not None else "Database: size unknown")
+
+
 @click.command("reindex")
 @with_appcontext
 def reindex_command() -> None:
@@ -416,6 +453,7 @@ def register_commands(app: Flask) -> None:
         purge_command,
         commenter_command,
         reindex_command,
+        stats_command,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -1,0 +1,93 @@
+"""Running Inkwell on a server: behind a proxy, with logs and numbers an operator can read."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from app import JSONLogFormatter
+from app import create_app
+from conftest import post_comment
+
+
+def test_stats_command_counts_posts_and_comments_by_status(runner, client, make_post):
+    post = make_post()
+    post_comment(client, post.slug)
+    result = runner.invoke(args=["stats", "--json"])
+    stats = json.loads(result.output)
+    assert stats["posts"] == {"draft": 0, "published": 1}
+    assert stats["comments"] == {"pending": 0, "approved": 1, "spam": 0}
+    assert stats["database_bytes"] > 0
+    assert "Posts: 0 draft, 1 published" in runner.invoke(args=["stats"]).output
+
+
+def test_every_response_carries_a_request_id(client):
+    first, second = client.get("/"), client.get("/")
+    assert len(first.headers["X-Request-ID"]) == 32
+    assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
+
+
+def test_a_sane_request_id_from_the_proxy_is_kept_and_a_strange_one_replaced(client):
+    assert client.get("/", headers={"X-Request-ID": "nginx-abc123"}).headers["X-Request-ID"] == "nginx-abc123"
+    odd = client.get("/", headers={"X-Request-ID": "<script>" + "x" * 100}).headers["X-Request-ID"]
+    assert odd != "<script>" and len(odd) == 32
+
+
+def test_logs_are_json_lines_with_the_request_id(app, capsys):
+    @app.get("/shout")
+    def shout():
+        app.logger.warning("Something to look at")
+        return "ok"
+
+    response = app.test_client().get("/shout", headers={"X-Request-ID": "req-42"})
+
+    line = next(line for line in capsys.readouterr().out.splitlines() if "Something to look at" in line)
+    entry = json.loads(line)
+    assert entry["level"] == "WARNING" and entry["request_id"] == "req-42" and entry["path"] == "/shout"
+    assert response.status_code == 200
+
+
+def test_log_formatter_includes_the_traceback_of_errors():
+    try:
+        raise ValueError("broken")
+    except ValueError:
+        record = logging.LogRecord("inkwell", logging.ERROR, __file__, 1, "failed", None, exc_info=True)
+        import sys
+
+        record.exc_info = sys.exc_info()
+    entry = json.loads(JSONLogFormatter().format(record))
+    assert entry["message"] == "failed" and "ValueError: broken" in entry["error"]
+
+
+def test_behind_a_proxy_the_client_address_and_https_come_from_forwarded_headers(make_app, make_post):
+    app = make_app(PROXY_FIX=1, SITE_URL="")
+    post = make_post("Proxied")
+    client = app.test_client()
+    headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "blog.example.com"}
+
+    html = client.get(f"/posts/{post.slug}", headers=headers).get_data(as_text=True)
+
+    assert '<link rel="canonical" href="https://blog.example.com/posts/proxied">' in html
+
+
+def test_without_proxy_fix_forwarded_headers_are_ignored(client, make_post):
+    post = make_post("Direct")
+    html = client.get(f"/posts/{post.slug}", headers={"X-Forwarded-Host": "evil.example"}).get_data(as_text=True)
+    assert "evil.example" not in html
+
+
+def test_session_cookies_are_secure_when_the_site_is_https(tmp_path):
+    config = {"SECRET_KEY": "x", "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}", "SITE_URL": "https://blog.example"}
+    app = create_app(config, instance_path=str(tmp_path / "instance"))
+    assert app.config["SESSION_COOKIE_SECURE"] is True and app.config["REMEMBER_COOKIE_SECURE"] is True
+    plain = create_app(config | {"SITE_URL": "http://blog.example"}, instance_path=str(tmp_path / "instance"))
+    assert plain.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_an_unreachable_database_stops_init_db_with_one_clear_line(tmp_path):
+    config = {"SECRET_KEY": "x", "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    app = create_app(config, instance_path=str(tmp_path / "instance"))
+    result = app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: Cannot use the database postgresql+psycopg://nobody@127.0.0.1:1/none:")
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
