@@ -266,10 +266,12 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
             stderr=subprocess.STDOUT,
         )
         processes.append((process, log))
+        start.processes.append(process)  # type: ignore[attr-defined]
         url = f"http://127.0.0.1:{port}"
         wait_until_healthy(url, process)
         return url
 
+    start.processes = [process for process, _ in processes]  # type: ignore[attr-defined]
     yield start
     for process, log in processes:
         os.kill(process.pid, signal.SIGTERM)
