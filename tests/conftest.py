@@ -240,10 +240,13 @@ def flask_command(env: dict[str, str], *args: str) -> None:
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
     """Start gunicorn (two workers, a free loopback port, a fresh SQLite file with an admin ``owner``
-    whose password is ``PASSWORD``) and return its URL; it is stopped by its PID afterwards."""
+    whose password is ``PASSWORD``) and return its URL; it is stopped by its PID afterwards.
+
+    Settings become environment variables; ``prepare=False`` starts another server on the same database.
+    """
     processes: list[tuple[subprocess.Popen, Any]] = []
 
-    def start(**settings: str) -> str:
+    def start(*, prepare: bool = True, **settings: str) -> str:
         env = (
             os.environ
             | {
@@ -254,8 +257,9 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
             }
             | settings
         )
-        flask_command(env, "init-db")
-        flask_command(env, "create-admin", "owner", "--display-name", "Olive Owner")
+        if prepare:
+            flask_command(env, "init-db")
+            flask_command(env, "create-admin", "owner", "--display-name", "Olive Owner")
         port = free_port()
         log = (tmp_path / f"gunicorn-{port}.log").open("w")
         process = subprocess.Popen(
