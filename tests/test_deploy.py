@@ -1,0 +1,113 @@
+"""The deployment files in docs/deploy/ work: nginx in front of gunicorn, and a valid systemd unit."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import ROOT
+from conftest import free_port
+
+DEPLOY = ROOT / "docs" / "deploy"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+
+
+def nginx_site_for_test(upstream_port: int, listen_port: int) -> str:
+    """Return docs/deploy/nginx.conf pointed at this checkout, a free loopback port and the test's gunicorn."""
+    site = (DEPLOY / "nginx.conf").read_text()
+    site = site.replace("/srv/inkwell/", f"{ROOT}/")
+    site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{listen_port};")
+    return site.replace("listen [::]:80;", "")
+
+
+@pytest.fixture
+def nginx(live_server, tmp_path):
+    if not Path(NGINX).exists():
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    upstream = live_server(PROXY_FIX="1")
+    port = free_port()
+    mime_types = Path("/etc/nginx/mime.types")
+    (tmp_path / "nginx.conf").write_text(
+        f"""
+        daemon off;
+        pid {tmp_path}/nginx.pid;
+        error_log {tmp_path}/nginx-error.log;
+        events {{ worker_connections 64; }}
+        http {{
+            {"include " + str(mime_types) + ";" if mime_types.exists() else ""}
+            access_log {tmp_path}/nginx-access.log;
+            client_body_temp_path {tmp_path}/body;
+            proxy_temp_path {tmp_path}/proxy;
+            {nginx_site_for_test(int(upstream.rsplit(":", 1)[1]), port)}
+        }}
+        """
+    )
+    process = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/healthz", timeout=2)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    yield url
+    os.kill(process.pid, signal.SIGQUIT)
+    process.wait(timeout=15)
+
+
+def test_nginx_passes_pages_to_gunicorn_with_the_visitors_address(nginx):
+    response = requests.get(f"{nginx}/posts/welcome", timeout=10)
+    assert response.status_code == 200 and "Welcome to Inkwell" in response.text
+    assert response.headers["Server"].startswith("nginx")
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])  # nginx's $request_id reached the app
+    assert '<link rel="canonical" href="http://127.0.0.1/posts/welcome">' in response.text  # the host nginx saw
+
+
+def test_nginx_serves_the_stylesheet_itself_compressed_and_cached(nginx):
+    response = requests.get(f"{nginx}/static/style.css", headers={"Accept-Encoding": "gzip"}, timeout=10, stream=True)
+    raw = response.raw.read()
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert "max-age=604800" in response.headers["Cache-Control"]
+    assert "X-Request-ID" not in response.headers  # answered by nginx, not by the app
+    assert gzip.decompress(raw) == (ROOT / "static" / "style.css").read_bytes()
+
+
+def test_nginx_serves_uploaded_images_for_a_year(nginx):
+    uploads = ROOT / "instance" / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    image = uploads / f"test-{secrets.token_hex(6)}.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    try:
+        response = requests.get(f"{nginx}/uploads/{image.name}", timeout=10)
+    finally:
+        image.unlink()
+    assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+    assert "immutable" in response.headers["Cache-Control"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
+def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
+    unit = (DEPLOY / "inkwell.service").read_text()
+    unit = unit.replace("/srv/inkwell/.venv/bin/", f"{Path(sys.executable).parent}/").replace("/srv/inkwell", str(ROOT))
+    unit = unit.replace("User=inkwell", "User=root").replace("Group=inkwell", "Group=root")
+    path = tmp_path / "inkwell.service"
+    path.write_text(unit)
+    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(path)], capture_output=True, text=True)
+    problems = [line for line in result.stderr.splitlines() if "inkwell.service" in line]
+    assert result.returncode == 0 and problems == [], result.stderr
