@@ -23,3 +23,16 @@ access_log_format = (
     '"path": "%(U)s", "query": "%(q)s", "status": %(s)s, "bytes": %(B)s, "duration_ms": %(M)s, '
     '"referer": "%(f)s", "agent": "%(a)s"}'
 )
+
+
+def on_starting(server):
+    """Refuse to start, in one line, when the database cannot be reached (rather than fail every request)."""
+    from app import create_app
+    from cli import database_problem
+
+    app = create_app()
+    with app.app_context():
+        problem = database_problem()
+    if problem:
+        server.log.error(problem)
+        raise SystemExit(1)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 
 from app import JSONLogFormatter
 from app import create_app
+from conftest import ROOT
 from conftest import post_comment
 
 
@@ -91,3 +95,19 @@ def test_an_unreachable_database_stops_init_db_with_one_clear_line(tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith("Error: Cannot use the database postgresql+psycopg://nobody@127.0.0.1:1/none:")
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_gunicorn_refuses_to_start_in_one_line_when_the_database_is_unreachable():
+    env = os.environ | {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "SECRET_KEY": "x", "PORT": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "app:create_app()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    errors = [line for line in result.stderr.splitlines() if "[ERROR]" in line]
+    assert result.returncode == 1
+    assert len(errors) == 1 and "Cannot use the database postgresql+psycopg://nobody@127.0.0.1:1/none" in errors[0]
+    assert "Traceback" not in result.stderr
