@@ -148,7 +148,12 @@ CSRF_EXPLANATION = "This form has expired or came from another page. Please relo
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: str | None = None) -> Flask:
-    """Create and configure the Inkwell application."""
+    """Create and configure the Inkwell application.
+
+    The instance folder (database, secret key, uploads) is ``instance/`` beside the code, unless
+    ``instance_path`` or the ``INSTANCE_PATH`` environment variable names another.
+    """
+    instance_path = instance_path or os.environ.get("INSTANCE_PATH") or None
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     load_config(app, test_config)
     register_logging(app)

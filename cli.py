@@ -8,6 +8,7 @@ import random
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import click
 import flask_migrate
@@ -24,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 import search
+import transfer
 from markup import excerpt_of
 from markup import render_comment
 from markup import render_post
@@ -342,6 +344,48 @@ def stats_command(as_json: bool) -> None:
     click.echo(f"Database: {size / 1_048_576:,.1f} MB" if size is not None else "Database: size unknown")
 
 
+@click.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@click.option("--with-users", is_flag=True, help="Include password hashes, so accounts can log in after import.")
+@with_appcontext
+def export_command(path: Path, with_users: bool) -> None:
+    """Write the whole blog (posts, tags, comments, images, settings, accounts) to a JSON file."""
+    path.write_text(transfer.export_json(with_users=with_users), encoding="utf-8")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    click.echo(
+        f"Exported {len(data['posts']):,} posts, {len(data['comments']):,} comments, {len(data['tags']):,} tags, "
+        f"{len(data['uploads']):,} images and {len(data['users']):,} accounts to {path}."
+    )
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def import_command(path: Path) -> None:
+    """Load a JSON export into an empty blog, all or nothing."""
+    try:
+        if path.stat().st_size > transfer.IMPORT_MAX_BYTES:
+            raise transfer.TransferError("The file is larger than 200 MB, the most an import may be.")
+        counts = transfer.import_data(transfer.read_export(path.read_bytes()))
+    except transfer.TransferError as error:
+        raise click.ClickException(f"Nothing was imported: {error}") from None
+    click.echo("Imported " + ", ".join(f"{count:,} {kind}" for kind, count in counts.items()) + ".")
+
+
+@click.command("backup")
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--keep", type=click.IntRange(min=1), help="Keep only the newest N backups in the folder.")
+@with_appcontext
+def backup_command(folder: Path | None, keep: int | None) -> None:
+    """Copy the database into FOLDER (default: instance/backups) while the blog keeps running."""
+    folder = folder or Path(current_app.instance_path) / "backups"
+    try:
+        target = transfer.backup(folder, keep)
+    except transfer.TransferError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Backed up the database to {target} ({target.stat().st_size / 1_048_576:,.1f} MB).")
+
+
 @click.command("reindex")
 @with_appcontext
 def reindex_command() -> None:
@@ -454,6 +498,9 @@ def register_commands(app: Flask) -> None:
         commenter_command,
         reindex_command,
         stats_command,
+        export_command,
+        import_command,
+        backup_command,
     )
     for command in commands:
         app.cli.add_command(command)

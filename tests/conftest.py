@@ -251,6 +251,7 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
             os.environ
             | {
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}",
+                "INSTANCE_PATH": str(tmp_path / "instance"),
                 "SECRET_KEY": "live-server-secret",
                 "ADMIN_PASSWORD": PASSWORD,
                 "COMMENT_MIN_SECONDS": "0",  # faster than people type; test_spam.py covers the delay

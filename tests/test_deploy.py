@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -24,10 +23,11 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
 
-def nginx_site_for_test(upstream_port: int, listen_port: int) -> str:
-    """Return docs/deploy/nginx.conf pointed at this checkout, a free loopback port and the test's gunicorn."""
+def nginx_site_for_test(upstream_port: int, listen_port: int, instance: Path) -> str:
+    """Return docs/deploy/nginx.conf pointed at this checkout, the test's instance folder, a free loopback
+    port and the test's gunicorn."""
     site = (DEPLOY / "nginx.conf").read_text()
-    site = site.replace("/srv/inkwell/", f"{ROOT}/")
+    site = site.replace("/srv/inkwell/instance/", f"{instance}/").replace("/srv/inkwell/", f"{ROOT}/")
     site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
     site = site.replace("listen 80;", f"listen 127.0.0.1:{listen_port};")
     return site.replace("listen [::]:80;", "")
@@ -43,6 +43,7 @@ def nginx(live_server, tmp_path):
     (tmp_path / "nginx.conf").write_text(
         f"""
         daemon off;
+        {"user root;" if os.geteuid() == 0 else ""}  # workers must read the test's private temporary folder
         pid {tmp_path}/nginx.pid;
         error_log {tmp_path}/nginx-error.log;
         events {{ worker_connections 64; }}
@@ -51,7 +52,7 @@ def nginx(live_server, tmp_path):
             access_log {tmp_path}/nginx-access.log;
             client_body_temp_path {tmp_path}/body;
             proxy_temp_path {tmp_path}/proxy;
-            {nginx_site_for_test(int(upstream.rsplit(":", 1)[1]), port)}
+            {nginx_site_for_test(int(upstream.rsplit(":", 1)[1]), port, tmp_path / "instance")}
         }}
         """
     )
@@ -64,12 +65,13 @@ def nginx(live_server, tmp_path):
             break
         except requests.ConnectionError:
             time.sleep(0.1)
-    yield url
+    yield url, tmp_path / "instance"
     os.kill(process.pid, signal.SIGQUIT)
     process.wait(timeout=15)
 
 
 def test_nginx_passes_pages_to_gunicorn_with_the_visitors_address(nginx):
+    nginx, _ = nginx
     response = requests.get(f"{nginx}/posts/welcome", timeout=10)
     assert response.status_code == 200 and "Welcome to Inkwell" in response.text
     assert response.headers["Server"].startswith("nginx")
@@ -78,6 +80,7 @@ def test_nginx_passes_pages_to_gunicorn_with_the_visitors_address(nginx):
 
 
 def test_nginx_serves_the_stylesheet_itself_compressed_and_cached(nginx):
+    nginx, _ = nginx
     response = requests.get(f"{nginx}/static/style.css", headers={"Accept-Encoding": "gzip"}, timeout=10, stream=True)
     raw = response.raw.read()
     assert response.status_code == 200
@@ -88,14 +91,12 @@ def test_nginx_serves_the_stylesheet_itself_compressed_and_cached(nginx):
 
 
 def test_nginx_serves_uploaded_images_for_a_year(nginx):
-    uploads = ROOT / "instance" / "uploads"
+    nginx, instance = nginx
+    uploads = instance / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
-    image = uploads / f"test-{secrets.token_hex(6)}.png"
+    image = uploads / "photo.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
-    try:
-        response = requests.get(f"{nginx}/uploads/{image.name}", timeout=10)
-    finally:
-        image.unlink()
+    response = requests.get(f"{nginx}/uploads/{image.name}", timeout=10)
     assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
     assert "immutable" in response.headers["Cache-Control"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -1,0 +1,373 @@
+"""Moving a blog in and out: a lossless JSON export and import, and online backups.
+
+The export holds everything — posts of every status with their old addresses, tags, threaded comments with
+their commenter data, uploaded images, the blog's settings, and users (password hashes only on request) —
+as sorted, stable JSON, so export → import into an empty database → export gives the same bytes.
+Import happens in one transaction: a file with any problem changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import shutil
+import sqlite3
+import subprocess
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func
+from sqlalchemy import insert
+from sqlalchemy import select
+from sqlalchemy import text
+
+import search
+from markup import render_comment
+from models import Comment
+from models import CommentStatus
+from models import Post
+from models import PostStatus
+from models import SlugRedirect
+from models import Tag
+from models import User
+from models import UserRole
+from models import db
+from models import now_utc
+from uploads import image_kind
+from uploads import uploads_folder
+
+FORMAT = "inkwell-export"
+VERSION = 1
+EXPORTED_SETTINGS = ("BLOG_TITLE", "BLOG_DESCRIPTION", "BLOG_LANGUAGE")
+IMPORT_MAX_BYTES = 200 * 1024 * 1024
+BACKUP_PREFIX = "inkwell-"
+COMMENT_FIELDS = (
+    "author_name", "author_email", "author_website", "body", "ip_hash", "commenter_key", "held_reason",
+    "notify_replies", "notify_approval",
+)  # fmt: skip
+
+
+class TransferError(ValueError):
+    """An import or backup was refused; the message names what is wrong and where."""
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# Export
+
+
+def export_data(*, with_users: bool = False) -> dict[str, Any]:
+    """Return the whole blog as plain data, in a stable order."""
+    users = db.session.scalars(select(User).order_by(User.id)).all()
+    posts = db.session.scalars(select(Post).order_by(Post.id)).all()
+    comments = db.session.scalars(select(Comment).order_by(Comment.id)).all()
+    old_slugs: dict[int, list[str]] = {}
+    for redirect in db.session.scalars(select(SlugRedirect).order_by(SlugRedirect.old_slug)):
+        old_slugs.setdefault(redirect.post_id, []).append(redirect.old_slug)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "settings": {name: current_app.config[name] for name in EXPORTED_SETTINGS},
+        "users": [_exported_user(user, with_users) for user in users],
+        "tags": [{"name": tag.name, "slug": tag.slug} for tag in db.session.scalars(select(Tag).order_by(Tag.slug))],
+        "posts": [_exported_post(post, old_slugs.get(post.id, [])) for post in posts],
+        "comments": [_exported_comment(comment) for comment in comments],
+        "uploads": _exported_uploads(),
+    }
+
+
+def _exported_user(user: User, with_password: bool) -> dict[str, Any]:
+    data = {
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role.value,
+        "created_at": _when(user.created_at),
+    }
+    if with_password:
+        data["password_hash"] = user.password_hash
+    return data
+
+
+def _exported_post(post: Post, old_slugs: list[str]) -> dict[str, Any]:
+    return {
+        "id": post.id,
+        "title": post.title,
+        "slug": post.slug,
+        "old_slugs": old_slugs,
+        "body": post.body,
+        "excerpt": post.excerpt,
+        "status": post.status.value,
+        "comments_open": post.comments_open,
+        "author": post.author.username if post.author else None,
+        "tags": sorted(tag.slug for tag in post.tags),
+        "published_at": _when(post.published_at),
+        "created_at": _when(post.created_at),
+        "updated_at": _when(post.updated_at),
+    }
+
+
+def _exported_comment(comment: Comment) -> dict[str, Any]:
+    data = {field: getattr(comment, field) for field in COMMENT_FIELDS}
+    return data | {
+        "id": comment.id,
+        "post": comment.post_id,
+        "parent": comment.parent_id,
+        "status": comment.status.value,
+        "created_at": _when(comment.created_at),
+        "edited_at": _when(comment.edited_at),
+    }
+
+
+def _exported_uploads() -> list[dict[str, str]]:
+    folder = uploads_folder()
+    if not folder.is_dir():
+        return []
+    files = sorted(path for path in folder.iterdir() if path.is_file())
+    return [{"name": path.name, "data": base64.b64encode(path.read_bytes()).decode()} for path in files]
+
+
+def export_json(*, with_users: bool = False) -> str:
+    """Return the export as JSON text: sorted keys, two-space indents, one trailing newline."""
+    return json.dumps(export_data(with_users=with_users), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+# Import
+
+
+def read_export(raw: bytes) -> dict[str, Any]:
+    """Parse and check an export file.
+
+    :raise TransferError: for a file too large, not JSON, not an Inkwell export, or from a newer Inkwell.
+    """
+    if len(raw) > IMPORT_MAX_BYTES:
+        raise TransferError(f"The file is {len(raw) / 1_048_576:,.0f} MB; imports can be at most 200 MB.")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise TransferError("This is not a text file, so not an Inkwell export.") from None
+    except json.JSONDecodeError as error:
+        raise TransferError(
+            f"The file is not complete JSON: {error.msg} at line {error.lineno}, column {error.colno}. "
+            "Was it cut short while copying?"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise TransferError('This is not an Inkwell export (it has no "format": "inkwell-export").')
+    version = data.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise TransferError(
+            f"This export was made by a newer Inkwell (format version {version}); this one reads version {VERSION}. "
+            "Upgrade Inkwell, then import again."
+        )
+    return data
+
+
+def has_content() -> bool:
+    """Tell whether the database holds anything an import could clash with (beyond the welcome post)."""
+    posts = db.session.scalars(select(Post.slug).limit(2)).all()
+    has_comments = db.session.scalar(select(func.count(Comment.id))) > 0
+    has_users = db.session.scalar(select(func.count(User.id))) > 0
+    return has_comments or has_users or posts not in ([], ["welcome"])
+
+
+def import_data(data: dict[str, Any]) -> dict[str, int]:
+    """Load an export into an empty blog, in one transaction; return how many of each thing were added.
+
+    Import refuses a blog that already has content rather than merge: ids and addresses in the file are
+    kept exactly, so links, comment permalinks and threads survive the move.
+
+    :raise TransferError: naming the problem and where, with nothing changed.
+    """
+    if has_content():
+        raise TransferError(
+            "This blog already has posts, comments or accounts. Import into an empty database: "
+            "point DATABASE_URL at a new one and run init-db first."
+        )
+    try:
+        counts = _load(data)
+        _check_no_orphans(data)
+        db.session.flush()
+    except TransferError:
+        db.session.rollback()
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        db.session.rollback()
+        raise TransferError(f"The export is malformed: {error!r} is missing or of the wrong kind.") from None
+    search.reindex_on(db.session.connection())
+    db.session.commit()
+    _fix_sequences()
+    return counts
+
+
+def _check_no_orphans(data: dict[str, Any]) -> None:
+    post_ids = {post["id"] for post in data["posts"]}
+    comment_ids = {comment["id"] for comment in data["comments"]}
+    for index, comment in enumerate(data["comments"]):
+        if comment["post"] not in post_ids:
+            raise TransferError(
+                f"comments[{index}] (id {comment['id']}) belongs to post {comment['post']}, which is not in the file."
+            )
+        if comment["parent"] is not None and comment["parent"] not in comment_ids:
+            raise TransferError(
+                f"comments[{index}] (id {comment['id']}) answers comment {comment['parent']}, which is not in the file."
+            )
+
+
+def _duplicates(values: list[str]) -> list[str]:
+    return sorted(value for value, count in Counter(values).items() if count > 1)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _load(data: dict[str, Any]) -> dict[str, int]:
+    for kind, key in (("post slug", "slug"), ("post id", "id")):
+        repeated = _duplicates([post[key] for post in data["posts"]])
+        if repeated:
+            raise TransferError(f"The {kind} {repeated[0]!r} appears more than once in the file.")
+    db.session.execute(text("DELETE FROM post_tags"))
+    for model in (Comment, SlugRedirect, Post, Tag, User):
+        db.session.execute(model.__table__.delete())
+
+    users = {}
+    for entry in data["users"]:
+        user = User(
+            username=entry["username"],
+            display_name=entry["display_name"],
+            role=UserRole(entry["role"]),
+            created_at=_parse_time(entry["created_at"]),
+            password_hash=entry.get("password_hash") or "!",  # "!": no password works until set-password
+        )
+        db.session.add(user)
+        users[user.username] = user
+    tags = {entry["slug"]: Tag(name=entry["name"], slug=entry["slug"]) for entry in data["tags"]}
+    db.session.add_all(tags.values())
+    db.session.flush()
+
+    for index, entry in enumerate(data["posts"]):
+        missing = [slug for slug in entry["tags"] if slug not in tags]
+        if missing:
+            raise TransferError(
+                f"posts[{index}] ({entry['slug']!r}) has the tag {missing[0]!r}, which is not in the file."
+            )
+        post = Post(
+            id=entry["id"],
+            title=entry["title"],
+            slug=entry["slug"],
+            excerpt=entry["excerpt"],
+            body=entry["body"],
+            status=PostStatus(entry["status"]),
+            comments_open=entry["comments_open"],
+            author=users.get(entry["author"]) if entry["author"] else None,
+            tags=[tags[slug] for slug in entry["tags"]],
+            published_at=_parse_time(entry["published_at"]),
+            created_at=_parse_time(entry["created_at"]),
+            updated_at=_parse_time(entry["updated_at"]),
+        )
+        db.session.add(post)
+        db.session.add_all(SlugRedirect(old_slug=old, post_id=entry["id"]) for old in entry["old_slugs"])
+    db.session.flush()
+
+    comments = [
+        {field: entry[field] for field in COMMENT_FIELDS}
+        | {
+            "id": entry["id"],
+            "post_id": entry["post"],
+            "parent_id": entry["parent"],
+            "status": CommentStatus(entry["status"]),
+            "created_at": _parse_time(entry["created_at"]),
+            "edited_at": _parse_time(entry["edited_at"]),
+            "body_html": render_comment(entry["body"]),
+        }
+        for entry in data["comments"]
+    ]
+    if comments:
+        db.session.execute(insert(Comment), comments)
+
+    images = _import_uploads(data.get("uploads", []))
+    return {
+        "users": len(users),
+        "tags": len(tags),
+        "posts": len(data["posts"]),
+        "comments": len(comments),
+        "images": images,
+    }
+
+
+def _import_uploads(uploads: list[dict[str, str]]) -> int:
+    folder = uploads_folder()
+    decoded = []
+    for index, entry in enumerate(uploads):
+        name = Path(entry["name"]).name
+        try:
+            content = base64.b64decode(entry["data"], validate=True)
+        except (binascii.Error, ValueError):
+            raise TransferError(f"uploads[{index}] ({name!r}) is not valid base64.") from None
+        if name != entry["name"] or image_kind(content[:16]) is None:
+            raise TransferError(f"uploads[{index}] ({entry['name']!r}) is not an image Inkwell accepts.")
+        decoded.append((name, content))
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in decoded:
+        (folder / name).write_bytes(content)
+    return len(decoded)
+
+
+def _fix_sequences() -> None:
+    """After inserting explicit ids, move PostgreSQL's id counters past them."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    for table in ("posts", "comments", "tags", "users"):
+        db.session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}"
+            )
+        )
+    db.session.commit()
+
+
+# Backups
+
+
+def backup(folder: Path, keep: int | None = None) -> Path:
+    """Write a consistent copy of the database into ``folder`` while the blog keeps serving; return its path.
+
+    SQLite is copied through its online backup API; PostgreSQL with ``pg_dump``. With ``keep``, only the
+    newest ``keep`` backups are kept.
+
+    :raise TransferError: when ``pg_dump`` is missing or fails.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = now_utc().strftime("%Y%m%d-%H%M%S-%f")
+    url = db.engine.url
+    if url.get_backend_name() == "postgresql":
+        target = folder / f"{BACKUP_PREFIX}{stamp}.pgdump"
+        _pg_dump(url.set(drivername="postgresql").render_as_string(hide_password=False), target)
+    else:
+        target = folder / f"{BACKUP_PREFIX}{stamp}.sqlite3"
+        with sqlite3.connect(url.database) as source, sqlite3.connect(target) as copy:
+            source.backup(copy, pages=1024)
+    if keep:
+        for old in sorted(folder.glob(f"{BACKUP_PREFIX}*"))[:-keep]:
+            old.unlink()
+    return target
+
+
+def _pg_dump(url: str, target: Path) -> None:
+    executable = shutil.which("pg_dump")
+    if executable is None:
+        raise TransferError(
+            "pg_dump is not installed, so PostgreSQL cannot be backed up from here "
+            "(Debian: apt-get install postgresql-client)."
+        )
+    result = subprocess.run([executable, "--format=custom", f"--file={target}", url], capture_output=True, text=True)
+    if result.returncode != 0:
+        target.unlink(missing_ok=True)
+        raise TransferError(
+            f"pg_dump failed: {result.stderr.strip().splitlines()[-1] if result.stderr else result.returncode}"
+        )
