@@ -189,8 +189,8 @@ def import_data(data: dict[str, Any]) -> dict[str, int]:
             "point DATABASE_URL at a new one and run init-db first."
         )
     try:
-        counts = _load(data)
         _check_no_orphans(data)
+        counts = _load(data)
         db.session.flush()
     except TransferError:
         db.session.rollback()
