@@ -347,26 +347,38 @@ def stats_command(as_json: bool) -> None:
 @click.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True, path_type=Path))
 @click.option("--with-users", is_flag=True, help="Include password hashes, so accounts can log in after import.")
+@click.option("--zip", "as_zip", is_flag=True, help="Write a zip: the JSON plus the images as files.")
 @with_appcontext
-def export_command(path: Path, with_users: bool) -> None:
-    """Write the whole blog (posts, tags, comments, images, settings, accounts) to a JSON file."""
-    path.write_text(transfer.export_json(with_users=with_users), encoding="utf-8")
-    data = json.loads(path.read_text(encoding="utf-8"))
+def export_command(path: Path, with_users: bool, as_zip: bool) -> None:
+    """Write the whole blog (posts, tags, comments, images, settings, accounts) to a JSON (or zip) file."""
+    if not inspect(db.engine).has_table(Post.__tablename__):
+        raise click.ClickException("This database has no blog in it yet: is DATABASE_URL the right one?")
+    if as_zip:
+        path.write_bytes(transfer.export_zip(with_users=with_users))
+    else:
+        path.write_text(transfer.export_json(with_users=with_users), encoding="utf-8")
+    data = transfer.read_export(path.read_bytes())
     click.echo(
         f"Exported {len(data['posts']):,} posts, {len(data['comments']):,} comments, {len(data['tags']):,} tags, "
         f"{len(data['uploads']):,} images and {len(data['users']):,} accounts to {path}."
     )
 
 
+def _progress_bar(items: list[object], label: str) -> Iterator[object]:
+    with click.progressbar(items, label=f"{label:<9}", show_pos=True) as bar:
+        yield from bar
+
+
 @click.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_appcontext
 def import_command(path: Path) -> None:
-    """Load a JSON export into an empty blog, all or nothing."""
+    """Load a JSON (or zip) export into an empty blog, all or nothing."""
+    init_db()
     try:
         if path.stat().st_size > transfer.IMPORT_MAX_BYTES:
             raise transfer.TransferError("The file is larger than 200 MB, the most an import may be.")
-        counts = transfer.import_data(transfer.read_export(path.read_bytes()))
+        counts = transfer.import_data(transfer.read_export(path.read_bytes()), track=_progress_bar)
     except transfer.TransferError as error:
         raise click.ClickException(f"Nothing was imported: {error}") from None
     click.echo("Imported " + ", ".join(f"{count:,} {kind}" for kind, count in counts.items()) + ".")

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import shutil
 import sqlite3
 import subprocess
+import zipfile
 from collections import Counter
+from collections.abc import Callable
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,10 +49,14 @@ VERSION = 1
 EXPORTED_SETTINGS = ("BLOG_TITLE", "BLOG_DESCRIPTION", "BLOG_LANGUAGE")
 IMPORT_MAX_BYTES = 200 * 1024 * 1024
 BACKUP_PREFIX = "inkwell-"
+ZIP_MEMBER = "inkwell-export.json"
 COMMENT_FIELDS = (
     "author_name", "author_email", "author_website", "body", "ip_hash", "commenter_key", "held_reason",
     "notify_replies", "notify_approval",
 )  # fmt: skip
+
+
+Tracker = Callable[[list[Any], str], Iterable[Any]]  # wraps a long loop, e.g. in a progress bar
 
 
 class TransferError(ValueError):
@@ -132,9 +140,25 @@ def _exported_uploads() -> list[dict[str, str]]:
     return [{"name": path.name, "data": base64.b64encode(path.read_bytes()).decode()} for path in files]
 
 
+def _as_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
 def export_json(*, with_users: bool = False) -> str:
     """Return the export as JSON text: sorted keys, two-space indents, one trailing newline."""
-    return json.dumps(export_data(with_users=with_users), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return _as_json(export_data(with_users=with_users))
+
+
+def export_zip(*, with_users: bool = False) -> bytes:
+    """Return the export as a zip: ``inkwell-export.json`` with the images beside it as files, not base64."""
+    data = export_data(with_users=with_users)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for upload in data["uploads"]:
+            archive.writestr(f"uploads/{upload['name']}", base64.b64decode(upload.pop("data")))
+            upload["file"] = f"uploads/{upload['name']}"
+        archive.writestr(ZIP_MEMBER, _as_json(data))
+    return buffer.getvalue()
 
 
 # Import
@@ -147,6 +171,8 @@ def read_export(raw: bytes) -> dict[str, Any]:
     """
     if len(raw) > IMPORT_MAX_BYTES:
         raise TransferError(f"The file is {len(raw) / 1_048_576:,.0f} MB; imports can be at most 200 MB.")
+    if raw[:4] == b"PK\x03\x04":
+        return _read_zip_export(raw)
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -167,6 +193,20 @@ def read_export(raw: bytes) -> dict[str, Any]:
     return data
 
 
+def _read_zip_export(raw: bytes) -> dict[str, Any]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            data = read_export(archive.read(ZIP_MEMBER))
+            for upload in data.get("uploads", []):
+                if "file" in upload:
+                    upload["data"] = base64.b64encode(archive.read(upload.pop("file"))).decode()
+    except KeyError as missing:
+        raise TransferError(f"The zip file has no {missing}; is it an Inkwell export?") from None
+    except zipfile.BadZipFile as error:
+        raise TransferError(f"The zip file is damaged: {error}.") from None
+    return data
+
+
 def has_content() -> bool:
     """Tell whether the database holds anything an import could clash with (beyond the welcome post)."""
     posts = db.session.scalars(select(Post.slug).limit(2)).all()
@@ -175,7 +215,11 @@ def has_content() -> bool:
     return has_comments or has_users or posts not in ([], ["welcome"])
 
 
-def import_data(data: dict[str, Any]) -> dict[str, int]:
+def _untracked(items: list[Any], label: str) -> Iterable[Any]:
+    return items
+
+
+def import_data(data: dict[str, Any], track: Tracker = _untracked) -> dict[str, int]:
     """Load an export into an empty blog, in one transaction; return how many of each thing were added.
 
     Import refuses a blog that already has content rather than merge: ids and addresses in the file are
@@ -190,7 +234,7 @@ def import_data(data: dict[str, Any]) -> dict[str, int]:
         )
     try:
         _check_no_orphans(data)
-        counts = _load(data)
+        counts = _load(data, track)
         db.session.flush()
     except TransferError:
         db.session.rollback()
@@ -226,7 +270,7 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _load(data: dict[str, Any]) -> dict[str, int]:
+def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
     for kind, key in (("post slug", "slug"), ("post id", "id")):
         repeated = _duplicates([post[key] for post in data["posts"]])
         if repeated:
@@ -250,7 +294,7 @@ def _load(data: dict[str, Any]) -> dict[str, int]:
     db.session.add_all(tags.values())
     db.session.flush()
 
-    for index, entry in enumerate(data["posts"]):
+    for index, entry in enumerate(track(data["posts"], "Posts")):
         missing = [slug for slug in entry["tags"] if slug not in tags]
         if missing:
             raise TransferError(
@@ -285,7 +329,7 @@ def _load(data: dict[str, Any]) -> dict[str, int]:
             "edited_at": _parse_time(entry["edited_at"]),
             "body_html": render_comment(entry["body"]),
         }
-        for entry in data["comments"]
+        for entry in track(data["comments"], "Comments")
     ]
     if comments:
         db.session.execute(insert(Comment), comments)

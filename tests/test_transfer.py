@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -226,3 +227,21 @@ def test_round_trip_keeps_statuses(full_blog):
     imported(full_blog, export)
     with full_blog.app_context():
         assert db.session.scalar(select(Post.status).where(Post.title == "Brouillon")) == PostStatus.draft
+
+
+def test_zip_export_carries_images_as_files_and_imports_the_same(full_blog, tmp_path):
+    with full_blog.app_context():
+        archive = transfer.export_zip()
+    with zipfile.ZipFile(io.BytesIO(archive)) as opened:
+        names = opened.namelist()
+        assert "inkwell-export.json" in names and any(n.startswith("uploads/") and n.endswith(".png") for n in names)
+    first = exported(full_blog)
+    wipe(full_blog)
+    with full_blog.app_context():
+        transfer.import_data(transfer.read_export(archive))
+    assert exported(full_blog) == first
+
+
+def test_damaged_zip_is_refused(full_blog):
+    with pytest.raises(transfer.TransferError, match="zip file"):
+        transfer.read_export(b"PK\x03\x04" + b"\0" * 40)
