@@ -27,6 +27,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
+import transfer
 from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
@@ -361,3 +362,44 @@ def delete_post(post_id: int) -> ResponseReturnValue:
     db.session.commit()
     flash(f"Deleted “{title}” and its comments.", "success")
     return redirect(url_for("admin.list_posts"), 303)
+
+
+def admin_only() -> None:
+    """:raise 403: unless the current user is an administrator."""
+    if not current_user.is_admin:
+        abort(403, description="Only administrators can export or import the whole blog.")
+
+
+@bp.get("/data")
+def data_page() -> str:
+    """Offer the export download and the import upload."""
+    admin_only()
+    return render_template("admin/data.html")
+
+
+@bp.post("/data/export")
+def export_download() -> ResponseReturnValue:
+    """Download the whole blog as JSON (or a zip with the images as files)."""
+    admin_only()
+    with_users = bool(request.form.get("with_users"))
+    stamp = now_utc().strftime("%Y%m%d")
+    if request.form.get("zip"):
+        body, kind, name = transfer.export_zip(with_users=with_users), "application/zip", f"inkwell-{stamp}.zip"
+    else:
+        body, kind, name = transfer.export_json(with_users=with_users), "application/json", f"inkwell-{stamp}.json"
+    return body, 200, {"Content-Type": kind, "Content-Disposition": f'attachment; filename="{name}"'}
+
+
+@bp.post("/data/import")
+def import_upload() -> ResponseReturnValue:
+    """Load an uploaded export into this (empty) blog, all or nothing."""
+    admin_only()
+    file = request.files.get("export")
+    if not file or not file.filename:
+        return render_template("admin/data.html", import_error="Please choose an export file to import."), 400
+    try:
+        counts = transfer.import_data(transfer.read_export(file.read()))
+    except transfer.TransferError as error:
+        return render_template("admin/data.html", import_error=f"Nothing was imported: {error}"), 400
+    flash("Imported " + ", ".join(f"{count:,} {kind}" for kind, count in counts.items()) + ".", "success")
+    return redirect(url_for("admin.dashboard"), 303)

@@ -208,11 +208,13 @@ def _read_zip_export(raw: bytes) -> dict[str, Any]:
 
 
 def has_content() -> bool:
-    """Tell whether the database holds anything an import could clash with (beyond the welcome post)."""
+    """Tell whether the blog has posts or comments an import could clash with (the welcome post aside).
+
+    Accounts do not count: the administrator importing through the admin area has one.
+    """
     posts = db.session.scalars(select(Post.slug).limit(2)).all()
     has_comments = db.session.scalar(select(func.count(Comment.id))) > 0
-    has_users = db.session.scalar(select(func.count(User.id))) > 0
-    return has_comments or has_users or posts not in ([], ["welcome"])
+    return has_comments or posts not in ([], ["welcome"])
 
 
 def _untracked(items: list[Any], label: str) -> Iterable[Any]:
@@ -229,7 +231,7 @@ def import_data(data: dict[str, Any], track: Tracker = _untracked) -> dict[str, 
     """
     if has_content():
         raise TransferError(
-            "This blog already has posts, comments or accounts. Import into an empty database: "
+            "This blog already has posts or comments. Import into an empty blog: "
             "point DATABASE_URL at a new one and run init-db first."
         )
     try:
@@ -276,20 +278,25 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
         if repeated:
             raise TransferError(f"The {kind} {repeated[0]!r} appears more than once in the file.")
     db.session.execute(text("DELETE FROM post_tags"))
-    for model in (Comment, SlugRedirect, Post, Tag, User):
+    for model in (Comment, SlugRedirect, Post, Tag):  # at most the welcome post: see has_content()
         db.session.execute(model.__table__.delete())
 
-    users = {}
+    # Accounts that already exist (the importing administrator's) are kept as they are.
+    users = {user.username.lower(): user for user in db.session.scalars(select(User))}
+    added_users = 0
     for entry in data["users"]:
+        if entry["username"].lower() in users:
+            continue
         user = User(
             username=entry["username"],
             display_name=entry["display_name"],
             role=UserRole(entry["role"]),
             created_at=_parse_time(entry["created_at"]),
-            password_hash=entry.get("password_hash") or "!",  # "!": no password works until set-password
+            password_hash=entry.get("password_hash") or "!",  # "!": no password works until one is set
         )
         db.session.add(user)
-        users[user.username] = user
+        users[user.username.lower()] = user
+        added_users += 1
     tags = {entry["slug"]: Tag(name=entry["name"], slug=entry["slug"]) for entry in data["tags"]}
     db.session.add_all(tags.values())
     db.session.flush()
@@ -308,7 +315,7 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
             body=entry["body"],
             status=PostStatus(entry["status"]),
             comments_open=entry["comments_open"],
-            author=users.get(entry["author"]) if entry["author"] else None,
+            author=users.get(entry["author"].lower()) if entry["author"] else None,
             tags=[tags[slug] for slug in entry["tags"]],
             published_at=_parse_time(entry["published_at"]),
             created_at=_parse_time(entry["created_at"]),
@@ -336,7 +343,7 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
 
     images = _import_uploads(data.get("uploads", []))
     return {
-        "users": len(users),
+        "users": added_users,
         "tags": len(tags),
         "posts": len(data["posts"]),
         "comments": len(comments),
