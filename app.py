@@ -25,6 +25,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from extensions import csrf
@@ -370,9 +371,17 @@ def render_server_error(error: InternalServerError) -> ResponseReturnValue:
     return render_error(error)
 
 
+def render_not_found(error: NotFound) -> ResponseReturnValue:
+    """Redirect an address the blog had on its previous engine; otherwise show the 404 page."""
+    import blog
+
+    return blog.redirect_legacy_address(error) or render_error(error)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer every error with a page in the site's layout, never a stack trace."""
     app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(NotFound, render_not_found)
     app.register_error_handler(InternalServerError, render_server_error)
 
 

@@ -10,6 +10,7 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import NotFound
 
 import search
 from comments import show_post_page
@@ -19,6 +20,7 @@ from models import archive_months
 from models import db
 from models import month_bounds
 from models import paginate
+from models import post_at_legacy_address
 from models import post_redirected_from
 from models import published_posts
 from models import tag_by_slug_or_404
@@ -29,9 +31,20 @@ bp = Blueprint("blog", __name__)
 SEARCH_RESULTS_PER_PAGE = 10
 
 
+LEGACY_QUERY_ARGS = ("p", "page_id")  # WordPress's /?p=123 and /?page_id=45
+
+
 @bp.get("/")
-def index() -> str:
-    """List the latest published posts, newest first, a page at a time."""
+def index() -> ResponseReturnValue:
+    """List the latest published posts, newest first, a page at a time.
+
+    WordPress-style ``/?p=123`` addresses of imported posts redirect to the post.
+    """
+    for name in LEGACY_QUERY_ARGS:
+        if request.args.get(name):
+            moved = post_at_legacy_address(f"/?{name}={request.args[name]}")
+            if moved is not None:
+                return redirect(url_for("blog.show_post", slug=moved.slug), 301)
     posts = paginate(published_posts(), current_app.config["POSTS_PER_PAGE"])
     return render_template("blog/index.html", posts=posts)
 
@@ -107,3 +120,13 @@ def show_post(slug: str) -> ResponseReturnValue:
             return redirect(url_for("blog.show_post", slug=moved.slug), 301)
         abort(404, description="There is no post at this address.")
     return show_post_page(post)
+
+
+def redirect_legacy_address(error: NotFound) -> ResponseReturnValue | None:
+    """Send an address from the blog's previous engine (``/2019/05/slug/``) to the imported post, if any."""
+    path = request.path
+    for candidate in (path, path.rstrip("/") + "/", path.rstrip("/")):
+        moved = post_at_legacy_address(candidate) if candidate else None
+        if moved is not None:
+            return redirect(url_for("blog.show_post", slug=moved.slug), 301)
+    return None

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import search
 import transfer
+import wordpress
 from markup import excerpt_of
 from markup import render_comment
 from markup import render_post
@@ -384,6 +385,22 @@ def import_command(path: Path) -> None:
     click.echo("Imported " + ", ".join(f"{count:,} {kind}" for kind, count in counts.items()) + ".")
 
 
+@click.command("import-wordpress")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--pages/--skip-pages", default=True, show_default=True, help="Import WordPress pages as posts.")
+@with_appcontext
+def import_wordpress_command(path: Path, pages: bool) -> None:
+    """Import a WordPress export (WXR file from Tools → Export); safe to run again."""
+    init_db()
+    try:
+        if path.stat().st_size > wordpress.MAX_BYTES:
+            raise wordpress.WordPressError("The file is larger than 200 MB, the most an import may be.")
+        summary = wordpress.import_wordpress(path.read_bytes(), include_pages=pages, track=_progress_bar)
+    except wordpress.WordPressError as error:
+        raise click.ClickException(f"Nothing was imported: {error}") from None
+    click.echo(str(summary))
+
+
 @click.command("backup")
 @click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--keep", type=click.IntRange(min=1), help="Keep only the newest N backups in the folder.")
@@ -513,6 +530,7 @@ def register_commands(app: Flask) -> None:
         export_command,
         import_command,
         backup_command,
+        import_wordpress_command,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -209,6 +209,7 @@ class Post(db.Model):
         secondary=post_tags, back_populates="posts", order_by=lambda: func.lower(Tag.name)
     )
     old_slugs: Mapped[list[SlugRedirect]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    legacy_addresses: Mapped[list[LegacyAddress]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     comments: Mapped[list[Comment]] = relationship(
         back_populates="post", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -259,6 +260,15 @@ class Post(db.Model):
 
     def __repr__(self) -> str:
         return f"<Post {self.slug}>"
+
+
+class LegacyAddress(db.Model):
+    """An address a post had on another blog engine (``/?p=123``, ``/2019/05/slug/``), redirected with a 301."""
+
+    __tablename__ = "legacy_addresses"
+
+    path: Mapped[str] = mapped_column(String(300), primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
 
 
 UPDATE_WORTH_SHOWING = timedelta(days=1)
@@ -557,3 +567,9 @@ def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
     start = datetime(year, month, 1, tzinfo=UTC)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return start, end
+
+
+def post_at_legacy_address(path: str) -> Post | None:
+    """Return the published post that lived at ``path`` on the blog's previous engine, if any."""
+    query = published_posts().join(LegacyAddress, LegacyAddress.post_id == Post.id).where(LegacyAddress.path == path)
+    return db.session.scalar(query)

@@ -33,6 +33,7 @@ import search
 from markup import render_comment
 from models import Comment
 from models import CommentStatus
+from models import LegacyAddress
 from models import Post
 from models import PostStatus
 from models import SlugRedirect
@@ -78,13 +79,16 @@ def export_data(*, with_users: bool = False) -> dict[str, Any]:
     old_slugs: dict[int, list[str]] = {}
     for redirect in db.session.scalars(select(SlugRedirect).order_by(SlugRedirect.old_slug)):
         old_slugs.setdefault(redirect.post_id, []).append(redirect.old_slug)
+    legacy: dict[int, list[str]] = {}
+    for address in db.session.scalars(select(LegacyAddress).order_by(LegacyAddress.path)):
+        legacy.setdefault(address.post_id, []).append(address.path)
     return {
         "format": FORMAT,
         "version": VERSION,
         "settings": {name: current_app.config[name] for name in EXPORTED_SETTINGS},
         "users": [_exported_user(user, with_users) for user in users],
         "tags": [{"name": tag.name, "slug": tag.slug} for tag in db.session.scalars(select(Tag).order_by(Tag.slug))],
-        "posts": [_exported_post(post, old_slugs.get(post.id, [])) for post in posts],
+        "posts": [_exported_post(post, old_slugs.get(post.id, []), legacy.get(post.id, [])) for post in posts],
         "comments": [_exported_comment(comment) for comment in comments],
         "uploads": _exported_uploads(),
     }
@@ -102,9 +106,10 @@ def _exported_user(user: User, with_password: bool) -> dict[str, Any]:
     return data
 
 
-def _exported_post(post: Post, old_slugs: list[str]) -> dict[str, Any]:
+def _exported_post(post: Post, old_slugs: list[str], legacy_addresses: list[str]) -> dict[str, Any]:
     return {
         "id": post.id,
+        "legacy_addresses": legacy_addresses,
         "title": post.title,
         "slug": post.slug,
         "old_slugs": old_slugs,
@@ -278,7 +283,7 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
         if repeated:
             raise TransferError(f"The {kind} {repeated[0]!r} appears more than once in the file.")
     db.session.execute(text("DELETE FROM post_tags"))
-    for model in (Comment, SlugRedirect, Post, Tag):  # at most the welcome post: see has_content()
+    for model in (Comment, SlugRedirect, LegacyAddress, Post, Tag):  # at most the welcome post: see has_content()
         db.session.execute(model.__table__.delete())
 
     # Accounts that already exist (the importing administrator's) are kept as they are.
@@ -323,6 +328,7 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
         )
         db.session.add(post)
         db.session.add_all(SlugRedirect(old_slug=old, post_id=entry["id"]) for old in entry["old_slugs"])
+        db.session.add_all(LegacyAddress(path=path, post_id=entry["id"]) for path in entry.get("legacy_addresses", []))
     db.session.flush()
 
     comments = [
