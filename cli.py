@@ -198,13 +198,40 @@ def create_user(username: str, password: str, role: UserRole, display_name: str 
         raise click.ClickException("A username is 1 to 40 letters, digits, dots, hyphens or underscores.")
     if db.session.scalar(select(User).where(func.lower(User.username) == username.lower())):
         raise click.ClickException(f"There is already an account named {username!r}.")
-    if len(password) < PASSWORD_MIN_LENGTH:
-        raise click.ClickException(f"The password must be at least {PASSWORD_MIN_LENGTH} characters long.")
+    _check_password(password)
     user = User(username=username, display_name=display_name or username, role=role)
     user.set_password(password)
     db.session.add(user)
     db.session.commit()
     return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise click.ClickException(f"The password must be at least {PASSWORD_MIN_LENGTH} characters long.")
+
+
+def set_password(username: str, password: str) -> User:
+    """Give an account a new password (also the way to let in an author imported from WordPress).
+
+    :raise click.ClickException: for an unknown account or a password under 10 characters.
+    """
+    user = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+    if user is None:
+        raise click.ClickException(f"There is no account named {username!r}.")
+    _check_password(password)
+    user.set_password(password)
+    db.session.commit()
+    return user
+
+
+@click.command("set-password")
+@click.argument("username")
+@with_appcontext
+def set_password_command(username: str) -> None:
+    """Set an account's password. The password comes from a prompt, or from ADMIN_PASSWORD."""
+    user = set_password(username, _password_from_environment_or_prompt())
+    click.echo(f"The password of {user.username} is changed.")
 
 
 def _password_from_environment_or_prompt() -> str:
@@ -531,6 +558,7 @@ def register_commands(app: Flask) -> None:
         import_command,
         backup_command,
         import_wordpress_command,
+        set_password_command,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -499,3 +499,14 @@ def test_create_author_command_makes_an_author(app, runner, monkeypatch):
     assert runner.invoke(args=["create-author", "writer"]).exit_code == 0
     with app.app_context():
         assert db.session.scalars(select(models.User.role)).one() == UserRole.author
+
+
+def test_set_password_command_lets_an_account_in_with_the_new_password(app, runner, make_user, monkeypatch):
+    make_user("owner")
+    monkeypatch.setenv("ADMIN_PASSWORD", "a brand new passphrase")
+    assert "The password of owner is changed." in runner.invoke(args=["set-password", "OWNER"]).output
+    assert log_in(app.test_client(), "owner", "a brand new passphrase").status_code == 302
+    assert log_in(app.test_client(), "owner", PASSWORD).status_code == 400
+    monkeypatch.setenv("ADMIN_PASSWORD", "short")
+    assert "at least 10 characters" in runner.invoke(args=["set-password", "owner"]).output
+    assert "There is no account named 'nobody'." in runner.invoke(args=["set-password", "nobody"]).output
