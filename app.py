@@ -401,12 +401,18 @@ def format_date(value: datetime) -> str:
     return f"{value.day} {value:%B %Y}"
 
 
+def format_iso(value: datetime) -> str:
+    """Format a time for machines (``<time datetime>``, feeds): ISO 8601 to the second, as HTML requires."""
+    return value.isoformat(timespec="seconds")
+
+
 def register_template_helpers(app: Flask) -> None:
     """Expose the date filter, the recent-posts list, address and search helpers, and a shell context."""
     import feeds
     import search
 
     app.add_template_filter(format_date, "date")
+    app.add_template_filter(format_iso, "iso")
     app.add_template_global(recent_posts)
     for helper in (feeds.absolute_url, feeds.absolute_link, feeds.canonical_url, feeds.post_json_ld):
         app.add_template_global(helper)
