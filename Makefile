@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 WORKERS ?= 2
 FLASK := $(BIN)/flask --app app
 
-.PHONY: run serve test lint init-db seed-demo clean
+.PHONY: run serve test lint bench init-db seed-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ seed-demo: init-db
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Load figures for the pages readers hit most, as ratios to a bare Flask app; BENCH_ARGS=--quick for under a minute.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
