@@ -22,6 +22,7 @@ from models import month_bounds
 from models import paginate
 from models import post_at_legacy_address
 from models import post_redirected_from
+from models import published_post
 from models import published_posts
 from models import tag_by_slug_or_404
 from models import tags_with_counts
@@ -113,7 +114,7 @@ def show_post(slug: str) -> ResponseReturnValue:
 
     An address the post had before its slug changed answers with a permanent redirect.
     """
-    post = db.session.scalar(published_posts().where(Post.slug == slug))
+    post = published_post(slug)
     if post is None:
         moved = post_redirected_from(slug)
         if moved is not None:

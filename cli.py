@@ -41,6 +41,7 @@ from models import db
 from models import now_utc
 from models import post_tags
 from models import slugify
+from models import user_named
 
 WELCOME_TITLE = "Welcome to Inkwell"
 WELCOME_BODY = """\
@@ -196,7 +197,7 @@ def create_user(username: str, password: str, role: UserRole, display_name: str 
     """
     if not USERNAME_PATTERN.match(username):
         raise click.ClickException("A username is 1 to 40 letters, digits, dots, hyphens or underscores.")
-    if db.session.scalar(select(User).where(func.lower(User.username) == username.lower())):
+    if user_named(username) is not None:
         raise click.ClickException(f"There is already an account named {username!r}.")
     _check_password(password)
     user = User(username=username, display_name=display_name or username, role=role)
@@ -216,7 +217,7 @@ def set_password(username: str, password: str) -> User:
 
     :raise click.ClickException: for an unknown account or a password under 10 characters.
     """
-    user = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+    user = user_named(username)
     if user is None:
         raise click.ClickException(f"There is no account named {username!r}.")
     _check_password(password)
@@ -381,14 +382,15 @@ def export_command(path: Path, with_users: bool, as_zip: bool) -> None:
     """Write the whole blog (posts, tags, comments, images, settings, accounts) to a JSON (or zip) file."""
     if not inspect(db.engine).has_table(Post.__tablename__):
         raise click.ClickException("This database has no blog in it yet: is DATABASE_URL the right one?")
+    data = transfer.export_data(with_users=with_users)
+    counts = {kind: len(data[kind]) for kind in ("posts", "comments", "tags", "uploads", "users")}
     if as_zip:
-        path.write_bytes(transfer.export_zip(with_users=with_users))
+        path.write_bytes(transfer.as_zip(data))
     else:
-        path.write_text(transfer.export_json(with_users=with_users), encoding="utf-8")
-    data = transfer.read_export(path.read_bytes())
+        path.write_text(transfer.as_json(data), encoding="utf-8")
     click.echo(
-        f"Exported {len(data['posts']):,} posts, {len(data['comments']):,} comments, {len(data['tags']):,} tags, "
-        f"{len(data['uploads']):,} images and {len(data['users']):,} accounts to {path}."
+        f"Exported {counts['posts']:,} posts, {counts['comments']:,} comments, {counts['tags']:,} tags, "
+        f"{counts['uploads']:,} images and {counts['users']:,} accounts to {path}."
     )
 
 

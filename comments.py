@@ -43,13 +43,15 @@ from models import db
 from models import is_known_commenter
 from models import now_utc
 from models import post_by_slug_or_404
-from models import published_posts
+from models import published_post
+from models import requested_page
 from models import thread_pages
 from models import visible_comments
 
 bp = Blueprint("comments", __name__)
 
 
+NO_SUCH_COMMENT_PAGE = "There is no such page of comments."
 FLASH_PUBLISHED = "Thank you, your comment is published."
 FLASH_HELD = "Thank you! Your comment is awaiting moderation and will appear once the author approves it."
 COMMENTS_CLOSED = "Comments are closed on this post, so your comment was not posted. Your text is below, to keep."
@@ -75,13 +77,6 @@ EDIT_REFUSED = (
 # The post page with its comments
 
 
-def _requested_comment_page() -> int:
-    raw = request.args.get("cpage", "1")
-    if not raw.isdecimal() or len(raw) > 6 or int(raw) < 1:
-        abort(404, description="There is no such page of comments.")
-    return int(raw)
-
-
 def new_comment_form(post: Post) -> CommentForm:
     """Return an empty comment form, filled with the details this browser asked to remember."""
     details = remembered_details()
@@ -102,7 +97,7 @@ def render_post_page(
     comments = visible_comments(post, commenter_key_from_cookie())
     pages = thread_pages(comment_thread(comments), current_app.config["COMMENTS_PER_PAGE"])
     if comment_page > len(pages):
-        abort(404, description="There is no such page of comments.")
+        abort(404, description=NO_SUCH_COMMENT_PAGE)
     if not form.started.data:
         form.started.data = spam.form_started_token()
     previous_post, next_post = adjacent_posts(post)
@@ -135,7 +130,7 @@ def show_post_page(post: Post) -> str:
     """Render the post page as a reader opens it: ``?replyto=`` and ``?cpage=`` honoured."""
     form = new_comment_form(post)
     form.parent_id.data = request.args.get("replyto", "")
-    return render_post_page(post, form, comment_page=_requested_comment_page())
+    return render_post_page(post, form, comment_page=requested_page("cpage", NO_SUCH_COMMENT_PAGE))
 
 
 def comment_location(post: Post, comment_id: int, commenter_key: str | None) -> str | None:
@@ -244,7 +239,7 @@ def _new_comment(post: Post, form: CommentForm, commenter_key: str, ip_hash: str
 
 def keep_comment_when_limited(limit: RequestLimit) -> Response | None:
     """Answer a rate-limited comment with the post page, when to retry, and the typed comment kept (429)."""
-    post = db.session.scalar(published_posts().where(Post.slug == (request.view_args or {}).get("slug")))
+    post = published_post((request.view_args or {}).get("slug"))
     if post is None:
         return None
     seconds = max(1, limit.reset_at - int(now_utc().timestamp()))

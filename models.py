@@ -374,12 +374,20 @@ def recent_posts(limit: int = 5) -> list[Post]:
     return list(db.session.scalars(published_posts().limit(limit)))
 
 
+def published_post(slug: str | None) -> Post | None:
+    """Return the published post with this slug, or ``None`` (missing, a draft, or scheduled for later)."""
+    return db.session.scalar(published_posts().where(Post.slug == slug)) if slug else None
+
+
 def post_by_slug_or_404(slug: str) -> Post:
     """Return the published post with this slug.
 
     :raise 404: when there is no such post, or it is a draft or scheduled for later.
     """
-    return db.first_or_404(published_posts().where(Post.slug == slug), description="There is no post at this address.")
+    post = published_post(slug)
+    if post is None:
+        abort(404, description="There is no post at this address.")
+    return post
 
 
 def tag_by_slug_or_404(slug: str) -> Tag:
@@ -447,14 +455,14 @@ def post_redirected_from(old_slug: str) -> Post | None:
 MAX_PAGE_DIGITS = 6
 
 
-def requested_page() -> int:
-    """Return the ``?page=`` number.
+def requested_page(argument: str = "page", missing: str = "There is no such page.") -> int:
+    """Return the page number in the query string (``?page=``, or ``?cpage=`` for comments).
 
-    :raise 404: for anything but a positive whole number of sane size (``0``, ``-1``, ``abc``).
+    :raise 404: with ``missing`` for anything but a positive whole number of sane size (``0``, ``-1``, ``abc``).
     """
-    raw = request.args.get("page", "1")
+    raw = request.args.get(argument, "1")
     if not raw.isdecimal() or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
-        abort(404, description="There is no such page.")
+        abort(404, description=missing)
     return int(raw)
 
 
@@ -466,12 +474,17 @@ def paginate(query: Select[Any], per_page: int) -> Pagination:
     return db.paginate(query, page=requested_page(), per_page=per_page)
 
 
+def user_named(username: str) -> User | None:
+    """Return the account with this username, matched without regard to case."""
+    return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
 def authenticate(username: str, password: str) -> User | None:
     """Return the user with this username (any case) and password, or ``None``.
 
     An unknown username costs the same password check as a known one, so timing does not reveal which exist.
     """
-    user = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+    user = user_named(username)
     if user is None:
         check_password_hash(_unknown_user_hash(), password)
         return None

@@ -145,25 +145,28 @@ def _exported_uploads() -> list[dict[str, str]]:
     return [{"name": path.name, "data": base64.b64encode(path.read_bytes()).decode()} for path in files]
 
 
-def _as_json(data: dict[str, Any]) -> str:
+def as_json(data: dict[str, Any]) -> str:
+    """Return exported data as JSON text: sorted keys, two-space indents, one trailing newline."""
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def export_json(*, with_users: bool = False) -> str:
-    """Return the export as JSON text: sorted keys, two-space indents, one trailing newline."""
-    return _as_json(export_data(with_users=with_users))
-
-
-def export_zip(*, with_users: bool = False) -> bytes:
-    """Return the export as a zip: ``inkwell-export.json`` with the images beside it as files, not base64."""
-    data = export_data(with_users=with_users)
+def as_zip(data: dict[str, Any]) -> bytes:
+    """Return exported data as a zip: ``inkwell-export.json`` with the images beside it as files, not base64."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for upload in data["uploads"]:
             archive.writestr(f"uploads/{upload['name']}", base64.b64decode(upload.pop("data")))
             upload["file"] = f"uploads/{upload['name']}"
-        archive.writestr(ZIP_MEMBER, _as_json(data))
+        archive.writestr(ZIP_MEMBER, as_json(data))
     return buffer.getvalue()
+
+
+def export_json(*, with_users: bool = False) -> str:
+    return as_json(export_data(with_users=with_users))
+
+
+def export_zip(*, with_users: bool = False) -> bytes:
+    return as_zip(export_data(with_users=with_users))
 
 
 # Import
