@@ -28,6 +28,7 @@ from werkzeug.exceptions import InternalServerError
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import pagecache
 from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
@@ -61,6 +62,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "COMMENTS_PER_PAGE": 100,
     "PURGE_AFTER_DAYS": 30,
     "RATELIMIT_STORAGE_URI": "memory://",
+    "REDIS_URL": "",  # e.g. redis://127.0.0.1:6379/0: page cache and rate limits shared by several servers
+    "PAGE_CACHE": True,  # serve anonymous readers' pages from the cache (pagecache.py)
+    "PROXY_CACHE_SECONDS": 5,  # how long nginx may keep an anonymous page (s-maxage)
     # If the shared store (Redis) stops answering, count in memory rather than refuse comments.
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     "RATELIMIT_SWALLOW_ERRORS": True,
@@ -79,6 +83,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": 24 * 3600,  # a comment may take a while to write
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # Every cookie Inkwell sets starts with inkwell_, so the page cache and nginx can tell who is anonymous.
+    "SESSION_COOKIE_NAME": "inkwell_session",
+    "REMEMBER_COOKIE_NAME": "inkwell_remember",
 }
 
 # Settings read from the environment, with the type each is parsed as.
@@ -103,6 +110,9 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "PURGE_AFTER_DAYS": int,
     "LOGIN_RATE_LIMIT": str,
     "RATELIMIT_STORAGE_URI": str,
+    "REDIS_URL": str,
+    "PAGE_CACHE": bool,
+    "PROXY_CACHE_SECONDS": int,
     "MAIL_SERVER": str,
     "MAIL_PORT": int,
     "MAIL_USERNAME": str,
@@ -119,6 +129,7 @@ NON_NEGATIVE_NUMBERS = (
     "COMMENT_MAX_LINKS",
     "COMMENT_EDIT_MINUTES",
     "PURGE_AFTER_DAYS",
+    "PROXY_CACHE_SECONDS",
 )
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -159,11 +170,11 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     load_config(app, test_config)
     register_logging(app)
     register_proxy_fix(app)
+    register_request_id(app)  # first, so that pages served from the cache carry one too
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_security_headers(app)
-    register_request_id(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -183,6 +194,8 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         validate_config(app.config)
     except ValueError as error:
         raise SystemExit(f"Inkwell cannot start: {error}") from None
+    if app.config["REDIS_URL"] and app.config["RATELIMIT_STORAGE_URI"] == DEFAULT_CONFIG["RATELIMIT_STORAGE_URI"]:
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", database_uri(app.config["DATABASE_URL"]))
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
@@ -330,6 +343,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
+    pagecache.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -47,6 +47,7 @@ from models import published_post
 from models import requested_page
 from models import thread_pages
 from models import visible_comments
+from pagecache import fresh_token
 
 bp = Blueprint("comments", __name__)
 
@@ -99,7 +100,7 @@ def render_post_page(
     if comment_page > len(pages):
         abort(404, description=NO_SUCH_COMMENT_PAGE)
     if not form.started.data:
-        form.started.data = spam.form_started_token()
+        form.started.data = fresh_token("form-started")
     previous_post, next_post = adjacent_posts(post)
     replying_to = _parent_of(form, comments)
     if replying_to is None and request.method == "GET":
@@ -183,7 +184,7 @@ def add_comment(slug: str) -> ResponseReturnValue:
     try:
         comment = _new_comment(post, form, key, ip_hash)
     except spam.FormTooOld:
-        form.started.data = spam.form_started_token()
+        form.started.data = fresh_token("form-started")
         return render_post_page(post, form, form_error=FORM_TOO_OLD), 400
     db.session.add(comment)
     db.session.commit()

@@ -85,14 +85,12 @@ def post_json_ld(post: Post) -> dict[str, Any]:
 
 
 def conditional(body: str, content_type: str, last_modified: datetime | None) -> Response:
-    """Answer with ``ETag`` and ``Last-Modified``, and 304 Not Modified when the reader already has it."""
+    """Answer with ``Last-Modified``; the page cache adds the ``ETag`` and answers 304 when the reader has it."""
     response = make_response(body)
     response.headers["Content-Type"] = content_type
-    response.headers["Cache-Control"] = "public, max-age=300"
     if last_modified is not None:
         response.last_modified = last_modified
-    response.add_etag()
-    return response.make_conditional(request)
+    return response
 
 
 def _posts_feed(posts: list[Post], title: str, self_url: str, alternate_url: str) -> Response:

@@ -6,8 +6,13 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
+from flask import current_app
+from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from itsdangerous import BadSignature
+from itsdangerous import SignatureExpired
+from itsdangerous import TimestampSigner
 from sqlalchemy import select
 from wtforms import BooleanField
 from wtforms import DateTimeLocalField
@@ -19,6 +24,8 @@ from wtforms import SelectField
 from wtforms import StringField
 from wtforms import TextAreaField
 from wtforms import URLField
+from wtforms.csrf.core import CSRF
+from wtforms.csrf.core import CSRFTokenField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 from wtforms.validators import Email
@@ -33,6 +40,8 @@ from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import db
+from pagecache import fresh_token
+from pagecache import token_kind
 
 NAME_MAX = 80
 EMAIL_MAX = 254
@@ -51,12 +60,66 @@ def strip_whitespace(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
+def is_cross_site_request() -> bool:
+    """Tell whether the browser says this request came from another site.
+
+    Browsers send ``Sec-Fetch-Site`` and ``Origin`` with every form POST; a request with neither did not
+    come from a browser, so it cannot ride on a visitor's cookies.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    allowed = {request.host_url.rstrip("/"), current_app.config["SITE_URL"].rstrip("/")}
+    return origin not in allowed
+
+
+@token_kind("comment-csrf")
+def comment_form_token() -> str:
+    """Return a signed, timestamped token that the comment form came from this site."""
+    return _comment_token_signer().sign("comment-form").decode()
+
+
+def _comment_token_signer() -> TimestampSigner:
+    return TimestampSigner(current_app.secret_key, salt="inkwell-comment-csrf")
+
+
+class CommentFormCSRF(CSRF):
+    """CSRF protection for the comment form that works on pages served from the shared page cache.
+
+    The token is not tied to a session, so readers get no cookie for reading and a cached page can be
+    shared; each reader still gets a fresh token (see pagecache.fresh_token). What stops a forged
+    cross-site post is the browser's own ``Sec-Fetch-Site``/``Origin`` headers, checked on every post,
+    as well as the token's signature and age.
+    """
+
+    field_class = CSRFTokenField
+
+    def generate_csrf_token(self, csrf_token_field: Field) -> str:
+        return fresh_token("comment-csrf")
+
+    def validate_csrf_token(self, form: FlaskForm, field: Field) -> None:
+        if is_cross_site_request():
+            raise ValidationError("This form was sent from another site.")
+        try:
+            _comment_token_signer().unsign(field.data or "", max_age=current_app.config["WTF_CSRF_TIME_LIMIT"])
+        except SignatureExpired:
+            raise ValidationError("The CSRF token has expired.") from None
+        except BadSignature:
+            raise ValidationError("The CSRF token is missing or invalid.") from None
+
+
 class CommentForm(FlaskForm):
     """A reader's comment. The honeypot ``homepage`` is hidden from people; bots fill it in.
 
     Set ``post`` to the post being commented on, for the reply check. ``started`` carries the signed time
     the form was shown, for the minimum fill time.
     """
+
+    class Meta:
+        csrf_class = CommentFormCSRF
 
     post: Post | None = None
 

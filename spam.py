@@ -29,6 +29,7 @@ from models import Post
 from models import Verdict
 from models import db
 from models import now_utc
+from pagecache import token_kind
 
 FORM_MAX_AGE = 24 * 3600
 DUPLICATE_WINDOW = timedelta(minutes=10)
@@ -45,6 +46,7 @@ def _signer() -> TimestampSigner:
     return TimestampSigner(current_app.secret_key, salt="inkwell-comment-form-started")
 
 
+@token_kind("form-started")
 def form_started_token() -> str:
     """Return a signed timestamp for a freshly shown comment form."""
     return _signer().sign("comment-form").decode()

@@ -185,11 +185,14 @@ def _tag(name: str) -> Tag:
     return db.session.query(Tag).filter_by(name=name).one_or_none() or Tag(name=name, slug=slugify(name))
 
 
-def csrf_token(client: FlaskClient, url: str) -> str:
-    """Read the CSRF token from the form on ``url``, as a browser would."""
+def csrf_token(client: FlaskClient, url: str, action: str = "") -> str:
+    """Read the CSRF token from the form on ``url`` (the one sent to ``action``, if given), as a browser would."""
     page = client.get(url)
     assert page.status_code == 200, page.status_code
-    match = CSRF_FIELD.search(page.get_data(as_text=True))
+    html = page.get_data(as_text=True)
+    start = html.find(f'action="{action}')
+    assert start >= 0, f"no form sending to {action} on {url}"
+    match = CSRF_FIELD.search(html, start)
     assert match, f"no CSRF token in the form on {url}"
     return match.group(1)
 
@@ -197,7 +200,7 @@ def csrf_token(client: FlaskClient, url: str) -> str:
 def post_comment(client: FlaskClient, slug: str, **fields: str) -> TestResponse:
     """Fill in and send the comment form on a post page, with its real CSRF token."""
     data = {"name": "Ada", "body": "A thoughtful comment."} | fields
-    data.setdefault("csrf_token", csrf_token(client, f"/posts/{slug}"))
+    data.setdefault("csrf_token", csrf_token(client, f"/posts/{slug}", action=f"/posts/{slug}/comments#"))
     response = client.post(f"/posts/{slug}/comments", data=data)
     response.close()  # as a server does once the response is sent: runs the after-response work (email)
     return response

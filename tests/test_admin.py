@@ -126,7 +126,7 @@ def test_wrong_password_or_unknown_user_gets_one_message_and_keeps_the_username(
 def test_remember_me_sets_a_lasting_cookie(client, make_user):
     make_user("owner")
     response = log_in(client, "owner", remember="y")
-    assert any(h.startswith("remember_token=") for h in response.headers.getlist("Set-Cookie"))
+    assert any(h.startswith("inkwell_remember=") for h in response.headers.getlist("Set-Cookie"))
 
 
 def test_login_attempts_are_rate_limited_per_address(client, make_user):

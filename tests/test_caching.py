@@ -1,0 +1,281 @@
+"""The page cache and HTTP caching: pages come from the cache, never stale, never personal.
+
+Every test runs with the page cache in files (one server, several workers) and, when ``TEST_REDIS_URL``
+is set, in Redis (several servers).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event
+from test_admin import submit_post
+from test_moderation import approve
+
+from conftest import TEST_REDIS_URL
+from conftest import csrf_token
+from conftest import log_in
+from conftest import page_text
+from conftest import post_comment
+from models import Comment
+from models import Post
+from models import db
+from models import now_utc
+
+STORES = ["files"] + (["redis"] if TEST_REDIS_URL else [])
+
+
+@pytest.fixture(params=STORES)
+def cached_app(request, make_app):
+    """Build apps with the page cache on, in the store under test (each test gets its own Redis keys)."""
+    prefix = f"inkwell-test-{uuid.uuid4().hex}:"
+
+    def make(**settings):
+        if request.param == "redis":
+            settings = {"REDIS_URL": TEST_REDIS_URL, "CACHE_KEY_PREFIX": prefix} | settings
+        return make_app(PAGE_CACHE=True, **settings)
+
+    return make
+
+
+class StatementCounter:
+    """Count the SQL statements the app runs, as a reader's request would."""
+
+    def __init__(self, app):
+        with app.app_context():
+            self.engine = db.engine
+        self.count = 0
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc_info):
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+    def _count(self, *args):
+        self.count += 1
+
+
+def anonymous_get(app, path, **headers):
+    """A reader with no cookies at all."""
+    return app.test_client().get(path, headers=headers)
+
+
+def test_a_second_reader_gets_the_page_from_the_cache_without_touching_the_database(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Cached")
+    first = anonymous_get(app, f"/posts/{post.slug}")
+
+    with StatementCounter(app) as statements:
+        second = anonymous_get(app, f"/posts/{post.slug}")
+
+    assert statements.count == 0
+    assert second.status_code == 200 and "Cached" in page_text(second)
+    assert second.headers["ETag"] == first.headers["ETag"]
+
+
+def test_a_reader_with_no_cookies_can_comment_from_a_cached_page(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Talk to me")
+    anonymous_get(app, f"/posts/{post.slug}")  # fills the cache
+    reader = app.test_client()
+
+    response = post_comment(reader, post.slug, name="Cached reader", body="Sent from a cached page")
+
+    assert response.status_code == 303
+    assert "Sent from a cached page" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+
+def test_cached_pages_give_each_reader_fresh_form_tokens_and_set_no_cookie(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Tokens")
+    anonymous_get(app, f"/posts/{post.slug}")
+    time.sleep(1.1)  # tokens carry the second they were issued
+
+    second = anonymous_get(app, f"/posts/{post.slug}")
+    later = anonymous_get(app, f"/posts/{post.slug}")
+
+    assert "Set-Cookie" not in second.headers and "Set-Cookie" not in later.headers
+    first_token = csrf_token(app.test_client(), f"/posts/{post.slug}", action=f"/posts/{post.slug}/comments#")
+    assert first_token in page_text(later) or first_token in page_text(second)  # same second: same token
+    assert 'name="started"' in page_text(second)
+
+
+def test_a_comment_from_another_site_is_refused_and_its_text_kept(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Forgery target")
+    client = app.test_client()
+    token = csrf_token(client, f"/posts/{post.slug}", action=f"/posts/{post.slug}/comments#")
+    data = {"csrf_token": token, "name": "Victim", "body": "Words I never wrote"}
+
+    forged = client.post(f"/posts/{post.slug}/comments", data=data, headers={"Origin": "https://evil.example"})
+    fetched = client.post(f"/posts/{post.slug}/comments", data=data, headers={"Sec-Fetch-Site": "cross-site"})
+
+    for response in (forged, fetched):
+        assert response.status_code == 400
+        assert "Words I never wrote" in page_text(response)
+    with app.app_context():
+        assert db.session.query(Comment).count() == 0
+    same_site = client.post(f"/posts/{post.slug}/comments", data=data, headers={"Origin": "http://localhost"})
+    assert same_site.status_code == 303
+
+
+def test_a_new_comment_shows_at_once_on_the_post_and_in_the_counts(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Popular")
+    other = make_post("Quiet")
+    for path in ("/", f"/posts/{post.slug}", f"/posts/{other.slug}"):
+        anonymous_get(app, path)
+    other_etag = anonymous_get(app, f"/posts/{other.slug}").headers["ETag"]
+
+    post_comment(app.test_client(), post.slug, body="Fresh words")
+
+    assert "Fresh words" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+    assert "1 comment" in page_text(anonymous_get(app, "/"))
+    with StatementCounter(app) as statements:  # another post's page did not change, so it stays cached
+        assert anonymous_get(app, f"/posts/{other.slug}").headers["ETag"] == other_etag
+    assert statements.count == 0
+
+
+def test_a_held_comment_stays_hidden_and_appears_once_approved(cached_app, make_post):
+    app = cached_app(COMMENT_MODERATION="all")
+    post = make_post("Moderated")
+    anonymous_get(app, f"/posts/{post.slug}")
+    post_comment(app.test_client(), post.slug, body="Waiting for the owner")
+    assert "Waiting for the owner" not in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+    approve(app, 1)
+
+    assert "Waiting for the owner" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+
+def test_an_edited_post_changes_every_page_that_shows_it_including_the_sidebar(cached_app, make_post, make_user):
+    app = cached_app()
+    post = make_post("Old title")
+    other = make_post("Neighbour", published_at=now_utc() - timedelta(days=2))
+    paths = ("/", f"/posts/{post.slug}", f"/posts/{other.slug}", "/feed.xml")
+    for path in paths:
+        assert "Old title" in page_text(anonymous_get(app, path))
+    owner = app.test_client()
+    make_user("owner")
+    log_in(owner, "owner")
+
+    submit_post(owner, f"/admin/posts/{post.id}/edit", title="New title", slug=post.slug)
+
+    for path in paths:
+        html = page_text(anonymous_get(app, path))
+        assert "New title" in html and "Old title" not in html, path
+
+
+def test_a_scheduled_post_appears_when_its_time_comes_without_any_request_changing_it(cached_app, make_post):
+    app = cached_app()
+    make_post("Already out")
+    make_post("Coming soon", published_at=now_utc() + timedelta(seconds=2))
+    assert "Coming soon" not in page_text(anonymous_get(app, "/"))
+
+    time.sleep(2.5)
+
+    assert "Coming soon" in page_text(anonymous_get(app, "/"))
+
+
+def test_logged_in_views_and_flash_messages_are_never_cached(cached_app, make_post, make_user):
+    app = cached_app()
+    post = make_post("Mixed audience")
+    make_user("owner")
+    owner = app.test_client()
+    log_in(owner, "owner")
+    owner_view = owner.get(f"/posts/{post.slug}")
+    commenter = app.test_client()
+    post_comment(commenter, post.slug, body="Hello")
+    thanked = commenter.get(f"/posts/{post.slug}")
+
+    reader_view = page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+    assert ">Admin</a>" in page_text(owner_view) and ">Admin</a>" not in reader_view
+    assert "Thank you, your comment is published." in page_text(thanked)
+    assert "Thank you" not in reader_view
+    assert owner_view.headers["Cache-Control"] == thanked.headers["Cache-Control"] == "private, no-cache"
+
+
+def test_a_form_with_errors_is_not_cached(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Errors")
+    client = app.test_client()
+    token = csrf_token(client, f"/posts/{post.slug}", action=f"/posts/{post.slug}/comments#")
+    client.post(f"/posts/{post.slug}/comments", data={"csrf_token": token, "name": "Typed name", "body": ""})
+
+    assert "Typed name" not in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+
+def test_pages_answer_304_until_they_change(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Validated")
+    first = anonymous_get(app, f"/posts/{post.slug}")
+    etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
+
+    assert anonymous_get(app, f"/posts/{post.slug}", **{"If-None-Match": etag}).status_code == 304
+    assert anonymous_get(app, f"/posts/{post.slug}", **{"If-Modified-Since": last_modified}).status_code == 304
+    post_comment(app.test_client(), post.slug, body="A change")
+    assert anonymous_get(app, f"/posts/{post.slug}", **{"If-None-Match": etag}).status_code == 200
+
+
+def test_anonymous_pages_may_be_kept_by_a_proxy_for_a_few_seconds(cached_app, make_post):
+    app = cached_app(PROXY_CACHE_SECONDS=5)
+    post = make_post("Proxied", tags=("notes",))
+    for path in ("/", f"/posts/{post.slug}", "/tags/notes", "/feed.xml", "/search?q=proxied", "/archive"):
+        response = anonymous_get(app, path)
+        assert response.headers["Cache-Control"] == "public, max-age=0, must-revalidate, s-maxage=5", path
+        assert "Cookie" in response.headers["Vary"]
+
+
+def test_unknown_query_arguments_are_answered_but_not_stored(cached_app, make_post):
+    app = cached_app()
+    make_post("Busting")
+    anonymous_get(app, "/?utm_source=x1")
+
+    with StatementCounter(app) as statements:
+        assert anonymous_get(app, "/?utm_source=x1").status_code == 200
+    assert statements.count > 0
+
+
+def test_a_stopped_cache_store_means_uncached_pages_and_one_log_line(make_app, make_post, caplog):
+    app = make_app(PAGE_CACHE=True, REDIS_URL="redis://127.0.0.1:1/0", RATELIMIT_STORAGE_URI="memory://")
+    post = make_post("Resilient")
+
+    with caplog.at_level(logging.WARNING, logger="pagecache"):
+        pages = [anonymous_get(app, f"/posts/{post.slug}") for _ in range(3)]
+        commented = post_comment(app.test_client(), post.slug, body="Still works")
+
+    assert [page.status_code for page in pages] == [200, 200, 200] and commented.status_code == 303
+    warnings = [r for r in caplog.records if "Page cache unavailable" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+@pytest.mark.skipif(not TEST_REDIS_URL, reason="needs TEST_REDIS_URL")
+def test_two_servers_sharing_redis_see_each_others_changes(make_app, make_post):
+    prefix = f"inkwell-test-{uuid.uuid4().hex}:"
+    first = make_app(PAGE_CACHE=True, REDIS_URL=TEST_REDIS_URL, CACHE_KEY_PREFIX=prefix)
+    second = make_app(PAGE_CACHE=True, REDIS_URL=TEST_REDIS_URL, CACHE_KEY_PREFIX=prefix)
+    post = make_post("Shared")
+    anonymous_get(second, f"/posts/{post.slug}")
+
+    post_comment(first.test_client(), post.slug, body="Posted on the first server")
+
+    assert "Posted on the first server" in page_text(anonymous_get(second, f"/posts/{post.slug}"))
+
+
+def test_a_post_deleted_from_the_command_line_leaves_every_page(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Short-lived")
+    assert "Short-lived" in page_text(anonymous_get(app, "/"))
+    with app.app_context():
+        db.session.delete(db.session.get(Post, post.id))
+        db.session.commit()
+
+    assert "Short-lived" not in page_text(anonymous_get(app, "/"))
+    assert anonymous_get(app, f"/posts/{post.slug}").status_code == 404
