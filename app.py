@@ -169,9 +169,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     load_config(app, test_config)
     register_logging(app)
+    register_request_id(app)
+    register_extensions(app)  # the page cache's middleware first, so that ProxyFix runs before it
     register_proxy_fix(app)
-    register_request_id(app)  # first, so that pages served from the cache carry one too
-    register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_security_headers(app)

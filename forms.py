@@ -77,13 +77,13 @@ def is_cross_site_request() -> bool:
 
 
 @token_kind("comment-csrf")
-def comment_form_token() -> str:
+def comment_form_token(secret_key: str) -> str:
     """Return a signed, timestamped token that the comment form came from this site."""
-    return _comment_token_signer().sign("comment-form").decode()
+    return _comment_token_signer(secret_key).sign("comment-form").decode()
 
 
-def _comment_token_signer() -> TimestampSigner:
-    return TimestampSigner(current_app.secret_key, salt="inkwell-comment-csrf")
+def _comment_token_signer(secret_key: str) -> TimestampSigner:
+    return TimestampSigner(secret_key, salt="inkwell-comment-csrf")
 
 
 class CommentFormCSRF(CSRF):
@@ -104,7 +104,8 @@ class CommentFormCSRF(CSRF):
         if is_cross_site_request():
             raise ValidationError("This form was sent from another site.")
         try:
-            _comment_token_signer().unsign(field.data or "", max_age=current_app.config["WTF_CSRF_TIME_LIMIT"])
+            signer = _comment_token_signer(current_app.secret_key)
+            signer.unsign(field.data or "", max_age=current_app.config["WTF_CSRF_TIME_LIMIT"])
         except SignatureExpired:
             raise ValidationError("The CSRF token has expired.") from None
         except BadSignature:

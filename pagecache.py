@@ -1,7 +1,9 @@
 """The page cache: readers' pages rendered once, served from a store every gunicorn worker shares.
 
-Only anonymous readers are served from it: a request carrying any ``inkwell_`` cookie (a session, a
-login, a commenter's own details or held comments) is rendered for that person and never stored.
+A hit is answered by :class:`PageCacheMiddleware` before Flask runs at all, so a cached page costs about
+what a "hello world" costs. Only anonymous readers are served from it: a request carrying any ``inkwell_``
+cookie (a session, a login, a commenter's own details or held comments) is rendered for that person and
+never stored.
 
 Invalidation is by generation. Every cached page's key includes the generations of what it shows:
 ``posts`` (every page: the sidebar lists recent posts), ``comments`` (listings show comment counts) or
@@ -22,9 +24,11 @@ import hashlib
 import logging
 import secrets
 import time
+import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask
 from flask import Response
@@ -38,6 +42,8 @@ from sqlalchemy import func
 from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.http import parse_date
+from werkzeug.http import parse_etags
 
 from extensions import cache
 from models import Comment
@@ -57,9 +63,11 @@ COOKIE_PREFIX = "inkwell_"
 PAGE_KEY = "inkwell:page:"
 GENERATION_KEY = "inkwell:generation:"
 POSTS, COMMENTS = "posts", "comments"
+ENVIRON_KEY = "inkwell.page_cache"
 # The query arguments a public page reads; any other argument is rendered but not stored.
 KNOWN_ARGS = frozenset({"page", "cpage", "q", "replyto"})
-KEPT_HEADERS = ("Content-Type", "Link", "Content-Language")
+# Per-response headers that are not stored with a page.
+UNSTORED_HEADERS = frozenset({"content-length", "x-request-id", "date", "server", "set-cookie"})
 # Endpoints whose anonymous GETs are cached, and the generations their pages depend on.
 LISTING = (POSTS, COMMENTS)
 ONE_POST = (POSTS, "post")
@@ -81,7 +89,8 @@ PUBLIC_CACHE_CONTROL = "public, max-age=0, must-revalidate, s-maxage={seconds}"
 PRIVATE_CACHE_CONTROL = "private, no-cache"
 WARNING_INTERVAL = 60.0
 
-_token_issuers: dict[str, Callable[[], str]] = {}
+TokenIssuer = Callable[[str], str]  # given the secret key, issue a token
+_token_issuers: dict[str, TokenIssuer] = {}
 _last_warning = [0.0]
 
 
@@ -98,14 +107,21 @@ def init_app(app: Flask) -> None:
         config.setdefault("CACHE_THRESHOLD", 5000)
     config.setdefault("CACHE_DEFAULT_TIMEOUT", 24 * 3600)
     cache.init_app(app)
-    app.before_request(serve_cached_page)
+    app.before_request(note_generations)
     app.after_request(finish_page)
+    if config["PAGE_CACHE"]:
+        app.wsgi_app = PageCacheMiddleware(app.wsgi_app, store=_store(app), secret_key=app.secret_key)
 
 
-def token_kind(kind: str) -> Callable[[Callable[[], str]], Callable[[], str]]:
+def _store(app: Flask | None = None) -> Any:
+    """The cachelib backend itself (usable outside a Flask context, as the middleware needs)."""
+    return (app or current_app).extensions["cache"][cache]
+
+
+def token_kind(kind: str) -> Callable[[TokenIssuer], TokenIssuer]:
     """Register a function issuing a per-reader token that cached pages must not share."""
 
-    def register(issue: Callable[[], str]) -> Callable[[], str]:
+    def register(issue: TokenIssuer) -> TokenIssuer:
         _token_issuers[kind] = issue
         return issue
 
@@ -114,57 +130,180 @@ def token_kind(kind: str) -> Callable[[Callable[[], str]], Callable[[], str]]:
 
 def fresh_token(kind: str) -> str:
     """Issue a token of ``kind`` for the page being rendered, remembered so cached copies get new ones."""
-    token = _token_issuers[kind]()
+    token = _token_issuers[kind](current_app.secret_key)
     if "page_tokens" not in g:
         g.page_tokens = []
     g.page_tokens.append((token, kind))
     return token
 
 
-# Serving
+def page_key(environ: dict[str, Any]) -> str | None:
+    """Return the cache key of an anonymous GET of a page, or ``None`` when the request is not for the cache."""
+    if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or COOKIE_PREFIX in environ.get("HTTP_COOKIE", ""):
+        return None
+    query = environ.get("QUERY_STRING", "")
+    if query and not KNOWN_ARGS.issuperset(name for name, _ in parse_qsl(query, keep_blank_values=True)):
+        return None
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    address = f"{environ['wsgi.url_scheme']}://{host}{environ.get('SCRIPT_NAME', '')}{environ['PATH_INFO']}?{query}"
+    return PAGE_KEY + hashlib.blake2b(address.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
-def serve_cached_page() -> Response | None:
-    """Answer an anonymous reader from the cache when the page is there (before the view runs)."""
-    key = _page_key()
-    if key is None:
-        return None
-    g.page_cache_key = key
-    entry = _store_get(key)
-    if entry is None:
-        return None
-    g.page_cache_hit = True
-    return _response_from(entry)
+class PageCacheMiddleware:
+    """Serve anonymous readers' pages from the store before Flask runs; store the pages Flask marks public.
+
+    A stored page lists the generations it was rendered under; it is served only while they are all
+    current, and each reader's copy gets fresh form tokens. Anything else goes to Flask.
+    """
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], *, store: Any, secret_key: str) -> None:
+        self.wsgi_app = wsgi_app
+        self.store = store
+        self.secret_key = secret_key
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        key = page_key(environ)
+        if key is None:
+            return self.wsgi_app(environ, start_response)
+        entry = self._current_entry(key)
+        if entry is not None:
+            return self._serve(entry, environ, start_response)
+        return self._render_and_store(key, environ, start_response)
+
+    def _current_entry(self, key: str) -> dict[str, Any] | None:
+        try:
+            entry = self.store.get(key)
+            if entry is None:
+                return None
+            generations = self.store.get_many(*entry["generations"])
+        except Exception as error:  # noqa: BLE001 (any store failure means: serve uncached)
+            _warn(error)
+            return None
+        now = time.time()
+        for (_, rendered_under), current in zip(entry["generations"].items(), generations, strict=True):
+            if current is None or current[0] != rendered_under or (current[1] is not None and now >= current[1]):
+                return None
+        return entry
+
+    def _serve(self, entry: dict[str, Any], environ: dict[str, Any], start_response: Callable[..., Any]):
+        headers = [*entry["headers"], ("X-Request-ID", _request_id(environ))]
+        if _not_modified(entry, environ):
+            start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
+            return []
+        body = self._with_fresh_tokens(entry["segments"], entry["kinds"])
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+    def _with_fresh_tokens(self, segments: list[bytes], kinds: list[str]) -> bytes:
+        """Put a new token of each kind between the stored page's segments."""
+        tokens = {kind: _token_issuers[kind](self.secret_key).encode() for kind in set(kinds)}
+        parts = [segments[0]]
+        for kind, segment in zip(kinds, segments[1:], strict=True):
+            parts += (tokens[kind], segment)
+        return b"".join(parts)
+
+    def _render_and_store(self, key: str, environ: dict[str, Any], start_response: Callable[..., Any]):
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured.update(status=status, headers=headers)
+            return start_response(status, headers, exc_info)
+
+        body = self.wsgi_app(environ, capture)
+        pending = environ.get(ENVIRON_KEY)
+        if pending is None or environ["REQUEST_METHOD"] != "GET" or not captured["status"].startswith("200"):
+            return body
+        if any(name.lower() == "set-cookie" for name, _ in captured["headers"]):
+            return body
+        content = _read_all(body)
+        segments, kinds = _split_at_tokens(content, pending.pop("tokens"))
+        entry = pending | {
+            "segments": segments,
+            "kinds": kinds,
+            "headers": [(n, v) for n, v in captured["headers"] if n.lower() not in UNSTORED_HEADERS],
+        }
+        _store_set(self.store, key, entry, timeout=_seconds_left(pending.pop("expires_at", None)))
+        return [content]
+
+
+def _split_at_tokens(content: bytes, tokens: list[tuple[str, str]]) -> tuple[list[bytes], list[str]]:
+    """Cut a page where its per-reader tokens are: ``segments`` around them, and the ``kinds`` between."""
+    segments, kinds = [content], []
+    for token, kind in tokens:
+        cut_segments, cut_kinds = [], []
+        for index, segment in enumerate(segments):
+            pieces = segment.split(token.encode())
+            cut_segments += pieces
+            cut_kinds += [kind] * (len(pieces) - 1)
+            if index < len(kinds):
+                cut_kinds.append(kinds[index])
+        segments, kinds = cut_segments, cut_kinds
+    return segments, kinds
+
+
+def _read_all(body: Iterable[bytes]) -> bytes:
+    try:
+        return b"".join(body)
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+
+
+def _request_id(environ: dict[str, Any]) -> str:
+    from app import REQUEST_ID
+
+    incoming = environ.get("HTTP_X_REQUEST_ID", "")
+    return incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
+def _not_modified(entry: dict[str, Any], environ: dict[str, Any]) -> bool:
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        return parse_etags(if_none_match).contains_weak(entry["etag"])
+    since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
+    return since is not None and since.timestamp() >= int(entry["last_modified"])
+
+
+# Rendering, in Flask
+
+
+def note_generations() -> None:
+    """Before a cacheable page is rendered, read the generations it depends on (renewing missing ones)."""
+    if not current_app.config["PAGE_CACHE"] or request.endpoint not in CACHED_ENDPOINTS:
+        return
+    if page_key(request.environ) is not None:
+        g.page_generations = _generations(CACHED_ENDPOINTS[request.endpoint])
 
 
 def finish_page(response: Response) -> Response:
-    """Store a freshly rendered anonymous page, and tell browsers and proxies how they may keep it."""
-    if g.get("page_cache_hit"):
-        return response
+    """Mark a freshly rendered anonymous page public (the middleware then stores it), or private."""
     if _is_public(response):
-        entry = _entry_from(response)
-        key = g.get("page_cache_key")
-        if key is not None:
-            _store_set(key, entry, timeout=_seconds_left(g.get("page_expires_at")))
-        _add_validators(response, entry)
+        etag, last_modified = _validators(response)
+        response.set_etag(etag, weak=True)  # weak: each reader's form tokens differ, the page does not
+        response.last_modified = last_modified
+        response.headers["Cache-Control"] = PUBLIC_CACHE_CONTROL.format(
+            seconds=current_app.config["PROXY_CACHE_SECONDS"]
+        )
+        response.vary.add("Cookie")
+        if g.get("page_generations") is not None:
+            request.environ[ENVIRON_KEY] = {
+                "generations": g.page_generations,
+                "tokens": g.get("page_tokens", []),
+                "etag": etag,
+                "last_modified": last_modified,
+                "expires_at": g.get("page_expires_at"),
+            }
         return response.make_conditional(request)
     if request.cookies or session.modified:
         response.headers.setdefault("Cache-Control", PRIVATE_CACHE_CONTROL)
     return response
 
 
-def _is_cacheable_request() -> bool:
-    return (
-        request.method in ("GET", "HEAD")
-        and request.endpoint in CACHED_ENDPOINTS
-        and not any(name.startswith(COOKIE_PREFIX) for name in request.cookies)
-        and KNOWN_ARGS.issuperset(request.args)
-    )
-
-
 def _is_public(response: Response) -> bool:
     return (
-        _is_cacheable_request()
+        request.endpoint in CACHED_ENDPOINTS
+        and page_key(request.environ) is not None
         and response.status_code == 200
         and not response.direct_passthrough
         and "Set-Cookie" not in response.headers
@@ -172,51 +311,13 @@ def _is_public(response: Response) -> bool:
     )
 
 
-def _page_key() -> str | None:
-    if not current_app.config["PAGE_CACHE"] or not _is_cacheable_request():
-        return None
-    generations = _generations(CACHED_ENDPOINTS[request.endpoint])
-    if generations is None:
-        return None
-    address = f"{request.host_url}|{request.full_path}|{'|'.join(generations)}"
-    return PAGE_KEY + hashlib.blake2b(address.encode(), digest_size=16).hexdigest()
-
-
-def _entry_from(response: Response) -> dict[str, Any]:
-    body = response.get_data()
-    tokens = g.get("page_tokens", [])
-    template = body
-    for token, kind in tokens:
+def _validators(response: Response) -> tuple[str, float]:
+    """The ETag of the page without its per-reader tokens, and its Last-Modified (the view's, or now)."""
+    template = response.get_data()
+    for token, kind in g.get("page_tokens", []):
         template = template.replace(token.encode(), f"{{{{{kind}}}}}".encode())
-    return {
-        "body": body,
-        "tokens": tokens,
-        "status": response.status_code,
-        "headers": [(name, response.headers[name]) for name in KEPT_HEADERS if name in response.headers],
-        "etag": hashlib.blake2b(template, digest_size=16).hexdigest(),
-        "last_modified": response.last_modified or time.time(),
-    }
-
-
-def _response_from(entry: dict[str, Any]) -> Response:
-    body = entry["body"]
-    for token, kind in entry["tokens"]:
-        body = body.replace(token.encode(), _token_issuers[kind]().encode())
-    response = Response(body, status=entry["status"], headers=entry["headers"])
-    _add_validators(response, entry)
-    return response.make_conditional(request)
-
-
-def _add_validators(response: Response, entry: dict[str, Any]) -> None:
-    """A weak ETag (the per-reader tokens differ, the page does not), Last-Modified, and a proxy lifetime.
-
-    Last-Modified is the view's own (a feed's newest entry) or the time the page was rendered.
-    """
-    response.set_etag(entry["etag"], weak=True)
-    response.last_modified = entry["last_modified"]
-    seconds = current_app.config["PROXY_CACHE_SECONDS"]
-    response.headers["Cache-Control"] = PUBLIC_CACHE_CONTROL.format(seconds=seconds)
-    response.vary.add("Cookie")
+    last_modified = response.last_modified.timestamp() if response.last_modified else time.time()
+    return hashlib.blake2b(template, digest_size=16).hexdigest(), int(last_modified)
 
 
 def _seconds_left(expires_at: float | None) -> int | None:
@@ -244,25 +345,28 @@ def _generation_keys(scopes: Iterable[str]) -> list[str]:
     return keys
 
 
-def _generations(scopes: Iterable[str]) -> list[str] | None:
+def _generations(scopes: Iterable[str]) -> dict[str, str] | None:
     """Return the current generation of each scope, renewing any missing or past a publication time."""
     keys = _generation_keys(scopes)
-    values = _store_get_many(keys)
-    if values is None:
+    store = _store()
+    try:
+        values = store.get_many(*keys)
+    except Exception as error:  # noqa: BLE001
+        _warn(error)
         return None
-    generations = []
+    generations = {}
     for key, value in zip(keys, values, strict=True):
         if value is None or (value[1] is not None and time.time() >= value[1]):
-            value = _renew(key)
-        generations.append(value[0])
+            value = _renew(store, key)
+        generations[key] = value[0]
     return generations
 
 
-def _renew(key: str) -> tuple[str, float | None]:
+def _renew(store: Any, key: str) -> tuple[str, float | None]:
     """Give ``key`` a new generation; the ``posts`` one also notes when the next scheduled post goes live."""
     next_publication = _next_scheduled_publication() if key == GENERATION_KEY + POSTS else None
     value = (secrets.token_hex(8), next_publication)
-    _store_set(key, value, timeout=0)
+    _store_set(store, key, value, timeout=0)
     return value
 
 
@@ -281,7 +385,7 @@ def forget_generations(scopes: Iterable[str]) -> None:
     the next reader renews them.
     """
     try:
-        cache.delete_many(*(GENERATION_KEY + scope for scope in scopes))
+        _store().delete_many(*(GENERATION_KEY + scope for scope in scopes))
     except Exception as error:  # noqa: BLE001
         _warn(error)
 
@@ -319,25 +423,9 @@ def forget_after_rollback(session: Session) -> None:
 # The store, which may fail
 
 
-def _store_get(key: str) -> Any:
+def _store_set(store: Any, key: str, value: Any, timeout: int | None = None) -> None:
     try:
-        return cache.get(key)
-    except Exception as error:  # noqa: BLE001 (any store failure means: serve uncached)
-        _warn(error)
-        return None
-
-
-def _store_get_many(keys: list[str]) -> list[Any] | None:
-    try:
-        return list(cache.get_many(*keys))
-    except Exception as error:  # noqa: BLE001
-        _warn(error)
-        return None
-
-
-def _store_set(key: str, value: Any, timeout: int | None = None) -> None:
-    try:
-        cache.set(key, value, timeout=timeout)
+        store.set(key, value, timeout=timeout)
     except Exception as error:  # noqa: BLE001
         _warn(error)
 

@@ -42,14 +42,14 @@ class FormTooOld(Exception):
     """The comment form was shown more than a day ago: ask to send it again, keeping the text."""
 
 
-def _signer() -> TimestampSigner:
-    return TimestampSigner(current_app.secret_key, salt="inkwell-comment-form-started")
+def _signer(secret_key: str | None = None) -> TimestampSigner:
+    return TimestampSigner(secret_key or current_app.secret_key, salt="inkwell-comment-form-started")
 
 
 @token_kind("form-started")
-def form_started_token() -> str:
+def form_started_token(secret_key: str) -> str:
     """Return a signed timestamp for a freshly shown comment form."""
-    return _signer().sign("comment-form").decode()
+    return _signer(secret_key).sign("comment-form").decode()
 
 
 def seconds_since_form_shown(token: str | None) -> float | None:
