@@ -14,16 +14,18 @@ from werkzeug.exceptions import NotFound
 
 import search
 from comments import show_post_page
+from models import Page
 from models import Post
 from models import Tag
 from models import archive_months
 from models import db
 from models import month_bounds
-from models import paginate
+from models import page_of
 from models import post_at_legacy_address
 from models import post_redirected_from
 from models import published_post
 from models import published_posts
+from models import requested_page
 from models import tag_by_slug_or_404
 from models import tags_with_counts
 
@@ -46,7 +48,7 @@ def index() -> ResponseReturnValue:
             moved = post_at_legacy_address(f"/?{name}={request.args[name]}")
             if moved is not None:
                 return redirect(url_for("blog.show_post", slug=moved.slug), 301)
-    posts = paginate(published_posts(), current_app.config["POSTS_PER_PAGE"])
+    posts = page_of(published_posts(), current_app.config["POSTS_PER_PAGE"])
     return render_template("blog/index.html", posts=posts)
 
 
@@ -55,7 +57,7 @@ def show_tag(slug: str) -> str:
     """List the published posts with one tag."""
     tag = tag_by_slug_or_404(slug)
     query = published_posts().where(Post.tags.any(Tag.id == tag.id))
-    posts = paginate(query, current_app.config["POSTS_PER_PAGE"])
+    posts = page_of(query, current_app.config["POSTS_PER_PAGE"])
     return render_template("blog/tag.html", tag=tag, posts=posts)
 
 
@@ -87,7 +89,7 @@ def archive_month(year: int, month: int) -> str:
         abort(404, description="There is no such month.")
     start, end = month_bounds(year, month)
     query = published_posts().where(Post.published_at >= start, Post.published_at < end)
-    posts = paginate(query, current_app.config["POSTS_PER_PAGE"])
+    posts = page_of(query, current_app.config["POSTS_PER_PAGE"])
     if not posts.items:
         abort(404, description="Nothing was published that month.")
     return render_template("blog/archive_month.html", posts=posts, start=start, year=year, month=month)
@@ -98,12 +100,19 @@ def search_posts() -> str:
     """Search published posts by title, text and tags, best matches first, matching words highlighted."""
     query = request.args.get("q", "")
     words = search.search_words(query)
-    posts = paginate(search.ranked_search(words), SEARCH_RESULTS_PER_PAGE) if words else None
+    matches = search.best_matches(words) if words else []
+    number = requested_page()
+    first = (number - 1) * SEARCH_RESULTS_PER_PAGE
+    if number > 1 and first >= len(matches):
+        abort(404, description="There is no such page of results.")
+    shown = matches[first : first + SEARCH_RESULTS_PER_PAGE]
     return render_template(
         "blog/search.html",
         query=query[: search.MAX_QUERY_LENGTH],
         words=words,
-        posts=posts,
+        posts=Page(search.posts_by_id(shown), number, len(matches) > first + SEARCH_RESULTS_PER_PAGE),
+        matches=min(len(matches), search.SEARCH_CANDIDATES),
+        more_than_ranked=len(matches) > search.SEARCH_CANDIDATES,
         was_shortened=len(query) > search.MAX_QUERY_LENGTH,
     )
 

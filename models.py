@@ -32,17 +32,23 @@ from sqlalchemy import Table
 from sqlalchemy import Text
 from sqlalchemy import event
 from sqlalchemy import func
+from sqlalchemy import inspect
+from sqlalchemy import literal
 from sqlalchemy import select
+from sqlalchemy import union_all
+from sqlalchemy import update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
-from sqlalchemy.orm import column_property
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm import validates
 from sqlalchemy.sql import Select
+from sqlalchemy.sql import Update
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
@@ -197,6 +203,8 @@ class Post(db.Model):
     excerpt: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
     word_count: Mapped[int] = mapped_column(default=0)
+    # Approved comments, kept up to date by count_comments() below: listings never count per page view.
+    comment_count: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[PostStatus] = mapped_column(Enum(PostStatus, native_enum=False), default=PostStatus.draft)
     comments_open: Mapped[bool] = mapped_column(Boolean, default=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
@@ -351,32 +359,66 @@ class Comment(db.Model):
         return f"<Comment {self.id} on post {self.post_id}>"
 
 
-Post.comment_count = column_property(
-    select(func.count(Comment.id))
-    .where(Comment.post_id == Post.id, Comment.status == CommentStatus.approved)
-    .correlate_except(Comment)
-    .scalar_subquery()
-)
+@event.listens_for(Session, "after_flush")
+def count_comments(session: Session, context: Any) -> None:
+    """Recount the approved comments of every post whose comments this flush added, changed or removed."""
+    post_ids: set[int] = set()
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(instance, Comment):
+            history = inspect(instance).attrs.post_id.history
+            post_ids.update(i for i in (*history.added, *history.unchanged, *history.deleted) if i is not None)
+    if post_ids:
+        session.connection().execute(recount_comments_statement(post_ids))
+        for post_id in post_ids:
+            post = session.identity_map.get(session.identity_key(Post, post_id))
+            if post is not None:
+                session.expire(post, ["comment_count"])
+
+
+def recount_comments_statement(post_ids: set[int] | None = None) -> Update:
+    """An UPDATE setting ``comment_count`` from the comments table (every post's when no ids are given)."""
+    approved = (
+        select(func.count(Comment.id))
+        .where(Comment.post_id == Post.id, Comment.status == CommentStatus.approved)
+        .scalar_subquery()
+    )
+    # updated_at is set to itself: a new comment does not make the post "updated".
+    statement = update(Post).values(comment_count=approved, updated_at=Post.updated_at)
+    return statement.where(Post.id.in_(post_ids)) if post_ids is not None else statement
 
 
 def published_posts() -> Select[tuple[Post]]:
-    """Select posts readers may see (published, publish date reached), newest first."""
-    return (
-        select(Post)
-        .where(Post.status == PostStatus.published, Post.published_at <= now_utc())
-        .order_by(Post.published_at.desc(), Post.id.desc())
-        .options(selectinload(Post.tags))
-    )
+    """Select posts readers may see (published, publish date reached), newest first, with their tags."""
+    newest_first = (Post.published_at.desc(), Post.id.desc())
+    return _readable_posts().order_by(*newest_first).options(selectinload(Post.tags), joinedload(Post.author))
 
 
-def recent_posts(limit: int = 5) -> list[Post]:
+def _readable_posts() -> Select[tuple[Post]]:
+    return select(Post).where(Post.status == PostStatus.published, Post.published_at <= now_utc())
+
+
+class PostLink(NamedTuple):
+    """What a link to a post needs, without loading the post."""
+
+    slug: str
+    title: str
+
+
+def _links(query: Select[Any]) -> Select[Any]:
+    return query.with_only_columns(Post.slug, Post.title).options()
+
+
+def recent_posts(limit: int = 5) -> list[PostLink]:
     """Return the latest published posts for the "Recent posts" list."""
-    return list(db.session.scalars(published_posts().limit(limit)))
+    return [PostLink(*row) for row in db.session.execute(_links(published_posts()).limit(limit))]
 
 
 def published_post(slug: str | None) -> Post | None:
     """Return the published post with this slug, or ``None`` (missing, a draft, or scheduled for later)."""
-    return db.session.scalar(published_posts().where(Post.slug == slug)) if slug else None
+    if not slug:
+        return None
+    query = _readable_posts().where(Post.slug == slug).options(joinedload(Post.tags), joinedload(Post.author))
+    return db.session.scalars(query).unique().one_or_none()
 
 
 def post_by_slug_or_404(slug: str) -> Post:
@@ -466,6 +508,38 @@ def requested_page(argument: str = "page", missing: str = "There is no such page
     return int(raw)
 
 
+class Page(NamedTuple):
+    """One page of a public listing. No total is counted: its cost would grow with the blog."""
+
+    items: list[Any]
+    page: int
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def page_of(query: Select[Any], per_page: int) -> Page:
+    """Return the requested page of ``query``, reading one row more to know whether another page follows.
+
+    :raise 404: for a malformed page number, or an empty page past the first.
+    """
+    number = requested_page()
+    rows = list(db.session.scalars(query.limit(per_page + 1).offset((number - 1) * per_page)))
+    if number > 1 and not rows:
+        abort(404, description="There is no such page.")
+    return Page(rows[:per_page], number, len(rows) > per_page)
+
+
 def paginate(query: Select[Any], per_page: int) -> Pagination:
     """Return the requested page of ``query``.
 
@@ -533,20 +607,25 @@ def thread_pages(thread: list[tuple[Comment, int]], per_page: int) -> list[list[
     return pages
 
 
-def adjacent_posts(post: Post) -> tuple[Post | None, Post | None]:
-    """Return the published posts just before and just after ``post``."""
-    earlier = published_posts().where(
+def adjacent_posts(post: Post) -> tuple[PostLink | None, PostLink | None]:
+    """Return the published posts just before and just after ``post``, in one statement."""
+    earlier = _links(published_posts()).where(
         (Post.published_at < post.published_at) | ((Post.published_at == post.published_at) & (Post.id < post.id))
     )
     later = (
-        published_posts()
+        _links(published_posts())
         .where(
             (Post.published_at > post.published_at) | ((Post.published_at == post.published_at) & (Post.id > post.id))
         )
         .order_by(None)
         .order_by(Post.published_at, Post.id)
     )
-    return db.session.scalar(earlier.limit(1)), db.session.scalar(later.limit(1))
+    both = union_all(
+        select(literal("earlier").label("side"), earlier.limit(1).subquery()),
+        select(literal("later").label("side"), later.limit(1).subquery()),
+    )
+    found = {side: PostLink(slug, title) for side, slug, title in db.session.execute(both)}
+    return found.get("earlier"), found.get("later")
 
 
 def tags_with_counts() -> list[tuple[Tag, int]]:

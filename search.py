@@ -23,7 +23,6 @@ from sqlalchemy import table
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
 
 from markup import excerpt_around
 from markup import plain_text
@@ -37,6 +36,7 @@ from models import published_posts
 BATCH = 2_000
 MAX_QUERY_LENGTH = 200
 MAX_WORDS = 12
+SEARCH_CANDIDATES = 200  # the newest matching posts that are ranked; keeps a search's cost flat
 WORD = re.compile(r"\w+")
 
 # Title and tags weigh more than the body: a title match ranks above a body match.
@@ -151,28 +151,43 @@ def reindex_on(connection: Connection, post_ids: list[int] | None = None) -> int
     return len(rows)
 
 
-def ranked_search(words: list[str]) -> Select[Any]:
-    """Select published posts matching every word, best first (title and tag matches above body matches)."""
+def best_matches(words: list[str]) -> list[int]:
+    """Return the ids of published posts matching every word, best first (title and tags above body).
+
+    The work is bounded whatever the blog's size: only the newest ``SEARCH_CANDIDATES`` matching posts are
+    ranked, and one more id than that is returned when there were more.
+    """
     if db.engine.dialect.name == "postgresql":
         index = table("post_search", column("post_id"), column("document"))
         query = func.to_tsquery("simple", " & ".join(words))
-        rank = func.ts_rank(index.c.document, query)
-        return (
-            published_posts()
-            .join(index, index.c.post_id == Post.id)
+        candidates = (
+            select(index.c.post_id.label("id"), func.ts_rank(index.c.document, query).label("score"))
             .where(index.c.document.op("@@")(query))
-            .order_by(None)
-            .order_by(rank.desc(), Post.published_at.desc())
+            .order_by(index.c.post_id.desc())
+            .limit(SEARCH_CANDIDATES + 1)
+            .subquery()
         )
-    index = table("post_search", column("rowid"))
-    match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
-    return (
-        published_posts()
-        .join(index, index.c.rowid == Post.id)
-        .where(text("post_search MATCH :match").bindparams(match=match))
-        .order_by(None)
-        .order_by(literal_column(SQLITE_RANK), Post.published_at.desc())
-    )
+        best_first = (candidates.c.score.desc(), Post.published_at.desc())
+    else:
+        index = table("post_search", column("rowid"))
+        match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
+        candidates = (
+            select(index.c.rowid.label("id"), literal_column(SQLITE_RANK).label("score"))
+            .where(text("post_search MATCH :match").bindparams(match=match))
+            .order_by(index.c.rowid.desc())
+            .limit(SEARCH_CANDIDATES + 1)
+            .subquery()
+        )
+        best_first = (candidates.c.score, Post.published_at.desc())  # bm25: lower is better
+    published = published_posts().with_only_columns(Post.id).options().order_by(None)
+    query = published.join(candidates, candidates.c.id == Post.id).order_by(*best_first)
+    return list(db.session.scalars(query))
+
+
+def posts_by_id(ids: list[int]) -> list[Post]:
+    """Return these posts (with their tags) in the order of ``ids``."""
+    posts = {post.id: post for post in db.session.scalars(published_posts().where(Post.id.in_(ids)))}
+    return [posts[post_id] for post_id in ids if post_id in posts]
 
 
 def search_excerpt(post: Post, words: list[str]) -> str:
