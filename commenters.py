@@ -103,6 +103,12 @@ def may_edit(comment: Comment) -> bool:
         return False
 
 
+def editable_ids(comments: list[Comment]) -> set[int]:
+    """Return the ids of the comments this browser may still change (only those it holds a cookie for)."""
+    held = {name.removeprefix(EDIT_COOKIE_PREFIX) for name in request.cookies if name.startswith(EDIT_COOKIE_PREFIX)}
+    return {comment.id for comment in comments if str(comment.id) in held and may_edit(comment)}
+
+
 def client_ip_hash() -> str:
     """Return a keyed hash of the client's network (/24 for IPv4, /48 for IPv6).
 

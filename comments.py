@@ -6,6 +6,7 @@ Everything here works with the plain HTML form, without JavaScript.
 from __future__ import annotations
 
 import secrets
+from typing import NamedTuple
 
 from flask import Blueprint
 from flask import Response
@@ -26,6 +27,7 @@ import spam
 from commenters import EDIT_COOKIE_PREFIX
 from commenters import client_ip_hash
 from commenters import commenter_key_from_cookie
+from commenters import editable_ids
 from commenters import grant_edit
 from commenters import may_edit
 from commenters import remember_commenter
@@ -86,6 +88,27 @@ def new_comment_form(post: Post) -> CommentForm:
     return form
 
 
+LINK_MARK = 9_876_543_210  # stands for a comment's id while a pattern is built
+
+
+class CommentLinks(NamedTuple):
+    """Address patterns for the comments on one post page (``{}`` is a comment's id), from url_for once.
+
+    A long thread has two links per comment; building each with url_for would cost more than the rest of
+    the comment.
+    """
+
+    permalink: str
+    reply: str
+
+    @classmethod
+    def on(cls, post: Post, comment_page: int) -> CommentLinks:
+        permalink = url_for("comments.comment_permalink", slug=post.slug, comment_id=LINK_MARK)
+        cpage = comment_page if comment_page > 1 else None
+        reply = url_for("blog.show_post", slug=post.slug, replyto=LINK_MARK, cpage=cpage, _anchor="comment-form")
+        return cls(*(pattern.replace(str(LINK_MARK), "{}") for pattern in (permalink, reply)))
+
+
 def render_post_page(
     post: Post,
     form: CommentForm,
@@ -108,10 +131,11 @@ def render_post_page(
     return render_template(
         "blog/post.html",
         post=post,
+        links=CommentLinks.on(post, comment_page),
         thread=pages[comment_page - 1],
         comment_page=comment_page,
         comment_pages=len(pages),
-        editable_ids={comment.id for comment in comments if may_edit(comment)},
+        editable_ids=editable_ids(comments),
         form=form,
         form_error=form_error,
         preview=preview,
