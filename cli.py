@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+import pagecache
 import search
 import transfer
 import wordpress
@@ -40,6 +41,7 @@ from models import UserRole
 from models import db
 from models import now_utc
 from models import post_tags
+from models import recount_comments
 from models import slugify
 from models import user_named
 
@@ -180,6 +182,8 @@ def seed_demo(post_count: int, comment_count: int, seed: int = 1) -> tuple[int, 
                 }
             )
         db.session.execute(insert(Comment), rows)
+    recount_comments()  # bulk inserts bypass the ORM events that keep counts and the page cache
+    pagecache.note_bulk_change(db.session)
     db.session.commit()
     if post_count:
         search.reindex(post_ids)  # bulk inserts bypass the ORM events that keep the index

@@ -17,6 +17,7 @@ from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
+from flask import session
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter import RequestLimit
@@ -48,6 +49,7 @@ from models import post_by_slug_or_404
 from models import published_post
 from models import requested_page
 from models import thread_pages
+from models import visible_comment_places
 from models import visible_comments
 from pagecache import fresh_token
 
@@ -160,7 +162,7 @@ def show_post_page(post: Post) -> str:
 
 def comment_location(post: Post, comment_id: int, commenter_key: str | None) -> str | None:
     """Return the address of the page and anchor where a comment is shown, or ``None`` if it is not shown."""
-    thread = comment_thread(visible_comments(post, commenter_key))
+    thread = comment_thread(visible_comment_places(post, commenter_key))
     for number, page in enumerate(thread_pages(thread, current_app.config["COMMENTS_PER_PAGE"]), start=1):
         if any(comment.id == comment_id for comment, _ in page):
             cpage = number if number > 1 else None
@@ -214,7 +216,7 @@ def add_comment(slug: str) -> ResponseReturnValue:
     db.session.commit()
     notifications.notify_new_comment(comment)
 
-    flash(FLASH_PUBLISHED if comment.status == CommentStatus.approved else FLASH_HELD, "success")
+    flash_once(FLASH_PUBLISHED if comment.status == CommentStatus.approved else FLASH_HELD, "success")
     location = comment_location(post, comment.id, key) or url_for("blog.show_post", slug=post.slug, _anchor="comments")
     response = redirect(location, 303)
     remember_commenter(response, key)
@@ -222,6 +224,13 @@ def add_comment(slug: str) -> ResponseReturnValue:
     if comment.status != CommentStatus.spam:
         grant_edit(response, comment)
     return response
+
+
+def flash_once(message: str, category: str) -> None:
+    """Flash ``message`` unless it is already waiting to be shown (a client that never follows the redirect
+    would otherwise grow its session cookie with every comment)."""
+    if (category, message) not in session.get("_flashes", []):
+        flash(message, category)
 
 
 def _unsaved_comment(post: Post, form: CommentForm) -> Comment:
@@ -321,7 +330,7 @@ def edit_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
     if held is not None and comment.status == CommentStatus.approved:
         comment.status, comment.held_reason = held.status, held.reason
     db.session.commit()
-    flash("Your comment is updated.", "success")
+    flash_once("Your comment is updated.", "success")
     location = comment_location(comment.post, comment.id, commenter_key_from_cookie())
     return redirect(location or url_for("blog.show_post", slug=slug, _anchor="comments"), 303)
 
@@ -332,7 +341,7 @@ def delete_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
     comment = own_comment_or_403(slug, comment_id)
     db.session.delete(comment)
     db.session.commit()
-    flash("Your comment is deleted.", "success")
+    flash_once("Your comment is deleted.", "success")
     response = redirect(url_for("blog.show_post", slug=slug, _anchor="comments"), 303)
     response.delete_cookie(f"{EDIT_COOKIE_PREFIX}{comment_id}")
     return response

@@ -47,6 +47,7 @@ from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm import validates
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql import Select
 from sqlalchemy.sql import Update
 from sqlalchemy.types import TypeDecorator
@@ -375,6 +376,11 @@ def count_comments(session: Session, context: Any) -> None:
                 session.expire(post, ["comment_count"])
 
 
+def recount_comments(post_ids: set[int] | None = None) -> None:
+    """Set ``comment_count`` again after statements that bypass the ORM (bulk inserts, imports, purges)."""
+    db.session.execute(recount_comments_statement(post_ids))
+
+
 def recount_comments_statement(post_ids: set[int] | None = None) -> Update:
     """An UPDATE setting ``comment_count`` from the comments table (every post's when no ids are given)."""
     approved = (
@@ -442,11 +448,25 @@ def visible_comments(post: Post, commenter_key: str | None) -> list[Comment]:
 
     Held comments are never public: only the browser that wrote one sees it, marked as awaiting moderation.
     """
+    query = select(Comment).where(_visible_to(post, commenter_key)).order_by(Comment.created_at, Comment.id)
+    return list(db.session.scalars(query))
+
+
+def visible_comment_places(post: Post, commenter_key: str | None) -> list[Any]:
+    """Like :func:`visible_comments`, but only what placing comments in the thread needs (id and parent)."""
+    query = (
+        select(Comment.id, Comment.parent_id)
+        .where(_visible_to(post, commenter_key))
+        .order_by(Comment.created_at, Comment.id)
+    )
+    return list(db.session.execute(query))
+
+
+def _visible_to(post: Post, commenter_key: str | None) -> ColumnElement[bool]:
     shown = Comment.status == CommentStatus.approved
     if commenter_key:
         shown = shown | ((Comment.status == CommentStatus.pending) & (Comment.commenter_key == commenter_key))
-    query = select(Comment).where(Comment.post_id == post.id, shown).order_by(Comment.created_at, Comment.id)
-    return list(db.session.scalars(query))
+    return (Comment.post_id == post.id) & shown
 
 
 def is_known_commenter(commenter_key: str | None) -> bool:
@@ -578,7 +598,9 @@ MAX_REPLY_DEPTH = 3
 
 
 def comment_thread(comments: list[Comment], max_depth: int = MAX_REPLY_DEPTH) -> list[tuple[Comment, int]]:
-    """Order comments as threads, each followed by its replies, oldest first at every level.
+    """Order comments, given oldest first, as threads, each followed by its replies, oldest first at every level.
+
+    Rows with just ``id`` and ``parent_id`` do as well as comments.
 
     Returns ``(comment, depth)`` pairs. Depth stops at ``max_depth``: deeper replies are shown at that
     level, after the comment they answer (as WordPress does). A reply whose parent is not shown starts
@@ -586,7 +608,7 @@ def comment_thread(comments: list[Comment], max_depth: int = MAX_REPLY_DEPTH) ->
     """
     shown = {comment.id for comment in comments}
     replies: dict[int | None, list[Comment]] = defaultdict(list)
-    for comment in sorted(comments, key=lambda c: (c.created_at, c.id)):
+    for comment in comments:
         replies[comment.parent_id if comment.parent_id in shown else None].append(comment)
     thread: list[tuple[Comment, int]] = []
     stack = [(comment, 1) for comment in reversed(replies[None])]

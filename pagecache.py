@@ -403,6 +403,11 @@ def note_changes(session: Session, context: Any) -> None:
             changed.add(POSTS)
 
 
+def note_bulk_change(session: Session) -> None:
+    """Make every cached page stale once ``session`` commits: for statements that bypass the ORM events."""
+    session.info.setdefault("page_cache_changes", set()).update((POSTS, COMMENTS))
+
+
 def _was_or_is_visible(comment: Comment) -> bool:
     history = inspect(comment).attrs.status.history
     return CommentStatus.approved in (*history.added, *history.unchanged, *history.deleted)

@@ -33,6 +33,7 @@ from pagecache import token_kind
 
 FORM_MAX_AGE = 24 * 3600
 DUPLICATE_WINDOW = timedelta(minutes=10)
+DUPLICATES_COMPARED = 20
 LINK = re.compile(r"<a\s")
 
 log = logging.getLogger(__name__)
@@ -122,12 +123,18 @@ def bot_verdict(form: CommentForm) -> Verdict | None:
 
 
 def is_duplicate(post: Post, body: str, commenter_key: str | None, ip_hash: str) -> bool:
-    """Tell whether the same person posted the same text on this post in the last ten minutes."""
+    """Tell whether the same person posted the same text on this post in the last ten minutes.
+
+    Only their latest few comments are compared: the rate limit keeps an honest person well under that.
+    """
     same_person = Comment.ip_hash == ip_hash
     if commenter_key:
         same_person = same_person | (Comment.commenter_key == commenter_key)
-    query = select(Comment.body).where(
-        Comment.post_id == post.id, Comment.created_at >= now_utc() - DUPLICATE_WINDOW, same_person
+    query = (
+        select(Comment.body)
+        .where(Comment.post_id == post.id, Comment.created_at >= now_utc() - DUPLICATE_WINDOW, same_person)
+        .order_by(Comment.created_at.desc())
+        .limit(DUPLICATES_COMPARED)
     )
     normalized = " ".join(body.split())
     return any(" ".join(earlier.split()) == normalized for earlier in db.session.scalars(query))

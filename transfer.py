@@ -29,6 +29,7 @@ from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import text
 
+import pagecache
 import search
 from markup import render_comment
 from models import Comment
@@ -42,6 +43,7 @@ from models import User
 from models import UserRole
 from models import db
 from models import now_utc
+from models import recount_comments
 from uploads import image_kind
 from uploads import uploads_folder
 
@@ -349,6 +351,8 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
     ]
     if comments:
         db.session.execute(insert(Comment), comments)
+    recount_comments()  # bulk inserts bypass the ORM events that keep counts and the page cache
+    pagecache.note_bulk_change(db.session)
 
     images = _import_uploads(data.get("uploads", []))
     return {

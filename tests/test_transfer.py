@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import os
 import shutil
 import sqlite3
@@ -122,6 +123,7 @@ def test_imported_blog_works_links_threads_images_and_old_addresses(full_blog):
     assert client.get("/posts/first-name").headers["Location"] == "/posts/second-name"
     page = client.get("/posts/second-name").get_data(as_text=True)
     assert "<em>level</em>" in page and 'in reply to <a href="#comment-1">Zoë</a>' in page
+    assert re.search(r"<h2 id=\"comments-heading\">\d+ comments?</h2>", page)  # counts come back too
     image = json.loads(export)["uploads"][0]["name"]
     assert client.get(f"/uploads/{image}").data == png_bytes()
     assert "Ünïcode" in client.get("/tags/").get_data(as_text=True)
