@@ -28,6 +28,7 @@ def nginx_site_for_test(upstream_port: int, listen_port: int, instance: Path) ->
     port and the test's gunicorn."""
     site = (DEPLOY / "nginx.conf").read_text()
     site = site.replace("/srv/inkwell/instance/", f"{instance}/").replace("/srv/inkwell/", f"{ROOT}/")
+    site = site.replace("/var/cache/nginx/inkwell", f"{instance.parent}/nginx-cache")
     site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
     site = site.replace("listen 80;", f"listen 127.0.0.1:{listen_port};")
     return site.replace("listen [::]:80;", "")
@@ -77,6 +78,18 @@ def test_nginx_passes_pages_to_gunicorn_with_the_visitors_address(nginx):
     assert response.headers["Server"].startswith("nginx")
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])  # nginx's $request_id reached the app
     assert '<link rel="canonical" href="http://127.0.0.1/posts/welcome">' in response.text  # the host nginx saw
+
+
+def test_nginx_keeps_anonymous_pages_for_a_few_seconds_but_never_personal_ones(nginx):
+    nginx, _ = nginx
+    statuses = [requests.get(f"{nginx}/posts/welcome", timeout=10).headers["X-Cache-Status"] for _ in range(3)]
+    personal = requests.get(f"{nginx}/posts/welcome", cookies={"inkwell_session": "x"}, timeout=10)
+
+    assert statuses[0] == "MISS" and statuses[1:] == ["HIT", "HIT"]
+    assert personal.headers["X-Cache-Status"] == "BYPASS"
+    login = requests.get(f"{nginx}/admin/login", timeout=10)  # a page with a session cookie is never kept
+    assert requests.get(f"{nginx}/admin/login", timeout=10).headers["X-Cache-Status"] != "HIT"
+    assert "Set-Cookie" in login.headers
 
 
 def test_nginx_serves_the_stylesheet_itself_compressed_and_cached(nginx):
