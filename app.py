@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 import json
 import logging
 import os
@@ -175,6 +176,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     register_blueprints(app)
     register_error_handlers(app)
     register_security_headers(app)
+    register_static_fingerprints(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -407,6 +409,36 @@ def register_security_headers(app: Flask) -> None:
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        return response
+
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def register_static_fingerprints(app: Flask) -> None:
+    """Add ``?v=<hash of the file>`` to static addresses, so browsers and nginx may keep them for a year.
+
+    A changed file gets a new address, so nobody sees a stale stylesheet after an upgrade.
+    """
+    fingerprints: dict[str, str] = {}
+
+    def fingerprint(filename: str) -> str:
+        if filename not in fingerprints:
+            path = Path(app.static_folder or "") / filename
+            content = path.read_bytes() if path.is_file() else b""
+            fingerprints[filename] = hashlib.blake2b(content, digest_size=5).hexdigest()
+        return fingerprints[filename]
+
+    @app.url_defaults
+    def add_fingerprint(endpoint: str, values: dict[str, Any]) -> None:
+        if endpoint == "static" and "filename" in values:
+            values.setdefault("v", fingerprint(values["filename"]))
+
+    @app.after_request
+    def cache_fingerprinted_files(response: Response) -> Response:
+        filename = (request.view_args or {}).get("filename")
+        if request.endpoint == "static" and filename and request.args.get("v") == fingerprint(filename):
+            response.headers["Cache-Control"] = IMMUTABLE
         return response
 
 

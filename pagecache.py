@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -91,6 +92,7 @@ WARNING_INTERVAL = 60.0
 
 TokenIssuer = Callable[[str], str]  # given the secret key, issue a token
 _token_issuers: dict[str, TokenIssuer] = {}
+_code_version = [""]
 _last_warning = [0.0]
 
 
@@ -107,10 +109,19 @@ def init_app(app: Flask) -> None:
         config.setdefault("CACHE_THRESHOLD", 5000)
     config.setdefault("CACHE_DEFAULT_TIMEOUT", 24 * 3600)
     cache.init_app(app)
+    _code_version[0] = code_version(Path(app.root_path))
     app.before_request(note_generations)
     app.after_request(finish_page)
     if config["PAGE_CACHE"]:
         app.wsgi_app = PageCacheMiddleware(app.wsgi_app, store=_store(app), secret_key=app.secret_key)
+
+
+def code_version(root: Path) -> str:
+    """Fingerprint the code, templates and static files, so pages cached by an older Inkwell are not served
+    after an upgrade."""
+    files = sorted([*root.glob("*.py"), *root.glob("templates/**/*"), *root.glob("static/**/*")])
+    stamps = "|".join(f"{path}:{path.stat().st_mtime_ns}:{path.stat().st_size}" for path in files if path.is_file())
+    return hashlib.blake2b(stamps.encode(), digest_size=8).hexdigest()
 
 
 def _store(app: Flask | None = None) -> Any:
@@ -145,7 +156,8 @@ def page_key(environ: dict[str, Any]) -> str | None:
     if query and not KNOWN_ARGS.issuperset(name for name, _ in parse_qsl(query, keep_blank_values=True)):
         return None
     host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
-    address = f"{environ['wsgi.url_scheme']}://{host}{environ.get('SCRIPT_NAME', '')}{environ['PATH_INFO']}?{query}"
+    path = f"{environ.get('SCRIPT_NAME', '')}{environ['PATH_INFO']}?{query}"
+    address = f"{_code_version[0]}|{environ['wsgi.url_scheme']}://{host}{path}"
     return PAGE_KEY + hashlib.blake2b(address.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 

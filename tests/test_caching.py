@@ -6,7 +6,9 @@ is set, in Redis (several servers).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -16,6 +18,7 @@ from sqlalchemy import event
 from test_admin import submit_post
 from test_moderation import approve
 
+from conftest import ROOT
 from conftest import TEST_REDIS_URL
 from conftest import csrf_token
 from conftest import log_in
@@ -279,3 +282,18 @@ def test_a_post_deleted_from_the_command_line_leaves_every_page(cached_app, make
 
     assert "Short-lived" not in page_text(anonymous_get(app, "/"))
     assert anonymous_get(app, f"/posts/{post.slug}").status_code == 404
+
+
+def test_static_files_have_fingerprinted_addresses_kept_for_a_year(app):
+    client = app.test_client()
+    stylesheet = re.search(r'href="(/static/style\.css\?v=([0-9a-f]+))"', page_text(client.get("/")))
+
+    response = client.get(stylesheet.group(1))
+    unversioned = client.get("/static/style.css")
+    stale = client.get("/static/style.css?v=0000000000")
+
+    content = (ROOT / "static" / "style.css").read_bytes()
+    assert stylesheet.group(2) == hashlib.blake2b(content, digest_size=5).hexdigest()
+    assert response.data == content and response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "immutable" not in unversioned.headers.get("Cache-Control", "")
+    assert "immutable" not in stale.headers.get("Cache-Control", "")

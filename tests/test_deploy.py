@@ -94,11 +94,13 @@ def test_nginx_keeps_anonymous_pages_for_a_few_seconds_but_never_personal_ones(n
 
 def test_nginx_serves_the_stylesheet_itself_compressed_and_cached(nginx):
     nginx, _ = nginx
-    response = requests.get(f"{nginx}/static/style.css", headers={"Accept-Encoding": "gzip"}, timeout=10, stream=True)
+    page = requests.get(f"{nginx}/", timeout=10).text
+    stylesheet = re.search(r'href="(/static/style\.css\?v=[0-9a-f]+)"', page).group(1)
+    response = requests.get(f"{nginx}{stylesheet}", headers={"Accept-Encoding": "gzip"}, timeout=10, stream=True)
     raw = response.raw.read()
     assert response.status_code == 200
     assert response.headers["Content-Encoding"] == "gzip"
-    assert "max-age=604800" in response.headers["Cache-Control"]
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert "X-Request-ID" not in response.headers  # answered by nginx, not by the app
     assert gzip.decompress(raw) == (ROOT / "static" / "style.css").read_bytes()
 
