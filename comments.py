@@ -6,6 +6,7 @@ Everything here works with the plain HTML form, without JavaScript.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 from typing import NamedTuple
 
 from flask import Blueprint
@@ -162,12 +163,19 @@ def show_post_page(post: Post) -> str:
 
 def comment_location(post: Post, comment_id: int, commenter_key: str | None) -> str | None:
     """Return the address of the page and anchor where a comment is shown, or ``None`` if it is not shown."""
-    thread = comment_thread(visible_comment_places(post, commenter_key))
-    for number, page in enumerate(thread_pages(thread, current_app.config["COMMENTS_PER_PAGE"]), start=1):
-        if any(comment.id == comment_id for comment, _ in page):
-            cpage = number if number > 1 else None
-            return url_for("blog.show_post", slug=post.slug, cpage=cpage, _anchor=f"comment-{comment_id}")
-    return None
+    number = _comment_page_number(visible_comment_places(post, commenter_key), comment_id)
+    if number is None:
+        return None
+    cpage = number if number > 1 else None
+    return url_for("blog.show_post", slug=post.slug, cpage=cpage, _anchor=f"comment-{comment_id}")
+
+
+def _comment_page_number(places: list[Any], comment_id: int) -> int | None:
+    per_page = current_app.config["COMMENTS_PER_PAGE"]
+    if len(places) <= per_page:  # one page: no need to lay out the threads
+        return 1 if any(place.id == comment_id for place in places) else None
+    pages = thread_pages(comment_thread(places), per_page)
+    return next((n for n, page in enumerate(pages, start=1) if any(c.id == comment_id for c, _ in page)), None)
 
 
 @bp.get("/posts/<slug>/comments/<int:comment_id>")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+from functools import lru_cache
 from functools import partial
 
 import bleach
@@ -88,10 +89,12 @@ def render_post(source: str) -> str:
     return _post_cleaner.clean(_post_markdown().convert(source))
 
 
+@lru_cache(maxsize=256)
 def render_comment(source: str) -> str:
     """Render a reader's comment (a small Markdown subset) to safe HTML with bare URLs linked.
 
-    Every link, typed or linkified, gets ``rel="nofollow ugc noopener"``.
+    Every link, typed or linkified, gets ``rel="nofollow ugc noopener"``. Remembered for recent texts: the
+    form's check and the stored comment render the same text.
     """
     return _comment_cleaner.clean(_comment_markdown().convert(source))
 

@@ -94,7 +94,7 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})  # a request ends after its commit
 
 
 @event.listens_for(Engine, "connect")

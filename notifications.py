@@ -121,6 +121,8 @@ def reply_message(reply: Comment) -> EmailMessage | None:
 
 def notify_new_comment(comment: Comment) -> None:
     """Queue the mails a new comment calls for: the owner's, and a reply notice if it is published."""
+    if not current_app.config["MAIL_SERVER"]:
+        return
     messages = [owner_message(comment)]
     if comment.status == CommentStatus.approved:
         messages.append(reply_message(comment))
@@ -129,6 +131,8 @@ def notify_new_comment(comment: Comment) -> None:
 
 def notify_approved(comment: Comment) -> None:
     """Queue the mails an approval calls for: to the commenter, and to the comment they answered."""
+    if not current_app.config["MAIL_SERVER"]:
+        return
     send_after_response([m for m in (approval_message(comment), reply_message(comment)) if m is not None])
 
 
