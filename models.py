@@ -428,11 +428,11 @@ def published_post(slug: str | None) -> Post | None:
 
 
 def post_by_slug_or_404(slug: str) -> Post:
-    """Return the published post with this slug.
+    """Return the published post with this slug, without its tags and author (they load if used).
 
     :raise 404: when there is no such post, or it is a draft or scheduled for later.
     """
-    post = published_post(slug)
+    post = db.session.scalar(_readable_posts().where(Post.slug == slug))
     if post is None:
         abort(404, description="There is no post at this address.")
     return post
