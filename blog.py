@@ -23,6 +23,7 @@ from models import month_bounds
 from models import page_of
 from models import post_at_legacy_address
 from models import post_redirected_from
+from models import posts_by_id
 from models import published_post
 from models import published_posts
 from models import requested_page
@@ -110,7 +111,7 @@ def search_posts() -> str:
         "blog/search.html",
         query=query[: search.MAX_QUERY_LENGTH],
         words=words,
-        posts=Page(search.posts_by_id(shown), number, len(matches) > first + SEARCH_RESULTS_PER_PAGE),
+        posts=Page(posts_by_id(shown), number, len(matches) > first + SEARCH_RESULTS_PER_PAGE),
         matches=min(len(matches), search.SEARCH_CANDIDATES),
         more_than_ranked=len(matches) > search.SEARCH_CANDIDATES,
         was_shortened=len(query) > search.MAX_QUERY_LENGTH,

@@ -41,10 +41,10 @@ from forms import CommentForm
 from models import Comment
 from models import CommentStatus
 from models import Post
-from models import adjacent_posts
 from models import comment_thread
 from models import db
 from models import is_known_commenter
+from models import neighbours
 from models import now_utc
 from models import post_by_slug_or_404
 from models import published_post
@@ -127,7 +127,7 @@ def render_post_page(
         abort(404, description=NO_SUCH_COMMENT_PAGE)
     if not form.started.data:
         form.started.data = fresh_token("form-started")
-    previous_post, next_post = adjacent_posts(post)
+    around = neighbours(post)
     replying_to = _parent_of(form, comments)
     if replying_to is None and request.method == "GET":
         form.parent_id.data = ""  # a stale or made-up ?replyto= just opens the normal form
@@ -143,8 +143,9 @@ def render_post_page(
         form_error=form_error,
         preview=preview,
         replying_to=replying_to,
-        previous_post=previous_post,
-        next_post=next_post,
+        previous_post=around.earlier,
+        next_post=around.later,
+        recent=around.recent,
         accepts_comments=post.accepts_comments(current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]),
     )
 

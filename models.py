@@ -395,8 +395,15 @@ def recount_comments_statement(post_ids: set[int] | None = None) -> Update:
 
 def published_posts() -> Select[tuple[Post]]:
     """Select posts readers may see (published, publish date reached), newest first, with their tags."""
-    newest_first = (Post.published_at.desc(), Post.id.desc())
-    return _readable_posts().order_by(*newest_first).options(selectinload(Post.tags), joinedload(Post.author))
+    return _readable_posts().order_by(*NEWEST_FIRST).options(*_post_details())
+
+
+NEWEST_FIRST = (Post.published_at.desc(), Post.id.desc())
+
+
+def _post_details() -> tuple[Any, ...]:
+    """What a page showing posts needs with them: tags (one more statement) and the author (joined)."""
+    return selectinload(Post.tags), joinedload(Post.author)
 
 
 def _readable_posts() -> Select[tuple[Post]]:
@@ -414,7 +421,10 @@ def _links(query: Select[Any]) -> Select[Any]:
     return query.with_only_columns(Post.slug, Post.title).options()
 
 
-def recent_posts(limit: int = 5) -> list[PostLink]:
+RECENT_POSTS = 5
+
+
+def recent_posts(limit: int = RECENT_POSTS) -> list[PostLink]:
     """Return the latest published posts for the "Recent posts" list."""
     return [PostLink(*row) for row in db.session.execute(_links(published_posts()).limit(limit))]
 
@@ -423,8 +433,8 @@ def published_post(slug: str | None) -> Post | None:
     """Return the published post with this slug, or ``None`` (missing, a draft, or scheduled for later)."""
     if not slug:
         return None
-    query = _readable_posts().where(Post.slug == slug).options(joinedload(Post.tags), joinedload(Post.author))
-    return db.session.scalars(query).unique().one_or_none()
+    # Tags by a second statement: joined, SQLite would scan every post's tags first.
+    return db.session.scalar(_readable_posts().where(Post.slug == slug).options(*_post_details()))
 
 
 def post_by_slug_or_404(slug: str) -> Post:
@@ -548,16 +558,29 @@ class Page(NamedTuple):
         return self.page + 1
 
 
-def page_of(query: Select[Any], per_page: int) -> Page:
-    """Return the requested page of ``query``, reading one row more to know whether another page follows.
+def page_of(query: Select[tuple[Post]], per_page: int) -> Page:
+    """Return the requested page of a query for posts, reading one row more to know whether another follows.
+
+    The rows before the page are skipped in the index alone (a subquery of ids), so a far page costs about
+    what the first one does.
 
     :raise 404: for a malformed page number, or an empty page past the first.
     """
     number = requested_page()
-    rows = list(db.session.scalars(query.limit(per_page + 1).offset((number - 1) * per_page)))
+    ids = query.with_only_columns(Post.id).options().limit(per_page + 1).offset((number - 1) * per_page)
+    page = select(Post).where(Post.id.in_(ids.scalar_subquery())).order_by(*NEWEST_FIRST).options(*_post_details())
+    rows = list(db.session.scalars(page))
     if number > 1 and not rows:
         abort(404, description="There is no such page.")
     return Page(rows[:per_page], number, len(rows) > per_page)
+
+
+def posts_by_id(ids: list[int]) -> list[Post]:
+    """Return these posts, with their tags and author, in the order of ``ids`` (looked up by primary key)."""
+    posts = {
+        post.id: post for post in db.session.scalars(select(Post).where(Post.id.in_(ids)).options(*_post_details()))
+    }
+    return [posts[post_id] for post_id in ids if post_id in posts]
 
 
 def paginate(query: Select[Any], per_page: int) -> Pagination:
@@ -629,25 +652,51 @@ def thread_pages(thread: list[tuple[Comment, int]], per_page: int) -> list[list[
     return pages
 
 
-def adjacent_posts(post: Post) -> tuple[PostLink | None, PostLink | None]:
-    """Return the published posts just before and just after ``post``, in one statement."""
-    earlier = _links(published_posts()).where(
-        (Post.published_at < post.published_at) | ((Post.published_at == post.published_at) & (Post.id < post.id))
+class Neighbours(NamedTuple):
+    """The posts a post page links to besides itself."""
+
+    earlier: PostLink | None
+    later: PostLink | None
+    recent: list[PostLink]
+
+
+def neighbours(post: Post, recent: int = RECENT_POSTS) -> Neighbours:
+    """Return the published posts just before and just after ``post``, and the latest ones, in one statement."""
+    # Plain <= and >= bounds let the index on (status, published_at) start at this post. Earlier posts need
+    # no "published by now" bound: with two upper bounds SQLite might pick the wrong one and scan.
+    earlier = (
+        select(Post.slug, Post.title)
+        .where(
+            Post.status == PostStatus.published,
+            Post.published_at <= post.published_at,
+            (Post.published_at < post.published_at) | (Post.id < post.id),
+        )
+        .order_by(*NEWEST_FIRST)
     )
     later = (
         _links(published_posts())
         .where(
-            (Post.published_at > post.published_at) | ((Post.published_at == post.published_at) & (Post.id > post.id))
+            Post.published_at >= post.published_at,
+            (Post.published_at > post.published_at) | (Post.id > post.id),
         )
         .order_by(None)
         .order_by(Post.published_at, Post.id)
     )
-    both = union_all(
-        select(literal("earlier").label("side"), earlier.limit(1).subquery()),
-        select(literal("later").label("side"), later.limit(1).subquery()),
+    latest = _links(published_posts()).limit(recent)
+    rows = union_all(
+        *(
+            select(literal(side).label("side"), query.add_columns(Post.published_at, Post.id).subquery())
+            for side, query in (("earlier", earlier.limit(1)), ("later", later.limit(1)), ("recent", latest))
+        )
     )
-    found = {side: PostLink(slug, title) for side, slug, title in db.session.execute(both)}
-    return found.get("earlier"), found.get("later")
+    found: dict[str, list[Any]] = defaultdict(list)
+    for side, slug, title, published_at, post_id in db.session.execute(rows):
+        found[side].append((published_at, post_id, PostLink(slug, title)))
+    earlier_link, later_link, recent_links = (
+        [link for *_, link in sorted(found[side], key=lambda row: row[:2], reverse=True)]
+        for side in ("earlier", "later", "recent")
+    )
+    return Neighbours(next(iter(earlier_link), None), next(iter(later_link), None), recent_links)
 
 
 def tags_with_counts() -> list[tuple[Tag, int]]:

@@ -184,12 +184,6 @@ def best_matches(words: list[str]) -> list[int]:
     return list(db.session.scalars(query))
 
 
-def posts_by_id(ids: list[int]) -> list[Post]:
-    """Return these posts (with their tags) in the order of ``ids``."""
-    posts = {post.id: post for post in db.session.scalars(published_posts().where(Post.id.in_(ids)))}
-    return [posts[post_id] for post_id in ids if post_id in posts]
-
-
 def search_excerpt(post: Post, words: list[str]) -> str:
     """Return the part of the post's text around the first searched word (or its summary)."""
     text = plain_text(post.body_html)
