@@ -17,10 +17,11 @@ from sqlalchemy import bindparam
 from sqlalchemy import column
 from sqlalchemy import event
 from sqlalchemy import func
-from sqlalchemy import literal_column
+from sqlalchemy import literal
 from sqlalchemy import select
 from sqlalchemy import table
 from sqlalchemy import text
+from sqlalchemy import union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -28,10 +29,11 @@ from markup import excerpt_around
 from markup import plain_text
 from models import Base
 from models import Post
+from models import PostStatus
 from models import Tag
 from models import db
+from models import now_utc
 from models import post_tags
-from models import published_posts
 
 BATCH = 2_000
 MAX_QUERY_LENGTH = 200
@@ -152,36 +154,53 @@ def reindex_on(connection: Connection, post_ids: list[int] | None = None) -> int
 
 
 def best_matches(words: list[str]) -> list[int]:
-    """Return the ids of published posts matching every word, best first (title and tags above body).
+    """Return the ids of published posts matching every word, best first, at most ``SEARCH_CANDIDATES + 1``.
 
-    The work is bounded whatever the blog's size: only the newest ``SEARCH_CANDIDATES`` matching posts are
-    ranked, and one more id than that is returned when there were more.
+    The work is bounded whatever the blog's size: only the newest matching posts are ranked. On SQLite, as
+    WordPress does, posts with every word in the title come first, then in the tags, then the others, newest
+    first within each (FTS5's bm25 would read every matching post to weigh the words). PostgreSQL weighs
+    them with ts_rank.
     """
     if db.engine.dialect.name == "postgresql":
-        index = table("post_search", column("post_id"), column("document"))
-        query = func.to_tsquery("simple", " & ".join(words))
-        candidates = (
-            select(index.c.post_id.label("id"), func.ts_rank(index.c.document, query).label("score"))
-            .where(index.c.document.op("@@")(query))
-            .order_by(index.c.post_id.desc())
-            .limit(SEARCH_CANDIDATES + 1)
-            .subquery()
-        )
-        best_first = (candidates.c.score.desc(), Post.published_at.desc())
-    else:
-        index = table("post_search", column("rowid"))
-        match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
-        candidates = (
-            select(index.c.rowid.label("id"), literal_column(SQLITE_RANK).label("score"))
-            .where(text("post_search MATCH :match").bindparams(match=match))
-            .order_by(index.c.rowid.desc())
-            .limit(SEARCH_CANDIDATES + 1)
-            .subquery()
-        )
-        best_first = (candidates.c.score, Post.published_at.desc())  # bm25: lower is better
-    published = published_posts().with_only_columns(Post.id).options().order_by(None)
-    query = published.join(candidates, candidates.c.id == Post.id).order_by(*best_first)
-    return list(db.session.scalars(query))
+        return _best_matches_postgres(words)
+    index = table("post_search", column("rowid"))
+    match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+    def matching(score: int, expression: str) -> Any:
+        found = text(f"post_search MATCH :match_{score}").bindparams(**{f"match_{score}": expression})
+        return select(index.c.rowid.label("id"), literal(score).label("score")).where(found)
+
+    newest = matching(2, match).order_by(index.c.rowid.desc()).limit(SEARCH_CANDIDATES + 1).subquery()
+    oldest_ranked = select(func.min(newest.c.id)).scalar_subquery()
+    in_title = matching(0, f"{{title}} : ({match})").where(index.c.rowid >= oldest_ranked)
+    in_tags = matching(1, f"{{tags}} : ({match})").where(index.c.rowid >= oldest_ranked)
+    found = union_all(select(newest), in_title, in_tags).subquery()
+    candidates = select(found.c.id, func.min(found.c.score).label("score")).group_by(found.c.id).subquery()
+    return _ranked(candidates, (candidates.c.score,))
+
+
+def _best_matches_postgres(words: list[str]) -> list[int]:
+    index = table("post_search", column("post_id"), column("document"))
+    query = func.to_tsquery("simple", " & ".join(words))
+    candidates = (
+        select(index.c.post_id.label("id"), func.ts_rank(index.c.document, query).label("score"))
+        .where(index.c.document.op("@@")(query))
+        .order_by(index.c.post_id.desc())
+        .limit(SEARCH_CANDIDATES + 1)
+        .subquery()
+    )
+    return _ranked(candidates, (candidates.c.score.desc(),))
+
+
+def _ranked(candidates: Any, best_first: tuple[Any, ...]) -> list[int]:
+    """Keep the published candidates, best first; each is looked up by its id, so no post is scanned."""
+    published_at = (
+        select(Post.published_at)
+        .where(Post.id == candidates.c.id, Post.status == PostStatus.published, Post.published_at <= now_utc())
+        .scalar_subquery()
+    )
+    query = select(candidates.c.id).where(published_at.is_not(None)).order_by(*best_first, published_at.desc())
+    return list(db.session.scalars(query.limit(SEARCH_CANDIDATES + 1)))
 
 
 def search_excerpt(post: Post, words: list[str]) -> str:
