@@ -62,7 +62,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "COMMENT_EDIT_MINUTES": 15,
     "COMMENTS_PER_PAGE": 100,
     "PURGE_AFTER_DAYS": 30,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STORAGE_URI": "",  # empty: REDIS_URL when set, else memory://
     "REDIS_URL": "",  # e.g. redis://127.0.0.1:6379/0: page cache and rate limits shared by several servers
     "PAGE_CACHE": True,  # serve anonymous readers' pages from the cache (pagecache.py)
     "PROXY_CACHE_SECONDS": 5,  # how long nginx may keep an anonymous page (s-maxage)
@@ -196,8 +196,8 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         validate_config(app.config)
     except ValueError as error:
         raise SystemExit(f"Inkwell cannot start: {error}") from None
-    if app.config["REDIS_URL"] and app.config["RATELIMIT_STORAGE_URI"] == DEFAULT_CONFIG["RATELIMIT_STORAGE_URI"]:
-        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
+    if not app.config["RATELIMIT_STORAGE_URI"]:
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", database_uri(app.config["DATABASE_URL"]))
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})

@@ -249,7 +249,7 @@ def test_unknown_query_arguments_are_answered_but_not_stored(cached_app, make_po
 
 def test_a_stopped_cache_store_means_uncached_pages_and_one_log_line(make_app, make_post, caplog, monkeypatch):
     monkeypatch.setattr(pagecache, "_last_warning", [0.0])  # warnings are once a minute per process
-    app = make_app(PAGE_CACHE=True, REDIS_URL="redis://127.0.0.1:1/0")
+    app = make_app(PAGE_CACHE=True, REDIS_URL="redis://127.0.0.1:1/0", RATELIMIT_STORAGE_URI="memory://")
     post = make_post("Resilient")
 
     with caplog.at_level(logging.WARNING, logger="pagecache"):
