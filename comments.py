@@ -40,6 +40,7 @@ from extensions import limiter
 from forms import CommentForm
 from models import Comment
 from models import CommentStatus
+from models import ModerationPolicy
 from models import Post
 from models import comment_thread
 from models import db
@@ -271,10 +272,11 @@ def _new_comment(post: Post, form: CommentForm, commenter_key: str, ip_hash: str
         notify_replies=bool(form.email.data and form.notify_replies.data),
         notify_approval=bool(form.email.data and form.notify_approval.data),
     )
+    policy = current_app.config["COMMENT_MODERATION"]
     verdict = (
         spam.bot_verdict(form)
         or spam.content_verdict(form, comment.body_html)
-        or Comment.initial_verdict(current_app.config["COMMENT_MODERATION"], is_known_commenter(commenter_key))
+        or Comment.initial_verdict(policy, policy == ModerationPolicy.first_time and is_known_commenter(commenter_key))
     )
     comment.status, comment.held_reason = verdict.status, verdict.reason
     return comment
