@@ -60,7 +60,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "COMMENT_MAX_LINKS": 2,
     "COMMENT_BLOCKLIST": "blocklist.txt",  # in the instance folder
     "COMMENT_EDIT_MINUTES": 15,
-    "COMMENTS_PER_PAGE": 100,
+    "COMMENTS_PER_PAGE": 50,  # top-level comments, each with its replies (WordPress's default)
     "PURGE_AFTER_DAYS": 30,
     "RATELIMIT_STORAGE_URI": "",  # empty: REDIS_URL when set, else memory://
     "REDIS_URL": "",  # e.g. redis://127.0.0.1:6379/0: page cache and rate limits shared by several servers

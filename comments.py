@@ -6,7 +6,6 @@ Everything here works with the plain HTML form, without JavaScript.
 from __future__ import annotations
 
 import secrets
-from typing import Any
 from typing import NamedTuple
 
 from flask import Blueprint
@@ -42,6 +41,7 @@ from models import Comment
 from models import CommentStatus
 from models import ModerationPolicy
 from models import Post
+from models import comment_page_number
 from models import comment_thread
 from models import db
 from models import is_known_commenter
@@ -51,7 +51,6 @@ from models import post_by_slug_or_404
 from models import published_post
 from models import requested_page
 from models import thread_pages
-from models import visible_comment_places
 from models import visible_comments
 from pagecache import fresh_token
 
@@ -163,27 +162,22 @@ def show_post_page(post: Post) -> str:
     return render_post_page(post, form, comment_page=requested_page("cpage", NO_SUCH_COMMENT_PAGE))
 
 
-def comment_location(post: Post, comment_id: int, commenter_key: str | None) -> str | None:
+def comment_location(post: Post, comment: Comment, commenter_key: str | None) -> str | None:
     """Return the address of the page and anchor where a comment is shown, or ``None`` if it is not shown."""
-    number = _comment_page_number(visible_comment_places(post, commenter_key), comment_id)
+    number = comment_page_number(comment, commenter_key, current_app.config["COMMENTS_PER_PAGE"])
     if number is None:
         return None
     cpage = number if number > 1 else None
-    return url_for("blog.show_post", slug=post.slug, cpage=cpage, _anchor=f"comment-{comment_id}")
-
-
-def _comment_page_number(places: list[Any], comment_id: int) -> int | None:
-    per_page = current_app.config["COMMENTS_PER_PAGE"]
-    if len(places) <= per_page:  # one page: no need to lay out the threads
-        return 1 if any(place.id == comment_id for place in places) else None
-    pages = thread_pages(comment_thread(places), per_page)
-    return next((n for n, page in enumerate(pages, start=1) if any(c.id == comment_id for c, _ in page)), None)
+    return url_for("blog.show_post", slug=post.slug, cpage=cpage, _anchor=f"comment-{comment.id}")
 
 
 @bp.get("/posts/<slug>/comments/<int:comment_id>")
 def comment_permalink(slug: str, comment_id: int) -> ResponseReturnValue:
     """Redirect to the page and anchor where a comment is shown, however long the thread."""
-    location = comment_location(post_by_slug_or_404(slug), comment_id, commenter_key_from_cookie())
+    post = post_by_slug_or_404(slug)
+    comment = db.session.get(Comment, comment_id)
+    on_this_post = comment is not None and comment.post_id == post.id
+    location = comment_location(post, comment, commenter_key_from_cookie()) if on_this_post else None
     if location is None:
         abort(404, description="There is no such comment on this post.")
     return redirect(location)
@@ -227,7 +221,7 @@ def add_comment(slug: str) -> ResponseReturnValue:
     notifications.notify_new_comment(comment)
 
     flash_once(FLASH_PUBLISHED if comment.status == CommentStatus.approved else FLASH_HELD, "success")
-    location = comment_location(post, comment.id, key) or url_for("blog.show_post", slug=post.slug, _anchor="comments")
+    location = comment_location(post, comment, key) or url_for("blog.show_post", slug=post.slug, _anchor="comments")
     response = redirect(location, 303)
     remember_commenter(response, key)
     update_remembered_details(response, form)
@@ -342,7 +336,7 @@ def edit_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
         comment.status, comment.held_reason = held.status, held.reason
     db.session.commit()
     flash_once("Your comment is updated.", "success")
-    location = comment_location(comment.post, comment.id, commenter_key_from_cookie())
+    location = comment_location(comment.post, comment, commenter_key_from_cookie())
     return redirect(location or url_for("blog.show_post", slug=slug, _anchor="comments"), 303)
 
 

@@ -11,8 +11,8 @@ worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20  # let requests in flight finish on restart
 keepalive = 5
-max_requests = 2000  # recycle workers now and then, so a slow leak never becomes an outage
-max_requests_jitter = 200
+max_requests = 50_000  # recycle workers now and then, so a slow leak never becomes an outage
+max_requests_jitter = 5_000
 # Trust X-Forwarded-* only from the proxy on this machine (nginx); Inkwell's PROXY_FIX does the rest.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = "-"

@@ -30,7 +30,9 @@ from sqlalchemy import Index
 from sqlalchemy import String
 from sqlalchemy import Table
 from sqlalchemy import Text
+from sqlalchemy import bindparam
 from sqlalchemy import event
+from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import inspect
 from sqlalchemy import literal
@@ -42,6 +44,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
@@ -312,6 +315,7 @@ class Comment(db.Model):
     __tablename__ = "comments"
     __table_args__ = (
         Index("ix_comments_post_status_created", "post_id", "status", "created_at"),
+        Index("ix_comments_post_created", "post_id", "created_at"),
         Index("ix_comments_commenter_status", "commenter_key", "status"),
         Index("ix_comments_status_created", "status", "created_at"),
     )
@@ -383,14 +387,20 @@ def recount_comments(post_ids: set[int] | None = None) -> None:
 
 def recount_comments_statement(post_ids: set[int] | None = None) -> Update:
     """An UPDATE setting ``comment_count`` from the comments table (every post's when no ids are given)."""
+    if post_ids is None:
+        return _recount_all_statement()
+    return _recount_all_statement().where(Post.id.in_(bindparam("post_ids", list(post_ids), expanding=True)))
+
+
+@cache
+def _recount_all_statement() -> Update:
     approved = (
         select(func.count(Comment.id))
         .where(Comment.post_id == Post.id, Comment.status == CommentStatus.approved)
         .scalar_subquery()
     )
     # updated_at is set to itself: a new comment does not make the post "updated".
-    statement = update(Post).values(comment_count=approved, updated_at=Post.updated_at)
-    return statement.where(Post.id.in_(post_ids)) if post_ids is not None else statement
+    return update(Post).values(comment_count=approved, updated_at=Post.updated_at)
 
 
 def published_posts() -> Select[tuple[Post]]:
@@ -462,21 +472,16 @@ def visible_comments(post: Post, commenter_key: str | None) -> list[Comment]:
     return list(db.session.scalars(query))
 
 
-def visible_comment_places(post: Post, commenter_key: str | None) -> list[Any]:
-    """Like :func:`visible_comments`, but only what placing comments in the thread needs (id and parent)."""
-    query = (
-        select(Comment.id, Comment.parent_id)
-        .where(_visible_to(post, commenter_key))
-        .order_by(Comment.created_at, Comment.id)
-    )
-    return list(db.session.execute(query))
-
-
 def _visible_to(post: Post, commenter_key: str | None) -> ColumnElement[bool]:
-    shown = Comment.status == CommentStatus.approved
+    return (Comment.post_id == post.id) & _shown(Comment, commenter_key)
+
+
+def _shown(comments: Any, commenter_key: str | None) -> ColumnElement[bool]:
+    """Approved comments, and this commenter's own held ones (``comments`` is Comment or an alias of it)."""
+    shown = comments.status == CommentStatus.approved
     if commenter_key:
-        shown = shown | ((Comment.status == CommentStatus.pending) & (Comment.commenter_key == commenter_key))
-    return (Comment.post_id == post.id) & shown
+        shown = shown | ((comments.status == CommentStatus.pending) & (comments.commenter_key == commenter_key))
+    return shown
 
 
 def is_known_commenter(commenter_key: str | None) -> bool:
@@ -643,13 +648,67 @@ def comment_thread(comments: list[Comment], max_depth: int = MAX_REPLY_DEPTH) ->
 
 
 def thread_pages(thread: list[tuple[Comment, int]], per_page: int) -> list[list[tuple[Comment, int]]]:
-    """Split a thread into pages of about ``per_page`` comments, never separating a reply from its thread."""
+    """Split a thread into pages of ``per_page`` top-level comments, each with all its replies (as WordPress does).
+
+    Pages are counted in top-level comments so that the page of any comment is a count, not a layout: see
+    :func:`comment_page_number`.
+    """
     pages: list[list[tuple[Comment, int]]] = [[]]
+    roots = 0
     for comment, depth in thread:
-        if depth == 1 and len(pages[-1]) >= per_page:
-            pages.append([])
+        if depth == 1:
+            if roots == per_page:
+                pages.append([])
+                roots = 0
+            roots += 1
         pages[-1].append((comment, depth))
     return pages
+
+
+def comment_page_number(comment: Comment, commenter_key: str | None, per_page: int) -> int | None:
+    """Return the page of the post's comments that shows ``comment`` to this commenter, or ``None`` if hidden.
+
+    The page follows from how many threads start before the comment's own thread: one count, however long
+    the conversation.
+    """
+    if not _is_visible(comment, commenter_key):
+        return None
+    root = comment
+    while root.parent_id is not None:
+        parent = db.session.get(Comment, root.parent_id)
+        if parent is None or parent.post_id != comment.post_id or not _is_visible(parent, commenter_key):
+            break
+        root = parent
+    place = {"post_id": comment.post_id, "key": commenter_key, "at": root.created_at, "root_id": root.id}
+    earlier_roots = db.session.scalar(_earlier_threads_statement(), place)
+    return (earlier_roots or 0) // per_page + 1
+
+
+@cache
+def _earlier_threads_statement() -> Select[tuple[int]]:
+    """Count the threads shown before a thread's first comment (built once: it runs for every comment posted).
+
+    A thread starts at a shown comment whose parent is not shown (usually: has none).
+    """
+    parent = aliased(Comment)
+
+    def shown(comments: Any) -> ColumnElement[bool]:
+        own_held = (comments.status == CommentStatus.pending) & (comments.commenter_key == bindparam("key"))
+        return (comments.status == CommentStatus.approved) | own_held
+
+    at, root_id = bindparam("at", type_=UTCDateTime()), bindparam("root_id")
+    return select(func.count(Comment.id)).where(
+        Comment.post_id == bindparam("post_id"),
+        shown(Comment),
+        (Comment.created_at < at) | ((Comment.created_at == at) & (Comment.id < root_id)),
+        Comment.parent_id.is_(None) | ~exists().where(parent.id == Comment.parent_id, shown(parent)),
+    )
+
+
+def _is_visible(comment: Comment, commenter_key: str | None) -> bool:
+    return comment.status == CommentStatus.approved or (
+        comment.status == CommentStatus.pending and commenter_key is not None and comment.commenter_key == commenter_key
+    )
 
 
 class Neighbours(NamedTuple):

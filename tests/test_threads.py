@@ -214,19 +214,17 @@ def test_long_threads_are_paged_and_permalinks_find_any_comment(make_app, make_p
         post_comment(client, post.slug, body=f"Comment {n}")
     post_comment(client, post.slug, body="Reply on page one", parent_id="1")
 
-    first = page_text(client.get(f"/posts/{post.slug}"))
-    assert [text for text, _ in depths(first)] == ["Comment 0", "Reply on page one", "Comment 1"]
+    first = page_text(client.get(f"/posts/{post.slug}"))  # three conversations a page, replies included
+    assert [text for text, _ in depths(first)] == ["Comment 0", "Reply on page one", "Comment 1", "Comment 2"]
     assert "Comments page 1 of 3" in first and "?cpage=2#comments" in first
-    assert [text for text, _ in depths(page_text(client.get(f"/posts/{post.slug}?cpage=3")))] == [
-        "Comment 5",
-        "Comment 6",
-    ]
+    assert [text for text, _ in depths(page_text(client.get(f"/posts/{post.slug}?cpage=3")))] == ["Comment 6"]
     assert client.get(f"/posts/{post.slug}?cpage=4").status_code == 404
     assert client.get(f"/posts/{post.slug}?cpage=zero").status_code == 404
 
-    response = client.get(f"/posts/{post.slug}/comments/7")
-    assert response.status_code == 302
-    assert response.headers["Location"] == f"/posts/{post.slug}?cpage=3#comment-7"
+    for comment_id, page in ((7, "?cpage=3"), (8, ""), (4, "?cpage=2")):  # 8 is the reply to comment 1
+        response = client.get(f"/posts/{post.slug}/comments/{comment_id}")
+        assert response.status_code == 302
+        assert response.headers["Location"] == f"/posts/{post.slug}{page}#comment-{comment_id}"
     assert client.get(f"/posts/{post.slug}/comments/999").status_code == 404
 
 
