@@ -452,10 +452,18 @@ def post_by_slug_or_404(slug: str) -> Post:
 
     :raise 404: when there is no such post, or it is a draft or scheduled for later.
     """
-    post = db.session.scalar(_readable_posts().where(Post.slug == slug))
+    post = db.session.scalar(_readable_post_statement(), {"slug": slug, "now": now_utc()})
     if post is None:
         abort(404, description="There is no post at this address.")
     return post
+
+
+@cache
+def _readable_post_statement() -> Select[tuple[Post]]:
+    """The post by its slug, if readers may see it (built once: every comment posted looks it up)."""
+    now = bindparam("now", type_=UTCDateTime())
+    published = (Post.status == PostStatus.published) & (Post.published_at <= now)
+    return select(Post).where(published, Post.slug == bindparam("slug"))
 
 
 def tag_by_slug_or_404(slug: str) -> Tag:
