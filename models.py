@@ -373,7 +373,7 @@ def count_comments(session: Session, context: Any) -> None:
             history = inspect(instance).attrs.post_id.history
             post_ids.update(i for i in (*history.added, *history.unchanged, *history.deleted) if i is not None)
     if post_ids:
-        session.connection().execute(recount_comments_statement(post_ids))
+        session.connection().execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
         for post_id in post_ids:
             post = session.identity_map.get(session.identity_key(Post, post_id))
             if post is not None:
@@ -382,14 +382,15 @@ def count_comments(session: Session, context: Any) -> None:
 
 def recount_comments(post_ids: set[int] | None = None) -> None:
     """Set ``comment_count`` again after statements that bypass the ORM (bulk inserts, imports, purges)."""
-    db.session.execute(recount_comments_statement(post_ids))
-
-
-def recount_comments_statement(post_ids: set[int] | None = None) -> Update:
-    """An UPDATE setting ``comment_count`` from the comments table (every post's when no ids are given)."""
     if post_ids is None:
-        return _recount_all_statement()
-    return _recount_all_statement().where(Post.id.in_(bindparam("post_ids", list(post_ids), expanding=True)))
+        db.session.execute(_recount_all_statement())
+    else:
+        db.session.execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
+
+
+@cache
+def _recount_some_statement() -> Update:
+    return _recount_all_statement().where(Post.id.in_(bindparam("post_ids", expanding=True)))
 
 
 @cache

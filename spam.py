@@ -9,13 +9,16 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 
 from flask import current_app
 from itsdangerous import BadSignature
 from itsdangerous import SignatureExpired
 from itsdangerous import TimestampSigner
+from sqlalchemy import bindparam
 from sqlalchemy import select
+from sqlalchemy.sql import Select
 
 from forms import CommentForm
 from models import HELD_BLOCKLIST
@@ -26,6 +29,7 @@ from models import HELD_TOO_FAST
 from models import Comment
 from models import CommentStatus
 from models import Post
+from models import UTCDateTime
 from models import Verdict
 from models import db
 from models import now_utc
@@ -128,14 +132,21 @@ def is_duplicate(post: Post, body: str, commenter_key: str | None, ip_hash: str)
     Only the post's latest few comments are compared: a double-submitted form, the case this is for,
     arrives seconds after the first.
     """
-    query = (
-        select(Comment.body, Comment.commenter_key, Comment.ip_hash)
-        .where(Comment.post_id == post.id, Comment.created_at >= now_utc() - DUPLICATE_WINDOW)
-        .order_by(Comment.created_at.desc())
-        .limit(DUPLICATES_COMPARED)
-    )
+    latest = db.session.execute(_latest_comments(), {"post_id": post.id, "since": now_utc() - DUPLICATE_WINDOW})
     normalized = " ".join(body.split())
     return any(
         " ".join(earlier.split()) == normalized and (ip == ip_hash or (commenter_key and key == commenter_key))
-        for earlier, key, ip in db.session.execute(query)
+        for earlier, key, ip in latest
+    )
+
+
+@cache
+def _latest_comments() -> Select[tuple[str, str | None, str | None]]:
+    """The post's latest comments since a time (built once: it runs for every comment posted)."""
+    since = bindparam("since", type_=UTCDateTime())
+    return (
+        select(Comment.body, Comment.commenter_key, Comment.ip_hash)
+        .where(Comment.post_id == bindparam("post_id"), Comment.created_at >= since)
+        .order_by(Comment.created_at.desc())
+        .limit(DUPLICATES_COMPARED)
     )
