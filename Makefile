@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 WORKERS ?= 2
 FLASK := $(BIN)/flask --app app
 
-.PHONY: run serve test lint bench init-db seed-demo clean
+.PHONY: run serve test lint bench lighthouse tools init-db seed-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,16 +33,28 @@ serve: init-db
 seed-demo: init-db
 	$(FLASK) seed-demo --posts $(or $(POSTS),30) --comments $(or $(COMMENTS),200)
 
-test: $(VENV)/.installed-dev
+# Node tools for the tests and `make lighthouse` (the Nu HTML Checker, Lighthouse), from package-lock.json.
+# Without npm, the tests that need them are reported as skipped.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the HTML validity test will be skipped"; fi
+
+tools: node_modules/.installed
+
+test: $(VENV)/.installed-dev tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Load figures for the pages readers hit most, as ratios to a bare Flask app; BENCH_ARGS=--quick for under a minute.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# Lighthouse's four scores for the home page and a post with 50 comments, in Debian's Chromium.
+lighthouse: $(VENV)/.installed-dev tools
+	$(BIN)/python bench/lighthouse.py
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache test-artifacts node_modules

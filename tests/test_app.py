@@ -105,11 +105,24 @@ def test_healthz_reports_an_unreachable_database(tmp_path):
 
 
 def test_every_response_carries_a_strict_content_security_policy(client):
-    for url in ("/", "/no-such-page", "/healthz"):
-        headers = client.get(url).headers
+    for url in ("/", "/", "/no-such-page", "/healthz", "/feed.xml", "/static/style.css", "/admin/login"):
+        headers = client.get(url).headers  # "/" twice: the second answer comes from the page cache
         policy = headers["Content-Security-Policy"]
-        assert "default-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+        for rule in ("default-src 'self'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"):
+            assert rule in policy, (url, rule)
+        assert "object-src 'none'" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
         assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+        assert "camera=()" in headers["Permissions-Policy"]
+        assert "Strict-Transport-Security" not in headers  # plain http: HSTS would mean nothing
+
+
+def test_https_responses_add_hsts_and_secure_cookies(make_app):
+    client = make_app(SITE_URL="https://blog.example.com").test_client()
+    response = client.get("/admin/login", base_url="https://blog.example.com")
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
 def test_unexpected_error_shows_a_friendly_500_without_a_traceback(make_app):

@@ -151,3 +151,101 @@ def test_reader_replies_previews_posts_and_edits_within_the_window(live_server, 
     page.get_by_role("button", name="Save changes").click()
     assert "Your comment is updated." in page.locator(".flashes").inner_text()
     assert page.locator(".comment.depth-2 .comment-body em").inner_text() == "fully"
+
+
+# With JavaScript on: hostile comments must not run, and the pages must break no rule of their own CSP.
+
+WATCH_FOR_TROUBLE = """
+window.__trouble = [];
+for (const name of ["alert", "confirm", "prompt"]) {
+  window[name] = (...args) => { window.__trouble.push(name + ": " + args.join(" ")); };
+}
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__trouble.push("CSP: " + event.violatedDirective + " " + event.blockedURI);
+});
+"""
+
+HOSTILE_COMMENTS = [
+    "<script>alert('script tag')</script>",
+    "<img src=x onerror=alert('img onerror')>",
+    "[click me](javascript:alert('markdown link'))",
+    "<svg onload=alert('svg onload')><circle r=5></circle></svg>",
+    "<svg><script>alert('svg script')</script></svg>",
+    '<a href="jav&#x61;script:alert(\'entity protocol\')">encoded</a>',
+    "<iframe src=\"javascript:alert('iframe')\"></iframe>",
+    '<noscript><p title="</noscript><img src=x onerror=alert(\'noscript mxss\')>">',
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert('math mxss')>",
+    '![x](x" onerror="alert(\'markdown image\'))',
+    '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">data url</a>',
+    "<details open ontoggle=alert('details ontoggle')>boo</details>",
+    "[hover](https://example.com\" onmouseover=\"alert('attribute break'))",
+    "<style>body{background:url(javascript:alert('css'))}</style>`<b onclick=alert(1)>code</b>`",
+]
+
+DOM_PROBLEMS = """() => {
+  const problems = [];
+  for (const script of document.querySelectorAll("script")) {
+    if (script.type !== "application/ld+json") problems.push("script element: " + script.outerHTML.slice(0, 80));
+  }
+  for (const element of document.querySelectorAll("*")) {
+    for (const attribute of element.attributes) {
+      const value = attribute.value.trim().toLowerCase();
+      if (attribute.name.startsWith("on")) problems.push("handler: " + element.outerHTML.slice(0, 80));
+      if (["href", "src", "action", "formaction", "xlink:href"].includes(attribute.name)
+          && /^(javascript|data|vbscript):/.test(value.replace(/\\s/g, ""))) {
+        problems.push("dangerous address: " + element.outerHTML.slice(0, 80));
+      }
+    }
+  }
+  for (const tag of ["iframe", "object", "embed", "svg", "math", "style", "noscript", "base", "form[action^='java']"]) {
+    for (const element of document.querySelectorAll(".comment-body " + tag)) problems.push("element: " + tag);
+  }
+  return problems;
+}"""
+
+
+@pytest.fixture
+def js_page(browser):
+    """A page with JavaScript on that records dialogs and CSP violations, and console errors."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(WATCH_FOR_TROUBLE)
+    page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
+    page.on("dialog", lambda dialog: (page.console_errors.append("dialog: " + dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+
+
+def trouble(page) -> list[str]:
+    return page.evaluate("window.__trouble") + page.console_errors
+
+
+def test_hostile_comments_run_nothing_and_leave_no_handlers_or_scripts(live_server, js_page):
+    url = live_server(COMMENT_MODERATION="off", COMMENT_RATE_LIMIT="100 per minute", COMMENT_MAX_LINKS="10")
+    page = js_page
+    for number, body in enumerate(HOSTILE_COMMENTS):
+        page.goto(f"{url}/posts/welcome")
+        page.get_by_role("textbox", name="Name").fill(f"<img src=x onerror=alert('name {number}')>")
+        page.get_by_role("textbox", name="Comment").fill(body)
+        page.get_by_role("button", name="Post comment").click()
+        assert "your comment is published" in page.locator(".flashes").inner_text(), body
+
+    page.goto(f"{url}/posts/welcome")
+    for link in page.locator(".comment-body a, .comment-author a").all():
+        link.hover()
+    for toggle in page.locator(".comment-body details").all():
+        toggle.click()
+
+    assert page.locator(".comment-body").count() == len(HOSTILE_COMMENTS)
+    assert page.evaluate(DOM_PROBLEMS) == []
+    assert trouble(page) == []
+    screenshot(page, "hostile-comments")
+
+
+@pytest.mark.parametrize("path", ["/", "/posts/welcome", "/tags/", "/archive", "/search?q=welcome", "/admin/login"])
+def test_pages_break_no_rule_of_their_csp_and_log_no_errors(live_server, js_page, path):
+    url = live_server()
+    js_page.goto(url + path)
+    js_page.get_by_role("link", name="Skip to content").focus()
+    assert trouble(js_page) == []

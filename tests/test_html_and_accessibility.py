@@ -1,0 +1,240 @@
+"""Every page type is valid HTML (the Nu HTML Checker) and has no accessibility violation (axe-core in Chromium).
+
+The checker comes from the npm package vnu-jar (``npm ci`` installs it; `make test` runs that) and runs on the
+machine's Java; axe-core comes with the PyPI package axe-playwright-python. Each part is reported as skipped,
+with the reason, when its tool is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import PASSWORD
+from conftest import ROOT
+from conftest import flask_command
+from conftest import free_port
+from conftest import wait_until_healthy
+
+VNU_JAR = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+JAVA = shutil.which("java")
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A running blog (gunicorn, its own SQLite file) with demo posts and a threaded conversation on welcome."""
+    folder = tmp_path_factory.mktemp("site")
+    env = os.environ | {
+        "DATABASE_URL": f"sqlite:///{folder / 'site.db'}",
+        "INSTANCE_PATH": str(folder / "instance"),
+        "SECRET_KEY": "validity",
+        "ADMIN_PASSWORD": PASSWORD,
+        "COMMENT_MIN_SECONDS": "0",
+        "COMMENT_MODERATION": "off",
+        "COMMENT_RATE_LIMIT": "100 per minute",
+    }
+    flask_command(env, "init-db")
+    flask_command(env, "create-admin", "owner", "--display-name", "Olive Owner")
+    flask_command(env, "seed-demo", "--posts", "12", "--comments", "40")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "app:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdout=(folder / "gunicorn.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_healthy(url, process)
+    reader = requests.Session()
+    for body in ("A first thought, with *emphasis*.", "A second one."):
+        html = reader.get(f"{url}/posts/welcome").text
+        token = CSRF.search(html, html.find('action="/posts/welcome/comments#')).group(1)
+        reader.post(f"{url}/posts/welcome/comments", data={"csrf_token": token, "name": "Ada", "body": body})
+    html = reader.get(f"{url}/posts/welcome").text
+    token = CSRF.search(html, html.find('action="/posts/welcome/comments#')).group(1)
+    reader.post(
+        f"{url}/posts/welcome/comments",
+        data={"csrf_token": token, "name": "Ken", "body": "A reply.", "parent_id": "1"},
+    )
+    yield url
+    os.kill(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def owner_session(url: str) -> requests.Session:
+    owner = requests.Session()
+    token = CSRF.search(owner.get(f"{url}/admin/login").text).group(1)
+    owner.post(f"{url}/admin/login", data={"csrf_token": token, "username": "owner", "password": PASSWORD})
+    return owner
+
+
+def page_types(url: str) -> dict[str, str]:
+    """The HTML of every kind of page a reader or the owner meets, by name."""
+    reader, owner = requests.Session(), owner_session(url)
+    pages = {
+        name: reader.get(url + path).text
+        for name, path in {
+            "home": "/",
+            "home-page-2": "/?page=2",
+            "post-with-comments": "/posts/welcome",
+            "reply-form": "/posts/welcome?replyto=1",
+            "tags": "/tags/",
+            "tag": "/tags/notes",
+            "archive": "/archive",
+            "search": "/search?q=welcome",
+            "empty-search": "/search?q=zzzzzz",
+            "not-found": "/no-such-page",
+            "login": "/admin/login",
+        }.items()
+    }
+    html = reader.get(f"{url}/posts/welcome").text
+    token = CSRF.search(html, html.find('action="/posts/welcome/comments#')).group(1)
+    form = {"csrf_token": token, "name": "Typed name", "body": ""}
+    pages["comment-errors"] = reader.post(f"{url}/posts/welcome/comments", data=form).text
+    form |= {"body": "A *previewed* comment.", "action": "preview"}
+    pages["comment-preview"] = reader.post(f"{url}/posts/welcome/comments", data=form).text
+    for name, path in {
+        "dashboard": "/admin/",
+        "admin-posts": "/admin/posts",
+        "new-post": "/admin/posts/new",
+        "edit-post": "/admin/posts/1/edit",
+        "comment-queue": "/admin/comments",
+        "your-data": "/admin/data",
+    }.items():
+        pages[name] = owner.get(url + path).text
+    return pages
+
+
+@pytest.mark.skipif(JAVA is None, reason="Java is not installed (the Nu HTML Checker runs on it)")
+@pytest.mark.skipif(not VNU_JAR.exists(), reason="vnu.jar is missing: run `npm ci` (make test does)")
+def test_every_page_type_is_valid_html(site, tmp_path):
+    files = []
+    for name, html in page_types(site).items():
+        path = tmp_path / f"{name}.html"
+        path.write_text(html)
+        files.append(str(path))
+
+    result = subprocess.run(
+        [JAVA, "-jar", str(VNU_JAR), "--errors-only", "--format", "json", *files],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    messages = json.loads(result.stderr or '{"messages": []}')["messages"]
+    errors = [f"{Path(m['url']).stem}: {m['message']} ({m.get('extract', '').strip()[:80]})" for m in messages]
+    assert errors == []
+
+
+axe_module = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-playwright-python is missing")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from test_browser import CHROMIUM
+    from test_browser import CHROMIUM_FLAGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+ACCESSIBILITY_PAGES = {
+    "home": "/",
+    "post-with-comments": "/posts/welcome",
+    "tag": "/tags/notes",
+    "search": "/search?q=welcome",
+    "login": "/admin/login",
+}
+OWNER_PAGES = {"dashboard": "/admin/", "new-post": "/admin/posts/new", "comment-queue": "/admin/comments"}
+
+
+def violations(page) -> list[str]:
+    results = axe_module.Axe().run(page)
+    return [
+        f"{violation['id']} ({violation['impact']}): {node['target']}"
+        for violation in results.response["violations"]
+        for node in violation["nodes"]
+    ]
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_reader_pages_have_no_accessibility_violations(site, chromium, width):
+    page = chromium.new_page(viewport={"width": width, "height": 900})
+    found = {}
+    for name, path in ACCESSIBILITY_PAGES.items():
+        page.goto(site + path)
+        found[name] = violations(page)
+    page.goto(f"{site}/posts/welcome")
+    page.get_by_role("button", name="Post comment").click()  # the form with its errors
+    found["comment-errors"] = violations(page)
+    page.close()
+    assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+def test_owner_pages_have_no_accessibility_violations_in_light_or_dark(site, chromium, color_scheme):
+    context = chromium.new_context(color_scheme=color_scheme)
+    page = context.new_page()
+    page.goto(f"{site}/admin/login")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    found = {}
+    for name, path in {**OWNER_PAGES, **ACCESSIBILITY_PAGES}.items():
+        page.goto(site + path)
+        found[name] = violations(page)
+    context.close()
+    assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+def tab_to(page, expression: str, wanted: str) -> None:
+    for _ in range(30):
+        if page.evaluate(expression) == wanted:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {wanted}")
+
+
+def test_a_keyboard_alone_can_post_a_comment_with_visible_focus(site, chromium):
+    page = chromium.new_page()
+    page.goto(f"{site}/posts/welcome")
+
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    focused = []
+    for _ in range(200):
+        page.keyboard.press("Tab")
+        label = page.evaluate("document.activeElement.id || document.activeElement.textContent")
+        outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline != "none", f"no visible focus on {label}"
+        focused.append(label)
+        if label == "name":
+            break
+    page.keyboard.type("Keyboard Kim")
+    tab_to(page, "document.activeElement.id", "body")
+    page.keyboard.type("Written without a mouse.")
+    tab_to(page, "document.activeElement.textContent", "Post comment")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+    assert "Written without a mouse." in page.locator(".comments").inner_text()
+    assert "homepage" not in focused  # the honeypot is skipped by the keyboard
+    page.close()
