@@ -3,6 +3,7 @@ published post with an image, and a reader commenting. Screenshots go to test-ar
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from test_admin import png_bytes
 
 from conftest import PASSWORD
 from conftest import ROOT
+from conftest import flask_command
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -96,13 +98,43 @@ def test_owner_logs_in_writes_a_post_with_an_image_and_publishes_it(live_server,
     screenshot(page, "post-with-image")
 
 
+def test_reader_browses_pages_tags_and_search_then_opens_a_post(live_server, page, tmp_path):
+    url = live_server()
+    environment = os.environ | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    flask_command(environment, "seed-demo", "--posts", "25", "--comments", "60")
+
+    page.goto(url)
+    assert page.get_by_role("heading", name="Latest posts").is_visible()
+    page.get_by_role("link", name="Older posts →").first.click()
+    assert page.get_by_role("heading", name="Older posts, page 2").is_visible()
+    screenshot(page, "home-page-2")
+
+    page.locator(".summary a[rel=tag]").first.click()
+    assert "/tags/" in page.url and page.locator(".summary").count() > 0
+    screenshot(page, "tag")
+
+    page.get_by_role("searchbox", name="Search the blog").fill("welcome")
+    page.get_by_role("searchbox", name="Search the blog").press("Enter")
+    assert "match “welcome”" in page.get_by_role("status").inner_text()
+    assert page.locator(".summary mark").first.inner_text().lower() == "welcome"
+    screenshot(page, "search")
+
+    page.locator(".summary h2 a").first.click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Welcome to Inkwell"
+
+
 def test_reader_comments_and_the_owner_approves_it_in_the_queue(live_server, page, browser):
     url = live_server(COMMENT_MODERATION="first-time")
 
     page.goto(f"{url}/posts/welcome")
+    page.get_by_role("textbox", name="Name").fill("Ada")
     page.get_by_role("button", name="Post comment").click()
     assert page.locator("#body-error").inner_text() == "Please write a comment."
-    page.get_by_role("textbox", name="Name").fill("Ada")
+    assert page.get_by_role("textbox", name="Name").input_value() == "Ada"  # what was typed is kept
+    screenshot(page, "comment-form-error")
     page.get_by_role("textbox", name="Comment").fill("What a *lovely* start.")
     page.get_by_role("button", name="Post comment").click()
     assert "awaiting moderation" in page.locator(".flashes").inner_text()
@@ -171,11 +203,11 @@ HOSTILE_COMMENTS = [
     "[click me](javascript:alert('markdown link'))",
     "<svg onload=alert('svg onload')><circle r=5></circle></svg>",
     "<svg><script>alert('svg script')</script></svg>",
-    '<a href="jav&#x61;script:alert(\'entity protocol\')">encoded</a>',
+    "<a href=\"jav&#x61;script:alert('entity protocol')\">encoded</a>",
     "<iframe src=\"javascript:alert('iframe')\"></iframe>",
-    '<noscript><p title="</noscript><img src=x onerror=alert(\'noscript mxss\')>">',
+    "<noscript><p title=\"</noscript><img src=x onerror=alert('noscript mxss')>\">",
     "<math><mtext><table><mglyph><style><img src=x onerror=alert('math mxss')>",
-    '![x](x" onerror="alert(\'markdown image\'))',
+    "![x](x\" onerror=\"alert('markdown image'))",
     '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">data url</a>',
     "<details open ontoggle=alert('details ontoggle')>boo</details>",
     "[hover](https://example.com\" onmouseover=\"alert('attribute break'))",

@@ -299,3 +299,10 @@ def test_static_files_have_fingerprinted_addresses_kept_for_a_year(app):
     assert response.data == content and response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert "immutable" not in unversioned.headers.get("Cache-Control", "")
     assert "immutable" not in stale.headers.get("Cache-Control", "")
+
+
+def test_the_stylesheet_stays_small_and_no_page_needs_javascript(client):
+    stylesheets = list((ROOT / "static").glob("*.css"))
+    assert sum(path.stat().st_size for path in stylesheets) < 15 * 1024
+    assert list((ROOT / "static").glob("*.js")) == []  # every feature works with plain HTML forms
+    assert "<script src" not in page_text(client.get("/"))
