@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import secrets
 import time
 import uuid
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from cachelib.file import FileSystemCache
 from flask import Flask
 from flask import Response
 from flask import current_app
@@ -89,6 +91,7 @@ CACHED_ENDPOINTS: dict[str, tuple[str, ...]] = {
 PUBLIC_CACHE_CONTROL = "public, max-age=0, must-revalidate, s-maxage={seconds}"
 PRIVATE_CACHE_CONTROL = "private, no-cache"
 WARNING_INTERVAL = 60.0
+MAX_KNOWN_GENERATIONS = 10_000
 
 TokenIssuer = Callable[[str], str]  # given the secret key, issue a token
 _token_issuers: dict[str, TokenIssuer] = {}
@@ -172,6 +175,7 @@ class PageCacheMiddleware:
         self.wsgi_app = wsgi_app
         self.store = store
         self.secret_key = secret_key
+        self._generation_files: dict[str, tuple[tuple[int, int, int], Any]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         key = page_key(environ)
@@ -187,7 +191,7 @@ class PageCacheMiddleware:
             entry = self.store.get(key)
             if entry is None:
                 return None
-            generations = self.store.get_many(*entry["generations"])
+            generations = self._current_generations(list(entry["generations"]))
         except Exception as error:  # noqa: BLE001 (any store failure means: serve uncached)
             _warn(error)
             return None
@@ -196,6 +200,32 @@ class PageCacheMiddleware:
             if current is None or current[0] != rendered_under or (current[1] is not None and now >= current[1]):
                 return None
         return entry
+
+    def _current_generations(self, keys: list[str]) -> list[Any]:
+        """Read the generations; from files, only those whose file changed since this worker last read it.
+
+        Every page hit checks two generations: a stat is much cheaper than opening and unpickling a file,
+        and a file is replaced (a new inode) whenever its generation changes.
+        """
+        if not isinstance(self.store, FileSystemCache):
+            return list(self.store.get_many(*keys))
+        return [self._generation_from_file(key) for key in keys]
+
+    def _generation_from_file(self, key: str) -> Any:
+        path = self.store._get_filename(key)  # cachelib 0.17's file for a key (pinned in requirements.txt)
+        try:
+            status = os.stat(path)
+        except FileNotFoundError:
+            return None
+        stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
+        known = self._generation_files.get(path)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        value = self.store.get(key)
+        if len(self._generation_files) >= MAX_KNOWN_GENERATIONS:
+            self._generation_files.clear()
+        self._generation_files[path] = (stamp, value)
+        return value
 
     def _serve(self, entry: dict[str, Any], environ: dict[str, Any], start_response: Callable[..., Any]):
         headers = [*entry["headers"], ("X-Request-ID", _request_id(environ))]

@@ -14,6 +14,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import requests
 from sqlalchemy import event
 from test_admin import submit_post
 from test_moderation import approve
@@ -30,6 +31,9 @@ from models import Post
 from models import db
 from models import now_utc
 
+CSRF_IN_COMMENT_FORM = re.compile(
+    r'action="/posts/welcome/comments#comment-form".*?name="csrf_token"[^>]*value="([^"]+)"', re.S
+)
 STORES = ["files"] + (["redis"] if TEST_REDIS_URL else [])
 
 
@@ -306,3 +310,21 @@ def test_the_stylesheet_stays_small_and_no_page_needs_javascript(client):
     assert sum(path.stat().st_size for path in stylesheets) < 15 * 1024
     assert list((ROOT / "static").glob("*.js")) == []  # every feature works with plain HTML forms
     assert "<script src" not in page_text(client.get("/"))
+
+
+def test_every_gunicorn_worker_serves_the_new_comment_at_once(live_server):
+    url = live_server(COMMENT_MODERATION="off")
+    for _ in range(6):  # both workers cache the page
+        assert requests.get(f"{url}/posts/welcome", timeout=10).status_code == 200
+    commenter = requests.Session()
+    html = commenter.get(f"{url}/posts/welcome", timeout=10).text
+    token = CSRF_IN_COMMENT_FORM.search(html).group(1)
+    posted = commenter.post(
+        f"{url}/posts/welcome/comments",
+        data={"csrf_token": token, "name": "Ada", "body": "Seen everywhere"},
+        timeout=10,
+    )
+    assert posted.status_code == 200 and "Seen everywhere" in posted.text
+
+    for _ in range(6):
+        assert "Seen everywhere" in requests.get(f"{url}/posts/welcome", timeout=10).text
