@@ -176,6 +176,7 @@ class PageCacheMiddleware:
         self.store = store
         self.secret_key = secret_key
         self._generation_files: dict[str, tuple[tuple[int, int, int], Any]] = {}
+        self._tokens_of_second: tuple[int, dict[str, bytes]] = (0, {})
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         key = page_key(environ)
@@ -237,12 +238,23 @@ class PageCacheMiddleware:
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
     def _with_fresh_tokens(self, segments: list[bytes], kinds: list[str]) -> bytes:
-        """Put a new token of each kind between the stored page's segments."""
-        tokens = {kind: _token_issuers[kind](self.secret_key).encode() for kind in set(kinds)}
+        """Put a new token of each kind between the stored page's segments.
+
+        Tokens are signed timestamps to the second, so every reader in the same second gets the same ones:
+        they are signed once a second.
+        """
+        tokens = self._tokens_now(set(kinds))
         parts = [segments[0]]
         for kind, segment in zip(kinds, segments[1:], strict=True):
             parts += (tokens[kind], segment)
         return b"".join(parts)
+
+    def _tokens_now(self, kinds: set[str]) -> dict[str, bytes]:
+        second = int(time.time())
+        if self._tokens_of_second[0] != second or not kinds.issubset(self._tokens_of_second[1]):
+            tokens = {kind: _token_issuers[kind](self.secret_key).encode() for kind in kinds}
+            self._tokens_of_second = (second, tokens)
+        return self._tokens_of_second[1]
 
     def _render_and_store(self, key: str, environ: dict[str, Any], start_response: Callable[..., Any]):
         captured: dict[str, Any] = {}
