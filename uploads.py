@@ -1,10 +1,13 @@
-"""Images that authors upload: recognised by their bytes, stored under ``instance/uploads/`` with
+"""Images that authors upload: recognised by their bytes, re-encoded with Pillow (which drops EXIF metadata
+such as a phone's GPS position, and refuses decompression bombs), stored under ``instance/uploads/`` with
 generated names, and served as plain files to readers."""
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 from flask import Blueprint
@@ -12,6 +15,9 @@ from flask import current_app
 from flask import send_from_directory
 from flask import url_for
 from flask.typing import ResponseReturnValue
+from PIL import Image
+from PIL import ImageOps
+from PIL import UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
 
 from extensions import limiter
@@ -20,6 +26,8 @@ bp = Blueprint("uploads", __name__)
 
 ONE_YEAR = 365 * 24 * 3600
 ACCEPTED_KINDS = "PNG, JPEG, GIF or WebP"
+MAX_PIXELS = 40_000_000  # a 40-megapixel photo; more is refused as a possible decompression bomb
+PILLOW_FORMATS = {"png": "PNG", "jpg": "JPEG", "gif": "GIF", "webp": "WEBP"}
 
 
 class UploadError(ValueError):
@@ -71,11 +79,49 @@ def store_image(file: FileStorage) -> str:
     if kind is None:
         raise UploadError(f"That file is not a {ACCEPTED_KINDS} image (its contents were checked, not its name).")
     file.stream.seek(0)
+    content = reencoded(file.stream.read(), kind)
     folder = uploads_folder()
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{secrets.token_hex(12)}.{kind}"
-    file.save(folder / name)
+    (folder / name).write_bytes(content)
     return name
+
+
+def reencoded(content: bytes, kind: str) -> bytes:
+    """Decode the image and encode it again: only pixels survive, no metadata and nothing hidden after them.
+
+    A photo's orientation tag is applied to the pixels first, so it still shows the right way up.
+
+    :raise UploadError: for an image too large to decode safely, or one that cannot be decoded.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content)) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise Image.DecompressionBombError("too many pixels")
+                return _encode(image, kind)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UploadError(
+            f"That image has too many pixels to be shown safely (at most {MAX_PIXELS // 1_000_000} megapixels). "
+            "Please make it smaller and try again."
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise UploadError("That image could not be read: it may be damaged. Please save it again and retry.") from None
+
+
+def _encode(image: Image.Image, kind: str) -> bytes:
+    output = io.BytesIO()
+    animated = getattr(image, "is_animated", False)
+    if animated:
+        image.save(output, format=PILLOW_FORMATS[kind], save_all=True)
+        return output.getvalue()
+    upright = ImageOps.exif_transpose(image)
+    if kind == "jpg":
+        upright.convert("RGB").save(output, format="JPEG", quality=90, optimize=True)
+    else:
+        upright.save(output, format=PILLOW_FORMATS[kind])
+    return output.getvalue()
 
 
 def image_markdown(name: str, alt: str = "Describe the image") -> str:
