@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 WORKERS ?= 2
 FLASK := $(BIN)/flask --app app
 
-.PHONY: run serve test lint bench lighthouse tools init-db seed-demo clean
+.PHONY: run serve test lint audit bench lighthouse tools init-db seed-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,17 @@ lighthouse: $(VENV)/.installed-dev tools
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Security audit: bandit on the code (a high-severity finding fails), pip-audit on the installed packages (a
+# known vulnerability fails; a vulnerability database that cannot be reached is only a warning).
+audit: $(VENV)/.installed-dev
+	$(BIN)/bandit -q -r . -x ./.venv,./tests,./node_modules,./bench --severity-level high
+	@$(BIN)/pip-audit --local --progress-spinner off > .pip-audit.log 2>&1; status=$$?; \
+	if grep -q "known vulnerabilit" .pip-audit.log && ! grep -q "No known vulnerabilities" .pip-audit.log; then \
+		cat .pip-audit.log; rm -f .pip-audit.log; exit 1; \
+	elif [ $$status -ne 0 ] || grep -q "could not be audited" .pip-audit.log; then \
+		echo "warning: pip-audit could not check every package (is a vulnerability database reachable?)"; \
+	else echo "pip-audit: no known vulnerabilities"; fi; rm -f .pip-audit.log
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts node_modules
