@@ -47,6 +47,7 @@ from models import paginate
 from models import slugify
 from models import tags_named
 from models import unique_slug
+from models import user_for_session
 from uploads import UploadError
 from uploads import image_markdown
 from uploads import store_image
@@ -68,8 +69,8 @@ POST_FORM_EXPIRED = "This form expired before it was sent, so nothing was saved.
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdecimal() else None
+def load_user(session_id: str) -> User | None:
+    return user_for_session(session_id)
 
 
 @bp.before_request

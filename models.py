@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import html
 import re
 import secrets
@@ -153,11 +154,19 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[UserRole] = mapped_column(Enum(UserRole, native_enum=False), default=UserRole.author)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    # Part of every login session and remember-me cookie; a new password changes it, ending them all.
+    session_version: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8), server_default="")
 
     posts: Mapped[list[Post]] = relationship(back_populates="author")
 
     def set_password(self, password: str) -> None:
+        """Set a new password, and log this account out everywhere it is logged in."""
         self.password_hash = generate_password_hash(password)
+        self.session_version = secrets.token_hex(8)
+
+    def get_id(self) -> str:
+        """The id Flask-Login keeps in the session and the remember-me cookie: the user and the session version."""
+        return f"{self.id}:{self.session_version}"
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -603,6 +612,15 @@ def paginate(query: Select[Any], per_page: int) -> Pagination:
     :raise 404: for a malformed page number, or one past the last page.
     """
     return db.paginate(query, page=requested_page(), per_page=per_page)
+
+
+def user_for_session(session_id: str) -> User | None:
+    """Return the user a login session belongs to, or ``None`` if it ended (a password changed since)."""
+    user_id, _, version = session_id.partition(":")
+    user = db.session.get(User, int(user_id)) if user_id.isdecimal() else None
+    if user is None or not version or not hmac.compare_digest(user.session_version, version):
+        return None
+    return user
 
 
 def user_named(username: str) -> User | None:

@@ -536,3 +536,22 @@ def test_set_password_command_lets_an_account_in_with_the_new_password(app, runn
     monkeypatch.setenv("ADMIN_PASSWORD", "short")
     assert "at least 10 characters" in runner.invoke(args=["set-password", "owner"]).output
     assert "There is no account named 'nobody'." in runner.invoke(args=["set-password", "nobody"]).output
+
+
+def test_a_new_password_logs_the_account_out_everywhere_remembered_or_not(app, runner, make_user, monkeypatch):
+    make_user("owner")
+    here, remembered = app.test_client(), app.test_client()
+    log_in(here, "owner")
+    log_in(remembered, "owner", remember="y")
+    remembered.delete_cookie("inkwell_session")  # a new browser session: only the remember-me cookie is left
+    assert here.get("/admin/").status_code == 200 and remembered.get("/admin/").status_code == 200
+
+    monkeypatch.setenv("ADMIN_PASSWORD", "a brand new passphrase")
+    runner.invoke(args=["set-password", "owner"])
+
+    for client in (here, remembered):
+        response = client.get("/admin/")
+        assert response.status_code == 302 and response.headers["Location"].startswith("/admin/login")
+    fresh = app.test_client()
+    assert log_in(fresh, "owner", "a brand new passphrase").status_code == 302
+    assert fresh.get("/admin/").status_code == 200

@@ -270,7 +270,9 @@ def test_admin_downloads_the_export_and_imports_it_into_an_empty_blog(full_blog,
     wipe(full_blog)
     with full_blog.app_context():
         db.session.add(User(username="owner", display_name="Olive", role=UserRole.admin, password_hash=PASSWORD_HASH))
-        db.session.commit()  # the same id as before: the browser's session still logs it in
+        db.session.commit()
+    assert client.get("/admin/data").status_code == 302  # a new account, though with the old id: log in again
+    log_in(client, "owner")
     token = csrf_token(client, "/admin/data")
     done = client.post(
         "/admin/data/import", data={"csrf_token": token, "export": (io.BytesIO(download.data), "b.json")}
