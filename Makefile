@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 WORKERS ?= 2
 FLASK := $(BIN)/flask --app app
 
-.PHONY: run serve test lint audit bench lighthouse tools init-db seed-demo clean
+.PHONY: run serve test fuzz lint audit bench lighthouse tools init-db seed-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ test: $(VENV)/.installed-dev tools
 # Load figures for the pages readers hit most, as ratios to a bare Flask app; BENCH_ARGS=--quick for under a minute.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The property tests with many more examples than `make test` runs (minutes, not seconds).
+fuzz: $(VENV)/.installed-dev
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_sanitizer_properties.py -q $(PYTEST_ARGS)
 
 # Lighthouse's four scores for the home page and a post with 50 comments, in Debian's Chromium.
 lighthouse: $(VENV)/.installed-dev tools

@@ -1,0 +1,156 @@
+"""Properties of the sanitizer, searched for counter-examples with Hypothesis rather than listed by hand.
+
+For any text, HTML fragment or Markdown built from a grammar of dangerous pieces, the HTML Inkwell renders for
+comments and posts, parsed as a browser would (html5lib), holds only allowed elements and attributes, no
+``on*`` attribute, and no address whose scheme (after entities and whitespace are decoded) is not http, https
+or mailto; and sanitizing the output again changes nothing.
+
+``HYPOTHESIS_PROFILE=fuzz`` (``make fuzz``) runs many more examples than `make test` does.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from urllib.parse import urlsplit
+
+import bleach
+import html5lib
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from markup import COMMENT_ATTRIBUTES
+from markup import COMMENT_TAGS
+from markup import POST_ATTRIBUTES
+from markup import POST_TAGS
+from markup import SAFE_PROTOCOLS
+from markup import render_comment
+from markup import render_post
+
+settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "background", "poster", "srcset"}
+ALWAYS_ALLOWED = {"html", "head", "body"}  # html5lib wraps every fragment in these
+
+TAGS = [
+    "script", "img", "a", "svg", "math", "iframe", "object", "embed", "style", "noscript", "template", "textarea",
+    "title", "xmp", "form", "input", "button", "details", "video", "audio", "base", "meta", "link", "table",
+    "mglyph", "mtext", "select", "option", "p", "em", "code", "pre", "blockquote", "b", "i", "div", "span",
+]  # fmt: skip
+ATTRIBUTES = [
+    "onerror", "onload", "onclick", "onmouseover", "ontoggle", "onfocus", "href", "src", "style", "srcset",
+    "formaction", "action", "xlink:href", "title", "alt", "rel", "class", "id", "autofocus", "open", "data",
+]  # fmt: skip
+PROTOCOLS = [
+    "javascript:", "JaVaScRiPt:", "java\tscript:", "java\nscript:", " javascript:", "jav&#x61;script:",
+    "jav&#97;script:", "&#106;avascript:", "javascript&colon;", "vbscript:", "data:text/html,", "data:image/svg+xml,",
+    "livescript:", "http://", "https://", "mailto:", "//", "/", "#", "",
+]  # fmt: skip
+PAYLOADS = ["alert(1)", "alert`1`", "x", "evil.example/a?b=c", "<script>alert(1)</script>", "'\"><img src=x>"]
+BREAKERS = [
+    "<", ">", "\"", "'", "`", "</", "-->", "<!--", "<![CDATA[", "]]>", "&", "&#", "&#x", ";", "\x00", "\u2028",
+    "\\", "=", "/", " ", "\n", "\t", "](", "[", "![", "**", "`", "> ", "* ", "1. ", "    ",
+]  # fmt: skip
+
+attribute_value = st.builds(lambda p, v: p + v, st.sampled_from(PROTOCOLS), st.sampled_from(PAYLOADS))
+quote = st.sampled_from(['"', "'", ""])
+attribute = st.builds(
+    lambda name, q, value: f" {name}={q}{value}{q}", st.sampled_from(ATTRIBUTES), quote, attribute_value
+)
+open_tag = st.builds(
+    lambda tag, attributes, close: f"<{tag}{''.join(attributes)}{close}>",
+    st.sampled_from(TAGS),
+    st.lists(attribute, max_size=3),
+    st.sampled_from(["", "/", " /"]),
+)
+close_tag = st.builds(lambda tag: f"</{tag}>", st.sampled_from(TAGS))
+markdown_link = st.builds(
+    lambda text, address, title: f"[{text}]({address}{title})",
+    st.sampled_from(["x", "click", "<b>x</b>"]),
+    attribute_value,
+    st.sampled_from(["", ' "title"', " 'x\" onerror=\"alert(1)'"]),
+)
+markdown_image = st.builds(
+    lambda alt, address: f"![{alt}]({address})", st.sampled_from(["x", 'a" onerror="b']), attribute_value
+)
+autolink = st.builds(lambda address: f"<{address}>", attribute_value)
+reference = st.builds(
+    lambda label, address: f"[x][{label}]\n\n[{label}]: {address}\n", st.sampled_from(["a", "1"]), attribute_value
+)
+entity = st.sampled_from(
+    ["&lt;", "&gt;", "&amp;", "&quot;", "&#60;", "&#x3C;", "&#0;", "&#xD800;", "&nbsp;", "&bogus;"]
+)
+piece = st.one_of(
+    open_tag, close_tag, markdown_link, markdown_image, autolink, reference, entity,
+    st.sampled_from(BREAKERS), st.text(max_size=12),
+)  # fmt: skip
+hostile_text = st.lists(piece, max_size=12).map("".join)
+
+
+def parsed(rendered: str):
+    return html5lib.parseFragment(rendered, treebuilder="etree", namespaceHTMLElements=False)
+
+
+def problems(rendered: str, tags: set[str], attributes: dict[str, list[str]]) -> list[str]:
+    """What a browser would find in ``rendered`` that the allow-list does not permit."""
+    found = []
+    for element in parsed(rendered).iter():
+        tag = element.tag if isinstance(element.tag, str) else None
+        if tag is None or tag in ALWAYS_ALLOWED or tag == "DOCUMENT_FRAGMENT":
+            continue
+        if tag not in tags:
+            found.append(f"element <{tag}>")
+        for name, value in element.attrib.items():
+            if name.lower().startswith("on"):
+                found.append(f"handler {name} on <{tag}>")
+            elif name not in attributes.get(tag, []):
+                found.append(f"attribute {name} on <{tag}>")
+            if name.lower() in URL_ATTRIBUTES and not is_safe_address(value):
+                found.append(f"address {value!r} on <{tag}>")
+    return found
+
+
+def is_safe_address(value: str) -> bool:
+    """Tell whether an address is relative or uses an allowed scheme, as a browser would read it.
+
+    ``value`` comes from the HTML parser, so its entities are already decoded (decoding again would see a
+    ``javascript&colon;`` that no browser sees); browsers also drop control characters and whitespace.
+    """
+    squeezed = re.sub(r"[\x00-\x20\x7f]", "", value)
+    scheme = urlsplit(squeezed).scheme.lower() if ":" in squeezed else ""
+    return scheme in ("", *SAFE_PROTOCOLS)
+
+
+@given(hostile_text)
+def test_rendered_comments_hold_only_allowed_elements_attributes_and_addresses(text):
+    rendered = render_comment(text)
+    assert problems(rendered, COMMENT_TAGS, COMMENT_ATTRIBUTES) == []
+
+
+@given(hostile_text)
+def test_rendered_posts_hold_only_allowed_elements_attributes_and_addresses(text):
+    rendered = render_post(text)
+    assert problems(rendered, POST_TAGS, POST_ATTRIBUTES) == []
+
+
+@given(hostile_text)
+def test_sanitizing_rendered_html_again_changes_nothing(text):
+    for rendered, tags, attributes in (
+        (render_comment(text), COMMENT_TAGS, COMMENT_ATTRIBUTES),
+        (render_post(text), POST_TAGS, POST_ATTRIBUTES),
+    ):
+        again = bleach.clean(rendered, tags=tags, attributes=attributes, protocols=SAFE_PROTOCOLS, strip=True)
+        assert again == rendered
+
+
+@given(st.text(max_size=200))
+def test_any_text_at_all_renders_without_error_and_keeps_its_words(text):
+    rendered = render_comment(text)
+    assert isinstance(rendered, str)
+    for word in re.findall(r"[A-Za-z]{4,}", text)[:3]:
+        assert word in html.unescape(rendered) or word.lower() in ("http", "https", "mailto")
