@@ -50,7 +50,7 @@ bench: $(VENV)/.installed-dev
 
 # The property tests with many more examples than `make test` runs (minutes, not seconds).
 fuzz: $(VENV)/.installed-dev
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_sanitizer_properties.py -q $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_sanitizer_properties.py tests/test_route_fuzzing.py -q $(PYTEST_ARGS)
 
 # Lighthouse's four scores for the home page and a post with 50 comments, in Debian's Chromium.
 lighthouse: $(VENV)/.installed-dev tools

@@ -22,6 +22,7 @@ from flask import g
 from flask import has_request_context
 from flask import render_template
 from flask import request
+from flask.globals import request_ctx
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -374,6 +375,8 @@ def render_error(error: HTTPException) -> ResponseReturnValue:
     if error.response is not None:
         return error.response
     code = error.code or 500
+    if request_ctx.url_adapter is None:  # a Host header no URL can be built on: answer without the layout
+        return Response(f"{code} {ERROR_TITLES.get(code, error.name)}\n", status=code, mimetype="text/plain")
     explanation = ERROR_EXPLANATIONS.get(code, error.description)
     if isinstance(error, CSRFError):
         explanation = CSRF_EXPLANATION

@@ -146,3 +146,10 @@ def test_wrong_method_is_a_friendly_405(client):
     response = client.delete("/")
     assert response.status_code == 405
     assert "That is not allowed here" in response.get_data(as_text=True)
+
+
+def test_a_host_header_no_address_can_be_built_on_gets_a_400_not_a_500(client):
+    for host in ("x" * 300, "a." + "b" * 64 + ".example"):  # DNS labels are at most 63 characters
+        response = client.get("/", headers={"Host": host})
+        assert response.status_code == 400, host
+        assert b"Traceback" not in response.data
