@@ -153,3 +153,12 @@ def test_a_host_header_no_address_can_be_built_on_gets_a_400_not_a_500(client):
         response = client.get("/", headers={"Host": host})
         assert response.status_code == 400, host
         assert b"Traceback" not in response.data
+
+
+@pytest.mark.parametrize(
+    ("path", "form"), [("/tags/%00", None), ("/search?q=a%00b", None), ("/posts/welcome/comments", {"name": "\x00"})]
+)
+def test_a_nul_character_anywhere_is_a_clear_400(client, path, form):
+    response = client.post(path, data=form) if form else client.get(path)
+    assert response.status_code == 400
+    assert "no address or form field may contain" in response.get_data(as_text=True)
