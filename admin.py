@@ -33,6 +33,7 @@ from extensions import limiter
 from extensions import login_manager
 from forms import LoginForm
 from forms import PostForm
+from forms import refuse_nul_characters
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -79,6 +80,7 @@ def require_login() -> ResponseReturnValue | None:
     # A post may carry an image. Accept requests well past the image limit, so that a too-large image
     # is refused beside its field with the post kept, rather than by a bare 413 page.
     request.max_content_length = ADMIN_REQUEST_LIMIT_FACTOR * current_app.config["UPLOAD_MAX_BYTES"]
+    refuse_nul_characters(multipart_too=True)
     if current_user.is_authenticated or request.endpoint in OPEN_ENDPOINTS:
         return None
     if request.method == "POST" and request.endpoint in POST_FORM_ENDPOINTS:

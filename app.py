@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import Flask
 from flask import Response
-from flask import abort
 from flask import g
 from flask import has_request_context
 from flask import render_template
@@ -31,6 +30,7 @@ from werkzeug.exceptions import InternalServerError
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import forms
 import pagecache
 from extensions import csrf
 from extensions import limiter
@@ -400,20 +400,9 @@ def render_not_found(error: NotFound) -> ResponseReturnValue:
     return blog.redirect_legacy_address(error) or render_error(error)
 
 
-def refuse_nul_characters() -> None:
-    """Refuse a request whose address or form holds a NUL character: no page or field has a use for one, and
-    PostgreSQL cannot store it (it would be a 500 rather than a clear 400).
-
-    :raise 400: naming the problem.
-    """
-    values = [request.path, *request.args.values(), *request.form.values(), *request.cookies.values()]
-    if any("\x00" in value for value in values):
-        abort(400, description="That request held a character that no address or form field may contain.")
-
-
 def register_error_handlers(app: Flask) -> None:
     """Answer every error with a page in the site's layout, never a stack trace."""
-    app.before_request(refuse_nul_characters)
+    app.before_request(forms.refuse_nul_characters)
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(NotFound, render_not_found)
     app.register_error_handler(InternalServerError, render_server_error)

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
+from flask import abort
 from flask import current_app
 from flask import request
 from flask_wtf import FlaskForm
@@ -74,6 +75,22 @@ def is_cross_site_request() -> bool:
         return False
     allowed = {request.host_url.rstrip("/"), current_app.config["SITE_URL"].rstrip("/")}
     return origin not in allowed
+
+
+def refuse_nul_characters(*, multipart_too: bool = False) -> None:
+    """Refuse a request whose address or form holds a NUL character: no page or field has a use for one, and
+    PostgreSQL cannot store it (it would be a 500 rather than a clear 400).
+
+    A multipart form (the post editor, with its image) is only read once the admin area has raised the size
+    limit: admin.py calls this again with ``multipart_too``.
+
+    :raise 400: naming the problem.
+    """
+    values = [request.path, *request.args.values(), *request.cookies.values()]
+    if multipart_too or request.mimetype != "multipart/form-data":
+        values += request.form.values()
+    if any("\x00" in value for value in values):
+        abort(400, description="That request held a character that no address or form field may contain.")
 
 
 @token_kind("comment-csrf")

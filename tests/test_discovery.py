@@ -121,7 +121,6 @@ def test_search_highlighting_is_escaped(client, make_post):
         "   ",
         "'; DROP TABLE posts; --",
         "%",
-        "\x00",
         "🌷",
     ],
 )
