@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from math import ceil
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,6 +11,7 @@ from flask import Blueprint
 from flask import abort
 from flask import current_app
 from flask import flash
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -34,6 +36,7 @@ from extensions import login_manager
 from forms import LoginForm
 from forms import PostForm
 from forms import refuse_nul_characters
+from models import AccountLocked
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -64,6 +67,10 @@ POST_FILTERS = ("all", "draft", "scheduled", "published")
 
 TOO_MANY_LOGINS = "Too many login attempts. Please wait a minute before trying again."
 WRONG_LOGIN = "That username and password do not match. Please try again."
+ACCOUNT_LOCKED = (
+    "This account is locked for {minutes} minute{s} after several wrong passwords in a row. "
+    "Please wait, then try again; `flask --app app set-password` unlocks it at once."
+)
 SESSION_ENDED = "Your session ended before the post was saved. Log in again and your post will be back in the form."
 POST_RESTORED = "Here is the post you were writing: nothing was saved yet. Press “Save” to keep it."
 POST_FORM_EXPIRED = "This form expired before it was sent, so nothing was saved. Your text is kept: press “Save” again."
@@ -150,7 +157,14 @@ def login() -> ResponseReturnValue:
         return render_template("admin/login.html", form=form)
     if not form.validate_on_submit():
         return render_template("admin/login.html", form=form), 400
-    user = authenticate(form.username.data, form.password.data)
+    try:
+        user = authenticate(form.username.data, form.password.data)
+    except AccountLocked as locked:
+        minutes = max(1, ceil((locked.until - now_utc()).total_seconds() / 60))
+        error = ACCOUNT_LOCKED.format(minutes=minutes, s="" if minutes == 1 else "s")
+        response = make_response(render_template("admin/login.html", form=form, error=error), 429)
+        response.headers["Retry-After"] = str(minutes * 60)
+        return response
     if user is None:
         return render_template("admin/login.html", form=form, error=WRONG_LOGIN), 400
     login_user(user, remember=form.remember.data)

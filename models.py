@@ -143,6 +143,18 @@ def slugify(text: str, max_length: int = 80) -> str:
     return slug[:max_length].rstrip("-") or "post"
 
 
+LOCK_AFTER_FAILURES = 5
+MAX_LOCK_MINUTES = 60
+
+
+class AccountLocked(Exception):
+    """Too many wrong passwords in a row: the account refuses logins until ``until``."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until)
+        self.until = until
+
+
 class User(UserMixin, db.Model):
     """Someone who writes: an ``admin`` manages everything, an ``author`` only their own posts."""
 
@@ -156,6 +168,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     # Part of every login session and remember-me cookie; a new password changes it, ending them all.
     session_version: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8), server_default="")
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")  # since the last success
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     posts: Mapped[list[Post]] = relationship(back_populates="author")
 
@@ -163,6 +177,17 @@ class User(UserMixin, db.Model):
         """Set a new password, and log this account out everywhere it is logged in."""
         self.password_hash = generate_password_hash(password)
         self.session_version = secrets.token_hex(8)
+        self.failed_logins, self.locked_until = 0, None
+
+    def is_locked(self) -> bool:
+        return self.locked_until is not None and self.locked_until > now_utc()
+
+    def record_failed_login(self) -> None:
+        """Count a wrong password; from the fifth in a row, lock the account for 1, 2, 4... up to 60 minutes."""
+        self.failed_logins += 1
+        if self.failed_logins >= LOCK_AFTER_FAILURES:
+            minutes = min(2 ** (self.failed_logins - LOCK_AFTER_FAILURES), MAX_LOCK_MINUTES)
+            self.locked_until = now_utc() + timedelta(minutes=minutes)
 
     def get_id(self) -> str:
         """The id Flask-Login keeps in the session and the remember-me cookie: the user and the session version."""
@@ -629,15 +654,25 @@ def user_named(username: str) -> User | None:
 
 
 def authenticate(username: str, password: str) -> User | None:
-    """Return the user with this username (any case) and password, or ``None``.
+    """Return the user with this username (any case) and password, or ``None``; record the attempt.
 
     An unknown username costs the same password check as a known one, so timing does not reveal which exist.
+
+    :raise AccountLocked: while the account is locked after repeated wrong passwords, even for the right one.
     """
     user = user_named(username)
     if user is None:
         check_password_hash(_unknown_user_hash(), password)
         return None
-    return user if user.check_password(password) else None
+    correct = user.check_password(password)
+    if user.is_locked():
+        raise AccountLocked(user.locked_until)
+    if correct:
+        user.failed_logins, user.locked_until = 0, None
+    else:
+        user.record_failed_login()
+    db.session.commit()
+    return user if correct else None
 
 
 @cache

@@ -453,13 +453,21 @@ def note_changes(session: Session, context: Any) -> None:
             if _was_or_is_visible(instance):
                 post = session.get(Post, instance.post_id)
                 changed.update((COMMENTS, f"post:{post.slug}" if post is not None else POSTS))
-        elif isinstance(instance, (Post, Tag, User, SlugRedirect, LegacyAddress)):
+        elif isinstance(instance, (Post, Tag, SlugRedirect, LegacyAddress)) or _shown_name_changed(instance):
             changed.add(POSTS)
 
 
 def note_bulk_change(session: Session) -> None:
     """Make every cached page stale once ``session`` commits: for statements that bypass the ORM events."""
     session.info.setdefault("page_cache_changes", set()).update((POSTS, COMMENTS))
+
+
+def _shown_name_changed(instance: object) -> bool:
+    """An author's name shows on pages; their password, logins and lock-outs do not."""
+    if not isinstance(instance, User):
+        return False
+    state = inspect(instance)
+    return state.pending or state.deleted or state.attrs.display_name.history.has_changes()
 
 
 def _was_or_is_visible(comment: Comment) -> bool:

@@ -26,6 +26,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
+from sqlalchemy import event
 from sqlalchemy import text
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
@@ -285,3 +286,22 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=15)
         log.close()
+
+
+class StatementCounter:
+    """Count the SQL statements the app runs, as a reader's request would."""
+
+    def __init__(self, app):
+        with app.app_context():
+            self.engine = db.engine
+        self.count = 0
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc_info):
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+    def _count(self, *args):
+        self.count += 1

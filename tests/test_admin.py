@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 import models
 from conftest import PASSWORD
+from conftest import StatementCounter
 from conftest import csrf_token
 from conftest import log_in
 from conftest import page_text
@@ -562,3 +563,53 @@ def test_a_nul_character_in_the_post_editor_is_a_clear_400_and_nothing_is_saved(
     assert response.status_code == 400
     assert "no address or form field may contain" in page_text(response)
     assert stored_post(app, body="Body") is None
+
+
+def test_repeated_wrong_passwords_lock_the_account_for_longer_each_time(make_app, make_user):
+    app = make_app(LOGIN_RATE_LIMIT="100 per minute")
+    make_user("owner")
+    client = app.test_client()
+    for _ in range(4):
+        assert log_in(client, "owner", "wrong password!").status_code == 400
+
+    fifth = log_in(client, "owner", "wrong password!")
+    right_but_locked = log_in(client, "owner")
+
+    assert fifth.status_code == 400
+    assert right_but_locked.status_code == 429 and right_but_locked.headers["Retry-After"] == "60"
+    assert "locked for 1 minute after several wrong passwords" in page_text(right_but_locked)
+    with app.app_context():
+        owner = models.user_named("owner")
+        owner.locked_until = models.now_utc() - timedelta(seconds=1)  # the minute has passed
+        db.session.commit()
+    assert log_in(client, "owner", "wrong password!").status_code == 400  # the sixth in a row: two minutes
+    again = log_in(client, "owner")
+    assert again.status_code == 429 and "locked for 2 minutes" in page_text(again)
+
+
+def test_a_right_password_resets_the_count_and_set_password_unlocks(make_app, make_user, monkeypatch):
+    app = make_app(LOGIN_RATE_LIMIT="100 per minute")
+    make_user("owner")
+    client = app.test_client()
+    for _ in range(3):
+        log_in(client, "owner", "wrong password!")
+    assert log_in(client, "owner").status_code == 302
+    with app.app_context():
+        assert models.user_named("owner").failed_logins == 0
+        owner = models.user_named("owner")
+        owner.failed_logins, owner.locked_until = 9, models.now_utc() + timedelta(hours=1)
+        db.session.commit()
+    monkeypatch.setenv("ADMIN_PASSWORD", "a brand new passphrase")
+    app.test_cli_runner().invoke(args=["set-password", "owner"])
+    assert log_in(app.test_client(), "owner", "a brand new passphrase").status_code == 302
+
+
+def test_failed_logins_do_not_empty_the_page_cache(make_app, make_user, make_post):
+    app = make_app(LOGIN_RATE_LIMIT="100 per minute")
+    make_user("owner")
+    make_post("Cached")
+    app.test_client().get("/")
+    log_in(app.test_client(), "owner", "wrong password!")
+    with StatementCounter(app) as statements:
+        assert app.test_client().get("/").status_code == 200
+    assert statements.count == 0  # still served from the cache

@@ -15,13 +15,13 @@ from datetime import timedelta
 
 import pytest
 import requests
-from sqlalchemy import event
 from test_admin import submit_post
 from test_moderation import approve
 
 import pagecache
 from conftest import ROOT
 from conftest import TEST_REDIS_URL
+from conftest import StatementCounter
 from conftest import csrf_token
 from conftest import log_in
 from conftest import page_text
@@ -48,25 +48,6 @@ def cached_app(request, make_app):
         return make_app(PAGE_CACHE=True, **settings)
 
     return make
-
-
-class StatementCounter:
-    """Count the SQL statements the app runs, as a reader's request would."""
-
-    def __init__(self, app):
-        with app.app_context():
-            self.engine = db.engine
-        self.count = 0
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc_info):
-        event.remove(self.engine, "before_cursor_execute", self._count)
-
-    def _count(self, *args):
-        self.count += 1
 
 
 def anonymous_get(app, path, **headers):
