@@ -10,11 +10,13 @@ from __future__ import annotations
 import html
 import re
 import threading
+from collections.abc import Iterator
 from functools import lru_cache
 from functools import partial
 
 import bleach
 import markdown
+from bleach.html5lib_shim import Filter
 from bleach.linkifier import LinkifyFilter
 from markupsafe import Markup
 from markupsafe import escape
@@ -73,13 +75,38 @@ def _mark_user_link(attrs: dict, new: bool = False) -> dict:
     return attrs
 
 
-_post_cleaner = bleach.Cleaner(tags=POST_TAGS, attributes=POST_ATTRIBUTES, protocols=SAFE_PROTOCOLS, strip=True)
+class KeepLeadingNewlineInPre(Filter):
+    """Write a ``<pre>`` whose text starts with a newline as the HTML standard does, with one more newline.
+
+    Browsers drop a newline right after ``<pre>``; html5lib's serializer does not add it back, so without
+    this a leading blank line would be lost, and cleaning the output again would change it.
+    """
+
+    def __iter__(self) -> Iterator[dict]:
+        after_pre = False
+        for token in super().__iter__():
+            if after_pre and token["type"] in ("Characters", "SpaceCharacters") and token["data"].startswith("\n"):
+                token = {**token, "data": "\n" + token["data"]}
+            after_pre = token["type"] == "StartTag" and token["name"] == "pre"
+            yield token
+
+
+_post_cleaner = bleach.Cleaner(
+    tags=POST_TAGS,
+    attributes=POST_ATTRIBUTES,
+    protocols=SAFE_PROTOCOLS,
+    strip=True,
+    filters=[KeepLeadingNewlineInPre],
+)
 _comment_cleaner = bleach.Cleaner(
     tags=COMMENT_TAGS,
     attributes=COMMENT_ATTRIBUTES,
     protocols=SAFE_PROTOCOLS,
     strip=True,
-    filters=[partial(LinkifyFilter, callbacks=[_mark_user_link], skip_tags={"pre", "code"}, parse_email=False)],
+    filters=[
+        partial(LinkifyFilter, callbacks=[_mark_user_link], skip_tags={"pre", "code"}, parse_email=False),
+        KeepLeadingNewlineInPre,
+    ],
 )
 _text_only_cleaner = bleach.Cleaner(tags=set(), strip=True)
 

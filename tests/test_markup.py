@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+import html5lib
 import pytest
 
 from conftest import executable_scripts
@@ -148,3 +149,12 @@ def test_excerpt_is_plain_text_cut_at_a_word():
     html = render_post("Hello &amp; *welcome*. " + "word " * 100)
     excerpt = excerpt_of(html, length=40)
     assert excerpt == "Hello & welcome. word word word word…"
+
+
+def test_a_blank_line_opening_a_pre_block_is_kept_and_survives_cleaning_again():
+    """Found by the idempotence property: `<pre><details><details>` lost a newline each time it was cleaned."""
+    rendered = render_post("<pre>\n\nindented after a blank line</pre>")
+    text = html5lib.parseFragment(rendered, namespaceHTMLElements=False)[0].text
+
+    assert text == "\nindented after a blank line"  # as a browser reads it: the first newline belongs to <pre>
+    assert render_post(rendered) == rendered
