@@ -11,6 +11,7 @@ from flask import Blueprint
 from flask import abort
 from flask import current_app
 from flask import flash
+from flask import g
 from flask import make_response
 from flask import redirect
 from flask import render_template
@@ -29,14 +30,18 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
+import account
+import audit
 import transfer
 from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
 from forms import LoginForm
 from forms import PostForm
+from forms import SecondFactorForm
 from forms import refuse_nul_characters
 from models import AccountLocked
+from models import AuditEntry
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -61,14 +66,17 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 ADMIN_REQUEST_LIMIT_FACTOR = 4
 POSTS_PER_ADMIN_PAGE = 20
 POST_FORM_ENDPOINTS = {"admin.new_post", "admin.edit_post"}
-OPEN_ENDPOINTS = {"admin.login", "admin.quick_moderate"}  # the latter checks its own signed token
+OPEN_ENDPOINTS = {"admin.login", "admin.login_code", "admin.quick_moderate"}  # the latter checks its own signed token
 CARRIED_FIELDS = ("title", "slug", "body", "excerpt", "tags", "status", "published_at", "comments_open")
 POST_FILTERS = ("all", "draft", "scheduled", "published")
 
 TOO_MANY_LOGINS = "Too many login attempts. Please wait a minute before trying again."
 WRONG_LOGIN = "That username and password do not match. Please try again."
+WRONG_CODE = "That code does not match. Type the code your app shows now (each works only once), or a recovery code."
+CODE_STEP_EXPIRED = "That took more than five minutes, so please enter your password again."
+AUDIT_PER_PAGE = 50
 ACCOUNT_LOCKED = (
-    "This account is locked for {minutes} minute{s} after several wrong passwords in a row. "
+    "This account is locked for {minutes} minute{s} after several failed logins in a row. "
     "Please wait, then try again; `flask --app app set-password` unlocks it at once."
 )
 SESSION_ENDED = "Your session ended before the post was saved. Log in again and your post will be back in the form."
@@ -79,6 +87,9 @@ POST_FORM_EXPIRED = "This form expired before it was sent, so nothing was saved.
 @login_manager.user_loader
 def load_user(session_id: str) -> User | None:
     return user_for_session(session_id)
+
+
+bp.after_request(audit.record_admin_action)
 
 
 @bp.before_request
@@ -157,23 +168,65 @@ def login() -> ResponseReturnValue:
         return render_template("admin/login.html", form=form)
     if not form.validate_on_submit():
         return render_template("admin/login.html", form=form), 400
+    g.login_attempted_by = form.username.data
     try:
         user = authenticate(form.username.data, form.password.data)
     except AccountLocked as locked:
-        minutes = max(1, ceil((locked.until - now_utc()).total_seconds() / 60))
-        error = ACCOUNT_LOCKED.format(minutes=minutes, s="" if minutes == 1 else "s")
-        response = make_response(render_template("admin/login.html", form=form, error=error), 429)
-        response.headers["Retry-After"] = str(minutes * 60)
-        return response
+        return _locked_out(locked.user, "admin/login.html", form)
     if user is None:
         return render_template("admin/login.html", form=form, error=WRONG_LOGIN), 400
-    login_user(user, remember=form.remember.data)
-    if form.carry.data:
-        restored = _restore_carried_post(form.carry.data, form.next.data or "")
+    if user.has_two_factor:
+        code_form = SecondFactorForm(
+            formdata=None,
+            pending=account.pending_login_token(user),
+            remember="y" if form.remember.data else "",
+            next=form.next.data,
+            carry=form.carry.data,
+        )
+        return render_template("admin/login_code.html", form=code_form)
+    return _complete_login(user, form.remember.data, form.next.data, form.carry.data)
+
+
+@bp.post("/login/code")
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], error_message=TOO_MANY_LOGINS)
+def login_code() -> ResponseReturnValue:
+    """The second step of logging in with two-factor: a code from the app, or a recovery code."""
+    form = SecondFactorForm()
+    user = account.user_waiting_for_code(form.pending.data)
+    if user is None:
+        login_form = LoginForm(formdata=None, next=form.next.data, carry=form.carry.data)
+        return render_template("admin/login.html", form=login_form, error=CODE_STEP_EXPIRED), 400
+    g.login_attempted_by = user.username
+    if not form.validate_on_submit():
+        return render_template("admin/login_code.html", form=form), 400
+    if user.is_locked():
+        return _locked_out(user, "admin/login_code.html", form)
+    if not account.check_second_factor(user, form.code.data):
+        user.record_failed_login()
+        db.session.commit()
+        return render_template("admin/login_code.html", form=form, error=WRONG_CODE), 400
+    user.record_successful_login()
+    db.session.commit()
+    return _complete_login(user, form.remember.data == "y", form.next.data, form.carry.data)
+
+
+def _locked_out(user: User, template: str, form: LoginForm | SecondFactorForm) -> ResponseReturnValue:
+    minutes = max(1, ceil((user.locked_until - now_utc()).total_seconds() / 60))
+    error = ACCOUNT_LOCKED.format(minutes=minutes, s="" if minutes == 1 else "s")
+    response = make_response(render_template(template, form=form, error=error), 429)
+    response.headers["Retry-After"] = str(minutes * 60)
+    return response
+
+
+def _complete_login(user: User, remember: bool, next_path: str | None, carry: str | None) -> ResponseReturnValue:
+    """Log in, then re-show a post that was sent while logged out, or go where the owner was headed."""
+    login_user(user, remember=remember)
+    if carry:
+        restored = _restore_carried_post(carry, next_path or "")
         if restored is not None:
             return restored
     flash(f"Welcome back, {user.display_name}.", "success")
-    return redirect(safe_next(form.next.data) or url_for("admin.dashboard"))
+    return redirect(safe_next(next_path) or url_for("admin.dashboard"))
 
 
 @bp.post("/logout")
@@ -381,10 +434,18 @@ def delete_post(post_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.list_posts"), 303)
 
 
-def admin_only() -> None:
+def admin_only(description: str = "Only administrators can export or import the whole blog.") -> None:
     """:raise 403: unless the current user is an administrator."""
     if not current_user.is_admin:
-        abort(403, description="Only administrators can export or import the whole blog.")
+        abort(403, description=description)
+
+
+@bp.get("/audit")
+def audit_log() -> str:
+    """Show administrators what was done in the admin area, newest first."""
+    admin_only("Only administrators can read the audit log.")
+    entries = paginate(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()), AUDIT_PER_PAGE)
+    return render_template("admin/audit.html", entries=entries)
 
 
 @bp.get("/data")

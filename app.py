@@ -354,6 +354,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Attach the readers' pages, the owner's admin area, uploaded images and the machine endpoints."""
+    import account
     import admin
     import blog
     import comments
@@ -364,6 +365,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(blog.bp)
     app.register_blueprint(comments.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(feeds.bp)
 

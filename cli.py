@@ -24,6 +24,8 @@ from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+import account
+import audit
 import pagecache
 import search
 import transfer
@@ -227,6 +229,7 @@ def set_password(username: str, password: str) -> User:
     _check_password(password)
     user.set_password(password)
     db.session.commit()
+    audit.record("Set a new password from the command line", user)
     return user
 
 
@@ -237,6 +240,22 @@ def set_password_command(username: str) -> None:
     """Set an account's password. The password comes from a prompt, or from ADMIN_PASSWORD."""
     user = set_password(username, _password_from_environment_or_prompt())
     click.echo(f"The password of {user.username} is changed.")
+
+
+@click.command("disable-two-factor")
+@click.argument("username")
+@with_appcontext
+def disable_two_factor_command(username: str) -> None:
+    """Turn off an account's two-factor authentication, for an owner who lost both the phone and the recovery codes."""
+    user = user_named(username)
+    if user is None:
+        raise click.ClickException(f"There is no account named {username!r}.")
+    if not user.has_two_factor:
+        raise click.ClickException(f"Two-factor authentication is not on for {user.username}.")
+    account.turn_off_two_factor(user)
+    db.session.commit()
+    audit.record("Turned off two-factor authentication from the command line", user)
+    click.echo(f"Two-factor authentication is off for {user.username}: the password alone logs in.")
 
 
 def _password_from_environment_or_prompt() -> str:
@@ -565,6 +584,7 @@ def register_commands(app: Flask) -> None:
         backup_command,
         import_wordpress_command,
         set_password_command,
+        disable_two_factor_command,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -143,16 +143,40 @@ def slugify(text: str, max_length: int = 80) -> str:
     return slug[:max_length].rstrip("-") or "post"
 
 
+class AuditEntry(db.Model):
+    """One thing done in the admin area: who, what, when, and from which network (a keyed hash, as for comments)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(40))  # kept when the account is gone
+    action: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[str] = mapped_column(String(300), default="")
+    ip_hash: Mapped[str] = mapped_column(String(32), default="")
+
+
+class RecoveryCode(db.Model):
+    """A one-time code that stands in for the authenticator app, kept only as a hash (see account.py)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
 LOCK_AFTER_FAILURES = 5
 MAX_LOCK_MINUTES = 60
 
 
 class AccountLocked(Exception):
-    """Too many wrong passwords in a row: the account refuses logins until ``until``."""
+    """Too many wrong passwords in a row: the account refuses logins until its ``locked_until``."""
 
-    def __init__(self, until: datetime) -> None:
-        super().__init__(until)
-        self.until = until
+    def __init__(self, user: User) -> None:
+        super().__init__(user.locked_until)
+        self.user = user
 
 
 class User(UserMixin, db.Model):
@@ -170,17 +194,29 @@ class User(UserMixin, db.Model):
     session_version: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8), server_default="")
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")  # since the last success
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Two-factor authentication (see account.py): the authenticator app's shared secret, when turned on, and the
+    # time step of the last code accepted, so that no code works twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(32))
+    totp_last_step: Mapped[int] = mapped_column(default=0, server_default="0")
 
     posts: Mapped[list[Post]] = relationship(back_populates="author")
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
     def set_password(self, password: str) -> None:
         """Set a new password, and log this account out everywhere it is logged in."""
         self.password_hash = generate_password_hash(password)
         self.session_version = secrets.token_hex(8)
-        self.failed_logins, self.locked_until = 0, None
+        self.record_successful_login()  # unlocks
 
     def is_locked(self) -> bool:
         return self.locked_until is not None and self.locked_until > now_utc()
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_secret is not None
+
+    def record_successful_login(self) -> None:
+        self.failed_logins, self.locked_until = 0, None
 
     def record_failed_login(self) -> None:
         """Count a wrong password; from the fifth in a row, lock the account for 1, 2, 4... up to 60 minutes."""
@@ -656,6 +692,8 @@ def user_named(username: str) -> User | None:
 def authenticate(username: str, password: str) -> User | None:
     """Return the user with this username (any case) and password, or ``None``; record the attempt.
 
+    For an account with two-factor authentication, this is only the first half of logging in.
+
     An unknown username costs the same password check as a known one, so timing does not reveal which exist.
 
     :raise AccountLocked: while the account is locked after repeated wrong passwords, even for the right one.
@@ -666,11 +704,11 @@ def authenticate(username: str, password: str) -> User | None:
         return None
     correct = user.check_password(password)
     if user.is_locked():
-        raise AccountLocked(user.locked_until)
-    if correct:
-        user.failed_logins, user.locked_until = 0, None
-    else:
+        raise AccountLocked(user)
+    if not correct:
         user.record_failed_login()
+    elif not user.has_two_factor:  # otherwise the count goes on until the second factor is right too
+        user.record_successful_login()
     db.session.commit()
     return user if correct else None
 

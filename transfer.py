@@ -12,6 +12,7 @@ import base64
 import binascii
 import io
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -37,6 +38,7 @@ from models import CommentStatus
 from models import LegacyAddress
 from models import Post
 from models import PostStatus
+from models import RecoveryCode
 from models import SlugRedirect
 from models import Tag
 from models import User
@@ -105,6 +107,12 @@ def _exported_user(user: User, with_password: bool) -> dict[str, Any]:
     }
     if with_password:
         data["password_hash"] = user.password_hash
+    if with_password and user.has_two_factor:  # a moved account stays as well protected
+        data["two_factor"] = {
+            "secret": user.totp_secret,
+            "last_step": user.totp_last_step,
+            "recovery_code_hashes": [code.code_hash for code in user.recovery_codes],
+        }
     return data
 
 
@@ -304,6 +312,8 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
             created_at=_parse_time(entry["created_at"]),
             password_hash=entry.get("password_hash") or "!",  # "!": no password works until one is set
         )
+        if entry.get("two_factor"):
+            _import_two_factor(user, entry["two_factor"])
         db.session.add(user)
         users[user.username.lower()] = user
         added_users += 1
@@ -362,6 +372,16 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
         "comments": len(comments),
         "images": images,
     }
+
+
+def _import_two_factor(user: User, two_factor: dict[str, Any]) -> None:
+    secret, hashes = two_factor["secret"], two_factor["recovery_code_hashes"]
+    if not isinstance(secret, str) or not re.fullmatch(r"[A-Z2-7]{16,32}", secret):
+        raise TransferError(f"The two-factor secret of {user.username!r} is not a base32 key.")
+    if not all(isinstance(code_hash, str) and re.fullmatch(r"[0-9a-f]{64}", code_hash) for code_hash in hashes):
+        raise TransferError(f"A recovery code of {user.username!r} is not a SHA-256 hash.")
+    user.totp_secret, user.totp_last_step = secret, int(two_factor["last_step"])
+    user.recovery_codes = [RecoveryCode(code_hash=code_hash) for code_hash in hashes]
 
 
 def _import_uploads(uploads: list[dict[str, str]]) -> int:

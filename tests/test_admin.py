@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zlib
 from datetime import timedelta
@@ -577,7 +578,7 @@ def test_repeated_wrong_passwords_lock_the_account_for_longer_each_time(make_app
 
     assert fifth.status_code == 400
     assert right_but_locked.status_code == 429 and right_but_locked.headers["Retry-After"] == "60"
-    assert "locked for 1 minute after several wrong passwords" in page_text(right_but_locked)
+    assert "locked for 1 minute after several failed logins" in page_text(right_but_locked)
     with app.app_context():
         owner = models.user_named("owner")
         owner.locked_until = models.now_utc() - timedelta(seconds=1)  # the minute has passed
@@ -613,3 +614,27 @@ def test_failed_logins_do_not_empty_the_page_cache(make_app, make_user, make_pos
     with StatementCounter(app) as statements:
         assert app.test_client().get("/").status_code == 200
     assert statements.count == 0  # still served from the cache
+
+
+def test_the_audit_log_records_changes_and_failed_logins_for_admins_only(
+    app, client, admin, make_user, make_post, monkeypatch
+):
+    post = make_post("Audited")
+    assert log_in(app.test_client(), "owner", "wrong password!").status_code == 400
+    submit_post(client, f"/admin/posts/{post.id}/edit", title="Audited again", slug=post.slug)
+    submit_post(client, title="Only a preview", action="preview")  # nothing changed: not recorded
+
+    html = page_text(client.get("/admin/audit"))
+
+    assert html.index("Saved a post") < html.index("Failed login") < html.index("Logged in")  # newest first
+    assert f"post_id {post.id}" in html and "“Audited again”" in html and "Only a preview" not in html
+    assert "127.0.0.1" not in html and re.search(r"<code>[0-9a-f]{8}</code>", html)
+    make_user("writer", UserRole.author)
+    author = app.test_client()
+    log_in(author, "writer")
+    assert author.get("/admin/audit").status_code == 403
+
+    monkeypatch.setenv("ADMIN_PASSWORD", "a brand new passphrase")
+    app.test_cli_runner().invoke(args=["set-password", "writer"])
+    audit_page = page_text(client.get("/admin/audit"))
+    assert re.search(r"<td>writer</td>\s*<td>Set a new password from the command line</td>", audit_page)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 from test_admin import png_bytes
 
@@ -63,10 +65,7 @@ def test_owner_logs_in_writes_a_post_with_an_image_and_publishes_it(live_server,
     image = tmp_path / "sunrise.png"
     image.write_bytes(png_bytes(40, 20))
 
-    page.goto(f"{url}/admin/")
-    page.get_by_label("Username").fill("owner")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in_as_owner(page, url)
     assert page.get_by_role("heading", name="Dashboard").is_visible()
 
     page.get_by_role("link", name="New post", exact=True).click()
@@ -96,6 +95,36 @@ def test_owner_logs_in_writes_a_post_with_an_image_and_publishes_it(live_server,
     width = page.locator(".post-body img").evaluate("img => img.naturalWidth")
     assert width == 40
     screenshot(page, "post-with-image")
+
+
+def log_in_as_owner(page, url: str) -> None:
+    page.goto(f"{url}/admin/")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_owner_turns_on_two_factor_and_then_logs_in_with_a_code(live_server, browser, page):
+    url = live_server()
+    log_in_as_owner(page, url)
+    page.get_by_role("link", name="Security").click()
+    assert page.get_by_role("img", name="QR code for your authenticator app").is_visible()
+    key = page.locator("code.key").inner_text().replace(" ", "")  # typed into the app instead of scanning
+    screenshot(page, "two-factor-set-up")
+
+    page.get_by_label("6-digit code from the app").fill(pyotp.TOTP(key).at(time.time() - 30))
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Turn on two-factor authentication").click()
+    assert page.get_by_role("heading", name="Your recovery codes").is_visible()
+    assert page.locator(".recovery-codes li").count() == 10
+
+    other = browser.new_context(java_script_enabled=False).new_page()
+    log_in_as_owner(other, url)
+    assert other.get_by_role("heading", name="Enter your code").is_visible()
+    other.get_by_label("Code from your authenticator app, or a recovery code").fill(pyotp.TOTP(key).now())
+    other.get_by_role("button", name="Log in").click()
+    assert other.get_by_role("heading", name="Dashboard").is_visible()
+    other.context.close()
 
 
 def test_reader_browses_pages_tags_and_search_then_opens_a_post(live_server, page, tmp_path):

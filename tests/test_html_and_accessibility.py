@@ -14,8 +14,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pyotp
 import pytest
 import requests
 
@@ -42,9 +44,11 @@ def site(tmp_path_factory):
         "COMMENT_MIN_SECONDS": "0",
         "COMMENT_MODERATION": "off",
         "COMMENT_RATE_LIMIT": "100 per minute",
+        "LOGIN_RATE_LIMIT": "100 per minute",
     }
     flask_command(env, "init-db")
     flask_command(env, "create-admin", "owner", "--display-name", "Olive Owner")
+    flask_command(env, "create-author", "guarded", "--display-name", "Gus Guarded")  # for two-factor pages
     flask_command(env, "seed-demo", "--posts", "12", "--comments", "40")
     port = free_port()
     process = subprocess.Popen(
@@ -72,11 +76,31 @@ def site(tmp_path_factory):
     process.wait(timeout=30)
 
 
-def owner_session(url: str) -> requests.Session:
+def owner_session(url: str, username: str = "owner") -> requests.Session:
     owner = requests.Session()
     token = CSRF.search(owner.get(f"{url}/admin/login").text).group(1)
-    owner.post(f"{url}/admin/login", data={"csrf_token": token, "username": "owner", "password": PASSWORD})
+    owner.post(f"{url}/admin/login", data={"csrf_token": token, "username": username, "password": PASSWORD})
     return owner
+
+
+def two_factor_pages(url: str) -> dict[str, str]:
+    """Turn on two-factor for the author "guarded", keeping each page met on the way."""
+    author = owner_session(url, "guarded")
+    pages = {"two-factor-set-up": author.get(f"{url}/admin/account/").text}
+    html = pages["two-factor-set-up"]
+    key = re.search(r'<code class="key">([A-Z2-7 ]+)</code>', html).group(1).replace(" ", "")
+    secret = re.search(r'name="secret"[^>]*value="([^"]+)"', html).group(1)
+    form = {"csrf_token": CSRF.search(html).group(1), "secret": secret, "password": PASSWORD}
+    pages["two-factor-wrong-code"] = author.post(f"{url}/admin/account/two-factor", data=form | {"code": "x"}).text
+    code = pyotp.TOTP(key).at(time.time() - 30)
+    pages["recovery-codes"] = author.post(f"{url}/admin/account/two-factor", data=form | {"code": code}).text
+    pages["two-factor-on"] = author.get(f"{url}/admin/account/").text
+    browser = requests.Session()
+    token = CSRF.search(browser.get(f"{url}/admin/login").text).group(1)
+    login = {"csrf_token": token, "username": "guarded", "password": PASSWORD}
+    pages["login-code"] = browser.post(f"{url}/admin/login", data=login).text
+    assert "Enter your code" in pages["login-code"] and "<strong>On.</strong>" in pages["two-factor-on"]
+    return pages
 
 
 def page_types(url: str) -> dict[str, str]:
@@ -111,9 +135,10 @@ def page_types(url: str) -> dict[str, str]:
         "edit-post": "/admin/posts/1/edit",
         "comment-queue": "/admin/comments",
         "your-data": "/admin/data",
+        "audit-log": "/admin/audit",
     }.items():
         pages[name] = owner.get(url + path).text
-    return pages
+    return pages | two_factor_pages(url)
 
 
 @pytest.mark.skipif(JAVA is None, reason="Java is not installed (the Nu HTML Checker runs on it)")
@@ -162,7 +187,13 @@ ACCESSIBILITY_PAGES = {
     "search": "/search?q=welcome",
     "login": "/admin/login",
 }
-OWNER_PAGES = {"dashboard": "/admin/", "new-post": "/admin/posts/new", "comment-queue": "/admin/comments"}
+OWNER_PAGES = {
+    "dashboard": "/admin/",
+    "new-post": "/admin/posts/new",
+    "comment-queue": "/admin/comments",
+    "audit-log": "/admin/audit",
+    "account-security": "/admin/account/",
+}
 
 
 def violations(page) -> list[str]:

@@ -23,6 +23,7 @@ from conftest import log_in
 from conftest import post_comment
 from models import Comment
 from models import Post
+from models import RecoveryCode
 from models import Tag
 from models import User
 from models import UserRole
@@ -38,7 +39,8 @@ CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
 FIELDS = [
     "csrf_token", "name", "email", "website", "body", "homepage", "parent_id", "started", "remember", "action",
     "title", "slug", "excerpt", "tags", "status", "published_at", "comments_open", "username", "password", "next",
-    "carry", "ids", "bulk_action", "back", "export", "q", "page",
+    "carry", "ids", "bulk_action", "back", "export", "q", "page", "code", "pending", "secret", "codes-password",
+    "off-password",
 ]  # fmt: skip
 NASTY = [
     "", "0", "-1", "1" * 30, "abc", "../../etc/passwd", "%00", "\x00", "\ud800", "<script>alert(1)</script>",
@@ -94,7 +96,7 @@ request_parts = st.fixed_dictionaries(
 def counts() -> dict[str, int]:
     return {
         model.__name__: db.session.scalar(select(func.count()).select_from(model))
-        for model in (Post, Comment, Tag, User)
+        for model in (Post, Comment, Tag, User, RecoveryCode)
     }
 
 

@@ -1,0 +1,89 @@
+"""The audit log: every change made in the admin area, and every failed login, recorded with who, when and from
+which network (a keyed hash of it, never the address). Administrators read it at /admin/audit."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask import g
+from flask import request
+from flask_login import current_user
+
+from commenters import client_ip_hash
+from models import AuditEntry
+from models import User
+from models import db
+
+# The admin endpoints that change something when a POST to them succeeds (redirects, after PRG).
+ACTIONS = {
+    "admin.logout": "Logged out",
+    "admin.new_post": "Saved a new post",
+    "admin.edit_post": "Saved a post",
+    "admin.delete_post": "Deleted a post",
+    "admin.edit_comment": "Edited a comment",
+    "admin.moderate_comment": "Moderated a comment",
+    "admin.moderate_selected_comments": "Moderated comments together",
+    "admin.quick_moderate": "Moderated a comment from an email link",
+    "admin.export_download": "Downloaded an export",
+    "admin.import_upload": "Imported an export",
+    "account.disable_two_factor": "Turned off two-factor authentication",
+    "account.enable_two_factor": "Turned on two-factor authentication",
+    "account.replace_recovery_codes": "Made new recovery codes",
+}
+# Changes whose success is a page (shown once) rather than a redirect.
+COMPLETED_WITH_A_PAGE = {
+    "admin.quick_moderate",
+    "admin.export_download",
+    "account.enable_two_factor",
+    "account.replace_recovery_codes",
+}
+# Logging in succeeds by a redirect, or by re-showing a post that was being written; it fails with a 400.
+LOGINS = {"admin.login": ("Logged in", "Failed login"), "admin.login_code": ("Logged in", "Failed login: wrong code")}
+DETAIL_FIELDS = ("action", "bulk_action", "status")
+
+
+def record_admin_action(response: Response) -> Response:
+    """After an admin request: note a completed change, or a failed login, in the audit log."""
+    action = _action_of(response)
+    if action is not None:
+        user = current_user if current_user.is_authenticated else None
+        tried = g.get("login_attempted_by", "")  # set by the login views
+        record(action, user, detail=_detail(), username=tried, ip_hash=client_ip_hash())
+    return response
+
+
+def record(action: str, user: User | None, detail: str = "", username: str = "", ip_hash: str = "") -> None:
+    """Add one entry to the audit log and commit it; `username` names who it was when there is no account."""
+    entry = AuditEntry(
+        user_id=user.id if user else None,
+        username=(user.username if user else username)[:40],
+        action=action,
+        detail=detail[:300],
+        ip_hash=ip_hash,
+    )
+    db.session.add(entry)
+    db.session.commit()
+
+
+def _action_of(response: Response) -> str | None:
+    if request.method != "POST":
+        return None
+    if request.endpoint in LOGINS:
+        logged_in, failed = LOGINS[request.endpoint]
+        if current_user.is_authenticated:
+            return logged_in
+        return failed if response.status_code == 400 else None
+    if request.endpoint not in ACTIONS:
+        return None
+    redirected = 300 <= response.status_code < 400
+    shown = response.status_code == 200 and request.endpoint in COMPLETED_WITH_A_PAGE
+    return ACTIONS[request.endpoint] if redirected or shown else None
+
+
+def _detail() -> str:
+    parts = [f"{name} {value}" for name, value in (request.view_args or {}).items() if name != "token"]
+    parts += [f"{name}: {request.form[name]}" for name in DETAIL_FIELDS if request.form.get(name)]
+    if request.form.getlist("ids"):
+        parts.append(f"{len(request.form.getlist('ids'))} comments")
+    if request.form.get("title"):
+        parts.append(f"“{request.form['title']}”")
+    return ", ".join(parts)
