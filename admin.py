@@ -168,7 +168,7 @@ def login() -> ResponseReturnValue:
         return render_template("admin/login.html", form=form)
     if not form.validate_on_submit():
         return render_template("admin/login.html", form=form), 400
-    g.login_attempted_by = form.username.data
+    g.audit_username = form.username.data
     try:
         user = authenticate(form.username.data, form.password.data)
     except AccountLocked as locked:
@@ -196,7 +196,7 @@ def login_code() -> ResponseReturnValue:
     if user is None:
         login_form = LoginForm(formdata=None, next=form.next.data, carry=form.carry.data)
         return render_template("admin/login.html", form=login_form, error=CODE_STEP_EXPIRED), 400
-    g.login_attempted_by = user.username
+    g.audit_username = user.username
     if not form.validate_on_submit():
         return render_template("admin/login_code.html", form=form), 400
     if user.is_locked():

@@ -64,6 +64,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "COMMENT_EDIT_MINUTES": 15,
     "COMMENTS_PER_PAGE": 50,  # top-level comments, each with its replies (WordPress's default)
     "PURGE_AFTER_DAYS": 30,
+    "AUDIT_KEEP_DAYS": 365,  # `purge` removes older audit log entries
     "RATELIMIT_STORAGE_URI": "",  # empty: REDIS_URL when set, else memory://
     "REDIS_URL": "",  # e.g. redis://127.0.0.1:6379/0: page cache and rate limits shared by several servers
     "PAGE_CACHE": True,  # serve anonymous readers' pages from the cache (pagecache.py)
@@ -111,6 +112,7 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "COMMENT_EDIT_MINUTES": int,
     "COMMENTS_PER_PAGE": int,
     "PURGE_AFTER_DAYS": int,
+    "AUDIT_KEEP_DAYS": int,
     "LOGIN_RATE_LIMIT": str,
     "RATELIMIT_STORAGE_URI": str,
     "REDIS_URL": str,

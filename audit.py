@@ -46,8 +46,9 @@ def record_admin_action(response: Response) -> Response:
     action = _action_of(response)
     if action is not None:
         user = current_user if current_user.is_authenticated else None
-        tried = g.get("login_attempted_by", "")  # set by the login views
-        record(action, user, detail=_detail(), username=tried, ip_hash=client_ip_hash())
+        # Who, when nobody is logged in: set by the login views, and by the email link's view.
+        name = g.get("audit_username", "")
+        record(action, user, detail=g.get("audit_detail") or _detail(), username=name, ip_hash=client_ip_hash())
     return response
 
 

@@ -33,6 +33,7 @@ import wordpress
 from markup import excerpt_of
 from markup import render_comment
 from markup import render_post
+from models import AuditEntry
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -485,6 +486,14 @@ def purge_old_comments(older_than_days: int) -> int:
     return deleted
 
 
+def purge_old_audit_entries(older_than_days: int) -> int:
+    """Delete audit log entries older than ``older_than_days``; return how many were deleted."""
+    cutoff = now_utc() - timedelta(days=older_than_days)
+    deleted = db.session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff)).rowcount
+    db.session.commit()
+    return deleted
+
+
 def comments_by_email(email: str) -> list[Comment]:
     """Return every comment left with this email address (any case), oldest first."""
     query = select(Comment).where(func.lower(Comment.author_email) == email.strip().lower())
@@ -508,9 +517,12 @@ def exported_comment(comment: Comment) -> dict[str, object]:
 @click.option("--days", type=click.IntRange(min=0), help="Age in days (default: PURGE_AFTER_DAYS).")
 @with_appcontext
 def purge_command(days: int | None) -> None:
-    """Delete held and spam comments older than PURGE_AFTER_DAYS days (default 30)."""
+    """Delete held and spam comments older than PURGE_AFTER_DAYS days (default 30), and audit log entries older
+    than AUDIT_KEEP_DAYS (default 365)."""
     days = current_app.config["PURGE_AFTER_DAYS"] if days is None else days
     click.echo(f"Deleted {purge_old_comments(days):,} held or spam comments older than {days} days.")
+    keep = current_app.config["AUDIT_KEEP_DAYS"]
+    click.echo(f"Deleted {purge_old_audit_entries(keep):,} audit log entries older than {keep} days.")
 
 
 commenter_command = AppGroup("commenter", help="Answer a person's requests about their data (by email address).")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import abort
 from flask import flash
+from flask import g
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -174,6 +175,7 @@ def quick_moderate(token: str) -> ResponseReturnValue:
         abort(404, description="This comment no longer exists.")
     is_used = comment.status != wanted["status"]
     if request.method == "POST" and not is_used:
+        g.audit_username, g.audit_detail = "(email link)", f"comment {comment.id}, action: {action}"
         message = moderate([comment], action)
         return render_template("admin/quick_moderate.html", comment=comment, action=action, message=message)
     return render_template("admin/quick_moderate.html", comment=comment, action=action, is_used=is_used)

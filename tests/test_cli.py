@@ -11,6 +11,7 @@ from sqlalchemy import select
 from cli import WELCOME_TITLE
 from conftest import page_text
 from conftest import post_comment
+from models import AuditEntry
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -124,6 +125,18 @@ def test_purge_removes_old_held_and_spam_comments_only(app, runner, client, make
     assert "Deleted 2 held or spam comments older than 30 days." in result.output
     with app.app_context():
         assert db.session.scalars(select(Comment.body).order_by(Comment.id)).all() == ["Old approved", "New held"]
+
+
+def test_purge_removes_audit_log_entries_older_than_a_year(app, runner, admin):
+    with app.app_context():
+        db.session.add(AuditEntry(username="owner", action="Saved a post", at=now_utc() - timedelta(days=366)))
+        db.session.commit()
+
+    result = runner.invoke(args=["purge"])
+
+    assert "Deleted 1 audit log entries older than 365 days." in result.output
+    with app.app_context():
+        assert db.session.scalars(select(AuditEntry.action)).all() == ["Logged in"]  # the admin fixture's login
 
 
 def test_commenter_export_gives_a_person_their_comments(runner, client, make_post):

@@ -18,6 +18,7 @@ from conftest import free_port
 from conftest import log_in
 from conftest import page_text
 from conftest import post_comment
+from models import AuditEntry
 from models import Comment
 from models import CommentStatus
 from models import db
@@ -105,6 +106,13 @@ def test_one_click_link_moderates_once_without_logging_in(mail_app, mailbox, mak
     assert "Approved: 1 comment." in page_text(done)
     assert status_of(mail_app, 1) == CommentStatus.approved
     assert "This link was already used" in page_text(phone.get(approve))
+    with mail_app.app_context():
+        entry = db.session.scalars(select(AuditEntry)).one()
+    assert (entry.username, entry.action, entry.detail) == (
+        "(email link)",
+        "Moderated a comment from an email link",
+        "comment 1, action: approve",
+    )
 
 
 def test_one_click_links_cannot_be_forged_or_used_after_seven_days(mail_app, mailbox, make_post, monkeypatch):
