@@ -29,6 +29,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
+from werkzeug.routing import Map
 
 import forms
 import pagecache
@@ -37,6 +39,7 @@ from extensions import limiter
 from extensions import login_manager
 from extensions import migrate
 from markup import highlight
+from models import MAX_DATABASE_ID
 from models import Comment
 from models import ModerationPolicy
 from models import Post
@@ -354,8 +357,18 @@ def register_extensions(app: Flask) -> None:
     pagecache.init_app(app)
 
 
+class DatabaseId(IntegerConverter):
+    """``<int:...>`` in every route: a number a database id column can hold, so a larger one is a 404 rather
+    than an "integer out of range" error from PostgreSQL (found by the route fuzzer)."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_DATABASE_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def register_blueprints(app: Flask) -> None:
     """Attach the readers' pages, the owner's admin area, uploaded images and the machine endpoints."""
+    app.url_map.converters["int"] = DatabaseId
     import account
     import admin
     import blog

@@ -41,6 +41,7 @@ from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import db
+from models import id_from
 from pagecache import fresh_token
 from pagecache import token_kind
 
@@ -195,7 +196,8 @@ class CommentForm(FlaskForm):
         """Accept a reply only to a published comment on the same post."""
         if not field.data:
             return
-        parent = db.session.get(Comment, int(field.data)) if field.data.isdecimal() and len(field.data) < 12 else None
+        parent_id = id_from(field.data)
+        parent = db.session.get(Comment, parent_id) if parent_id else None
         if (
             parent is None
             or self.post is None

@@ -167,6 +167,20 @@ class RecoveryCode(db.Model):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+MAX_DATABASE_ID = 2**31 - 1  # an INTEGER column on PostgreSQL; SQLite takes more, but no id gets near
+
+
+def id_from(text: str) -> int | None:
+    """Read a database id typed into a form or an address, or ``None`` when it cannot be one.
+
+    PostgreSQL refuses to compare an INTEGER column with a larger number, so such input must stop here.
+    """
+    if not text.isdecimal() or len(text) > len(str(MAX_DATABASE_ID)):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_DATABASE_ID else None
+
+
 LOCK_AFTER_FAILURES = 5
 MAX_LOCK_MINUTES = 60
 
@@ -678,7 +692,8 @@ def paginate(query: Select[Any], per_page: int) -> Pagination:
 def user_for_session(session_id: str) -> User | None:
     """Return the user a login session belongs to, or ``None`` if it ended (a password changed since)."""
     user_id, _, version = session_id.partition(":")
-    user = db.session.get(User, int(user_id)) if user_id.isdecimal() else None
+    number = id_from(user_id)
+    user = db.session.get(User, number) if number else None
     if user is None or not version or not hmac.compare_digest(user.session_version, version):
         return None
     return user

@@ -30,6 +30,7 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import db
+from models import id_from
 from models import paginate
 
 COMMENTS_PER_QUEUE_PAGE = 50
@@ -127,7 +128,7 @@ def moderate_comment(comment_id: int) -> ResponseReturnValue:
 @bp.post("/comments/bulk")
 def moderate_selected_comments() -> ResponseReturnValue:
     """Apply one action to every ticked comment in the queue."""
-    ids = [int(value) for value in request.form.getlist("ids") if value.isdecimal() and len(value) < 12]
+    ids = [number for number in map(id_from, request.form.getlist("ids")) if number is not None]
     if not ids:
         flash("Select at least one comment first.", "error")
         return _back_to_queue()

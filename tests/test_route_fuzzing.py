@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func
 from sqlalchemy import select
 
+from conftest import csrf_token
 from conftest import log_in
 from conftest import post_comment
 from models import Comment
@@ -47,8 +48,9 @@ NASTY = [
     "' OR 1=1 --", "{{7*7}}", "${7*7}", "\u202e", "x" * 5000, "1e309", "NaN", "[]", "{}", "null", "true",
     "2026-13-45T25:61", "javascript:alert(1)", "/\\evil.example", "é", "🙂",
 ]  # fmt: skip
-text = st.one_of(st.sampled_from(NASTY), st.text(max_size=40))
-path_value = st.one_of(st.sampled_from(["1", "2", "999999999999", "welcome", "0", "-1", "a b", "%2e%2e"]), text)
+IDS = ["1", "2", "2147483647", "2147483648", "99999999999", "999999999999", "0", "-1"]  # around PostgreSQL's INTEGER
+text = st.one_of(st.sampled_from(NASTY + IDS), st.text(max_size=40))
+path_value = st.one_of(st.sampled_from([*IDS, "welcome", "a b", "%2e%2e"]), text)
 
 
 def routes(app) -> list[tuple[str, list[str]]]:
@@ -177,3 +179,31 @@ def test_a_logged_in_author_meets_no_server_error(fuzzed_app, author_client, par
     if author_client.get("/admin/").status_code != 200:  # a fuzzed request may have logged out
         assert log_in(author_client, "writer").status_code == 302
     check(fuzzed_app, author_client, parts)
+
+
+TOO_LARGE = "2147483648"  # one more than PostgreSQL's INTEGER holds
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/admin/posts/{TOO_LARGE}/edit",
+        f"/admin/posts/{TOO_LARGE}/delete",
+        f"/admin/comments/{TOO_LARGE}/edit",
+        f"/posts/welcome/comments/{TOO_LARGE}",
+        f"/posts/welcome/comments/{TOO_LARGE}/edit",
+        f"/sitemap-{TOO_LARGE}.xml",
+    ],
+)
+def test_an_id_too_large_for_the_database_is_not_found(fuzzed_app, author_client, path):
+    """Found by the route fuzzer on PostgreSQL: /admin/posts/999999999999/edit was a 500."""
+    assert author_client.get(path).status_code == 404
+
+
+def test_ids_too_large_for_the_database_in_forms_are_refused_politely(fuzzed_app, author_client):
+    reply = post_comment(author_client, "welcome", body="A reply to nothing", parent_id="99999999999")
+    token = csrf_token(author_client, "/admin/posts/new")  # the session's token, as on every admin form
+    moderate = author_client.post(
+        "/admin/comments/bulk", data={"ids": ["99999999999", TOO_LARGE], "bulk_action": "approve", "csrf_token": token}
+    )
+    assert reply.status_code == 400 and moderate.status_code == 303

@@ -97,6 +97,13 @@ def test_the_set_up_page_shows_a_qr_code_and_the_key_to_type(app, client, admin)
     assert "<script" not in html and "data:" not in html  # drawn here, in SVG: nothing loaded from anywhere
 
 
+def test_the_dashboard_suggests_two_factor_until_it_is_on(app, client, admin):
+    suggestion = "Turn on two-factor authentication</a>"
+    assert suggestion in page_text(client.get("/admin/"))
+    turn_on(client)
+    assert suggestion not in page_text(client.get("/admin/"))
+
+
 def test_once_on_a_password_alone_does_not_log_in(app, owner_with_two_factor):
     key, codes = owner_with_two_factor
     assert len(codes) == 10 and len(set(codes)) == 10
