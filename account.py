@@ -22,7 +22,6 @@ from flask import flash
 from flask import make_response
 from flask import redirect
 from flask import render_template
-from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -30,17 +29,15 @@ from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 
-import audit
 from forms import ConfirmPasswordForm
 from forms import EnableTwoFactorForm
-from forms import refuse_nul_characters
 from models import RecoveryCode
 from models import User
 from models import db
 from models import user_for_session
 
-bp = Blueprint("account", __name__, url_prefix="/admin/account")
-bp.after_request(audit.record_admin_action)
+# Nested in the admin blueprint (see admin.py), whose hooks it shares: login required, the audit log, the nav counts.
+bp = Blueprint("account", __name__, url_prefix="/account")
 
 RECOVERY_CODE_COUNT = 10
 RECOVERY_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o or 1/l/i to misread
@@ -54,15 +51,6 @@ WRONG_SETUP_CODE = (
     "is set automatically."
 )
 SETUP_EXPIRED = "This set-up page was open too long, so it has a new key. Please scan the new QR code."
-
-
-@bp.before_request
-def require_login() -> ResponseReturnValue | None:
-    refuse_nul_characters(multipart_too=True)  # as in the rest of the admin area
-    if current_user.is_authenticated:
-        return None
-    flash("Please log in to see that page.", "info")
-    return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
 
 
 # The second factor itself.
@@ -212,7 +200,7 @@ def enable_two_factor() -> ResponseReturnValue:
     """Turn two-factor on once a code shows the app holds the secret; show the recovery codes once."""
     if current_user.has_two_factor:
         flash("Two-factor authentication is already on.", "info")
-        return redirect(url_for("account.security"), 303)
+        return redirect(url_for(".security"), 303)
     form = EnableTwoFactorForm()
     secret = _secret_from_form(form.secret.data)
     if secret is None:
@@ -235,7 +223,7 @@ def replace_recovery_codes() -> ResponseReturnValue:
     """Make new recovery codes, so the old ones (perhaps seen by someone) stop working."""
     form = ConfirmPasswordForm(prefix="codes")
     if not current_user.has_two_factor:
-        return redirect(url_for("account.security"), 303)
+        return redirect(url_for(".security"), 303)
     if not _password_confirmed(form):
         return _render_two_factor_on(codes_form=form, status=400)
     codes = new_recovery_codes(current_user)
@@ -248,10 +236,10 @@ def disable_two_factor() -> ResponseReturnValue:
     """Turn two-factor off (the password is asked again), forgetting the secret and the recovery codes."""
     form = ConfirmPasswordForm(prefix="off")
     if not current_user.has_two_factor:
-        return redirect(url_for("account.security"), 303)
+        return redirect(url_for(".security"), 303)
     if not _password_confirmed(form):
         return _render_two_factor_on(off_form=form, status=400)
     turn_off_two_factor(current_user)
     db.session.commit()
     flash("Two-factor authentication is off: your password alone logs you in.", "success")
-    return redirect(url_for("account.security"), 303)
+    return redirect(url_for(".security"), 303)

@@ -62,6 +62,7 @@ from uploads import image_markdown
 from uploads import store_image
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.register_blueprint(account.bp)  # /admin/account: an account's own security settings
 
 ADMIN_REQUEST_LIMIT_FACTOR = 4
 POSTS_PER_ADMIN_PAGE = 20

@@ -369,7 +369,6 @@ class DatabaseId(IntegerConverter):
 def register_blueprints(app: Flask) -> None:
     """Attach the readers' pages, the owner's admin area, uploaded images and the machine endpoints."""
     app.url_map.converters["int"] = DatabaseId
-    import account
     import admin
     import blog
     import comments
@@ -379,8 +378,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(blog.bp)
     app.register_blueprint(comments.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(account.bp)
+    app.register_blueprint(admin.bp)  # with account.bp inside it
     app.register_blueprint(uploads.bp)
     app.register_blueprint(feeds.bp)
 

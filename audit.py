@@ -25,16 +25,16 @@ ACTIONS = {
     "admin.quick_moderate": "Moderated a comment from an email link",
     "admin.export_download": "Downloaded an export",
     "admin.import_upload": "Imported an export",
-    "account.disable_two_factor": "Turned off two-factor authentication",
-    "account.enable_two_factor": "Turned on two-factor authentication",
-    "account.replace_recovery_codes": "Made new recovery codes",
+    "admin.account.disable_two_factor": "Turned off two-factor authentication",
+    "admin.account.enable_two_factor": "Turned on two-factor authentication",
+    "admin.account.replace_recovery_codes": "Made new recovery codes",
 }
 # Changes whose success is a page (shown once) rather than a redirect.
 COMPLETED_WITH_A_PAGE = {
     "admin.quick_moderate",
     "admin.export_download",
-    "account.enable_two_factor",
-    "account.replace_recovery_codes",
+    "admin.account.enable_two_factor",
+    "admin.account.replace_recovery_codes",
 }
 # Logging in succeeds by a redirect, or by re-showing a post that was being written; it fails with a 400.
 LOGINS = {"admin.login": ("Logged in", "Failed login"), "admin.login_code": ("Logged in", "Failed login: wrong code")}
