@@ -58,6 +58,7 @@ SETUP_EXPIRED = "This set-up page was open too long, so it has a new key. Please
 
 def code_step(secret: str, code: str, at: datetime | None = None) -> int | None:
     """Return the 30-second time step whose code `code` is, or ``None``; a phone's clock may be one step off."""
+    code = "".join(code.split())  # apps show "123 456"
     if not re.fullmatch(r"\d{6}", code):
         return None
     totp = pyotp.TOTP(secret)
@@ -71,7 +72,6 @@ def code_step(secret: str, code: str, at: datetime | None = None) -> int | None:
 def check_second_factor(user: User, code: str) -> bool:
     """Accept a code from the app, each only once (an overheard code cannot be replayed), or an unused
     recovery code, which is then used up. The caller commits."""
-    code = "".join(code.split())  # apps show "123 456"
     step = code_step(user.totp_secret or "", code)
     if step is not None:
         if step <= user.totp_last_step:
@@ -208,7 +208,7 @@ def enable_two_factor() -> ResponseReturnValue:
         return _render_setup(EnableTwoFactorForm(formdata=None), pyotp.random_base32(), 400)
     if not _password_confirmed(form):
         return _render_setup(form, secret, 400)
-    step = code_step(secret, "".join(form.code.data.split()))
+    step = code_step(secret, form.code.data)
     if step is None:
         form.code.errors.append(WRONG_SETUP_CODE)
         return _render_setup(form, secret, 400)

@@ -186,7 +186,7 @@ MAX_LOCK_MINUTES = 60
 
 
 class AccountLocked(Exception):
-    """Too many wrong passwords in a row: the account refuses logins until its ``locked_until``."""
+    """Too many failed logins in a row: the account refuses logins until its ``locked_until``."""
 
     def __init__(self, user: User) -> None:
         super().__init__(user.locked_until)
@@ -233,7 +233,7 @@ class User(UserMixin, db.Model):
         self.failed_logins, self.locked_until = 0, None
 
     def record_failed_login(self) -> None:
-        """Count a wrong password; from the fifth in a row, lock the account for 1, 2, 4... up to 60 minutes."""
+        """Count a wrong password or code; from the fifth in a row, lock the account for 1, 2, 4... up to 60 minutes."""
         self.failed_logins += 1
         if self.failed_logins >= LOCK_AFTER_FAILURES:
             minutes = min(2 ** (self.failed_logins - LOCK_AFTER_FAILURES), MAX_LOCK_MINUTES)
