@@ -219,14 +219,20 @@ def _check_password(password: str) -> None:
         raise click.ClickException(f"The password must be at least {PASSWORD_MIN_LENGTH} characters long.")
 
 
+def existing_account(username: str) -> User:
+    """:raise click.ClickException: naming the account, when there is none by that name (any case)."""
+    user = user_named(username)
+    if user is None:
+        raise click.ClickException(f"There is no account named {username!r}.")
+    return user
+
+
 def set_password(username: str, password: str) -> User:
     """Give an account a new password (also the way to let in an author imported from WordPress).
 
     :raise click.ClickException: for an unknown account or a password under 10 characters.
     """
-    user = user_named(username)
-    if user is None:
-        raise click.ClickException(f"There is no account named {username!r}.")
+    user = existing_account(username)
     _check_password(password)
     user.set_password(password)
     db.session.commit()
@@ -248,9 +254,7 @@ def set_password_command(username: str) -> None:
 @with_appcontext
 def disable_two_factor_command(username: str) -> None:
     """Turn off an account's two-factor authentication, for an owner who lost both the phone and the recovery codes."""
-    user = user_named(username)
-    if user is None:
-        raise click.ClickException(f"There is no account named {username!r}.")
+    user = existing_account(username)
     if not user.has_two_factor:
         raise click.ClickException(f"Two-factor authentication is not on for {user.username}.")
     account.turn_off_two_factor(user)
