@@ -350,9 +350,14 @@ class Post(db.Model):
         """Tell whether readers may comment: open on this post, and not too old when comments close with age."""
         if not self.comments_open:
             return False
-        if close_after_days and self.published_at is not None:
-            return now_utc() - self.published_at <= timedelta(days=close_after_days)
-        return True
+        closes_at = self.comments_close_at(close_after_days)
+        return closes_at is None or now_utc() <= closes_at
+
+    def comments_close_at(self, close_after_days: int | None) -> datetime | None:
+        """When comments close with age, or ``None`` when they do not."""
+        if not close_after_days or self.published_at is None:
+            return None
+        return self.published_at + timedelta(days=close_after_days)
 
     def __repr__(self) -> str:
         return f"<Post {self.slug}>"

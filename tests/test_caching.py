@@ -172,6 +172,16 @@ def test_a_scheduled_post_appears_when_its_time_comes_without_any_request_changi
     assert "Coming soon" in page_text(anonymous_get(app, "/"))
 
 
+def test_comments_closing_with_age_close_on_the_cached_page_at_that_time(cached_app, make_post):
+    app = cached_app(COMMENTS_CLOSE_AFTER_DAYS=30)
+    make_post("Ageing", published_at=now_utc() - timedelta(days=30, seconds=-2))  # closes in two seconds
+    assert "Comments are closed" not in page_text(anonymous_get(app, "/posts/ageing"))
+
+    time.sleep(2.5)
+
+    assert "Comments are closed" in page_text(anonymous_get(app, "/posts/ageing"))
+
+
 def test_logged_in_views_and_flash_messages_are_never_cached(cached_app, make_post, make_user):
     app = cached_app()
     post = make_post("Mixed audience")
