@@ -39,6 +39,7 @@ from extensions import login_manager
 from forms import LoginForm
 from forms import PostForm
 from forms import SecondFactorForm
+from forms import checks_its_own_characters
 from forms import refuse_nul_characters
 from models import AccountLocked
 from models import AuditEntry
@@ -322,6 +323,7 @@ def render_post_form(
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
+@checks_its_own_characters
 @csrf.exempt  # not unprotected: PostForm checks its token itself, so an expired one keeps the typed post
 def new_post() -> ResponseReturnValue:
     """Write a new post."""
@@ -329,6 +331,7 @@ def new_post() -> ResponseReturnValue:
 
 
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+@checks_its_own_characters
 @csrf.exempt  # as above
 def edit_post(post_id: int) -> ResponseReturnValue:
     """Change a post; its old address keeps working if it was published."""

@@ -37,6 +37,7 @@ from commenters import update_remembered_details
 from extensions import csrf
 from extensions import limiter
 from forms import CommentForm
+from forms import checks_its_own_characters
 from models import Comment
 from models import CommentStatus
 from models import ModerationPolicy
@@ -192,6 +193,7 @@ def comment_permalink(slug: str, comment_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/posts/<slug>/comments")
+@checks_its_own_characters
 @csrf.exempt  # not unprotected: CommentForm checks the token itself, so an expired one keeps the typed text
 @limiter.limit(
     lambda: current_app.config["COMMENT_RATE_LIMIT"], on_breach=lambda limit: keep_comment_when_limited(limit)
@@ -314,6 +316,7 @@ def own_comment_or_403(slug: str, comment_id: int) -> Comment:
 
 
 @bp.route("/posts/<slug>/comments/<int:comment_id>/edit", methods=["GET", "POST"])
+@checks_its_own_characters
 @csrf.exempt  # as above: the form checks its own token
 def edit_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
     """Let a commenter correct their comment for a few minutes after posting, with the same checks."""

@@ -28,6 +28,7 @@ from models import published_posts
 from models import tag_by_slug_or_404
 from models import tags_with_counts
 from models import visible_comments
+from safetext import xml_safe
 
 bp = Blueprint("feeds", __name__)
 
@@ -85,8 +86,9 @@ def post_json_ld(post: Post) -> dict[str, Any]:
 
 
 def conditional(body: str, content_type: str, last_modified: datetime | None) -> Response:
-    """Answer with ``Last-Modified``; the page cache adds the ``ETag`` and answers 304 when the reader has it."""
-    response = make_response(body)
+    """Answer an XML document with ``Last-Modified``; the page cache adds the ``ETag`` and answers 304 when the
+    reader has it. Characters XML cannot hold are dropped, whatever a stored name or title contains."""
+    response = make_response(xml_safe(body))
     response.headers["Content-Type"] = content_type
     if last_modified is not None:
         response.last_modified = last_modified

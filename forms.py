@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import abort
@@ -44,6 +46,8 @@ from models import db
 from models import id_from
 from pagecache import fresh_token
 from pagecache import token_kind
+from safetext import NOT_IN_ONE_LINE
+from safetext import NOT_IN_TEXT
 
 NAME_MAX = 80
 EMAIL_MAX = 254
@@ -60,6 +64,40 @@ DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y
 
 def strip_whitespace(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
+
+
+class ControlCharacters:
+    """Keep control characters (a line break in a name, a NUL or U+000B anywhere) out of a field.
+
+    Used twice on a field: ``remove`` as a filter, so the form shown again holds what was typed minus what
+    cannot be shown, and the object itself as a validator, so the person is told why beside the field.
+    """
+
+    MESSAGE = (
+        "This held invisible control characters (such as a line break or a NUL) that cannot be shown or stored. "
+        "They are removed below: please check the text and send it again."
+    )
+
+    def __init__(self, *, keep_line_breaks: bool = False) -> None:
+        self.pattern = NOT_IN_TEXT if keep_line_breaks else NOT_IN_ONE_LINE
+
+    def remove(self, value: str | None) -> str | None:
+        return self.pattern.sub("", value) if isinstance(value, str) else value
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        if any(isinstance(raw, str) and self.pattern.search(raw) for raw in field.raw_data or []):
+            raise ValidationError(self.MESSAGE)
+
+
+ONE_LINE = ControlCharacters()
+TEXT = ControlCharacters(keep_line_breaks=True)
+
+
+def checks_its_own_characters(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view whose form refuses control characters beside each field, keeping the text: the NUL check
+    below then leaves its form alone rather than answering a bare 400 that loses what was typed."""
+    view.checks_its_own_characters = True  # type: ignore[attr-defined]
+    return view
 
 
 def is_cross_site_request() -> bool:
@@ -88,7 +126,9 @@ def refuse_nul_characters(*, multipart_too: bool = False) -> None:
     :raise 400: naming the problem.
     """
     values = [request.path, *request.args.values(), *request.cookies.values()]
-    if multipart_too or request.mimetype != "multipart/form-data":
+    view = current_app.view_functions.get(request.endpoint or "")
+    form_checked_by_view = getattr(view, "checks_its_own_characters", False)
+    if not form_checked_by_view and (multipart_too or request.mimetype != "multipart/form-data"):
         values += request.form.values()
     if any("\x00" in value for value in values):
         abort(400, description="That request held a character that no address or form field may contain.")
@@ -144,8 +184,9 @@ class CommentForm(FlaskForm):
 
     name = StringField(
         "Name",
-        filters=[strip_whitespace],
+        filters=[ONE_LINE.remove, strip_whitespace],
         validators=[
+            ONE_LINE,
             DataRequired("Please enter your name."),
             Length(max=NAME_MAX, message=f"Your name can be at most {NAME_MAX} characters long."),
         ],
@@ -153,8 +194,9 @@ class CommentForm(FlaskForm):
     )
     email = EmailField(
         "Email (optional, never shown)",
-        filters=[strip_whitespace],
+        filters=[ONE_LINE.remove, strip_whitespace],
         validators=[
+            ONE_LINE,
             Optional(),
             Length(max=EMAIL_MAX, message=f"An email address can be at most {EMAIL_MAX} characters long."),
             Email("Please enter a valid email address, like name@example.com, or leave it empty."),
@@ -163,8 +205,9 @@ class CommentForm(FlaskForm):
     )
     website = URLField(
         "Website (optional)",
-        filters=[strip_whitespace],
+        filters=[ONE_LINE.remove, strip_whitespace],
         validators=[
+            ONE_LINE,
             Optional(),
             Length(max=WEBSITE_MAX, message=f"A website address can be at most {WEBSITE_MAX} characters long."),
         ],
@@ -172,7 +215,9 @@ class CommentForm(FlaskForm):
     )
     body = TextAreaField(
         "Comment",
+        filters=[TEXT.remove],
         validators=[
+            TEXT,
             DataRequired("Please write a comment."),
             Length(max=COMMENT_MAX, message=f"A comment can be at most {COMMENT_MAX:,} characters long."),
         ],
@@ -232,7 +277,9 @@ class CommentEditForm(FlaskForm):
 
     body = TextAreaField(
         "Comment",
+        filters=[TEXT.remove],
         validators=[
+            TEXT,
             DataRequired("A comment cannot be empty; mark it as spam or delete it instead."),
             Length(max=COMMENT_MAX, message=f"A comment can be at most {COMMENT_MAX:,} characters long."),
         ],
@@ -308,8 +355,9 @@ class PostForm(FlaskForm):
 
     title = StringField(
         "Title",
-        filters=[strip_whitespace],
+        filters=[ONE_LINE.remove, strip_whitespace],
         validators=[
+            ONE_LINE,
             DataRequired("Please give the post a title."),
             Length(max=TITLE_MAX, message=f"A title can be at most {TITLE_MAX} characters long."),
         ],
@@ -323,17 +371,18 @@ class PostForm(FlaskForm):
         ],
         description="The end of the post's address, /posts/<slug>. Leave empty to make one from the title.",
     )
-    body = TextAreaField("Text (Markdown)", render_kw={"rows": 18})
+    body = TextAreaField("Text (Markdown)", filters=[TEXT.remove], validators=[TEXT], render_kw={"rows": 18})
     excerpt = TextAreaField(
         "Excerpt (optional)",
-        filters=[strip_whitespace],
-        validators=[Length(max=EXCERPT_MAX, message=f"An excerpt can be at most {EXCERPT_MAX} characters long.")],
+        filters=[TEXT.remove, strip_whitespace],
+        validators=[TEXT, Length(max=EXCERPT_MAX, message=f"An excerpt can be at most {EXCERPT_MAX} characters long.")],
         description="Shown in lists of posts and search results. Leave empty to use the start of the text.",
         render_kw={"rows": 3},
     )
     tags = StringField(
         "Tags",
-        filters=[strip_whitespace],
+        filters=[ONE_LINE.remove, strip_whitespace],
+        validators=[ONE_LINE],
         description="Separated by commas, for example: travel, notes. New tags are created as needed.",
     )
     status = SelectField(

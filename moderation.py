@@ -26,6 +26,7 @@ from admin import bp
 from admin import comments_visible_to
 from admin import safe_next
 from forms import CommentEditForm
+from forms import checks_its_own_characters
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -137,6 +138,7 @@ def moderate_selected_comments() -> ResponseReturnValue:
 
 
 @bp.route("/comments/<int:comment_id>/edit", methods=["GET", "POST"])
+@checks_its_own_characters
 def edit_comment(comment_id: int) -> ResponseReturnValue:
     """Correct a comment's text; it is sanitized exactly like a reader's."""
     comments = moderatable_comments([comment_id])

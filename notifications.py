@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 
@@ -21,6 +22,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from models import Comment
 from models import CommentStatus
+from safetext import one_line
 
 QUICK_MODERATION_MAX_AGE = 7 * 24 * 3600
 UNSUBSCRIBE_KINDS = {"replies": "notify_replies", "approval": "notify_approval"}
@@ -56,10 +58,12 @@ def _comment_url(comment: Comment) -> str:
 
 
 def _message(to: str, subject: str, body: str) -> EmailMessage:
+    """Build a mail whose every header is one line, whatever a commenter's name, address or a title holds:
+    a line break in a header value would be refused by the email package (a 500) or start a header of its own."""
     message = EmailMessage()
-    message["From"] = current_app.config["MAIL_FROM"]
-    message["To"] = to
-    message["Subject"] = subject
+    message["From"] = one_line(current_app.config["MAIL_FROM"])
+    message["To"] = one_line(to)
+    message["Subject"] = one_line(subject)
     message.set_content(body)
     return message
 
@@ -92,22 +96,39 @@ def owner_message(comment: Comment) -> EmailMessage | None:
     return _message(owner, subject, "\n".join(lines))
 
 
+def mailbox_of(commenter: Comment) -> str | None:
+    """Return the commenter's email address if it names exactly one mailbox, else ``None`` (logged).
+
+    The form checks addresses, but a stored one may come from an import or an older version: a comma or a
+    line break in it must never add a recipient or a header.
+    """
+    if not commenter.author_email:
+        return None
+    try:
+        return str(Address(addr_spec=commenter.author_email))
+    except (ValueError, IndexError):  # the email package's parse defects are ValueErrors
+        log.warning("Not mailing comment %s: its email address is not one plain address", commenter.id)
+        return None
+
+
 def approval_message(comment: Comment) -> EmailMessage | None:
     """Tell a commenter who asked that their comment was approved."""
-    if not (comment.notify_approval and comment.author_email):
+    to = mailbox_of(comment) if comment.notify_approval else None
+    if to is None:
         return None
     body = (
         f"Hello {comment.author_name},\n\nyour comment on “{comment.post.title}” is now published:\n"
         f"{_comment_url(comment)}\n\nYou got this email because you asked for it.\n"
         f"To stop: {unsubscribe_url(comment, 'approval')}\n"
     )
-    return _message(comment.author_email, f"Your comment on “{comment.post.title}” is published", body)
+    return _message(to, f"Your comment on “{comment.post.title}” is published", body)
 
 
 def reply_message(reply: Comment) -> EmailMessage | None:
     """Tell the author of the comment being answered, if they asked for replies and are someone else."""
     parent = reply.parent
-    if parent is None or not (parent.notify_replies and parent.author_email):
+    to = mailbox_of(parent) if parent is not None and parent.notify_replies else None
+    if to is None:
         return None
     if parent.commenter_key and parent.commenter_key == reply.commenter_key:
         return None
@@ -116,7 +137,7 @@ def reply_message(reply: Comment) -> EmailMessage | None:
         f"{reply.body}\n\nRead it: {_comment_url(reply)}\n\n"
         f"To stop emails about replies to this comment: {unsubscribe_url(parent, 'replies')}\n"
     )
-    return _message(parent.author_email, f"{reply.author_name} replied to your comment", body)
+    return _message(to, f"{reply.author_name} replied to your comment", body)
 
 
 def notify_new_comment(comment: Comment) -> None:
