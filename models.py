@@ -507,7 +507,12 @@ def _post_details() -> tuple[Any, ...]:
 
 
 def _readable_posts() -> Select[tuple[Post]]:
-    return select(Post).where(Post.status == PostStatus.published, Post.published_at <= now_utc())
+    return select(Post).where(_is_readable())
+
+
+def _is_readable() -> ColumnElement[bool]:
+    """Posts readers may see: published, and the publish date reached (not a draft, not scheduled)."""
+    return (Post.status == PostStatus.published) & (Post.published_at <= now_utc())
 
 
 class PostLink(NamedTuple):
@@ -557,8 +562,13 @@ def _readable_post_statement() -> Select[tuple[Post]]:
 
 
 def tag_by_slug_or_404(slug: str) -> Tag:
-    """:raise 404: when no tag has this slug."""
-    return db.first_or_404(select(Tag).where(Tag.slug == slug), description="There is no tag by that name.")
+    """Return the tag with this slug, if a post readers may see carries it.
+
+    :raise 404: when no tag has this slug, or only drafts and scheduled posts carry it: its name alone would
+        tell of them, so it is not found, exactly like a tag that does not exist.
+    """
+    query = select(Tag).where(Tag.slug == slug, Tag.posts.any(_is_readable()))
+    return db.first_or_404(query, description="There is no tag by that name.")
 
 
 def visible_comments(post: Post, commenter_key: str | None) -> list[Comment]:

@@ -296,3 +296,21 @@ def test_header_has_a_search_box_and_the_feed_is_advertised(client):
     html = page_text(client.get("/"))
     assert '<form class="site-search" role="search" method="get" action="/search">' in html
     assert '<link rel="alternate" type="application/atom+xml" title="Inkwell" href="http://localhost/feed.xml">' in html
+
+
+def test_tags_carried_only_by_drafts_or_scheduled_posts_are_not_found_anywhere(client, make_post):
+    make_post("Shown", tags=("Public",))
+    make_post("Secret draft", status=PostStatus.draft, tags=("Surprise launch",))
+    make_post("Scheduled", published_at=now_utc() + timedelta(days=3), tags=("Next week",))
+
+    for slug in ("surprise-launch", "next-week"):
+        page, feed = client.get(f"/tags/{slug}"), client.get(f"/tags/{slug}/feed.xml")
+        assert (page.status_code, feed.status_code) == (404, 404), slug
+        assert "There is no tag by that name." in page_text(page)  # as for a tag that does not exist
+        assert "Surprise" not in page_text(page) + page_text(feed) and "Next week" not in page_text(page)
+    elsewhere = "".join(
+        page_text(client.get(path)) for path in ("/tags/", "/sitemap.xml", "/", "/feed.xml", "/archive")
+    )
+    elsewhere += page_text(client.get("/search?q=surprise")) + page_text(client.get("/search?q=week"))
+    assert "Surprise" not in elsewhere and "surprise-launch" not in elsewhere and "next-week" not in elsewhere
+    assert client.get("/tags/public").status_code == 200
