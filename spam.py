@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -126,26 +127,45 @@ def bot_verdict(form: CommentForm) -> Verdict | None:
     return None
 
 
-def is_duplicate(post: Post, body: str, commenter_key: str | None, ip_hash: str) -> bool:
+def is_duplicate(post: Post, body: str, commenter_key: str | None, ip_hash: str, *, besides: int | None = None) -> bool:
     """Tell whether the same person posted the same text on this post in the last ten minutes.
 
+    Texts are compared as a reader sees them (see :func:`comparable`), so a trailing full stop or another
+    case does not make a repeat new. ``besides`` is a comment being edited, which does not repeat itself.
     Only the post's latest few comments are compared: a double-submitted form, the case this is for,
     arrives seconds after the first.
     """
     latest = db.session.execute(_latest_comments(), {"post_id": post.id, "since": now_utc() - DUPLICATE_WINDOW})
-    normalized = " ".join(body.split())
+    text = comparable(body)
     return any(
-        " ".join(earlier.split()) == normalized and (ip == ip_hash or (commenter_key and key == commenter_key))
-        for earlier, key, ip in latest
+        comparable(earlier) == text and (ip == ip_hash or (commenter_key and key == commenter_key))
+        for comment_id, earlier, key, ip in latest
+        if comment_id != besides
     )
 
 
+def comparable(text: str) -> str:
+    """Return ``text`` as compared for repeats: Unicode NFKC (full-width and ligatures as plain letters), case
+    folded, whitespace runs as one space, and punctuation and symbols at either end dropped."""
+    words = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    start, end = 0, len(words)
+    while start < end and _is_edge_mark(words[start]):
+        start += 1
+    while end > start and _is_edge_mark(words[end - 1]):
+        end -= 1
+    return words[start:end] or words  # "👍" and "?!" stay themselves
+
+
+def _is_edge_mark(character: str) -> bool:
+    return character.isspace() or unicodedata.category(character)[0] in "PSZC"
+
+
 @cache
-def _latest_comments() -> Select[tuple[str, str | None, str | None]]:
+def _latest_comments() -> Select[tuple[int, str, str | None, str | None]]:
     """The post's latest comments since a time (built once: it runs for every comment posted)."""
     since = bindparam("since", type_=UTCDateTime())
     return (
-        select(Comment.body, Comment.commenter_key, Comment.ip_hash)
+        select(Comment.id, Comment.body, Comment.commenter_key, Comment.ip_hash)
         .where(Comment.post_id == bindparam("post_id"), Comment.created_at >= since)
         .order_by(Comment.created_at.desc())
         .limit(DUPLICATES_COMPARED)

@@ -141,6 +141,31 @@ def test_same_comment_twice_is_refused_with_a_message(app, client, make_post, po
     assert len(stored(app)) == 2
 
 
+@pytest.mark.parametrize(
+    "again",
+    [
+        "Great post.",  # a full stop added
+        "great POST",  # another case
+        "  Great\n\n post  ",  # other whitespace
+        "**Great post!!!**",  # punctuation and emphasis at the edges
+        "Ｇｒｅａｔ ｐｏｓｔ",  # full-width letters (NFKC)
+        "Great post \u200b",  # an invisible character
+    ],
+)
+def test_the_same_comment_written_slightly_differently_is_still_a_repeat(app, client, post, again):
+    post_comment(client, post.slug, body="Great post")
+    response = post_comment(client, post.slug, body=again)
+
+    assert response.status_code == 400
+    assert "You posted this same comment here a few minutes ago" in page_text(response)
+    assert len(stored(app)) == 1
+
+
+def test_comments_that_differ_inside_are_not_repeats(app, client, post):
+    for body in ("Great post", "Great post, thanks", "Great, post", "👍", "❤️"):
+        assert post_comment(client, post.slug, body=body).status_code == 303, body
+
+
 def test_comment_that_is_empty_once_sanitized_is_refused(app, client, post):
     for body in ("&nbsp;", "\u200b\u200b", "[](https://example.com)"):
         response = post_comment(client, post.slug, body=body)
