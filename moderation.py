@@ -161,8 +161,8 @@ def quick_moderate(token: str) -> ResponseReturnValue:
     """Approve or mark as spam from the link in the owner's notification email, without logging in.
 
     The signed link is valid for seven days and only while the comment is as it was when the mail was
-    sent, so it works once. GET only shows the comment and a button: mail scanners that follow links
-    change nothing.
+    sent (the same revision: not moderated or edited since), so it works once. GET only shows the comment
+    and a button: mail scanners that follow links change nothing.
     """
     try:
         wanted = notifications.quick_moderation_serializer().loads(
@@ -176,7 +176,7 @@ def quick_moderate(token: str) -> ResponseReturnValue:
         abort(404, description="This moderation link is not valid.")
     if comment is None or action not in ("approve", "spam"):
         abort(404, description="This comment no longer exists.")
-    is_used = comment.status != wanted["status"]
+    is_used = comment.revision != wanted.get("revision")
     if request.method == "POST" and not is_used:
         g.audit_username, g.audit_detail = "(email link)", f"comment {comment.id}, action: {action}"
         message = moderate([comment], action)

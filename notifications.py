@@ -41,10 +41,11 @@ def unsubscribe_serializer() -> URLSafeSerializer:
 def quick_moderation_url(comment: Comment, action: str) -> str:
     """Return a signed link that approves or marks ``comment`` as spam without logging in.
 
-    The link is valid for seven days and only while the comment's status is what it was when the link
-    was made, so it works once.
+    The link is valid for seven days and only for the comment's revision when the link was made: once the
+    comment is moderated or edited (an approved comment edited back into the queue, spam moved back to
+    the queue), the link has expired, and the owner is sent a new one if it needs them again.
     """
-    token = quick_moderation_serializer().dumps({"id": comment.id, "action": action, "status": comment.status.value})
+    token = quick_moderation_serializer().dumps({"id": comment.id, "action": action, "revision": comment.revision})
     return url_for("admin.quick_moderate", token=token, _external=True)
 
 

@@ -105,7 +105,7 @@ def test_one_click_link_moderates_once_without_logging_in(mail_app, mailbox, mak
     done = phone.post(approve, data={"csrf_token": csrf_token(phone, approve)})
     assert "Approved: 1 comment." in page_text(done)
     assert status_of(mail_app, 1) == CommentStatus.approved
-    assert "This link was already used" in page_text(phone.get(approve))
+    assert "This link has expired" in page_text(phone.get(approve))
     with mail_app.app_context():
         entry = db.session.scalars(select(AuditEntry)).one()
     assert (entry.username, entry.action, entry.detail) == (
@@ -302,3 +302,25 @@ def test_a_stored_address_naming_several_mailboxes_gets_no_mail_and_adds_no_reci
     (message,) = mailbox.wait_for(1)
     time.sleep(0.2)
     assert len(mailbox.messages) == 1 and message["To"] == "b@example.com"
+
+
+# Moderation links act only on the comment as the owner was shown it
+
+
+def test_an_approve_link_expires_once_the_comment_went_to_spam_and_back_to_the_queue(
+    mail_app, mailbox, make_post, make_user
+):
+    post = make_post()
+    post_comment(mail_app.test_client(), post.slug, body="Borderline words")
+    old_link = link_in(mailbox.wait_for(1)[0], "Approve:")
+    owner = logged_in_owner(mail_app, make_user)
+    token = csrf_token(owner, "/admin/comments")
+    for action in ("spam", "pending"):
+        owner.post("/admin/comments/1/moderate", data={"csrf_token": token, "action": action})
+    assert status_of(mail_app, 1) == CommentStatus.pending
+
+    phone = mail_app.test_client()
+    used = phone.post(old_link, data={"csrf_token": csrf_token(phone, "/admin/login")})  # the session's token
+
+    assert "This link has expired" in page_text(used)
+    assert status_of(mail_app, 1) == CommentStatus.pending
