@@ -42,6 +42,7 @@ from models import Comment
 from models import CommentStatus
 from models import ModerationPolicy
 from models import Post
+from models import Verdict
 from models import comment_page_number
 from models import comment_thread
 from models import db
@@ -62,6 +63,11 @@ bp = Blueprint("comments", __name__)
 NO_SUCH_COMMENT_PAGE = "There is no such page of comments."
 FLASH_PUBLISHED = "Thank you, your comment is published."
 FLASH_HELD = "Thank you! Your comment is awaiting moderation and will appear once the author approves it."
+FLASH_EDITED = "Your comment is updated."
+FLASH_EDIT_HELD = (
+    "Your comment is updated. Because it changed after it was published, it is awaiting moderation again "
+    "and will appear once the author approves it."
+)
 COMMENTS_CLOSED = "Comments are closed on this post, so your comment was not posted. Your text is below, to keep."
 TOO_MANY_COMMENTS = (
     "You have posted several comments in a short time, so this one was not posted yet. "
@@ -273,14 +279,21 @@ def _new_comment(post: Post, form: CommentForm, commenter_key: str, ip_hash: str
         notify_replies=bool(form.email.data and form.notify_replies.data),
         notify_approval=bool(form.email.data and form.notify_approval.data),
     )
-    policy = current_app.config["COMMENT_MODERATION"]
-    verdict = (
-        spam.bot_verdict(form)
-        or spam.content_verdict(form, comment.body_html)
-        or Comment.initial_verdict(policy, policy == ModerationPolicy.first_time and is_known_commenter(commenter_key))
-    )
+    verdict = spam.bot_verdict(form) or content_and_policy_verdict(form, comment)
     comment.status, comment.held_reason = verdict.status, verdict.reason
     return comment
+
+
+def content_and_policy_verdict(form: CommentForm, comment: Comment) -> Verdict:
+    """Decide from what a comment says and the moderation policy whether it is published or held.
+
+    A new comment meets this after the bot checks; an edited one meets it again. Under ``first-time`` a
+    commenter is known by *another* approved comment: the approval of the very comment being edited
+    was of words that are gone.
+    """
+    policy = current_app.config["COMMENT_MODERATION"]
+    is_known = policy == ModerationPolicy.first_time and is_known_commenter(comment.commenter_key, besides=comment.id)
+    return spam.content_verdict(form, comment.body_html) or Comment.initial_verdict(policy, is_known)
 
 
 def keep_comment_when_limited(limit: RequestLimit) -> Response | None:
@@ -298,6 +311,29 @@ def keep_comment_when_limited(limit: RequestLimit) -> Response | None:
 
 
 # Changing one's own comment during the edit window
+
+
+def apply_edit(comment: Comment, form: CommentForm) -> bool:
+    """Store a commenter's changes and tell whether readers would see a difference.
+
+    A published comment whose name, website or text changed is decided again exactly as a new one (content
+    checks, then the moderation policy): approval was given to the words the owner read, not to these. A
+    held comment stays held, with the newest reason it would be held for.
+    """
+    shown_before = (comment.author_name, comment.author_website, comment.body)
+    comment.author_name = form.name.data
+    comment.author_email = form.email.data or None
+    comment.author_website = form.website.data or None
+    comment.body = form.body.data
+    if (comment.author_name, comment.author_website, comment.body) == shown_before:
+        return False
+    comment.edited_at = now_utc()
+    verdict = content_and_policy_verdict(form, comment)
+    if comment.status == CommentStatus.approved:
+        comment.status, comment.held_reason = verdict.status, verdict.reason
+    elif comment.status == CommentStatus.pending and verdict.reason:
+        comment.held_reason = verdict.reason
+    return True
 
 
 def own_comment_or_403(slug: str, comment_id: int) -> Comment:
@@ -334,16 +370,15 @@ def edit_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
         status = 400 if request.method == "POST" else 200
         form_error = FORM_EXPIRED if form.csrf_token.errors else None
         return render_template("blog/edit_comment.html", comment=comment, form=form, form_error=form_error), status
-    comment.author_name = form.name.data
-    comment.author_email = form.email.data or None
-    comment.author_website = form.website.data or None
-    comment.body = form.body.data
-    comment.edited_at = now_utc()
-    held = spam.content_verdict(form, comment.body_html)
-    if held is not None and comment.status == CommentStatus.approved:
-        comment.status, comment.held_reason = held.status, held.reason
+    if spam.is_duplicate(comment.post, form.body.data, comment.commenter_key, client_ip_hash(), besides=comment.id):
+        return render_template("blog/edit_comment.html", comment=comment, form=form, form_error=DUPLICATE), 400
+    was_published = comment.status == CommentStatus.approved
+    is_changed = apply_edit(comment, form)
     db.session.commit()
-    flash_once("Your comment is updated.", "success")
+    if is_changed:
+        notifications.notify_edited_comment(comment)
+    is_held = comment.status == CommentStatus.pending
+    flash_once(FLASH_EDIT_HELD if is_held and was_published else FLASH_EDITED, "success")
     location = comment_location(comment.post, comment, commenter_key_from_cookie())
     return redirect(location or url_for("blog.show_post", slug=slug, _anchor="comments"), 303)
 

@@ -607,11 +607,13 @@ def _shown(comments: Any, commenter_key: str | None) -> ColumnElement[bool]:
     return shown
 
 
-def is_known_commenter(commenter_key: str | None) -> bool:
-    """Tell whether the owner has approved a comment from this commenter before."""
+def is_known_commenter(commenter_key: str | None, *, besides: int | None = None) -> bool:
+    """Tell whether the owner has approved a comment from this commenter before (other than ``besides``)."""
     if not commenter_key:
         return False
     query = select(Comment.id).where(Comment.commenter_key == commenter_key, Comment.status == CommentStatus.approved)
+    if besides is not None:
+        query = query.where(Comment.id != besides)
     return db.session.scalar(query.limit(1)) is not None
 
 

@@ -75,8 +75,9 @@ def owner_message(comment: Comment) -> EmailMessage | None:
     if not owner or comment.status == CommentStatus.spam:
         return None
     is_held = comment.status == CommentStatus.pending
+    did = "edited their comment" if comment.edited_at else "commented"
     lines = [
-        f"{comment.author_name} commented on “{comment.post.title}”"
+        f"{comment.author_name} {did} on “{comment.post.title}”"
         + (" and the comment is waiting for your approval." if is_held else "."),
         "",
         comment.body,
@@ -93,7 +94,8 @@ def owner_message(comment: Comment) -> EmailMessage | None:
     else:
         lines += ["", f"Read it: {_comment_url(comment)}", f"Mark as spam: {quick_moderation_url(comment, 'spam')}"]
     title = current_app.config["BLOG_TITLE"]
-    subject = f"[{title}] {'Held comment' if is_held else 'New comment'} on “{comment.post.title}”"
+    kind = "Edited comment" if comment.edited_at else "New comment"
+    subject = f"[{title}] {'Held comment' if is_held else kind} on “{comment.post.title}”"
     return _message(owner, subject, "\n".join(lines))
 
 
@@ -149,6 +151,13 @@ def notify_new_comment(comment: Comment) -> None:
     if comment.status == CommentStatus.approved:
         messages.append(reply_message(comment))
     send_after_response([m for m in messages if m is not None])
+
+
+def notify_edited_comment(comment: Comment) -> None:
+    """Queue the owner's mail about a comment its author changed, with links for the comment as it is now."""
+    if not current_app.config["MAIL_SERVER"]:
+        return
+    send_after_response([m for m in (owner_message(comment),) if m is not None])
 
 
 def notify_approved(comment: Comment) -> None:

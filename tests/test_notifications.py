@@ -304,7 +304,139 @@ def test_a_stored_address_naming_several_mailboxes_gets_no_mail_and_adds_no_reci
     assert len(mailbox.messages) == 1 and message["To"] == "b@example.com"
 
 
+# Editing after approval (the commenter changes the words the owner approved)
+
+
+def edit_comment(client, slug: str, comment_id: int, **fields: str):
+    url = f"/posts/{slug}/comments/{comment_id}/edit"
+    data = {"csrf_token": csrf_token(client, url), "name": "Ada"} | fields
+    response = client.post(url, data=data, follow_redirects=True)
+    response.close()
+    return response
+
+
+def approve_in_queue(owner, comment_id: int) -> None:
+    token = csrf_token(owner, "/admin/comments")
+    owner.post(f"/admin/comments/{comment_id}/moderate", data={"csrf_token": token, "action": "approve"}).close()
+
+
+def test_a_comment_edited_after_its_approval_goes_back_to_the_queue_and_the_owner_is_told(
+    mail_app, mailbox, make_post, make_user
+):
+    post = make_post("Innocent")
+    commenter, reader = mail_app.test_client(), mail_app.test_client()
+    post_comment(commenter, post.slug, name="Ada", body="What a lovely garden.")
+    approve_in_queue(logged_in_owner(mail_app, make_user), 1)
+    assert "What a lovely garden." in page_text(reader.get(f"/posts/{post.slug}"))
+
+    edited = edit_comment(commenter, post.slug, 1, body="BUY CHEAP PILLS at https://spam.example")
+
+    assert status_of(mail_app, 1) == CommentStatus.pending
+    assert "it is awaiting moderation again and will appear once the author approves it" in page_text(edited)
+    assert "BUY CHEAP PILLS" in page_text(edited)  # the commenter still sees their own held comment
+    public = page_text(reader.get(f"/posts/{post.slug}"))
+    assert "BUY CHEAP PILLS" not in public and "What a lovely garden." not in public
+    *_, told = mailbox.wait_for(2)  # held, then edited back into the queue
+    assert told["Subject"] == "[Inkwell] Held comment on “Innocent”"
+    assert "Ada edited their comment on “Innocent” and the comment is waiting for your approval." in body_of(told)
+    assert "BUY CHEAP PILLS" in body_of(told) and link_in(told, "Approve:").startswith("/admin/comments/quick/")
+
+
+@pytest.mark.parametrize(
+    ("policy", "is_known", "expected"),
+    [
+        ("first-time", False, CommentStatus.pending),  # its own approval does not make the commenter known
+        ("first-time", True, CommentStatus.approved),  # another approved comment does
+        ("all", True, CommentStatus.pending),
+        ("off", False, CommentStatus.approved),
+    ],
+)
+def test_an_edit_of_an_approved_comment_meets_the_moderation_policy_again(
+    make_app, make_post, make_user, policy, is_known, expected
+):
+    app = make_app(COMMENT_MODERATION=policy)
+    post = make_post()
+    commenter = app.test_client()
+    owner = logged_in_owner(app, make_user)
+    if is_known:
+        post_comment(commenter, post.slug, body="An earlier comment")
+        approve_in_queue(owner, 1)
+    post_comment(commenter, post.slug, body="Innocent words")
+    latest = 2 if is_known else 1
+    approve_in_queue(owner, latest)
+
+    edit_comment(commenter, post.slug, latest, body="Different words")
+
+    assert status_of(app, latest) == expected
+
+
+def test_an_edit_meets_the_same_content_checks_as_a_new_comment(make_app, make_post, make_user):
+    app = make_app(COMMENT_MODERATION="off", COMMENT_MAX_LINKS=2)
+    post = make_post()
+    commenter = app.test_client()
+    post_comment(commenter, post.slug, body="Fine words")
+
+    links = " ".join(f"<https://spam{n}.example>" for n in range(3))
+    edit_comment(commenter, post.slug, 1, body=f"Now with links {links}")
+
+    with app.app_context():
+        comment = db.session.get(Comment, 1)
+        assert (comment.status, comment.held_reason) == (CommentStatus.pending, "Contains 3 links (more than 2)")
+
+
+def test_saving_an_approved_comment_unchanged_keeps_it_published(mail_app, make_post, make_user):
+    post = make_post()
+    commenter = mail_app.test_client()
+    post_comment(commenter, post.slug, name="Ada", email="ada@example.com", body="Same words")
+    approve_in_queue(logged_in_owner(mail_app, make_user), 1)
+
+    edited = edit_comment(commenter, post.slug, 1, name="Ada", email="ada@example.org", body="Same words")
+
+    assert status_of(mail_app, 1) == CommentStatus.approved
+    assert "Your comment is updated." in page_text(edited) and "awaiting moderation" not in page_text(edited)
+
+
+def test_an_edit_into_a_repeat_of_another_comment_is_refused_and_the_text_kept(app, make_post):
+    post = make_post()
+    commenter = app.test_client()
+    post_comment(commenter, post.slug, body="My first point")
+    post_comment(commenter, post.slug, body="My second point")
+    url = f"/posts/{post.slug}/comments/2/edit"
+
+    response = commenter.post(
+        url, data={"csrf_token": csrf_token(commenter, url), "name": "Ada", "body": "my first point."}
+    )
+
+    assert response.status_code == 400
+    assert "You posted this same comment here a few minutes ago" in page_text(response)
+    assert "my first point." in page_text(response)
+    with app.app_context():
+        assert db.session.get(Comment, 2).body == "My second point"
+
+
 # Moderation links act only on the comment as the owner was shown it
+
+
+def test_an_approve_link_expires_once_the_comment_is_approved_then_edited_back_into_the_queue(
+    mail_app, mailbox, make_post, make_user
+):
+    post = make_post()
+    commenter, phone = mail_app.test_client(), mail_app.test_client()
+    post_comment(commenter, post.slug, name="Ada", body="Innocent words")
+    old_link = link_in(mailbox.wait_for(1)[0], "Approve:")
+    approve_in_queue(logged_in_owner(mail_app, make_user), 1)
+    edit_comment(commenter, post.slug, 1, body="Spam, spam, spam")
+    assert status_of(mail_app, 1) == CommentStatus.pending  # the same status the old link was made for
+
+    shown = phone.get(old_link)
+    used = phone.post(old_link, data={"csrf_token": csrf_token(phone, "/admin/login")})  # the session's token
+
+    assert "This link has expired" in page_text(shown) and "Approve the comment" not in page_text(shown)
+    assert "This link has expired" in page_text(used)
+    assert status_of(mail_app, 1) == CommentStatus.pending
+    new_link = link_in(mailbox.wait_for(2)[-1], "Approve:")  # the owner was sent a link for the edited words
+    phone.post(new_link, data={"csrf_token": csrf_token(phone, new_link)})
+    assert status_of(mail_app, 1) == CommentStatus.approved
 
 
 def test_an_approve_link_expires_once_the_comment_went_to_spam_and_back_to_the_queue(
