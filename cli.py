@@ -47,6 +47,7 @@ from models import post_tags
 from models import recount_comments
 from models import slugify
 from models import user_named
+from safetext import NOT_IN_ONE_LINE
 
 WELCOME_TITLE = "Welcome to Inkwell"
 WELCOME_BODY = """\
@@ -200,10 +201,13 @@ USERNAME_PATTERN = re.compile(r"^[\w.-]{1,40}$")
 def create_user(username: str, password: str, role: UserRole, display_name: str | None = None) -> User:
     """Create an account that can log in to /admin.
 
-    :raise click.ClickException: for a taken or malformed username, or a password under 10 characters.
+    :raise click.ClickException: for a taken or malformed username, a display name with control characters
+        (it goes into feeds and pages), or a password under 10 characters.
     """
     if not USERNAME_PATTERN.match(username):
         raise click.ClickException("A username is 1 to 40 letters, digits, dots, hyphens or underscores.")
+    if display_name is not None and NOT_IN_ONE_LINE.search(display_name):
+        raise click.ClickException("A display name cannot hold control characters such as a line break or a tab.")
     if user_named(username) is not None:
         raise click.ClickException(f"There is already an account named {username!r}.")
     _check_password(password)

@@ -18,6 +18,7 @@ from conftest import post_comment
 from models import Comment
 from models import CommentStatus
 from models import Post
+from models import User
 from models import db
 
 REFUSED = "invisible control characters"
@@ -200,3 +201,13 @@ def test_the_export_of_stored_control_characters_is_valid_json(client, admin, po
     assert "\r" not in response.headers["Content-Disposition"] and "\n" not in response.headers["Content-Disposition"]
     exported = json.loads(response.get_data(as_text=True))
     assert exported["comments"][0]["author_name"].startswith("Eve\r\n")
+
+
+def test_a_display_name_with_control_characters_is_refused_by_the_account_commands(app, runner, monkeypatch):
+    monkeypatch.setenv("ADMIN_PASSWORD", "correct horse battery staple")
+    result = runner.invoke(args=["create-author", "writer", "--display-name", "Wri\nter"])
+
+    assert result.exit_code == 1
+    assert "A display name cannot hold control characters" in result.output
+    with app.app_context():
+        assert db.session.scalars(select(User)).all() == []
