@@ -1,6 +1,6 @@
 """Images that authors upload: recognised by their bytes, re-encoded with Pillow (which drops EXIF metadata
 such as a phone's GPS position), stored under ``instance/uploads/`` with generated names, and served as plain
-files to readers.
+files to readers, with an image type and nothing else.
 
 Decompression bombs (a few kilobytes that decode to gigabytes) are refused from the headers, before any
 pixel is decoded: the pixels of every frame together must fit in ``UPLOAD_MAX_PIXELS``.
@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from flask import Blueprint
+from flask import abort
 from flask import current_app
 from flask import send_from_directory
 from flask import url_for
@@ -33,9 +34,11 @@ bp = Blueprint("uploads", __name__)
 ONE_YEAR = 365 * 24 * 3600
 ACCEPTED_KINDS = "PNG, JPEG, GIF or WebP"
 PILLOW_FORMATS = {"png": "PNG", "jpg": "JPEG", "gif": "GIF", "webp": "WEBP"}
+SERVED_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 # A stored name: letters, digits, "-" or "_", then the extension of the kind the bytes are. Nothing else is
 # ever written to the uploads folder or served from it, whatever a file or an import may be called.
 STORED_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.(png|jpg|gif|webp)")
+UPLOAD_HEADERS = {"Content-Security-Policy": "default-src 'none'; sandbox"}
 
 
 class UploadError(ValueError):
@@ -230,5 +233,16 @@ def image_markdown(name: str, alt: str = "Describe the image") -> str:
 @bp.get("/uploads/<name>")
 @limiter.exempt
 def serve_upload(name: str) -> ResponseReturnValue:
-    """Serve an uploaded image; names are random and never reused, so browsers may cache them for a year."""
-    return send_from_directory(uploads_folder(), name, max_age=ONE_YEAR)
+    """Serve an uploaded image; names are random and never reused, so browsers may cache them for a year.
+
+    Only names Inkwell stores images under are served, always with the image type of their extension and a
+    policy that runs nothing: a file that reached the folder some other way is never a page.
+
+    :raise 404: for any other name.
+    """
+    match = STORED_NAME.fullmatch(name)
+    if match is None:
+        abort(404)
+    response = send_from_directory(uploads_folder(), name, mimetype=SERVED_TYPES[match[1]], max_age=ONE_YEAR)
+    response.headers.update(UPLOAD_HEADERS)
+    return response

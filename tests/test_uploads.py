@@ -154,3 +154,18 @@ def test_the_issues_gif_bomb_is_refused_by_gunicorn_and_the_worker_lives_on(live
     assert browser.get(f"{url}/healthz", timeout=10).status_code == 200
     log = "".join(path.read_text() for path in tmp_path.glob("gunicorn-*.log"))
     assert not re.search(r"WORKER TIMEOUT|SIGKILL|Worker exiting|MemoryError", log), log
+
+
+@pytest.mark.parametrize("name", ["x.html", "x.js", "x.svg", "x.png.html", "x.PNG", ".htaccess", "x.jpeg"])
+def test_only_images_are_ever_served_from_the_uploads_folder(app, client, name):
+    # However a file reached the folder (an old import, a hand copy), only Inkwell's image names are served.
+    folder = Path(app.instance_path) / "uploads"
+    folder.mkdir(parents=True)
+    (folder / name).write_bytes(b"GIF89a<script>alert(document.cookie)</script>")
+    (folder / "photo-1.png").write_bytes(png_bytes())
+
+    assert client.get(f"/uploads/{name}").status_code == 404
+    image = client.get("/uploads/photo-1.png")
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/png"
+    assert image.headers["X-Content-Type-Options"] == "nosniff"
+    assert image.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
