@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from urllib.parse import urlsplit
 
 from flask import abort
 from flask import current_app
@@ -34,6 +33,7 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+from markup import is_web_address
 from markup import plain_text
 from markup import render_comment
 from models import Comment
@@ -217,8 +217,7 @@ class CommentForm(FlaskForm):
 
     def validate_website(self, field: Field) -> None:
         """Accept only web addresses: a ``javascript:`` or ``data:`` link must never reach a page."""
-        parts = urlsplit(field.data)
-        if parts.scheme.lower() not in {"http", "https"} or not parts.netloc or " " in field.data:
+        if not is_web_address(field.data):
             raise ValidationError("Please enter a web address starting with http:// or https://, or leave it empty.")
 
     @property
