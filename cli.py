@@ -403,7 +403,11 @@ def stats_command(as_json: bool) -> None:
 
 @click.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True, path_type=Path))
-@click.option("--with-users", is_flag=True, help="Include password hashes, so accounts can log in after import.")
+@click.option(
+    "--with-users",
+    is_flag=True,
+    help="Include password hashes and two-factor keys, for an import with --keep-passwords.",
+)
 @click.option("--zip", "as_zip", is_flag=True, help="Write a zip: the JSON plus the images as files.")
 @with_appcontext
 def export_command(path: Path, with_users: bool, as_zip: bool) -> None:
