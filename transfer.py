@@ -262,6 +262,7 @@ def read_export(raw: bytes) -> dict[str, Any]:
 def _read_zip_export(raw: bytes) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            _check_unpacked_size(archive)
             data = read_export(archive.read(ZIP_MEMBER))
             for upload in data.get("uploads", []):
                 if "file" in upload:
@@ -271,6 +272,19 @@ def _read_zip_export(raw: bytes) -> dict[str, Any]:
     except zipfile.BadZipFile as error:
         raise TransferError(f"The zip file is damaged: {error}.") from None
     return data
+
+
+def _check_unpacked_size(archive: zipfile.ZipFile) -> None:
+    """Refuse a zip that unpacks to more than a JSON export may be, before unpacking anything.
+
+    A few megabytes of zip can claim gigabytes; Python's zipfile never unpacks more than a member claims.
+    """
+    unpacked = sum(member.file_size for member in archive.infolist())
+    if unpacked > IMPORT_MAX_BYTES:
+        raise TransferError(
+            f"The zip file unpacks to {unpacked / 1_048_576:,.0f} MB; imports can be at most "
+            f"{IMPORT_MAX_BYTES / 1_048_576:,.0f} MB."
+        )
 
 
 def has_content() -> bool:

@@ -174,6 +174,16 @@ def test_an_oversized_import_is_refused_before_reading_it(full_blog, monkeypatch
         transfer.read_export(b" " * 101)
 
 
+def test_a_zip_that_unpacks_to_more_than_an_import_may_be_is_refused_before_unpacking(full_blog, monkeypatch):
+    with full_blog.app_context():
+        archive = transfer.export_zip()
+    monkeypatch.setattr(transfer, "IMPORT_MAX_BYTES", len(archive) + 100)  # the zip fits, its contents do not
+    wipe(full_blog)
+
+    with full_blog.app_context(), pytest.raises(transfer.TransferError, match=r"The zip file unpacks to \d+ MB"):
+        transfer.read_export(archive)
+
+
 def test_export_and_import_commands(full_blog, runner, tmp_path):
     path = tmp_path / "blog.json"
     result = runner.invoke(args=["export", str(path)])
