@@ -479,9 +479,12 @@ def import_upload() -> ResponseReturnValue:
     file = request.files.get("export")
     if not file or not file.filename:
         return render_template("admin/data.html", import_error="Please choose an export file to import."), 400
+    keep_passwords = bool(request.form.get("keep_passwords"))
     try:
-        counts = transfer.import_data(transfer.read_export(file.read()))
+        result = transfer.import_data(transfer.read_export(file.read()), keep_passwords=keep_passwords)
     except transfer.TransferError as error:
         return render_template("admin/data.html", import_error=f"Nothing was imported: {error}"), 400
-    flash("Imported " + ", ".join(f"{count:,} {kind}" for kind, count in counts.items()) + ".", "success")
+    flash(result.summary, "success")
+    for note in result.notes:
+        flash(note, "info")
     return redirect(url_for("admin.dashboard"), 303)

@@ -87,6 +87,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "MAX_FORM_MEMORY_SIZE": 1024 * 1024,  # a long post's text must fit
     "UPLOAD_MAX_BYTES": 4 * 1024 * 1024,
+    "UPLOAD_MAX_PIXELS": 40_000_000,  # all frames of an image together; more is refused as a decompression bomb
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": 24 * 3600,  # a comment may take a while to write
     "SESSION_COOKIE_SAMESITE": "Lax",

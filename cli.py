@@ -407,7 +407,11 @@ def stats_command(as_json: bool) -> None:
 
 @click.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True, path_type=Path))
-@click.option("--with-users", is_flag=True, help="Include password hashes, so accounts can log in after import.")
+@click.option(
+    "--with-users",
+    is_flag=True,
+    help="Include password hashes and two-factor keys, for an import with --keep-passwords.",
+)
 @click.option("--zip", "as_zip", is_flag=True, help="Write a zip: the JSON plus the images as files.")
 @with_appcontext
 def export_command(path: Path, with_users: bool, as_zip: bool) -> None:
@@ -433,17 +437,24 @@ def _progress_bar(items: list[object], label: str) -> Iterator[object]:
 
 @click.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--keep-passwords",
+    is_flag=True,
+    help="Keep the accounts' password hashes and two-factor keys from the file (only for a file you made yourself).",
+)
 @with_appcontext
-def import_command(path: Path) -> None:
-    """Load a JSON (or zip) export into an empty blog, all or nothing."""
+def import_command(path: Path, keep_passwords: bool) -> None:
+    """Load a JSON (or zip) export into an empty blog, all or nothing; accounts come without passwords."""
     init_db()
     try:
         if path.stat().st_size > transfer.IMPORT_MAX_BYTES:
             raise transfer.TransferError("The file is larger than 200 MB, the most an import may be.")
-        counts = transfer.import_data(transfer.read_export(path.read_bytes()), track=_progress_bar)
+        result = transfer.import_data(
+            transfer.read_export(path.read_bytes()), track=_progress_bar, keep_passwords=keep_passwords
+        )
     except transfer.TransferError as error:
         raise click.ClickException(f"Nothing was imported: {error}") from None
-    click.echo("Imported " + ", ".join(f"{count:,} {kind}" for kind, count in counts.items()) + ".")
+    click.echo(str(result))
 
 
 @click.command("import-wordpress")

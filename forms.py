@@ -6,7 +6,6 @@ import re
 import unicodedata
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import abort
 from flask import current_app
@@ -36,6 +35,7 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+from markup import is_web_address
 from markup import plain_text
 from markup import render_comment
 from models import Comment
@@ -262,8 +262,7 @@ class CommentForm(FlaskForm):
 
     def validate_website(self, field: Field) -> None:
         """Accept only web addresses: a ``javascript:`` or ``data:`` link must never reach a page."""
-        parts = urlsplit(field.data)
-        if parts.scheme.lower() not in {"http", "https"} or not parts.netloc or " " in field.data:
+        if not is_web_address(field.data):
             raise ValidationError("Please enter a web address starting with http:// or https://, or leave it empty.")
 
     @property

@@ -10,9 +10,11 @@ from __future__ import annotations
 import html
 import re
 import threading
+import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
 from functools import partial
+from urllib.parse import urlsplit
 
 import bleach
 import markdown
@@ -22,6 +24,7 @@ from markupsafe import Markup
 from markupsafe import escape
 
 SAFE_PROTOCOLS = {"http", "https", "mailto"}
+WEB_ADDRESS_SCHEMES = {"http", "https"}
 
 COMMENT_TAGS = {"p", "br", "em", "strong", "code", "pre", "a", "blockquote", "ul", "ol", "li"}
 COMMENT_ATTRIBUTES = {"a": ["href", "title", "rel"]}
@@ -124,6 +127,22 @@ def render_comment(source: str) -> str:
     form's check and the stored comment render the same text.
     """
     return _comment_cleaner.clean(_comment_markdown().convert(source))
+
+
+def is_web_address(url: str) -> bool:
+    """Tell whether ``url`` is an absolute http(s) address, the only kind a commenter's website may link to.
+
+    The one rule for the comment form, imports and pages: ``javascript:``, ``data:``, ``vbscript:`` and
+    every other scheme are refused, and so is any space or control character, which browsers drop or read
+    otherwise than Python does (``java\tscript:``).
+    """
+    if not url or any(char.isspace() or unicodedata.category(char) == "Cc" for char in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # such as an unclosed IPv6 bracket
+        return False
+    return parts.scheme.lower() in WEB_ADDRESS_SCHEMES and bool(parts.hostname)
 
 
 def plain_text(rendered_html: str) -> str:

@@ -59,6 +59,7 @@ from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
 from markup import excerpt_of
+from markup import is_web_address
 from markup import plain_text
 from markup import render_comment
 from markup import render_post
@@ -448,6 +449,11 @@ class Comment(db.Model):
         if value != getattr(self, key):
             self.revision = new_revision()
         return value
+
+    @property
+    def website_link(self) -> str | None:
+        """Return the website to link the author's name to: only a web address, whatever was stored."""
+        return self.author_website if self.author_website and is_web_address(self.author_website) else None
 
     @staticmethod
     def initial_verdict(policy: ModerationPolicy | str, is_known_commenter: bool) -> Verdict:

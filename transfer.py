@@ -4,6 +4,11 @@ The export holds everything — posts of every status with their old addresses, 
 their commenter data, uploaded images, the blog's settings, and users (password hashes only on request) —
 as sorted, stable JSON, so export → import into an empty database → export gives the same bytes.
 Import happens in one transaction: a file with any problem changes nothing.
+
+An import file may come from someone else, so nothing in it is trusted more than what a stranger types:
+its images pass the checks of a fresh upload (an image that fails them is left out and named in the
+result), a commenter's website is linked only if the comment form would accept it, and accounts arrive
+without a usable password unless the owner asks to keep the file's passwords and two-factor keys.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,9 +36,11 @@ from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 import pagecache
 import search
+from markup import is_web_address
 from markup import render_comment
 from models import Comment
 from models import CommentStatus
@@ -46,8 +55,11 @@ from models import UserRole
 from models import db
 from models import now_utc
 from models import recount_comments
-from uploads import image_kind
+from uploads import UploadError
+from uploads import checked_image
+from uploads import is_stored_name
 from uploads import uploads_folder
+from uploads import write_upload
 
 FORMAT = "inkwell-export"
 VERSION = 1
@@ -59,6 +71,8 @@ COMMENT_FIELDS = (
     "author_name", "author_email", "author_website", "body", "ip_hash", "commenter_key", "held_reason",
     "notify_replies", "notify_approval",
 )  # fmt: skip
+PASSWORD_HASH = re.compile(r"(scrypt|pbkdf2):[a-z0-9:]+\$[^$]+\$[0-9a-f]+")  # as werkzeug makes them
+SET_PASSWORD = "flask --app app set-password NAME"
 
 
 Tracker = Callable[[list[Any], str], Iterable[Any]]  # wraps a long loop, e.g. in a progress bar
@@ -66,6 +80,40 @@ Tracker = Callable[[list[Any], str], Iterable[Any]]  # wraps a long loop, e.g. i
 
 class TransferError(ValueError):
     """An import or backup was refused; the message names what is wrong and where."""
+
+
+@dataclass
+class ImportResult:
+    """What an import added, and what it left out or changed because the file is not trusted."""
+
+    counts: dict[str, int]
+    refused_images: dict[str, str] = field(default_factory=dict)  # name → why
+    websites_left_out: int = 0
+    accounts_without_password: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return "Imported " + ", ".join(f"{count:,} {kind}" for kind, count in self.counts.items()) + "."
+
+    @property
+    def notes(self) -> list[str]:
+        """Sentences for the owner about what was left out, and what to do next."""
+        notes = [f"The image {name} was left out: {why}" for name, why in self.refused_images.items()]
+        if self.websites_left_out:
+            notes.append(
+                f"{self.websites_left_out:,} commenters' websites were left out: "
+                "only http:// and https:// addresses are linked."
+            )
+        if self.accounts_without_password:
+            count = len(self.accounts_without_password)
+            notes.append(
+                f"{count:,} {'account was' if count == 1 else 'accounts were'} imported without a password "
+                f"({', '.join(self.accounts_without_password)}); set one with `{SET_PASSWORD}`."
+            )
+        return notes
+
+    def __str__(self) -> str:
+        return "\n".join([self.summary, *self.notes])
 
 
 def _when(value: datetime | None) -> str | None:
@@ -151,7 +199,7 @@ def _exported_uploads() -> list[dict[str, str]]:
     folder = uploads_folder()
     if not folder.is_dir():
         return []
-    files = sorted(path for path in folder.iterdir() if path.is_file())
+    files = sorted(path for path in folder.iterdir() if path.is_file() and is_stored_name(path.name))
     return [{"name": path.name, "data": base64.b64encode(path.read_bytes()).decode()} for path in files]
 
 
@@ -214,6 +262,7 @@ def read_export(raw: bytes) -> dict[str, Any]:
 def _read_zip_export(raw: bytes) -> dict[str, Any]:
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            _check_unpacked_size(archive)
             data = read_export(archive.read(ZIP_MEMBER))
             for upload in data.get("uploads", []):
                 if "file" in upload:
@@ -223,6 +272,19 @@ def _read_zip_export(raw: bytes) -> dict[str, Any]:
     except zipfile.BadZipFile as error:
         raise TransferError(f"The zip file is damaged: {error}.") from None
     return data
+
+
+def _check_unpacked_size(archive: zipfile.ZipFile) -> None:
+    """Refuse a zip that unpacks to more than a JSON export may be, before unpacking anything.
+
+    A few megabytes of zip can claim gigabytes; Python's zipfile never unpacks more than a member claims.
+    """
+    unpacked = sum(member.file_size for member in archive.infolist())
+    if unpacked > IMPORT_MAX_BYTES:
+        raise TransferError(
+            f"The zip file unpacks to {unpacked / 1_048_576:,.0f} MB; imports can be at most "
+            f"{IMPORT_MAX_BYTES / 1_048_576:,.0f} MB."
+        )
 
 
 def has_content() -> bool:
@@ -239,11 +301,13 @@ def _untracked(items: list[Any], label: str) -> Iterable[Any]:
     return items
 
 
-def import_data(data: dict[str, Any], track: Tracker = _untracked) -> dict[str, int]:
-    """Load an export into an empty blog, in one transaction; return how many of each thing were added.
+def import_data(data: dict[str, Any], track: Tracker = _untracked, *, keep_passwords: bool = False) -> ImportResult:
+    """Load an export into an empty blog, in one transaction; return what was added and what was left out.
 
     Import refuses a blog that already has content rather than merge: ids and addresses in the file are
-    kept exactly, so links, comment permalinks and threads survive the move.
+    kept exactly, so links, comment permalinks and threads survive the move. Accounts keep the file's
+    password hashes and two-factor keys only with ``keep_passwords``: a file someone else made could
+    otherwise bring an administrator whose password its maker knows.
 
     :raise TransferError: naming the problem and where, with nothing changed.
     """
@@ -254,7 +318,7 @@ def import_data(data: dict[str, Any], track: Tracker = _untracked) -> dict[str, 
         )
     try:
         _check_no_orphans(data)
-        counts = _load(data, track)
+        result = _load(data, track, keep_passwords)
         db.session.flush()
     except TransferError:
         db.session.rollback()
@@ -262,10 +326,14 @@ def import_data(data: dict[str, Any], track: Tracker = _untracked) -> dict[str, 
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         db.session.rollback()
         raise TransferError(f"The export is malformed: {error!r} is missing or of the wrong kind.") from None
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise TransferError(f"The database refused the file's data: {reason}.") from None
     search.reindex_on(db.session.connection())
     db.session.commit()
     _fix_sequences()
-    return counts
+    return result
 
 
 def _check_no_orphans(data: dict[str, Any]) -> None:
@@ -290,7 +358,7 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
+def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportResult:
     for kind, key in (("post slug", "slug"), ("post id", "id")):
         repeated = _duplicates([post[key] for post in data["posts"]])
         if repeated:
@@ -301,7 +369,7 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
 
     # Accounts that already exist (the importing administrator's) are kept as they are.
     users = {user.username.lower(): user for user in db.session.scalars(select(User))}
-    added_users = 0
+    added_users, without_password = 0, []
     for entry in data["users"]:
         if entry["username"].lower() in users:
             continue
@@ -310,10 +378,14 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
             display_name=entry["display_name"],
             role=UserRole(entry["role"]),
             created_at=_parse_time(entry["created_at"]),
-            password_hash=entry.get("password_hash") or "!",  # "!": no password works until one is set
+            password_hash="!",  # no password works until one is set
         )
-        if entry.get("two_factor"):
+        if keep_passwords and entry.get("password_hash") not in (None, "", "!"):
+            user.password_hash = _checked_password_hash(user, entry["password_hash"])
+        if keep_passwords and entry.get("two_factor"):
             _import_two_factor(user, entry["two_factor"])
+        if user.password_hash == "!":
+            without_password.append(user.username)
         db.session.add(user)
         users[user.username.lower()] = user
         added_users += 1
@@ -346,6 +418,11 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
         db.session.add_all(LegacyAddress(path=path, post_id=entry["id"]) for path in entry.get("legacy_addresses", []))
     db.session.flush()
 
+    websites_left_out = 0
+    for entry in data["comments"]:
+        if entry["author_website"] is not None and not is_web_address(entry["author_website"]):
+            entry["author_website"] = None
+            websites_left_out += 1
     comments = [
         {field: entry[field] for field in COMMENT_FIELDS}
         | {
@@ -364,14 +441,21 @@ def _load(data: dict[str, Any], track: Tracker) -> dict[str, int]:
     recount_comments()  # bulk inserts bypass the ORM events that keep counts and the page cache
     pagecache.note_bulk_change(db.session)
 
-    images = _import_uploads(data.get("uploads", []))
-    return {
+    images, refused_images = _import_uploads(data.get("uploads", []))
+    counts = {
         "users": added_users,
         "tags": len(tags),
         "posts": len(data["posts"]),
         "comments": len(comments),
         "images": images,
     }
+    return ImportResult(counts, refused_images, websites_left_out, without_password)
+
+
+def _checked_password_hash(user: User, password_hash: Any) -> str:
+    if not isinstance(password_hash, str) or not PASSWORD_HASH.fullmatch(password_hash):
+        raise TransferError(f"The password hash of {user.username!r} is not one Inkwell makes (scrypt or pbkdf2).")
+    return password_hash
 
 
 def _import_two_factor(user: User, two_factor: dict[str, Any]) -> None:
@@ -384,22 +468,34 @@ def _import_two_factor(user: User, two_factor: dict[str, Any]) -> None:
     user.recovery_codes = [RecoveryCode(code_hash=code_hash) for code_hash in hashes]
 
 
-def _import_uploads(uploads: list[dict[str, str]]) -> int:
-    folder = uploads_folder()
-    decoded = []
+def _import_uploads(uploads: list[dict[str, str]]) -> tuple[int, dict[str, str]]:
+    """Store the file's images after the checks of a fresh upload; return how many, and those left out with why.
+
+    Each image is re-encoded as an upload is; its name is kept (the posts link to it) only if it is one
+    Inkwell gives images, with the extension of what the bytes really are.
+    """
+    checked, refused = [], {}
     for index, entry in enumerate(uploads):
-        name = Path(entry["name"]).name
+        name = entry["name"]
         try:
             content = base64.b64decode(entry["data"], validate=True)
         except (binascii.Error, ValueError):
             raise TransferError(f"uploads[{index}] ({name!r}) is not valid base64.") from None
-        if name != entry["name"] or image_kind(content[:16]) is None:
-            raise TransferError(f"uploads[{index}] ({entry['name']!r}) is not an image Inkwell accepts.")
-        decoded.append((name, content))
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, content in decoded:
-        (folder / name).write_bytes(content)
-    return len(decoded)
+        try:
+            image, kind = checked_image(content)
+        except UploadError as error:
+            refused[name] = str(error)
+            continue
+        if not is_stored_name(name, kind):
+            refused[name] = (
+                f"Inkwell stores images only under names of letters, digits, - and _ ending in .{kind}, "
+                "as its contents are."
+            )
+            continue
+        checked.append((name, image))
+    for name, image in checked:
+        write_upload(name, image)
+    return len(checked), refused
 
 
 def _fix_sequences() -> None:

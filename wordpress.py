@@ -3,7 +3,8 @@
 Posts (and pages, if asked) keep their slugs, dates, authors, categories and tags (both become tags), and
 their approved comments keep their threads. Held comments stay held and spam stays spam; trashed ones are
 left out. Old addresses (``/?p=123``, the post's permalink path) redirect to the new posts. Running the
-import again skips what is already there. The XML is parsed with defusedxml: files with entity tricks
+import again skips what is already there. A commenter's website is kept only if the comment form would
+accept it, and authors get accounts without a password. The XML is parsed with defusedxml: files with entity tricks
 (billion laughs, external entities) are refused.
 """
 
@@ -25,6 +26,7 @@ import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
 from sqlalchemy import select
 
+from markup import is_web_address
 from models import Comment
 from models import CommentStatus
 from models import LegacyAddress
@@ -48,6 +50,7 @@ COMMENT_STATUSES = {"1": CommentStatus.approved, "0": CommentStatus.pending, "sp
 POST_STATUSES = {"publish": PostStatus.published, "future": PostStatus.published}  # anything else: a draft
 NO_DATE = "0000-00-00 00:00:00"
 TAG_DOMAINS = ("category", "post_tag")
+WEBSITE_MAX = 200  # the column's size; a cut address would lead somewhere else
 
 Tracker = Callable[[list[Any], str], Iterable[Any]]
 
@@ -65,6 +68,8 @@ class Summary:
     comments: dict[str, int] = field(default_factory=lambda: {"approved": 0, "pending": 0, "spam": 0})
     comments_left_out: int = 0
     redirects: int = 0
+    websites_left_out: int = 0
+    accounts_without_password: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         held = self.comments
@@ -72,8 +77,23 @@ class Summary:
             f"Imported {self.posts} posts and {self.pages} pages ({self.drafts} as drafts); "
             f"{held['approved']} approved, {held['pending']} held and {held['spam']} spam comments "
             f"({self.comments_left_out} trashed left out); {self.redirects} old addresses redirect. "
-            f"Already imported before: {self.already_there}."
+            f"Already imported before: {self.already_there}." + self._notes()
         )
+
+    def _notes(self) -> str:
+        notes = ""
+        if self.websites_left_out:
+            notes += (
+                f" {self.websites_left_out} commenters' websites were left out: "
+                "only http:// and https:// addresses are linked."
+            )
+        if self.accounts_without_password:
+            count = len(self.accounts_without_password)
+            notes += (
+                f" {count} {'author was' if count == 1 else 'authors were'} given an account without a password "
+                f"({', '.join(self.accounts_without_password)}); set one with `flask --app app set-password NAME`."
+            )
+        return notes
 
 
 def _text(item: Element, path: str) -> str:
@@ -134,7 +154,7 @@ def _check(items: list[Element]) -> None:
                 )
 
 
-def _author(login: str, names: dict[str, str], users: dict[str, User]) -> User | None:
+def _author(login: str, names: dict[str, str], users: dict[str, User], summary: Summary) -> User | None:
     if not login:
         return None
     key = login.lower()
@@ -144,6 +164,7 @@ def _author(login: str, names: dict[str, str], users: dict[str, User]) -> User |
             username=login[:40], display_name=names.get(login, login)[:80], role=UserRole.author, password_hash="!"
         )
         db.session.add(users[key])
+        summary.accounts_without_password.append(users[key].username)
     return users[key]
 
 
@@ -194,7 +215,7 @@ def _import_item(
         body=_text(item, "content:encoded"),
         status=POST_STATUSES.get(status, PostStatus.draft),
         comments_open=_text(item, "wp:comment_status") != "closed",
-        author=_author(_text(item, "dc:creator"), names, users),
+        author=_author(_text(item, "dc:creator"), names, users, summary),
         tags=tags_named([name for name in dict.fromkeys(categories) if name.lower() != "uncategorized"]),
         published_at=published_at,
         created_at=published_at or datetime.now(UTC),
@@ -225,12 +246,16 @@ def _import_comments(item: Element, post: Post, summary: Summary) -> None:
             continue
         body = _text(entry, "wp:comment_content")
         parent = imported.get(_text(entry, "wp:comment_parent"))
+        website = _text(entry, "wp:comment_author_url")
+        if website and (len(website) > WEBSITE_MAX or not is_web_address(website)):
+            summary.websites_left_out += 1
+            website = ""
         comment = Comment(
             post_id=post.id,
             parent=parent,  # a trashed parent was left out: the reply then starts its own thread
             author_name=(_text(entry, "wp:comment_author") or "Anonymous")[:80],
             author_email=_text(entry, "wp:comment_author_email")[:254] or None,
-            author_website=_text(entry, "wp:comment_author_url")[:200] or None,
+            author_website=website or None,
             body=body or "…",
             status=status,
             held_reason="Held on WordPress" if status == CommentStatus.pending else None,

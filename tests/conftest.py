@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -247,10 +248,12 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
     whose password is ``PASSWORD``) and return its URL; it is stopped by its PID afterwards.
 
     Settings become environment variables; ``prepare=False`` starts another server on the same database.
+    ``memory_limit_mb`` caps each gunicorn process's address space, so a request that would eat the machine's
+    memory fails inside that server instead.
     """
     processes: list[tuple[subprocess.Popen, Any]] = []
 
-    def start(*, prepare: bool = True, **settings: str) -> str:
+    def start(*, prepare: bool = True, memory_limit_mb: int | None = None, **settings: str) -> str:
         env = (
             os.environ
             | {
@@ -273,6 +276,7 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=_address_space_limit(memory_limit_mb) if memory_limit_mb else None,
         )
         processes.append((process, log))
         start.processes.append(process)  # type: ignore[attr-defined]
@@ -286,6 +290,13 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=15)
         log.close()
+
+
+def _address_space_limit(megabytes: int) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (megabytes * 1024 * 1024, megabytes * 1024 * 1024))
+
+    return limit
 
 
 class StatementCounter:

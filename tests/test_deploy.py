@@ -117,6 +117,20 @@ def test_nginx_serves_uploaded_images_for_a_year(nginx):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+def test_nginx_serves_nothing_but_images_from_the_uploads_folder(nginx):
+    nginx, instance = nginx
+    uploads = instance / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    for name in ("x.html", "x.js", "x.svg", "x.png.html"):
+        (uploads / name).write_bytes(b"GIF89a<script>alert(document.cookie)</script>")
+    (uploads / "x.png").write_bytes(b"<html><script>alert(1)</script>")  # whatever is inside, a PNG's type
+
+    for name in ("x.html", "x.js", "x.svg", "x.png.html"):
+        assert requests.get(f"{nginx}/uploads/{name}", timeout=10).status_code == 404
+    image = requests.get(f"{nginx}/uploads/x.png", timeout=10)
+    assert image.headers["Content-Type"] == "image/png" and "sandbox" in image.headers["Content-Security-Policy"]
+
+
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
 def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
     unit = (DEPLOY / "inkwell.service").read_text()

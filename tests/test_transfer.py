@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import os
@@ -28,9 +29,11 @@ from conftest import PASSWORD_HASH
 from conftest import ROOT
 from conftest import csrf_token
 from conftest import log_in
+from conftest import page_text
 from conftest import post_comment
 from conftest import reset_database
 from models import Comment
+from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import User
@@ -86,18 +89,18 @@ def wipe(app) -> None:
     shutil.rmtree(Path(app.instance_path) / "uploads", ignore_errors=True)
 
 
-def imported(app, text: str) -> dict[str, int]:
+def imported(app, text: str, **options) -> transfer.ImportResult:
     with app.app_context():
-        return transfer.import_data(transfer.read_export(text.encode()))
+        return transfer.import_data(transfer.read_export(text.encode()), **options)
 
 
 def test_export_then_import_into_an_empty_blog_then_export_gives_the_same_bytes(full_blog):
     first = exported(full_blog)
     wipe(full_blog)
 
-    counts = imported(full_blog, first)
+    result = imported(full_blog, first)
 
-    assert counts == {"users": 1, "tags": 2, "posts": 4, "comments": 2, "images": 1}
+    assert result.counts == {"users": 1, "tags": 2, "posts": 4, "comments": 2, "images": 1}
     assert exported(full_blog) == first
 
 
@@ -118,7 +121,7 @@ def test_the_export_holds_everything_a_move_needs(full_blog):
 def test_imported_blog_works_links_threads_images_and_old_addresses(full_blog):
     export = exported(full_blog, with_users=True)
     wipe(full_blog)
-    imported(full_blog, export)
+    imported(full_blog, export, keep_passwords=True)
     client = full_blog.test_client()
 
     assert client.get("/posts/first-name").headers["Location"] == "/posts/second-name"
@@ -129,7 +132,7 @@ def test_imported_blog_works_links_threads_images_and_old_addresses(full_blog):
     assert client.get(f"/uploads/{image['name']}").data == base64.b64decode(image["data"])
     assert "Ünïcode" in client.get("/tags/").get_data(as_text=True)
     assert "Renamed" in client.get("/search?q=renamed").get_data(as_text=True)
-    assert log_in(client, "owner", PASSWORD).status_code == 302  # accounts came along with --with-users
+    assert log_in(client, "owner", PASSWORD).status_code == 302  # --with-users, then kept on import
     post_comment(client, "second-name", body="New after the move")  # ids continue after the imported ones
 
 
@@ -169,6 +172,16 @@ def test_an_oversized_import_is_refused_before_reading_it(full_blog, monkeypatch
     monkeypatch.setattr(transfer, "IMPORT_MAX_BYTES", 100)
     with pytest.raises(transfer.TransferError, match="imports can be at most 200 MB"):
         transfer.read_export(b" " * 101)
+
+
+def test_a_zip_that_unpacks_to_more_than_an_import_may_be_is_refused_before_unpacking(full_blog, monkeypatch):
+    with full_blog.app_context():
+        archive = transfer.export_zip()
+    monkeypatch.setattr(transfer, "IMPORT_MAX_BYTES", len(archive) + 100)  # the zip fits, its contents do not
+    wipe(full_blog)
+
+    with full_blog.app_context(), pytest.raises(transfer.TransferError, match=r"The zip file unpacks to \d+ MB"):
+        transfer.read_export(archive)
 
 
 def test_export_and_import_commands(full_blog, runner, tmp_path):
@@ -295,3 +308,181 @@ def test_only_administrators_export(app, client, make_user):
     assert client.get("/admin/data").status_code == 403
     token = csrf_token(client, "/admin/posts/new")
     assert client.post("/admin/data/export", data={"csrf_token": token}).status_code == 403
+
+
+# An import file may come from someone else: nothing in it is trusted more than what a stranger types.
+
+MALLORYS_PASSWORD = "mallory chose this one"
+
+
+def foreign_export(**parts) -> dict:
+    """An export as anyone could write it by hand: one published post, and whatever ``parts`` replace."""
+    when = "2024-01-01T00:00:00+00:00"
+    post = {
+        "id": 1, "legacy_addresses": [], "title": "Hello", "slug": "hello", "old_slugs": [], "body": "Hi there.",
+        "excerpt": "", "status": "published", "comments_open": True, "author": None, "tags": [],
+        "published_at": when, "created_at": when, "updated_at": when,
+    }  # fmt: skip
+    data = {"format": "inkwell-export", "version": 1, "settings": {}, "users": [], "tags": [], "posts": [post]}
+    return data | {"comments": [], "uploads": []} | parts
+
+
+def foreign_comment(index: int, name: str, website: str | None) -> dict:
+    return {
+        "id": index, "post": 1, "parent": None, "status": "approved", "author_name": name, "author_email": None,
+        "author_website": website, "body": f"Comment {index}", "ip_hash": None, "commenter_key": None,
+        "held_reason": None, "notify_replies": False, "notify_approval": False,
+        "created_at": f"2024-01-0{index}T00:00:00+00:00", "edited_at": None,
+    }  # fmt: skip
+
+
+def foreign_upload(name: str, content: bytes) -> dict:
+    return {"name": name, "data": base64.b64encode(content).decode()}
+
+
+def import_on_the_admin_page(client, data: dict, **fields: str):
+    """Send ``data`` through the admin area's import form with its CSRF token; return the page shown after."""
+    token = csrf_token(client, "/admin/data", "/admin/data/import")
+    upload = (io.BytesIO(json.dumps(data).encode()), "from-someone-else.json")
+    response = client.post("/admin/data/import", data={"csrf_token": token, "export": upload} | fields)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return html.unescape(page_text(client.get(response.headers["Location"])))
+
+
+def test_an_import_cannot_put_a_page_or_a_script_among_the_images(app, client, admin):
+    from test_uploads import gif_bomb
+
+    good = "0123456789abcdef01234567.png"
+    data = foreign_export(
+        uploads=[
+            foreign_upload("x.html", b"GIF89a<p>Log in again</p><script src=/uploads/x.js></script>"),
+            foreign_upload("x.js", b"GIF89a=1;alert(document.cookie)"),  # a GIF header is valid JavaScript
+            foreign_upload("photo.html", png_bytes()),
+            foreign_upload("bomb.gif", gif_bomb(500, 500, 200)),
+            foreign_upload(good, png_bytes()),
+        ]
+    )
+
+    page = import_on_the_admin_page(client, data)
+
+    assert "Imported 0 users, 0 tags, 1 posts, 0 comments, 1 images." in page
+    assert "The image x.html was left out: That image could not be read" in page
+    assert "The image x.js was left out: That image could not be read" in page
+    assert "The image photo.html was left out: Inkwell stores images only under names" in page
+    assert "The image bomb.gif was left out: That image has too many pixels to be shown safely" in page
+    for refused in ("x.html", "x.js", "photo.html", "bomb.gif"):
+        assert client.get(f"/uploads/{refused}").status_code == 404
+    assert [path.name for path in (Path(app.instance_path) / "uploads").iterdir()] == [good]
+    assert client.get(f"/uploads/{good}").headers["Content-Type"] == "image/png"
+    assert client.get("/posts/hello").status_code == 200
+
+
+UNSAFE_WEBSITES = [
+    "javascript:alert(document.cookie)",
+    "JavaScript:alert(1)",
+    " javascript:alert(1)",
+    "java\tscript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "https://",
+]
+
+
+def test_an_imported_commenters_website_is_linked_only_if_the_comment_form_would_accept_it(app, client, admin):
+    websites = [*UNSAFE_WEBSITES, "https://fine.example/blog"]
+    comments = [foreign_comment(index, f"Writer {index}", website) for index, website in enumerate(websites, 1)]
+
+    page = import_on_the_admin_page(client, foreign_export(comments=comments))
+
+    assert f"{len(UNSAFE_WEBSITES)} commenters' websites were left out" in page
+    post = page_text(client.get("/posts/hello"))
+    assert re.findall(r'<p class="comment-author"><a href="([^"]*)"', post) == ["https://fine.example/blog"]
+    assert all(f"Writer {index}" in post for index in range(1, len(websites) + 1))
+    feed = client.get("/posts/hello/comments.xml").get_data(as_text=True)
+    assert re.findall(r"<uri>([^<]*)</uri>", feed) == ["https://fine.example/blog"]
+
+
+def test_a_website_stored_before_the_rule_existed_is_shown_without_a_link(app, client, make_post):
+    post = make_post(title="Old", body="Old post")
+    with app.app_context():
+        old = Comment(post_id=post.id, author_name="Old Mallory", author_website="javascript:alert(1)", body="Hi")
+        old.status = CommentStatus.approved
+        db.session.add(old)
+        db.session.commit()
+
+    page = page_text(client.get(f"/posts/{post.slug}"))
+
+    assert "Old Mallory" in page and "javascript:" not in page
+    assert "javascript:" not in client.get(f"/posts/{post.slug}/comments.xml").get_data(as_text=True)
+
+
+def mallory(**extra) -> dict:
+    from werkzeug.security import generate_password_hash
+
+    hashed = generate_password_hash(MALLORYS_PASSWORD, method="pbkdf2:sha256:1000")
+    return (
+        {"username": "mallory", "display_name": "Mallory", "role": "admin", "created_at": None}
+        | {"password_hash": hashed}
+        | extra
+    )
+
+
+def test_imported_accounts_come_without_a_password_and_the_import_says_how_to_set_one(app, client, admin):
+    page = import_on_the_admin_page(client, foreign_export(users=[mallory()]))
+
+    assert "Imported 1 users" in page
+    assert (
+        "1 account was imported without a password (mallory); set one with `flask --app app set-password NAME`." in page
+    )
+    assert log_in(app.test_client(), "mallory", MALLORYS_PASSWORD).status_code != 302
+
+
+def test_the_owner_may_keep_the_passwords_of_an_export_they_made(app, client, admin):
+    page = import_on_the_admin_page(client, foreign_export(users=[mallory()]), keep_passwords="y")
+
+    assert "without a password" not in page
+    assert log_in(app.test_client(), "mallory", MALLORYS_PASSWORD).status_code == 302
+
+
+def test_a_kept_password_hash_must_be_one_inkwell_makes(app, client, admin):
+    token = csrf_token(client, "/admin/data", "/admin/data/import")
+    data = foreign_export(users=[mallory(password_hash="md5$x$5f4dcc3b5aa765d61d8327deb882cf99")])
+    upload = (io.BytesIO(json.dumps(data).encode()), "odd.json")
+
+    response = client.post("/admin/data/import", data={"csrf_token": token, "export": upload, "keep_passwords": "y"})
+
+    assert response.status_code == 400
+    assert "Nothing was imported: The password hash of &#39;mallory&#39; is not one Inkwell makes" in page_text(
+        response
+    )
+
+
+def test_the_import_command_keeps_passwords_only_when_asked(full_blog, runner, tmp_path):
+    path = tmp_path / "blog.json"
+    runner.invoke(args=["export", "--with-users", str(path)])
+    wipe(full_blog)
+
+    plain = runner.invoke(args=["import", str(path)])
+
+    assert plain.exit_code == 0
+    assert "1 account was imported without a password (owner); set one with `flask --app app set-password NAME`." in (
+        plain.output
+    )
+    assert log_in(full_blog.test_client(), "owner", PASSWORD).status_code != 302
+    wipe(full_blog)
+
+    kept = runner.invoke(args=["import", "--keep-passwords", str(path)])
+
+    assert kept.exit_code == 0 and "without a password" not in kept.output
+    assert log_in(full_blog.test_client(), "owner", PASSWORD).status_code == 302
+
+
+def test_a_file_the_database_refuses_is_refused_with_a_reason(client, admin):
+    data = foreign_export(comments=[foreign_comment(1, "Ann", None), foreign_comment(1, "Bob", None)])
+    token = csrf_token(client, "/admin/data", "/admin/data/import")
+    upload = (io.BytesIO(json.dumps(data).encode()), "twice.json")
+
+    response = client.post("/admin/data/import", data={"csrf_token": token, "export": upload})
+
+    assert response.status_code == 400
+    assert "Nothing was imported: The database refused the file&#39;s data" in page_text(response)

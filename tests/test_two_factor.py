@@ -397,7 +397,7 @@ def test_an_account_moved_by_export_and_import_keeps_its_two_factor(app, owner_w
     assert codes[0] not in export and key in export  # the app's key must move; the codes only as hashes
     wipe(app)
 
-    imported(app, export)
+    imported(app, export, keep_passwords=True)
 
     assert log_in(app.test_client(), "owner").status_code == 200  # asks for the code
     assert log_in_with_code(app.test_client(), codes[0]).status_code == 302
@@ -410,6 +410,6 @@ def test_an_import_with_a_broken_two_factor_entry_says_so_and_changes_nothing(ap
     wipe(app)
 
     with pytest.raises(transfer.TransferError, match="The two-factor secret of 'owner' is not a base32 key"):
-        imported(app, json.dumps(data))
+        imported(app, json.dumps(data), keep_passwords=True)
     with app.app_context():
         assert db.session.scalar(select(User.id)) is None

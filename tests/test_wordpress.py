@@ -156,3 +156,26 @@ def test_imported_blog_round_trips_through_export_with_its_old_addresses(app):
         transfer.import_data(transfer.read_export(first.encode()))
         assert transfer.export_json(with_users=True) == first
     assert app.test_client().get("/?p=11").headers["Location"] == "/posts/cafe-in-zurich"
+
+
+@pytest.mark.parametrize("website", ["javascript:alert(document.cookie)", "data:text/html,<b>hi</b>", "vbscript:x"])
+def test_a_commenters_website_that_is_not_a_web_address_is_left_out(app, client, runner, tmp_path, website):
+    path = tmp_path / "export.xml"
+    path.write_bytes(FIXTURE.replace(b"https://jonas.example", website.replace("<", "&lt;").encode()))
+
+    result = runner.invoke(args=["import-wordpress", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert "1 commenters' websites were left out: only http:// and https:// addresses are linked." in result.output
+    html = page_text(client.get("/posts/cafe-in-zurich"))
+    assert '<p class="comment-author">Jonas</p>' in html and website.split(":")[0] + ":" not in html
+
+
+def test_authors_get_accounts_without_a_password_and_the_summary_says_so(app, runner, tmp_path):
+    path = tmp_path / "export.xml"
+    path.write_bytes(FIXTURE)
+
+    result = runner.invoke(args=["import-wordpress", str(path)])
+
+    assert re.search(r"\d authors? (was|were) given an account without a password \(marta", result.output)
+    assert "set one with `flask --app app set-password NAME`" in result.output
