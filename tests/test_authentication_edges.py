@@ -9,12 +9,14 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
+from sqlalchemy import select
 from test_admin import submit_post
 from test_two_factor import form_fields
 from test_two_factor import next_code
@@ -207,3 +209,21 @@ def test_an_old_address_of_another_post_is_refused_and_the_typed_post_kept(app, 
     assert client.get("/posts/first").headers["Location"].endswith("/posts/first-renamed")
     back = submit_post(client, f"/admin/posts/{first.id}/edit", title="First", slug="first")
     assert back.status_code == 303 and client.get("/posts/first").status_code == 200
+
+
+def test_purge_forgets_strangers_networks_once_their_lock_is_long_over(make_app, make_user):
+    app = make_app(LOGIN_RATE_LIMIT="100 per minute")
+    make_user("owner")
+    for address in ("198.51.100.7", "192.0.2.9"):
+        for n in range(models.LOCK_AFTER_FAILURES):
+            log_in(browser_at(app, address), "owner", f"guess {n}")
+    with app.app_context():
+        first = db.session.scalars(select(models.LoginFailures)).first()
+        first.locked_until = models.now_utc() - timedelta(days=2)
+        db.session.commit()
+
+    output = app.test_cli_runner().invoke(args=["purge"]).output
+
+    assert "Forgot 1 counts of failed logins" in output
+    with app.app_context():
+        assert len(db.session.scalars(select(models.LoginFailures)).all()) == 1  # the other is still locked
