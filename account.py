@@ -196,7 +196,9 @@ def _password_confirmed(form: ConfirmPasswordForm) -> bool:
     if not form.validate_on_submit():
         return False
     network = client_ip_hash()
-    if login_lock(current_user, network) or not current_user.check_password(form.password.data):
+    # Only this network's lock: strangers' failures elsewhere must not stop the owner turning on two-factor.
+    locked = login_lock(current_user, network, account_wide=False)
+    if locked or not current_user.check_password(form.password.data):
         record_failed_login(current_user, network)
         db.session.commit()
         form.password.errors.append(WRONG_PASSWORD)

@@ -800,12 +800,12 @@ def authenticate(username: str, password: str, network: str) -> User | None:
     return user if correct else None
 
 
-def login_lock(user: User, network: str) -> AccountLocked | None:
+def login_lock(user: User, network: str, *, account_wide: bool = True) -> AccountLocked | None:
     """Return the lock that stops logging in to ``user`` from ``network`` now, if any.
 
     A network is locked after its own failures in a row. The account-wide lock (failures from many networks)
     stops a password alone; an account with two-factor still gets in with its password and a code or recovery code,
-    so strangers cannot keep its owner out.
+    so strangers cannot keep its owner out. ``account_wide=False`` leaves it out, for someone already logged in.
     """
     now = now_utc()
     here = db.session.scalar(
@@ -815,7 +815,7 @@ def login_lock(user: User, network: str) -> AccountLocked | None:
     )
     if here is not None:
         return AccountLocked(here)
-    if user.is_locked() and not user.has_two_factor:
+    if account_wide and user.is_locked() and not user.has_two_factor:
         return AccountLocked(user.locked_until, everywhere=True)
     return None
 

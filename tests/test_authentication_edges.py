@@ -148,6 +148,14 @@ def test_the_owner_with_two_factor_gets_in_during_a_lock_from_many_networks(app,
     assert still_locked.status_code == 429  # a stranger's network stays locked
 
 
+def test_the_owner_logged_in_before_a_lock_from_many_networks_can_turn_on_two_factor(app, client, admin):
+    guess_from_many_networks(app)
+
+    key, _ = turn_on(client)  # asks for the password again, which this lock must not refuse
+
+    assert sent_code(browser_at(app, "203.0.113.5"), next_code(key))() == 302
+
+
 # A code used once, even by two requests at the same moment
 
 
