@@ -28,13 +28,19 @@ from flask_login import current_user
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
+from sqlalchemy import delete
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
+from commenters import client_ip_hash
 from forms import ConfirmPasswordForm
 from forms import EnableTwoFactorForm
 from models import RecoveryCode
 from models import User
 from models import db
-from models import user_for_session
+from models import login_lock
+from models import record_failed_login
+from models import user_for_pending_login
 
 # Nested in the admin blueprint (see admin.py), whose hooks it shares: login required, the audit log, the nav counts.
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -71,14 +77,23 @@ def code_step(secret: str, code: str, at: datetime | None = None) -> int | None:
 
 def check_second_factor(user: User, code: str) -> bool:
     """Accept a code from the app, each only once (an overheard code cannot be replayed), or an unused
-    recovery code, which is then used up. The caller commits."""
+    recovery code, which is then used up. The caller commits.
+
+    "Only once" holds for two requests at the same moment too: each use is one conditional statement whose
+    row count says whether this request was the one that used the code.
+    """
     step = code_step(user.totp_secret or "", code)
     if step is not None:
-        if step <= user.totp_last_step:
-            return False
-        user.totp_last_step = step
-        return True
+        return _use_step(user, step)
     return _use_recovery_code(user, code)
+
+
+def _use_step(user: User, step: int) -> bool:
+    later_step = update(User).where(User.id == user.id, User.totp_last_step < step).values(totp_last_step=step)
+    if db.session.execute(later_step.execution_options(synchronize_session=False)).rowcount != 1:
+        return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
 
 
 def _recovery_code_hash(code: str) -> str:
@@ -88,12 +103,13 @@ def _recovery_code_hash(code: str) -> str:
 
 
 def _use_recovery_code(user: User, code: str) -> bool:
-    wanted = _recovery_code_hash(code)
-    for recovery_code in user.recovery_codes:
-        if hmac.compare_digest(recovery_code.code_hash, wanted):
-            user.recovery_codes.remove(recovery_code)
-            return True
-    return False
+    """Delete the code's row, if it is still there: a lookup by hash reveals nothing of codes by its timing."""
+    matching = (RecoveryCode.user_id == user.id) & (RecoveryCode.code_hash == _recovery_code_hash(code))
+    used = delete(RecoveryCode).where(matching).execution_options(synchronize_session=False)
+    if db.session.execute(used).rowcount != 1:
+        return False
+    db.session.expire(user, ["recovery_codes"])
+    return True
 
 
 def new_recovery_codes(user: User) -> list[str]:
@@ -127,7 +143,7 @@ def user_waiting_for_code(token: str | None) -> User | None:
         session_id = _pending_login_serializer().loads(token or "", max_age=PENDING_LOGIN_SECONDS)
     except BadSignature:
         return None
-    return user_for_session(session_id) if isinstance(session_id, str) else None
+    return user_for_pending_login(session_id) if isinstance(session_id, str) else None
 
 
 # Setting it up: the new secret travels signed in the form, so a wrong code keeps the QR code already scanned.
@@ -179,8 +195,11 @@ def _password_confirmed(form: ConfirmPasswordForm) -> bool:
     """Validate the form and check its password; a wrong one counts towards the account's lock-out."""
     if not form.validate_on_submit():
         return False
-    if current_user.is_locked() or not current_user.check_password(form.password.data):
-        current_user.record_failed_login()
+    network = client_ip_hash()
+    # Only this network's lock: strangers' failures elsewhere must not stop the owner turning on two-factor.
+    locked = login_lock(current_user, network, account_wide=False)
+    if locked or not current_user.check_password(form.password.data):
+        record_failed_login(current_user, network)
         db.session.commit()
         form.password.errors.append(WRONG_PASSWORD)
         return False

@@ -34,6 +34,7 @@ from werkzeug.routing import Map
 
 import forms
 import pagecache
+import ratelimits
 from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
@@ -68,11 +69,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "COMMENTS_PER_PAGE": 50,  # top-level comments, each with its replies (WordPress's default)
     "PURGE_AFTER_DAYS": 30,
     "AUDIT_KEEP_DAYS": 365,  # `purge` removes older audit log entries
-    "RATELIMIT_STORAGE_URI": "",  # empty: REDIS_URL when set, else memory://
+    "RATELIMIT_STORAGE_URI": "",  # empty: REDIS_URL when set, else a file all workers share (ratelimits.py)
     "REDIS_URL": "",  # e.g. redis://127.0.0.1:6379/0: page cache and rate limits shared by several servers
     "PAGE_CACHE": True,  # serve anonymous readers' pages from the cache (pagecache.py)
     "PROXY_CACHE_SECONDS": 5,  # how long nginx may keep an anonymous page (s-maxage)
-    # If the shared store (Redis) stops answering, count in memory rather than refuse comments.
+    # If the shared store (Redis, the counters file) stops answering, count in memory rather than refuse comments.
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     "RATELIMIT_SWALLOW_ERRORS": True,
     "MAIL_SERVER": "",  # empty: send no email
@@ -207,7 +208,8 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     except ValueError as error:
         raise SystemExit(f"Inkwell cannot start: {error}") from None
     if not app.config["RATELIMIT_STORAGE_URI"]:
-        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
+        shared_file = ratelimits.storage_uri(Path(app.instance_path) / "ratelimits.db")
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or shared_file
     app.config.setdefault("SQLALCHEMY_DATABASE_URI", database_uri(app.config["DATABASE_URL"]))
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})

@@ -36,6 +36,7 @@ from markup import render_post
 from models import AuditEntry
 from models import Comment
 from models import CommentStatus
+from models import LoginFailures
 from models import Post
 from models import PostStatus
 from models import Tag
@@ -513,6 +514,16 @@ def purge_old_audit_entries(older_than_days: int) -> int:
     return deleted
 
 
+def purge_old_login_failures(days: int = 1) -> int:
+    """Forget counts of failed logins from networks whose lock ended over ``days`` ago, or that never reached one,
+    so strangers' networks do not pile up; return how many were forgotten."""
+    cutoff = now_utc() - timedelta(days=days)
+    old = LoginFailures.locked_until.is_(None) | (LoginFailures.locked_until < cutoff)
+    deleted = db.session.execute(delete(LoginFailures).where(old)).rowcount
+    db.session.commit()
+    return deleted
+
+
 def comments_by_email(email: str) -> list[Comment]:
     """Return every comment left with this email address (any case), oldest first."""
     query = select(Comment).where(func.lower(Comment.author_email) == email.strip().lower())
@@ -537,11 +548,12 @@ def exported_comment(comment: Comment) -> dict[str, object]:
 @with_appcontext
 def purge_command(days: int | None) -> None:
     """Delete held and spam comments older than PURGE_AFTER_DAYS days (default 30), and audit log entries older
-    than AUDIT_KEEP_DAYS (default 365)."""
+    than AUDIT_KEEP_DAYS (default 365), and counts of failed logins from networks no longer locked."""
     days = current_app.config["PURGE_AFTER_DAYS"] if days is None else days
     click.echo(f"Deleted {purge_old_comments(days):,} held or spam comments older than {days} days.")
     keep = current_app.config["AUDIT_KEEP_DAYS"]
     click.echo(f"Deleted {purge_old_audit_entries(keep):,} audit log entries older than {keep} days.")
+    click.echo(f"Forgot {purge_old_login_failures():,} counts of failed logins from networks no longer locked.")
 
 
 commenter_command = AppGroup("commenter", help="Answer a person's requests about their data (by email address).")

@@ -42,6 +42,7 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
+from models import SlugRedirect
 from models import db
 from models import id_from
 from pagecache import fresh_token
@@ -402,7 +403,11 @@ class PostForm(FlaskForm):
     image = FileField("Add an image", description="PNG, JPEG, GIF or WebP. You get the Markdown to paste after upload.")
 
     def validate_slug(self, field: Field) -> None:
-        """Refuse slugs that would not make a clean address, or that another post already has."""
+        """Refuse slugs that would not make a clean address, or that another post has or had.
+
+        A post may take back one of its own old addresses; an old address of another post stays that post's, so
+        links to it (shared, bookmarked, in search engines) never start to lead somewhere else.
+        """
         if not field.data:
             return
         field.data = field.data.lower()
@@ -416,6 +421,16 @@ class PostForm(FlaskForm):
         other = db.session.scalar(query)
         if other is not None:
             raise ValidationError(f"The post “{other.title}” already has this address; please choose another.")
+        earlier = select(Post).join(SlugRedirect, SlugRedirect.post_id == Post.id)
+        earlier = earlier.where(SlugRedirect.old_slug == field.data)
+        if self.editing is not None:
+            earlier = earlier.where(Post.id != self.editing.id)
+        other = db.session.scalar(earlier)
+        if other is not None:
+            raise ValidationError(
+                f"This was the address of the post “{other.title}”, and old links to it still lead there; "
+                "please choose another."
+            )
 
     def validate_published_at(self, field: Field) -> None:
         if field.raw_data and field.raw_data[0].strip() and field.data is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import html
 import re
@@ -32,6 +33,7 @@ from sqlalchemy import String
 from sqlalchemy import Table
 from sqlalchemy import Text
 from sqlalchemy import bindparam
+from sqlalchemy import delete
 from sqlalchemy import event
 from sqlalchemy import exists
 from sqlalchemy import func
@@ -40,6 +42,8 @@ from sqlalchemy import literal
 from sqlalchemy import select
 from sqlalchemy import union_all
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -182,16 +186,45 @@ def id_from(text: str) -> int | None:
     return number if 0 < number <= MAX_DATABASE_ID else None
 
 
-LOCK_AFTER_FAILURES = 5
+LOCK_AFTER_FAILURES = 5  # wrong passwords or codes in a row from one network lock that network out
+ACCOUNT_LOCK_AFTER_FAILURES = 20  # from all networks together: a password alone no longer logs in
 MAX_LOCK_MINUTES = 60
+LOGIN_SESSION_DAYS = 365  # as long as a remember-me cookie lasts (Flask-Login's default)
 
 
 class AccountLocked(Exception):
-    """Too many failed logins in a row: the account refuses logins until its ``locked_until``."""
+    """Too many failed logins in a row: logins are refused until ``until``.
 
-    def __init__(self, user: User) -> None:
-        super().__init__(user.locked_until)
-        self.user = user
+    ``everywhere`` is the account-wide lock (failures from many networks), which a second factor gets through.
+    """
+
+    def __init__(self, until: datetime, *, everywhere: bool = False) -> None:
+        super().__init__(until)
+        self.until = until
+        self.everywhere = everywhere
+
+
+class LoginFailures(db.Model):
+    """Wrong passwords and codes in a row for one account from one network (a keyed hash, as for comments), so
+    a stranger's failures lock out the stranger's network, not the owner elsewhere."""
+
+    __tablename__ = "login_failures"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    network: Mapped[str] = mapped_column(String(32), primary_key=True)
+    failed: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginSession(db.Model):
+    """One browser's login, named in its session and remember-me cookies: logging out deletes it, so a copy of
+    either cookie kept from before no longer logs anyone in. Only a hash of the token is stored."""
+
+    __tablename__ = "login_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
 class User(UserMixin, db.Model):
@@ -216,33 +249,32 @@ class User(UserMixin, db.Model):
 
     posts: Mapped[list[Post]] = relationship(back_populates="author")
     recovery_codes: Mapped[list[RecoveryCode]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    login_failures: Mapped[list[LoginFailures]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    login_sessions: Mapped[list[LoginSession]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+    login_token = None  # this request's login session (see start_login_session), not a column
 
     def set_password(self, password: str) -> None:
-        """Set a new password, and log this account out everywhere it is logged in."""
+        """Set a new password, log this account out everywhere it is logged in, and unlock it everywhere."""
         self.password_hash = generate_password_hash(password)
         self.session_version = secrets.token_hex(8)
-        self.record_successful_login()  # unlocks
+        self.failed_logins, self.locked_until = 0, None
+        self.login_failures.clear()
+        self.login_sessions.clear()
 
     def is_locked(self) -> bool:
+        """Whether the account-wide lock (failures from many networks) is on."""
         return self.locked_until is not None and self.locked_until > now_utc()
 
     @property
     def has_two_factor(self) -> bool:
         return self.totp_secret is not None
 
-    def record_successful_login(self) -> None:
-        self.failed_logins, self.locked_until = 0, None
-
-    def record_failed_login(self) -> None:
-        """Count a wrong password or code; from the fifth in a row, lock the account for 1, 2, 4... up to 60 minutes."""
-        self.failed_logins += 1
-        if self.failed_logins >= LOCK_AFTER_FAILURES:
-            minutes = min(2 ** (self.failed_logins - LOCK_AFTER_FAILURES), MAX_LOCK_MINUTES)
-            self.locked_until = now_utc() + timedelta(minutes=minutes)
-
     def get_id(self) -> str:
-        """The id Flask-Login keeps in the session and the remember-me cookie: the user and the session version."""
-        return f"{self.id}:{self.session_version}"
+        """The id Flask-Login keeps in the session and the remember-me cookie: the user, the session version (a new
+        password ends every session) and, once logged in, the login session (logging out ends this one)."""
+        login = f"{self.id}:{self.session_version}"
+        return f"{login}:{self.login_token}" if self.login_token else login
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -728,8 +760,21 @@ def paginate(query: Select[Any], per_page: int) -> Pagination:
 
 
 def user_for_session(session_id: str) -> User | None:
-    """Return the user a login session belongs to, or ``None`` if it ended (a password changed since)."""
-    user_id, _, version = session_id.partition(":")
+    """Return the user a login session belongs to, or ``None`` if it ended (logged out, or a password changed)."""
+    user_id, _, token = session_id.rpartition(":")
+    user = user_for_pending_login(user_id)
+    if user is None or not token:
+        return None
+    login = db.session.get(LoginSession, _token_hash(token))
+    if login is None or login.user_id != user.id:
+        return None
+    user.login_token = token
+    return user
+
+
+def user_for_pending_login(pending_id: str) -> User | None:
+    """Return the user whose password was right (``id:session_version``), or ``None`` if the password changed since."""
+    user_id, _, version = pending_id.partition(":")
     number = id_from(user_id)
     user = db.session.get(User, number) if number else None
     if user is None or not version or not hmac.compare_digest(user.session_version, version):
@@ -737,33 +782,120 @@ def user_for_session(session_id: str) -> User | None:
     return user
 
 
+def start_login_session(user: User) -> None:
+    """Record a new login session for ``user`` (its token goes into the cookies through ``get_id``); forget
+    sessions older than any remember-me cookie. The caller commits."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(LoginSession(token_hash=_token_hash(token), user_id=user.id))
+    too_old = now_utc() - timedelta(days=LOGIN_SESSION_DAYS)
+    db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.started_at < too_old))
+    user.login_token = token
+
+
+def end_login_session(user: User) -> None:
+    """Forget this login session, so neither its session cookie nor its remember-me cookie works again."""
+    if user.login_token:
+        db.session.execute(delete(LoginSession).where(LoginSession.token_hash == _token_hash(user.login_token)))
+        user.login_token = None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def user_named(username: str) -> User | None:
     """Return the account with this username, matched without regard to case."""
     return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
 
 
-def authenticate(username: str, password: str) -> User | None:
+def authenticate(username: str, password: str, network: str) -> User | None:
     """Return the user with this username (any case) and password, or ``None``; record the attempt.
 
     For an account with two-factor authentication, this is only the first half of logging in.
 
     An unknown username costs the same password check as a known one, so timing does not reveal which exist.
 
-    :raise AccountLocked: while the account is locked after repeated wrong passwords, even for the right one.
+    :raise AccountLocked: while logins from this network (or, without two-factor, from anywhere) are locked after
+        repeated wrong passwords, even for the right one.
     """
     user = user_named(username)
     if user is None:
         check_password_hash(_unknown_user_hash(), password)
         return None
     correct = user.check_password(password)
-    if user.is_locked():
-        raise AccountLocked(user)
+    if locked := login_lock(user, network):
+        raise locked
     if not correct:
-        user.record_failed_login()
+        record_failed_login(user, network)
     elif not user.has_two_factor:  # otherwise the count goes on until the second factor is right too
-        user.record_successful_login()
+        record_successful_login(user, network)
     db.session.commit()
     return user if correct else None
+
+
+def login_lock(user: User, network: str, *, account_wide: bool = True) -> AccountLocked | None:
+    """Return the lock that stops logging in to ``user`` from ``network`` now, if any.
+
+    A network is locked after its own failures in a row. The account-wide lock (failures from many networks)
+    stops a password alone; an account with two-factor still gets in with its password and a code or recovery code,
+    so strangers cannot keep its owner out. ``account_wide=False`` leaves it out, for someone already logged in.
+    """
+    now = now_utc()
+    here = db.session.scalar(
+        select(LoginFailures.locked_until).where(
+            LoginFailures.user_id == user.id, LoginFailures.network == network, LoginFailures.locked_until > now
+        )
+    )
+    if here is not None:
+        return AccountLocked(here)
+    if account_wide and user.is_locked() and not user.has_two_factor:
+        return AccountLocked(user.locked_until, everywhere=True)
+    return None
+
+
+def record_failed_login(user: User, network: str) -> None:
+    """Count a wrong password or code for this network and for the account, each with one atomic statement (two
+    tries at once count twice); from the 5th in a row from a network, or the 20th from all, lock for 1, 2, 4...
+    up to 60 minutes. The caller commits."""
+    table = LoginFailures.__table__
+    insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    count_here = (
+        insert(table)
+        .values(user_id=user.id, network=network, failed=1)
+        .on_conflict_do_update(index_elements=[table.c.user_id, table.c.network], set_={"failed": table.c.failed + 1})
+        .returning(table.c.failed)
+    )
+    failed_here = db.session.execute(count_here).scalar_one()
+    here = (table.c.user_id == user.id) & (table.c.network == network)
+    _lock(table, here, failed_here, LOCK_AFTER_FAILURES)
+
+    users = User.__table__
+    count_all = (
+        update(users)
+        .where(users.c.id == user.id)
+        .values(failed_logins=users.c.failed_logins + 1)
+        .returning(users.c.failed_logins)
+    )
+    failed_all = db.session.execute(count_all).scalar_one()
+    _lock(users, users.c.id == user.id, failed_all, ACCOUNT_LOCK_AFTER_FAILURES)
+    db.session.expire(user, ["failed_logins", "locked_until"])
+
+
+def _lock(table: Table, row: ColumnElement[bool], failed: int, threshold: int) -> None:
+    """Lock from the ``threshold``th failure on, never shortening a lock a parallel failure set."""
+    if failed < threshold:
+        return
+    minutes = min(2 ** min(failed - threshold, 6), MAX_LOCK_MINUTES)
+    until = now_utc() + timedelta(minutes=minutes)
+    longer = (table.c.locked_until.is_(None)) | (table.c.locked_until < until)
+    db.session.execute(update(table).where(row, longer).values(locked_until=until))
+
+
+def record_successful_login(user: User, network: str) -> None:
+    """Start the counts again for this network and the account (strangers' networks stay locked). The caller commits."""
+    db.session.execute(delete(LoginFailures).where(LoginFailures.user_id == user.id, LoginFailures.network == network))
+    db.session.execute(update(User).where(User.id == user.id).values(failed_logins=0, locked_until=None))
+    db.session.expire(user, ["failed_logins", "locked_until"])
 
 
 @cache
