@@ -329,10 +329,15 @@ def register_logging(app: Flask) -> None:
 
 
 def register_proxy_fix(app: Flask) -> None:
-    """Trust X-Forwarded-* headers from ``PROXY_FIX`` proxies (nginx in front: 1), so addresses and https are right."""
+    """Trust X-Forwarded-For, -Proto and -Host from ``PROXY_FIX`` proxies (nginx in front: 1), so addresses and
+    https are right.
+
+    Only the headers the documented nginx sets (docs/deploy/nginx.conf): a visitor's own X-Forwarded-Prefix or
+    -Port would reach the app untouched and change every link on a page that nginx then keeps for others.
+    """
     hops = app.config["PROXY_FIX"]
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=0, x_prefix=0)
 
 
 def register_request_id(app: Flask) -> None:

@@ -54,8 +54,8 @@ from models import published_post
 from models import requested_page
 from models import thread_pages
 from models import visible_comments
-from pagecache import expire_page_at
 from pagecache import fresh_token
+from pagecache import page_changes_at
 
 bp = Blueprint("comments", __name__)
 
@@ -139,8 +139,8 @@ def render_post_page(
     replying_to = _parent_of(form, comments)
     close_after_days = current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]
     accepts_comments, closes_at = post.accepts_comments(close_after_days), post.comments_close_at(close_after_days)
-    if accepts_comments and closes_at is not None:
-        expire_page_at(closes_at.timestamp())  # a cached copy of the page must not outlive its comment form
+    if closes_at is not None:
+        page_changes_at(closes_at.timestamp())  # a cached copy must not outlive its comment form, nor validate after
     if replying_to is None and request.method == "GET":
         form.parent_id.data = ""  # a stale or made-up ?replyto= just opens the normal form
     return render_template(

@@ -85,13 +85,15 @@ def post_json_ld(post: Post) -> dict[str, Any]:
     return data
 
 
-def conditional(body: str, content_type: str, last_modified: datetime | None) -> Response:
-    """Answer an XML document with ``Last-Modified``; the page cache adds the ``ETag`` and answers 304 when the
-    reader has it. Characters XML cannot hold are dropped, whatever a stored name or title contains."""
+def conditional(body: str, content_type: str) -> Response:
+    """Answer with ``body``; the page cache adds the validators and answers 304 when the reader has it.
+
+    Characters XML cannot hold are dropped, whatever a stored name or title contains. The newest entry's
+    date is not a validator: it goes back in time when an entry is removed (a comment marked as spam), so
+    the page cache's ``Last-Modified`` is used instead (pagecache.finish_page).
+    """
     response = make_response(xml_safe(body))
     response.headers["Content-Type"] = content_type
-    if last_modified is not None:
-        response.last_modified = last_modified
     return response
 
 
@@ -100,7 +102,7 @@ def _posts_feed(posts: list[Post], title: str, self_url: str, alternate_url: str
     xml = render_template(
         "feeds/atom.xml", posts=posts, title=title, self_url=self_url, alternate_url=alternate_url, updated=updated
     )
-    return conditional(xml, ATOM, updated)
+    return conditional(xml, ATOM)
 
 
 @bp.get("/feed.xml")
@@ -129,7 +131,7 @@ def post_comments_feed(slug: str) -> Response:
     comments = sorted(visible_comments(post, None), key=lambda c: (c.created_at, c.id), reverse=True)[:50]
     updated = max((c.edited_at or c.created_at for c in comments), default=post.updated_at)
     xml = render_template("feeds/comments.xml", post=post, comments=comments, updated=updated)
-    return conditional(xml, ATOM, updated)
+    return conditional(xml, ATOM)
 
 
 def sitemap_entries() -> list[tuple[str, datetime | None]]:
@@ -148,9 +150,9 @@ def sitemap() -> Response:
     entries = sitemap_entries()
     size = current_app.config["SITEMAP_MAX_URLS"]
     if len(entries) <= size:
-        return conditional(render_template("feeds/sitemap.xml", entries=entries), XML, None)
+        return conditional(render_template("feeds/sitemap.xml", entries=entries), XML)
     pages = [absolute_url("feeds.sitemap_page", number=n) for n in range(1, (len(entries) - 1) // size + 2)]
-    return conditional(render_template("feeds/sitemap_index.xml", pages=pages), XML, None)
+    return conditional(render_template("feeds/sitemap_index.xml", pages=pages), XML)
 
 
 @bp.get("/sitemap-<int:number>.xml")
@@ -163,7 +165,7 @@ def sitemap_page(number: int) -> Response:
     entries = sitemap_entries()[(number - 1) * size : number * size] if number >= 1 else []
     if not entries:
         abort(404, description="There is no such part of the sitemap.")
-    return conditional(render_template("feeds/sitemap.xml", entries=entries), XML, None)
+    return conditional(render_template("feeds/sitemap.xml", entries=entries), XML)
 
 
 @bp.get("/robots.txt")

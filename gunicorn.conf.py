@@ -15,6 +15,8 @@ max_requests = 50_000  # recycle workers now and then, so a slow leak never beco
 max_requests_jitter = 5_000
 # Trust X-Forwarded-* only from the proxy on this machine (nginx); Inkwell's PROXY_FIX does the rest.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Inkwell is served at the root: no SCRIPT_NAME or PATH_INFO header, even from that proxy, moves its links.
+forwarder_headers = ""
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")

@@ -141,3 +141,45 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
     result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(path)], capture_output=True, text=True)
     problems = [line for line in result.stderr.splitlines() if "inkwell.service" in line]
     assert result.returncode == 0 and problems == [], result.stderr
+
+
+# Headers a visitor may send that the documented nginx neither sets nor keys its micro-cache on.
+POISONING_HEADERS = {
+    "X-Forwarded-Prefix": "//evil.example",
+    "X-Forwarded-Port": "8443",
+    "X-Original-URL": "//evil.example/",
+    "X-Rewrite-URL": "//evil.example/",
+    "Forwarded": "host=evil.example;proto=https",
+    "Accept-Language": "xx",
+}
+SHARED_PAGES = ("/", "/posts/welcome", "/feed.xml", "/posts/welcome/comments.xml", "/sitemap.xml", "/tags/")
+
+
+def test_headers_a_visitor_sends_change_no_page_that_nginx_keeps_for_others(nginx):
+    nginx, _ = nginx
+    headers = POISONING_HEADERS | {"X-Forwarded-Host": "evil.example"}
+    poisoned = {path: requests.get(f"{nginx}{path}", headers=headers, timeout=10) for path in SHARED_PAGES}
+
+    for path in SHARED_PAGES:
+        reader = requests.get(f"{nginx}{path}", timeout=10)
+        assert reader.headers["X-Cache-Status"] == "HIT", path  # the visitor's answer is the one kept
+        assert "evil.example" not in reader.text, path
+        assert 'href="http://127.0.0.1/' in reader.text or "<loc>http://127.0.0.1/" in reader.text, path
+    for path, response in poisoned.items():
+        assert response.status_code == 200 and "evil.example" not in response.text, path
+
+
+@pytest.mark.parametrize("proxy_fix", ["1", "0"])
+def test_headers_a_visitor_sends_to_gunicorn_change_no_page(live_server, proxy_fix):
+    url = live_server(PROXY_FIX=proxy_fix)
+    headers = POISONING_HEADERS | {"Cookie": "tracking=1"}
+    if proxy_fix == "0":
+        headers["X-Forwarded-Host"] = "evil.example"
+    for path in SHARED_PAGES:
+        poisoned = requests.get(f"{url}{path}", headers=headers, timeout=10)
+        assert poisoned.status_code == 200 and "evil.example" not in poisoned.text, path
+    moved = requests.get(f"{url}//evil.example/", headers={"SCRIPT_NAME": "//evil.example"}, timeout=10)
+    assert "//evil.example/posts" not in moved.text  # gunicorn takes no SCRIPT_NAME header either
+
+    for path in SHARED_PAGES:
+        assert "evil.example" not in requests.get(f"{url}{path}", timeout=10).text, path
