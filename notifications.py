@@ -3,6 +3,9 @@
 Mail is sent over SMTP after the response has gone out, so a slow or broken mail server never delays
 or fails a request, and never loses a comment: failures are logged. Nothing is sent unless
 ``MAIL_SERVER`` is set.
+
+Links in mail are built on ``SITE_URL``, never on the ``Host`` of the request that caused the mail: that is
+often a stranger's comment, and a one-click approve link sent to their server would let them approve it.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from typing import Any
 from flask import Response
 from flask import after_this_request
 from flask import current_app
-from flask import url_for
 from itsdangerous import URLSafeSerializer
 from itsdangerous import URLSafeTimedSerializer
 
+from feeds import absolute_url
 from models import Comment
 from models import CommentStatus
 from safetext import one_line
@@ -46,16 +49,16 @@ def quick_moderation_url(comment: Comment, action: str) -> str:
     the queue), the link has expired, and the owner is sent a new one if it needs them again.
     """
     token = quick_moderation_serializer().dumps({"id": comment.id, "action": action, "revision": comment.revision})
-    return url_for("admin.quick_moderate", token=token, _external=True)
+    return absolute_url("admin.quick_moderate", token=token)
 
 
 def unsubscribe_url(comment: Comment, kind: str) -> str:
     token = unsubscribe_serializer().dumps({"id": comment.id, "kind": kind})
-    return url_for("comments.unsubscribe", token=token, _external=True)
+    return absolute_url("comments.unsubscribe", token=token)
 
 
 def _comment_url(comment: Comment) -> str:
-    return url_for("comments.comment_permalink", slug=comment.post.slug, comment_id=comment.id, _external=True)
+    return absolute_url("comments.comment_permalink", slug=comment.post.slug, comment_id=comment.id)
 
 
 def _message(to: str, subject: str, body: str) -> EmailMessage:

@@ -8,11 +8,13 @@ import re
 import time
 from email.message import EmailMessage
 from email.policy import default
+from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from conftest import CSRF_FIELD
 from conftest import csrf_token
 from conftest import free_port
 from conftest import log_in
@@ -456,3 +458,35 @@ def test_an_approve_link_expires_once_the_comment_went_to_spam_and_back_to_the_q
 
     assert "This link has expired" in page_text(used)
     assert status_of(mail_app, 1) == CommentStatus.pending
+
+
+def test_links_in_emails_point_to_the_blog_whatever_host_a_stranger_sent_their_comment_to(
+    make_app, mailbox, make_post, make_user
+):
+    """A stranger who posts with ``Host: evil.example`` must not get the owner's one-click approve link sent to
+    their own server (it would let them approve their own comment), nor a reader's unsubscribe link."""
+    app = make_app(
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=mailbox.port,
+        NOTIFY_EMAIL="owner@example.com",
+        COMMENT_MODERATION="first-time",
+        SITE_URL="https://blog.example.com",
+    )
+    post = make_post("Thread")
+    stranger = app.test_client()
+    page = stranger.get(f"/posts/{post.slug}", headers={"Host": "evil.example"})
+    token = CSRF_FIELD.search(page_text(page)).group(1)
+    fields = {"name": "Mallory", "email": "m@example.com", "body": "Approve me", "notify_approval": "y"}
+    stranger.post(
+        f"/posts/{post.slug}/comments", data=fields | {"csrf_token": token}, headers={"Host": "evil.example"}
+    ).close()
+    (held,) = mailbox.wait_for(1)
+    owner = logged_in_owner(app, make_user)
+    approve = held.get_content().split("Approve: ")[1].split()[0]
+    approve_path = urlsplit(approve).path
+    owner.post(approve_path, data={"csrf_token": csrf_token(owner, approve_path)}).close()  # then mail goes
+    approved = mailbox.wait_for(2)[1]
+
+    links = LINK.findall(body_of(held)) + LINK.findall(body_of(approved))
+    assert len(links) == 4
+    assert all(link.startswith("https://blog.example.com/") for link in links), links
