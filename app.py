@@ -253,6 +253,9 @@ def validate_config(config: Mapping[str, Any]) -> None:
     for name in NON_NEGATIVE_NUMBERS:
         if not isinstance(config[name], int) or config[name] < 0:
             raise ValueError(f"{name} must be 0 (off) or a positive whole number; got {config[name]!r}.")
+    if config["MAIL_SERVER"] and not config["SITE_URL"]:
+        # Without it, an email's links would name whatever host the stranger's request did (Host: evil.example).
+        raise ValueError("MAIL_SERVER is set, so SITE_URL must be too: the links in emails need the blog's address.")
     if not isinstance(config["COMMENTS_PER_PAGE"], int) or config["COMMENTS_PER_PAGE"] < 1:
         raise ValueError(
             f"COMMENTS_PER_PAGE must be a whole number of at least 1; got {config['COMMENTS_PER_PAGE']!r}."

@@ -59,6 +59,11 @@ def test_default_database_is_a_sqlite_file_in_the_instance_folder(tmp_path, monk
         ("COMMENT_MODERATION", "sometimes", "COMMENT_MODERATION must be one of off, first-time, all; got 'sometimes'."),
         ("POSTS_PER_PAGE", "lots", "POSTS_PER_PAGE must be a whole number; got 'lots'."),
         ("POSTS_PER_PAGE", "0", "POSTS_PER_PAGE must be a whole number from 1 to 100; got 0."),
+        (
+            "MAIL_SERVER",
+            "mail.example.com",
+            "MAIL_SERVER is set, so SITE_URL must be too: the links in emails need the blog's address.",
+        ),
     ],
 )
 def test_bad_setting_stops_start_up_with_a_sentence(tmp_path, monkeypatch, setting, value, message):

@@ -59,6 +59,7 @@ def mailbox():
 def mail_app(make_app, mailbox):
     return make_app(
         MAIL_SERVER="127.0.0.1",
+        SITE_URL="http://localhost",
         MAIL_PORT=mailbox.port,
         NOTIFY_EMAIL="owner@example.com",
         COMMENT_MODERATION="first-time",
@@ -131,7 +132,9 @@ def test_one_click_links_cannot_be_forged_or_used_after_seven_days(mail_app, mai
 
 
 def test_owner_is_told_of_published_comments_too(make_app, mailbox, make_post):
-    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=mailbox.port, NOTIFY_EMAIL="owner@example.com")
+    app = make_app(
+        MAIL_SERVER="127.0.0.1", SITE_URL="http://localhost", MAIL_PORT=mailbox.port, NOTIFY_EMAIL="owner@example.com"
+    )
     post_comment(app.test_client(), make_post("Open").slug, name="Ken", body="Straight in")
     (message,) = mailbox.wait_for(1)
     assert message["Subject"] == "[Inkwell] New comment on “Open”"
@@ -139,7 +142,9 @@ def test_owner_is_told_of_published_comments_too(make_app, mailbox, make_post):
 
 
 def test_a_failing_mail_server_never_loses_the_comment(make_app, make_post, caplog):
-    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), NOTIFY_EMAIL="owner@example.com")
+    app = make_app(
+        MAIL_SERVER="127.0.0.1", SITE_URL="http://localhost", MAIL_PORT=free_port(), NOTIFY_EMAIL="owner@example.com"
+    )
     client = app.test_client()
     post = make_post()
 
@@ -191,7 +196,9 @@ def test_notification_checkbox_needs_an_email_address(mail_app, make_post):
 
 
 def test_reply_notice_goes_to_the_commenter_who_asked_but_not_for_their_own_replies(make_app, mailbox, make_post):
-    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=mailbox.port, COMMENT_MODERATION="off")
+    app = make_app(
+        MAIL_SERVER="127.0.0.1", SITE_URL="http://localhost", MAIL_PORT=mailbox.port, COMMENT_MODERATION="off"
+    )
     post = make_post("Thread")
     asker, other = app.test_client(), app.test_client()
     post_comment(asker, post.slug, name="Ada", email="ada@example.com", body="Question?", notify_replies="y")
