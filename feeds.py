@@ -144,6 +144,13 @@ def sitemap_entries() -> list[tuple[str, datetime | None]]:
     return entries
 
 
+def sitemap_length() -> int:
+    """Count the addresses :func:`sitemap_entries` lists, without building them: a part past the end costs a
+    count, not the address of every post."""
+    posts = db.session.scalar(published_posts().with_only_columns(func.count(Post.id)).order_by(None).options())
+    return 1 + (posts or 0) + len(tags_with_counts())
+
+
 @bp.get("/sitemap.xml")
 def sitemap() -> Response:
     """The sitemap, or a sitemap index when there are more addresses than one sitemap may hold."""
@@ -162,9 +169,9 @@ def sitemap_page(number: int) -> Response:
     :raise 404: past the last part.
     """
     size = current_app.config["SITEMAP_MAX_URLS"]
-    entries = sitemap_entries()[(number - 1) * size : number * size] if number >= 1 else []
-    if not entries:
+    if not 1 <= number <= (sitemap_length() - 1) // size + 1:
         abort(404, description="There is no such part of the sitemap.")
+    entries = sitemap_entries()[(number - 1) * size : number * size]
     return conditional(render_template("feeds/sitemap.xml", entries=entries), XML)
 
 

@@ -958,15 +958,35 @@ def comment_page_number(comment: Comment, commenter_key: str | None, per_page: i
     """
     if not _is_visible(comment, commenter_key):
         return None
-    root = comment
-    while root.parent_id is not None:
-        parent = db.session.get(Comment, root.parent_id)
-        if parent is None or parent.post_id != comment.post_id or not _is_visible(parent, commenter_key):
-            break
-        root = parent
-    place = {"post_id": comment.post_id, "key": commenter_key, "at": root.created_at, "root_id": root.id}
+    root_id, root_created_at = _thread_root(comment, commenter_key)
+    place = {"post_id": comment.post_id, "key": commenter_key, "at": root_created_at, "root_id": root_id}
     earlier_roots = db.session.scalar(_earlier_threads_statement(), place)
     return (earlier_roots or 0) // per_page + 1
+
+
+def _thread_root(comment: Comment, commenter_key: str | None) -> tuple[int, datetime]:
+    """Return the id and time of the first comment of the thread ``comment`` is shown in.
+
+    The shown ancestors are read in one recursive statement: a chain of replies a thousand deep costs one
+    statement, not one per ancestor. ``UNION`` (not ``UNION ALL``) ends even on a loop of parents.
+    """
+    ancestors = (
+        select(Comment.id, Comment.parent_id, Comment.created_at)
+        .where(Comment.id == comment.id)
+        .cte("ancestors", recursive=True)
+    )
+    parent = aliased(Comment)
+    ancestors = ancestors.union(
+        select(parent.id, parent.parent_id, parent.created_at).where(
+            parent.id == ancestors.c.parent_id,
+            parent.post_id == comment.post_id,
+            _shown(parent, commenter_key),
+        )
+    )
+    rows = db.session.execute(select(ancestors)).all()
+    shown = {row.id for row in rows}
+    root = next((row for row in rows if row.parent_id not in shown), comment)
+    return root.id, root.created_at
 
 
 @cache

@@ -81,16 +81,22 @@ def blog(make_app, make_post, make_user):
 
 def statements_for(app, path: str) -> tuple[int, int]:
     """Return (status code, SQL statements) for an anonymous reader's first visit to ``path``."""
+    status, statements = statements_run_for(app, path)
+    return status, len(statements)
+
+
+def statements_run_for(app, path: str) -> tuple[int, list[str]]:
+    """Return (status code, the SQL of each statement) for an anonymous reader's first visit to ``path``."""
     with app.app_context():
         engine = db.engine
     statements = []
-    count = lambda *args: statements.append(1)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", count)
+    keep = lambda connection, cursor, statement, *args: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", keep)
     try:
         response = app.test_client().get(path)
     finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return response.status_code, len(statements)
+        event.remove(engine, "before_cursor_execute", keep)
+    return response.status_code, statements
 
 
 def addresses() -> list[str]:
@@ -135,3 +141,16 @@ def test_a_ten_thousand_character_search_is_answered_with_a_bounded_query(blog):
     app = blog(3)
     status, statements = statements_for(app, "/search?q=" + "post " * 2000)
     assert status == 200 and statements <= MAX_STATEMENTS
+
+
+@pytest.mark.parametrize("path", ["/sitemap-5.xml", "/sitemap-1000000000.xml"])
+def test_a_sitemap_part_past_the_end_is_a_404_without_reading_every_post(blog, path):
+    app = blog(12)
+    app.config["SITEMAP_MAX_URLS"] = 5  # home, 12 posts and 5 tags: four parts
+    assert statements_for(app, "/sitemap-4.xml")[0] == 200
+
+    status, statements = statements_run_for(app, path)
+
+    assert status == 404
+    listing_every_post = [sql for sql in statements if sql.startswith("SELECT posts.slug, posts.updated_at")]
+    assert not listing_every_post

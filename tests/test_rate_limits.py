@@ -12,6 +12,7 @@ import requests
 
 import ratelimits
 from conftest import CSRF_FIELD
+from conftest import log_in
 from conftest import post_comment
 from ratelimits import SQLiteStorage
 from ratelimits import storage_uri
@@ -70,3 +71,39 @@ def test_the_default_store_is_the_shared_file_and_redis_when_configured(make_app
     )
     redis = "redis://127.0.0.1:6379/9"
     assert make_app(RATELIMIT_STORAGE_URI="", REDIS_URL=redis).config["RATELIMIT_STORAGE_URI"] == redis
+
+
+def comment_from(app, slug: str, address: str, body: str) -> int:
+    """Post a comment through the form from a browser at ``address``; return the status code."""
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = address
+    return post_comment(browser, slug, body=body).status_code
+
+
+def test_fresh_addresses_from_one_ipv6_network_share_its_comment_limit(make_app, make_post):
+    app = make_app(COMMENT_RATE_LIMIT="3 per minute")
+    slug = make_post("Popular").slug
+    addresses = [f"2001:db8:1:2::{n:x}" for n in range(1, 5)]  # one subscriber's /64: 2^64 such addresses
+
+    statuses = [comment_from(app, slug, address, f"Comment {n}") for n, address in enumerate(addresses)]
+
+    assert statuses == [303, 303, 303, 429]
+    assert comment_from(app, slug, "2001:db8:1:3::1", "From the next network") == 303
+
+
+def test_different_ipv4_addresses_keep_their_own_comment_limits(make_app, make_post):
+    app = make_app(COMMENT_RATE_LIMIT="1 per minute")
+    slug = make_post("Popular").slug
+    assert [comment_from(app, slug, f"198.51.100.{n}", f"Comment {n}") for n in (1, 2)] == [303, 303]
+    assert comment_from(app, slug, "::ffff:198.51.100.1", "Same address, written as IPv6") == 429
+
+
+def test_fresh_addresses_from_one_ipv6_network_share_its_login_limit(make_app, make_user):
+    app = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    make_user("owner")
+    statuses = []
+    for n in range(1, 5):
+        browser = app.test_client()
+        browser.environ_base["REMOTE_ADDR"] = f"2001:db8:1:2::{n:x}"
+        statuses.append(log_in(browser, "owner", "a wrong guess").status_code)
+    assert statuses == [400, 400, 400, 429]

@@ -13,6 +13,7 @@ from sqlalchemy import update
 import models
 from commenters import DETAILS_COOKIE
 from commenters import EDIT_COOKIE_PREFIX
+from conftest import StatementCounter
 from conftest import csrf_token
 from conftest import page_text
 from conftest import post_comment
@@ -226,6 +227,33 @@ def test_long_threads_are_paged_and_permalinks_find_any_comment(make_app, make_p
         assert response.status_code == 302
         assert response.headers["Location"] == f"/posts/{post.slug}{page}#comment-{comment_id}"
     assert client.get(f"/posts/{post.slug}/comments/999").status_code == 404
+
+
+def test_a_reply_a_thousand_deep_is_found_and_shown_in_a_few_statements(make_app, make_post):
+    app = make_app(COMMENTS_PER_PAGE=1, PAGE_CACHE=False)
+    client = app.test_client()
+    post = make_post()
+    post_comment(client, post.slug, body="An earlier conversation")
+    with app.app_context():
+        parent_id = None
+        for n in range(1000):
+            reply = Comment(post_id=post.id, parent_id=parent_id, author_name="Ada", body=f"Reply {n}")
+            reply.status = CommentStatus.approved
+            db.session.add(reply)
+            db.session.flush()
+            parent_id = reply.id
+        db.session.commit()
+
+    with StatementCounter(app) as statements:
+        answer = post_comment(client, post.slug, body="The last word", parent_id=str(parent_id))
+    with StatementCounter(app) as permalink_statements:
+        permalink = client.get(f"/posts/{post.slug}/comments/{parent_id}")
+
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("?cpage=2#comment-1002")
+    assert permalink.headers["Location"] == f"/posts/{post.slug}?cpage=2#comment-{parent_id}"
+    assert permalink_statements.count <= 4 and statements.count <= 20  # not one per comment above it
+    page = page_text(client.get(answer.headers["Location"]))
+    assert "<p>Reply 999</p>" in page and "<p>The last word</p>" in page
 
 
 def test_comment_counts_on_lists_count_approved_comments_only(make_app, make_post):
