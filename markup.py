@@ -65,6 +65,10 @@ RAW_TEXT_ELEMENTS = {"script", "style", "noscript", "noembed", "noframes", "ifra
 MAX_BLOCK_LEVEL = 16  # Markdown containers (quotes, lists, footnotes) past this are shown as flat text
 MAX_NESTING = 20  # markdown-it's own (CommonMark preset); above MAX_BLOCK_LEVEL, so it drops nothing
 MAX_HTML_DEPTH = 64  # open HTML elements; a start tag past this is stripped like a disallowed one
+MAX_FORMATTING = 8  # unclosed <em>, <a>, <code>…, which the parser reopens in every later paragraph
+FORMATTING_ELEMENTS = {
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
+}  # fmt: skip
 ALIGNMENTS = {"text-align:left": "left", "text-align:center": "center", "text-align:right": "right"}
 CODE_LANGUAGE = re.compile(r"language-[\w+#.-]{1,40}")
 
@@ -147,12 +151,12 @@ COMMENT_MARKDOWN = _comment_markdown()
 
 class _Tokenizer(html5lib_shim.BleachHTMLTokenizer):
     """bleach's tokenizer, which also strips a start tag, as it strips a disallowed one, once ``MAX_HTML_DEPTH``
-    elements are open, and leaves out whatever is inside a ``<template>``.
+    elements or ``MAX_FORMATTING`` formatting elements are open, and leaves out what is inside a ``<template>``.
 
-    html5lib looks through the open elements for almost every tag it reads, so ``<blockquote>`` or
-    ``<em a=1><em a=2>…`` repeated would cost time quadratic in their number; past the limit they are shown
-    flat, their text kept. html5lib does not know ``<template>`` (whose content a browser never shows) and
-    would show its content as if the tags were not there.
+    html5lib looks through the open elements for almost every tag it reads, and reopens every unclosed
+    formatting element in each new paragraph, so ``<blockquote>`` or ``<em a=1><em a=2>…`` repeated would
+    cost time quadratic in their number; past the limits they are shown flat, their text kept. html5lib does
+    not know ``<template>`` (whose content a browser never shows) and would show its content.
     """
 
     def __iter__(self) -> Iterator[dict]:
@@ -165,11 +169,11 @@ class _Tokenizer(html5lib_shim.BleachHTMLTokenizer):
                 yield token
 
     def emitCurrentToken(self) -> None:
-        token = self.currentToken
-        if (
-            token["type"] == html5lib_shim.TAG_TOKEN_TYPE_START
-            and token["name"].lower() not in NEVER_HOLD_ELEMENTS
-            and len(self.parser.tree.openElements) >= MAX_HTML_DEPTH
+        token, tree = self.currentToken, self.parser.tree
+        name = token.get("name", "").lower()
+        if token["type"] == html5lib_shim.TAG_TOKEN_TYPE_START and (
+            (name not in NEVER_HOLD_ELEMENTS and len(tree.openElements) >= MAX_HTML_DEPTH)
+            or (name in FORMATTING_ELEMENTS and len(tree.activeFormattingElements) >= MAX_FORMATTING)
         ):
             self.currentToken = self.emitted_last_token = {"type": html5lib_shim.TAG_TOKEN_TYPE_CHARACTERS, "data": ""}
             self.tokenQueue.append(self.currentToken)
@@ -200,6 +204,32 @@ class _Parser(html5lib_shim.BleachHTMLParser):
             self.mainLoop()
 
 
+class _Walker(html5lib_shim.getTreeWalker("etree")):
+    """html5lib's walker for its element trees, without the search through all an element's siblings that it
+    makes each time it climbs back from a child, which made a paragraph of thousands of links (or a text of
+    thousands of paragraphs) cost time quadratic in their number. Each parent's children are indexed once.
+    """
+
+    def __init__(self, tree: object) -> None:
+        super().__init__(tree)
+        self._positions: dict[int, dict[int, int]] = {}
+
+    def getParentNode(self, node: object) -> object:  # noqa: N802 (html5lib's name)
+        if not isinstance(node, tuple):
+            return None
+        element, key, parents, flag = node
+        if flag == "text":
+            return (element, key, parents, None) if parents else element
+        parent = parents.pop()
+        if not parents:
+            return parent
+        siblings = parents[-1]
+        positions = self._positions.get(id(siblings))
+        if positions is None:
+            positions = self._positions[id(siblings)] = {id(child): n for n, child in enumerate(siblings)}
+        return parent, positions[id(parent)], parents, None
+
+
 class _DropWithContent(Filter):
     """Leave out every element of ``DROPPED_WITH_CONTENT`` together with everything inside it."""
 
@@ -225,8 +255,7 @@ class Sanitizer(bleach.Cleaner):
         self.parser = _Parser(
             tags=self.tags | DROPPED_WITH_CONTENT, strip=True, consume_entities=False, namespaceHTMLElements=False
         )
-        walk = self.walker
-        self.walker = lambda tree: _DropWithContent(walk(tree))
+        self.walker = lambda tree: _DropWithContent(_Walker(tree))
 
 
 def _mark_user_link(attrs: dict, new: bool = False) -> dict:
@@ -271,7 +300,7 @@ _comment_sanitizer = Sanitizer(
         KeepLeadingNewlineInPre,
     ],
 )
-_text_only_cleaner = bleach.Cleaner(tags=set(), strip=True)
+_text_only_cleaner = Sanitizer(tags=set())
 
 
 def _post_sanitizer(footnote_ids: re.Pattern[str]) -> Sanitizer:
