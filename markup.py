@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import threading
+from collections.abc import Callable
 from collections.abc import Iterator
 from functools import lru_cache
 from functools import partial
@@ -61,6 +63,10 @@ DROPPED_WITH_CONTENT = {
 }  # fmt: skip
 # Of those, the ones the HTML parser reads as plain text up to their end tag: they never hold elements.
 RAW_TEXT_ELEMENTS = {"script", "style", "noscript", "noembed", "noframes", "iframe", "textarea", "xmp", "title"}
+# Elements that never hold others: raw text and void elements. They add nothing to the depth of nesting.
+NEVER_HOLD_ELEMENTS = RAW_TEXT_ELEMENTS | {
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr",
+}  # fmt: skip
 
 MAX_BLOCK_LEVEL = 16  # Markdown containers (quotes, lists, footnotes) past this are shown as flat text
 MAX_NESTING = 20  # markdown-it's own (CommonMark preset); above MAX_BLOCK_LEVEL, so it drops nothing
@@ -90,11 +96,8 @@ def _flat_past_max_level(state: StateBlock, start: int, end: int, silent: bool) 
     if not silent:
         state.push("paragraph_open", "p", 1).map = [start, line]
         inline = state.push("inline", "", 0)
-        inline.content, inline.map, inline.children = (
-            state.getLines(start, line, state.blkIndent, False).strip(),
-            [start, line],
-            [],
-        )
+        inline.content = state.getLines(start, line, state.blkIndent, False).strip()
+        inline.map, inline.children = [start, line], []
         state.push("paragraph_close", "p", -1)
     state.line = line
     return True
@@ -180,12 +183,6 @@ class _Tokenizer(html5lib_shim.BleachHTMLTokenizer):
             self.state = self.dataState
             return
         super().emitCurrentToken()
-
-
-# Elements that never hold others: raw text (see above) and void elements.
-NEVER_HOLD_ELEMENTS = RAW_TEXT_ELEMENTS | {
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr",
-}  # fmt: skip
 
 
 class _Parser(html5lib_shim.BleachHTMLParser):
@@ -286,21 +283,29 @@ LINKABLE_ADDRESS = re.compile(
     URL_RE.pattern.replace(r"\(*", r"(?:(?<!\()\(+)?(?<![\w-])", 1), re.IGNORECASE | re.VERBOSE | re.UNICODE
 )
 
-_comment_sanitizer = Sanitizer(
-    tags=COMMENT_TAGS,
-    attributes=COMMENT_ATTRIBUTES,
-    filters=[
-        partial(
-            LinkifyFilter,
-            callbacks=[_mark_user_link],
-            skip_tags={"pre", "code"},
-            parse_email=False,
-            url_re=LINKABLE_ADDRESS,
-        ),
-        KeepLeadingNewlineInPre,
-    ],
-)
-_text_only_cleaner = Sanitizer(tags=set())
+_per_thread = threading.local()
+
+
+def _per_thread_sanitizer(name: str, build: Callable[[], Sanitizer]) -> Sanitizer:
+    """Return this thread's sanitizer called ``name``: bleach's cleaners keep parsing state, so threads
+    (the development server's, or a threaded worker's) cannot share one."""
+    sanitizer = getattr(_per_thread, name, None)
+    if sanitizer is None:
+        sanitizer = build()
+        setattr(_per_thread, name, sanitizer)
+    return sanitizer
+
+
+def _comment_sanitizer() -> Sanitizer:
+    """The comment allow-list, with bare addresses linked and every link marked as the commenter's."""
+    linkify = partial(
+        LinkifyFilter,
+        callbacks=[_mark_user_link],
+        skip_tags={"pre", "code"},
+        parse_email=False,
+        url_re=LINKABLE_ADDRESS,
+    )
+    return Sanitizer(tags=COMMENT_TAGS, attributes=COMMENT_ATTRIBUTES, filters=[linkify, KeepLeadingNewlineInPre])
 
 
 def _post_sanitizer(footnote_ids: re.Pattern[str]) -> Sanitizer:
@@ -339,12 +344,13 @@ def render_comment(source: str) -> str:
     Every link, typed or linkified, gets ``rel="nofollow ugc noopener"``. Remembered for recent texts: the
     form's check and the stored comment render the same text.
     """
-    return _comment_sanitizer.clean(COMMENT_MARKDOWN.render(source).rstrip("\n"))
+    sanitizer = _per_thread_sanitizer("comment", _comment_sanitizer)
+    return sanitizer.clean(COMMENT_MARKDOWN.render(source).rstrip("\n"))
 
 
 def plain_text(rendered_html: str) -> str:
     """Return the readable text of rendered HTML, whitespace collapsed, for excerpts and summaries."""
-    text = html.unescape(_text_only_cleaner.clean(rendered_html))
+    text = html.unescape(_per_thread_sanitizer("text", partial(Sanitizer, tags=set())).clean(rendered_html))
     return re.sub(r"\s+", " ", text).strip()
 
 
