@@ -368,7 +368,8 @@ def handle_post_form(post: Post | None) -> ResponseReturnValue:
     if action == "upload":
         return render_post_form(post, form, uploaded=uploaded), 400 if form.image.errors else 200
     if action == "preview":
-        return render_post_form(post, form, preview=preview_of(form), uploaded=uploaded)
+        preview = None if form.body.errors else preview_of(form)  # a body over the limit is never rendered
+        return render_post_form(post, form, preview=preview, uploaded=uploaded), 400 if preview is None else 200
     if not is_valid or form.image.errors:
         return render_post_form(post, form, uploaded=uploaded), 400
 

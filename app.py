@@ -61,7 +61,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "PROXY_FIX": 0,  # how many proxies (nginx: 1) set X-Forwarded-For/-Proto/-Host in front of Inkwell
     "LOG_LEVEL": "INFO",
     "SITEMAP_MAX_URLS": 50_000,
-    "COMMENT_RATE_LIMIT": "5 per minute; 30 per hour",
+    "COMMENT_RATE_LIMIT": "5 per minute; 30 per hour",  # posting, replying and editing one's comment
+    "PREVIEW_RATE_LIMIT": "20 per minute; 120 per hour",  # previews count here, not against COMMENT_RATE_LIMIT
     "COMMENT_MIN_SECONDS": 3,
     "COMMENT_MAX_LINKS": 2,
     "COMMENT_BLOCKLIST": "blocklist.txt",  # in the instance folder
@@ -111,6 +112,7 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "POSTS_PER_PAGE": int,
     "COMMENTS_CLOSE_AFTER_DAYS": int,
     "COMMENT_RATE_LIMIT": str,
+    "PREVIEW_RATE_LIMIT": str,
     "COMMENT_MIN_SECONDS": int,
     "COMMENT_MAX_LINKS": int,
     "COMMENT_BLOCKLIST": str,

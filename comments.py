@@ -6,6 +6,7 @@ Everything here works with the plain HTML form, without JavaScript.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import NamedTuple
 
 from flask import Blueprint
@@ -72,6 +73,14 @@ COMMENTS_CLOSED = "Comments are closed on this post, so your comment was not pos
 TOO_MANY_COMMENTS = (
     "You have posted several comments in a short time, so this one was not posted yet. "
     "Please wait {wait}, then press “Post comment” again: your text is kept below."
+)
+TOO_MANY_PREVIEWS = (
+    "You have previewed many times in a short time, so this preview is not shown. "
+    "Please wait {wait} before the next preview; you can still post your comment now: your text is kept below."
+)
+TOO_MANY_EDITS = (
+    "You have changed or posted several comments in a short time, so this change was not saved yet. "
+    "Please wait {wait}, then press “Save changes” again: your text is kept below."
 )
 FORM_EXPIRED = (
     "This form expired before it was sent, so your comment was not posted yet. "
@@ -198,11 +207,24 @@ def comment_permalink(slug: str, comment_id: int) -> ResponseReturnValue:
 # Posting
 
 
+def is_preview() -> bool:
+    """Tell whether the comment form was sent to be previewed rather than posted."""
+    return request.form.get("action") == "preview"
+
+
 @bp.post("/posts/<slug>/comments")
 @checks_its_own_characters
 @csrf.exempt  # not unprotected: CommentForm checks the token itself, so an expired one keeps the typed text
 @limiter.limit(
-    lambda: current_app.config["COMMENT_RATE_LIMIT"], on_breach=lambda limit: keep_comment_when_limited(limit)
+    lambda: current_app.config["COMMENT_RATE_LIMIT"],
+    exempt_when=is_preview,
+    on_breach=lambda limit: keep_comment_when_limited(limit),
+)
+@limiter.limit(
+    lambda: current_app.config["PREVIEW_RATE_LIMIT"],
+    scope="preview",
+    exempt_when=lambda: not is_preview(),
+    on_breach=lambda limit: keep_comment_when_limited(limit, TOO_MANY_PREVIEWS),
 )
 def add_comment(slug: str) -> ResponseReturnValue:
     """Preview or accept a comment from the form, then redirect back to it (Post/Redirect/Get).
@@ -217,7 +239,7 @@ def add_comment(slug: str) -> ResponseReturnValue:
         return render_post_page(post, form, form_error=COMMENTS_CLOSED), 403
     if not form.validate_on_submit():
         return render_post_page(post, form, form_error=FORM_EXPIRED if form.csrf_token.errors else None), 400
-    if request.form.get("action") == "preview":
+    if is_preview():
         return render_post_page(post, form, preview=_unsaved_comment(post, form))
 
     key = commenter_key_from_cookie() or secrets.token_urlsafe(24)
@@ -296,16 +318,35 @@ def content_and_policy_verdict(form: CommentForm, comment: Comment) -> Verdict:
     return spam.content_verdict(form, comment.body_html) or Comment.initial_verdict(policy, is_known)
 
 
-def keep_comment_when_limited(limit: RequestLimit) -> Response | None:
+def keep_comment_when_limited(limit: RequestLimit, message: str = TOO_MANY_COMMENTS) -> Response | None:
     """Answer a rate-limited comment with the post page, when to retry, and the typed comment kept (429)."""
     post = published_post((request.view_args or {}).get("slug"))
     if post is None:
         return None
-    seconds = max(1, limit.reset_at - int(now_utc().timestamp()))
-    wait = f"{seconds} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
     form = CommentForm()
     form.post = post
-    response = make_response(render_post_page(post, form, form_error=TOO_MANY_COMMENTS.format(wait=wait)), 429)
+    return _limited(limit, lambda wait: render_post_page(post, form, form_error=message.format(wait=wait)))
+
+
+def keep_edit_when_limited(limit: RequestLimit) -> Response | None:
+    """Answer a rate-limited change of one's comment with the edit form, the typed text kept (429)."""
+    view_args = request.view_args or {}
+    comment = own_comment_or_403(view_args.get("slug", ""), view_args.get("comment_id", 0))
+    form = CommentForm()
+    form.post = comment.post
+    return _limited(
+        limit,
+        lambda wait: render_template(
+            "blog/edit_comment.html", comment=comment, form=form, form_error=TOO_MANY_EDITS.format(wait=wait)
+        ),
+    )
+
+
+def _limited(limit: RequestLimit, page: Callable[[str], str]) -> Response:
+    """Return ``page`` (given how long to wait, in words) as a 429 with ``Retry-After``."""
+    seconds = max(1, limit.reset_at - int(now_utc().timestamp()))
+    wait = f"{seconds} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
+    response = make_response(page(wait), 429)
     response.headers["Retry-After"] = str(seconds)
     return response
 
@@ -354,6 +395,11 @@ def own_comment_or_403(slug: str, comment_id: int) -> Comment:
 @bp.route("/posts/<slug>/comments/<int:comment_id>/edit", methods=["GET", "POST"])
 @checks_its_own_characters
 @csrf.exempt  # as above: the form checks its own token
+@limiter.limit(
+    lambda: current_app.config["COMMENT_RATE_LIMIT"],
+    methods=["POST"],
+    on_breach=lambda limit: keep_edit_when_limited(limit),
+)
 def edit_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
     """Let a commenter correct their comment for a few minutes after posting, with the same checks."""
     comment = own_comment_or_403(slug, comment_id)

@@ -54,6 +54,7 @@ NAME_MAX = 80
 EMAIL_MAX = 254
 WEBSITE_MAX = 200
 COMMENT_MAX = 5000
+POST_MAX = 100_000  # about 15,000 words; rendering is linear in length, and this bounds it
 TITLE_MAX = 200
 SLUG_MAX = 200
 EXCERPT_MAX = 500
@@ -233,7 +234,12 @@ class CommentForm(FlaskForm):
     notify_approval = BooleanField("Email me when this comment is approved")
 
     def validate_body(self, field: Field) -> None:
-        """Refuse a comment that shows nothing once sanitized (only markup, or invisible characters)."""
+        """Refuse a comment that shows nothing once sanitized (only markup, or invisible characters).
+
+        Runs only on a body that passed the cheap checks: one over the length limit is never rendered.
+        """
+        if field.errors:
+            return
         visible = "".join(c for c in plain_text(render_comment(field.data or "")) if unicodedata.category(c) != "Cf")
         if field.data and not visible:
             raise ValidationError("Your comment is empty: formatting alone does not show. Please write some words.")
@@ -371,7 +377,18 @@ class PostForm(FlaskForm):
         ],
         description="The end of the post's address, /posts/<slug>. Leave empty to make one from the title.",
     )
-    body = TextAreaField("Text (Markdown)", filters=[TEXT.remove], validators=[TEXT], render_kw={"rows": 18})
+    body = TextAreaField(
+        "Text (Markdown)",
+        filters=[TEXT.remove],
+        validators=[
+            TEXT,
+            Length(
+                max=POST_MAX,
+                message=f"A post can be at most {POST_MAX:,} characters long. Please split it into two posts.",
+            ),
+        ],
+        render_kw={"rows": 18},
+    )
     excerpt = TextAreaField(
         "Excerpt (optional)",
         filters=[TEXT.remove, strip_whitespace],

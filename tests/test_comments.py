@@ -198,3 +198,40 @@ def test_comments_close_automatically_on_old_posts(make_app, make_post):
     assert "Comments are closed" in page_text(client.get(f"/posts/{old.slug}"))
     assert post_comment(client, fresh.slug).status_code == 303
     assert client.post(f"/posts/{old.slug}/comments", data={"name": "A", "body": "B"}).status_code == 403
+
+
+def test_previewing_has_its_own_limit_so_a_person_who_previews_can_still_post(make_app, make_post):
+    app = make_app(COMMENT_RATE_LIMIT="2 per minute", PREVIEW_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    post = make_post("Popular")
+
+    previews = [post_comment(client, post.slug, body="Draft", action="preview").status_code for _ in range(3)]
+    posted = [post_comment(client, post.slug, body=f"Comment {n}").status_code for n in range(2)]
+    assert previews == [200, 200, 200] and posted == [303, 303]
+
+    response = post_comment(client, post.slug, name="Eager", body="One more draft", action="preview")
+    html = page_text(response)
+    assert response.status_code == 429 and response.headers["Retry-After"]
+    assert "You have previewed many times in a short time" in html
+    assert "One more draft" in html and 'value="Eager"' in html
+
+
+def test_changing_ones_comment_is_rate_limited_and_keeps_the_typed_text(make_app, make_post):
+    app = make_app(COMMENT_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    post = make_post("Popular")
+    assert post_comment(client, post.slug, body="First version").status_code == 303
+    edit = f"/posts/{post.slug}/comments/1/edit"
+
+    statuses = []
+    for n in range(3):
+        data = {"csrf_token": csrf_token(client, edit), "name": "Ada", "body": f"Version {n}"}
+        statuses.append(client.post(edit, data=data).status_code)
+
+    assert statuses == [303, 303, 429]
+    response = client.post(edit, data={"csrf_token": csrf_token(client, edit), "name": "Ada", "body": "Last words"})
+    html = page_text(response)
+    assert response.status_code == 429
+    assert "so this change was not saved yet" in html and "Last words" in html
+    with app.app_context():
+        assert db.session.get(Comment, 1).body == "Version 1"

@@ -53,6 +53,12 @@ def test_post_html_is_cleaned_but_keeps_its_structure(app, client):
     assert "<pre><code>" in body and "onerror" not in body and "<script" not in body
 
 
+def test_text_inside_an_imported_script_is_dropped_not_shown(app, client):
+    run_import(app)
+    body = page_text(client.get("/posts/cafe-in-zurich")).split('<div class="post-body">', 1)[1].split("</article>")[0]
+    assert "alert(" not in body and "Bircher muesli" in body
+
+
 def test_drafts_pages_and_statuses_land_where_they_belong(app, client):
     run_import(app)
     with app.app_context():
