@@ -64,12 +64,8 @@ def flood(url: str) -> float:
     return time.monotonic() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter wrk runs")
-    options = parser.parse_args()
-    seconds = 3 if options.quick else 10
-    wrk_binary = ensure_installed("wrk", "wrk") or sys.exit("wrk could not be installed")
+def flood_figure(wrk_binary: str, seconds: int) -> str:
+    """Return one sentence: the cached home page's requests/s after the flood as a fraction of before."""
     workdir = Path(tempfile.mkdtemp(prefix="inkwell-flood-"))
     env = bench_environment(workdir, "flood")
     print(f"Seeding 100 posts in {workdir} ...", flush=True)
@@ -82,12 +78,20 @@ def main() -> None:
         after = wrk(wrk_binary, url + "/", seconds)
     pages = workdir / "flood-instance" / "cache" / "pages"
     stored = sum(1 for _ in pages.glob("??/*"))
-    print(
-        f"\nHome page with the page cache warm: {before.rate:,.0f} requests/s before a flood of {ADDRESSES:,} "
+    shutil.rmtree(workdir, ignore_errors=True)
+    return (
+        f"Home page with the page cache warm: {before.rate:,.0f} requests/s before a flood of {ADDRESSES:,} "
         f"distinct addresses ({took:.0f} s), {after.rate:,.0f} after: **{after.rate / before.rate:.2f}** of before "
         f"(goal ≥ 0.8). Pages stored after the flood: {stored:,} (CACHE_THRESHOLD 5,000)."
     )
-    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter wrk runs")
+    options = parser.parse_args()
+    wrk_binary = ensure_installed("wrk", "wrk") or sys.exit("wrk could not be installed")
+    print("\n" + flood_figure(wrk_binary, 3 if options.quick else 10))
 
 
 if __name__ == "__main__":

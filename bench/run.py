@@ -3,8 +3,9 @@
 `make bench` (or `make bench BENCH_ARGS=--quick`, under a minute) seeds a database, starts gunicorn with two
 workers on free loopback ports for a hello-world yardstick and for Inkwell (once with its page cache off,
 once on), drives them with wrk, and prints a table that is also written to bench/results.md. The full run
-also measures nginx in front of Inkwell and how page times change from 100 posts to 100,000 posts with a
-million comments. Everything listens on 127.0.0.1 and is stopped by PID.
+also measures nginx in front of Inkwell, how page times change from 100 posts to 100,000 posts with a
+million comments, the home page after a flood of 10,000 made-up addresses (bench/cache_flood.py) and the
+worst Markdown against plain prose (bench/markdown_cost.py). Everything listens on 127.0.0.1 and is stopped by PID.
 """
 
 from __future__ import annotations
@@ -294,6 +295,9 @@ def flat_cost(stack: ExitStack, workdir: Path, wrk_binary: str) -> list[str]:
 
 
 def main() -> None:
+    from cache_flood import flood_figure  # bench/ modules that import this one's helpers
+    from markdown_cost import figures as markdown_figures
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs, no nginx, no large blog (under a minute)")
     options = parser.parse_args()
@@ -340,6 +344,10 @@ def main() -> None:
         rss = max(peak_rss_mb(uncached_pid), peak_rss_mb(cached_pid))
         flat = flat_cost(stack, workdir, wrk_binary) if not options.quick else []
 
+    extra: list[str] = []
+    if not options.quick:
+        print("Measuring a flood of distinct addresses and the worst Markdown ...", flush=True)
+        extra = ["", flood_figure(wrk_binary, seconds), *markdown_figures()]
     statements = statements_per_page(env, ["/", f"/posts/{SLUG}", "/tags/notes", "/feed.xml", "/search?q=garden"])
     imported = import_seconds(env)
     yardstick = rows[0][1].rate
@@ -378,6 +386,7 @@ def main() -> None:
         + ", ".join(f"`{path}` {count}" for path, count in statements.items())
         + ".",
         *flat,
+        *extra,
     ]
     table = "\n".join(lines) + "\n"
     print("\n" + table)

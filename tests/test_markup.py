@@ -172,7 +172,7 @@ def test_a_blank_line_opening_a_pre_block_is_kept_and_survives_cleaning_again():
     assert render_post(rendered) == rendered
 
 
-# Bounded work: any text up to its length limit renders, in time linear in its length (bench/markdown.py).
+# Bounded work: any text up to its length limit renders, in time linear in its length (bench/markdown_cost.py).
 
 PATHOLOGICAL = {
     "nested_brackets": lambda n: "[" * n,

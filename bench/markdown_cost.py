@@ -6,7 +6,7 @@ the forms accept, and divides its time by that of plain prose paragraphs of the 
 or less). The last column shows that rendering is linear: the time at the full length divided by twice the
 time at half of it, about 1 (a quadratic input would show about 2).
 
-Run it with ``.venv/bin/python bench/markdown.py`` (about a minute).
+Run it with ``.venv/bin/python bench/markdown_cost.py`` (about a minute).
 """
 
 from __future__ import annotations
@@ -54,6 +54,30 @@ def measure(render: Callable[[str], str], length: int) -> tuple[float, dict[str,
         for name, make in PATHOLOGICAL.items()
     }
     return plain, found
+
+
+def figures() -> list[str]:
+    """Return Markdown lines: the worst inputs for comments and posts as multiples of plain prose."""
+    lines = [
+        "",
+        "Rendering the worst Markdown (pathological inputs at the longest text the forms accept) as a multiple "
+        "of plain prose of the same length (goal ≤ 5×); growth is the time at full length over twice the time "
+        "at half of it (1 is linear, 2 quadratic):",
+        "",
+        "| text | plain prose ms | worst input | worst ms | × plain | growth | next worst |",
+        "|---|---:|---|---:|---:|---:|---|",
+    ]
+    for kind, render, length in (("comment", render_comment, COMMENT_MAX), ("post", render_post, POST_MAX)):
+        plain, found = measure(render, length)
+        ranked = sorted(found, key=lambda name: -found[name][0])
+        worst = ranked[0]
+        full, half = found[worst]
+        following = ", ".join(f"{name} {found[name][0] / plain:.0f}×" for name in ranked[1:4])
+        lines.append(
+            f"| {kind}, {length:,} characters | {plain * 1000:.1f} | {worst} | {full * 1000:.1f} | "
+            f"{full / plain:.1f} | {full / (2 * half):.2f} | {following} |"
+        )
+    return lines
 
 
 def main() -> None:
