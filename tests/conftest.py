@@ -21,14 +21,18 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
 
 import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
+from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
@@ -44,6 +48,35 @@ from models import now_utc
 from models import slugify
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def give_each_test_worker_its_own_services(environ: dict[str, str] | os._Environ) -> None:
+    """Point each pytest-xdist worker at its own PostgreSQL database and Redis database number.
+
+    Tests drop every table and reset the rate-limit counters; two workers sharing one database would undo
+    each other's work. Worker ``gwN`` gets ``<database>_gwN`` (created when missing) and Redis number base + N.
+    """
+    worker = environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return
+    number = int(worker.removeprefix("gw"))
+    if environ.get("TEST_DATABASE_URL"):
+        base = make_url(environ["TEST_DATABASE_URL"])
+        own = base.set(database=f"{base.database}_{worker}")
+        engine = create_engine(base, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own.database})
+            if exists.first() is None:
+                connection.execute(text(f'CREATE DATABASE "{own.database}"'))
+        engine.dispose()
+        environ["TEST_DATABASE_URL"] = own.render_as_string(hide_password=False)
+    if environ.get("TEST_REDIS_URL"):
+        redis = urlsplit(environ["TEST_REDIS_URL"])
+        base_number = int(redis.path.strip("/") or 0)
+        environ["TEST_REDIS_URL"] = urlunsplit(redis._replace(path=f"/{base_number + number}"))
+
+
+give_each_test_worker_its_own_services(os.environ)
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])

@@ -24,6 +24,7 @@ from test_admin import png_bytes
 from test_admin import submit_post
 
 import transfer
+from conftest import DATABASES
 from conftest import PASSWORD
 from conftest import PASSWORD_HASH
 from conftest import ROOT
@@ -230,9 +231,8 @@ def test_backup_while_comments_are_being_posted_is_consistent(live_server, tmp_p
         assert copy.execute("SELECT count(*) FROM posts").fetchone()[0] == 1
 
 
-def test_backup_of_postgresql_uses_pg_dump_or_says_why_not(app, tmp_path, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL backups")
+@pytest.mark.parametrize("database_url", [name for name in DATABASES if name == "postgresql"], indirect=True)
+def test_backup_of_postgresql_uses_pg_dump_or_says_why_not(app, tmp_path):
     with app.app_context():
         if shutil.which("pg_dump"):
             assert transfer.backup(tmp_path).stat().st_size > 0
