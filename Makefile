@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 WORKERS ?= 2
+TEST_WORKERS ?= auto
 FLASK := $(BIN)/flask --app app
 
 .PHONY: run serve test fuzz lint audit bench lighthouse tools init-db seed-demo clean
@@ -42,7 +43,7 @@ node_modules/.installed: package.json package-lock.json
 tools: node_modules/.installed
 
 test: $(VENV)/.installed-dev tools
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Load figures for the pages readers hit most, as ratios to a bare Flask app; BENCH_ARGS=--quick for under a minute.
 bench: $(VENV)/.installed-dev
