@@ -7,10 +7,8 @@ import hashlib
 import json
 import logging
 import os
-import re
 import secrets
 import sys
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +46,7 @@ from models import Tag
 from models import User
 from models import db
 from models import recent_posts
+from requestid import request_id_from
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "DATABASE_URL": "sqlite:///inkwell.db",  # relative SQLite paths live in the instance folder
@@ -144,7 +143,6 @@ NON_NEGATIVE_NUMBERS = (
     "PROXY_CACHE_SECONDS",
 )
 
-REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
@@ -350,8 +348,7 @@ def register_request_id(app: Flask) -> None:
 
     @app.before_request
     def assign_request_id() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        g.request_id = request_id_from(request.headers.get("X-Request-ID", ""))
 
     @app.after_request
     def send_request_id(response: Response) -> Response:

@@ -37,7 +37,6 @@ import re
 import secrets
 import struct
 import time
-import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -74,6 +73,7 @@ from models import Tag
 from models import User
 from models import db
 from models import now_utc
+from requestid import request_id_from
 
 log = logging.getLogger(__name__)
 
@@ -405,7 +405,8 @@ class PageCacheMiddleware:
         return value
 
     def _serve(self, entry: dict[str, Any], environ: dict[str, Any], start_response: Callable[..., Any]):
-        headers = [*entry["headers"], *_last_modified_header(entry), ("X-Request-ID", _request_id(environ))]
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
+        headers = [*entry["headers"], *_last_modified_header(entry), ("X-Request-ID", request_id)]
         if _not_modified(entry, environ):
             start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
             return []
@@ -478,13 +479,6 @@ def _read_all(body: Iterable[bytes]) -> bytes:
         close = getattr(body, "close", None)
         if close is not None:
             close()
-
-
-def _request_id(environ: dict[str, Any]) -> str:
-    from app import REQUEST_ID
-
-    incoming = environ.get("HTTP_X_REQUEST_ID", "")
-    return incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 def _not_modified(entry: dict[str, Any], environ: dict[str, Any]) -> bool:
