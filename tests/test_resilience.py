@@ -24,10 +24,8 @@ LOCATION = re.compile(r"#comment-(\d+)$")
 def post_comments(url: str, poster: int, acknowledged: list[int], failures: list[str]) -> None:
     """One commenter: load the form once, then post comments one after the other, noting what was acknowledged."""
     browser = requests.Session()
-    try:
-        token = CSRF.search(browser.get(f"{url}/posts/welcome", timeout=30).text).group(1)
-    except (requests.RequestException, AttributeError) as error:
-        failures.append(f"poster {poster} could not load the form: {error}")
+    token = load_form_token(browser, url, poster, failures)
+    if token is None:
         return
     for n in range(COMMENTS_EACH):
         data = {"csrf_token": token, "name": f"Poster {poster}", "body": f"Comment {n} from poster {poster}"}
@@ -39,6 +37,20 @@ def post_comments(url: str, poster: int, acknowledged: list[int], failures: list
             failures.append(f"{response.status_code} for poster {poster}")
         elif response.status_code == 303:
             acknowledged.append(int(LOCATION.search(response.headers["Location"]).group(1)))
+
+
+def load_form_token(browser: requests.Session, url: str, poster: int, failures: list[str]) -> str | None:
+    """Load the post page for its form's token, reloading as a reader would when a killed worker cut it off."""
+    for _attempt in range(3):
+        try:
+            return CSRF.search(browser.get(f"{url}/posts/welcome", timeout=30).text).group(1)
+        except requests.ConnectionError:
+            continue
+        except (requests.RequestException, AttributeError) as error:
+            failures.append(f"poster {poster} could not load the form: {error}")
+            return None
+    failures.append(f"poster {poster} could not load the form three times in a row")
+    return None
 
 
 def run_posters(url: str, during=None) -> tuple[list[int], list[str]]:
