@@ -19,10 +19,10 @@ ACTIONS = {
     "admin.new_post": "Saved a new post",
     "admin.edit_post": "Saved a post",
     "admin.delete_post": "Deleted a post",
-    "admin.edit_comment": "Edited a comment",
-    "admin.moderate_comment": "Moderated a comment",
-    "admin.moderate_selected_comments": "Moderated comments together",
-    "admin.quick_moderate": "Moderated a comment from an email link",
+    "admin.moderation.edit_comment": "Edited a comment",
+    "admin.moderation.moderate_comment": "Moderated a comment",
+    "admin.moderation.moderate_selected_comments": "Moderated comments together",
+    "admin.moderation.quick_moderate": "Moderated a comment from an email link",
     "admin.export_download": "Downloaded an export",
     "admin.import_upload": "Imported an export",
     "admin.account.disable_two_factor": "Turned off two-factor authentication",
@@ -31,7 +31,7 @@ ACTIONS = {
 }
 # Changes whose success is a page (shown once) rather than a redirect.
 COMPLETED_WITH_A_PAGE = {
-    "admin.quick_moderate",
+    "admin.moderation.quick_moderate",
     "admin.export_download",
     "admin.account.enable_two_factor",
     "admin.account.replace_recovery_codes",

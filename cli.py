@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from flask.cli import AppGroup
 from flask.cli import with_appcontext
 from sqlalchemy import delete
 from sqlalchemy import func
-from sqlalchemy import insert
 from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy import text
@@ -26,58 +24,20 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import account
 import audit
-import pagecache
+import demo
+import moderation
 import search
 import transfer
 import wordpress
-from markup import excerpt_of
-from markup import render_comment
-from markup import render_post
 from models import AuditEntry
 from models import Comment
 from models import CommentStatus
 from models import LoginFailures
 from models import Post
 from models import PostStatus
-from models import Tag
-from models import User
 from models import UserRole
 from models import db
 from models import now_utc
-from models import post_tags
-from models import recount_comments
-from models import slugify
-from models import user_named
-from safetext import NOT_IN_ONE_LINE
-
-WELCOME_TITLE = "Welcome to Inkwell"
-WELCOME_BODY = """\
-Inkwell is a small blog you host yourself. This post was written for you when the database was
-created, so the home page has something to show. Readers can leave a comment below: try it.
-
-## What readers get
-
-- A home page of recent posts, a page for every post with a permanent address, and tags.
-- A comment form that works in any browser, with or without JavaScript. Comments may use a
-  little Markdown: *emphasis*, **bold**, `code`, links, quotes and lists.
-
-## Writing and moderating
-
-Create your account with `flask --app app create-admin YOURNAME`, then log in at `/admin/` to write
-posts in Markdown, schedule them, and moderate comments.
-
-By default a new commenter's first comment waits for your approval; once you approve one, that
-commenter's next comments appear at once. Set `COMMENT_MODERATION` to `off`, `first-time` or `all` to
-choose.
-"""
-
-BATCH_SIZE = 5_000
-DEMO_TAGS = ["Notes", "Travel", "Cooking", "Books", "Code", "Gardening", "Music", "Photography"]
-DEMO_WORDS = (
-    "morning light river garden window coffee letter quiet city mountain harbour winter summer "
-    "notebook kitchen market station bicycle library evening stone forest music paper lantern"
-).split()
-DEMO_NAMES = ["Ada", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Alan", "Radia", "Dennis", "Frances"]
 
 
 def init_db() -> bool:
@@ -92,157 +52,8 @@ def init_db() -> bool:
         flask_migrate.stamp()
     flask_migrate.upgrade()
     if is_new:
-        now = now_utc()
-        db.session.add(
-            Post(title=WELCOME_TITLE, slug="welcome", body=WELCOME_BODY, status=PostStatus.published, published_at=now)
-        )
-        db.session.commit()
+        demo.add_welcome_post()
     return is_new
-
-
-def _sentence(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(DEMO_WORDS) for _ in range(words)).capitalize() + "."
-
-
-def _demo_post_body(rng: random.Random) -> str:
-    paragraphs = [" ".join(_sentence(rng, rng.randint(6, 14)) for _ in range(rng.randint(3, 6))) for _ in range(4)]
-    return f"{paragraphs[0]}\n\n## {_sentence(rng, 3)[:-1]}\n\n" + "\n\n".join(paragraphs[1:])
-
-
-def _rendered_demo_post(body: str) -> tuple[str, str, str]:
-    body_html = render_post(body)
-    return body, body_html, excerpt_of(body_html)
-
-
-def _batches(total: int) -> Iterator[range]:
-    for start in range(0, total, BATCH_SIZE):
-        yield range(start, min(start + BATCH_SIZE, total))
-
-
-def _demo_tags() -> list[Tag]:
-    existing = {tag.name: tag for tag in db.session.scalars(select(Tag).where(Tag.name.in_(DEMO_TAGS)))}
-    tags = [existing.get(name) or Tag(name=name, slug=slugify(name)) for name in DEMO_TAGS]
-    db.session.add_all(tags)
-    db.session.flush()
-    return tags
-
-
-def seed_demo(post_count: int, comment_count: int, seed: int = 1) -> tuple[int, int]:
-    """Add realistic published demo posts, tags and approved comments, fast enough for 100,000 posts.
-
-    Markdown is rendered for a small pool of bodies and reused, and rows go in with bulk inserts.
-    """
-    rng = random.Random(seed)
-    bodies = [_rendered_demo_post(_demo_post_body(rng)) for _ in range(25)]
-    comment_bodies = [(text, render_comment(text)) for text in (_sentence(rng, rng.randint(5, 30)) for _ in range(40))]
-    tag_ids = [tag.id for tag in _demo_tags()]
-    first_number = (db.session.scalar(select(func.count(Post.id))) or 0) + 1
-    now = now_utc()
-
-    post_ids: list[int] = []
-    post_dates = []
-    for batch in _batches(post_count):
-        rows = []
-        for i in batch:
-            body, body_html, summary = rng.choice(bodies)
-            title = _sentence(rng, rng.randint(2, 6))[:-1]
-            published_at = now - timedelta(hours=3 * (post_count - i), minutes=rng.randint(0, 120))
-            rows.append(
-                {
-                    "title": title,
-                    "slug": f"{slugify(title, 60)}-{first_number + i}",
-                    "body": body,
-                    "body_html": body_html,
-                    "excerpt": "",
-                    "summary": summary,
-                    "status": PostStatus.published,
-                    "published_at": published_at,
-                    "created_at": published_at,
-                    "updated_at": published_at,
-                }
-            )
-            post_dates.append(published_at)
-        post_ids += db.session.scalars(insert(Post).returning(Post.id, sort_by_parameter_order=True), rows).all()
-        db.session.execute(
-            insert(post_tags),
-            [{"post_id": pid, "tag_id": tid} for pid in post_ids[-len(rows) :] for tid in rng.sample(tag_ids, 2)],
-        )
-
-    if not post_ids and comment_count:
-        post_ids = list(db.session.scalars(select(Post.id)))
-        post_dates = [now - timedelta(days=1)] * len(post_ids)
-    for batch in _batches(comment_count if post_ids else 0):
-        rows = []
-        for _ in batch:
-            index = rng.randrange(len(post_ids))
-            body, body_html = rng.choice(comment_bodies)
-            rows.append(
-                {
-                    "post_id": post_ids[index],
-                    "author_name": rng.choice(DEMO_NAMES),
-                    "body": body,
-                    "body_html": body_html,
-                    "status": CommentStatus.approved,
-                    "created_at": min(now, post_dates[index] + timedelta(minutes=rng.randint(5, 60 * 24 * 30))),
-                }
-            )
-        db.session.execute(insert(Comment), rows)
-    recount_comments()  # bulk inserts bypass the ORM events that keep counts and the page cache
-    pagecache.note_bulk_change(db.session)
-    db.session.commit()
-    if post_count:
-        search.reindex(post_ids)  # bulk inserts bypass the ORM events that keep the index
-    return post_count, comment_count if post_ids else 0
-
-
-PASSWORD_MIN_LENGTH = 10
-USERNAME_PATTERN = re.compile(r"^[\w.-]{1,40}$")
-
-
-def create_user(username: str, password: str, role: UserRole, display_name: str | None = None) -> User:
-    """Create an account that can log in to /admin.
-
-    :raise click.ClickException: for a taken or malformed username, a display name with control characters
-        (it goes into feeds and pages), or a password under 10 characters.
-    """
-    if not USERNAME_PATTERN.match(username):
-        raise click.ClickException("A username is 1 to 40 letters, digits, dots, hyphens or underscores.")
-    if display_name is not None and NOT_IN_ONE_LINE.search(display_name):
-        raise click.ClickException("A display name cannot hold control characters such as a line break or a tab.")
-    if user_named(username) is not None:
-        raise click.ClickException(f"There is already an account named {username!r}.")
-    _check_password(password)
-    user = User(username=username, display_name=display_name or username, role=role)
-    user.set_password(password)
-    db.session.add(user)
-    db.session.commit()
-    return user
-
-
-def _check_password(password: str) -> None:
-    if len(password) < PASSWORD_MIN_LENGTH:
-        raise click.ClickException(f"The password must be at least {PASSWORD_MIN_LENGTH} characters long.")
-
-
-def existing_account(username: str) -> User:
-    """:raise click.ClickException: naming the account, when there is none by that name (any case)."""
-    user = user_named(username)
-    if user is None:
-        raise click.ClickException(f"There is no account named {username!r}.")
-    return user
-
-
-def set_password(username: str, password: str) -> User:
-    """Give an account a new password (also the way to let in an author imported from WordPress).
-
-    :raise click.ClickException: for an unknown account or a password under 10 characters.
-    """
-    user = existing_account(username)
-    _check_password(password)
-    user.set_password(password)
-    db.session.commit()
-    audit.record("Set a new password from the command line", user)
-    return user
 
 
 @click.command("set-password")
@@ -250,7 +61,8 @@ def set_password(username: str, password: str) -> User:
 @with_appcontext
 def set_password_command(username: str) -> None:
     """Set an account's password. The password comes from a prompt, or from ADMIN_PASSWORD."""
-    user = set_password(username, _password_from_environment_or_prompt())
+    with _account_rules_as_click_errors():
+        user = account.set_password(username, _password_from_environment_or_prompt())
     click.echo(f"The password of {user.username} is changed.")
 
 
@@ -259,13 +71,23 @@ def set_password_command(username: str) -> None:
 @with_appcontext
 def disable_two_factor_command(username: str) -> None:
     """Turn off an account's two-factor authentication, for an owner who lost both the phone and the recovery codes."""
-    user = existing_account(username)
+    with _account_rules_as_click_errors():
+        user = account.existing_account(username)
     if not user.has_two_factor:
         raise click.ClickException(f"Two-factor authentication is not on for {user.username}.")
     account.turn_off_two_factor(user)
     db.session.commit()
     audit.record("Turned off two-factor authentication from the command line", user)
     click.echo(f"Two-factor authentication is off for {user.username}: the password alone logs in.")
+
+
+@contextmanager
+def _account_rules_as_click_errors() -> Iterator[None]:
+    """Show a broken account rule as the command's error message, not a traceback."""
+    try:
+        yield
+    except account.AccountError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _password_from_environment_or_prompt() -> str:
@@ -281,16 +103,18 @@ def pending_comments() -> list[Comment]:
     return list(db.session.scalars(query))
 
 
-def set_comment_status(comment_id: int, status: CommentStatus) -> Comment:
-    """Approve a comment or mark it as spam.
+def moderate_from_command_line(comment_id: int, action: str) -> Comment:
+    """Moderate a comment as the queue does (same mails), and note it in the audit log.
 
     :raise click.ClickException: when there is no comment with this id.
     """
     comment = db.session.get(Comment, comment_id)
     if comment is None:
         raise click.ClickException(f"There is no comment with id {comment_id}.")
-    comment.status = status
-    db.session.commit()
+    moderation.moderate(comment, action)
+    audit.record(
+        "Moderated a comment from the command line", None, f"comment {comment_id}, action: {action}", "(command line)"
+    )
     return comment
 
 
@@ -313,7 +137,7 @@ def init_db_command() -> None:
     if problem:
         raise click.ClickException(problem)
     if init_db():
-        click.echo(f"Created a new database with the post “{WELCOME_TITLE}”.")
+        click.echo(f"Created a new database with the post “{demo.WELCOME_TITLE}”.")
     else:
         click.echo("The database is up to date; existing data was kept.")
 
@@ -332,7 +156,7 @@ upgrade_db_command = click.Command(
 def seed_demo_command(post_count: int, comment_count: int) -> None:
     """Fill the blog with demo posts and comments, for trying Inkwell out or measuring it."""
     init_db()
-    posts, comments = seed_demo(post_count, comment_count)
+    posts, comments = demo.seed_demo(post_count, comment_count)
     click.echo(f"Added {posts:,} demo posts and {comments:,} comments.")
 
 
@@ -358,7 +182,7 @@ def pending_command() -> None:
 @click.argument("comment_id", type=int)
 def approve_command(comment_id: int) -> None:
     """Publish a held comment (and trust its commenter from now on)."""
-    comment = set_comment_status(comment_id, CommentStatus.approved)
+    comment = moderate_from_command_line(comment_id, "approve")
     click.echo(f"Approved comment {comment.id} by {comment.author_name}.")
 
 
@@ -366,7 +190,7 @@ def approve_command(comment_id: int) -> None:
 @click.argument("comment_id", type=int)
 def spam_command(comment_id: int) -> None:
     """Mark a comment as spam, hiding it from readers."""
-    comment = set_comment_status(comment_id, CommentStatus.spam)
+    comment = moderate_from_command_line(comment_id, "spam")
     click.echo(f"Marked comment {comment.id} by {comment.author_name} as spam.")
 
 
@@ -592,7 +416,8 @@ def _account_command(name: str, role: UserRole, summary: str) -> click.Command:
     @with_appcontext
     def command(username: str, display_name: str | None) -> None:
         init_db()
-        user = create_user(username, _password_from_environment_or_prompt(), role, display_name)
+        with _account_rules_as_click_errors():
+            user = account.create_user(username, _password_from_environment_or_prompt(), role, display_name)
         click.echo(
             f"Created the {'administrator' if role == UserRole.admin else 'author'} {user.username}. "
             "Log in at /admin/login."

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from cli import set_comment_status
 from commenters import COMMENTER_COOKIE
 from conftest import csrf_token
 from conftest import log_in
@@ -16,6 +15,7 @@ from models import CommentStatus
 from models import ModerationPolicy
 from models import UserRole
 from models import db
+from moderation import moderate
 
 
 def statuses(app) -> list[CommentStatus]:
@@ -25,7 +25,7 @@ def statuses(app) -> list[CommentStatus]:
 
 def approve(app, comment_id: int) -> None:
     with app.app_context():
-        set_comment_status(comment_id, CommentStatus.approved)
+        moderate(db.session.get(Comment, comment_id), "approve")
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_spam_is_hidden_from_everyone(make_app, make_post):
     post = make_post()
     post_comment(client, post.slug, body="Spammy spam")
     with app.app_context():
-        set_comment_status(1, CommentStatus.spam)
+        moderate(db.session.get(Comment, 1), "spam")
     assert "Spammy spam" not in page_text(client.get(f"/posts/{post.slug}"))
 
 
