@@ -14,6 +14,7 @@ import re
 import secrets
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pyotp
@@ -38,11 +39,13 @@ import audit
 from commenters import client_ip_hash
 from forms import ConfirmPasswordForm
 from forms import EnableTwoFactorForm
+from models import LoginFailures
 from models import RecoveryCode
 from models import User
 from models import UserRole
 from models import db
 from models import login_lock
+from models import now_utc
 from models import record_failed_login
 from models import user_for_pending_login
 from models import user_named
@@ -334,3 +337,13 @@ def set_password(username: str, password: str) -> User:
     db.session.commit()
     audit.record("Set a new password from the command line", user)
     return user
+
+
+def purge_old_login_failures(days: int = 1) -> int:
+    """Forget counts of failed logins from networks whose lock ended over ``days`` ago, or that never reached one,
+    so strangers' networks do not pile up; return how many were forgotten."""
+    cutoff = now_utc() - timedelta(days=days)
+    old = LoginFailures.locked_until.is_(None) | (LoginFailures.locked_until < cutoff)
+    deleted = db.session.execute(delete(LoginFailures).where(old)).rowcount
+    db.session.commit()
+    return deleted

@@ -3,15 +3,19 @@ which network (a keyed hash of it, never the address). Administrators read it at
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Response
 from flask import g
 from flask import request
 from flask_login import current_user
+from sqlalchemy import delete
 
 from commenters import client_ip_hash
 from models import AuditEntry
 from models import User
 from models import db
+from models import now_utc
 
 # The admin endpoints that change something when a POST to them succeeds (redirects, after PRG).
 ACTIONS = {
@@ -88,3 +92,11 @@ def _detail() -> str:
     if request.form.get("title"):
         parts.append(f"“{request.form['title']}”")
     return ", ".join(parts)
+
+
+def purge_old_entries(older_than_days: int) -> int:
+    """Delete audit log entries older than ``older_than_days``; return how many were deleted."""
+    cutoff = now_utc() - timedelta(days=older_than_days)
+    deleted = db.session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff)).rowcount
+    db.session.commit()
+    return deleted

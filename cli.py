@@ -6,7 +6,6 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -15,7 +14,6 @@ from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
 from flask.cli import with_appcontext
-from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import inspect
 from sqlalchemy import select
@@ -24,20 +22,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import account
 import audit
+import commenters
 import demo
 import moderation
 import search
 import transfer
 import wordpress
-from models import AuditEntry
 from models import Comment
 from models import CommentStatus
-from models import LoginFailures
 from models import Post
 from models import PostStatus
 from models import UserRole
 from models import db
-from models import now_utc
 
 
 def init_db() -> bool:
@@ -95,12 +91,6 @@ def _password_from_environment_or_prompt() -> str:
     if password is not None:
         return password
     return click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password")
-
-
-def pending_comments() -> list[Comment]:
-    """Return the comments waiting for the owner's decision, oldest first."""
-    query = select(Comment).where(Comment.status == CommentStatus.pending).order_by(Comment.created_at, Comment.id)
-    return list(db.session.scalars(query))
 
 
 def moderate_from_command_line(comment_id: int, action: str) -> Comment:
@@ -168,7 +158,7 @@ comments_command = AppGroup(
 @comments_command.command("pending")
 def pending_command() -> None:
     """List comments awaiting moderation."""
-    comments = pending_comments()
+    comments = moderation.pending_comments()
     if not comments:
         click.echo("No comments are awaiting moderation.")
     for comment in comments:
@@ -319,54 +309,6 @@ def reindex_command() -> None:
     click.echo(f"Indexed {search.reindex():,} posts for search.")
 
 
-def purge_old_comments(older_than_days: int) -> int:
-    """Delete held and spam comments older than ``older_than_days``; return how many were deleted."""
-    cutoff = now_utc() - timedelta(days=older_than_days)
-    query = delete(Comment).where(
-        Comment.status.in_([CommentStatus.pending, CommentStatus.spam]), Comment.created_at < cutoff
-    )
-    deleted = db.session.execute(query).rowcount
-    db.session.commit()
-    return deleted
-
-
-def purge_old_audit_entries(older_than_days: int) -> int:
-    """Delete audit log entries older than ``older_than_days``; return how many were deleted."""
-    cutoff = now_utc() - timedelta(days=older_than_days)
-    deleted = db.session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff)).rowcount
-    db.session.commit()
-    return deleted
-
-
-def purge_old_login_failures(days: int = 1) -> int:
-    """Forget counts of failed logins from networks whose lock ended over ``days`` ago, or that never reached one,
-    so strangers' networks do not pile up; return how many were forgotten."""
-    cutoff = now_utc() - timedelta(days=days)
-    old = LoginFailures.locked_until.is_(None) | (LoginFailures.locked_until < cutoff)
-    deleted = db.session.execute(delete(LoginFailures).where(old)).rowcount
-    db.session.commit()
-    return deleted
-
-
-def comments_by_email(email: str) -> list[Comment]:
-    """Return every comment left with this email address (any case), oldest first."""
-    query = select(Comment).where(func.lower(Comment.author_email) == email.strip().lower())
-    return list(db.session.scalars(query.order_by(Comment.created_at, Comment.id)))
-
-
-def exported_comment(comment: Comment) -> dict[str, object]:
-    return {
-        "id": comment.id,
-        "post": comment.post.slug,
-        "created_at": comment.created_at.isoformat(),
-        "status": comment.status.value,
-        "name": comment.author_name,
-        "email": comment.author_email,
-        "website": comment.author_website,
-        "body": comment.body,
-    }
-
-
 @click.command("purge")
 @click.option("--days", type=click.IntRange(min=0), help="Age in days (default: PURGE_AFTER_DAYS).")
 @with_appcontext
@@ -374,10 +316,10 @@ def purge_command(days: int | None) -> None:
     """Delete held and spam comments older than PURGE_AFTER_DAYS days (default 30), and audit log entries older
     than AUDIT_KEEP_DAYS (default 365), and counts of failed logins from networks no longer locked."""
     days = current_app.config["PURGE_AFTER_DAYS"] if days is None else days
-    click.echo(f"Deleted {purge_old_comments(days):,} held or spam comments older than {days} days.")
+    click.echo(f"Deleted {moderation.purge_old_comments(days):,} held or spam comments older than {days} days.")
     keep = current_app.config["AUDIT_KEEP_DAYS"]
-    click.echo(f"Deleted {purge_old_audit_entries(keep):,} audit log entries older than {keep} days.")
-    click.echo(f"Forgot {purge_old_login_failures():,} counts of failed logins from networks no longer locked.")
+    click.echo(f"Deleted {audit.purge_old_entries(keep):,} audit log entries older than {keep} days.")
+    click.echo(f"Forgot {account.purge_old_login_failures():,} counts of failed logins from networks no longer locked.")
 
 
 commenter_command = AppGroup("commenter", help="Answer a person's requests about their data (by email address).")
@@ -387,7 +329,8 @@ commenter_command = AppGroup("commenter", help="Answer a person's requests about
 @click.argument("email")
 def commenter_export_command(email: str) -> None:
     """Print, as JSON, every comment left with EMAIL."""
-    click.echo(json.dumps([exported_comment(c) for c in comments_by_email(email)], indent=2, ensure_ascii=False))
+    comments = [commenters.exported_comment(c) for c in commenters.comments_by_email(email)]
+    click.echo(json.dumps(comments, indent=2, ensure_ascii=False))
 
 
 @commenter_command.command("erase")
@@ -395,7 +338,7 @@ def commenter_export_command(email: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def commenter_erase_command(email: str, yes: bool) -> None:
     """Delete every comment left with EMAIL, after confirmation."""
-    comments = comments_by_email(email)
+    comments = commenters.comments_by_email(email)
     if not comments:
         click.echo(f"There are no comments with the email address {email}.")
         return

@@ -7,6 +7,7 @@ the audit log, the menu counts. It may import the rules below it (notifications,
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint
@@ -22,6 +23,7 @@ from flask_login import current_user
 from itsdangerous import BadSignature
 from itsdangerous import SignatureExpired
 from sqlalchemy import case
+from sqlalchemy import delete
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
@@ -37,6 +39,7 @@ from models import Post
 from models import User
 from models import db
 from models import id_from
+from models import now_utc
 from models import paginate
 
 COMMENTS_PER_QUEUE_PAGE = 50
@@ -77,6 +80,23 @@ def moderate(comment: Comment, action: str) -> None:
     db.session.commit()
     if is_newly_approved:
         notifications.notify_approved(comment)
+
+
+def pending_comments() -> list[Comment]:
+    """Return the comments waiting for the owner's decision, oldest first."""
+    query = select(Comment).where(Comment.status == CommentStatus.pending).order_by(Comment.created_at, Comment.id)
+    return list(db.session.scalars(query))
+
+
+def purge_old_comments(older_than_days: int) -> int:
+    """Delete held and spam comments older than ``older_than_days``; return how many were deleted."""
+    cutoff = now_utc() - timedelta(days=older_than_days)
+    query = delete(Comment).where(
+        Comment.status.in_([CommentStatus.pending, CommentStatus.spam]), Comment.created_at < cutoff
+    )
+    deleted = db.session.execute(query).rowcount
+    db.session.commit()
+    return deleted
 
 
 @bp.get("")
