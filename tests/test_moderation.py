@@ -140,6 +140,22 @@ def queue_action(client, url: str, **data):
     return client.post(url, data={"csrf_token": token} | data)
 
 
+def test_the_queue_is_part_of_the_admin_area(make_app, make_user, make_post):
+    app = make_app(COMMENT_MODERATION="all")
+    make_user("owner")
+    post_comment(app.test_client(), make_post("Held").slug, body="Waiting for the owner")
+    logged_out = app.test_client().get("/admin/comments?status=pending")
+    assert logged_out.status_code == 302
+    assert logged_out.headers["Location"] == "/admin/login?next=/admin/comments?status%3Dpending"
+
+    owner = app.test_client()
+    log_in(owner, "owner")
+    html = page_text(owner.get("/admin/comments"))
+
+    assert 'href="/admin/" aria-current="page">Admin</a>' in html
+    assert 'href="/admin/comments" aria-current="page">Comments <span class="badge">1 pending</span></a>' in html
+
+
 def test_queue_lists_held_comments_first_with_their_details(make_app, make_post, make_user):
     app = make_app(COMMENT_MODERATION="first-time")
     reader, owner = app.test_client(), app.test_client()
