@@ -1,5 +1,6 @@
 """An account's own security, under /admin/account: two-factor authentication with an authenticator app
-(TOTP, RFC 6238) and one-time recovery codes for when the phone is lost.
+(TOTP, RFC 6238) and one-time recovery codes for when the phone is lost; and the account rules: which usernames
+and passwords an account may have, and where a login may lead next. It may import audit, forms and models.
 
 The secret lives on the account; recovery codes are kept only as hashes and shown once. Logging in with a
 second factor is the login view's second step (admin.login_code), which calls `check_second_factor`.
@@ -13,6 +14,8 @@ import re
 import secrets
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pyotp
 import segno
@@ -32,19 +35,27 @@ from sqlalchemy import delete
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
+import audit
 from commenters import client_ip_hash
 from forms import ConfirmPasswordForm
 from forms import EnableTwoFactorForm
+from models import LoginFailures
 from models import RecoveryCode
 from models import User
+from models import UserRole
 from models import db
 from models import login_lock
+from models import now_utc
 from models import record_failed_login
 from models import user_for_pending_login
+from models import user_named
+from safetext import NOT_IN_ONE_LINE
 
 # Nested in the admin blueprint (see admin.py), whose hooks it shares: login required, the audit log, the nav counts.
 bp = Blueprint("account", __name__, url_prefix="/account")
 
+PASSWORD_MIN_LENGTH = 10
+USERNAME_PATTERN = re.compile(r"^[\w.-]{1,40}$")
 RECOVERY_CODE_COUNT = 10
 RECOVERY_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o or 1/l/i to misread
 RECOVERY_CODE_LENGTH = 12  # about 59 bits: a leaked hash cannot be searched back to its code
@@ -57,6 +68,16 @@ WRONG_SETUP_CODE = (
     "is set automatically."
 )
 SETUP_EXPIRED = "This set-up page was open too long, so it has a new key. Please scan the new QR code."
+
+
+def safe_next(target: str | None) -> str | None:
+    """Return ``target`` if it is a path on this site, else ``None``: ``next`` must never lead elsewhere."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(char) < 32 for char in target):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
 
 
 # The second factor itself.
@@ -262,3 +283,67 @@ def disable_two_factor() -> ResponseReturnValue:
     db.session.commit()
     flash("Two-factor authentication is off: your password alone logs you in.", "success")
     return redirect(url_for(".security"), 303)
+
+
+# Making accounts and setting passwords (``flask --app app create-admin``, ``create-author``, ``set-password``).
+
+
+class AccountError(ValueError):
+    """An account that cannot be made or changed as asked; the message says why, as a sentence for the person."""
+
+
+def create_user(username: str, password: str, role: UserRole, display_name: str | None = None) -> User:
+    """Create an account that can log in to /admin.
+
+    :raise AccountError: for a taken or malformed username, a display name with control characters
+        (it goes into feeds and pages), or a password under 10 characters.
+    """
+    if not USERNAME_PATTERN.match(username):
+        raise AccountError("A username is 1 to 40 letters, digits, dots, hyphens or underscores.")
+    if display_name is not None and NOT_IN_ONE_LINE.search(display_name):
+        raise AccountError("A display name cannot hold control characters such as a line break or a tab.")
+    if user_named(username) is not None:
+        raise AccountError(f"There is already an account named {username!r}.")
+    check_password(password)
+    user = User(username=username, display_name=display_name or username, role=role)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def check_password(password: str) -> None:
+    """:raise AccountError: for a password under ``PASSWORD_MIN_LENGTH`` characters."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise AccountError(f"The password must be at least {PASSWORD_MIN_LENGTH} characters long.")
+
+
+def existing_account(username: str) -> User:
+    """:raise AccountError: naming the account, when there is none by that name (any case)."""
+    user = user_named(username)
+    if user is None:
+        raise AccountError(f"There is no account named {username!r}.")
+    return user
+
+
+def set_password(username: str, password: str) -> User:
+    """Give an account a new password (also the way to let in an author imported from WordPress).
+
+    :raise AccountError: for an unknown account or a password under 10 characters.
+    """
+    user = existing_account(username)
+    check_password(password)
+    user.set_password(password)
+    db.session.commit()
+    audit.record("Set a new password from the command line", user)
+    return user
+
+
+def purge_old_login_failures(days: int = 1) -> int:
+    """Forget counts of failed logins from networks whose lock ended over ``days`` ago, or that never reached one,
+    so strangers' networks do not pile up; return how many were forgotten."""
+    cutoff = now_utc() - timedelta(days=days)
+    old = LoginFailures.locked_until.is_(None) | (LoginFailures.locked_until < cutoff)
+    deleted = db.session.execute(delete(LoginFailures).where(old)).rowcount
+    db.session.commit()
+    return deleted

@@ -1,11 +1,13 @@
-"""The owner's side under /admin: login, the dashboard, writing posts, and moderating comments."""
+"""The owner's side under /admin: login, the dashboard, writing posts, export and import.
+
+The account (account.py) and moderation (moderation.py) pages are blueprints nested in this one, sharing its hooks.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC
 from math import ceil
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import abort
@@ -32,7 +34,9 @@ from werkzeug.exceptions import HTTPException
 
 import account
 import audit
+import moderation
 import transfer
+from account import safe_next
 from commenters import client_ip_hash
 from extensions import csrf
 from extensions import limiter
@@ -64,17 +68,20 @@ from models import start_login_session
 from models import tags_named
 from models import unique_slug
 from models import user_for_session
+from moderation import comments_visible_to
 from uploads import UploadError
 from uploads import image_markdown
 from uploads import store_image
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_blueprint(account.bp)  # /admin/account: an account's own security settings
+bp.register_blueprint(moderation.bp)  # /admin/comments: the moderation queue and the email links' pages
 
 ADMIN_REQUEST_LIMIT_FACTOR = 4
 POSTS_PER_ADMIN_PAGE = 20
 POST_FORM_ENDPOINTS = {"admin.new_post", "admin.edit_post"}
-OPEN_ENDPOINTS = {"admin.login", "admin.login_code", "admin.quick_moderate"}  # the latter checks its own signed token
+# The email link checks its own signed token.
+OPEN_ENDPOINTS = {"admin.login", "admin.login_code", "admin.moderation.quick_moderate"}
 CARRIED_FIELDS = ("title", "slug", "body", "excerpt", "tags", "status", "published_at", "comments_open")
 POST_FILTERS = ("all", "draft", "scheduled", "published")
 
@@ -126,16 +133,6 @@ def admin_counts() -> dict[str, Any]:
     if not current_user.is_authenticated:
         return {}
     return {"pending_count": count_of(comments_visible_to(current_user).where(Comment.status == CommentStatus.pending))}
-
-
-def safe_next(target: str | None) -> str | None:
-    """Return ``target`` if it is a path on this site, else ``None``: ``next`` must never lead elsewhere."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    if any(ord(char) < 32 for char in target):
-        return None
-    parts = urlsplit(target)
-    return target if not parts.scheme and not parts.netloc else None
 
 
 def _carry_serializer() -> URLSafeSerializer:
@@ -252,12 +249,6 @@ def logout() -> ResponseReturnValue:
 
 def posts_visible_to(user: User) -> Any:
     query = select(Post)
-    return query if user.is_admin else query.where(Post.author_id == user.id)
-
-
-def comments_visible_to(user: User) -> Any:
-    """Select the comments a user may moderate: all for admins, those on their own posts for authors."""
-    query = select(Comment).join(Comment.post)
     return query if user.is_admin else query.where(Post.author_id == user.id)
 
 

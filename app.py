@@ -383,12 +383,11 @@ def register_blueprints(app: Flask) -> None:
     import blog
     import comments
     import feeds
-    import moderation  # noqa: F401 (adds the moderation routes to the admin blueprint)
     import uploads
 
     app.register_blueprint(blog.bp)
     app.register_blueprint(comments.bp)
-    app.register_blueprint(admin.bp)  # with account.bp inside it
+    app.register_blueprint(admin.bp)  # with account.bp and moderation.bp inside it
     app.register_blueprint(uploads.bp)
     app.register_blueprint(feeds.bp)
 

@@ -3,15 +3,19 @@ which network (a keyed hash of it, never the address). Administrators read it at
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Response
 from flask import g
 from flask import request
 from flask_login import current_user
+from sqlalchemy import delete
 
 from commenters import client_ip_hash
 from models import AuditEntry
 from models import User
 from models import db
+from models import now_utc
 
 # The admin endpoints that change something when a POST to them succeeds (redirects, after PRG).
 ACTIONS = {
@@ -19,10 +23,10 @@ ACTIONS = {
     "admin.new_post": "Saved a new post",
     "admin.edit_post": "Saved a post",
     "admin.delete_post": "Deleted a post",
-    "admin.edit_comment": "Edited a comment",
-    "admin.moderate_comment": "Moderated a comment",
-    "admin.moderate_selected_comments": "Moderated comments together",
-    "admin.quick_moderate": "Moderated a comment from an email link",
+    "admin.moderation.edit_comment": "Edited a comment",
+    "admin.moderation.moderate_comment": "Moderated a comment",
+    "admin.moderation.moderate_selected_comments": "Moderated comments together",
+    "admin.moderation.quick_moderate": "Moderated a comment from an email link",
     "admin.export_download": "Downloaded an export",
     "admin.import_upload": "Imported an export",
     "admin.account.disable_two_factor": "Turned off two-factor authentication",
@@ -31,7 +35,7 @@ ACTIONS = {
 }
 # Changes whose success is a page (shown once) rather than a redirect.
 COMPLETED_WITH_A_PAGE = {
-    "admin.quick_moderate",
+    "admin.moderation.quick_moderate",
     "admin.export_download",
     "admin.account.enable_two_factor",
     "admin.account.replace_recovery_codes",
@@ -88,3 +92,11 @@ def _detail() -> str:
     if request.form.get("title"):
         parts.append(f"“{request.form['title']}”")
     return ", ".join(parts)
+
+
+def purge_old_entries(older_than_days: int) -> int:
+    """Delete audit log entries older than ``older_than_days``; return how many were deleted."""
+    cutoff = now_utc() - timedelta(days=older_than_days)
+    deleted = db.session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff)).rowcount
+    db.session.commit()
+    return deleted

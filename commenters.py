@@ -1,5 +1,6 @@
 """Who is commenting: signed, HttpOnly cookies that recognise a commenter's browser, remember their
-details, and let them change their own comment for a while; never the name or email anyone can type."""
+details, and let them change their own comment for a while; never the name or email anyone can type.
+Also a commenter's comments found by email address, for their requests about their data."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from flask import request
 from itsdangerous import BadSignature
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeSerializer
+from sqlalchemy import func
+from sqlalchemy import select
 
 from forms import CommentForm
 from models import Comment
+from models import db
 from models import now_utc
 
 COMMENTER_COOKIE = "inkwell_commenter"
@@ -121,3 +125,26 @@ def client_ip_hash() -> str:
     except ValueError:
         network = address
     return hmac.new(current_app.secret_key.encode(), network.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+# A commenter's requests about their data (``flask --app app commenter export|erase``).
+
+
+def comments_by_email(email: str) -> list[Comment]:
+    """Return every comment left with this email address (any case), oldest first."""
+    query = select(Comment).where(func.lower(Comment.author_email) == email.strip().lower())
+    return list(db.session.scalars(query.order_by(Comment.created_at, Comment.id)))
+
+
+def exported_comment(comment: Comment) -> dict[str, object]:
+    """Describe a comment as a commenter's data export shows it."""
+    return {
+        "id": comment.id,
+        "post": comment.post.slug,
+        "created_at": comment.created_at.isoformat(),
+        "status": comment.status.value,
+        "name": comment.author_name,
+        "email": comment.author_email,
+        "website": comment.author_website,
+        "body": comment.body,
+    }

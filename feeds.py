@@ -9,6 +9,7 @@ from flask import Blueprint
 from flask import Response
 from flask import abort
 from flask import current_app
+from flask import has_request_context
 from flask import make_response
 from flask import render_template
 from flask import request
@@ -39,8 +40,14 @@ XML = "application/xml; charset=utf-8"
 
 
 def absolute_url(endpoint: str, **values: Any) -> str:
-    """Return an absolute address on ``SITE_URL`` when set, else on the host the request came to."""
+    """Return an absolute address on ``SITE_URL`` when set, else on the host the request came to.
+
+    Outside a request (mail sent from the command line) only ``SITE_URL`` can give the host.
+    """
     site = current_app.config["SITE_URL"].rstrip("/")
+    if site and not has_request_context():
+        with current_app.test_request_context():
+            return site + url_for(endpoint, **values)
     if site:
         return site + url_for(endpoint, **values)
     return url_for(endpoint, _external=True, **values)

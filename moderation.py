@@ -1,10 +1,16 @@
-"""Moderating comments under /admin/comments: the queue, its actions, and corrections.
+"""Moderating comments: ``moderate()``, the one way a comment is approved, held, marked as spam or deleted (the
+queue, the email links and the command line all call it), and the pages under /admin/comments.
 
-The routes join the admin blueprint, so they share its login requirement.
+Its blueprint is nested in the admin one (see admin.py), whose hooks it shares: login required, the NUL check,
+the audit log, the menu counts. It may import the rules below it (notifications, account, forms, models), never admin.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint
 from flask import abort
 from flask import flash
 from flask import g
@@ -17,21 +23,23 @@ from flask_login import current_user
 from itsdangerous import BadSignature
 from itsdangerous import SignatureExpired
 from sqlalchemy import case
+from sqlalchemy import delete
 from sqlalchemy import or_
+from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm import selectinload
 
 import notifications
-from admin import bp
-from admin import comments_visible_to
-from admin import safe_next
+from account import safe_next
 from forms import CommentEditForm
 from forms import checks_its_own_characters
 from models import Comment
 from models import CommentStatus
 from models import Post
+from models import User
 from models import db
 from models import id_from
+from models import now_utc
 from models import paginate
 
 COMMENTS_PER_QUEUE_PAGE = 50
@@ -43,8 +51,55 @@ COMMENT_ACTIONS = {
     "delete": (None, "Deleted"),
 }
 
+# Nested in the admin blueprint (see admin.py), whose hooks it shares: login required, the audit log, the nav counts.
+bp = Blueprint("moderation", __name__, url_prefix="/comments")
 
-@bp.get("/comments")
+
+def comments_visible_to(user: User) -> Any:
+    """Select the comments a user may moderate: all for admins, those on their own posts for authors."""
+    query = select(Comment).join(Comment.post)
+    return query if user.is_admin else query.where(Post.author_id == user.id)
+
+
+def moderate(comment: Comment, action: str) -> None:
+    """Approve, hold, mark as spam or delete one comment, and send the mails an approval calls for.
+
+    Every way to moderate comes here (the queue, the links in the owner's email, the command line), so a
+    commenter who asked is told of the approval, and the comment answered of the reply, whichever was used.
+
+    :raise ValueError: for an action not in ``COMMENT_ACTIONS``.
+    """
+    if action not in COMMENT_ACTIONS:
+        raise ValueError(f"Unknown moderation action {action!r}; the actions are {', '.join(COMMENT_ACTIONS)}.")
+    status, _ = COMMENT_ACTIONS[action]
+    is_newly_approved = status == CommentStatus.approved and comment.status != status
+    if status is None:
+        db.session.delete(comment)
+    else:
+        comment.status = status
+    db.session.commit()
+    if is_newly_approved:
+        notifications.notify_approved(comment)
+
+
+def pending_comments() -> list[Comment]:
+    """Return the comments waiting for the owner's decision, oldest first."""
+    query = select(Comment).where(Comment.status == CommentStatus.pending).order_by(Comment.created_at, Comment.id)
+    return list(db.session.scalars(query))
+
+
+def purge_old_comments(older_than_days: int) -> int:
+    """Delete held and spam comments older than ``older_than_days``; return how many were deleted."""
+    cutoff = now_utc() - timedelta(days=older_than_days)
+    query = delete(Comment).where(
+        Comment.status.in_([CommentStatus.pending, CommentStatus.spam]), Comment.created_at < cutoff
+    )
+    deleted = db.session.execute(query).rowcount
+    db.session.commit()
+    return deleted
+
+
+@bp.get("")
 def list_comments() -> str:
     """The moderation queue: held comments first, then the latest, grouped by post."""
     status = request.args.get("status", "")
@@ -88,56 +143,49 @@ def moderatable_comments(ids: list[int]) -> list[Comment]:
     return list(db.session.scalars(query))
 
 
-def moderate(comments: list[Comment], action: str) -> str:
-    """Apply a moderation action to comments and return what happened, in words.
+def moderate_each(comments: list[Comment], action: str) -> str:
+    """Moderate each comment with the action a page asked for, and return what happened, in words.
 
     :raise 400: for an unknown action.
     """
     if action not in COMMENT_ACTIONS:
         abort(400, description="That moderation action is unknown.")
-    status, done = COMMENT_ACTIONS[action]
-    newly_approved = [c for c in comments if status == CommentStatus.approved and c.status != status]
     for comment in comments:
-        if status is None:
-            db.session.delete(comment)
-        else:
-            comment.status = status
-    db.session.commit()
-    for comment in newly_approved:
-        notifications.notify_approved(comment)
+        moderate(comment, action)
+    done = COMMENT_ACTIONS[action][1]
     noun = "comment" if len(comments) == 1 else "comments"
     return f"{done}: {len(comments)} {noun}."
 
 
 def _back_to_queue() -> ResponseReturnValue:
     back = safe_next(request.form.get("back"))
-    if not back or not back.startswith(url_for("admin.list_comments")):
-        back = url_for("admin.list_comments")
+    if not back or not back.startswith(url_for(".list_comments")):
+        back = url_for(".list_comments")
     return redirect(back, 303)
 
 
-@bp.post("/comments/<int:comment_id>/moderate")
+@bp.post("/<int:comment_id>/moderate")
 def moderate_comment(comment_id: int) -> ResponseReturnValue:
     """Approve, hold, mark as spam or delete one comment."""
     comments = moderatable_comments([comment_id])
     if not comments:
         abort(404, description="There is no such comment, or it is on someone else's post.")
-    flash(moderate(comments, request.form.get("action", "")), "success")
+    flash(moderate_each(comments, request.form.get("action", "")), "success")
     return _back_to_queue()
 
 
-@bp.post("/comments/bulk")
+@bp.post("/bulk")
 def moderate_selected_comments() -> ResponseReturnValue:
     """Apply one action to every ticked comment in the queue."""
     ids = [number for number in map(id_from, request.form.getlist("ids")) if number is not None]
     if not ids:
         flash("Select at least one comment first.", "error")
         return _back_to_queue()
-    flash(moderate(moderatable_comments(ids), request.form.get("bulk_action", "")), "success")
+    flash(moderate_each(moderatable_comments(ids), request.form.get("bulk_action", "")), "success")
     return _back_to_queue()
 
 
-@bp.route("/comments/<int:comment_id>/edit", methods=["GET", "POST"])
+@bp.route("/<int:comment_id>/edit", methods=["GET", "POST"])
 @checks_its_own_characters
 def edit_comment(comment_id: int) -> ResponseReturnValue:
     """Correct a comment's text; it is sanitized exactly like a reader's."""
@@ -153,10 +201,10 @@ def edit_comment(comment_id: int) -> ResponseReturnValue:
     comment.body = form.body.data
     db.session.commit()
     flash(f"Comment {comment.id} by {comment.author_name} updated.", "success")
-    return redirect(url_for("admin.list_comments"), 303)
+    return redirect(url_for(".list_comments"), 303)
 
 
-@bp.route("/comments/quick/<token>", methods=["GET", "POST"])
+@bp.route("/quick/<token>", methods=["GET", "POST"])
 def quick_moderate(token: str) -> ResponseReturnValue:
     """Approve or mark as spam from the link in the owner's notification email, without logging in.
 
@@ -179,6 +227,6 @@ def quick_moderate(token: str) -> ResponseReturnValue:
     is_used = comment.revision != wanted.get("revision")
     if request.method == "POST" and not is_used:
         g.audit_username, g.audit_detail = "(email link)", f"comment {comment.id}, action: {action}"
-        message = moderate([comment], action)
+        message = moderate_each([comment], action)
         return render_template("admin/quick_moderate.html", comment=comment, action=action, message=message)
     return render_template("admin/quick_moderate.html", comment=comment, action=action, is_used=is_used)

@@ -1,8 +1,8 @@
 """Email about comments: to the owner on each new one, to commenters who asked for it.
 
 Mail is sent over SMTP after the response has gone out, so a slow or broken mail server never delays
-or fails a request, and never loses a comment: failures are logged. Nothing is sent unless
-``MAIL_SERVER`` is set.
+or fails a request, and never loses a comment: failures are logged. Outside a request (the command line) it is
+sent at once. Nothing is sent unless ``MAIL_SERVER`` is set.
 
 Links in mail are built on ``SITE_URL``, never on the ``Host`` of the request that caused the mail: that is
 often a stranger's comment, and a one-click approve link sent to their server would let them approve it.
@@ -19,6 +19,7 @@ from typing import Any
 from flask import Response
 from flask import after_this_request
 from flask import current_app
+from flask import has_request_context
 from itsdangerous import URLSafeSerializer
 from itsdangerous import URLSafeTimedSerializer
 
@@ -49,7 +50,7 @@ def quick_moderation_url(comment: Comment, action: str) -> str:
     the queue), the link has expired, and the owner is sent a new one if it needs them again.
     """
     token = quick_moderation_serializer().dumps({"id": comment.id, "action": action, "revision": comment.revision})
-    return absolute_url("admin.quick_moderate", token=token)
+    return absolute_url("admin.moderation.quick_moderate", token=token)
 
 
 def unsubscribe_url(comment: Comment, kind: str) -> str:
@@ -171,13 +172,17 @@ def notify_approved(comment: Comment) -> None:
 
 
 def send_after_response(messages: list[EmailMessage]) -> None:
-    """Send ``messages`` once the response is complete; do nothing when mail is not configured."""
+    """Send ``messages`` once the response is complete (at once outside a request, as from the command line);
+    do nothing when mail is not configured."""
     if not messages or not current_app.config["MAIL_SERVER"]:
         return
     settings = {
         key: current_app.config[key]
         for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS")
     }
+    if not has_request_context():
+        deliver(messages, settings)
+        return
 
     @after_this_request
     def send_when_closed(response: Response) -> Response:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 from sqlalchemy import func
 from sqlalchemy import select
 
-from cli import WELCOME_TITLE
+from conftest import csrf_token
 from conftest import page_text
 from conftest import post_comment
+from demo import WELCOME_TITLE
 from models import AuditEntry
 from models import Comment
 from models import CommentStatus
@@ -100,6 +102,24 @@ def test_comment_commands_list_approve_and_mark_spam(make_app, make_post):
         ]
     html = page_text(app.test_client().get(f"/posts/{post.slug}"))
     assert "Approve me please" in html and "Cheap watches" not in html
+
+
+def test_moderating_from_the_command_line_is_in_the_audit_log_as_the_queue_is(app, client, admin, make_post):
+    post = make_post("Audited")
+    post_comment(app.test_client(), post.slug, body="One")
+    post_comment(app.test_client(), post.slug, body="Two")
+    token = csrf_token(client, "/admin/comments")
+    client.post("/admin/comments/1/moderate", data={"csrf_token": token, "action": "spam"})
+
+    app.test_cli_runner().invoke(args=["comments", "spam", "2"])
+
+    html = page_text(client.get("/admin/audit"))
+    assert re.search(r"<td>owner</td>\s*<td>Moderated a comment</td>\s*<td>comment_id 1, action: spam</td>", html)
+    assert re.search(
+        r"<td>\(command line\)</td>\s*<td>Moderated a comment from the command line</td>\s*"
+        r"<td>comment 2, action: spam</td>",
+        html,
+    )
 
 
 def test_moderating_an_unknown_comment_says_so(runner):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from cli import set_comment_status
 from commenters import COMMENTER_COOKIE
 from conftest import csrf_token
 from conftest import log_in
@@ -16,6 +15,7 @@ from models import CommentStatus
 from models import ModerationPolicy
 from models import UserRole
 from models import db
+from moderation import moderate
 
 
 def statuses(app) -> list[CommentStatus]:
@@ -25,7 +25,7 @@ def statuses(app) -> list[CommentStatus]:
 
 def approve(app, comment_id: int) -> None:
     with app.app_context():
-        set_comment_status(comment_id, CommentStatus.approved)
+        moderate(db.session.get(Comment, comment_id), "approve")
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_spam_is_hidden_from_everyone(make_app, make_post):
     post = make_post()
     post_comment(client, post.slug, body="Spammy spam")
     with app.app_context():
-        set_comment_status(1, CommentStatus.spam)
+        moderate(db.session.get(Comment, 1), "spam")
     assert "Spammy spam" not in page_text(client.get(f"/posts/{post.slug}"))
 
 
@@ -138,6 +138,22 @@ def test_spam_is_hidden_from_everyone(make_app, make_post):
 def queue_action(client, url: str, **data):
     token = csrf_token(client, "/admin/comments")
     return client.post(url, data={"csrf_token": token} | data)
+
+
+def test_the_queue_is_part_of_the_admin_area(make_app, make_user, make_post):
+    app = make_app(COMMENT_MODERATION="all")
+    make_user("owner")
+    post_comment(app.test_client(), make_post("Held").slug, body="Waiting for the owner")
+    logged_out = app.test_client().get("/admin/comments?status=pending")
+    assert logged_out.status_code == 302
+    assert logged_out.headers["Location"] == "/admin/login?next=/admin/comments?status%3Dpending"
+
+    owner = app.test_client()
+    log_in(owner, "owner")
+    html = page_text(owner.get("/admin/comments"))
+
+    assert 'href="/admin/" aria-current="page">Admin</a>' in html
+    assert 'href="/admin/comments" aria-current="page">Comments <span class="badge">1 pending</span></a>' in html
 
 
 def test_queue_lists_held_comments_first_with_their_details(make_app, make_post, make_user):

@@ -497,3 +497,33 @@ def test_links_in_emails_point_to_the_blog_whatever_host_a_stranger_sent_their_c
     links = LINK.findall(body_of(held)) + LINK.findall(body_of(approved))
     assert len(links) == 4
     assert all(link.startswith("https://blog.example.com/") for link in links), links
+
+
+def mails_about_an_approval(messages: list[EmailMessage]) -> list[tuple[str, str, str]]:
+    """Who was told what, with links (each names its own comment and token) left out."""
+    return sorted((str(m["To"]), str(m["Subject"]), LINK.sub("<link>", body_of(m))) for m in messages)
+
+
+def test_approving_from_the_command_line_sends_the_same_emails_as_the_queue(mail_app, mailbox, make_post, make_user):
+    post = make_post("Awaited")
+    question = stored_comment(
+        mail_app,
+        post_id=post.id,
+        author_name="Ada",
+        author_email="ada@example.com",
+        notify_replies=True,
+        status=CommentStatus.approved,
+    )
+    answer = {"post_id": post.id, "parent_id": question, "author_name": "Ken", "author_email": "ken@example.com"}
+    by_queue = stored_comment(mail_app, notify_approval=True, body="An answer", **answer)
+    by_command = stored_comment(mail_app, notify_approval=True, body="An answer", **answer)
+
+    approve_in_queue(logged_in_owner(mail_app, make_user), by_queue)
+    from_queue = list(mailbox.wait_for(2))
+    result = mail_app.test_cli_runner().invoke(args=["comments", "approve", str(by_command)])
+    from_command = mailbox.wait_for(4)[len(from_queue) :]
+
+    assert result.exit_code == 0, result.output
+    assert status_of(mail_app, by_command) == CommentStatus.approved
+    assert [m["To"] for m in sorted(from_queue, key=lambda m: m["To"])] == ["ada@example.com", "ken@example.com"]
+    assert mails_about_an_approval(from_command) == mails_about_an_approval(from_queue)
