@@ -67,6 +67,7 @@ from markup import is_web_address
 from markup import plain_text
 from markup import render_comment
 from markup import render_post
+from settings import ModerationPolicy
 
 
 def now_utc() -> datetime:
@@ -133,12 +134,6 @@ class CommentStatus(StrEnum):
 class UserRole(StrEnum):
     admin = "admin"
     author = "author"
-
-
-class ModerationPolicy(StrEnum):
-    off = "off"
-    first_time = "first-time"
-    all = "all"
 
 
 def slugify(text: str, max_length: int = 80) -> str:
