@@ -16,7 +16,6 @@ from typing import Any
 
 from flask import Flask
 from flask import Response
-from flask import g
 from flask import has_request_context
 from flask import render_template
 from flask import request
@@ -45,7 +44,8 @@ from models import Tag
 from models import User
 from models import db
 from models import recent_posts
-from requestid import request_id_from
+from requestid import ENVIRON_KEY as REQUEST_ID
+from requestid import RequestIdMiddleware
 from settings import load_config
 
 CONTENT_SECURITY_POLICY = (
@@ -86,7 +86,6 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     load_config(app, test_config)
     register_logging(app)
-    register_request_id(app)
     register_extensions(app)  # the page cache's middleware first, so that ProxyFix runs before it
     register_proxy_fix(app)
     register_blueprints(app)
@@ -95,6 +94,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     register_static_fingerprints(app)
     register_template_helpers(app)
     register_commands(app)
+    register_request_id(app)  # outermost
     return app
 
 
@@ -109,7 +109,7 @@ class JSONLogFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if has_request_context():
-            entry |= {"request_id": g.get("request_id"), "method": request.method, "path": request.path}
+            entry |= {"request_id": request.environ.get(REQUEST_ID), "method": request.method, "path": request.path}
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -151,17 +151,11 @@ def register_proxy_fix(app: Flask) -> None:
 
 
 def register_request_id(app: Flask) -> None:
-    """Give every request an id (the proxy's ``X-Request-ID`` when sane), logged and sent back."""
+    """Give every request an id (the proxy's ``X-Request-ID`` when sane), logged and sent back.
 
-    @app.before_request
-    def assign_request_id() -> None:
-        g.request_id = request_id_from(request.headers.get("X-Request-ID", ""))
-
-    @app.after_request
-    def send_request_id(response: Response) -> Response:
-        if "request_id" in g:
-            response.headers["X-Request-ID"] = g.request_id
-        return response
+    Called last, so that it wraps everything else, the page cache's middleware included.
+    """
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -73,7 +73,6 @@ from models import Tag
 from models import User
 from models import db
 from models import now_utc
-from requestid import request_id_from
 
 log = logging.getLogger(__name__)
 
@@ -405,8 +404,7 @@ class PageCacheMiddleware:
         return value
 
     def _serve(self, entry: dict[str, Any], environ: dict[str, Any], start_response: Callable[..., Any]):
-        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
-        headers = [*entry["headers"], *_last_modified_header(entry), ("X-Request-ID", request_id)]
+        headers = [*entry["headers"], *_last_modified_header(entry)]
         if _not_modified(entry, environ):
             start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
             return []
