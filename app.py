@@ -31,6 +31,7 @@ from werkzeug.routing import Map
 
 import forms
 import pagecache
+import pageserver
 import ratelimits
 from extensions import csrf
 from extensions import limiter
@@ -159,7 +160,7 @@ def register_request_id(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, CSRF protection and rate limiter to the app."""
+    """Bind the database, CSRF protection, rate limiter and page cache to the app."""
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
     csrf.init_app(app)
@@ -169,6 +170,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     pagecache.init_app(app)
+    pageserver.init_app(app)
 
 
 class DatabaseId(IntegerConverter):

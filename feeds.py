@@ -90,7 +90,7 @@ def conditional(body: str, content_type: str) -> Response:
 
     Characters XML cannot hold are dropped, whatever a stored name or title contains. The newest entry's
     date is not a validator: it goes back in time when an entry is removed (a comment marked as spam), so
-    the page cache's ``Last-Modified`` is used instead (pagecache.finish_page).
+    the page cache's ``Last-Modified`` is used instead (pageserver.finish_page).
     """
     response = make_response(xml_safe(body))
     response.headers["Content-Type"] = content_type
