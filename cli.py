@@ -22,7 +22,6 @@ from sqlalchemy import insert
 from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 import account
 import audit
@@ -42,6 +41,7 @@ from models import PostStatus
 from models import Tag
 from models import User
 from models import UserRole
+from models import database_problem
 from models import db
 from models import now_utc
 from models import post_tags
@@ -292,17 +292,6 @@ def set_comment_status(comment_id: int, status: CommentStatus) -> Comment:
     comment.status = status
     db.session.commit()
     return comment
-
-
-def database_problem() -> str | None:
-    """Return why the database cannot be reached, in one line, or ``None`` when it answers."""
-    try:
-        with db.engine.connect() as connection:
-            connection.execute(select(1))
-    except SQLAlchemyError as error:
-        reason = str(error.orig if getattr(error, "orig", None) else error).strip().splitlines()[0]
-        return f"Cannot use the database {db.engine.url.render_as_string(hide_password=True)}: {reason}"
-    return None
 
 
 @click.command("init-db")

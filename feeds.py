@@ -15,12 +15,11 @@ from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import limiter
 from models import Post
 from models import Tag
+from models import database_problem
 from models import db
 from models import now_utc
 from models import post_by_slug_or_404
@@ -186,9 +185,6 @@ def robots_txt() -> ResponseReturnValue:
 @limiter.exempt
 def healthz() -> ResponseReturnValue:
     """Answer ``ok`` when the database answers, for load balancers and uptime monitors."""
-    try:
-        db.session.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        db.session.rollback()
+    if database_problem():
         return "database unavailable\n", 503, {"Content-Type": "text/plain; charset=utf-8"}
     return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}

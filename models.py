@@ -46,6 +46,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import Session
@@ -118,6 +119,20 @@ def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def database_problem() -> str | None:
+    """Return why the database cannot be reached, in one line, or ``None`` when it answers.
+
+    The one check of "is the database up": ``/healthz``, ``init-db`` and gunicorn's start-up all ask it.
+    """
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(select(1))
+    except SQLAlchemyError as error:
+        reason = str(error.orig if getattr(error, "orig", None) else error).strip().splitlines()[0]
+        return f"Cannot use the database {db.engine.url.render_as_string(hide_password=True)}: {reason}"
+    return None
 
 
 class PostStatus(StrEnum):
