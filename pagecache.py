@@ -278,6 +278,7 @@ Generation = tuple[str, float | None, float]  # (value, time of the next schedul
 
 
 def is_generation(value: Any) -> bool:
+    """Whether a value read from the store is a generation (a missing or foreign one is not)."""
     return isinstance(value, tuple) and len(value) == 3
 
 
@@ -385,6 +386,7 @@ def forget_after_rollback(session: Session) -> None:
 
 
 def store_set(store: Any, key: str, value: Any, timeout: int | None = None) -> None:
+    """Store ``value``; a failing store is logged, and the page is served uncached, never refused."""
     try:
         store.set(key, value, timeout=timeout)
     except Exception as error:  # noqa: BLE001
