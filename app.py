@@ -1,4 +1,5 @@
-"""Inkwell, a small self-hosted blog: the application factory."""
+"""Inkwell, a small self-hosted blog: the application factory, a table of contents of ``register_*`` and
+``init_app`` calls. It may import any module; nothing imports it (settings live in settings.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import sys
 from collections.abc import Mapping
 from datetime import datetime
@@ -16,7 +16,6 @@ from typing import Any
 
 from flask import Flask
 from flask import Response
-from flask import g
 from flask import has_request_context
 from flask import render_template
 from flask import request
@@ -32,6 +31,7 @@ from werkzeug.routing import Map
 
 import forms
 import pagecache
+import pageserver
 import ratelimits
 from extensions import csrf
 from extensions import limiter
@@ -40,108 +40,14 @@ from extensions import migrate
 from markup import highlight
 from models import MAX_DATABASE_ID
 from models import Comment
-from models import ModerationPolicy
 from models import Post
 from models import Tag
 from models import User
 from models import db
 from models import recent_posts
-from requestid import request_id_from
-
-DEFAULT_CONFIG: dict[str, Any] = {
-    "DATABASE_URL": "sqlite:///inkwell.db",  # relative SQLite paths live in the instance folder
-    "BLOG_TITLE": "Inkwell",
-    "BLOG_DESCRIPTION": "Notes and stories, written with Inkwell.",
-    "BLOG_LANGUAGE": "en",
-    "COMMENT_MODERATION": ModerationPolicy.first_time.value,
-    "POSTS_PER_PAGE": 10,
-    "ARCHIVE_FULL_LIST_LIMIT": 1000,  # past this many posts, /archive lists months only
-    "SITE_URL": "",  # e.g. https://blog.example.com; empty: links use the address of each request
-    "PROXY_FIX": 0,  # how many proxies (nginx: 1) set X-Forwarded-For/-Proto/-Host in front of Inkwell
-    "LOG_LEVEL": "INFO",
-    "SITEMAP_MAX_URLS": 50_000,
-    "COMMENT_RATE_LIMIT": "5 per minute; 30 per hour",  # posting, replying and editing one's comment
-    "PREVIEW_RATE_LIMIT": "20 per minute; 120 per hour",  # previews count here, not against COMMENT_RATE_LIMIT
-    "COMMENT_MIN_SECONDS": 3,
-    "COMMENT_MAX_LINKS": 2,
-    "COMMENT_BLOCKLIST": "blocklist.txt",  # in the instance folder
-    "COMMENT_EDIT_MINUTES": 15,
-    "COMMENTS_PER_PAGE": 50,  # top-level comments, each with its replies (WordPress's default)
-    "PURGE_AFTER_DAYS": 30,
-    "AUDIT_KEEP_DAYS": 365,  # `purge` removes older audit log entries
-    "RATELIMIT_STORAGE_URI": "",  # empty: REDIS_URL when set, else a file all workers share (ratelimits.py)
-    "REDIS_URL": "",  # e.g. redis://127.0.0.1:6379/0: page cache and rate limits shared by several servers
-    "PAGE_CACHE": True,  # serve anonymous readers' pages from the cache (pagecache.py)
-    "PROXY_CACHE_SECONDS": 5,  # how long nginx may keep an anonymous page (s-maxage)
-    # If the shared store (Redis, the counters file) stops answering, count in memory rather than refuse comments.
-    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
-    "RATELIMIT_SWALLOW_ERRORS": True,
-    "MAIL_SERVER": "",  # empty: send no email
-    "MAIL_PORT": 25,
-    "MAIL_USERNAME": "",
-    "MAIL_PASSWORD": "",
-    "MAIL_USE_TLS": False,
-    "MAIL_FROM": "inkwell@localhost",
-    "NOTIFY_EMAIL": "",
-    "COMMENTS_CLOSE_AFTER_DAYS": 0,  # 0: comments never close by age
-    "LOGIN_RATE_LIMIT": "5 per minute",
-    "MAX_CONTENT_LENGTH": 1024 * 1024,
-    "MAX_FORM_MEMORY_SIZE": 1024 * 1024,  # a long post's text must fit
-    "UPLOAD_MAX_BYTES": 4 * 1024 * 1024,
-    "UPLOAD_MAX_PIXELS": 40_000_000,  # all frames of an image together; more is refused as a decompression bomb
-    "REMEMBER_COOKIE_SAMESITE": "Lax",
-    "WTF_CSRF_TIME_LIMIT": 24 * 3600,  # a comment may take a while to write
-    "SESSION_COOKIE_SAMESITE": "Lax",
-    # Every cookie Inkwell sets starts with inkwell_, so the page cache and nginx can tell who is anonymous.
-    "SESSION_COOKIE_NAME": "inkwell_session",
-    "REMEMBER_COOKIE_NAME": "inkwell_remember",
-}
-
-# Settings read from the environment, with the type each is parsed as.
-ENVIRONMENT_SETTINGS: dict[str, type] = {
-    "DATABASE_URL": str,
-    "SECRET_KEY": str,
-    "BLOG_TITLE": str,
-    "BLOG_DESCRIPTION": str,
-    "BLOG_LANGUAGE": str,
-    "SITE_URL": str,
-    "PROXY_FIX": int,
-    "LOG_LEVEL": str,
-    "COMMENT_MODERATION": str,
-    "POSTS_PER_PAGE": int,
-    "COMMENTS_CLOSE_AFTER_DAYS": int,
-    "COMMENT_RATE_LIMIT": str,
-    "PREVIEW_RATE_LIMIT": str,
-    "COMMENT_MIN_SECONDS": int,
-    "COMMENT_MAX_LINKS": int,
-    "COMMENT_BLOCKLIST": str,
-    "COMMENT_EDIT_MINUTES": int,
-    "COMMENTS_PER_PAGE": int,
-    "PURGE_AFTER_DAYS": int,
-    "AUDIT_KEEP_DAYS": int,
-    "LOGIN_RATE_LIMIT": str,
-    "RATELIMIT_STORAGE_URI": str,
-    "REDIS_URL": str,
-    "PAGE_CACHE": bool,
-    "PROXY_CACHE_SECONDS": int,
-    "MAIL_SERVER": str,
-    "MAIL_PORT": int,
-    "MAIL_USERNAME": str,
-    "MAIL_PASSWORD": str,
-    "MAIL_USE_TLS": bool,
-    "MAIL_FROM": str,
-    "NOTIFY_EMAIL": str,
-}
-TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off", ""}
-NON_NEGATIVE_NUMBERS = (
-    "COMMENTS_CLOSE_AFTER_DAYS",
-    "COMMENT_MIN_SECONDS",
-    "COMMENT_MAX_LINKS",
-    "COMMENT_EDIT_MINUTES",
-    "PURGE_AFTER_DAYS",
-    "PROXY_CACHE_SECONDS",
-)
+from requestid import ENVIRON_KEY as REQUEST_ID
+from requestid import RequestIdMiddleware
+from settings import load_config
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'none'; "
@@ -181,7 +87,6 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     load_config(app, test_config)
     register_logging(app)
-    register_request_id(app)
     register_extensions(app)  # the page cache's middleware first, so that ProxyFix runs before it
     register_proxy_fix(app)
     register_blueprints(app)
@@ -190,105 +95,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     register_static_fingerprints(app)
     register_template_helpers(app)
     register_commands(app)
+    register_request_id(app)  # outermost
     return app
-
-
-def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
-    """Layer the settings: defaults, then ``instance/config.py``, then the environment, then ``test_config``.
-
-    :raise SystemExit: with a sentence naming the setting, when a setting is invalid.
-    """
-    os.makedirs(app.instance_path, exist_ok=True)
-    app.config.from_mapping(DEFAULT_CONFIG)
-    app.config.from_pyfile("config.py", silent=True)
-    try:
-        app.config.update(settings_from_environment(os.environ))
-        app.config.update(test_config or {})
-        validate_config(app.config)
-    except ValueError as error:
-        raise SystemExit(f"Inkwell cannot start: {error}") from None
-    if not app.config["RATELIMIT_STORAGE_URI"]:
-        shared_file = ratelimits.storage_uri(Path(app.instance_path) / "ratelimits.db")
-        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or shared_file
-    app.config.setdefault("SQLALCHEMY_DATABASE_URI", database_uri(app.config["DATABASE_URL"]))
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = load_or_create_secret_key(Path(app.instance_path) / "secret_key")
-    if app.config["SITE_URL"].startswith("https://"):
-        app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = True
-
-
-def settings_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Return the Inkwell settings present in the environment, parsed.
-
-    :raise ValueError: when a number setting is not a number.
-    """
-    settings: dict[str, Any] = {}
-    for name, kind in ENVIRONMENT_SETTINGS.items():
-        if name in environ:
-            settings[name] = _parse_setting(name, environ[name], kind)
-    return settings
-
-
-def _parse_setting(name: str, raw: str, kind: type) -> Any:
-    if kind is bool:
-        if raw.strip().lower() not in TRUE_WORDS | FALSE_WORDS:
-            raise ValueError(f"{name} must be true or false; got {raw!r}.")
-        return raw.strip().lower() in TRUE_WORDS
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number; got {raw!r}.") from None
-
-
-def validate_config(config: Mapping[str, Any]) -> None:
-    """:raise ValueError: with a sentence a person can act on, for the first invalid setting."""
-    choices = ", ".join(policy.value for policy in ModerationPolicy)
-    if config["COMMENT_MODERATION"] not in set(ModerationPolicy):
-        raise ValueError(f"COMMENT_MODERATION must be one of {choices}; got {config['COMMENT_MODERATION']!r}.")
-    per_page = config["POSTS_PER_PAGE"]
-    if not isinstance(per_page, int) or not 1 <= per_page <= 100:
-        raise ValueError(f"POSTS_PER_PAGE must be a whole number from 1 to 100; got {per_page!r}.")
-    for name in NON_NEGATIVE_NUMBERS:
-        if not isinstance(config[name], int) or config[name] < 0:
-            raise ValueError(f"{name} must be 0 (off) or a positive whole number; got {config[name]!r}.")
-    if config["MAIL_SERVER"] and not config["SITE_URL"]:
-        # Without it, an email's links would name whatever host the stranger's request did (Host: evil.example).
-        raise ValueError("MAIL_SERVER is set, so SITE_URL must be too: the links in emails need the blog's address.")
-    if not isinstance(config["COMMENTS_PER_PAGE"], int) or config["COMMENTS_PER_PAGE"] < 1:
-        raise ValueError(
-            f"COMMENTS_PER_PAGE must be a whole number of at least 1; got {config['COMMENTS_PER_PAGE']!r}."
-        )
-
-
-def database_uri(url: str) -> str:
-    """Return the SQLAlchemy URL for ``DATABASE_URL``, choosing psycopg 3 for plain PostgreSQL URLs."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url.removeprefix(prefix)
-    return url
-
-
-def load_or_create_secret_key(path: Path) -> str:
-    """Return the secret key kept in ``path``, generating it (mode 0600) the first time.
-
-    Several gunicorn workers may start at once: the key is written to a temporary file and linked into
-    place, which fails for all but the first, and the others read the winner's key.
-    """
-    if path.exists():
-        return path.read_text().strip()
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(secrets.token_hex(32))
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        pass
-    finally:
-        temporary.unlink()
-    return path.read_text().strip()
 
 
 class JSONLogFormatter(logging.Formatter):
@@ -302,7 +110,7 @@ class JSONLogFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if has_request_context():
-            entry |= {"request_id": g.get("request_id"), "method": request.method, "path": request.path}
+            entry |= {"request_id": request.environ.get(REQUEST_ID), "method": request.method, "path": request.path}
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -344,27 +152,25 @@ def register_proxy_fix(app: Flask) -> None:
 
 
 def register_request_id(app: Flask) -> None:
-    """Give every request an id (the proxy's ``X-Request-ID`` when sane), logged and sent back."""
+    """Give every request an id (the proxy's ``X-Request-ID`` when sane), logged and sent back.
 
-    @app.before_request
-    def assign_request_id() -> None:
-        g.request_id = request_id_from(request.headers.get("X-Request-ID", ""))
-
-    @app.after_request
-    def send_request_id(response: Response) -> Response:
-        if "request_id" in g:
-            response.headers["X-Request-ID"] = g.request_id
-        return response
+    Called last, so that it wraps everything else, the page cache's middleware included.
+    """
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, CSRF protection and rate limiter to the app."""
+    """Bind the database, CSRF protection, rate limiter and page cache to the app."""
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    if not app.config["RATELIMIT_STORAGE_URI"]:
+        shared_file = ratelimits.storage_uri(Path(app.instance_path) / "ratelimits.db")
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or shared_file
     limiter.init_app(app)
     login_manager.init_app(app)
     pagecache.init_app(app)
+    pageserver.init_app(app)
 
 
 class DatabaseId(IntegerConverter):

@@ -18,7 +18,6 @@ from sqlalchemy import func
 from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 import account
 import audit
@@ -33,6 +32,7 @@ from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import UserRole
+from models import database_problem
 from models import db
 
 
@@ -106,17 +106,6 @@ def moderate_from_command_line(comment_id: int, action: str) -> Comment:
         "Moderated a comment from the command line", None, f"comment {comment_id}, action: {action}", "(command line)"
     )
     return comment
-
-
-def database_problem() -> str | None:
-    """Return why the database cannot be reached, in one line, or ``None`` when it answers."""
-    try:
-        with db.engine.connect() as connection:
-            connection.execute(select(1))
-    except SQLAlchemyError as error:
-        reason = str(error.orig if getattr(error, "orig", None) else error).strip().splitlines()[0]
-        return f"Cannot use the database {db.engine.url.render_as_string(hide_password=True)}: {reason}"
-    return None
 
 
 @click.command("init-db")

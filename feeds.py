@@ -16,12 +16,11 @@ from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import limiter
 from models import Post
 from models import Tag
+from models import database_problem
 from models import db
 from models import now_utc
 from models import post_by_slug_or_404
@@ -97,7 +96,7 @@ def conditional(body: str, content_type: str) -> Response:
 
     Characters XML cannot hold are dropped, whatever a stored name or title contains. The newest entry's
     date is not a validator: it goes back in time when an entry is removed (a comment marked as spam), so
-    the page cache's ``Last-Modified`` is used instead (pagecache.finish_page).
+    the page cache's ``Last-Modified`` is used instead (pageserver.finish_page).
     """
     response = make_response(xml_safe(body))
     response.headers["Content-Type"] = content_type
@@ -193,9 +192,6 @@ def robots_txt() -> ResponseReturnValue:
 @limiter.exempt
 def healthz() -> ResponseReturnValue:
     """Answer ``ok`` when the database answers, for load balancers and uptime monitors."""
-    try:
-        db.session.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        db.session.rollback()
+    if database_problem():
         return "database unavailable\n", 503, {"Content-Type": "text/plain; charset=utf-8"}
     return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}

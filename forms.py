@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from flask import abort
@@ -50,6 +51,7 @@ from pagecache import token_kind
 from safetext import NOT_IN_ONE_LINE
 from safetext import NOT_IN_TEXT
 
+COMMENT_CSRF_SALT = "inkwell-comment-csrf"
 NAME_MAX = 80
 EMAIL_MAX = 254
 WEBSITE_MAX = 200
@@ -136,14 +138,27 @@ def refuse_nul_characters(*, multipart_too: bool = False) -> None:
         abort(400, description="That request held a character that no address or form field may contain.")
 
 
+def stamp_form_shown(secret_key: str, salt: str) -> str:
+    """Return a signed timestamp saying that a form was shown now; ``salt`` names the kind of stamp."""
+    return TimestampSigner(secret_key, salt=salt).sign("comment-form").decode()
+
+
+def form_shown_at(stamp: str, salt: str, max_age: int) -> datetime:
+    """Return when the form carrying ``stamp`` (from :func:`stamp_form_shown`) was shown.
+
+    :raise SignatureExpired: when that was more than ``max_age`` seconds ago.
+    :raise BadSignature: when the stamp is missing, forged, or of another kind.
+    """
+    _, signed_at = TimestampSigner(current_app.secret_key, salt=salt).unsign(
+        stamp, max_age=max_age, return_timestamp=True
+    )
+    return signed_at
+
+
 @token_kind("comment-csrf")
 def comment_form_token(secret_key: str) -> str:
     """Return a signed, timestamped token that the comment form came from this site."""
-    return _comment_token_signer(secret_key).sign("comment-form").decode()
-
-
-def _comment_token_signer(secret_key: str) -> TimestampSigner:
-    return TimestampSigner(secret_key, salt="inkwell-comment-csrf")
+    return stamp_form_shown(secret_key, COMMENT_CSRF_SALT)
 
 
 class CommentFormCSRF(CSRF):
@@ -164,8 +179,7 @@ class CommentFormCSRF(CSRF):
         if is_cross_site_request():
             raise ValidationError("This form was sent from another site.")
         try:
-            signer = _comment_token_signer(current_app.secret_key)
-            signer.unsign(field.data or "", max_age=current_app.config["WTF_CSRF_TIME_LIMIT"])
+            form_shown_at(field.data or "", COMMENT_CSRF_SALT, current_app.config["WTF_CSRF_TIME_LIMIT"])
         except SignatureExpired:
             raise ValidationError("The CSRF token has expired.") from None
         except BadSignature:

@@ -46,6 +46,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import Session
@@ -67,6 +68,7 @@ from markup import is_web_address
 from markup import plain_text
 from markup import render_comment
 from markup import render_post
+from settings import ModerationPolicy
 
 
 def now_utc() -> datetime:
@@ -119,6 +121,20 @@ def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
+def database_problem() -> str | None:
+    """Return why the database cannot be reached, in one line, or ``None`` when it answers.
+
+    The one check of "is the database up": ``/healthz``, ``init-db`` and gunicorn's start-up all ask it.
+    """
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(select(1))
+    except SQLAlchemyError as error:
+        reason = str(error.orig if getattr(error, "orig", None) else error).strip().splitlines()[0]
+        return f"Cannot use the database {db.engine.url.render_as_string(hide_password=True)}: {reason}"
+    return None
+
+
 class PostStatus(StrEnum):
     draft = "draft"
     published = "published"
@@ -133,12 +149,6 @@ class CommentStatus(StrEnum):
 class UserRole(StrEnum):
     admin = "admin"
     author = "author"
-
-
-class ModerationPolicy(StrEnum):
-    off = "off"
-    first_time = "first-time"
-    all = "all"
 
 
 def slugify(text: str, max_length: int = 80) -> str:

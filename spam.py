@@ -16,12 +16,13 @@ from pathlib import Path
 from flask import current_app
 from itsdangerous import BadSignature
 from itsdangerous import SignatureExpired
-from itsdangerous import TimestampSigner
 from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy.sql import Select
 
 from forms import CommentForm
+from forms import form_shown_at
+from forms import stamp_form_shown
 from models import HELD_BLOCKLIST
 from models import HELD_HONEYPOT
 from models import HELD_LINKS
@@ -37,6 +38,7 @@ from models import now_utc
 from pagecache import token_kind
 
 FORM_MAX_AGE = 24 * 3600
+FORM_STARTED_SALT = "inkwell-comment-form-started"
 DUPLICATE_WINDOW = timedelta(minutes=10)
 DUPLICATES_COMPARED = 20
 LINK = re.compile(r"<a\s")
@@ -48,14 +50,10 @@ class FormTooOld(Exception):
     """The comment form was shown more than a day ago: ask to send it again, keeping the text."""
 
 
-def _signer(secret_key: str | None = None) -> TimestampSigner:
-    return TimestampSigner(secret_key or current_app.secret_key, salt="inkwell-comment-form-started")
-
-
 @token_kind("form-started")
 def form_started_token(secret_key: str) -> str:
     """Return a signed timestamp for a freshly shown comment form."""
-    return _signer(secret_key).sign("comment-form").decode()
+    return stamp_form_shown(secret_key, FORM_STARTED_SALT)
 
 
 def seconds_since_form_shown(token: str | None) -> float | None:
@@ -66,7 +64,7 @@ def seconds_since_form_shown(token: str | None) -> float | None:
     if not token:
         return None
     try:
-        _, signed_at = _signer().unsign(token, max_age=FORM_MAX_AGE, return_timestamp=True)
+        signed_at = form_shown_at(token, FORM_STARTED_SALT, FORM_MAX_AGE)
     except SignatureExpired:
         raise FormTooOld from None
     except BadSignature:

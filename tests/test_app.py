@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from app import create_app
-from app import database_uri
 from models import db
+from settings import database_uri
 
 
 def test_secret_key_is_generated_once_into_the_instance_folder(tmp_path, monkeypatch):

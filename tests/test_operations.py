@@ -12,6 +12,7 @@ from app import JSONLogFormatter
 from app import create_app
 from conftest import ROOT
 from conftest import post_comment
+from models import database_problem
 
 
 def test_stats_command_counts_posts_and_comments_by_status(runner, client, make_post):
@@ -95,6 +96,18 @@ def test_an_unreachable_database_stops_init_db_with_one_clear_line(tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith("Error: Cannot use the database postgresql+psycopg://nobody@127.0.0.1:1/none:")
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_one_check_tells_whether_the_database_is_up_without_showing_its_password(app, tmp_path):
+    with app.app_context():
+        assert database_problem() is None
+    config = {"SECRET_KEY": "x", "DATABASE_URL": "postgresql://inkwell:hunter2@127.0.0.1:1/none"}
+    down = create_app(config, instance_path=str(tmp_path / "instance"))
+    with down.app_context():
+        problem = database_problem()
+    assert problem.startswith("Cannot use the database postgresql+psycopg://inkwell:***@127.0.0.1:1/none: ")
+    assert "hunter2" not in problem and "\n" not in problem
+    assert down.test_client().get("/healthz").status_code == 503  # the health check asks the same question
 
 
 def test_gunicorn_refuses_to_start_in_one_line_when_the_database_is_unreachable():

@@ -5,14 +5,19 @@ from __future__ import annotations
 import logging
 
 import pytest
+from itsdangerous import BadSignature
+from itsdangerous import SignatureExpired
 from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
 from conftest import page_text
 from conftest import post_comment
+from forms import form_shown_at
+from forms import stamp_form_shown
 from models import Comment
 from models import CommentStatus
 from models import db
+from models import now_utc
 
 
 def stored(app) -> list[Comment]:
@@ -88,6 +93,19 @@ def test_form_older_than_a_day_asks_to_resend_and_keeps_the_text(make_app, make_
     assert stored(app) == []
     fresh = html.split('name="started" type="hidden" value="', 1)[1].split('"', 1)[0]
     assert fresh != started
+
+
+def test_a_form_stamp_tells_when_the_form_was_shown_and_is_refused_when_too_old_or_of_another_kind(app, monkeypatch):
+    form_shown_seconds_ago(monkeypatch, 30)
+    stamp = stamp_form_shown(app.secret_key, "started")
+    monkeypatch.undo()
+
+    with app.app_context():
+        assert 30 <= (now_utc() - form_shown_at(stamp, "started", max_age=60)).total_seconds() < 40
+        with pytest.raises(SignatureExpired):
+            form_shown_at(stamp, "started", max_age=10)
+        with pytest.raises(BadSignature):
+            form_shown_at(stamp, "comment-csrf", max_age=60)  # a stamp of one kind is no proof of another
 
 
 def test_comment_with_too_many_links_is_held_with_the_reason(app, client, post):

@@ -1,0 +1,382 @@
+"""Serving cached pages: readers' pages rendered once, served from a store every gunicorn worker shares.
+
+A hit is answered by :class:`PageCacheMiddleware` before Flask runs at all, so a cached page costs about
+what a "hello world" costs. Only anonymous readers are served from it: a request carrying any ``inkwell_``
+cookie (a session, a login, a commenter's own details or held comments) is rendered for that person and
+never stored. When a stored page is stale is decided in pagecache.py, which this module imports (never the reverse).
+
+Pages carry the fingerprint of the code and of the settings in their key, so a changed setting is never shown
+from a page cached under the old one. ``Last-Modified`` is when a page's generations last changed, so it moves
+forward whenever what the page shows changes, even when a comment disappears from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from cachelib.file import FileSystemCache
+from flask import Flask
+from flask import Response
+from flask import current_app
+from flask import g
+from flask import request
+from flask import session
+from werkzeug.http import http_date
+from werkzeug.http import parse_date
+from werkzeug.http import parse_etags
+
+from pagecache import CACHED_ENDPOINTS
+from pagecache import KEY_ENVIRON
+from pagecache import STORED_ARG_NAMES
+from pagecache import STORED_ARG_VALUE
+from pagecache import forget_unused_generations
+from pagecache import generation_store
+from pagecache import is_generation
+from pagecache import note_version
+from pagecache import page_store
+from pagecache import store_set
+from pagecache import token_issuers
+from pagecache import warn_store_failure
+
+COOKIE_PREFIX = "inkwell_"
+PAGE_KEY = "inkwell:page:"
+ENVIRON_KEY = "inkwell.page_cache"
+# The query arguments a public page reads; a page with any other argument is answered as private.
+KNOWN_ARGS = frozenset({"page", "cpage", "q", "replyto"})
+# Settings whose values are secret and never shape a page: left out of the settings' fingerprint.
+SECRET_SETTING_WORDS = ("SECRET", "PASSWORD")
+# Per-response headers that are not stored with a page.
+UNSTORED_HEADERS = frozenset({"content-length", "x-request-id", "date", "server", "set-cookie", "last-modified"})
+PUBLIC_CACHE_CONTROL = "public, max-age=0, must-revalidate, s-maxage={seconds}"
+PRIVATE_CACHE_CONTROL = "private, no-cache"
+MAX_KNOWN_GENERATIONS = 10_000
+
+
+def init_app(app: Flask) -> None:
+    """Mark rendered pages public or private and, with ``PAGE_CACHE``, serve the stored ones before Flask runs.
+
+    Call it after :func:`pagecache.init_app`, which chooses the stores.
+    """
+    app.after_request(finish_page)
+    if app.config["PAGE_CACHE"]:
+        version = page_version(app)
+        note_version(generation_store(app), version)
+        app.wsgi_app = PageCacheMiddleware(
+            app.wsgi_app,
+            store=page_store(app),
+            generations=generation_store(app),
+            secret_key=app.secret_key,
+            version=version,
+            site_url=app.config["SITE_URL"],
+        )
+
+
+def page_version(app: Flask) -> str:
+    """Fingerprint what shapes every page besides the database: the code and the settings."""
+    return code_version(Path(app.root_path)) + settings_version(app.config)
+
+
+def code_version(root: Path) -> str:
+    """Fingerprint the code, templates and static files, so pages cached by an older Inkwell are not served
+    after an upgrade."""
+    files = sorted([*root.glob("*.py"), *root.glob("templates/**/*"), *root.glob("static/**/*")])
+    stamps = "|".join(f"{path}:{path.stat().st_mtime_ns}:{path.stat().st_size}" for path in files if path.is_file())
+    return hashlib.blake2b(stamps.encode(), digest_size=8).hexdigest()
+
+
+def settings_version(config: Mapping[str, Any]) -> str:
+    """Fingerprint the settings (title, moderation, closing, ...), so a restart with a changed one serves no page
+    cached under the old value. Every plain setting counts, but the secret ones, which shape no page."""
+    plain = (str, int, float, bool, type(None))
+    settings = sorted(
+        (name, value)
+        for name, value in config.items()
+        if isinstance(value, plain) and not any(word in name for word in SECRET_SETTING_WORDS)
+    )
+    return hashlib.blake2b(repr(settings).encode(), digest_size=8).hexdigest()
+
+
+def is_anonymous_read(environ: Mapping[str, Any]) -> bool:
+    """A GET or HEAD with no ``inkwell_`` cookie: a reader whose page may be shared with others."""
+    return environ["REQUEST_METHOD"] in ("GET", "HEAD") and COOKIE_PREFIX not in environ.get("HTTP_COOKIE", "")
+
+
+def page_key(environ: Mapping[str, Any], version: str, site_url: str = "") -> str | None:
+    """Return the store key of an anonymous GET of a page, or ``None`` when such an address is never stored.
+
+    The key is the address in a canonical form: its page numbers sorted, and its host only when the links on
+    the page are built on it (no ``SITE_URL``).
+    """
+    if not is_anonymous_read(environ):
+        return None
+    arguments = sorted(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    names = [name for name, _ in arguments]
+    if len(set(names)) < len(names) or not all(
+        name in STORED_ARG_NAMES and STORED_ARG_VALUE.fullmatch(value) for name, value in arguments
+    ):
+        return None
+    host = "" if site_url else environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    query = "&".join(f"{name}={value}" for name, value in arguments)
+    path = f"{environ.get('SCRIPT_NAME', '')}{environ['PATH_INFO']}?{query}"
+    address = f"{version}|{environ['wsgi.url_scheme']}://{host}{path}"
+    return PAGE_KEY + hashlib.blake2b(address.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+class PageCacheMiddleware:
+    """Serve anonymous readers' pages from the store before Flask runs; store the pages Flask marks public.
+
+    A stored page lists the generations it was rendered under; it is served only while they are all
+    current, and each reader's copy gets fresh form tokens. Anything else goes to Flask.
+    """
+
+    def __init__(
+        self,
+        wsgi_app: Callable[..., Iterable[bytes]],
+        *,
+        store: Any,
+        generations: Any,
+        secret_key: str,
+        version: str,
+        site_url: str = "",
+    ) -> None:
+        self.wsgi_app = wsgi_app
+        self.store = store
+        self.generations = generations
+        self.secret_key = secret_key
+        self.version = version
+        self.site_url = site_url
+        self._generation_files: dict[str, tuple[tuple[int, int, int], Any]] = {}
+        self._tokens_of_second: tuple[int, dict[str, bytes]] = (0, {})
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        key = page_key(environ, self.version, self.site_url)
+        if key is None:
+            return self.wsgi_app(environ, start_response)
+        environ[KEY_ENVIRON] = key
+        entry = self._current_entry(key)
+        if entry is not None:
+            return self._serve(entry, environ, start_response)
+        return self._render_and_store(key, environ, start_response)
+
+    def _current_entry(self, key: str) -> dict[str, Any] | None:
+        try:
+            entry = self.store.get(key)
+            if entry is None:
+                return None
+            generations = self._current_generations(list(entry["generations"]))
+        except Exception as error:  # noqa: BLE001 (any store failure means: serve uncached)
+            warn_store_failure(error)
+            return None
+        now = time.time()
+        for (_, rendered_under), current in zip(entry["generations"].items(), generations, strict=True):
+            if not is_generation(current) or current[0] != rendered_under:
+                return None
+            if current[1] is not None and now >= current[1]:
+                return None
+        return entry
+
+    def _current_generations(self, keys: list[str]) -> list[Any]:
+        """Read the generations; from files, only those whose file changed since this worker last read it.
+
+        Every page hit checks a few generations: a stat is much cheaper than opening and unpickling a file,
+        and a file is replaced (a new inode) whenever its generation changes.
+        """
+        if not isinstance(self.generations, FileSystemCache):
+            return list(self.generations.get_many(*keys))
+        return [self._generation_from_file(key) for key in keys]
+
+    def _generation_from_file(self, key: str) -> Any:
+        path = self.generations._get_filename(key)  # cachelib 0.17's file for a key (pinned in requirements.txt)
+        try:
+            status = os.stat(path)
+        except FileNotFoundError:
+            return None
+        stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
+        known = self._generation_files.get(path)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        value = self.generations.get(key)
+        if len(self._generation_files) >= MAX_KNOWN_GENERATIONS:
+            self._generation_files.clear()
+        self._generation_files[path] = (stamp, value)
+        return value
+
+    def _serve(self, entry: dict[str, Any], environ: dict[str, Any], start_response: Callable[..., Any]):
+        headers = [*entry["headers"], *_last_modified_header(entry)]
+        if _not_modified(entry, environ):
+            start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
+            return []
+        body = self._with_fresh_tokens(entry["segments"], entry["kinds"])
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+    def _with_fresh_tokens(self, segments: list[bytes], kinds: list[str]) -> bytes:
+        """Put a new token of each kind between the stored page's segments.
+
+        Tokens are signed timestamps to the second, so every reader in the same second gets the same ones:
+        they are signed once a second.
+        """
+        tokens = self._tokens_now(set(kinds))
+        parts = [segments[0]]
+        for kind, segment in zip(kinds, segments[1:], strict=True):
+            parts += (tokens[kind], segment)
+        return b"".join(parts)
+
+    def _tokens_now(self, kinds: set[str]) -> dict[str, bytes]:
+        second = int(time.time())
+        if self._tokens_of_second[0] != second or not kinds.issubset(self._tokens_of_second[1]):
+            tokens = {kind: token_issuers[kind](self.secret_key).encode() for kind in kinds}
+            self._tokens_of_second = (second, tokens)
+        return self._tokens_of_second[1]
+
+    def _render_and_store(self, key: str, environ: dict[str, Any], start_response: Callable[..., Any]):
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured.update(status=status, headers=headers)
+            return start_response(status, headers, exc_info)
+
+        body = self.wsgi_app(environ, capture)
+        pending = environ.get(ENVIRON_KEY)
+        if pending is None or environ["REQUEST_METHOD"] != "GET" or not captured["status"].startswith("200"):
+            return body
+        if any(name.lower() == "set-cookie" for name, _ in captured["headers"]):
+            return body
+        content = _read_all(body)
+        segments, kinds = _split_at_tokens(content, pending.pop("tokens"))
+        entry = pending | {
+            "segments": segments,
+            "kinds": kinds,
+            "headers": [(n, v) for n, v in captured["headers"] if n.lower() not in UNSTORED_HEADERS],
+        }
+        store_set(self.store, key, entry, timeout=_seconds_left(pending.pop("expires_at", None)))
+        return [content]
+
+
+def _split_at_tokens(content: bytes, tokens: list[tuple[str, str]]) -> tuple[list[bytes], list[str]]:
+    """Cut a page where its per-reader tokens are: ``segments`` around them, and the ``kinds`` between."""
+    segments, kinds = [content], []
+    for token, kind in tokens:
+        cut_segments, cut_kinds = [], []
+        for index, segment in enumerate(segments):
+            pieces = segment.split(token.encode())
+            cut_segments += pieces
+            cut_kinds += [kind] * (len(pieces) - 1)
+            if index < len(kinds):
+                cut_kinds.append(kinds[index])
+        segments, kinds = cut_segments, cut_kinds
+    return segments, kinds
+
+
+def _read_all(body: Iterable[bytes]) -> bytes:
+    try:
+        return b"".join(body)
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+
+
+def _not_modified(entry: dict[str, Any], environ: dict[str, Any]) -> bool:
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        return parse_etags(if_none_match).contains_weak(entry["etag"])
+    since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
+    last_modified = entry["last_modified"]
+    return since is not None and _may_send(last_modified, time.time()) and since.timestamp() >= int(last_modified)
+
+
+def _may_send(last_modified: float | None, read_at: float) -> bool:
+    """Whether a page read at ``read_at`` may carry ``Last-Modified``: only once that second is over.
+
+    Dates have whole seconds: two versions of a page within one second would share one ``Last-Modified``, and
+    a reader of the first would get a 304 for the second. Such a page is validated by its ETag alone.
+    """
+    return last_modified is not None and int(last_modified) < int(read_at)
+
+
+def _last_modified_header(entry: dict[str, Any]) -> list[tuple[str, str]]:
+    last_modified = entry["last_modified"]
+    return [("Last-Modified", http_date(last_modified))] if _may_send(last_modified, time.time()) else []
+
+
+# Rendering, in Flask
+
+
+def finish_page(response: Response) -> Response:
+    """Mark a freshly rendered anonymous page public (the middleware then stores it), or private."""
+    if _is_public(response):
+        etag = _etag(response)
+        response.set_etag(etag, weak=True)  # weak: each reader's form tokens differ, the page does not
+        last_modified = _page_last_modified()
+        read_at = g.get("page_read_at", time.time())
+        if _may_send(last_modified, read_at):
+            response.last_modified = last_modified
+        else:
+            response.headers.pop("Last-Modified", None)  # assigning None would make it "now"
+        response.headers["Cache-Control"] = PUBLIC_CACHE_CONTROL.format(
+            seconds=current_app.config["PROXY_CACHE_SECONDS"]
+        )
+        response.vary.add("Cookie")
+        if g.get("page_generations") is not None:
+            request.environ[ENVIRON_KEY] = {
+                "generations": g.page_generations,
+                "tokens": g.get("page_tokens", []),
+                "etag": etag,
+                "last_modified": last_modified,
+                "expires_at": g.get("page_expires_at"),
+            }
+        return response.make_conditional(request)
+    forget_unused_generations()
+    if request.cookies or session.modified:
+        response.headers.setdefault("Cache-Control", PRIVATE_CACHE_CONTROL)
+    return response
+
+
+def _is_public(response: Response) -> bool:
+    return (
+        request.endpoint in CACHED_ENDPOINTS
+        and is_anonymous_read(request.environ)
+        and KNOWN_ARGS.issuperset(request.args)
+        and response.status_code == 200
+        and not response.direct_passthrough
+        and "Set-Cookie" not in response.headers
+        and not session.modified
+    )
+
+
+def _etag(response: Response) -> str:
+    """The ETag of the page without its per-reader tokens."""
+    template = response.get_data()
+    for token, kind in g.get("page_tokens", []):
+        template = template.replace(token.encode(), f"{{{{{kind}}}}}".encode())
+    return hashlib.blake2b(template, digest_size=16).hexdigest()
+
+
+def _page_last_modified() -> float | None:
+    """When what the page shows last changed: when its generations were last renewed, or later.
+
+    A view's own date (the newest post in a feed) is not used: it goes back in time when something newer is
+    removed (a comment marked as spam), and a reader's copy would then look current. Pages that are not
+    stored have no generations, and no ``Last-Modified``: their ETag validates them.
+    """
+    last_modified = g.get("page_last_modified")
+    changed_at = g.get("page_changed_at")
+    if last_modified is None or changed_at is None:
+        return last_modified
+    return max(last_modified, changed_at)
+
+
+def _seconds_left(expires_at: float | None) -> int | None:
+    """The store's timeout for an entry: the default, or less when the page changes at a known time."""
+    if expires_at is None:
+        return None
+    return max(1, int(expires_at - time.time()))
