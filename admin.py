@@ -33,6 +33,14 @@ from werkzeug.exceptions import HTTPException
 import account
 import audit
 import transfer
+from account import AccountLocked
+from account import authenticate
+from account import end_login_session
+from account import login_lock
+from account import record_failed_login
+from account import record_successful_login
+from account import start_login_session
+from account import user_for_session
 from commenters import client_ip_hash
 from extensions import csrf
 from extensions import limiter
@@ -42,7 +50,6 @@ from forms import PostForm
 from forms import SecondFactorForm
 from forms import checks_its_own_characters
 from forms import refuse_nul_characters
-from models import AccountLocked
 from models import AuditEntry
 from models import Comment
 from models import CommentStatus
@@ -50,20 +57,13 @@ from models import Post
 from models import PostStatus
 from models import SlugRedirect
 from models import User
-from models import authenticate
 from models import count_of
 from models import db
-from models import end_login_session
-from models import login_lock
 from models import now_utc
-from models import paginate
-from models import record_failed_login
-from models import record_successful_login
 from models import slugify
-from models import start_login_session
 from models import tags_named
 from models import unique_slug
-from models import user_for_session
+from reading import paginate
 from uploads import UploadError
 from uploads import image_markdown
 from uploads import store_image
@@ -164,7 +164,7 @@ def _restore_carried_post(carry: str, next_path: str) -> ResponseReturnValue | N
 
 
 @bp.route("/login", methods=["GET", "POST"])
-# Per address only: a limit per username would let strangers keep its owner out (models.login_lock instead).
+# Per address only: a limit per username would let strangers keep its owner out (account.login_lock instead).
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], error_message=TOO_MANY_LOGINS)
 def login() -> ResponseReturnValue:
     """Log the owner in, then go where they were headed (a path on this site only)."""

@@ -45,7 +45,7 @@ from models import Post
 from models import Tag
 from models import User
 from models import db
-from models import recent_posts
+from reading import recent_posts
 from requestid import request_id_from
 
 DEFAULT_CONFIG: dict[str, Any] = {

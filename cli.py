@@ -30,6 +30,7 @@ import pagecache
 import search
 import transfer
 import wordpress
+from account import user_named
 from markup import excerpt_of
 from markup import render_comment
 from markup import render_post
@@ -47,7 +48,6 @@ from models import now_utc
 from models import post_tags
 from models import recount_comments
 from models import slugify
-from models import user_named
 from safetext import NOT_IN_ONE_LINE
 
 WELCOME_TITLE = "Welcome to Inkwell"

@@ -32,7 +32,7 @@ from models import CommentStatus
 from models import Post
 from models import db
 from models import id_from
-from models import paginate
+from reading import paginate
 
 COMMENTS_PER_QUEUE_PAGE = 50
 # action → (new status, or None to delete; what the owner is told)

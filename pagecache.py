@@ -103,7 +103,7 @@ STORED_ARGS: dict[str, frozenset[str]] = {
     "feeds.sitemap_page": frozenset(),
 }
 STORED_ARG_NAMES = frozenset().union(*STORED_ARGS.values())
-STORED_ARG_VALUE = re.compile(r"[1-9][0-9]{0,5}")  # as models.requested_page reads it, without leading zeros
+STORED_ARG_VALUE = re.compile(r"[1-9][0-9]{0,5}")  # as reading.requested_page reads it, without leading zeros
 # Settings whose values are secret and never shape a page: left out of the settings' fingerprint.
 SECRET_SETTING_WORDS = ("SECRET", "PASSWORD")
 # Per-response headers that are not stored with a page.
