@@ -267,8 +267,8 @@ def dashboard() -> str:
     posts = posts_visible_to(current_user)
     now = now_utc()
     counts = {
-        "published": count_of(posts.where(Post.status == PostStatus.published, Post.published_at <= now)),
-        "scheduled": count_of(posts.where(Post.status == PostStatus.published, Post.published_at > now)),
+        "published": count_of(posts.where(Post.is_published_by(now))),
+        "scheduled": count_of(posts.where(Post.is_scheduled_at(now))),
         "drafts": count_of(posts.where(Post.status == PostStatus.draft)),
     }
     recent = comments_visible_to(current_user).options(contains_eager(Comment.post))
@@ -287,9 +287,9 @@ def list_posts() -> str:
     if status == "draft":
         query = query.where(Post.status == PostStatus.draft)
     elif status == "scheduled":
-        query = query.where(Post.status == PostStatus.published, Post.published_at > now)
+        query = query.where(Post.is_scheduled_at(now))
     elif status == "published":
-        query = query.where(Post.status == PostStatus.published, Post.published_at <= now)
+        query = query.where(Post.is_published_by(now))
     if search:
         query = query.where(Post.title.icontains(search, autoescape=True))
     posts = paginate(query, POSTS_PER_ADMIN_PAGE)

@@ -67,12 +67,10 @@ from models import Comment
 from models import CommentStatus
 from models import LegacyAddress
 from models import Post
-from models import PostStatus
 from models import SlugRedirect
 from models import Tag
 from models import User
 from models import db
-from models import now_utc
 from requestid import request_id_from
 
 log = logging.getLogger(__name__)
@@ -661,9 +659,7 @@ def _forget_unused_generations() -> None:
 
 
 def _next_scheduled_publication() -> float | None:
-    query = select(func.min(Post.published_at)).where(
-        Post.status == PostStatus.published, Post.published_at > now_utc()
-    )
+    query = select(func.min(Post.published_at)).where(Post.is_scheduled)
     moment = db.session.scalar(query)
     return moment.timestamp() if moment is not None else None
 
