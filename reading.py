@@ -369,6 +369,7 @@ def archive_months() -> list[tuple[int, int, int]]:
 
 
 def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
+    """Return the first moment of the month and of the next (UTC): the archive page's bounds."""
     start = datetime(year, month, 1, tzinfo=UTC)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return start, end
