@@ -36,7 +36,15 @@ import account
 import audit
 import moderation
 import transfer
+from account import AccountLocked
+from account import authenticate
+from account import end_login_session
+from account import login_lock
+from account import record_failed_login
+from account import record_successful_login
 from account import safe_next
+from account import start_login_session
+from account import user_for_session
 from commenters import client_ip_hash
 from extensions import csrf
 from extensions import limiter
@@ -46,7 +54,6 @@ from forms import PostForm
 from forms import SecondFactorForm
 from forms import checks_its_own_characters
 from forms import refuse_nul_characters
-from models import AccountLocked
 from models import AuditEntry
 from models import Comment
 from models import CommentStatus
@@ -54,21 +61,14 @@ from models import Post
 from models import PostStatus
 from models import SlugRedirect
 from models import User
-from models import authenticate
 from models import count_of
 from models import db
-from models import end_login_session
-from models import login_lock
 from models import now_utc
-from models import paginate
-from models import record_failed_login
-from models import record_successful_login
 from models import slugify
-from models import start_login_session
 from models import tags_named
 from models import unique_slug
-from models import user_for_session
 from moderation import comments_visible_to
+from reading import paginate
 from uploads import UploadError
 from uploads import image_markdown
 from uploads import store_image
@@ -161,7 +161,7 @@ def _restore_carried_post(carry: str, next_path: str) -> ResponseReturnValue | N
 
 
 @bp.route("/login", methods=["GET", "POST"])
-# Per address only: a limit per username would let strangers keep its owner out (models.login_lock instead).
+# Per address only: a limit per username would let strangers keep its owner out (account.login_lock instead).
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], error_message=TOO_MANY_LOGINS)
 def login() -> ResponseReturnValue:
     """Log the owner in, then go where they were headed (a path on this site only)."""
@@ -258,8 +258,8 @@ def dashboard() -> str:
     posts = posts_visible_to(current_user)
     now = now_utc()
     counts = {
-        "published": count_of(posts.where(Post.status == PostStatus.published, Post.published_at <= now)),
-        "scheduled": count_of(posts.where(Post.status == PostStatus.published, Post.published_at > now)),
+        "published": count_of(posts.where(Post.is_published_by(now))),
+        "scheduled": count_of(posts.where(Post.is_scheduled_at(now))),
         "drafts": count_of(posts.where(Post.status == PostStatus.draft)),
     }
     recent = comments_visible_to(current_user).options(contains_eager(Comment.post))
@@ -278,9 +278,9 @@ def list_posts() -> str:
     if status == "draft":
         query = query.where(Post.status == PostStatus.draft)
     elif status == "scheduled":
-        query = query.where(Post.status == PostStatus.published, Post.published_at > now)
+        query = query.where(Post.is_scheduled_at(now))
     elif status == "published":
-        query = query.where(Post.status == PostStatus.published, Post.published_at <= now)
+        query = query.where(Post.is_published_by(now))
     if search:
         query = query.where(Post.title.icontains(search, autoescape=True))
     posts = paginate(query, POSTS_PER_ADMIN_PAGE)

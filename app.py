@@ -44,7 +44,7 @@ from models import Post
 from models import Tag
 from models import User
 from models import db
-from models import recent_posts
+from reading import recent_posts
 from requestid import ENVIRON_KEY as REQUEST_ID
 from requestid import RequestIdMiddleware
 from settings import load_config

@@ -14,21 +14,21 @@ from werkzeug.exceptions import NotFound
 
 import search
 from comments import show_post_page
-from models import Page
 from models import Post
 from models import Tag
-from models import archive_months
 from models import db
-from models import month_bounds
-from models import page_of
-from models import post_at_legacy_address
-from models import post_redirected_from
-from models import posts_by_id
-from models import published_post
-from models import published_posts
-from models import requested_page
-from models import tag_by_slug_or_404
-from models import tags_with_counts
+from reading import Page
+from reading import archive_months
+from reading import month_bounds
+from reading import page_of
+from reading import post_at_legacy_address
+from reading import post_redirected_from
+from reading import posts_by_id
+from reading import published_post
+from reading import published_posts
+from reading import requested_page
+from reading import tag_by_slug_or_404
+from reading import tags_with_counts
 
 bp = Blueprint("blog", __name__)
 

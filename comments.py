@@ -44,19 +44,19 @@ from models import CommentStatus
 from models import ModerationPolicy
 from models import Post
 from models import Verdict
-from models import comment_page_number
-from models import comment_thread
 from models import db
 from models import is_known_commenter
-from models import neighbours
 from models import now_utc
-from models import post_by_slug_or_404
-from models import published_post
-from models import requested_page
-from models import thread_pages
-from models import visible_comments
 from pagecache import fresh_token
 from pagecache import page_changes_at
+from reading import comment_page_number
+from reading import comment_thread
+from reading import neighbours
+from reading import post_by_slug_or_404
+from reading import published_post
+from reading import requested_page
+from reading import thread_pages
+from reading import visible_comments
 
 bp = Blueprint("comments", __name__)
 

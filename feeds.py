@@ -23,11 +23,11 @@ from models import Tag
 from models import database_problem
 from models import db
 from models import now_utc
-from models import post_by_slug_or_404
-from models import published_posts
-from models import tag_by_slug_or_404
-from models import tags_with_counts
-from models import visible_comments
+from reading import post_by_slug_or_404
+from reading import published_posts
+from reading import tag_by_slug_or_404
+from reading import tags_with_counts
+from reading import visible_comments
 from safetext import xml_safe
 
 bp = Blueprint("feeds", __name__)

@@ -1,15 +1,16 @@
-"""Database models for posts, tags and comments, and the queries the pages run."""
+"""The schema (posts, tags, comments, accounts) and the small methods that belong to one row.
+
+Nothing here reads a request: what readers may see is in reading.py, logging in in account.py. May import only
+the leaves (markup); everything else imports it.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
 import re
 import secrets
 import sqlite3
 import unicodedata
-from collections import defaultdict
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -18,11 +19,8 @@ from functools import cache
 from typing import Any
 from typing import NamedTuple
 
-from flask import abort
-from flask import request
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
-from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Boolean
 from sqlalchemy import Column
 from sqlalchemy import DateTime
@@ -33,28 +31,21 @@ from sqlalchemy import String
 from sqlalchemy import Table
 from sqlalchemy import Text
 from sqlalchemy import bindparam
-from sqlalchemy import delete
 from sqlalchemy import event
-from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import inspect
-from sqlalchemy import literal
 from sqlalchemy import select
-from sqlalchemy import union_all
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.hybrid import hybrid_method
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import Session
-from sqlalchemy.orm import aliased
-from sqlalchemy.orm import joinedload
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
-from sqlalchemy.orm import selectinload
 from sqlalchemy.orm import validates
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql import Select
@@ -194,24 +185,6 @@ def id_from(text: str) -> int | None:
         return None
     number = int(text)
     return number if 0 < number <= MAX_DATABASE_ID else None
-
-
-LOCK_AFTER_FAILURES = 5  # wrong passwords or codes in a row from one network lock that network out
-ACCOUNT_LOCK_AFTER_FAILURES = 20  # from all networks together: a password alone no longer logs in
-MAX_LOCK_MINUTES = 60
-LOGIN_SESSION_DAYS = 365  # as long as a remember-me cookie lasts (Flask-Login's default)
-
-
-class AccountLocked(Exception):
-    """Too many failed logins in a row: logins are refused until ``until``.
-
-    ``everywhere`` is the account-wide lock (failures from many networks), which a second factor gets through.
-    """
-
-    def __init__(self, until: datetime, *, everywhere: bool = False) -> None:
-        super().__init__(until)
-        self.until = until
-        self.everywhere = everywhere
 
 
 class LoginFailures(db.Model):
@@ -366,9 +339,21 @@ class Post(db.Model):
         self.summary = excerpt or excerpt_of(self.body_html or "")
         return excerpt
 
-    @property
+    @hybrid_method
+    def is_published_by(self, moment: datetime) -> bool:
+        """Tell whether readers may see the post at ``moment``: published, and its publish date reached (not a
+        draft, not scheduled for later). The one definition of the rule, in Python here and in SQL below."""
+        return self.status == PostStatus.published and self.published_at is not None and self.published_at <= moment
+
+    @is_published_by.inplace.expression
+    @classmethod
+    def _is_published_by_in_sql(cls, moment: Any) -> ColumnElement[bool]:
+        return (cls.status == PostStatus.published) & (cls.published_at <= moment)
+
+    @hybrid_property
     def is_published(self) -> bool:
-        return self.status == PostStatus.published and self.published_at is not None and self.published_at <= now_utc()
+        """Tell whether readers may see the post now; ``Post.is_published`` is the same rule in a query."""
+        return self.is_published_by(now_utc())
 
     @property
     def reading_minutes(self) -> int:
@@ -380,9 +365,20 @@ class Post(db.Model):
         match = FIRST_IMAGE.search(self.body_html or "")
         return html.unescape(match.group(1)) if match else None
 
-    @property
+    @hybrid_method
+    def is_scheduled_at(self, moment: datetime) -> bool:
+        """Tell whether the post is published but its publish date is still to come at ``moment``."""
+        return self.status == PostStatus.published and self.published_at is not None and self.published_at > moment
+
+    @is_scheduled_at.inplace.expression
+    @classmethod
+    def _is_scheduled_at_in_sql(cls, moment: Any) -> ColumnElement[bool]:
+        return (cls.status == PostStatus.published) & (cls.published_at > moment)
+
+    @hybrid_property
     def is_scheduled(self) -> bool:
-        return self.status == PostStatus.published and self.published_at is not None and self.published_at > now_utc()
+        """Tell whether the post waits for its publish date; ``Post.is_scheduled`` is the same rule in a query."""
+        return self.is_scheduled_at(now_utc())
 
     @property
     def was_updated_later(self) -> bool:
@@ -492,6 +488,22 @@ class Comment(db.Model):
             self.revision = new_revision()
         return value
 
+    @hybrid_method
+    def is_visible_to(self, commenter_key: str | None) -> bool:
+        """Tell whether this commenter sees the comment: everyone sees approved comments; a held one only the
+        browser that wrote it, marked as awaiting moderation. The one definition, in Python here and in SQL below."""
+        own_held = bool(commenter_key) and self.status == CommentStatus.pending and self.commenter_key == commenter_key
+        return self.status == CommentStatus.approved or own_held
+
+    @is_visible_to.inplace.expression
+    @classmethod
+    def _is_visible_to_in_sql(cls, commenter_key: str | ColumnElement[str] | None) -> ColumnElement[bool]:
+        """``cls`` may be an alias of Comment, and ``commenter_key`` a bound parameter of a statement built once."""
+        approved = cls.status == CommentStatus.approved
+        if not isinstance(commenter_key, ColumnElement) and not commenter_key:
+            return approved
+        return approved | ((cls.status == CommentStatus.pending) & (cls.commenter_key == commenter_key))
+
     @property
     def website_link(self) -> str | None:
         """Return the website to link the author's name to: only a web address, whatever was stored."""
@@ -556,105 +568,6 @@ def _recount_all_statement() -> Update:
     return update(Post).values(comment_count=approved, updated_at=Post.updated_at)
 
 
-def published_posts() -> Select[tuple[Post]]:
-    """Select posts readers may see (published, publish date reached), newest first, with their tags."""
-    return _readable_posts().order_by(*NEWEST_FIRST).options(*_post_details())
-
-
-NEWEST_FIRST = (Post.published_at.desc(), Post.id.desc())
-
-
-def _post_details() -> tuple[Any, ...]:
-    """What a page showing posts needs with them: tags (one more statement) and the author (joined)."""
-    return selectinload(Post.tags), joinedload(Post.author)
-
-
-def _readable_posts() -> Select[tuple[Post]]:
-    return select(Post).where(_is_readable())
-
-
-def _is_readable() -> ColumnElement[bool]:
-    """Posts readers may see: published, and the publish date reached (not a draft, not scheduled)."""
-    return (Post.status == PostStatus.published) & (Post.published_at <= now_utc())
-
-
-class PostLink(NamedTuple):
-    """What a link to a post needs, without loading the post."""
-
-    slug: str
-    title: str
-
-
-def _links(query: Select[Any]) -> Select[Any]:
-    return query.with_only_columns(Post.slug, Post.title).options()
-
-
-RECENT_POSTS = 5
-
-
-def recent_posts(limit: int = RECENT_POSTS) -> list[PostLink]:
-    """Return the latest published posts for the "Recent posts" list."""
-    return [PostLink(*row) for row in db.session.execute(_links(published_posts()).limit(limit))]
-
-
-def published_post(slug: str | None) -> Post | None:
-    """Return the published post with this slug, or ``None`` (missing, a draft, or scheduled for later)."""
-    if not slug:
-        return None
-    # Tags by a second statement: joined, SQLite would scan every post's tags first.
-    return db.session.scalar(_readable_posts().where(Post.slug == slug).options(*_post_details()))
-
-
-def post_by_slug_or_404(slug: str) -> Post:
-    """Return the published post with this slug, without its tags and author (they load if used).
-
-    :raise 404: when there is no such post, or it is a draft or scheduled for later.
-    """
-    post = db.session.scalar(_readable_post_statement(), {"slug": slug, "now": now_utc()})
-    if post is None:
-        abort(404, description="There is no post at this address.")
-    return post
-
-
-@cache
-def _readable_post_statement() -> Select[tuple[Post]]:
-    """The post by its slug, if readers may see it (built once: every comment posted looks it up)."""
-    now = bindparam("now", type_=UTCDateTime())
-    published = (Post.status == PostStatus.published) & (Post.published_at <= now)
-    return select(Post).where(published, Post.slug == bindparam("slug"))
-
-
-def tag_by_slug_or_404(slug: str) -> Tag:
-    """Return the tag with this slug, if a post readers may see carries it.
-
-    :raise 404: when no tag has this slug, or only drafts and scheduled posts carry it: its name alone would
-        tell of them, so it is not found, exactly like a tag that does not exist.
-    """
-    query = select(Tag).where(Tag.slug == slug, Tag.posts.any(_is_readable()))
-    return db.first_or_404(query, description="There is no tag by that name.")
-
-
-def visible_comments(post: Post, commenter_key: str | None) -> list[Comment]:
-    """Return the post's approved comments, plus this commenter's own held ones, oldest first.
-
-    Held comments are never public: only the browser that wrote one sees it, marked as awaiting moderation.
-    """
-    query = select(Comment).where(_visible_to(post, commenter_key)).order_by(Comment.created_at, Comment.id)
-    return list(db.session.scalars(query))
-
-
-def _visible_to(post: Post, commenter_key: str | None) -> ColumnElement[bool]:
-    return (Comment.post_id == post.id) & _shown(Comment, commenter_key)
-
-
-def _shown(comments: Any, commenter_key: str | None) -> ColumnElement[bool]:
-    """Approved comments, and this commenter's own held ones (``comments`` is Comment or an alias of it)."""
-    shown = comments.status == CommentStatus.approved
-    if commenter_key:
-        shown = shown | ((comments.status == CommentStatus.pending) & (comments.commenter_key == commenter_key))
-    return shown
-
-
 def is_known_commenter(commenter_key: str | None, *, besides: int | None = None) -> bool:
     """Tell whether the owner has approved a comment from this commenter before (other than ``besides``)."""
     if not commenter_key:
@@ -694,419 +607,5 @@ def unique_slug(base: str, post: Post | None = None) -> str:
     return candidate
 
 
-def post_redirected_from(old_slug: str) -> Post | None:
-    """Return the published post that used to live at ``old_slug``, if any."""
-    query = (
-        published_posts().join(SlugRedirect, SlugRedirect.post_id == Post.id).where(SlugRedirect.old_slug == old_slug)
-    )
-    return db.session.scalar(query)
-
-
-MAX_PAGE_DIGITS = 6
-
-
-def requested_page(argument: str = "page", missing: str = "There is no such page.") -> int:
-    """Return the page number in the query string (``?page=``, or ``?cpage=`` for comments).
-
-    :raise 404: with ``missing`` for anything but a positive whole number of sane size (``0``, ``-1``, ``abc``).
-    """
-    raw = request.args.get(argument, "1")
-    if not raw.isdecimal() or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
-        abort(404, description=missing)
-    return int(raw)
-
-
-class Page(NamedTuple):
-    """One page of a public listing. No total is counted: its cost would grow with the blog."""
-
-    items: list[Any]
-    page: int
-    has_next: bool
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
-
-
-def page_of(query: Select[tuple[Post]], per_page: int) -> Page:
-    """Return the requested page of a query for posts, reading one row more to know whether another follows.
-
-    The rows before the page are skipped in the index alone (a subquery of ids), so a far page costs about
-    what the first one does.
-
-    :raise 404: for a malformed page number, or an empty page past the first.
-    """
-    number = requested_page()
-    ids = query.with_only_columns(Post.id).options().limit(per_page + 1).offset((number - 1) * per_page)
-    page = select(Post).where(Post.id.in_(ids.scalar_subquery())).order_by(*NEWEST_FIRST).options(*_post_details())
-    rows = list(db.session.scalars(page))
-    if number > 1 and not rows:
-        abort(404, description="There is no such page.")
-    return Page(rows[:per_page], number, len(rows) > per_page)
-
-
-def posts_by_id(ids: list[int]) -> list[Post]:
-    """Return these posts, with their tags and author, in the order of ``ids`` (looked up by primary key)."""
-    posts = {
-        post.id: post for post in db.session.scalars(select(Post).where(Post.id.in_(ids)).options(*_post_details()))
-    }
-    return [posts[post_id] for post_id in ids if post_id in posts]
-
-
-def paginate(query: Select[Any], per_page: int) -> Pagination:
-    """Return the requested page of ``query``.
-
-    :raise 404: for a malformed page number, or one past the last page.
-    """
-    return db.paginate(query, page=requested_page(), per_page=per_page)
-
-
-def user_for_session(session_id: str) -> User | None:
-    """Return the user a login session belongs to, or ``None`` if it ended (logged out, or a password changed)."""
-    user_id, _, token = session_id.rpartition(":")
-    user = user_for_pending_login(user_id)
-    if user is None or not token:
-        return None
-    login = db.session.get(LoginSession, _token_hash(token))
-    if login is None or login.user_id != user.id:
-        return None
-    user.login_token = token
-    return user
-
-
-def user_for_pending_login(pending_id: str) -> User | None:
-    """Return the user whose password was right (``id:session_version``), or ``None`` if the password changed since."""
-    user_id, _, version = pending_id.partition(":")
-    number = id_from(user_id)
-    user = db.session.get(User, number) if number else None
-    if user is None or not version or not hmac.compare_digest(user.session_version, version):
-        return None
-    return user
-
-
-def start_login_session(user: User) -> None:
-    """Record a new login session for ``user`` (its token goes into the cookies through ``get_id``); forget
-    sessions older than any remember-me cookie. The caller commits."""
-    token = secrets.token_urlsafe(32)
-    db.session.add(LoginSession(token_hash=_token_hash(token), user_id=user.id))
-    too_old = now_utc() - timedelta(days=LOGIN_SESSION_DAYS)
-    db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.started_at < too_old))
-    user.login_token = token
-
-
-def end_login_session(user: User) -> None:
-    """Forget this login session, so neither its session cookie nor its remember-me cookie works again."""
-    if user.login_token:
-        db.session.execute(delete(LoginSession).where(LoginSession.token_hash == _token_hash(user.login_token)))
-        user.login_token = None
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def user_named(username: str) -> User | None:
-    """Return the account with this username, matched without regard to case."""
-    return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
-
-
-def authenticate(username: str, password: str, network: str) -> User | None:
-    """Return the user with this username (any case) and password, or ``None``; record the attempt.
-
-    For an account with two-factor authentication, this is only the first half of logging in.
-
-    An unknown username costs the same password check as a known one, so timing does not reveal which exist.
-
-    :raise AccountLocked: while logins from this network (or, without two-factor, from anywhere) are locked after
-        repeated wrong passwords, even for the right one.
-    """
-    user = user_named(username)
-    if user is None:
-        check_password_hash(_unknown_user_hash(), password)
-        return None
-    correct = user.check_password(password)
-    if locked := login_lock(user, network):
-        raise locked
-    if not correct:
-        record_failed_login(user, network)
-    elif not user.has_two_factor:  # otherwise the count goes on until the second factor is right too
-        record_successful_login(user, network)
-    db.session.commit()
-    return user if correct else None
-
-
-def login_lock(user: User, network: str, *, account_wide: bool = True) -> AccountLocked | None:
-    """Return the lock that stops logging in to ``user`` from ``network`` now, if any.
-
-    A network is locked after its own failures in a row. The account-wide lock (failures from many networks)
-    stops a password alone; an account with two-factor still gets in with its password and a code or recovery code,
-    so strangers cannot keep its owner out. ``account_wide=False`` leaves it out, for someone already logged in.
-    """
-    now = now_utc()
-    here = db.session.scalar(
-        select(LoginFailures.locked_until).where(
-            LoginFailures.user_id == user.id, LoginFailures.network == network, LoginFailures.locked_until > now
-        )
-    )
-    if here is not None:
-        return AccountLocked(here)
-    if account_wide and user.is_locked() and not user.has_two_factor:
-        return AccountLocked(user.locked_until, everywhere=True)
-    return None
-
-
-def record_failed_login(user: User, network: str) -> None:
-    """Count a wrong password or code for this network and for the account, each with one atomic statement (two
-    tries at once count twice); from the 5th in a row from a network, or the 20th from all, lock for 1, 2, 4...
-    up to 60 minutes. The caller commits."""
-    table = LoginFailures.__table__
-    insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    count_here = (
-        insert(table)
-        .values(user_id=user.id, network=network, failed=1)
-        .on_conflict_do_update(index_elements=[table.c.user_id, table.c.network], set_={"failed": table.c.failed + 1})
-        .returning(table.c.failed)
-    )
-    failed_here = db.session.execute(count_here).scalar_one()
-    here = (table.c.user_id == user.id) & (table.c.network == network)
-    _lock(table, here, failed_here, LOCK_AFTER_FAILURES)
-
-    users = User.__table__
-    count_all = (
-        update(users)
-        .where(users.c.id == user.id)
-        .values(failed_logins=users.c.failed_logins + 1)
-        .returning(users.c.failed_logins)
-    )
-    failed_all = db.session.execute(count_all).scalar_one()
-    _lock(users, users.c.id == user.id, failed_all, ACCOUNT_LOCK_AFTER_FAILURES)
-    db.session.expire(user, ["failed_logins", "locked_until"])
-
-
-def _lock(table: Table, row: ColumnElement[bool], failed: int, threshold: int) -> None:
-    """Lock from the ``threshold``th failure on, never shortening a lock a parallel failure set."""
-    if failed < threshold:
-        return
-    minutes = min(2 ** min(failed - threshold, 6), MAX_LOCK_MINUTES)
-    until = now_utc() + timedelta(minutes=minutes)
-    longer = (table.c.locked_until.is_(None)) | (table.c.locked_until < until)
-    db.session.execute(update(table).where(row, longer).values(locked_until=until))
-
-
-def record_successful_login(user: User, network: str) -> None:
-    """Start the counts again for this network and the account (strangers' networks stay locked). The caller commits."""
-    db.session.execute(delete(LoginFailures).where(LoginFailures.user_id == user.id, LoginFailures.network == network))
-    db.session.execute(update(User).where(User.id == user.id).values(failed_logins=0, locked_until=None))
-    db.session.expire(user, ["failed_logins", "locked_until"])
-
-
-@cache
-def _unknown_user_hash() -> str:
-    return generate_password_hash(secrets.token_hex(16))
-
-
 def count_of(query: Select[Any]) -> int:
     return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-
-
-MAX_REPLY_DEPTH = 3
-
-
-def comment_thread(comments: list[Comment], max_depth: int = MAX_REPLY_DEPTH) -> list[tuple[Comment, int]]:
-    """Order comments, given oldest first, as threads, each followed by its replies, oldest first at every level.
-
-    Rows with just ``id`` and ``parent_id`` do as well as comments.
-
-    Returns ``(comment, depth)`` pairs. Depth stops at ``max_depth``: deeper replies are shown at that
-    level, after the comment they answer (as WordPress does). A reply whose parent is not shown starts
-    a thread of its own.
-    """
-    shown = {comment.id for comment in comments}
-    replies: dict[int | None, list[Comment]] = defaultdict(list)
-    for comment in comments:
-        replies[comment.parent_id if comment.parent_id in shown else None].append(comment)
-    thread: list[tuple[Comment, int]] = []
-    stack = [(comment, 1) for comment in reversed(replies[None])]
-    while stack:
-        comment, depth = stack.pop()
-        thread.append((comment, min(depth, max_depth)))
-        stack.extend((reply, depth + 1) for reply in reversed(replies[comment.id]))
-    return thread
-
-
-def thread_pages(thread: list[tuple[Comment, int]], per_page: int) -> list[list[tuple[Comment, int]]]:
-    """Split a thread into pages of ``per_page`` top-level comments, each with all its replies (as WordPress does).
-
-    Pages are counted in top-level comments so that the page of any comment is a count, not a layout: see
-    :func:`comment_page_number`.
-    """
-    pages: list[list[tuple[Comment, int]]] = [[]]
-    roots = 0
-    for comment, depth in thread:
-        if depth == 1:
-            if roots == per_page:
-                pages.append([])
-                roots = 0
-            roots += 1
-        pages[-1].append((comment, depth))
-    return pages
-
-
-def comment_page_number(comment: Comment, commenter_key: str | None, per_page: int) -> int | None:
-    """Return the page of the post's comments that shows ``comment`` to this commenter, or ``None`` if hidden.
-
-    The page follows from how many threads start before the comment's own thread: one count, however long
-    the conversation.
-    """
-    if not _is_visible(comment, commenter_key):
-        return None
-    root_id, root_created_at = _thread_root(comment, commenter_key)
-    place = {"post_id": comment.post_id, "key": commenter_key, "at": root_created_at, "root_id": root_id}
-    earlier_roots = db.session.scalar(_earlier_threads_statement(), place)
-    return (earlier_roots or 0) // per_page + 1
-
-
-def _thread_root(comment: Comment, commenter_key: str | None) -> tuple[int, datetime]:
-    """Return the id and time of the first comment of the thread ``comment`` is shown in.
-
-    The shown ancestors are read in one recursive statement: a chain of replies a thousand deep costs one
-    statement, not one per ancestor. ``UNION`` (not ``UNION ALL``) ends even on a loop of parents.
-    """
-    ancestors = (
-        select(Comment.id, Comment.parent_id, Comment.created_at)
-        .where(Comment.id == comment.id)
-        .cte("ancestors", recursive=True)
-    )
-    parent = aliased(Comment)
-    ancestors = ancestors.union(
-        select(parent.id, parent.parent_id, parent.created_at).where(
-            parent.id == ancestors.c.parent_id,
-            parent.post_id == comment.post_id,
-            _shown(parent, commenter_key),
-        )
-    )
-    rows = db.session.execute(select(ancestors)).all()
-    shown = {row.id for row in rows}
-    root = next((row for row in rows if row.parent_id not in shown), comment)
-    return root.id, root.created_at
-
-
-@cache
-def _earlier_threads_statement() -> Select[tuple[int]]:
-    """Count the threads shown before a thread's first comment (built once: it runs for every comment posted).
-
-    A thread starts at a shown comment whose parent is not shown (usually: has none).
-    """
-    parent = aliased(Comment)
-
-    def shown(comments: Any) -> ColumnElement[bool]:
-        own_held = (comments.status == CommentStatus.pending) & (comments.commenter_key == bindparam("key"))
-        return (comments.status == CommentStatus.approved) | own_held
-
-    at, root_id = bindparam("at", type_=UTCDateTime()), bindparam("root_id")
-    return select(func.count(Comment.id)).where(
-        Comment.post_id == bindparam("post_id"),
-        shown(Comment),
-        (Comment.created_at < at) | ((Comment.created_at == at) & (Comment.id < root_id)),
-        Comment.parent_id.is_(None) | ~exists().where(parent.id == Comment.parent_id, shown(parent)),
-    )
-
-
-def _is_visible(comment: Comment, commenter_key: str | None) -> bool:
-    return comment.status == CommentStatus.approved or (
-        comment.status == CommentStatus.pending and commenter_key is not None and comment.commenter_key == commenter_key
-    )
-
-
-class Neighbours(NamedTuple):
-    """The posts a post page links to besides itself."""
-
-    earlier: PostLink | None
-    later: PostLink | None
-    recent: list[PostLink]
-
-
-def neighbours(post: Post, recent: int = RECENT_POSTS) -> Neighbours:
-    """Return the published posts just before and just after ``post``, and the latest ones, in one statement."""
-    # Plain <= and >= bounds let the index on (status, published_at) start at this post. Earlier posts need
-    # no "published by now" bound: with two upper bounds SQLite might pick the wrong one and scan.
-    earlier = (
-        select(Post.slug, Post.title)
-        .where(
-            Post.status == PostStatus.published,
-            Post.published_at <= post.published_at,
-            (Post.published_at < post.published_at) | (Post.id < post.id),
-        )
-        .order_by(*NEWEST_FIRST)
-    )
-    later = (
-        _links(published_posts())
-        .where(
-            Post.published_at >= post.published_at,
-            (Post.published_at > post.published_at) | (Post.id > post.id),
-        )
-        .order_by(None)
-        .order_by(Post.published_at, Post.id)
-    )
-    latest = _links(published_posts()).limit(recent)
-    rows = union_all(
-        *(
-            select(literal(side).label("side"), query.add_columns(Post.published_at, Post.id).subquery())
-            for side, query in (("earlier", earlier.limit(1)), ("later", later.limit(1)), ("recent", latest))
-        )
-    )
-    found: dict[str, list[Any]] = defaultdict(list)
-    for side, slug, title, published_at, post_id in db.session.execute(rows):
-        found[side].append((published_at, post_id, PostLink(slug, title)))
-    earlier_link, later_link, recent_links = (
-        [link for *_, link in sorted(found[side], key=lambda row: row[:2], reverse=True)]
-        for side in ("earlier", "later", "recent")
-    )
-    return Neighbours(next(iter(earlier_link), None), next(iter(later_link), None), recent_links)
-
-
-def tags_with_counts() -> list[tuple[Tag, int]]:
-    """Return every tag that has published posts, with how many, by name."""
-    posts = published_posts().order_by(None).options().subquery()
-    query = (
-        select(Tag, func.count(posts.c.id))
-        .join(post_tags, post_tags.c.tag_id == Tag.id)
-        .join(posts, posts.c.id == post_tags.c.post_id)
-        .group_by(Tag.id)
-        .order_by(func.lower(Tag.name))
-    )
-    return [(tag, count) for tag, count in db.session.execute(query)]
-
-
-def archive_months() -> list[tuple[int, int, int]]:
-    """Return (year, month, published posts) for every month with posts, newest first (months in UTC)."""
-    year = func.extract("year", Post.published_at)
-    month = func.extract("month", Post.published_at)
-    query = (
-        published_posts()
-        .with_only_columns(year, month, func.count(Post.id))
-        .group_by(year, month)
-        .order_by(None)
-        .order_by(year.desc(), month.desc())
-    )
-    return [(int(y), int(m), count) for y, m, count in db.session.execute(query)]
-
-
-def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
-    start = datetime(year, month, 1, tzinfo=UTC)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-    return start, end
-
-
-def post_at_legacy_address(path: str) -> Post | None:
-    """Return the published post that lived at ``path`` on the blog's previous engine, if any."""
-    query = published_posts().join(LegacyAddress, LegacyAddress.post_id == Post.id).where(LegacyAddress.path == path)
-    return db.session.scalar(query)

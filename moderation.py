@@ -40,7 +40,7 @@ from models import User
 from models import db
 from models import id_from
 from models import now_utc
-from models import paginate
+from reading import paginate
 
 COMMENTS_PER_QUEUE_PAGE = 50
 # action → (new status, or None to delete; what the owner is told)

@@ -50,12 +50,10 @@ from models import Comment
 from models import CommentStatus
 from models import LegacyAddress
 from models import Post
-from models import PostStatus
 from models import SlugRedirect
 from models import Tag
 from models import User
 from models import db
-from models import now_utc
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +78,7 @@ STORED_ARGS: dict[str, frozenset[str]] = {
     "feeds.sitemap_page": frozenset(),
 }
 STORED_ARG_NAMES = frozenset().union(*STORED_ARGS.values())
-STORED_ARG_VALUE = re.compile(r"[1-9][0-9]{0,5}")  # as models.requested_page reads it, without leading zeros
+STORED_ARG_VALUE = re.compile(r"[1-9][0-9]{0,5}")  # as reading.requested_page reads it, without leading zeros
 # Endpoints whose anonymous GETs are cached, and the generations their pages depend on.
 LISTING = (SITE, POSTS, COMMENTS)
 ONE_POST = (SITE, POSTS, "post")
@@ -320,9 +318,7 @@ def forget_unused_generations() -> None:
 
 
 def _next_scheduled_publication() -> float | None:
-    query = select(func.min(Post.published_at)).where(
-        Post.status == PostStatus.published, Post.published_at > now_utc()
-    )
+    query = select(func.min(Post.published_at)).where(Post.is_scheduled)
     moment = db.session.scalar(query)
     return moment.timestamp() if moment is not None else None
 

@@ -29,10 +29,8 @@ from markup import excerpt_around
 from markup import plain_text
 from models import Base
 from models import Post
-from models import PostStatus
 from models import Tag
 from models import db
-from models import now_utc
 from models import post_tags
 
 BATCH = 2_000
@@ -194,11 +192,7 @@ def _best_matches_postgres(words: list[str]) -> list[int]:
 
 def _ranked(candidates: Any, best_first: tuple[Any, ...]) -> list[int]:
     """Keep the published candidates, best first; each is looked up by its id, so no post is scanned."""
-    published_at = (
-        select(Post.published_at)
-        .where(Post.id == candidates.c.id, Post.status == PostStatus.published, Post.published_at <= now_utc())
-        .scalar_subquery()
-    )
+    published_at = select(Post.published_at).where(Post.id == candidates.c.id, Post.is_published).scalar_subquery()
     query = select(candidates.c.id).where(published_at.is_not(None)).order_by(*best_first, published_at.desc())
     return list(db.session.scalars(query.limit(SEARCH_CANDIDATES + 1)))
 

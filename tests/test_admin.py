@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import selectinload
 
+import account
 import models
 from conftest import PASSWORD
 from conftest import StatementCounter
@@ -597,8 +598,8 @@ def test_a_right_password_resets_the_count_and_set_password_unlocks(make_app, ma
         log_in(client, "owner", "wrong password!")
     assert log_in(client, "owner").status_code == 302
     with app.app_context():
-        assert models.user_named("owner").failed_logins == 0
-        owner = models.user_named("owner")
+        assert account.user_named("owner").failed_logins == 0
+        owner = account.user_named("owner")
         owner.failed_logins, owner.locked_until = 9, models.now_utc() + timedelta(hours=1)
         db.session.commit()
     monkeypatch.setenv("ADMIN_PASSWORD", "a brand new passphrase")

@@ -13,9 +13,12 @@ from conftest import page_text
 from conftest import post_comment
 from models import Comment
 from models import CommentStatus
+from models import Post
 from models import PostStatus
 from models import db
 from models import now_utc
+from reading import comment_page_number
+from reading import visible_comments
 
 
 def titles_on(html: str) -> list[str]:
@@ -174,3 +177,73 @@ def test_pages_are_html_with_landmarks_and_a_language(client, make_post):
         assert landmark in html
     assert '<a class="skip-link" href="#content">' in html
     assert executable_scripts(html) == [] and "style=" not in html
+
+
+# Each rule about what readers may see is written once (on the model, usable in Python and in SQL); these tests
+# say what each decides, and that every place asking it gets the same answer.
+
+AN_HOUR = timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("status", "published_at", "published", "scheduled"),
+    [
+        (PostStatus.published, -AN_HOUR, True, False),
+        (PostStatus.published, AN_HOUR, False, True),
+        (PostStatus.published, None, False, False),
+        (PostStatus.draft, -AN_HOUR, False, False),
+        (PostStatus.draft, AN_HOUR, False, False),
+    ],
+    ids=["published", "scheduled", "published-without-date", "draft", "draft-with-future-date"],
+)
+def test_readers_see_a_post_once_it_is_published_and_its_date_has_come(
+    app, client, make_post, status, published_at, published, scheduled
+):
+    post = make_post("Rule", status=status)
+    with app.app_context():
+        post = db.session.get(Post, post.id)
+        post.published_at = None if published_at is None else now_utc() + published_at
+        db.session.commit()
+        in_sql = db.session.scalar(select(Post.id).where(Post.is_published)) is not None
+        scheduled_in_sql = db.session.scalar(select(Post.id).where(Post.is_scheduled)) is not None
+
+        assert (post.is_published, in_sql) == (published, published)
+        assert (post.is_scheduled, scheduled_in_sql) == (scheduled, scheduled)
+    assert client.get(f"/posts/{post.slug}").status_code == (200 if published else 404)
+    assert ("Rule" in titles_on(page_text(client.get("/")))) is published
+
+
+@pytest.mark.parametrize(
+    ("status", "writer", "reader", "sees"),
+    [
+        (CommentStatus.approved, "writer", None, True),
+        (CommentStatus.approved, "writer", "someone else", True),
+        (CommentStatus.pending, "writer", "writer", True),
+        (CommentStatus.pending, "writer", "someone else", False),
+        (CommentStatus.pending, "writer", None, False),
+        (CommentStatus.pending, None, None, False),  # imported with no commenter: nobody's own
+        (CommentStatus.pending, "", "", False),
+        (CommentStatus.spam, "writer", "writer", False),
+    ],
+    ids=[
+        "approved-to-anyone",
+        "approved-to-another",
+        "held-to-its-writer",
+        "held-to-another",
+        "held-to-anyone",
+        "held-without-writer",
+        "held-with-empty-key",
+        "spam-to-its-writer",
+    ],
+)
+def test_a_held_comment_is_seen_only_by_the_browser_that_wrote_it(app, make_post, status, writer, reader, sees):
+    post = make_post()
+    with app.app_context():
+        comment = Comment(post_id=post.id, author_name="Ada", body="Hello", status=status, commenter_key=writer)
+        db.session.add(comment)
+        db.session.commit()
+        in_sql = db.session.scalar(select(Comment.id).where(Comment.is_visible_to(reader))) is not None
+
+        assert (comment.is_visible_to(reader), in_sql) == (sees, sees)
+        assert visible_comments(post, reader) == ([comment] if sees else [])
+        assert comment_page_number(comment, reader, per_page=10) == (1 if sees else None)

@@ -1,0 +1,381 @@
+"""What readers may see: published posts, the comments each commenter sees, threads, paging and the links
+between posts. Each rule is written once, here or on the model (``Post.is_published``, ``Comment.is_visible_to``).
+
+May import the storage layer (models) and the leaves; pages, the CLI and the page cache import it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC
+from datetime import datetime
+from functools import cache
+from typing import Any
+from typing import NamedTuple
+
+from flask import abort
+from flask import request
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import bindparam
+from sqlalchemy import exists
+from sqlalchemy import func
+from sqlalchemy import literal
+from sqlalchemy import select
+from sqlalchemy import union_all
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import selectinload
+from sqlalchemy.sql import Select
+
+from models import Comment
+from models import LegacyAddress
+from models import Post
+from models import SlugRedirect
+from models import Tag
+from models import UTCDateTime
+from models import db
+from models import now_utc
+from models import post_tags
+
+
+def published_posts() -> Select[tuple[Post]]:
+    """Select posts readers may see (published, publish date reached), newest first, with their tags."""
+    return _readable_posts().order_by(*NEWEST_FIRST).options(*_post_details())
+
+
+NEWEST_FIRST = (Post.published_at.desc(), Post.id.desc())
+
+
+def _post_details() -> tuple[Any, ...]:
+    """What a page showing posts needs with them: tags (one more statement) and the author (joined)."""
+    return selectinload(Post.tags), joinedload(Post.author)
+
+
+def _readable_posts() -> Select[tuple[Post]]:
+    return select(Post).where(Post.is_published)
+
+
+class PostLink(NamedTuple):
+    """What a link to a post needs, without loading the post."""
+
+    slug: str
+    title: str
+
+
+def _links(query: Select[Any]) -> Select[Any]:
+    return query.with_only_columns(Post.slug, Post.title).options()
+
+
+RECENT_POSTS = 5
+
+
+def recent_posts(limit: int = RECENT_POSTS) -> list[PostLink]:
+    """Return the latest published posts for the "Recent posts" list."""
+    return [PostLink(*row) for row in db.session.execute(_links(published_posts()).limit(limit))]
+
+
+def published_post(slug: str | None) -> Post | None:
+    """Return the published post with this slug, or ``None`` (missing, a draft, or scheduled for later)."""
+    if not slug:
+        return None
+    # Tags by a second statement: joined, SQLite would scan every post's tags first.
+    return db.session.scalar(_readable_posts().where(Post.slug == slug).options(*_post_details()))
+
+
+def post_by_slug_or_404(slug: str) -> Post:
+    """Return the published post with this slug, without its tags and author (they load if used).
+
+    :raise 404: when there is no such post, or it is a draft or scheduled for later.
+    """
+    post = db.session.scalar(_readable_post_statement(), {"slug": slug, "now": now_utc()})
+    if post is None:
+        abort(404, description="There is no post at this address.")
+    return post
+
+
+@cache
+def _readable_post_statement() -> Select[tuple[Post]]:
+    """The post by its slug, if readers may see it (built once: every comment posted looks it up)."""
+    now = bindparam("now", type_=UTCDateTime())
+    return select(Post).where(Post.is_published_by(now), Post.slug == bindparam("slug"))
+
+
+def tag_by_slug_or_404(slug: str) -> Tag:
+    """Return the tag with this slug, if a post readers may see carries it.
+
+    :raise 404: when no tag has this slug, or only drafts and scheduled posts carry it: its name alone would
+        tell of them, so it is not found, exactly like a tag that does not exist.
+    """
+    query = select(Tag).where(Tag.slug == slug, Tag.posts.any(Post.is_published))
+    return db.first_or_404(query, description="There is no tag by that name.")
+
+
+def visible_comments(post: Post, commenter_key: str | None) -> list[Comment]:
+    """Return the post's approved comments, plus this commenter's own held ones, oldest first.
+
+    Held comments are never public: only the browser that wrote one sees it, marked as awaiting moderation.
+    """
+    shown = (Comment.post_id == post.id) & Comment.is_visible_to(commenter_key)
+    query = select(Comment).where(shown).order_by(Comment.created_at, Comment.id)
+    return list(db.session.scalars(query))
+
+
+def post_redirected_from(old_slug: str) -> Post | None:
+    """Return the published post that used to live at ``old_slug``, if any."""
+    query = (
+        published_posts().join(SlugRedirect, SlugRedirect.post_id == Post.id).where(SlugRedirect.old_slug == old_slug)
+    )
+    return db.session.scalar(query)
+
+
+MAX_PAGE_DIGITS = 6
+
+
+def requested_page(argument: str = "page", missing: str = "There is no such page.") -> int:
+    """Return the page number in the query string (``?page=``, or ``?cpage=`` for comments).
+
+    :raise 404: with ``missing`` for anything but a positive whole number of sane size (``0``, ``-1``, ``abc``).
+    """
+    raw = request.args.get(argument, "1")
+    if not raw.isdecimal() or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
+        abort(404, description=missing)
+    return int(raw)
+
+
+class Page(NamedTuple):
+    """One page of a public listing. No total is counted: its cost would grow with the blog."""
+
+    items: list[Any]
+    page: int
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def page_of(query: Select[tuple[Post]], per_page: int) -> Page:
+    """Return the requested page of a query for posts, reading one row more to know whether another follows.
+
+    The rows before the page are skipped in the index alone (a subquery of ids), so a far page costs about
+    what the first one does.
+
+    :raise 404: for a malformed page number, or an empty page past the first.
+    """
+    number = requested_page()
+    ids = query.with_only_columns(Post.id).options().limit(per_page + 1).offset((number - 1) * per_page)
+    page = select(Post).where(Post.id.in_(ids.scalar_subquery())).order_by(*NEWEST_FIRST).options(*_post_details())
+    rows = list(db.session.scalars(page))
+    if number > 1 and not rows:
+        abort(404, description="There is no such page.")
+    return Page(rows[:per_page], number, len(rows) > per_page)
+
+
+def posts_by_id(ids: list[int]) -> list[Post]:
+    """Return these posts, with their tags and author, in the order of ``ids`` (looked up by primary key)."""
+    posts = {
+        post.id: post for post in db.session.scalars(select(Post).where(Post.id.in_(ids)).options(*_post_details()))
+    }
+    return [posts[post_id] for post_id in ids if post_id in posts]
+
+
+def paginate(query: Select[Any], per_page: int) -> Pagination:
+    """Return the requested page of ``query``.
+
+    :raise 404: for a malformed page number, or one past the last page.
+    """
+    return db.paginate(query, page=requested_page(), per_page=per_page)
+
+
+MAX_REPLY_DEPTH = 3
+
+
+def comment_thread(comments: list[Comment], max_depth: int = MAX_REPLY_DEPTH) -> list[tuple[Comment, int]]:
+    """Order comments, given oldest first, as threads, each followed by its replies, oldest first at every level.
+
+    Rows with just ``id`` and ``parent_id`` do as well as comments.
+
+    Returns ``(comment, depth)`` pairs. Depth stops at ``max_depth``: deeper replies are shown at that
+    level, after the comment they answer (as WordPress does). A reply whose parent is not shown starts
+    a thread of its own.
+    """
+    shown = {comment.id for comment in comments}
+    replies: dict[int | None, list[Comment]] = defaultdict(list)
+    for comment in comments:
+        replies[comment.parent_id if comment.parent_id in shown else None].append(comment)
+    thread: list[tuple[Comment, int]] = []
+    stack = [(comment, 1) for comment in reversed(replies[None])]
+    while stack:
+        comment, depth = stack.pop()
+        thread.append((comment, min(depth, max_depth)))
+        stack.extend((reply, depth + 1) for reply in reversed(replies[comment.id]))
+    return thread
+
+
+def thread_pages(thread: list[tuple[Comment, int]], per_page: int) -> list[list[tuple[Comment, int]]]:
+    """Split a thread into pages of ``per_page`` top-level comments, each with all its replies (as WordPress does).
+
+    Pages are counted in top-level comments so that the page of any comment is a count, not a layout: see
+    :func:`comment_page_number`.
+    """
+    pages: list[list[tuple[Comment, int]]] = [[]]
+    roots = 0
+    for comment, depth in thread:
+        if depth == 1:
+            if roots == per_page:
+                pages.append([])
+                roots = 0
+            roots += 1
+        pages[-1].append((comment, depth))
+    return pages
+
+
+def comment_page_number(comment: Comment, commenter_key: str | None, per_page: int) -> int | None:
+    """Return the page of the post's comments that shows ``comment`` to this commenter, or ``None`` if hidden.
+
+    The page follows from how many threads start before the comment's own thread: one count, however long
+    the conversation.
+    """
+    if not comment.is_visible_to(commenter_key):
+        return None
+    root_id, root_created_at = _thread_root(comment, commenter_key)
+    place = {"post_id": comment.post_id, "key": commenter_key, "at": root_created_at, "root_id": root_id}
+    earlier_roots = db.session.scalar(_earlier_threads_statement(), place)
+    return (earlier_roots or 0) // per_page + 1
+
+
+def _thread_root(comment: Comment, commenter_key: str | None) -> tuple[int, datetime]:
+    """Return the id and time of the first comment of the thread ``comment`` is shown in.
+
+    The shown ancestors are read in one recursive statement: a chain of replies a thousand deep costs one
+    statement, not one per ancestor. ``UNION`` (not ``UNION ALL``) ends even on a loop of parents.
+    """
+    ancestors = (
+        select(Comment.id, Comment.parent_id, Comment.created_at)
+        .where(Comment.id == comment.id)
+        .cte("ancestors", recursive=True)
+    )
+    parent = aliased(Comment)
+    ancestors = ancestors.union(
+        select(parent.id, parent.parent_id, parent.created_at).where(
+            parent.id == ancestors.c.parent_id,
+            parent.post_id == comment.post_id,
+            parent.is_visible_to(commenter_key),
+        )
+    )
+    rows = db.session.execute(select(ancestors)).all()
+    shown = {row.id for row in rows}
+    root = next((row for row in rows if row.parent_id not in shown), comment)
+    return root.id, root.created_at
+
+
+@cache
+def _earlier_threads_statement() -> Select[tuple[int]]:
+    """Count the threads shown before a thread's first comment (built once: it runs for every comment posted).
+
+    A thread starts at a shown comment whose parent is not shown (usually: has none).
+    """
+    parent = aliased(Comment)
+    key = bindparam("key")
+    at, root_id = bindparam("at", type_=UTCDateTime()), bindparam("root_id")
+    return select(func.count(Comment.id)).where(
+        Comment.post_id == bindparam("post_id"),
+        Comment.is_visible_to(key),
+        (Comment.created_at < at) | ((Comment.created_at == at) & (Comment.id < root_id)),
+        Comment.parent_id.is_(None) | ~exists().where(parent.id == Comment.parent_id, parent.is_visible_to(key)),
+    )
+
+
+class Neighbours(NamedTuple):
+    """The posts a post page links to besides itself."""
+
+    earlier: PostLink | None
+    later: PostLink | None
+    recent: list[PostLink]
+
+
+def neighbours(post: Post, recent: int = RECENT_POSTS) -> Neighbours:
+    """Return the published posts just before and just after ``post``, and the latest ones, in one statement."""
+    # Plain <= and >= bounds let the index on (status, published_at) start at this post. Earlier posts need
+    # no "published by now" bound (published by this post's date will do): with two upper bounds SQLite might
+    # pick the wrong one and scan.
+    earlier = (
+        select(Post.slug, Post.title)
+        .where(
+            Post.is_published_by(post.published_at),
+            (Post.published_at < post.published_at) | (Post.id < post.id),
+        )
+        .order_by(*NEWEST_FIRST)
+    )
+    later = (
+        _links(published_posts())
+        .where(
+            Post.published_at >= post.published_at,
+            (Post.published_at > post.published_at) | (Post.id > post.id),
+        )
+        .order_by(None)
+        .order_by(Post.published_at, Post.id)
+    )
+    latest = _links(published_posts()).limit(recent)
+    rows = union_all(
+        *(
+            select(literal(side).label("side"), query.add_columns(Post.published_at, Post.id).subquery())
+            for side, query in (("earlier", earlier.limit(1)), ("later", later.limit(1)), ("recent", latest))
+        )
+    )
+    found: dict[str, list[Any]] = defaultdict(list)
+    for side, slug, title, published_at, post_id in db.session.execute(rows):
+        found[side].append((published_at, post_id, PostLink(slug, title)))
+    earlier_link, later_link, recent_links = (
+        [link for *_, link in sorted(found[side], key=lambda row: row[:2], reverse=True)]
+        for side in ("earlier", "later", "recent")
+    )
+    return Neighbours(next(iter(earlier_link), None), next(iter(later_link), None), recent_links)
+
+
+def tags_with_counts() -> list[tuple[Tag, int]]:
+    """Return every tag that has published posts, with how many, by name."""
+    posts = published_posts().order_by(None).options().subquery()
+    query = (
+        select(Tag, func.count(posts.c.id))
+        .join(post_tags, post_tags.c.tag_id == Tag.id)
+        .join(posts, posts.c.id == post_tags.c.post_id)
+        .group_by(Tag.id)
+        .order_by(func.lower(Tag.name))
+    )
+    return [(tag, count) for tag, count in db.session.execute(query)]
+
+
+def archive_months() -> list[tuple[int, int, int]]:
+    """Return (year, month, published posts) for every month with posts, newest first (months in UTC)."""
+    year = func.extract("year", Post.published_at)
+    month = func.extract("month", Post.published_at)
+    query = (
+        published_posts()
+        .with_only_columns(year, month, func.count(Post.id))
+        .group_by(year, month)
+        .order_by(None)
+        .order_by(year.desc(), month.desc())
+    )
+    return [(int(y), int(m), count) for y, m, count in db.session.execute(query)]
+
+
+def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
+    """Return the first moment of the month and of the next (UTC): the archive page's bounds."""
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def post_at_legacy_address(path: str) -> Post | None:
+    """Return the published post that lived at ``path`` on the blog's previous engine, if any."""
+    query = published_posts().join(LegacyAddress, LegacyAddress.post_id == Post.id).where(LegacyAddress.path == path)
+    return db.session.scalar(query)
