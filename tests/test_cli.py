@@ -9,8 +9,9 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from cli import WELCOME_TITLE
-from conftest import page_text
-from conftest import post_comment
+from helpers import count
+from helpers import page_text
+from helpers import post_comment
 from models import AuditEntry
 from models import Comment
 from models import CommentStatus
@@ -19,11 +20,6 @@ from models import PostStatus
 from models import Tag
 from models import db
 from models import now_utc
-
-
-def count(app, column) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count(column)))
 
 
 def test_init_db_creates_a_welcome_post_once(make_app):

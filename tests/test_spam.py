@@ -8,8 +8,8 @@ import pytest
 from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
-from conftest import page_text
-from conftest import post_comment
+from helpers import page_text
+from helpers import post_comment
 from models import Comment
 from models import CommentStatus
 from models import db
