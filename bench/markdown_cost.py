@@ -1,10 +1,10 @@
 """How much longer the worst Markdown takes to render than plain text of the same length.
 
-Renders each pathological input of tests/test_markup.py (deep nesting, runs of brackets, backticks, ``<``,
-``&``, ``\\``, unclosed links, many reference definitions, ...) at the longest comment and the longest post
-the forms accept, and divides its time by that of plain prose paragraphs of the same length (the goal is 5×
-or less). The last column shows that rendering is linear: the time at the full length divided by twice the
-time at half of it, about 1 (a quadratic input would show about 2).
+Renders each pathological input that tests/test_markup.py checks (``PATHOLOGICAL`` in tests/helpers.py: deep
+nesting, runs of brackets, backticks, ``<``, ``&``, ``\\``, unclosed links, many reference definitions, ...) at
+the longest comment and the longest post the forms accept, and divides its time by that of plain prose
+paragraphs of the same length (the goal is 5× or less). The last column shows that rendering is linear: the
+time at the full length divided by twice the time at half of it, about 1 (a quadratic input would show about 2).
 
 Run it with ``.venv/bin/python bench/markdown_cost.py`` (about a minute).
 """
@@ -19,10 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from test_markup import PATHOLOGICAL  # noqa: E402
-
 from forms import COMMENT_MAX  # noqa: E402
 from forms import POST_MAX  # noqa: E402
+from helpers import PATHOLOGICAL  # noqa: E402
 from markup import render_comment  # noqa: E402
 from markup import render_post  # noqa: E402
 

@@ -1,43 +1,42 @@
-"""Fixtures: a fresh app and a real database per test, and helpers that use the real comment form.
+"""Fixtures: a fresh app and a real database per test, factories for posts and accounts, real gunicorn.
 
 Every test runs on a new SQLite file. When ``TEST_DATABASE_URL`` names a PostgreSQL database, every
 database test runs there too (tables dropped and created per test); ``TEST_REDIS_URL`` moves the rate
-limiter's counters to Redis.
+limiter's counters to Redis. The plain helpers (the real forms, constants) are in ``helpers.py``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from urllib.parse import urlunsplit
 
 import pytest
-import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
-from sqlalchemy import create_engine
-from sqlalchemy import event
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from werkzeug.security import generate_password_hash
-from werkzeug.test import TestResponse
 
 from app import create_app
 from extensions import limiter
+from helpers import DATABASES
+from helpers import PASSWORD
+from helpers import PASSWORD_HASH
+from helpers import ROOT
+from helpers import TEST_DATABASE_URL
+from helpers import TEST_REDIS_URL
+from helpers import flask_command
+from helpers import free_port
+from helpers import log_in
+from helpers import reset_database
+from helpers import wait_until_healthy
 from models import Post
 from models import PostStatus
 from models import Tag
@@ -46,45 +45,6 @@ from models import UserRole
 from models import db
 from models import now_utc
 from models import slugify
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def give_each_test_worker_its_own_services(environ: dict[str, str] | os._Environ) -> None:
-    """Point each pytest-xdist worker at its own PostgreSQL database and Redis database number.
-
-    Tests drop every table and reset the rate-limit counters; two workers sharing one database would undo
-    each other's work. Worker ``gwN`` gets ``<database>_gwN`` (created when missing) and Redis number base + N.
-    """
-    worker = environ.get("PYTEST_XDIST_WORKER", "")
-    if not worker.startswith("gw"):
-        return
-    number = int(worker.removeprefix("gw"))
-    if environ.get("TEST_DATABASE_URL"):
-        base = make_url(environ["TEST_DATABASE_URL"])
-        own = base.set(database=f"{base.database}_{worker}")
-        engine = create_engine(base, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own.database})
-            if exists.first() is None:
-                connection.execute(text(f'CREATE DATABASE "{own.database}"'))
-        engine.dispose()
-        environ["TEST_DATABASE_URL"] = own.render_as_string(hide_password=False)
-    if environ.get("TEST_REDIS_URL"):
-        redis = urlsplit(environ["TEST_REDIS_URL"])
-        base_number = int(redis.path.strip("/") or 0)
-        environ["TEST_REDIS_URL"] = urlunsplit(redis._replace(path=f"/{base_number + number}"))
-
-
-give_each_test_worker_its_own_services(os.environ)
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
-DATABASES = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
-
-PASSWORD = "correct horse battery staple"
-PASSWORD_HASH = generate_password_hash(PASSWORD)  # hashed once: scrypt is slow on purpose
-
-CSRF_FIELD = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*\bvalue="([^"]+)"')
 
 
 @pytest.fixture(params=DATABASES)
@@ -124,14 +84,6 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]
     for app in apps:
         with app.app_context():
             db.engine.dispose()
-
-
-def reset_database() -> None:
-    """Empty the database: drop every table (and the migrations' bookkeeping), then create the tables."""
-    db.drop_all()
-    with db.engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    db.create_all()
 
 
 @pytest.fixture
@@ -210,69 +162,8 @@ def admin(client: FlaskClient, make_user: Callable[..., User]) -> User:
     return user
 
 
-def log_in(client: FlaskClient, username: str, password: str = PASSWORD, **fields: str) -> TestResponse:
-    """Log in through the real login form."""
-    data = {"username": username, "password": password, "csrf_token": csrf_token(client, "/admin/login")} | fields
-    return client.post("/admin/login", data=data)
-
-
 def _tag(name: str) -> Tag:
     return db.session.query(Tag).filter_by(name=name).one_or_none() or Tag(name=name, slug=slugify(name))
-
-
-def csrf_token(client: FlaskClient, url: str, action: str = "") -> str:
-    """Read the CSRF token from the form on ``url`` (the one sent to ``action``, if given), as a browser would."""
-    page = client.get(url)
-    assert page.status_code == 200, page.status_code
-    html = page.get_data(as_text=True)
-    start = html.find(f'action="{action}')
-    assert start >= 0, f"no form sending to {action} on {url}"
-    match = CSRF_FIELD.search(html, start)
-    assert match, f"no CSRF token in the form on {url}"
-    return match.group(1)
-
-
-def post_comment(client: FlaskClient, slug: str, **fields: str) -> TestResponse:
-    """Fill in and send the comment form on a post page, with its real CSRF token."""
-    data = {"name": "Ada", "body": "A thoughtful comment."} | fields
-    data.setdefault("csrf_token", csrf_token(client, f"/posts/{slug}", action=f"/posts/{slug}/comments#"))
-    response = client.post(f"/posts/{slug}/comments", data=data)
-    response.close()  # as a server does once the response is sent: runs the after-response work (email)
-    return response
-
-
-def executable_scripts(html: str) -> list[str]:
-    """Return the script elements a browser would run (JSON-LD data blocks are not run)."""
-    return re.findall(r"<script(?![^>]*application/ld\+json)[^>]*>", html, re.IGNORECASE)
-
-
-def page_text(response: TestResponse) -> str:
-    return response.get_data(as_text=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with code {process.returncode}")
-        try:
-            if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
-                return
-        except (requests.ConnectionError, requests.Timeout):  # still booting
-            time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not answer on {url} within {timeout}s")
-
-
-def flask_command(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env, check=True, capture_output=True
-    )
 
 
 @pytest.fixture
@@ -330,22 +221,3 @@ def _address_space_limit(megabytes: int) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_AS, (megabytes * 1024 * 1024, megabytes * 1024 * 1024))
 
     return limit
-
-
-class StatementCounter:
-    """Count the SQL statements the app runs, as a reader's request would."""
-
-    def __init__(self, app):
-        with app.app_context():
-            self.engine = db.engine
-        self.count = 0
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc_info):
-        event.remove(self.engine, "before_cursor_execute", self._count)
-
-    def _count(self, *args):
-        self.count += 1

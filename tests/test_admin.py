@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import struct
-import zlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,47 +15,20 @@ from sqlalchemy.orm import selectinload
 
 import account
 import models
-from conftest import PASSWORD
-from conftest import StatementCounter
-from conftest import csrf_token
-from conftest import log_in
-from conftest import page_text
+from helpers import PASSWORD
+from helpers import StatementCounter
+from helpers import csrf_token
+from helpers import log_in
+from helpers import page_text
+from helpers import png_bytes
+from helpers import png_claiming
+from helpers import submit_post
 from models import Post
 from models import PostStatus
 from models import SlugRedirect
 from models import UserRole
 from models import db
 from models import now_utc
-
-
-def png_bytes(width: int = 2, height: int = 2) -> bytes:
-    """Build a real, tiny PNG image."""
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return png_claiming(width, height, rows)
-
-
-def png_claiming(width: int, height: int, rows: bytes = b"\x00") -> bytes:
-    """Build a PNG whose header claims ``width`` x ``height`` pixels, with whatever pixel data is given."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-def submit_post(client, url: str = "/admin/posts/new", **fields):
-    """Fill in and send the post form on ``url`` with its real CSRF token."""
-    form_page = url if url.endswith(("/new", "/edit")) else "/admin/posts/new"
-    data = {
-        "title": "A new post",
-        "body": "Some *Markdown*.",
-        "status": "published",
-        "comments_open": "y",
-        "action": "save",
-        "csrf_token": csrf_token(client, form_page),
-    } | fields
-    return client.post(url, data=data, content_type="multipart/form-data")
 
 
 def stored_post(app, **filters) -> Post | None:

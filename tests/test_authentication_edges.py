@@ -17,16 +17,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy import select
-from test_admin import submit_post
-from test_two_factor import form_fields
-from test_two_factor import next_code
-from test_two_factor import turn_on
 
 import account
 import models
-from conftest import csrf_token
-from conftest import log_in
-from conftest import page_text
+from helpers import csrf_token
+from helpers import form_fields
+from helpers import is_logged_in
+from helpers import log_in
+from helpers import next_code
+from helpers import page_text
+from helpers import submit_post
+from helpers import turn_on
 from models import db
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -80,10 +81,6 @@ def sent_code(browser: FlaskClient, code: str) -> Callable[[], int]:
     assert "Enter your code" in page_text(first_step)
     data = form_fields(first_step, "/admin/login/code") | {"code": code}
     return lambda: browser.post("/admin/login/code", data=data).status_code
-
-
-def is_logged_in(browser: FlaskClient) -> bool:
-    return browser.get("/admin/").status_code == 200
 
 
 # The lock-out counter

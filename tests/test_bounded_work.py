@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
 
-from conftest import page_text
+from helpers import page_text
 from models import Comment
 from models import CommentStatus
 from models import Post

@@ -4,29 +4,20 @@ published post with an image, and a reader commenting. Screenshots go to test-ar
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyotp
 import pytest
-from test_admin import png_bytes
 
-from conftest import PASSWORD
-from conftest import ROOT
-from conftest import flask_command
+from helpers import CHROMIUM
+from helpers import CHROMIUM_FLAGS
+from helpers import PASSWORD
+from helpers import ROOT
+from helpers import flask_command
+from helpers import png_bytes
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")

@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_admin import submit_post
-from test_moderation import approve
-from test_moderation import queue_action
 
 import pagecache
-from conftest import ROOT
-from conftest import TEST_REDIS_URL
-from conftest import StatementCounter
-from conftest import csrf_token
-from conftest import log_in
-from conftest import page_text
-from conftest import post_comment
+from helpers import ROOT
+from helpers import TEST_REDIS_URL
+from helpers import StatementCounter
+from helpers import approve
+from helpers import csrf_token
+from helpers import log_in
+from helpers import page_text
+from helpers import post_comment
+from helpers import queue_action
+from helpers import submit_post
 from models import Comment
 from models import Post
 from models import db

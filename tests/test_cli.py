@@ -9,10 +9,11 @@ from datetime import timedelta
 from sqlalchemy import func
 from sqlalchemy import select
 
-from conftest import csrf_token
-from conftest import page_text
-from conftest import post_comment
 from demo import WELCOME_TITLE
+from helpers import count
+from helpers import csrf_token
+from helpers import page_text
+from helpers import post_comment
 from models import AuditEntry
 from models import Comment
 from models import CommentStatus
@@ -21,11 +22,6 @@ from models import PostStatus
 from models import Tag
 from models import db
 from models import now_utc
-
-
-def count(app, column) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count(column)))
 
 
 def test_init_db_creates_a_welcome_post_once(make_app):

@@ -8,18 +8,14 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
-from conftest import csrf_token
-from conftest import page_text
-from conftest import post_comment
+from helpers import csrf_token
+from helpers import page_text
+from helpers import post_comment
+from helpers import stored_comments
 from models import Comment
 from models import CommentStatus
 from models import db
 from models import now_utc
-
-
-def stored_comments(app) -> list[Comment]:
-    with app.app_context():
-        return list(db.session.scalars(select(Comment).order_by(Comment.id)))
 
 
 @pytest.fixture

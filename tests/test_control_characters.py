@@ -11,10 +11,12 @@ from xml.etree import ElementTree
 import pytest
 from sqlalchemy import select
 
-from conftest import csrf_token
-from conftest import log_in
-from conftest import page_text
-from conftest import post_comment
+from helpers import ATOM
+from helpers import csrf_token
+from helpers import log_in
+from helpers import page_text
+from helpers import post_comment
+from helpers import stored_comments
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -22,14 +24,8 @@ from models import User
 from models import db
 
 REFUSED = "invisible control characters"
-ATOM = "{http://www.w3.org/2005/Atom}"
 # NUL cannot be stored by PostgreSQL at all, so rows written behind the form's back use the others.
 STORABLE_CONTROLS = ["\r\n", "\n", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\u2028"]
-
-
-def stored_comments(app) -> list[Comment]:
-    with app.app_context():
-        return list(db.session.scalars(select(Comment).order_by(Comment.id)))
 
 
 def field_value(page: str, name: str) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT
-from conftest import free_port
+from helpers import ROOT
+from helpers import free_port
 
 DEPLOY = ROOT / "docs" / "deploy"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

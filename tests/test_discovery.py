@@ -15,9 +15,9 @@ from xml.etree import ElementTree
 import feedparser
 import pytest
 
-from conftest import csrf_token
-from conftest import page_text
-from conftest import post_comment
+from helpers import csrf_token
+from helpers import page_text
+from helpers import post_comment
 from models import PostStatus
 from models import now_utc
 

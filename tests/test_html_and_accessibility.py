@@ -20,15 +20,17 @@ import pyotp
 import pytest
 import requests
 
-from conftest import PASSWORD
-from conftest import ROOT
-from conftest import flask_command
-from conftest import free_port
-from conftest import wait_until_healthy
+from helpers import CHROMIUM
+from helpers import CHROMIUM_FLAGS
+from helpers import CSRF_FIELD
+from helpers import PASSWORD
+from helpers import ROOT
+from helpers import flask_command
+from helpers import free_port
+from helpers import wait_until_healthy
 
 VNU_JAR = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 JAVA = shutil.which("java")
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +64,10 @@ def site(tmp_path_factory):
     reader = requests.Session()
     for body in ("A first thought, with *emphasis*.", "A second one."):
         html = reader.get(f"{url}/posts/welcome").text
-        token = CSRF.search(html, html.find('action="/posts/welcome/comments#')).group(1)
+        token = CSRF_FIELD.search(html, html.find('action="/posts/welcome/comments#')).group(1)
         reader.post(f"{url}/posts/welcome/comments", data={"csrf_token": token, "name": "Ada", "body": body})
     html = reader.get(f"{url}/posts/welcome").text
-    token = CSRF.search(html, html.find('action="/posts/welcome/comments#')).group(1)
+    token = CSRF_FIELD.search(html, html.find('action="/posts/welcome/comments#')).group(1)
     reader.post(
         f"{url}/posts/welcome/comments",
         data={"csrf_token": token, "name": "Ken", "body": "A reply.", "parent_id": "1"},
@@ -77,7 +79,7 @@ def site(tmp_path_factory):
 
 def owner_session(url: str, username: str = "owner") -> requests.Session:
     owner = requests.Session()
-    token = CSRF.search(owner.get(f"{url}/admin/login").text).group(1)
+    token = CSRF_FIELD.search(owner.get(f"{url}/admin/login").text).group(1)
     owner.post(f"{url}/admin/login", data={"csrf_token": token, "username": username, "password": PASSWORD})
     return owner
 
@@ -89,13 +91,13 @@ def two_factor_pages(url: str) -> dict[str, str]:
     html = pages["two-factor-set-up"]
     key = re.search(r'<code class="key">([A-Z2-7 ]+)</code>', html).group(1).replace(" ", "")
     secret = re.search(r'name="secret"[^>]*value="([^"]+)"', html).group(1)
-    form = {"csrf_token": CSRF.search(html).group(1), "secret": secret, "password": PASSWORD}
+    form = {"csrf_token": CSRF_FIELD.search(html).group(1), "secret": secret, "password": PASSWORD}
     pages["two-factor-wrong-code"] = author.post(f"{url}/admin/account/two-factor", data=form | {"code": "x"}).text
     code = pyotp.TOTP(key).now()
     pages["recovery-codes"] = author.post(f"{url}/admin/account/two-factor", data=form | {"code": code}).text
     pages["two-factor-on"] = author.get(f"{url}/admin/account/").text
     browser = requests.Session()
-    token = CSRF.search(browser.get(f"{url}/admin/login").text).group(1)
+    token = CSRF_FIELD.search(browser.get(f"{url}/admin/login").text).group(1)
     login = {"csrf_token": token, "username": "guarded", "password": PASSWORD}
     pages["login-code"] = browser.post(f"{url}/admin/login", data=login).text
     assert "Enter your code" in pages["login-code"] and "<strong>On.</strong>" in pages["two-factor-on"]
@@ -122,7 +124,7 @@ def page_types(url: str) -> dict[str, str]:
         }.items()
     }
     html = reader.get(f"{url}/posts/welcome").text
-    token = CSRF.search(html, html.find('action="/posts/welcome/comments#')).group(1)
+    token = CSRF_FIELD.search(html, html.find('action="/posts/welcome/comments#')).group(1)
     form = {"csrf_token": token, "name": "Typed name", "body": ""}
     pages["comment-errors"] = reader.post(f"{url}/posts/welcome/comments", data=form).text
     form |= {"body": "A *previewed* comment.", "action": "preview"}
@@ -166,9 +168,6 @@ axe_module = pytest.importorskip("axe_playwright_python.sync_playwright", reason
 
 @pytest.fixture(scope="module")
 def chromium():
-    from test_browser import CHROMIUM
-    from test_browser import CHROMIUM_FLAGS
-
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

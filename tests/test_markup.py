@@ -7,15 +7,16 @@ from html.parser import HTMLParser
 
 import html5lib
 import pytest
-from test_sanitizer_properties import problems
 
-from conftest import csrf_token
-from conftest import executable_scripts
-from conftest import log_in
-from conftest import page_text
-from conftest import post_comment
 from forms import COMMENT_MAX
 from forms import POST_MAX
+from helpers import PATHOLOGICAL
+from helpers import csrf_token
+from helpers import executable_scripts
+from helpers import log_in
+from helpers import page_text
+from helpers import post_comment
+from helpers import problems
 from markup import COMMENT_ATTRIBUTES
 from markup import COMMENT_TAGS
 from markup import MAX_BLOCK_LEVEL
@@ -173,44 +174,6 @@ def test_a_blank_line_opening_a_pre_block_is_kept_and_survives_cleaning_again():
 
 
 # Bounded work: any text up to its length limit renders, in time linear in its length (bench/markdown_cost.py).
-
-PATHOLOGICAL = {
-    "nested_brackets": lambda n: "[" * n,
-    "nested_brackets_closed": lambda n: "[" * (n // 2) + "]" * (n // 2),
-    "nested_emphasis": lambda n: "*a " * (n // 6) + "b* " * (n // 6),
-    "emphasis_run": lambda n: "*" * n,
-    "underscore_run": lambda n: "_" * n,
-    "alternating_emphasis": lambda n: ("*a **a " * n)[:n],
-    "nested_block_quotes": lambda n: "> " * (n // 2),
-    "nested_lists": lambda n: "- " * (n // 2),
-    "nested_ordered_lists": lambda n: ("1. " * n)[:n],
-    "quotes_in_lists": lambda n: ("> - " * n)[:n],
-    "indented_nested_lists": lambda n: "".join(f"{'  ' * i}- x\n" for i in range(n))[:n],
-    "backtick_run": lambda n: "`" * n,
-    "backtick_pairs": lambda n: ("`a" * n)[:n],
-    "growing_backtick_runs": lambda n: "".join("`" * i + "a" for i in range(1, n))[:n],
-    "unclosed_links": lambda n: ("[a](" * n)[:n],
-    "unclosed_images": lambda n: ("![a](" * n)[:n],
-    "unclosed_link_titles": lambda n: ('[a](b "' * n)[:n],
-    "link_reference_definitions": lambda n: "[r1]\n\n" + "".join(f"[r{i}]: /u{i}\n" for i in range(n))[: n - 6],
-    "reference_uses": lambda n: "[a]: /u\n\n" + ("[a] " * n)[: n - 10],
-    "footnote_markers": lambda n: ("[^" * n)[:n],
-    "less_than_run": lambda n: "<" * n,
-    "ampersand_run": lambda n: "&" * n,
-    "backslash_run": lambda n: "\\" * n,
-    "entity_run": lambda n: ("&amp;" * n)[:n],
-    "open_tags": lambda n: ("<a " * n)[:n],
-    "html_comments": lambda n: ("<!--" * n)[:n],
-    "nested_html_quotes": lambda n: ("<blockquote>" * n)[:n],
-    "distinct_formatting_tags": lambda n: ("".join(f"<em a={i}>" for i in range(n))[: n // 2] + "<p>x</p>" * n)[:n],
-    "table_pipes": lambda n: "|" * n,
-    "wide_table": lambda n: (("| a " * (n // 8)) + "\n" + ("|---" * (n // 8)))[:n],
-    "opening_parentheses": lambda n: "(" * n,
-    "hyphenated_word": lambda n: "a-" * (n // 2),
-    "dotted_word": lambda n: "a." * (n // 2),
-    "strikethrough_run": lambda n: "~" * n,
-    "short_lines": lambda n: "a\n" * (n // 2),
-}
 
 
 @pytest.mark.parametrize("make", list(PATHOLOGICAL.values()), ids=list(PATHOLOGICAL))

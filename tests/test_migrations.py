@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy import text
 
-from conftest import page_text
+from helpers import page_text
 from models import db
 
 

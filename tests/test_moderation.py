@@ -6,10 +6,12 @@ import pytest
 from sqlalchemy import select
 
 from commenters import COMMENTER_COOKIE
-from conftest import csrf_token
-from conftest import log_in
-from conftest import page_text
-from conftest import post_comment
+from helpers import approve
+from helpers import csrf_token
+from helpers import log_in
+from helpers import page_text
+from helpers import post_comment
+from helpers import queue_action
 from models import Comment
 from models import CommentStatus
 from models import ModerationPolicy
@@ -21,11 +23,6 @@ from moderation import moderate
 def statuses(app) -> list[CommentStatus]:
     with app.app_context():
         return list(db.session.scalars(select(Comment.status).order_by(Comment.id)))
-
-
-def approve(app, comment_id: int) -> None:
-    with app.app_context():
-        moderate(db.session.get(Comment, comment_id), "approve")
 
 
 @pytest.mark.parametrize(
@@ -133,11 +130,6 @@ def test_spam_is_hidden_from_everyone(make_app, make_post):
 
 
 # The moderation queue at /admin/comments
-
-
-def queue_action(client, url: str, **data):
-    token = csrf_token(client, "/admin/comments")
-    return client.post(url, data={"csrf_token": token} | data)
 
 
 def test_the_queue_is_part_of_the_admin_area(make_app, make_user, make_post):

@@ -14,12 +14,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from conftest import CSRF_FIELD
-from conftest import csrf_token
-from conftest import free_port
-from conftest import log_in
-from conftest import page_text
-from conftest import post_comment
+from helpers import CSRF_FIELD
+from helpers import csrf_token
+from helpers import free_port
+from helpers import log_in
+from helpers import page_text
+from helpers import post_comment
 from models import AuditEntry
 from models import Comment
 from models import CommentStatus

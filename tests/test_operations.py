@@ -10,8 +10,8 @@ import sys
 
 from app import JSONLogFormatter
 from app import create_app
-from conftest import ROOT
-from conftest import post_comment
+from helpers import ROOT
+from helpers import post_comment
 from models import database_problem
 
 

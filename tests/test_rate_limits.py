@@ -11,9 +11,9 @@ from pathlib import Path
 import requests
 
 import ratelimits
-from conftest import CSRF_FIELD
-from conftest import log_in
-from conftest import post_comment
+from helpers import CSRF_FIELD
+from helpers import log_in
+from helpers import post_comment
 from ratelimits import SQLiteStorage
 from ratelimits import storage_uri
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from conftest import executable_scripts
-from conftest import page_text
-from conftest import post_comment
+from helpers import executable_scripts
+from helpers import page_text
+from helpers import post_comment
 from models import Comment
 from models import CommentStatus
 from models import Post

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func
 from sqlalchemy import select
 
-from conftest import csrf_token
-from conftest import log_in
-from conftest import post_comment
+from helpers import csrf_token
+from helpers import log_in
+from helpers import post_comment
 from models import Comment
 from models import Post
 from models import RecoveryCode

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import os
 import re
-from urllib.parse import urlsplit
 
 import bleach
 import html5lib
@@ -23,6 +22,8 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from helpers import parsed
+from helpers import problems
 from markup import COMMENT_ATTRIBUTES
 from markup import COMMENT_TAGS
 from markup import POST_ATTRIBUTES
@@ -36,8 +37,6 @@ settings.register_profile("ci", max_examples=300, deadline=None, suppress_health
 settings.register_profile("fuzz", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "background", "poster", "srcset"}
-ALWAYS_ALLOWED = {"html", "head", "body"}  # html5lib wraps every fragment in these
 
 TAGS = [
     "script", "img", "a", "svg", "math", "iframe", "object", "embed", "style", "noscript", "template", "textarea",
@@ -92,40 +91,6 @@ piece = st.one_of(
     st.sampled_from(BREAKERS), st.text(max_size=12),
 )  # fmt: skip
 hostile_text = st.lists(piece, max_size=12).map("".join)
-
-
-def parsed(rendered: str):
-    return html5lib.parseFragment(rendered, treebuilder="etree", namespaceHTMLElements=False)
-
-
-def problems(rendered: str, tags: set[str], attributes: dict[str, list[str]]) -> list[str]:
-    """What a browser would find in ``rendered`` that the allow-list does not permit."""
-    found = []
-    for element in parsed(rendered).iter():
-        tag = element.tag if isinstance(element.tag, str) else None
-        if tag is None or tag in ALWAYS_ALLOWED or tag == "DOCUMENT_FRAGMENT":
-            continue
-        if tag not in tags:
-            found.append(f"element <{tag}>")
-        for name, value in element.attrib.items():
-            if name.lower().startswith("on"):
-                found.append(f"handler {name} on <{tag}>")
-            elif name not in attributes.get(tag, []):
-                found.append(f"attribute {name} on <{tag}>")
-            if name.lower() in URL_ATTRIBUTES and not is_safe_address(value):
-                found.append(f"address {value!r} on <{tag}>")
-    return found
-
-
-def is_safe_address(value: str) -> bool:
-    """Tell whether an address is relative or uses an allowed scheme, as a browser would read it.
-
-    ``value`` comes from the HTML parser, so its entities are already decoded (decoding again would see a
-    ``javascript&colon;`` that no browser sees); browsers also drop control characters and whitespace.
-    """
-    squeezed = re.sub(r"[\x00-\x20\x7f]", "", value)
-    scheme = urlsplit(squeezed).scheme.lower() if ":" in squeezed else ""
-    return scheme in ("", *SAFE_PROTOCOLS)
 
 
 @given(hostile_text)

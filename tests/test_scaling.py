@@ -6,18 +6,18 @@ Runs when TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL are set, as .ci/run 
 from __future__ import annotations
 
 import os
-import re
 
 import pytest
 import redis
 import requests
 
 from app import create_app
+from helpers import CSRF_FIELD
+from helpers import reset_database
 from models import db
 
 DATABASE = os.environ.get("TEST_DATABASE_URL", "")
 REDIS = os.environ.get("TEST_REDIS_URL", "")
-CSRF = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*\bvalue="([^"]+)"')
 
 pytestmark = pytest.mark.skipif(
     not (DATABASE.startswith("postgresql") and REDIS), reason="needs TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL"
@@ -29,8 +29,6 @@ def two_servers(live_server, tmp_path):
     """Two gunicorn instances on different ports, sharing a freshly emptied PostgreSQL and Redis."""
     app = create_app({"DATABASE_URL": DATABASE, "SECRET_KEY": "x"}, instance_path=str(tmp_path / "reset"))
     with app.app_context():
-        from conftest import reset_database
-
         reset_database()
         db.drop_all()  # init-db will build the schema through the migrations
         db.engine.dispose()
@@ -50,7 +48,7 @@ def two_servers(live_server, tmp_path):
 
 def send_comment(url: str, body: str) -> requests.Response:
     browser = requests.Session()
-    token = CSRF.search(browser.get(f"{url}/posts/welcome", timeout=10).text).group(1)
+    token = CSRF_FIELD.search(browser.get(f"{url}/posts/welcome", timeout=10).text).group(1)
     data = {"csrf_token": token, "name": "Ada", "body": body}
     return browser.post(f"{url}/posts/welcome/comments", data=data, allow_redirects=False, timeout=10)
 

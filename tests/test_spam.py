@@ -10,10 +10,10 @@ from itsdangerous import SignatureExpired
 from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
-from conftest import page_text
-from conftest import post_comment
 from forms import form_shown_at
 from forms import stamp_form_shown
+from helpers import page_text
+from helpers import post_comment
 from models import Comment
 from models import CommentStatus
 from models import db

@@ -13,16 +13,15 @@ from sqlalchemy import update
 import models
 from commenters import DETAILS_COOKIE
 from commenters import EDIT_COOKIE_PREFIX
-from conftest import StatementCounter
-from conftest import csrf_token
-from conftest import page_text
-from conftest import post_comment
+from helpers import ATOM
+from helpers import StatementCounter
+from helpers import csrf_token
+from helpers import page_text
+from helpers import post_comment
 from models import Comment
 from models import CommentStatus
 from models import db
 from models import now_utc
-
-ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def depths(html: str) -> list[tuple[str, int]]:

@@ -20,19 +20,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select
-from test_admin import png_bytes
-from test_admin import submit_post
 
 import transfer
-from conftest import DATABASES
-from conftest import PASSWORD
-from conftest import PASSWORD_HASH
-from conftest import ROOT
-from conftest import csrf_token
-from conftest import log_in
-from conftest import page_text
-from conftest import post_comment
-from conftest import reset_database
+from helpers import DATABASES
+from helpers import PASSWORD
+from helpers import PASSWORD_HASH
+from helpers import ROOT
+from helpers import csrf_token
+from helpers import exported
+from helpers import gif_bomb
+from helpers import imported
+from helpers import log_in
+from helpers import page_text
+from helpers import png_bytes
+from helpers import post_comment
+from helpers import run_posters
+from helpers import submit_post
+from helpers import wipe
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -77,22 +81,6 @@ def db_post(app, title: str) -> Post:
         post = db.session.scalars(select(Post).where(Post.title == title)).one()
         db.session.expunge(post)
         return post
-
-
-def exported(app, **options) -> str:
-    with app.app_context():
-        return transfer.export_json(**options)
-
-
-def wipe(app) -> None:
-    with app.app_context():
-        reset_database()
-    shutil.rmtree(Path(app.instance_path) / "uploads", ignore_errors=True)
-
-
-def imported(app, text: str, **options) -> transfer.ImportResult:
-    with app.app_context():
-        return transfer.import_data(transfer.read_export(text.encode()), **options)
 
 
 def test_export_then_import_into_an_empty_blog_then_export_gives_the_same_bytes(full_blog):
@@ -197,8 +185,6 @@ def test_export_and_import_commands(full_blog, runner, tmp_path):
 
 
 def test_backup_while_comments_are_being_posted_is_consistent(live_server, tmp_path):
-    from test_resilience import run_posters
-
     url = live_server(COMMENT_MODERATION="off", COMMENT_RATE_LIMIT="100000 per minute")
     env = os.environ | {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}",
@@ -350,8 +336,6 @@ def import_on_the_admin_page(client, data: dict, **fields: str):
 
 
 def test_an_import_cannot_put_a_page_or_a_script_among_the_images(app, client, admin):
-    from test_uploads import gif_bomb
-
     good = "0123456789abcdef01234567.png"
     data = foreign_export(
         uploads=[

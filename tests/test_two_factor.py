@@ -3,84 +3,41 @@ does not log in. Codes are computed here as the owner's phone would, from the ke
 
 from __future__ import annotations
 
-import html as html_module
 import json
 import re
-import time
 
 import pyotp
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from test_transfer import exported
-from test_transfer import imported
-from test_transfer import wipe
 from werkzeug.test import TestResponse
 
 import account
 import transfer
-from conftest import PASSWORD
-from conftest import log_in
-from conftest import page_text
-from conftest import post_comment
+from helpers import ACCOUNT
+from helpers import PASSWORD
+from helpers import code_at
+from helpers import exported
+from helpers import form_fields
+from helpers import imported
+from helpers import is_logged_in
+from helpers import log_in
+from helpers import next_code
+from helpers import page_text
+from helpers import post_comment
+from helpers import shown_key
+from helpers import turn_on
+from helpers import wipe
 from models import RecoveryCode
 from models import User
 from models import UserRole
 from models import db
-
-ACCOUNT = "/admin/account/"
-STEP = 30
-
-
-def form_fields(response: TestResponse, action: str) -> dict[str, str]:
-    """The named inputs of the form sent to `action` on a page, with their values, as a browser would send them."""
-    html = page_text(response)
-    start = html.index(f'action="{action}"')
-    form = html[start : html.index("</form>", start)]
-    fields = {}
-    for tag in re.findall(r"<input\b[^>]*>", form):
-        name = re.search(r'\bname="([^"]*)"', tag)
-        value = re.search(r'\bvalue="([^"]*)"', tag)
-        if name:
-            fields[name.group(1)] = html_module.unescape(value.group(1)) if value else ""
-    return fields
-
-
-def shown_key(response: TestResponse) -> str:
-    match = re.search(r'<code class="key">([A-Z2-7 ]+)</code>', page_text(response))
-    assert match, "no key on the set-up page"
-    return match.group(1).replace(" ", "")
-
-
-def code_at(key: str, steps_from_now: int = 0) -> str:
-    """The code the phone shows now, or some steps (30 s each) earlier or later."""
-    return pyotp.TOTP(key).at(time.time() + steps_from_now * STEP)
-
-
-def next_code(key: str) -> str:
-    """A code for logging in after `turn_on`, which used the current one (each works once). A phone's clock may
-    be a step off either way, so this works even if the 30-second step turns over during the test."""
-    return code_at(key, 1)
-
-
-def turn_on(client: FlaskClient) -> tuple[str, list[str]]:
-    """Turn two-factor on through the set-up page; return the app's key and the recovery codes shown."""
-    page = client.get(ACCOUNT)
-    key = shown_key(page)
-    fields = form_fields(page, "/admin/account/two-factor") | {"code": code_at(key), "password": PASSWORD}
-    response = client.post("/admin/account/two-factor", data=fields)
-    assert response.status_code == 200, page_text(response)
-    return key, re.findall(r"<li><code>([a-z0-9-]+)</code></li>", page_text(response))
 
 
 def log_in_with_code(client: FlaskClient, code: str, username: str = "owner", **fields: str) -> TestResponse:
     first_step = log_in(client, username, **fields)
     assert first_step.status_code == 200 and "Enter your code" in page_text(first_step)
     return client.post("/admin/login/code", data=form_fields(first_step, "/admin/login/code") | {"code": code})
-
-
-def is_logged_in(client: FlaskClient) -> bool:
-    return client.get("/admin/").status_code == 200
 
 
 @pytest.fixture

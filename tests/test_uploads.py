@@ -5,45 +5,21 @@ from __future__ import annotations
 
 import io
 import re
-import struct
 from pathlib import Path
 
 import pytest
 import requests
 from PIL import Image
-from test_admin import png_bytes
-from test_admin import submit_post
 
-from conftest import CSRF_FIELD
-from conftest import PASSWORD
-from conftest import page_text
+from helpers import CSRF_FIELD
+from helpers import PASSWORD
+from helpers import animation
+from helpers import gif_bomb
+from helpers import page_text
+from helpers import png_bytes
+from helpers import submit_post
 
 TOO_MANY_PIXELS = "That image has too many pixels to be shown safely"
-GIF_FRAME_AT_ORIGIN = b",\x00\x00\x00\x00\x01\x00\x01\x00"  # a 1 × 1 frame at (0, 0), as Pillow writes it
-
-
-def animation(kind: str, size: tuple[int, int], frames: int) -> bytes:
-    """Let Pillow write an animation whose frames alternate black and white, so none is merged away."""
-    first, *rest = (Image.new("L", size, 255 * (index % 2)) for index in range(frames))
-    output = io.BytesIO()
-    first.save(output, format=kind, save_all=True, append_images=rest, duration=20, loop=0)
-    return output.getvalue()
-
-
-def gif_bomb(width: int, height: int, frames: int, *, beyond_the_canvas: bool = False) -> bytes:
-    """Build a GIF of a few kilobytes that decodes to ``frames`` canvases of ``width`` × ``height`` pixels.
-
-    Pillow writes 1 × 1 frames; then either the header claims the large canvas (the bomb from the issue), or
-    the header stays 1 × 1 and every frame after the first is placed at the far corner, which makes a decoder
-    grow the canvas as it goes.
-    """
-    data = bytearray(animation("GIF", (1, 1), frames))
-    if not beyond_the_canvas:
-        struct.pack_into("<HH", data, 6, width, height)
-        return bytes(data)
-    head, first, *later = bytes(data).split(GIF_FRAME_AT_ORIGIN)
-    far_corner = b"," + struct.pack("<HHHH", width - 1, height - 1, 1, 1)
-    return head + GIF_FRAME_AT_ORIGIN + first + b"".join(far_corner + frame for frame in later)
 
 
 def stored_uploads(app) -> list[Path]:

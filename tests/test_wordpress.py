@@ -6,11 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func
 from sqlalchemy import select
 
 import wordpress
-from conftest import page_text
+from helpers import count
+from helpers import page_text
+from helpers import reset_database
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -23,11 +24,6 @@ FIXTURE = (Path(__file__).parent / "fixtures" / "wordpress.xml").read_bytes()
 def run_import(app, raw: bytes = FIXTURE, **options) -> wordpress.Summary:
     with app.app_context():
         return wordpress.import_wordpress(raw, **options)
-
-
-def count(app, column) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count(column)))
 
 
 def test_import_brings_posts_pages_tags_and_threads(app, client):
@@ -152,7 +148,6 @@ def test_import_wordpress_command_prints_a_summary(app, runner, tmp_path):
 
 def test_imported_blog_round_trips_through_export_with_its_old_addresses(app):
     import transfer
-    from conftest import reset_database
 
     run_import(app)
     with app.app_context():
