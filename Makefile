@@ -57,9 +57,11 @@ fuzz: $(VENV)/.installed-dev
 lighthouse: $(VENV)/.installed-dev tools
 	$(BIN)/python bench/lighthouse.py
 
+# The import contract (no circle, nothing imports the app, tests share helpers.py) is part of the lint.
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -p no:xdist tests/test_import_graph.py tests/test_layout.py
 
 # Security audit: bandit on the code (a high-severity finding fails), pip-audit on the installed packages (a
 # known vulnerability fails; a vulnerability database that cannot be reached is only a warning).
