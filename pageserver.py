@@ -86,10 +86,17 @@ def page_version(app: Flask) -> str:
 
 def code_version(root: Path) -> str:
     """Fingerprint the code, templates and static files, so pages cached by an older Inkwell are not served
-    after an upgrade."""
+    after an upgrade.
+
+    By content, not modification time: several app servers sharing one Redis check out the same code at
+    different times, and must agree on the keys of the pages they share.
+    """
     files = sorted([*root.glob("*.py"), *root.glob("templates/**/*"), *root.glob("static/**/*")])
-    stamps = "|".join(f"{path}:{path.stat().st_mtime_ns}:{path.stat().st_size}" for path in files if path.is_file())
-    return hashlib.blake2b(stamps.encode(), digest_size=8).hexdigest()
+    digest = hashlib.blake2b(digest_size=8)
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def settings_version(config: Mapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import time
 import uuid
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 import pagecache
+import pageserver
 from helpers import ROOT
 from helpers import TEST_REDIS_URL
 from helpers import StatementCounter
@@ -430,3 +432,17 @@ def test_a_post_taken_back_to_draft_leaves_a_readers_copy_of_the_feeds(cached_ap
 
     since = anonymous_get(app, path, **{"If-Modified-Since": kept.headers["Last-Modified"]})
     assert since.status_code == 200 and "regretted" not in page_text(since).lower()
+
+
+def test_servers_with_the_same_code_agree_on_its_fingerprint_whenever_they_checked_it_out(tmp_path):
+    """Several app servers share one Redis: the same files, copied at different times, give the same page keys."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for checkout, when in ((first, 1_000_000_000), (second, 2_000_000_000)):
+        (checkout / "templates").mkdir(parents=True)
+        for name in ("app.py", "templates/base.html"):
+            (checkout / name).write_text(f"the same {name}")
+            os.utime(checkout / name, (when, when))
+    assert pageserver.code_version(first) == pageserver.code_version(second)
+
+    (second / "templates/base.html").write_text("an upgraded base.html")
+    assert pageserver.code_version(first) != pageserver.code_version(second)
