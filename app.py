@@ -294,13 +294,14 @@ def format_iso(value: datetime) -> str:
 
 def register_template_helpers(app: Flask) -> None:
     """Expose the date filter, the recent-posts list, address and search helpers, and a shell context."""
+    import addresses
     import feeds
     import search
 
     app.add_template_filter(format_date, "date")
     app.add_template_filter(format_iso, "iso")
     app.add_template_global(recent_posts)
-    for helper in (feeds.absolute_url, feeds.absolute_link, feeds.canonical_url, feeds.post_json_ld):
+    for helper in (addresses.absolute_url, addresses.absolute_link, addresses.canonical_url, feeds.post_json_ld):
         app.add_template_global(helper)
     app.add_template_global(highlight)
     app.add_template_global(search.search_excerpt)

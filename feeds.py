@@ -9,14 +9,13 @@ from flask import Blueprint
 from flask import Response
 from flask import abort
 from flask import current_app
-from flask import has_request_context
 from flask import make_response
 from flask import render_template
-from flask import request
-from flask import url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func
 
+from addresses import absolute_link
+from addresses import absolute_url
 from extensions import limiter
 from models import Post
 from models import Tag
@@ -33,39 +32,8 @@ from safetext import xml_safe
 bp = Blueprint("feeds", __name__)
 
 FEED_LENGTH = 20
-CANONICAL_ARGS = ("page", "cpage", "q")
 ATOM = "application/atom+xml; charset=utf-8"
 XML = "application/xml; charset=utf-8"
-
-
-def absolute_url(endpoint: str, **values: Any) -> str:
-    """Return an absolute address on ``SITE_URL`` when set, else on the host the request came to.
-
-    Outside a request (mail sent from the command line) only ``SITE_URL`` can give the host.
-    """
-    site = current_app.config["SITE_URL"].rstrip("/")
-    if site and not has_request_context():
-        with current_app.test_request_context():
-            return site + url_for(endpoint, **values)
-    if site:
-        return site + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
-
-
-def absolute_link(address: str) -> str:
-    """Return ``address`` as an absolute URL (a path is put on ``SITE_URL`` or the request's host)."""
-    if address.startswith(("http://", "https://")):
-        return address
-    site = current_app.config["SITE_URL"].rstrip("/") or request.host_url.rstrip("/")
-    return site + address
-
-
-def canonical_url() -> str | None:
-    """Return the canonical address of the reader's page being shown, or ``None`` for other pages."""
-    if request.blueprint != "blog" or request.endpoint is None:
-        return None
-    kept = {name: request.args[name] for name in CANONICAL_ARGS if request.args.get(name) not in (None, "", "1")}
-    return absolute_url(request.endpoint, **(request.view_args or {}), **kept)
 
 
 def post_json_ld(post: Post) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from flask import has_request_context
 from itsdangerous import URLSafeSerializer
 from itsdangerous import URLSafeTimedSerializer
 
-from feeds import absolute_url
+from addresses import absolute_url
 from models import Comment
 from models import CommentStatus
 from safetext import one_line
