@@ -35,7 +35,6 @@ from werkzeug.exceptions import HTTPException
 import account
 import audit
 import moderation
-import transfer
 from account import AccountLocked
 from account import authenticate
 from account import end_login_session
@@ -69,6 +68,11 @@ from models import tags_named
 from models import unique_slug
 from moderation import comments_visible_to
 from reading import paginate
+from transfer.common import TransferError
+from transfer.export import export_json
+from transfer.export import export_zip
+from transfer.inkwell import import_data
+from transfer.inkwell import read_export
 from uploads import UploadError
 from uploads import image_markdown
 from uploads import store_image
@@ -471,9 +475,9 @@ def export_download() -> ResponseReturnValue:
     with_users = bool(request.form.get("with_users"))
     stamp = now_utc().strftime("%Y%m%d")
     if request.form.get("zip"):
-        body, kind, name = transfer.export_zip(with_users=with_users), "application/zip", f"inkwell-{stamp}.zip"
+        body, kind, name = export_zip(with_users=with_users), "application/zip", f"inkwell-{stamp}.zip"
     else:
-        body, kind, name = transfer.export_json(with_users=with_users), "application/json", f"inkwell-{stamp}.json"
+        body, kind, name = export_json(with_users=with_users), "application/json", f"inkwell-{stamp}.json"
     return body, 200, {"Content-Type": kind, "Content-Disposition": f'attachment; filename="{name}"'}
 
 
@@ -486,8 +490,8 @@ def import_upload() -> ResponseReturnValue:
         return render_template("admin/data.html", import_error="Please choose an export file to import."), 400
     keep_passwords = bool(request.form.get("keep_passwords"))
     try:
-        result = transfer.import_data(transfer.read_export(file.read()), keep_passwords=keep_passwords)
-    except transfer.TransferError as error:
+        result = import_data(read_export(file.read()), keep_passwords=keep_passwords)
+    except TransferError as error:
         return render_template("admin/data.html", import_error=f"Nothing was imported: {error}"), 400
     flash(result.summary, "success")
     for note in result.notes:

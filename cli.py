@@ -25,8 +25,6 @@ import commenters
 import demo
 import moderation
 import search
-import transfer
-import wordpress
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -34,6 +32,11 @@ from models import PostStatus
 from models import UserRole
 from models import database_problem
 from models import db
+from transfer import export
+from transfer import inkwell
+from transfer import wordpress
+from transfer.backup import backup
+from transfer.common import TransferError
 
 
 def init_db() -> bool:
@@ -222,12 +225,12 @@ def export_command(path: Path, with_users: bool, as_zip: bool) -> None:
     """Write the whole blog (posts, tags, comments, images, settings, accounts) to a JSON (or zip) file."""
     if not inspect(db.engine).has_table(Post.__tablename__):
         raise click.ClickException("This database has no blog in it yet: is DATABASE_URL the right one?")
-    data = transfer.export_data(with_users=with_users)
+    data = export.export_data(with_users=with_users)
     counts = {kind: len(data[kind]) for kind in ("posts", "comments", "tags", "uploads", "users")}
     if as_zip:
-        path.write_bytes(transfer.as_zip(data))
+        path.write_bytes(export.as_zip(data))
     else:
-        path.write_text(transfer.as_json(data), encoding="utf-8")
+        path.write_text(export.as_json(data), encoding="utf-8")
     click.echo(
         f"Exported {counts['posts']:,} posts, {counts['comments']:,} comments, {counts['tags']:,} tags, "
         f"{counts['uploads']:,} images and {counts['users']:,} accounts to {path}."
@@ -251,12 +254,12 @@ def import_command(path: Path, keep_passwords: bool) -> None:
     """Load a JSON (or zip) export into an empty blog, all or nothing; accounts come without passwords."""
     init_db()
     try:
-        if path.stat().st_size > transfer.IMPORT_MAX_BYTES:
-            raise transfer.TransferError("The file is larger than 200 MB, the most an import may be.")
-        result = transfer.import_data(
-            transfer.read_export(path.read_bytes()), track=_progress_bar, keep_passwords=keep_passwords
+        if path.stat().st_size > inkwell.IMPORT_MAX_BYTES:
+            raise TransferError("The file is larger than 200 MB, the most an import may be.")
+        result = inkwell.import_data(
+            inkwell.read_export(path.read_bytes()), track=_progress_bar, keep_passwords=keep_passwords
         )
-    except transfer.TransferError as error:
+    except TransferError as error:
         raise click.ClickException(f"Nothing was imported: {error}") from None
     click.echo(str(result))
 
@@ -285,8 +288,8 @@ def backup_command(folder: Path | None, keep: int | None) -> None:
     """Copy the database into FOLDER (default: instance/backups) while the blog keeps running."""
     folder = folder or Path(current_app.instance_path) / "backups"
     try:
-        target = transfer.backup(folder, keep)
-    except transfer.TransferError as error:
+        target = backup(folder, keep)
+    except TransferError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Backed up the database to {target} ({target.stat().st_size / 1_048_576:,.1f} MB).")
 

@@ -39,11 +39,14 @@ from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
-import transfer
 from markup import SAFE_PROTOCOLS
 from models import Comment
 from models import db
 from moderation import moderate
+from transfer.common import ImportResult
+from transfer.export import export_json
+from transfer.inkwell import import_data
+from transfer.inkwell import read_export
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -259,7 +262,7 @@ def turn_on(client: FlaskClient) -> tuple[str, list[str]]:
 def exported(app, **options) -> str:
     """Export the blog as the JSON text ``flask export`` writes."""
     with app.app_context():
-        return transfer.export_json(**options)
+        return export_json(**options)
 
 
 def wipe(app) -> None:
@@ -269,10 +272,10 @@ def wipe(app) -> None:
     shutil.rmtree(Path(app.instance_path) / "uploads", ignore_errors=True)
 
 
-def imported(app, text: str, **options) -> transfer.ImportResult:
+def imported(app, text: str, **options) -> ImportResult:
     """Import an export's JSON text into the blog."""
     with app.app_context():
-        return transfer.import_data(transfer.read_export(text.encode()), **options)
+        return import_data(read_export(text.encode()), **options)
 
 
 # Images, real and hostile

@@ -21,7 +21,6 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
-import transfer
 from helpers import DATABASES
 from helpers import PASSWORD
 from helpers import PASSWORD_HASH
@@ -45,6 +44,12 @@ from models import User
 from models import UserRole
 from models import db
 from models import now_utc
+from transfer import inkwell
+from transfer.backup import backup
+from transfer.common import TransferError
+from transfer.export import export_zip
+from transfer.inkwell import import_data
+from transfer.inkwell import read_export
 
 
 @pytest.fixture
@@ -126,7 +131,7 @@ def test_imported_blog_works_links_threads_images_and_old_addresses(full_blog):
 
 
 def test_import_refuses_a_blog_that_already_has_content(full_blog):
-    with pytest.raises(transfer.TransferError, match="already has posts or comments"):
+    with pytest.raises(TransferError, match="already has posts or comments"):
         imported(full_blog, exported(full_blog))
 
 
@@ -149,8 +154,8 @@ def test_bad_import_files_are_refused_with_a_reason_and_nothing_half_imported(fu
     export = exported(full_blog)
     wipe(full_blog)
 
-    with full_blog.app_context(), pytest.raises(transfer.TransferError, match=message):
-        transfer.import_data(transfer.read_export(mangle(export).encode()))
+    with full_blog.app_context(), pytest.raises(TransferError, match=message):
+        import_data(read_export(mangle(export).encode()))
 
     with full_blog.app_context():
         assert db.session.scalar(select(func.count(Post.id))) == 0
@@ -158,19 +163,19 @@ def test_bad_import_files_are_refused_with_a_reason_and_nothing_half_imported(fu
 
 
 def test_an_oversized_import_is_refused_before_reading_it(full_blog, monkeypatch):
-    monkeypatch.setattr(transfer, "IMPORT_MAX_BYTES", 100)
-    with pytest.raises(transfer.TransferError, match="imports can be at most 200 MB"):
-        transfer.read_export(b" " * 101)
+    monkeypatch.setattr(inkwell, "IMPORT_MAX_BYTES", 100)
+    with pytest.raises(TransferError, match="imports can be at most 200 MB"):
+        read_export(b" " * 101)
 
 
 def test_a_zip_that_unpacks_to_more_than_an_import_may_be_is_refused_before_unpacking(full_blog, monkeypatch):
     with full_blog.app_context():
-        archive = transfer.export_zip()
-    monkeypatch.setattr(transfer, "IMPORT_MAX_BYTES", len(archive) + 100)  # the zip fits, its contents do not
+        archive = export_zip()
+    monkeypatch.setattr(inkwell, "IMPORT_MAX_BYTES", len(archive) + 100)  # the zip fits, its contents do not
     wipe(full_blog)
 
-    with full_blog.app_context(), pytest.raises(transfer.TransferError, match=r"The zip file unpacks to \d+ MB"):
-        transfer.read_export(archive)
+    with full_blog.app_context(), pytest.raises(TransferError, match=r"The zip file unpacks to \d+ MB"):
+        read_export(archive)
 
 
 def test_export_and_import_commands(full_blog, runner, tmp_path):
@@ -221,10 +226,10 @@ def test_backup_while_comments_are_being_posted_is_consistent(live_server, tmp_p
 def test_backup_of_postgresql_uses_pg_dump_or_says_why_not(app, tmp_path):
     with app.app_context():
         if shutil.which("pg_dump"):
-            assert transfer.backup(tmp_path).stat().st_size > 0
+            assert backup(tmp_path).stat().st_size > 0
         else:
-            with pytest.raises(transfer.TransferError, match="pg_dump is not installed"):
-                transfer.backup(tmp_path)
+            with pytest.raises(TransferError, match="pg_dump is not installed"):
+                backup(tmp_path)
 
 
 def test_round_trip_keeps_statuses(full_blog):
@@ -237,20 +242,20 @@ def test_round_trip_keeps_statuses(full_blog):
 
 def test_zip_export_carries_images_as_files_and_imports_the_same(full_blog, tmp_path):
     with full_blog.app_context():
-        archive = transfer.export_zip()
+        archive = export_zip()
     with zipfile.ZipFile(io.BytesIO(archive)) as opened:
         names = opened.namelist()
         assert "inkwell-export.json" in names and any(n.startswith("uploads/") and n.endswith(".png") for n in names)
     first = exported(full_blog)
     wipe(full_blog)
     with full_blog.app_context():
-        transfer.import_data(transfer.read_export(archive))
+        import_data(read_export(archive))
     assert exported(full_blog) == first
 
 
 def test_damaged_zip_is_refused(full_blog):
-    with pytest.raises(transfer.TransferError, match="zip file"):
-        transfer.read_export(b"PK\x03\x04" + b"\0" * 40)
+    with pytest.raises(TransferError, match="zip file"):
+        read_export(b"PK\x03\x04" + b"\0" * 40)
 
 
 def test_admin_downloads_the_export_and_imports_it_into_an_empty_blog(full_blog, client):

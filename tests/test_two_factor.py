@@ -13,7 +13,6 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 import account
-import transfer
 from helpers import ACCOUNT
 from helpers import PASSWORD
 from helpers import code_at
@@ -32,6 +31,7 @@ from models import RecoveryCode
 from models import User
 from models import UserRole
 from models import db
+from transfer.common import TransferError
 
 
 def log_in_with_code(client: FlaskClient, code: str, username: str = "owner", **fields: str) -> TestResponse:
@@ -366,7 +366,7 @@ def test_an_import_with_a_broken_two_factor_entry_says_so_and_changes_nothing(ap
     data["users"][0]["two_factor"]["secret"] = "not base32!"
     wipe(app)
 
-    with pytest.raises(transfer.TransferError, match="The two-factor secret of 'owner' is not a base32 key"):
+    with pytest.raises(TransferError, match="The two-factor secret of 'owner' is not a base32 key"):
         imported(app, json.dumps(data), keep_passwords=True)
     with app.app_context():
         assert db.session.scalar(select(User.id)) is None

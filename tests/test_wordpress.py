@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import wordpress
 from helpers import count
 from helpers import page_text
 from helpers import reset_database
@@ -17,6 +16,10 @@ from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import db
+from transfer import wordpress
+from transfer.export import export_json
+from transfer.inkwell import import_data
+from transfer.inkwell import read_export
 
 FIXTURE = (Path(__file__).parent / "fixtures" / "wordpress.xml").read_bytes()
 
@@ -147,15 +150,13 @@ def test_import_wordpress_command_prints_a_summary(app, runner, tmp_path):
 
 
 def test_imported_blog_round_trips_through_export_with_its_old_addresses(app):
-    import transfer
-
     run_import(app)
     with app.app_context():
-        first = transfer.export_json(with_users=True)
+        first = export_json(with_users=True)
         db.session.remove()  # end the read transaction, or PostgreSQL waits on its locks before dropping tables
         reset_database()
-        transfer.import_data(transfer.read_export(first.encode()))
-        assert transfer.export_json(with_users=True) == first
+        import_data(read_export(first.encode()))
+        assert export_json(with_users=True) == first
     assert app.test_client().get("/?p=11").headers["Location"] == "/posts/cafe-in-zurich"
 
 

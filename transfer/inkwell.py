@@ -1,14 +1,10 @@
-"""Moving a blog in and out: a lossless JSON export and import, and online backups.
+"""Importing Inkwell's own export (``transfer.export``) into an empty blog, in one transaction.
 
-The export holds everything — posts of every status with their old addresses, tags, threaded comments with
-their commenter data, uploaded images, the blog's settings, and users (password hashes only on request) —
-as sorted, stable JSON, so export → import into an empty database → export gives the same bytes.
-Import happens in one transaction: a file with any problem changes nothing.
-
-An import file may come from someone else, so nothing in it is trusted more than what a stranger types:
-its images pass the checks of a fresh upload (an image that fails them is left out and named in the
-result), a commenter's website is linked only if the comment form would accept it, and accounts arrive
-without a usable password unless the owner asks to keep the file's passwords and two-factor keys.
+A file with any problem changes nothing. An import file may come from someone else, so nothing in it is
+trusted more than what a stranger types: its images pass the checks of a fresh upload (an image that fails
+them is left out and named in the result), a commenter's website is linked only if the comment form would
+accept it, and accounts arrive without a usable password unless the owner asks to keep the file's
+passwords and two-factor keys.
 """
 
 from __future__ import annotations
@@ -18,21 +14,11 @@ import binascii
 import io
 import json
 import re
-import shutil
-import sqlite3
-import subprocess
 import zipfile
 from collections import Counter
-from collections.abc import Callable
-from collections.abc import Iterable
-from dataclasses import dataclass
-from dataclasses import field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import text
@@ -53,181 +39,23 @@ from models import Tag
 from models import User
 from models import UserRole
 from models import db
-from models import now_utc
 from models import recount_comments
+from transfer.common import ImportResult
+from transfer.common import Tracker
+from transfer.common import TransferError
+from transfer.common import has_content
+from transfer.common import untracked
+from transfer.export import COMMENT_FIELDS
+from transfer.export import FORMAT
+from transfer.export import VERSION
+from transfer.export import ZIP_MEMBER
 from uploads import UploadError
 from uploads import checked_image
 from uploads import is_stored_name
-from uploads import uploads_folder
 from uploads import write_upload
 
-FORMAT = "inkwell-export"
-VERSION = 1
-EXPORTED_SETTINGS = ("BLOG_TITLE", "BLOG_DESCRIPTION", "BLOG_LANGUAGE")
 IMPORT_MAX_BYTES = 200 * 1024 * 1024
-BACKUP_PREFIX = "inkwell-"
-ZIP_MEMBER = "inkwell-export.json"
-COMMENT_FIELDS = (
-    "author_name", "author_email", "author_website", "body", "ip_hash", "commenter_key", "held_reason",
-    "notify_replies", "notify_approval",
-)  # fmt: skip
 PASSWORD_HASH = re.compile(r"(scrypt|pbkdf2):[a-z0-9:]+\$[^$]+\$[0-9a-f]+")  # as werkzeug makes them
-SET_PASSWORD = "flask --app app set-password NAME"
-
-
-Tracker = Callable[[list[Any], str], Iterable[Any]]  # wraps a long loop, e.g. in a progress bar
-
-
-class TransferError(ValueError):
-    """An import or backup was refused; the message names what is wrong and where."""
-
-
-@dataclass
-class ImportResult:
-    """What an import added, and what it left out or changed because the file is not trusted."""
-
-    counts: dict[str, int]
-    refused_images: dict[str, str] = field(default_factory=dict)  # name → why
-    websites_left_out: int = 0
-    accounts_without_password: list[str] = field(default_factory=list)
-
-    @property
-    def summary(self) -> str:
-        return "Imported " + ", ".join(f"{count:,} {kind}" for kind, count in self.counts.items()) + "."
-
-    @property
-    def notes(self) -> list[str]:
-        """Sentences for the owner about what was left out, and what to do next."""
-        notes = [f"The image {name} was left out: {why}" for name, why in self.refused_images.items()]
-        if self.websites_left_out:
-            notes.append(
-                f"{self.websites_left_out:,} commenters' websites were left out: "
-                "only http:// and https:// addresses are linked."
-            )
-        if self.accounts_without_password:
-            count = len(self.accounts_without_password)
-            notes.append(
-                f"{count:,} {'account was' if count == 1 else 'accounts were'} imported without a password "
-                f"({', '.join(self.accounts_without_password)}); set one with `{SET_PASSWORD}`."
-            )
-        return notes
-
-    def __str__(self) -> str:
-        return "\n".join([self.summary, *self.notes])
-
-
-def _when(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-# Export
-
-
-def export_data(*, with_users: bool = False) -> dict[str, Any]:
-    """Return the whole blog as plain data, in a stable order."""
-    users = db.session.scalars(select(User).order_by(User.id)).all()
-    posts = db.session.scalars(select(Post).order_by(Post.id)).all()
-    comments = db.session.scalars(select(Comment).order_by(Comment.id)).all()
-    old_slugs: dict[int, list[str]] = {}
-    for redirect in db.session.scalars(select(SlugRedirect).order_by(SlugRedirect.old_slug)):
-        old_slugs.setdefault(redirect.post_id, []).append(redirect.old_slug)
-    legacy: dict[int, list[str]] = {}
-    for address in db.session.scalars(select(LegacyAddress).order_by(LegacyAddress.path)):
-        legacy.setdefault(address.post_id, []).append(address.path)
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "settings": {name: current_app.config[name] for name in EXPORTED_SETTINGS},
-        "users": [_exported_user(user, with_users) for user in users],
-        "tags": [{"name": tag.name, "slug": tag.slug} for tag in db.session.scalars(select(Tag).order_by(Tag.slug))],
-        "posts": [_exported_post(post, old_slugs.get(post.id, []), legacy.get(post.id, [])) for post in posts],
-        "comments": [_exported_comment(comment) for comment in comments],
-        "uploads": _exported_uploads(),
-    }
-
-
-def _exported_user(user: User, with_password: bool) -> dict[str, Any]:
-    data = {
-        "username": user.username,
-        "display_name": user.display_name,
-        "role": user.role.value,
-        "created_at": _when(user.created_at),
-    }
-    if with_password:
-        data["password_hash"] = user.password_hash
-    if with_password and user.has_two_factor:  # a moved account stays as well protected
-        data["two_factor"] = {
-            "secret": user.totp_secret,
-            "last_step": user.totp_last_step,
-            "recovery_code_hashes": [code.code_hash for code in user.recovery_codes],
-        }
-    return data
-
-
-def _exported_post(post: Post, old_slugs: list[str], legacy_addresses: list[str]) -> dict[str, Any]:
-    return {
-        "id": post.id,
-        "legacy_addresses": legacy_addresses,
-        "title": post.title,
-        "slug": post.slug,
-        "old_slugs": old_slugs,
-        "body": post.body,
-        "excerpt": post.excerpt,
-        "status": post.status.value,
-        "comments_open": post.comments_open,
-        "author": post.author.username if post.author else None,
-        "tags": sorted(tag.slug for tag in post.tags),
-        "published_at": _when(post.published_at),
-        "created_at": _when(post.created_at),
-        "updated_at": _when(post.updated_at),
-    }
-
-
-def _exported_comment(comment: Comment) -> dict[str, Any]:
-    data = {field: getattr(comment, field) for field in COMMENT_FIELDS}
-    return data | {
-        "id": comment.id,
-        "post": comment.post_id,
-        "parent": comment.parent_id,
-        "status": comment.status.value,
-        "created_at": _when(comment.created_at),
-        "edited_at": _when(comment.edited_at),
-    }
-
-
-def _exported_uploads() -> list[dict[str, str]]:
-    folder = uploads_folder()
-    if not folder.is_dir():
-        return []
-    files = sorted(path for path in folder.iterdir() if path.is_file() and is_stored_name(path.name))
-    return [{"name": path.name, "data": base64.b64encode(path.read_bytes()).decode()} for path in files]
-
-
-def as_json(data: dict[str, Any]) -> str:
-    """Return exported data as JSON text: sorted keys, two-space indents, one trailing newline."""
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-
-
-def as_zip(data: dict[str, Any]) -> bytes:
-    """Return exported data as a zip: ``inkwell-export.json`` with the images beside it as files, not base64."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for upload in data["uploads"]:
-            archive.writestr(f"uploads/{upload['name']}", base64.b64decode(upload.pop("data")))
-            upload["file"] = f"uploads/{upload['name']}"
-        archive.writestr(ZIP_MEMBER, as_json(data))
-    return buffer.getvalue()
-
-
-def export_json(*, with_users: bool = False) -> str:
-    return as_json(export_data(with_users=with_users))
-
-
-def export_zip(*, with_users: bool = False) -> bytes:
-    return as_zip(export_data(with_users=with_users))
-
-
-# Import
 
 
 def read_export(raw: bytes) -> dict[str, Any]:
@@ -287,21 +115,7 @@ def _check_unpacked_size(archive: zipfile.ZipFile) -> None:
         )
 
 
-def has_content() -> bool:
-    """Tell whether the blog has posts or comments an import could clash with (the welcome post aside).
-
-    Accounts do not count: the administrator importing through the admin area has one.
-    """
-    posts = db.session.scalars(select(Post.slug).limit(2)).all()
-    has_comments = db.session.scalar(select(func.count(Comment.id))) > 0
-    return has_comments or posts not in ([], ["welcome"])
-
-
-def _untracked(items: list[Any], label: str) -> Iterable[Any]:
-    return items
-
-
-def import_data(data: dict[str, Any], track: Tracker = _untracked, *, keep_passwords: bool = False) -> ImportResult:
+def import_data(data: dict[str, Any], track: Tracker = untracked, *, keep_passwords: bool = False) -> ImportResult:
     """Load an export into an empty blog, in one transaction; return what was added and what was left out.
 
     Import refuses a blog that already has content rather than merge: ids and addresses in the file are
@@ -509,45 +323,3 @@ def _fix_sequences() -> None:
             )
         )
     db.session.commit()
-
-
-# Backups
-
-
-def backup(folder: Path, keep: int | None = None) -> Path:
-    """Write a consistent copy of the database into ``folder`` while the blog keeps serving; return its path.
-
-    SQLite is copied through its online backup API; PostgreSQL with ``pg_dump``. With ``keep``, only the
-    newest ``keep`` backups are kept.
-
-    :raise TransferError: when ``pg_dump`` is missing or fails.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = now_utc().strftime("%Y%m%d-%H%M%S-%f")
-    url = db.engine.url
-    if url.get_backend_name() == "postgresql":
-        target = folder / f"{BACKUP_PREFIX}{stamp}.pgdump"
-        _pg_dump(url.set(drivername="postgresql").render_as_string(hide_password=False), target)
-    else:
-        target = folder / f"{BACKUP_PREFIX}{stamp}.sqlite3"
-        with sqlite3.connect(url.database) as source, sqlite3.connect(target) as copy:
-            source.backup(copy, pages=1024)
-    if keep:
-        for old in sorted(folder.glob(f"{BACKUP_PREFIX}*"))[:-keep]:
-            old.unlink()
-    return target
-
-
-def _pg_dump(url: str, target: Path) -> None:
-    executable = shutil.which("pg_dump")
-    if executable is None:
-        raise TransferError(
-            "pg_dump is not installed, so PostgreSQL cannot be backed up from here "
-            "(Debian: apt-get install postgresql-client)."
-        )
-    result = subprocess.run([executable, "--format=custom", f"--file={target}", url], capture_output=True, text=True)
-    if result.returncode != 0:
-        target.unlink(missing_ok=True)
-        raise TransferError(
-            f"pg_dump failed: {result.stderr.strip().splitlines()[-1] if result.stderr else result.returncode}"
-        )

@@ -10,13 +10,10 @@ accept it, and authors get accounts without a password. The XML is parsed with d
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
 from datetime import datetime
-from typing import Any
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
@@ -38,6 +35,8 @@ from models import db
 from models import slugify
 from models import tags_named
 from models import unique_slug
+from transfer.common import Tracker
+from transfer.common import untracked
 
 NS = {
     "wp": "http://wordpress.org/export/1.2/",
@@ -51,8 +50,6 @@ POST_STATUSES = {"publish": PostStatus.published, "future": PostStatus.published
 NO_DATE = "0000-00-00 00:00:00"
 TAG_DOMAINS = ("category", "post_tag")
 WEBSITE_MAX = 200  # the column's size; a cut address would lead somewhere else
-
-Tracker = Callable[[list[Any], str], Iterable[Any]]
 
 
 class WordPressError(ValueError):
@@ -168,7 +165,7 @@ def _author(login: str, names: dict[str, str], users: dict[str, User], summary: 
     return users[key]
 
 
-def import_wordpress(raw: bytes, *, include_pages: bool = True, track: Tracker = lambda items, label: items) -> Summary:
+def import_wordpress(raw: bytes, *, include_pages: bool = True, track: Tracker = untracked) -> Summary:
     """Import a WXR file in one transaction and return what was done.
 
     :raise WordPressError: naming the problem; nothing is imported then.

@@ -1,0 +1,73 @@
+"""What every way into the blog shares: its error, its result, its progress hook and the emptiness check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy import select
+
+from models import Comment
+from models import Post
+from models import db
+
+SET_PASSWORD = "flask --app app set-password NAME"
+
+Tracker = Callable[[list[Any], str], Iterable[Any]]  # wraps a long loop, e.g. in a progress bar
+
+
+def untracked(items: list[Any], label: str) -> Iterable[Any]:
+    """Run a loop without showing its progress: the default ``Tracker``."""
+    return items
+
+
+class TransferError(ValueError):
+    """An import or backup was refused; the message names what is wrong and where."""
+
+
+@dataclass
+class ImportResult:
+    """What an import added, and what it left out or changed because the file is not trusted."""
+
+    counts: dict[str, int]
+    refused_images: dict[str, str] = field(default_factory=dict)  # name → why
+    websites_left_out: int = 0
+    accounts_without_password: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return "Imported " + ", ".join(f"{count:,} {kind}" for kind, count in self.counts.items()) + "."
+
+    @property
+    def notes(self) -> list[str]:
+        """Sentences for the owner about what was left out, and what to do next."""
+        notes = [f"The image {name} was left out: {why}" for name, why in self.refused_images.items()]
+        if self.websites_left_out:
+            notes.append(
+                f"{self.websites_left_out:,} commenters' websites were left out: "
+                "only http:// and https:// addresses are linked."
+            )
+        if self.accounts_without_password:
+            count = len(self.accounts_without_password)
+            notes.append(
+                f"{count:,} {'account was' if count == 1 else 'accounts were'} imported without a password "
+                f"({', '.join(self.accounts_without_password)}); set one with `{SET_PASSWORD}`."
+            )
+        return notes
+
+    def __str__(self) -> str:
+        return "\n".join([self.summary, *self.notes])
+
+
+def has_content() -> bool:
+    """Tell whether the blog has posts or comments an import could clash with (the welcome post aside).
+
+    Accounts do not count: the administrator importing through the admin area has one.
+    """
+    posts = db.session.scalars(select(Post.slug).limit(2)).all()
+    has_comments = db.session.scalar(select(func.count(Comment.id))) > 0
+    return has_comments or posts not in ([], ["welcome"])
