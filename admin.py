@@ -45,6 +45,7 @@ from account import record_successful_login
 from account import safe_next
 from account import start_login_session
 from account import user_for_session
+from audit import AuditEntry
 from commenters import client_ip_hash
 from extensions import csrf
 from extensions import limiter
@@ -54,7 +55,6 @@ from forms import PostForm
 from forms import SecondFactorForm
 from forms import checks_its_own_characters
 from forms import refuse_nul_characters
-from models import AuditEntry
 from models import Comment
 from models import CommentStatus
 from models import Post

@@ -149,20 +149,6 @@ def slugify(text: str, max_length: int = 80) -> str:
     return slug[:max_length].rstrip("-") or "post"
 
 
-class AuditEntry(db.Model):
-    """One thing done in the admin area: who, what, when, and from which network (a keyed hash, as for comments)."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    username: Mapped[str] = mapped_column(String(40))  # kept when the account is gone
-    action: Mapped[str] = mapped_column(String(80))
-    detail: Mapped[str] = mapped_column(String(300), default="")
-    ip_hash: Mapped[str] = mapped_column(String(32), default="")
-
-
 class RecoveryCode(db.Model):
     """A one-time code that stands in for the authenticator app, kept only as a hash (see account.py)."""
 
