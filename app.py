@@ -163,6 +163,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the database, CSRF protection, rate limiter and page cache to the app."""
     # The schema is models.py and the tables kept beside their rules: all of them must be in the metadata that
     # db.create_all() builds and the migrations compare, whatever else has been imported so far.
+    import account.tables  # noqa: F401
     import audit  # noqa: F401
 
     db.init_app(app)
@@ -197,7 +198,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(blog.bp)
     app.register_blueprint(comments.bp)
-    app.register_blueprint(admin.bp)  # with account.bp and moderation.bp inside it
+    app.register_blueprint(admin.bp)  # with account.pages.bp and moderation.bp inside it
     app.register_blueprint(uploads.bp)
     app.register_blueprint(feeds.bp)
 
