@@ -1,6 +1,7 @@
 """The owner's side under /admin: login, the dashboard, writing posts, export and import.
 
-The account (account.py) and moderation (moderation.py) pages are blueprints nested in this one, sharing its hooks.
+The account's (account/pages.py) and moderation's (moderation.py) pages are blueprints nested in this one,
+sharing its hooks.
 """
 
 from __future__ import annotations
@@ -32,28 +33,31 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-import account
+import account.pages
 import audit
 import moderation
-from account import AccountLocked
-from account import authenticate
-from account import end_login_session
-from account import login_lock
-from account import record_failed_login
-from account import record_successful_login
-from account import safe_next
-from account import start_login_session
-from account import user_for_session
+from account.forms import LoginForm
+from account.forms import SecondFactorForm
+from account.logins import AccountLocked
+from account.logins import authenticate
+from account.logins import end_login_session
+from account.logins import login_lock
+from account.logins import pending_login_token
+from account.logins import record_failed_login
+from account.logins import record_successful_login
+from account.logins import safe_next
+from account.logins import start_login_session
+from account.logins import user_for_session
+from account.logins import user_waiting_for_code
+from account.two_factor import check_second_factor
+from audit import AuditEntry
 from commenters import client_ip_hash
 from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
-from forms import LoginForm
 from forms import PostForm
-from forms import SecondFactorForm
 from forms import checks_its_own_characters
 from forms import refuse_nul_characters
-from models import AuditEntry
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -78,7 +82,7 @@ from uploads import image_markdown
 from uploads import store_image
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-bp.register_blueprint(account.bp)  # /admin/account: an account's own security settings
+bp.register_blueprint(account.pages.bp)  # /admin/account: an account's own security settings
 bp.register_blueprint(moderation.bp)  # /admin/comments: the moderation queue and the email links' pages
 
 ADMIN_REQUEST_LIMIT_FACTOR = 4
@@ -165,7 +169,7 @@ def _restore_carried_post(carry: str, next_path: str) -> ResponseReturnValue | N
 
 
 @bp.route("/login", methods=["GET", "POST"])
-# Per address only: a limit per username would let strangers keep its owner out (account.login_lock instead).
+# Per address only: a limit per username would let strangers keep its owner out (account.logins.login_lock instead).
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], error_message=TOO_MANY_LOGINS)
 def login() -> ResponseReturnValue:
     """Log the owner in, then go where they were headed (a path on this site only)."""
@@ -187,7 +191,7 @@ def login() -> ResponseReturnValue:
     if user.has_two_factor:
         code_form = SecondFactorForm(
             formdata=None,
-            pending=account.pending_login_token(user),
+            pending=pending_login_token(user),
             remember="y" if form.remember.data else "",
             next=form.next.data,
             carry=form.carry.data,
@@ -201,7 +205,7 @@ def login() -> ResponseReturnValue:
 def login_code() -> ResponseReturnValue:
     """The second step of logging in with two-factor: a code from the app, or a recovery code."""
     form = SecondFactorForm()
-    user = account.user_waiting_for_code(form.pending.data)
+    user = user_waiting_for_code(form.pending.data)
     if user is None:
         login_form = LoginForm(formdata=None, next=form.next.data, carry=form.carry.data)
         return render_template("admin/login.html", form=login_form, error=CODE_STEP_EXPIRED), 400
@@ -210,7 +214,7 @@ def login_code() -> ResponseReturnValue:
         return render_template("admin/login_code.html", form=form), 400
     if locked := login_lock(user, client_ip_hash()):
         return _locked_out(locked, "admin/login_code.html", form)
-    if not account.check_second_factor(user, form.code.data):
+    if not check_second_factor(user, form.code.data):
         record_failed_login(user, client_ip_hash())
         db.session.commit()
         return render_template("admin/login_code.html", form=form, error=WRONG_CODE), 400

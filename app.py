@@ -161,6 +161,11 @@ def register_request_id(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the database, CSRF protection, rate limiter and page cache to the app."""
+    # The schema is models.py and the tables kept beside their rules: all of them must be in the metadata that
+    # db.create_all() builds and the migrations compare, whatever else has been imported so far.
+    import account.tables  # noqa: F401
+    import audit  # noqa: F401
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
     csrf.init_app(app)
@@ -193,7 +198,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(blog.bp)
     app.register_blueprint(comments.bp)
-    app.register_blueprint(admin.bp)  # with account.bp and moderation.bp inside it
+    app.register_blueprint(admin.bp)  # with account.pages.bp and moderation.bp inside it
     app.register_blueprint(uploads.bp)
     app.register_blueprint(feeds.bp)
 

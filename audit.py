@@ -3,19 +3,39 @@ which network (a keyed hash of it, never the address). Administrators read it at
 
 from __future__ import annotations
 
+from datetime import datetime
 from datetime import timedelta
 
 from flask import Response
 from flask import g
 from flask import request
 from flask_login import current_user
+from sqlalchemy import ForeignKey
+from sqlalchemy import String
 from sqlalchemy import delete
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
 
 from commenters import client_ip_hash
-from models import AuditEntry
 from models import User
+from models import UTCDateTime
 from models import db
 from models import now_utc
+
+
+class AuditEntry(db.Model):
+    """One thing done in the admin area: who, what, when, and from which network (a keyed hash, as for comments)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(40))  # kept when the account is gone
+    action: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[str] = mapped_column(String(300), default="")
+    ip_hash: Mapped[str] = mapped_column(String(32), default="")
+
 
 # The admin endpoints that change something when a POST to them succeeds (redirects, after PRG).
 ACTIONS = {

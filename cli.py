@@ -19,12 +19,14 @@ from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy import text
 
-import account
 import audit
 import commenters
 import demo
 import moderation
 import search
+from account import passwords
+from account.logins import purge_old_login_failures
+from account.two_factor import turn_off_two_factor
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -61,7 +63,7 @@ def init_db() -> bool:
 def set_password_command(username: str) -> None:
     """Set an account's password. The password comes from a prompt, or from ADMIN_PASSWORD."""
     with _account_rules_as_click_errors():
-        user = account.set_password(username, _password_from_environment_or_prompt())
+        user = passwords.set_password(username, _password_from_environment_or_prompt())
     click.echo(f"The password of {user.username} is changed.")
 
 
@@ -71,10 +73,10 @@ def set_password_command(username: str) -> None:
 def disable_two_factor_command(username: str) -> None:
     """Turn off an account's two-factor authentication, for an owner who lost both the phone and the recovery codes."""
     with _account_rules_as_click_errors():
-        user = account.existing_account(username)
+        user = passwords.existing_account(username)
     if not user.has_two_factor:
         raise click.ClickException(f"Two-factor authentication is not on for {user.username}.")
-    account.turn_off_two_factor(user)
+    turn_off_two_factor(user)
     db.session.commit()
     audit.record("Turned off two-factor authentication from the command line", user)
     click.echo(f"Two-factor authentication is off for {user.username}: the password alone logs in.")
@@ -85,7 +87,7 @@ def _account_rules_as_click_errors() -> Iterator[None]:
     """Show a broken account rule as the command's error message, not a traceback."""
     try:
         yield
-    except account.AccountError as error:
+    except passwords.AccountError as error:
         raise click.ClickException(str(error)) from None
 
 
@@ -311,7 +313,7 @@ def purge_command(days: int | None) -> None:
     click.echo(f"Deleted {moderation.purge_old_comments(days):,} held or spam comments older than {days} days.")
     keep = current_app.config["AUDIT_KEEP_DAYS"]
     click.echo(f"Deleted {audit.purge_old_entries(keep):,} audit log entries older than {keep} days.")
-    click.echo(f"Forgot {account.purge_old_login_failures():,} counts of failed logins from networks no longer locked.")
+    click.echo(f"Forgot {purge_old_login_failures():,} counts of failed logins from networks no longer locked.")
 
 
 commenter_command = AppGroup("commenter", help="Answer a person's requests about their data (by email address).")
@@ -352,7 +354,7 @@ def _account_command(name: str, role: UserRole, summary: str) -> click.Command:
     def command(username: str, display_name: str | None) -> None:
         init_db()
         with _account_rules_as_click_errors():
-            user = account.create_user(username, _password_from_environment_or_prompt(), role, display_name)
+            user = passwords.create_user(username, _password_from_environment_or_prompt(), role, display_name)
         click.echo(
             f"Created the {'administrator' if role == UserRole.admin else 'author'} {user.username}. "
             "Log in at /admin/login."

@@ -1,6 +1,6 @@
 """The schema (posts, tags, comments, accounts) and the small methods that belong to one row.
 
-Nothing here reads a request: what readers may see is in reading.py, logging in in account.py. May import only
+Nothing here reads a request: what readers may see is in reading.py, accounts in account/. May import only
 the leaves (markup); everything else imports it.
 """
 
@@ -149,30 +149,6 @@ def slugify(text: str, max_length: int = 80) -> str:
     return slug[:max_length].rstrip("-") or "post"
 
 
-class AuditEntry(db.Model):
-    """One thing done in the admin area: who, what, when, and from which network (a keyed hash, as for comments)."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    username: Mapped[str] = mapped_column(String(40))  # kept when the account is gone
-    action: Mapped[str] = mapped_column(String(80))
-    detail: Mapped[str] = mapped_column(String(300), default="")
-    ip_hash: Mapped[str] = mapped_column(String(32), default="")
-
-
-class RecoveryCode(db.Model):
-    """A one-time code that stands in for the authenticator app, kept only as a hash (see account.py)."""
-
-    __tablename__ = "recovery_codes"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
-
-
 MAX_DATABASE_ID = 2**31 - 1  # an INTEGER column on PostgreSQL; SQLite takes more, but no id gets near
 
 
@@ -185,29 +161,6 @@ def id_from(text: str) -> int | None:
         return None
     number = int(text)
     return number if 0 < number <= MAX_DATABASE_ID else None
-
-
-class LoginFailures(db.Model):
-    """Wrong passwords and codes in a row for one account from one network (a keyed hash, as for comments), so
-    a stranger's failures lock out the stranger's network, not the owner elsewhere."""
-
-    __tablename__ = "login_failures"
-
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    network: Mapped[str] = mapped_column(String(32), primary_key=True)
-    failed: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class LoginSession(db.Model):
-    """One browser's login, named in its session and remember-me cookies: logging out deletes it, so a copy of
-    either cookie kept from before no longer logs anyone in. Only a hash of the token is stored."""
-
-    __tablename__ = "login_sessions"
-
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
 class User(UserMixin, db.Model):
@@ -225,25 +178,24 @@ class User(UserMixin, db.Model):
     session_version: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8), server_default="")
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")  # since the last success
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Two-factor authentication (see account.py): the authenticator app's shared secret, when turned on, and the
-    # time step of the last code accepted, so that no code works twice.
+    # Two-factor authentication (see account/two_factor.py): the authenticator app's shared secret, when turned on,
+    # and the time step of the last code accepted, so that no code works twice.
     totp_secret: Mapped[str | None] = mapped_column(String(32))
     totp_last_step: Mapped[int] = mapped_column(default=0, server_default="0")
 
     posts: Mapped[list[Post]] = relationship(back_populates="author")
-    recovery_codes: Mapped[list[RecoveryCode]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
-    login_failures: Mapped[list[LoginFailures]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
-    login_sessions: Mapped[list[LoginSession]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    # account/tables.py adds the account's own rows: recovery_codes, login_failures, login_sessions.
 
     login_token = None  # this request's login session (see start_login_session), not a column
 
     def set_password(self, password: str) -> None:
-        """Set a new password, log this account out everywhere it is logged in, and unlock it everywhere."""
+        """Set a new password, end every login session's cookies (a new session version) and the account-wide lock.
+
+        account.passwords.give_password also forgets the login sessions and each network's failures: use that.
+        """
         self.password_hash = generate_password_hash(password)
         self.session_version = secrets.token_hex(8)
         self.failed_logins, self.locked_until = 0, None
-        self.login_failures.clear()
-        self.login_sessions.clear()
 
     def is_locked(self) -> bool:
         """Whether the account-wide lock (failures from many networks) is on."""

@@ -30,7 +30,7 @@ from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm import selectinload
 
 import notifications
-from account import safe_next
+from account.logins import safe_next
 from forms import CommentEditForm
 from forms import checks_its_own_characters
 from models import Comment

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import selectinload
 
-import account
 import models
+from account.logins import user_named
+from account.tables import LoginFailures
 from helpers import PASSWORD
 from helpers import StatementCounter
 from helpers import csrf_token
@@ -554,7 +555,7 @@ def test_repeated_wrong_passwords_lock_the_account_for_longer_each_time(make_app
     assert right_but_locked.status_code == 429 and right_but_locked.headers["Retry-After"] == "60"
     assert "locked for 1 minute after several failed logins" in page_text(right_but_locked)
     with app.app_context():
-        db.session.execute(update(models.LoginFailures).values(locked_until=models.now_utc() - timedelta(seconds=1)))
+        db.session.execute(update(LoginFailures).values(locked_until=models.now_utc() - timedelta(seconds=1)))
         db.session.commit()  # the minute has passed
     assert log_in(client, "owner", "wrong password!").status_code == 400  # the sixth in a row: two minutes
     again = log_in(client, "owner")
@@ -569,8 +570,8 @@ def test_a_right_password_resets_the_count_and_set_password_unlocks(make_app, ma
         log_in(client, "owner", "wrong password!")
     assert log_in(client, "owner").status_code == 302
     with app.app_context():
-        assert account.user_named("owner").failed_logins == 0
-        owner = account.user_named("owner")
+        assert user_named("owner").failed_logins == 0
+        owner = user_named("owner")
         owner.failed_logins, owner.locked_until = 9, models.now_utc() + timedelta(hours=1)
         db.session.commit()
     monkeypatch.setenv("ADMIN_PASSWORD", "a brand new passphrase")

@@ -18,8 +18,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy import select
 
-import account
 import models
+from account import logins
+from account.tables import LoginFailures
 from helpers import csrf_token
 from helpers import form_fields
 from helpers import is_logged_in
@@ -89,9 +90,9 @@ def sent_code(browser: FlaskClient, code: str) -> Callable[[], int]:
 def test_wrong_passwords_sent_at_the_same_moment_each_count_towards_the_lock(make_app, make_user):
     app = make_app(LOGIN_RATE_LIMIT="100 per minute")
     make_user("owner")
-    guesses = [sent_login(app.test_client(), f"guess {n}") for n in range(account.LOCK_AFTER_FAILURES)]
+    guesses = [sent_login(app.test_client(), f"guess {n}") for n in range(logins.LOCK_AFTER_FAILURES)]
 
-    assert all_at_once(app, guesses) == [400] * account.LOCK_AFTER_FAILURES
+    assert all_at_once(app, guesses) == [400] * logins.LOCK_AFTER_FAILURES
 
     locked = log_in(app.test_client(), "owner")
     assert locked.status_code == 429 and "locked for 1 minute" in page_text(locked)
@@ -104,7 +105,7 @@ def test_a_stranger_guessing_passwords_locks_out_only_the_strangers_network(make
     app = make_app()  # the default LOGIN_RATE_LIMIT: five a minute
     make_user("owner")
     stranger, owner = browser_at(app, "198.51.100.7"), browser_at(app, "203.0.113.5")
-    for n in range(account.LOCK_AFTER_FAILURES):
+    for n in range(logins.LOCK_AFTER_FAILURES):
         assert log_in(stranger, "owner", f"guess {n}").status_code == 400
 
     assert log_in(stranger, "owner").status_code == 429  # even the right password, from there
@@ -114,10 +115,10 @@ def test_a_stranger_guessing_passwords_locks_out_only_the_strangers_network(make
 
 def guess_from_many_networks(app: Flask) -> None:
     """Wrong passwords from enough networks (each until it is locked) to lock the account everywhere."""
-    networks = account.ACCOUNT_LOCK_AFTER_FAILURES // account.LOCK_AFTER_FAILURES
+    networks = logins.ACCOUNT_LOCK_AFTER_FAILURES // logins.LOCK_AFTER_FAILURES
     for network in range(networks):
         stranger = browser_at(app, f"198.51.{network}.7")
-        for n in range(account.LOCK_AFTER_FAILURES):
+        for n in range(logins.LOCK_AFTER_FAILURES):
             assert log_in(stranger, "owner", f"guess {n}").status_code == 400
 
 
@@ -221,10 +222,10 @@ def test_purge_forgets_strangers_networks_once_their_lock_is_long_over(make_app,
     app = make_app(LOGIN_RATE_LIMIT="100 per minute")
     make_user("owner")
     for address in ("198.51.100.7", "192.0.2.9"):
-        for n in range(account.LOCK_AFTER_FAILURES):
+        for n in range(logins.LOCK_AFTER_FAILURES):
             log_in(browser_at(app, address), "owner", f"guess {n}")
     with app.app_context():
-        first = db.session.scalars(select(models.LoginFailures)).first()
+        first = db.session.scalars(select(LoginFailures)).first()
         first.locked_until = models.now_utc() - timedelta(days=2)
         db.session.commit()
 
@@ -232,4 +233,4 @@ def test_purge_forgets_strangers_networks_once_their_lock_is_long_over(make_app,
 
     assert "Forgot 1 counts of failed logins" in output
     with app.app_context():
-        assert len(db.session.scalars(select(models.LoginFailures)).all()) == 1  # the other is still locked
+        assert len(db.session.scalars(select(LoginFailures)).all()) == 1  # the other is still locked

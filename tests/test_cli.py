@@ -9,12 +9,12 @@ from datetime import timedelta
 from sqlalchemy import func
 from sqlalchemy import select
 
+from audit import AuditEntry
 from demo import WELCOME_TITLE
 from helpers import count
 from helpers import csrf_token
 from helpers import page_text
 from helpers import post_comment
-from models import AuditEntry
 from models import Comment
 from models import CommentStatus
 from models import Post

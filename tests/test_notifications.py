@@ -14,13 +14,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from audit import AuditEntry
 from helpers import CSRF_FIELD
 from helpers import csrf_token
 from helpers import free_port
 from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
-from models import AuditEntry
 from models import Comment
 from models import CommentStatus
 from models import db

@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from sqlalchemy import func
 from sqlalchemy import select
 
+from account.tables import RecoveryCode
 from helpers import csrf_token
 from helpers import log_in
 from helpers import post_comment
 from models import Comment
 from models import Post
-from models import RecoveryCode
 from models import Tag
 from models import User
 from models import UserRole

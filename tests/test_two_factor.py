@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-import account
+from account import logins
+from account.tables import RecoveryCode
 from helpers import ACCOUNT
 from helpers import PASSWORD
 from helpers import code_at
@@ -27,7 +28,6 @@ from helpers import post_comment
 from helpers import shown_key
 from helpers import turn_on
 from helpers import wipe
-from models import RecoveryCode
 from models import User
 from models import UserRole
 from models import db
@@ -243,7 +243,7 @@ def test_the_code_step_expires(app, owner_with_two_factor, monkeypatch):
     key, _ = owner_with_two_factor
     browser = app.test_client()
     first_step = log_in(browser, "owner", next="/admin/posts")
-    monkeypatch.setattr(account, "PENDING_LOGIN_SECONDS", -1)  # as if five minutes went by
+    monkeypatch.setattr(logins, "PENDING_LOGIN_SECONDS", -1)  # as if five minutes went by
 
     data = form_fields(first_step, "/admin/login/code") | {"code": next_code(key)}
     response = browser.post("/admin/login/code", data=data)

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import pagecache
 import search
+from account.tables import RecoveryCode
 from markup import is_web_address
 from markup import render_comment
 from models import Comment
@@ -33,7 +34,6 @@ from models import CommentStatus
 from models import LegacyAddress
 from models import Post
 from models import PostStatus
-from models import RecoveryCode
 from models import SlugRedirect
 from models import Tag
 from models import User
