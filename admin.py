@@ -1,12 +1,11 @@
-"""The owner's side under /admin: login, the dashboard, writing posts, export and import.
+"""The owner's side under /admin: login, the dashboard, the audit log, export and import.
 
-The account's (account/pages.py) and moderation's (moderation.py) pages are blueprints nested in this one,
-sharing its hooks.
+The account's (account/pages.py), moderation's (moderation.py) and post-writing (editor.py) pages are
+blueprints nested in this one, sharing its hooks.
 """
 
 from __future__ import annotations
 
-from datetime import UTC
 from math import ceil
 from typing import Any
 
@@ -24,17 +23,12 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_login import login_user
 from flask_login import logout_user
-from itsdangerous import BadSignature
-from itsdangerous import URLSafeSerializer
-from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
-from sqlalchemy.orm import selectinload
-from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import HTTPException
 
 import account.pages
 import audit
+import editor
 import moderation
 from account.forms import LoginForm
 from account.forms import SecondFactorForm
@@ -52,24 +46,18 @@ from account.logins import user_waiting_for_code
 from account.two_factor import check_second_factor
 from audit import AuditEntry
 from commenters import client_ip_hash
-from extensions import csrf
+from editor import posts_visible_to
 from extensions import limiter
 from extensions import login_manager
-from forms import PostForm
-from forms import checks_its_own_characters
 from forms import refuse_nul_characters
 from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
-from models import SlugRedirect
 from models import User
 from models import count_of
 from models import db
 from models import now_utc
-from models import slugify
-from models import tags_named
-from models import unique_slug
 from moderation import comments_visible_to
 from reading import paginate
 from transfer.common import TransferError
@@ -77,21 +65,15 @@ from transfer.export import export_json
 from transfer.export import export_zip
 from transfer.inkwell import import_data
 from transfer.inkwell import read_export
-from uploads import UploadError
-from uploads import image_markdown
-from uploads import store_image
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_blueprint(account.pages.bp)  # /admin/account: an account's own security settings
 bp.register_blueprint(moderation.bp)  # /admin/comments: the moderation queue and the email links' pages
+bp.register_blueprint(editor.bp)  # /admin/posts: the list of posts, writing, editing and deleting them
 
 ADMIN_REQUEST_LIMIT_FACTOR = 4
-POSTS_PER_ADMIN_PAGE = 20
-POST_FORM_ENDPOINTS = {"admin.new_post", "admin.edit_post"}
 # The email link checks its own signed token.
 OPEN_ENDPOINTS = {"admin.login", "admin.login_code", "admin.moderation.quick_moderate"}
-CARRIED_FIELDS = ("title", "slug", "body", "excerpt", "tags", "status", "published_at", "comments_open")
-POST_FILTERS = ("all", "draft", "scheduled", "published")
 
 TOO_MANY_LOGINS = "Too many login attempts. Please wait a minute before trying again."
 WRONG_LOGIN = "That username and password do not match. Please try again."
@@ -108,8 +90,6 @@ ACCOUNT_LOCKED_EVERYWHERE = (
     "With two-factor authentication on, your password and a code log you in even during such a lock."
 )
 SESSION_ENDED = "Your session ended before the post was saved. Log in again and your post will be back in the form."
-POST_RESTORED = "Here is the post you were writing: nothing was saved yet. Press “Save” to keep it."
-POST_FORM_EXPIRED = "This form expired before it was sent, so nothing was saved. Your text is kept: press “Save” again."
 
 
 @login_manager.user_loader
@@ -129,8 +109,8 @@ def require_login() -> ResponseReturnValue | None:
     refuse_nul_characters(multipart_too=True)
     if current_user.is_authenticated or request.endpoint in OPEN_ENDPOINTS:
         return None
-    if request.method == "POST" and request.endpoint in POST_FORM_ENDPOINTS:
-        form = LoginForm(formdata=None, next=request.path, carry=_carry_serializer().dumps(_carried(request.form)))
+    if request.method == "POST" and request.endpoint in editor.POST_FORM_ENDPOINTS:
+        form = LoginForm(formdata=None, next=request.path, carry=editor.carry_post(request.form))
         return render_template("admin/login.html", form=form, notice=SESSION_ENDED), 401
     flash("Please log in to see that page.", "info")
     return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
@@ -141,31 +121,6 @@ def admin_counts() -> dict[str, Any]:
     if not current_user.is_authenticated:
         return {}
     return {"pending_count": count_of(comments_visible_to(current_user).where(Comment.status == CommentStatus.pending))}
-
-
-def _carry_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt="inkwell-carried-post")
-
-
-def _carried(form: MultiDict[str, str]) -> dict[str, str]:
-    return {name: form[name] for name in CARRIED_FIELDS if name in form}
-
-
-def _restore_carried_post(carry: str, next_path: str) -> ResponseReturnValue | None:
-    """Re-show a post form that was sent while logged out, filled in with what was typed."""
-    try:
-        fields = _carry_serializer().loads(carry)
-    except BadSignature:
-        return None
-    try:
-        endpoint, args = current_app.url_map.bind("localhost").match(next_path, method="POST")
-    except HTTPException:
-        return None
-    if endpoint not in POST_FORM_ENDPOINTS:
-        return None
-    post = editable_post_or_404(args["post_id"]) if endpoint == "admin.edit_post" else None
-    form = PostForm(formdata=MultiDict(fields))
-    return render_post_form(post, form, notice=POST_RESTORED)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -238,7 +193,7 @@ def _complete_login(user: User, remember: bool, next_path: str | None, carry: st
     db.session.commit()
     login_user(user, remember=remember)
     if carry:
-        restored = _restore_carried_post(carry, next_path or "")
+        restored = editor.restore_carried_post(carry, next_path or "")
         if restored is not None:
             return restored
     flash(f"Welcome back, {user.display_name}.", "success")
@@ -255,11 +210,6 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("blog.index"))
 
 
-def posts_visible_to(user: User) -> Any:
-    query = select(Post)
-    return query if user.is_admin else query.where(Post.author_id == user.id)
-
-
 @bp.get("/")
 def dashboard() -> str:
     """Show counts, the latest comments and quick links."""
@@ -273,182 +223,6 @@ def dashboard() -> str:
     recent = comments_visible_to(current_user).options(contains_eager(Comment.post))
     recent_comments = db.session.scalars(recent.order_by(Comment.created_at.desc()).limit(5)).all()
     return render_template("admin/dashboard.html", counts=counts, recent_comments=recent_comments)
-
-
-@bp.get("/posts")
-def list_posts() -> str:
-    """List posts (an author sees their own), filtered by status and searched by title."""
-    status = request.args.get("status", "all")
-    status = status if status in POST_FILTERS else "all"
-    search = request.args.get("q", "").strip()[:200]
-    now = now_utc()
-    query = posts_visible_to(current_user).options(selectinload(Post.author)).order_by(Post.updated_at.desc())
-    if status == "draft":
-        query = query.where(Post.status == PostStatus.draft)
-    elif status == "scheduled":
-        query = query.where(Post.is_scheduled_at(now))
-    elif status == "published":
-        query = query.where(Post.is_published_by(now))
-    if search:
-        query = query.where(Post.title.icontains(search, autoescape=True))
-    posts = paginate(query, POSTS_PER_ADMIN_PAGE)
-    return render_template("admin/posts.html", posts=posts, status=status, search=search, filters=POST_FILTERS)
-
-
-def editable_post_or_404(post_id: int) -> Post:
-    """Return the post if the current user may edit it.
-
-    :raise 404: when there is no such post.
-    :raise 403: when an author tries to change someone else's post.
-    """
-    post = db.get_or_404(Post, post_id, description="There is no such post.")
-    if not current_user.can_edit(post):
-        abort(403, description="You can edit only your own posts.")
-    return post
-
-
-def post_form_data(post: Post) -> dict[str, Any]:
-    return {
-        "title": post.title,
-        "slug": post.slug,
-        "body": post.body,
-        "excerpt": post.excerpt,
-        "tags": ", ".join(tag.name for tag in post.tags),
-        "status": post.status.value,
-        "published_at": post.published_at,
-        "comments_open": post.comments_open,
-    }
-
-
-def render_post_form(
-    post: Post | None,
-    form: PostForm,
-    *,
-    preview: Post | None = None,
-    uploaded: str | None = None,
-    notice: str | None = None,
-) -> str:
-    return render_template(
-        "admin/post_form.html", post=post, form=form, preview=preview, uploaded=uploaded, notice=notice
-    )
-
-
-@bp.route("/posts/new", methods=["GET", "POST"])
-@checks_its_own_characters
-@csrf.exempt  # not unprotected: PostForm checks its token itself, so an expired one keeps the typed post
-def new_post() -> ResponseReturnValue:
-    """Write a new post."""
-    return handle_post_form(None)
-
-
-@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
-@checks_its_own_characters
-@csrf.exempt  # as above
-def edit_post(post_id: int) -> ResponseReturnValue:
-    """Change a post; its old address keeps working if it was published."""
-    return handle_post_form(editable_post_or_404(post_id))
-
-
-def handle_post_form(post: Post | None) -> ResponseReturnValue:
-    """Show, preview, upload an image for, or save the post form.
-
-    Invalid input re-shows the form with status 400, messages beside the fields and everything kept.
-    """
-    if request.method == "GET":
-        return render_post_form(post, PostForm(data=post_form_data(post)) if post else PostForm())
-    form = PostForm()
-    form.editing = post
-    is_valid = form.validate_on_submit()
-    if form.csrf_token.errors:
-        return render_post_form(post, form, notice=POST_FORM_EXPIRED), 400
-
-    action = request.form.get("action", "save")
-    uploaded = _upload_attached_image(form, is_required=action == "upload")
-    if action == "upload":
-        return render_post_form(post, form, uploaded=uploaded), 400 if form.image.errors else 200
-    if action == "preview":
-        preview = None if form.body.errors else preview_of(form)  # a body over the limit is never rendered
-        return render_post_form(post, form, preview=preview, uploaded=uploaded), 400 if preview is None else 200
-    if not is_valid or form.image.errors:
-        return render_post_form(post, form, uploaded=uploaded), 400
-
-    post = save_post(post or Post(author_id=current_user.id), form)
-    flash(_saved_message(post), "success")
-    if uploaded:
-        flash(f"Image uploaded. To show it, add this to the text: {uploaded}", "info")
-    return redirect(url_for("admin.edit_post", post_id=post.id), 303)
-
-
-def _upload_attached_image(form: PostForm, *, is_required: bool) -> str | None:
-    """Store an image attached to the form and return its Markdown; errors go beside the field."""
-    file = form.image.data
-    if not file or not file.filename:
-        if is_required:
-            form.image.errors.append("Please choose an image to upload.")
-        return None
-    try:
-        return image_markdown(store_image(file))
-    except UploadError as error:
-        form.image.errors.append(str(error))
-        return None
-
-
-def preview_of(form: PostForm) -> Post:
-    """Build an unsaved post from the form, rendered exactly as the public page will show it."""
-    return Post(
-        title=form.title.data or "Untitled",
-        body=form.body.data or "",
-        published_at=_publish_date(None, form) or now_utc(),
-    )
-
-
-def _publish_date(post: Post | None, form: PostForm) -> Any:
-    if form.published_at.data:
-        return form.published_at.data.replace(tzinfo=UTC)
-    if form.status.data == PostStatus.published:
-        return (post.published_at if post else None) or now_utc()
-    return post.published_at if post else None
-
-
-def save_post(post: Post, form: PostForm) -> Post:
-    """Store the form in ``post``, keeping a redirect from the old address when a published slug changes."""
-    slug = form.slug.data or unique_slug(slugify(form.title.data), post)
-    if post.id is not None:  # taking back one of its own old addresses (another post's are refused by the form)
-        db.session.execute(delete(SlugRedirect).where(SlugRedirect.old_slug == slug, SlugRedirect.post_id == post.id))
-    if post.id is not None and post.slug != slug and post.status == PostStatus.published:
-        db.session.add(SlugRedirect(old_slug=post.slug, post_id=post.id))
-    post.title = form.title.data
-    post.slug = slug
-    post.excerpt = form.excerpt.data or ""
-    post.body = form.body.data or ""
-    post.tags = tags_named(form.tag_names)
-    post.published_at = _publish_date(post, form)
-    post.status = PostStatus(form.status.data)
-    post.comments_open = form.comments_open.data
-    db.session.add(post)
-    db.session.commit()
-    return post
-
-
-def _saved_message(post: Post) -> str:
-    if post.status == PostStatus.draft:
-        return f"Draft “{post.title}” saved. Only logged-in authors can see it."
-    if post.is_scheduled:
-        return f"“{post.title}” is scheduled: it will appear on {post.published_at:%Y-%m-%d at %H:%M} UTC."
-    return f"“{post.title}” is published."
-
-
-@bp.route("/posts/<int:post_id>/delete", methods=["GET", "POST"])
-def delete_post(post_id: int) -> ResponseReturnValue:
-    """Ask for confirmation, then delete a post with its comments."""
-    post = editable_post_or_404(post_id)
-    if request.method == "GET":
-        return render_template("admin/confirm_delete.html", post=post)
-    title = post.title
-    db.session.delete(post)
-    db.session.commit()
-    flash(f"Deleted “{title}” and its comments.", "success")
-    return redirect(url_for("admin.list_posts"), 303)
 
 
 def admin_only(description: str = "Only administrators can export or import the whole blog.") -> None:

@@ -40,9 +40,9 @@ class AuditEntry(db.Model):
 # The admin endpoints that change something when a POST to them succeeds (redirects, after PRG).
 ACTIONS = {
     "admin.logout": "Logged out",
-    "admin.new_post": "Saved a new post",
-    "admin.edit_post": "Saved a post",
-    "admin.delete_post": "Deleted a post",
+    "admin.editor.new_post": "Saved a new post",
+    "admin.editor.edit_post": "Saved a post",
+    "admin.editor.delete_post": "Deleted a post",
     "admin.moderation.edit_comment": "Edited a comment",
     "admin.moderation.moderate_comment": "Moderated a comment",
     "admin.moderation.moderate_selected_comments": "Moderated comments together",

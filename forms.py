@@ -1,9 +1,9 @@
-"""Forms: the fields, limits and error messages a person can meet, and the machinery they share (control
-characters, CSRF for cached pages, signed timestamps). An account's forms are in account/forms.py."""
+"""Forms: every limit, the comment forms, and what all forms share (control characters, CSRF for cached
+pages, signed timestamps). An account's forms are in account/forms.py; the post editor's form is in editor.py,
+its limits here with the others."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime
@@ -13,23 +13,18 @@ from flask import abort
 from flask import current_app
 from flask import request
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
 from itsdangerous import BadSignature
 from itsdangerous import SignatureExpired
 from itsdangerous import TimestampSigner
-from sqlalchemy import select
 from wtforms import BooleanField
-from wtforms import DateTimeLocalField
 from wtforms import EmailField
 from wtforms import Field
 from wtforms import HiddenField
-from wtforms import SelectField
 from wtforms import StringField
 from wtforms import TextAreaField
 from wtforms import URLField
 from wtforms.csrf.core import CSRF
 from wtforms.csrf.core import CSRFTokenField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 from wtforms.validators import Email
 from wtforms.validators import Length
@@ -42,8 +37,6 @@ from markup import render_comment
 from models import Comment
 from models import CommentStatus
 from models import Post
-from models import PostStatus
-from models import SlugRedirect
 from models import db
 from models import id_from
 from pagecache import fresh_token
@@ -62,8 +55,6 @@ SLUG_MAX = 200
 EXCERPT_MAX = 500
 TAG_MAX = 60
 TAGS_PER_POST = 20
-SLUG_PATTERN = re.compile(r"^[^\W_]+(?:-[^\W_]+)*$")  # letters and digits of any script, single hyphens
-DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 
 def strip_whitespace(value: str | None) -> str | None:
@@ -305,122 +296,3 @@ class CommentEditForm(FlaskForm):
         ],
         render_kw={"rows": 8},
     )
-
-
-class PostForm(FlaskForm):
-    """A post as the author writes it. Set ``editing`` to the post being edited, for the slug check."""
-
-    editing: Post | None = None
-
-    title = StringField(
-        "Title",
-        filters=[ONE_LINE.remove, strip_whitespace],
-        validators=[
-            ONE_LINE,
-            DataRequired("Please give the post a title."),
-            Length(max=TITLE_MAX, message=f"A title can be at most {TITLE_MAX} characters long."),
-        ],
-    )
-    slug = StringField(
-        "Address (slug)",
-        filters=[strip_whitespace],
-        validators=[
-            Optional(),
-            Length(max=SLUG_MAX, message=f"A slug can be at most {SLUG_MAX} characters long."),
-        ],
-        description="The end of the post's address, /posts/<slug>. Leave empty to make one from the title.",
-    )
-    body = TextAreaField(
-        "Text (Markdown)",
-        filters=[TEXT.remove],
-        validators=[
-            TEXT,
-            Length(
-                max=POST_MAX,
-                message=f"A post can be at most {POST_MAX:,} characters long. Please split it into two posts.",
-            ),
-        ],
-        render_kw={"rows": 18},
-    )
-    excerpt = TextAreaField(
-        "Excerpt (optional)",
-        filters=[TEXT.remove, strip_whitespace],
-        validators=[TEXT, Length(max=EXCERPT_MAX, message=f"An excerpt can be at most {EXCERPT_MAX} characters long.")],
-        description="Shown in lists of posts and search results. Leave empty to use the start of the text.",
-        render_kw={"rows": 3},
-    )
-    tags = StringField(
-        "Tags",
-        filters=[ONE_LINE.remove, strip_whitespace],
-        validators=[ONE_LINE],
-        description="Separated by commas, for example: travel, notes. New tags are created as needed.",
-    )
-    status = SelectField(
-        "Status",
-        choices=[
-            SelectChoice(PostStatus.draft.value, "Draft (only authors see it)"),
-            SelectChoice(PostStatus.published.value, "Published"),
-        ],
-        default=PostStatus.draft.value,
-    )
-    published_at = DateTimeLocalField(
-        "Publish date (UTC)",
-        format=DATETIME_FORMATS,
-        validators=[Optional()],
-        description="Leave empty to publish now. A date in the future schedules the post: it appears by itself then.",
-    )
-    comments_open = BooleanField("Readers may comment", default=True)
-    image = FileField("Add an image", description="PNG, JPEG, GIF or WebP. You get the Markdown to paste after upload.")
-
-    def validate_slug(self, field: Field) -> None:
-        """Refuse slugs that would not make a clean address, or that another post has or had.
-
-        A post may take back one of its own old addresses; an old address of another post stays that post's, so
-        links to it (shared, bookmarked, in search engines) never start to lead somewhere else.
-        """
-        if not field.data:
-            return
-        field.data = field.data.lower()
-        if not SLUG_PATTERN.match(field.data):
-            raise ValidationError(
-                "Use only letters, numbers and single hyphens (no spaces, slashes or other signs), like my-first-post."
-            )
-        query = select(Post).where(Post.slug == field.data)
-        if self.editing is not None:
-            query = query.where(Post.id != self.editing.id)
-        other = db.session.scalar(query)
-        if other is not None:
-            raise ValidationError(f"The post “{other.title}” already has this address; please choose another.")
-        earlier = select(Post).join(SlugRedirect, SlugRedirect.post_id == Post.id)
-        earlier = earlier.where(SlugRedirect.old_slug == field.data)
-        if self.editing is not None:
-            earlier = earlier.where(Post.id != self.editing.id)
-        other = db.session.scalar(earlier)
-        if other is not None:
-            raise ValidationError(
-                f"This was the address of the post “{other.title}”, and old links to it still lead there; "
-                "please choose another."
-            )
-
-    def validate_published_at(self, field: Field) -> None:
-        if field.raw_data and field.raw_data[0].strip() and field.data is None:
-            field.errors.clear()  # replace WTForms' terse "Not a valid datetime value."
-            raise ValidationError("Please enter the date and time like 2026-11-24 18:30, or leave it empty.")
-
-    def validate_tags(self, field: Field) -> None:
-        names = self.tag_names
-        if len(names) > TAGS_PER_POST:
-            raise ValidationError(f"A post can have at most {TAGS_PER_POST} tags.")
-        too_long = [name for name in names if len(name) > TAG_MAX]
-        if too_long:
-            raise ValidationError(f"A tag can be at most {TAG_MAX} characters long: “{too_long[0][:TAG_MAX]}…”.")
-
-    @property
-    def tag_names(self) -> list[str]:
-        """Return the typed tags: trimmed, empty ones dropped, duplicates (ignoring case) once."""
-        names: dict[str, str] = {}
-        for name in (self.tags.data or "").split(","):
-            name = " ".join(name.split())
-            if name:
-                names.setdefault(name.casefold(), name)
-        return list(names.values())

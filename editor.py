@@ -1,0 +1,413 @@
+"""Writing posts, under /admin/posts: the list with its filters, the editor (preview, image upload) and deleting.
+
+Its blueprint is nested in the admin one (see admin.py), whose hooks it shares: login required, the NUL check,
+the audit log, the nav counts. A post sent after the login expired goes through the login page and comes back
+here (`carry_post`, `restore_carried_post`): admin.py imports this module, never the other way round.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+from typing import Any
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from itsdangerous import BadSignature
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+from wtforms import BooleanField
+from wtforms import DateTimeLocalField
+from wtforms import Field
+from wtforms import SelectField
+from wtforms import StringField
+from wtforms import TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired
+from wtforms.validators import Length
+from wtforms.validators import Optional
+from wtforms.validators import ValidationError
+
+from extensions import csrf
+from forms import EXCERPT_MAX
+from forms import ONE_LINE
+from forms import POST_MAX
+from forms import SLUG_MAX
+from forms import TAG_MAX
+from forms import TAGS_PER_POST
+from forms import TEXT
+from forms import TITLE_MAX
+from forms import checks_its_own_characters
+from forms import strip_whitespace
+from models import Post
+from models import PostStatus
+from models import SlugRedirect
+from models import User
+from models import db
+from models import now_utc
+from models import slugify
+from models import tags_named
+from models import unique_slug
+from reading import paginate
+from uploads import UploadError
+from uploads import image_markdown
+from uploads import store_image
+
+# Nested in the admin blueprint (see admin.py), whose hooks it shares: login required, the request size an image
+# needs, the audit log, the nav counts.
+bp = Blueprint("editor", __name__, url_prefix="/posts")
+
+POSTS_PER_ADMIN_PAGE = 20
+POST_FILTERS = ("all", "draft", "scheduled", "published")
+# The forms whose post, sent after the login expired, is carried through the login page rather than lost.
+POST_FORM_ENDPOINTS = {"admin.editor.new_post", "admin.editor.edit_post"}
+CARRIED_FIELDS = ("title", "slug", "body", "excerpt", "tags", "status", "published_at", "comments_open")
+SLUG_PATTERN = re.compile(r"^[^\W_]+(?:-[^\W_]+)*$")  # letters and digits of any script, single hyphens
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+POST_RESTORED = "Here is the post you were writing: nothing was saved yet. Press “Save” to keep it."
+POST_FORM_EXPIRED = "This form expired before it was sent, so nothing was saved. Your text is kept: press “Save” again."
+
+
+class PostForm(FlaskForm):
+    """A post as the author writes it. Set ``editing`` to the post being edited, for the slug check."""
+
+    editing: Post | None = None
+
+    title = StringField(
+        "Title",
+        filters=[ONE_LINE.remove, strip_whitespace],
+        validators=[
+            ONE_LINE,
+            DataRequired("Please give the post a title."),
+            Length(max=TITLE_MAX, message=f"A title can be at most {TITLE_MAX} characters long."),
+        ],
+    )
+    slug = StringField(
+        "Address (slug)",
+        filters=[strip_whitespace],
+        validators=[
+            Optional(),
+            Length(max=SLUG_MAX, message=f"A slug can be at most {SLUG_MAX} characters long."),
+        ],
+        description="The end of the post's address, /posts/<slug>. Leave empty to make one from the title.",
+    )
+    body = TextAreaField(
+        "Text (Markdown)",
+        filters=[TEXT.remove],
+        validators=[
+            TEXT,
+            Length(
+                max=POST_MAX,
+                message=f"A post can be at most {POST_MAX:,} characters long. Please split it into two posts.",
+            ),
+        ],
+        render_kw={"rows": 18},
+    )
+    excerpt = TextAreaField(
+        "Excerpt (optional)",
+        filters=[TEXT.remove, strip_whitespace],
+        validators=[TEXT, Length(max=EXCERPT_MAX, message=f"An excerpt can be at most {EXCERPT_MAX} characters long.")],
+        description="Shown in lists of posts and search results. Leave empty to use the start of the text.",
+        render_kw={"rows": 3},
+    )
+    tags = StringField(
+        "Tags",
+        filters=[ONE_LINE.remove, strip_whitespace],
+        validators=[ONE_LINE],
+        description="Separated by commas, for example: travel, notes. New tags are created as needed.",
+    )
+    status = SelectField(
+        "Status",
+        choices=[
+            SelectChoice(PostStatus.draft.value, "Draft (only authors see it)"),
+            SelectChoice(PostStatus.published.value, "Published"),
+        ],
+        default=PostStatus.draft.value,
+    )
+    published_at = DateTimeLocalField(
+        "Publish date (UTC)",
+        format=DATETIME_FORMATS,
+        validators=[Optional()],
+        description="Leave empty to publish now. A date in the future schedules the post: it appears by itself then.",
+    )
+    comments_open = BooleanField("Readers may comment", default=True)
+    image = FileField("Add an image", description="PNG, JPEG, GIF or WebP. You get the Markdown to paste after upload.")
+
+    def validate_slug(self, field: Field) -> None:
+        """Refuse slugs that would not make a clean address, or that another post has or had.
+
+        A post may take back one of its own old addresses; an old address of another post stays that post's, so
+        links to it (shared, bookmarked, in search engines) never start to lead somewhere else.
+        """
+        if not field.data:
+            return
+        field.data = field.data.lower()
+        if not SLUG_PATTERN.match(field.data):
+            raise ValidationError(
+                "Use only letters, numbers and single hyphens (no spaces, slashes or other signs), like my-first-post."
+            )
+        query = select(Post).where(Post.slug == field.data)
+        if self.editing is not None:
+            query = query.where(Post.id != self.editing.id)
+        other = db.session.scalar(query)
+        if other is not None:
+            raise ValidationError(f"The post “{other.title}” already has this address; please choose another.")
+        earlier = select(Post).join(SlugRedirect, SlugRedirect.post_id == Post.id)
+        earlier = earlier.where(SlugRedirect.old_slug == field.data)
+        if self.editing is not None:
+            earlier = earlier.where(Post.id != self.editing.id)
+        other = db.session.scalar(earlier)
+        if other is not None:
+            raise ValidationError(
+                f"This was the address of the post “{other.title}”, and old links to it still lead there; "
+                "please choose another."
+            )
+
+    def validate_published_at(self, field: Field) -> None:
+        if field.raw_data and field.raw_data[0].strip() and field.data is None:
+            field.errors.clear()  # replace WTForms' terse "Not a valid datetime value."
+            raise ValidationError("Please enter the date and time like 2026-11-24 18:30, or leave it empty.")
+
+    def validate_tags(self, field: Field) -> None:
+        names = self.tag_names
+        if len(names) > TAGS_PER_POST:
+            raise ValidationError(f"A post can have at most {TAGS_PER_POST} tags.")
+        too_long = [name for name in names if len(name) > TAG_MAX]
+        if too_long:
+            raise ValidationError(f"A tag can be at most {TAG_MAX} characters long: “{too_long[0][:TAG_MAX]}…”.")
+
+    @property
+    def tag_names(self) -> list[str]:
+        """Return the typed tags: trimmed, empty ones dropped, duplicates (ignoring case) once."""
+        names: dict[str, str] = {}
+        for name in (self.tags.data or "").split(","):
+            name = " ".join(name.split())
+            if name:
+                names.setdefault(name.casefold(), name)
+        return list(names.values())
+
+
+def _carry_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="inkwell-carried-post")
+
+
+def carry_post(form: MultiDict[str, str]) -> str:
+    """Return the typed post, signed, for the login page to send back after logging in."""
+    return _carry_serializer().dumps({name: form[name] for name in CARRIED_FIELDS if name in form})
+
+
+def restore_carried_post(carry: str, next_path: str) -> ResponseReturnValue | None:
+    """Re-show a post form that was sent while logged out, filled in with what was typed.
+
+    Returns None when ``carry`` is forged or ``next_path`` is not a post form, so the login goes on as usual.
+    """
+    try:
+        fields = _carry_serializer().loads(carry)
+    except BadSignature:
+        return None
+    try:
+        endpoint, args = current_app.url_map.bind("localhost").match(next_path, method="POST")
+    except HTTPException:
+        return None
+    if endpoint not in POST_FORM_ENDPOINTS:
+        return None
+    post = editable_post_or_404(args["post_id"]) if endpoint == "admin.editor.edit_post" else None
+    form = PostForm(formdata=MultiDict(fields))
+    return render_post_form(post, form, notice=POST_RESTORED)
+
+
+def posts_visible_to(user: User) -> Any:
+    """Select the posts a user may see and change here: all for admins, their own for authors."""
+    query = select(Post)
+    return query if user.is_admin else query.where(Post.author_id == user.id)
+
+
+@bp.get("")
+def list_posts() -> str:
+    """List posts (an author sees their own), filtered by status and searched by title."""
+    status = request.args.get("status", "all")
+    status = status if status in POST_FILTERS else "all"
+    search = request.args.get("q", "").strip()[:200]
+    now = now_utc()
+    query = posts_visible_to(current_user).options(selectinload(Post.author)).order_by(Post.updated_at.desc())
+    if status == "draft":
+        query = query.where(Post.status == PostStatus.draft)
+    elif status == "scheduled":
+        query = query.where(Post.is_scheduled_at(now))
+    elif status == "published":
+        query = query.where(Post.is_published_by(now))
+    if search:
+        query = query.where(Post.title.icontains(search, autoescape=True))
+    posts = paginate(query, POSTS_PER_ADMIN_PAGE)
+    return render_template("admin/posts.html", posts=posts, status=status, search=search, filters=POST_FILTERS)
+
+
+def editable_post_or_404(post_id: int) -> Post:
+    """Return the post if the current user may edit it.
+
+    :raise 404: when there is no such post.
+    :raise 403: when an author tries to change someone else's post.
+    """
+    post = db.get_or_404(Post, post_id, description="There is no such post.")
+    if not current_user.can_edit(post):
+        abort(403, description="You can edit only your own posts.")
+    return post
+
+
+def post_form_data(post: Post) -> dict[str, Any]:
+    return {
+        "title": post.title,
+        "slug": post.slug,
+        "body": post.body,
+        "excerpt": post.excerpt,
+        "tags": ", ".join(tag.name for tag in post.tags),
+        "status": post.status.value,
+        "published_at": post.published_at,
+        "comments_open": post.comments_open,
+    }
+
+
+def render_post_form(
+    post: Post | None,
+    form: PostForm,
+    *,
+    preview: Post | None = None,
+    uploaded: str | None = None,
+    notice: str | None = None,
+) -> str:
+    return render_template(
+        "admin/post_form.html", post=post, form=form, preview=preview, uploaded=uploaded, notice=notice
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@checks_its_own_characters
+@csrf.exempt  # not unprotected: PostForm checks its token itself, so an expired one keeps the typed post
+def new_post() -> ResponseReturnValue:
+    """Write a new post."""
+    return handle_post_form(None)
+
+
+@bp.route("/<int:post_id>/edit", methods=["GET", "POST"])
+@checks_its_own_characters
+@csrf.exempt  # as above
+def edit_post(post_id: int) -> ResponseReturnValue:
+    """Change a post; its old address keeps working if it was published."""
+    return handle_post_form(editable_post_or_404(post_id))
+
+
+def handle_post_form(post: Post | None) -> ResponseReturnValue:
+    """Show, preview, upload an image for, or save the post form.
+
+    Invalid input re-shows the form with status 400, messages beside the fields and everything kept.
+    """
+    if request.method == "GET":
+        return render_post_form(post, PostForm(data=post_form_data(post)) if post else PostForm())
+    form = PostForm()
+    form.editing = post
+    is_valid = form.validate_on_submit()
+    if form.csrf_token.errors:
+        return render_post_form(post, form, notice=POST_FORM_EXPIRED), 400
+
+    action = request.form.get("action", "save")
+    uploaded = _upload_attached_image(form, is_required=action == "upload")
+    if action == "upload":
+        return render_post_form(post, form, uploaded=uploaded), 400 if form.image.errors else 200
+    if action == "preview":
+        preview = None if form.body.errors else preview_of(form)  # a body over the limit is never rendered
+        return render_post_form(post, form, preview=preview, uploaded=uploaded), 400 if preview is None else 200
+    if not is_valid or form.image.errors:
+        return render_post_form(post, form, uploaded=uploaded), 400
+
+    post = save_post(post or Post(author_id=current_user.id), form)
+    flash(_saved_message(post), "success")
+    if uploaded:
+        flash(f"Image uploaded. To show it, add this to the text: {uploaded}", "info")
+    return redirect(url_for("admin.editor.edit_post", post_id=post.id), 303)
+
+
+def _upload_attached_image(form: PostForm, *, is_required: bool) -> str | None:
+    """Store an image attached to the form and return its Markdown; errors go beside the field."""
+    file = form.image.data
+    if not file or not file.filename:
+        if is_required:
+            form.image.errors.append("Please choose an image to upload.")
+        return None
+    try:
+        return image_markdown(store_image(file))
+    except UploadError as error:
+        form.image.errors.append(str(error))
+        return None
+
+
+def preview_of(form: PostForm) -> Post:
+    """Build an unsaved post from the form, rendered exactly as the public page will show it."""
+    return Post(
+        title=form.title.data or "Untitled",
+        body=form.body.data or "",
+        published_at=_publish_date(None, form) or now_utc(),
+    )
+
+
+def _publish_date(post: Post | None, form: PostForm) -> Any:
+    if form.published_at.data:
+        return form.published_at.data.replace(tzinfo=UTC)
+    if form.status.data == PostStatus.published:
+        return (post.published_at if post else None) or now_utc()
+    return post.published_at if post else None
+
+
+def save_post(post: Post, form: PostForm) -> Post:
+    """Store the form in ``post``, keeping a redirect from the old address when a published slug changes."""
+    slug = form.slug.data or unique_slug(slugify(form.title.data), post)
+    if post.id is not None:  # taking back one of its own old addresses (another post's are refused by the form)
+        db.session.execute(delete(SlugRedirect).where(SlugRedirect.old_slug == slug, SlugRedirect.post_id == post.id))
+    if post.id is not None and post.slug != slug and post.status == PostStatus.published:
+        db.session.add(SlugRedirect(old_slug=post.slug, post_id=post.id))
+    post.title = form.title.data
+    post.slug = slug
+    post.excerpt = form.excerpt.data or ""
+    post.body = form.body.data or ""
+    post.tags = tags_named(form.tag_names)
+    post.published_at = _publish_date(post, form)
+    post.status = PostStatus(form.status.data)
+    post.comments_open = form.comments_open.data
+    db.session.add(post)
+    db.session.commit()
+    return post
+
+
+def _saved_message(post: Post) -> str:
+    if post.status == PostStatus.draft:
+        return f"Draft “{post.title}” saved. Only logged-in authors can see it."
+    if post.is_scheduled:
+        return f"“{post.title}” is scheduled: it will appear on {post.published_at:%Y-%m-%d at %H:%M} UTC."
+    return f"“{post.title}” is published."
+
+
+@bp.route("/<int:post_id>/delete", methods=["GET", "POST"])
+def delete_post(post_id: int) -> ResponseReturnValue:
+    """Ask for confirmation, then delete a post with its comments."""
+    post = editable_post_or_404(post_id)
+    if request.method == "GET":
+        return render_template("admin/confirm_delete.html", post=post)
+    title = post.title
+    db.session.delete(post)
+    db.session.commit()
+    flash(f"Deleted “{title}” and its comments.", "success")
+    return redirect(url_for("admin.editor.list_posts"), 303)
