@@ -41,11 +41,8 @@ from forms import CommentForm
 from forms import checks_its_own_characters
 from models import Comment
 from models import CommentStatus
-from models import ModerationPolicy
 from models import Post
-from models import Verdict
 from models import db
-from models import is_known_commenter
 from models import now_utc
 from pagecache import fresh_token
 from reading import post_by_slug_or_404
@@ -186,21 +183,9 @@ def _new_comment(post: Post, form: CommentForm, commenter_key: str, ip_hash: str
         notify_replies=bool(form.email.data and form.notify_replies.data),
         notify_approval=bool(form.email.data and form.notify_approval.data),
     )
-    verdict = spam.bot_verdict(form) or content_and_policy_verdict(form, comment)
+    verdict = spam.bot_verdict(form) or spam.content_and_policy_verdict(form, comment)
     comment.status, comment.held_reason = verdict.status, verdict.reason
     return comment
-
-
-def content_and_policy_verdict(form: CommentForm, comment: Comment) -> Verdict:
-    """Decide from what a comment says and the moderation policy whether it is published or held.
-
-    A new comment meets this after the bot checks; an edited one meets it again. Under ``first-time`` a
-    commenter is known by *another* approved comment: the approval of the very comment being edited
-    was of words that are gone.
-    """
-    policy = current_app.config["COMMENT_MODERATION"]
-    is_known = policy == ModerationPolicy.first_time and is_known_commenter(comment.commenter_key, besides=comment.id)
-    return spam.content_verdict(form, comment.body_html) or Comment.initial_verdict(policy, is_known)
 
 
 def keep_comment_when_limited(limit: RequestLimit, message: str = TOO_MANY_COMMENTS) -> Response | None:
@@ -254,7 +239,7 @@ def apply_edit(comment: Comment, form: CommentForm) -> bool:
     if (comment.author_name, comment.author_website, comment.body) == shown_before:
         return False
     comment.edited_at = now_utc()
-    verdict = content_and_policy_verdict(form, comment)
+    verdict = spam.content_and_policy_verdict(form, comment)
     if comment.status == CommentStatus.approved:
         comment.status, comment.held_reason = verdict.status, verdict.reason
     elif comment.status == CommentStatus.pending and verdict.reason:
