@@ -1,6 +1,12 @@
-"""The readers' side: the home page, post pages, tags, the archive and search (comments live in comments.py)."""
+"""The readers' side: the home page, tags, the archive, search, and each post page with its comments and form.
+
+What a commenter sends (posting, previewing, editing, unsubscribing) is answered in comments.py, which
+re-renders the post page from here when the form has errors.
+"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from flask import Blueprint
 from flask import abort
@@ -13,15 +19,26 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound
 
 import search
-from comments import show_post_page
+from commenters import commenter_key_from_cookie
+from commenters import editable_ids
+from commenters import remembered_details
+from forms import CommentForm
+from models import Comment
+from models import CommentStatus
 from models import Post
 from models import Tag
 from models import db
+from pagecache import fresh_token
+from pagecache import page_changes_at
 from reading import Page
 from reading import archive_months
+from reading import comment_page_number
+from reading import comment_thread
 from reading import month_bounds
+from reading import neighbours
 from reading import page_of
 from reading import post_at_legacy_address
+from reading import post_by_slug_or_404
 from reading import post_redirected_from
 from reading import posts_by_id
 from reading import published_post
@@ -29,10 +46,13 @@ from reading import published_posts
 from reading import requested_page
 from reading import tag_by_slug_or_404
 from reading import tags_with_counts
+from reading import thread_pages
+from reading import visible_comments
 
 bp = Blueprint("blog", __name__)
 
 SEARCH_RESULTS_PER_PAGE = 10
+NO_SUCH_COMMENT_PAGE = "There is no such page of comments."
 
 
 LEGACY_QUERY_ARGS = ("p", "page_id")  # WordPress's /?p=123 and /?page_id=45
@@ -118,6 +138,9 @@ def search_posts() -> str:
     )
 
 
+# The post page with its comments
+
+
 @bp.get("/posts/<slug>")
 def show_post(slug: str) -> ResponseReturnValue:
     """Show a post, its comments as threads, and the comment form.
@@ -130,7 +153,106 @@ def show_post(slug: str) -> ResponseReturnValue:
         if moved is not None:
             return redirect(url_for("blog.show_post", slug=moved.slug), 301)
         abort(404, description="There is no post at this address.")
-    return show_post_page(post)
+    form = new_comment_form(post)
+    form.parent_id.data = request.args.get("replyto", "")
+    return render_post_page(post, form, comment_page=requested_page("cpage", NO_SUCH_COMMENT_PAGE))
+
+
+def render_post_page(
+    post: Post,
+    form: CommentForm,
+    *,
+    form_error: str | None = None,
+    preview: Comment | None = None,
+    comment_page: int = 1,
+) -> str:
+    """Render a post with the comments this reader may see, a page at a time, and the comment form."""
+    comments = visible_comments(post, commenter_key_from_cookie())
+    pages = thread_pages(comment_thread(comments), current_app.config["COMMENTS_PER_PAGE"])
+    if comment_page > len(pages):
+        abort(404, description=NO_SUCH_COMMENT_PAGE)
+    if not form.started.data:
+        form.started.data = fresh_token("form-started")
+    around = neighbours(post)
+    replying_to = _parent_of(form, comments)
+    close_after_days = current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]
+    accepts_comments, closes_at = post.accepts_comments(close_after_days), post.comments_close_at(close_after_days)
+    if closes_at is not None:
+        page_changes_at(closes_at.timestamp())  # a cached copy must not outlive its comment form, nor validate after
+    if replying_to is None and request.method == "GET":
+        form.parent_id.data = ""  # a stale or made-up ?replyto= just opens the normal form
+    return render_template(
+        "blog/post.html",
+        post=post,
+        links=CommentLinks.on(post, comment_page),
+        thread=pages[comment_page - 1],
+        comment_page=comment_page,
+        comment_pages=len(pages),
+        editable_ids=editable_ids(comments),
+        form=form,
+        form_error=form_error,
+        preview=preview,
+        replying_to=replying_to,
+        previous_post=around.earlier,
+        next_post=around.later,
+        recent=around.recent,
+        accepts_comments=accepts_comments,
+    )
+
+
+def new_comment_form(post: Post) -> CommentForm:
+    """Return an empty comment form, filled with the details this browser asked to remember."""
+    details = remembered_details()
+    form = CommentForm(data=details | {"remember": bool(details)})
+    form.post = post
+    return form
+
+
+def _parent_of(form: CommentForm, comments: list[Comment]) -> Comment | None:
+    parent_id = form.parent_id.data or ""
+    return next((c for c in comments if str(c.id) == parent_id and c.status == CommentStatus.approved), None)
+
+
+LINK_MARK = 9_876_543_210  # stands for a comment's id while a pattern is built
+
+
+class CommentLinks(NamedTuple):
+    """Address patterns for the comments on one post page (``{}`` is a comment's id), from url_for once.
+
+    A long thread has two links per comment; building each with url_for would cost more than the rest of
+    the comment.
+    """
+
+    permalink: str
+    reply: str
+
+    @classmethod
+    def on(cls, post: Post, comment_page: int) -> CommentLinks:
+        permalink = url_for("blog.comment_permalink", slug=post.slug, comment_id=LINK_MARK)
+        cpage = comment_page if comment_page > 1 else None
+        reply = url_for("blog.show_post", slug=post.slug, replyto=LINK_MARK, cpage=cpage, _anchor="comment-form")
+        return cls(*(pattern.replace(str(LINK_MARK), "{}") for pattern in (permalink, reply)))
+
+
+@bp.get("/posts/<slug>/comments/<int:comment_id>")
+def comment_permalink(slug: str, comment_id: int) -> ResponseReturnValue:
+    """Redirect to the page and anchor where a comment is shown, however long the thread."""
+    post = post_by_slug_or_404(slug)
+    comment = db.session.get(Comment, comment_id)
+    on_this_post = comment is not None and comment.post_id == post.id
+    location = comment_location(post, comment, commenter_key_from_cookie()) if on_this_post else None
+    if location is None:
+        abort(404, description="There is no such comment on this post.")
+    return redirect(location)
+
+
+def comment_location(post: Post, comment: Comment, commenter_key: str | None) -> str | None:
+    """Return the address of the page and anchor where a comment is shown, or ``None`` if it is not shown."""
+    number = comment_page_number(comment, commenter_key, current_app.config["COMMENTS_PER_PAGE"])
+    if number is None:
+        return None
+    cpage = number if number > 1 else None
+    return url_for("blog.show_post", slug=post.slug, cpage=cpage, _anchor=f"comment-{comment.id}")
 
 
 def redirect_legacy_address(error: NotFound) -> ResponseReturnValue | None:

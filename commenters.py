@@ -1,6 +1,8 @@
 """Who is commenting: signed, HttpOnly cookies that recognise a commenter's browser, remember their
 details, and let them change their own comment for a while; never the name or email anyone can type.
-Also a commenter's comments found by email address, for their requests about their data."""
+Also whether the owner approved a commenter before, and their comments found by email address, for
+their requests about their data.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from sqlalchemy import select
 
 from forms import CommentForm
 from models import Comment
+from models import CommentStatus
 from models import db
 from models import now_utc
 
@@ -125,6 +128,19 @@ def client_ip_hash() -> str:
     except ValueError:
         network = address
     return hmac.new(current_app.secret_key.encode(), network.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def is_known_commenter(commenter_key: str | None, *, besides: int | None = None) -> bool:
+    """Tell whether the owner has approved a comment from this commenter before (other than ``besides``).
+
+    The commenter is the browser's signed key, never a name or email anyone can type.
+    """
+    if not commenter_key:
+        return False
+    query = select(Comment.id).where(Comment.commenter_key == commenter_key, Comment.status == CommentStatus.approved)
+    if besides is not None:
+        query = query.where(Comment.id != besides)
+    return db.session.scalar(query.limit(1)) is not None
 
 
 # A commenter's requests about their data (``flask --app app commenter export|erase``).

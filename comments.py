@@ -1,13 +1,13 @@
 """Readers' comments: posting, previewing, replying, changing one's own comment, and unsubscribing.
 
-Everything here works with the plain HTML form, without JavaScript.
+Everything here works with the plain HTML form, without JavaScript. The post page the comments and the
+form appear on is rendered in blog.py; a form sent with errors is shown on it again from there.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from typing import NamedTuple
 
 from flask import Blueprint
 from flask import Response
@@ -26,14 +26,14 @@ from itsdangerous import BadSignature
 
 import notifications
 import spam
+from blog import comment_location
+from blog import render_post_page
 from commenters import EDIT_COOKIE_PREFIX
 from commenters import client_ip_hash
 from commenters import commenter_key_from_cookie
-from commenters import editable_ids
 from commenters import grant_edit
 from commenters import may_edit
 from commenters import remember_commenter
-from commenters import remembered_details
 from commenters import update_remembered_details
 from extensions import csrf
 from extensions import limiter
@@ -41,27 +41,16 @@ from forms import CommentForm
 from forms import checks_its_own_characters
 from models import Comment
 from models import CommentStatus
-from models import ModerationPolicy
 from models import Post
-from models import Verdict
 from models import db
-from models import is_known_commenter
 from models import now_utc
 from pagecache import fresh_token
-from pagecache import page_changes_at
-from reading import comment_page_number
-from reading import comment_thread
-from reading import neighbours
 from reading import post_by_slug_or_404
 from reading import published_post
-from reading import requested_page
-from reading import thread_pages
-from reading import visible_comments
 
 bp = Blueprint("comments", __name__)
 
 
-NO_SUCH_COMMENT_PAGE = "There is no such page of comments."
 FLASH_PUBLISHED = "Thank you, your comment is published."
 FLASH_HELD = "Thank you! Your comment is awaiting moderation and will appear once the author approves it."
 FLASH_EDITED = "Your comment is updated."
@@ -95,113 +84,6 @@ EDIT_REFUSED = (
     "This comment can no longer be changed from this browser. Comments can be edited or deleted for "
     "{minutes} minutes after posting, and only from the browser that posted them."
 )
-
-
-# The post page with its comments
-
-
-def new_comment_form(post: Post) -> CommentForm:
-    """Return an empty comment form, filled with the details this browser asked to remember."""
-    details = remembered_details()
-    form = CommentForm(data=details | {"remember": bool(details)})
-    form.post = post
-    return form
-
-
-LINK_MARK = 9_876_543_210  # stands for a comment's id while a pattern is built
-
-
-class CommentLinks(NamedTuple):
-    """Address patterns for the comments on one post page (``{}`` is a comment's id), from url_for once.
-
-    A long thread has two links per comment; building each with url_for would cost more than the rest of
-    the comment.
-    """
-
-    permalink: str
-    reply: str
-
-    @classmethod
-    def on(cls, post: Post, comment_page: int) -> CommentLinks:
-        permalink = url_for("comments.comment_permalink", slug=post.slug, comment_id=LINK_MARK)
-        cpage = comment_page if comment_page > 1 else None
-        reply = url_for("blog.show_post", slug=post.slug, replyto=LINK_MARK, cpage=cpage, _anchor="comment-form")
-        return cls(*(pattern.replace(str(LINK_MARK), "{}") for pattern in (permalink, reply)))
-
-
-def render_post_page(
-    post: Post,
-    form: CommentForm,
-    *,
-    form_error: str | None = None,
-    preview: Comment | None = None,
-    comment_page: int = 1,
-) -> str:
-    """Render a post with the comments this reader may see, a page at a time, and the comment form."""
-    comments = visible_comments(post, commenter_key_from_cookie())
-    pages = thread_pages(comment_thread(comments), current_app.config["COMMENTS_PER_PAGE"])
-    if comment_page > len(pages):
-        abort(404, description=NO_SUCH_COMMENT_PAGE)
-    if not form.started.data:
-        form.started.data = fresh_token("form-started")
-    around = neighbours(post)
-    replying_to = _parent_of(form, comments)
-    close_after_days = current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]
-    accepts_comments, closes_at = post.accepts_comments(close_after_days), post.comments_close_at(close_after_days)
-    if closes_at is not None:
-        page_changes_at(closes_at.timestamp())  # a cached copy must not outlive its comment form, nor validate after
-    if replying_to is None and request.method == "GET":
-        form.parent_id.data = ""  # a stale or made-up ?replyto= just opens the normal form
-    return render_template(
-        "blog/post.html",
-        post=post,
-        links=CommentLinks.on(post, comment_page),
-        thread=pages[comment_page - 1],
-        comment_page=comment_page,
-        comment_pages=len(pages),
-        editable_ids=editable_ids(comments),
-        form=form,
-        form_error=form_error,
-        preview=preview,
-        replying_to=replying_to,
-        previous_post=around.earlier,
-        next_post=around.later,
-        recent=around.recent,
-        accepts_comments=accepts_comments,
-    )
-
-
-def _parent_of(form: CommentForm, comments: list[Comment]) -> Comment | None:
-    parent_id = form.parent_id.data or ""
-    return next((c for c in comments if str(c.id) == parent_id and c.status == CommentStatus.approved), None)
-
-
-def show_post_page(post: Post) -> str:
-    """Render the post page as a reader opens it: ``?replyto=`` and ``?cpage=`` honoured."""
-    form = new_comment_form(post)
-    form.parent_id.data = request.args.get("replyto", "")
-    return render_post_page(post, form, comment_page=requested_page("cpage", NO_SUCH_COMMENT_PAGE))
-
-
-def comment_location(post: Post, comment: Comment, commenter_key: str | None) -> str | None:
-    """Return the address of the page and anchor where a comment is shown, or ``None`` if it is not shown."""
-    number = comment_page_number(comment, commenter_key, current_app.config["COMMENTS_PER_PAGE"])
-    if number is None:
-        return None
-    cpage = number if number > 1 else None
-    return url_for("blog.show_post", slug=post.slug, cpage=cpage, _anchor=f"comment-{comment.id}")
-
-
-@bp.get("/posts/<slug>/comments/<int:comment_id>")
-def comment_permalink(slug: str, comment_id: int) -> ResponseReturnValue:
-    """Redirect to the page and anchor where a comment is shown, however long the thread."""
-    post = post_by_slug_or_404(slug)
-    comment = db.session.get(Comment, comment_id)
-    on_this_post = comment is not None and comment.post_id == post.id
-    location = comment_location(post, comment, commenter_key_from_cookie()) if on_this_post else None
-    if location is None:
-        abort(404, description="There is no such comment on this post.")
-    return redirect(location)
 
 
 # Posting
@@ -301,21 +183,9 @@ def _new_comment(post: Post, form: CommentForm, commenter_key: str, ip_hash: str
         notify_replies=bool(form.email.data and form.notify_replies.data),
         notify_approval=bool(form.email.data and form.notify_approval.data),
     )
-    verdict = spam.bot_verdict(form) or content_and_policy_verdict(form, comment)
+    verdict = spam.bot_verdict(form) or spam.content_and_policy_verdict(form, comment)
     comment.status, comment.held_reason = verdict.status, verdict.reason
     return comment
-
-
-def content_and_policy_verdict(form: CommentForm, comment: Comment) -> Verdict:
-    """Decide from what a comment says and the moderation policy whether it is published or held.
-
-    A new comment meets this after the bot checks; an edited one meets it again. Under ``first-time`` a
-    commenter is known by *another* approved comment: the approval of the very comment being edited
-    was of words that are gone.
-    """
-    policy = current_app.config["COMMENT_MODERATION"]
-    is_known = policy == ModerationPolicy.first_time and is_known_commenter(comment.commenter_key, besides=comment.id)
-    return spam.content_verdict(form, comment.body_html) or Comment.initial_verdict(policy, is_known)
 
 
 def keep_comment_when_limited(limit: RequestLimit, message: str = TOO_MANY_COMMENTS) -> Response | None:
@@ -369,7 +239,7 @@ def apply_edit(comment: Comment, form: CommentForm) -> bool:
     if (comment.author_name, comment.author_website, comment.body) == shown_before:
         return False
     comment.edited_at = now_utc()
-    verdict = content_and_policy_verdict(form, comment)
+    verdict = spam.content_and_policy_verdict(form, comment)
     if comment.status == CommentStatus.approved:
         comment.status, comment.held_reason = verdict.status, verdict.reason
     elif comment.status == CommentStatus.pending and verdict.reason:

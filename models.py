@@ -17,7 +17,6 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Any
-from typing import NamedTuple
 
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
@@ -59,7 +58,6 @@ from markup import is_web_address
 from markup import plain_text
 from markup import render_comment
 from markup import render_post
-from settings import ModerationPolicy
 
 
 def now_utc() -> datetime:
@@ -366,20 +364,6 @@ class LegacyAddress(db.Model):
 UPDATE_WORTH_SHOWING = timedelta(days=1)
 WORDS_PER_MINUTE = 230
 FIRST_IMAGE = re.compile(r'<img [^>]*src="([^"]+)"')
-HELD_FIRST_TIME = "First comment from this commenter (moderation: first-time)"
-HELD_ALWAYS = "Every comment is held for approval (moderation: all)"
-HELD_HONEYPOT = "The hidden honeypot field was filled in, as bots do"
-HELD_TOO_FAST = "Sent {seconds:.1f} s after the form was loaded, faster than a person types"
-HELD_NO_TIMESTAMP = "The form's signed timestamp was missing or forged"
-HELD_LINKS = "Contains {links} links (more than {limit})"
-HELD_BLOCKLIST = "Matches “{phrase}” from the blocklist"
-
-
-class Verdict(NamedTuple):
-    """What happens to a new comment, and the reason the owner sees in the queue."""
-
-    status: CommentStatus
-    reason: str | None = None
 
 
 def new_revision() -> str:
@@ -461,21 +445,6 @@ class Comment(db.Model):
         """Return the website to link the author's name to: only a web address, whatever was stored."""
         return self.author_website if self.author_website and is_web_address(self.author_website) else None
 
-    @staticmethod
-    def initial_verdict(policy: ModerationPolicy | str, is_known_commenter: bool) -> Verdict:
-        """Decide whether a new comment is published at once or held for the owner, and why.
-
-        Under ``first-time`` a commenter is known once the owner has approved one of their comments;
-        they are recognised by their signed commenter cookie, never by a name or email anyone can type.
-        """
-        if policy == ModerationPolicy.off:
-            return Verdict(CommentStatus.approved)
-        if policy == ModerationPolicy.first_time:
-            if is_known_commenter:
-                return Verdict(CommentStatus.approved)
-            return Verdict(CommentStatus.pending, HELD_FIRST_TIME)
-        return Verdict(CommentStatus.pending, HELD_ALWAYS)
-
     def __repr__(self) -> str:
         return f"<Comment {self.id} on post {self.post_id}>"
 
@@ -518,16 +487,6 @@ def _recount_all_statement() -> Update:
     )
     # updated_at is set to itself: a new comment does not make the post "updated".
     return update(Post).values(comment_count=approved, updated_at=Post.updated_at)
-
-
-def is_known_commenter(commenter_key: str | None, *, besides: int | None = None) -> bool:
-    """Tell whether the owner has approved a comment from this commenter before (other than ``besides``)."""
-    if not commenter_key:
-        return False
-    query = select(Comment.id).where(Comment.commenter_key == commenter_key, Comment.status == CommentStatus.approved)
-    if besides is not None:
-        query = query.where(Comment.id != besides)
-    return db.session.scalar(query.limit(1)) is not None
 
 
 def tags_named(names: list[str]) -> list[Tag]:

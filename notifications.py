@@ -59,7 +59,7 @@ def unsubscribe_url(comment: Comment, kind: str) -> str:
 
 
 def _comment_url(comment: Comment) -> str:
-    return absolute_url("comments.comment_permalink", slug=comment.post.slug, comment_id=comment.id)
+    return absolute_url("blog.comment_permalink", slug=comment.post.slug, comment_id=comment.id)
 
 
 def _message(to: str, subject: str, body: str) -> EmailMessage:

@@ -1,7 +1,9 @@
-"""Anti-spam layers for comments, each on its own setting and none needing a third-party service.
+"""Every reason a comment is held, with its message: anti-spam layers, each on its own setting and none
+needing a third-party service, then the moderation policy.
 
 Layers, in order: honeypot and minimum fill time (likely bots: kept as spam), blocklist and too many
-links (held for the owner), then the moderation policy. Duplicates are refused before any of them.
+links (held for the owner), then the moderation policy (off, first-time, all). Duplicates are refused
+before any of them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import unicodedata
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from flask import current_app
 from itsdangerous import BadSignature
@@ -20,22 +23,18 @@ from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy.sql import Select
 
+from commenters import is_known_commenter
 from forms import CommentForm
 from forms import form_shown_at
 from forms import stamp_form_shown
-from models import HELD_BLOCKLIST
-from models import HELD_HONEYPOT
-from models import HELD_LINKS
-from models import HELD_NO_TIMESTAMP
-from models import HELD_TOO_FAST
 from models import Comment
 from models import CommentStatus
 from models import Post
 from models import UTCDateTime
-from models import Verdict
 from models import db
 from models import now_utc
 from pagecache import token_kind
+from settings import ModerationPolicy
 
 FORM_MAX_AGE = 24 * 3600
 FORM_STARTED_SALT = "inkwell-comment-form-started"
@@ -43,7 +42,23 @@ DUPLICATE_WINDOW = timedelta(minutes=10)
 DUPLICATES_COMPARED = 20
 LINK = re.compile(r"<a\s")
 
+# The reasons the owner reads in the queue and in the email about a held comment.
+HELD_FIRST_TIME = "First comment from this commenter (moderation: first-time)"
+HELD_ALWAYS = "Every comment is held for approval (moderation: all)"
+HELD_HONEYPOT = "The hidden honeypot field was filled in, as bots do"
+HELD_TOO_FAST = "Sent {seconds:.1f} s after the form was loaded, faster than a person types"
+HELD_NO_TIMESTAMP = "The form's signed timestamp was missing or forged"
+HELD_LINKS = "Contains {links} links (more than {limit})"
+HELD_BLOCKLIST = "Matches “{phrase}” from the blocklist"
+
 log = logging.getLogger(__name__)
+
+
+class Verdict(NamedTuple):
+    """What happens to a new comment, and the reason the owner sees in the queue."""
+
+    status: CommentStatus
+    reason: str | None = None
 
 
 class FormTooOld(Exception):
@@ -123,6 +138,33 @@ def bot_verdict(form: CommentForm) -> Verdict | None:
     if seconds < minimum:
         return Verdict(CommentStatus.spam, HELD_TOO_FAST.format(seconds=seconds))
     return None
+
+
+def content_and_policy_verdict(form: CommentForm, comment: Comment) -> Verdict:
+    """Decide from what a comment says and the moderation policy whether it is published or held.
+
+    A new comment meets this after the bot checks; an edited one meets it again. Under ``first-time`` a
+    commenter is known by *another* approved comment: the approval of the very comment being edited
+    was of words that are gone.
+    """
+    policy = current_app.config["COMMENT_MODERATION"]
+    is_known = policy == ModerationPolicy.first_time and is_known_commenter(comment.commenter_key, besides=comment.id)
+    return content_verdict(form, comment.body_html) or policy_verdict(policy, is_known)
+
+
+def policy_verdict(policy: ModerationPolicy | str, is_known: bool) -> Verdict:
+    """Decide under the moderation policy whether a comment is published at once or held for the owner, and why.
+
+    Under ``first-time`` a commenter is known (``is_known``) once the owner has approved one of their
+    comments; they are recognised by their signed commenter cookie, never by a name or email anyone can type.
+    """
+    if policy == ModerationPolicy.off:
+        return Verdict(CommentStatus.approved)
+    if policy == ModerationPolicy.first_time:
+        if is_known:
+            return Verdict(CommentStatus.approved)
+        return Verdict(CommentStatus.pending, HELD_FIRST_TIME)
+    return Verdict(CommentStatus.pending, HELD_ALWAYS)
 
 
 def is_duplicate(post: Post, body: str, commenter_key: str | None, ip_hash: str, *, besides: int | None = None) -> bool:

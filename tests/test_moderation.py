@@ -14,10 +14,11 @@ from helpers import post_comment
 from helpers import queue_action
 from models import Comment
 from models import CommentStatus
-from models import ModerationPolicy
 from models import UserRole
 from models import db
 from moderation import moderate
+from settings import ModerationPolicy
+from spam import policy_verdict
 
 
 def statuses(app) -> list[CommentStatus]:
@@ -36,7 +37,7 @@ def statuses(app) -> list[CommentStatus]:
     ],
 )
 def test_initial_status_follows_the_policy(policy, is_known, expected):
-    verdict = Comment.initial_verdict(ModerationPolicy(policy), is_known)
+    verdict = policy_verdict(ModerationPolicy(policy), is_known)
     assert verdict.status == expected
     assert (verdict.reason is None) == (expected == CommentStatus.approved)
 
