@@ -53,6 +53,9 @@ from forms import TEXT
 from forms import TITLE_MAX
 from forms import checks_its_own_characters
 from forms import strip_whitespace
+from images import UploadError
+from images import image_markdown
+from images import store_image
 from models import Post
 from models import PostStatus
 from models import SlugRedirect
@@ -63,9 +66,6 @@ from models import slugify
 from models import tags_named
 from models import unique_slug
 from reading import paginate
-from uploads import UploadError
-from uploads import image_markdown
-from uploads import store_image
 
 # Nested in the admin blueprint (see admin.py), whose hooks it shares: login required, the request size an image
 # needs, the audit log, the nav counts.

@@ -17,6 +17,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from images import is_stored_name
+from images import uploads_folder
 from models import Comment
 from models import LegacyAddress
 from models import Post
@@ -24,8 +26,6 @@ from models import SlugRedirect
 from models import Tag
 from models import User
 from models import db
-from uploads import is_stored_name
-from uploads import uploads_folder
 
 FORMAT = "inkwell-export"
 VERSION = 1

@@ -27,6 +27,10 @@ from sqlalchemy.exc import SQLAlchemyError
 import pagecache
 import search
 from account.tables import RecoveryCode
+from images import UploadError
+from images import checked_image
+from images import is_stored_name
+from images import write_upload
 from markup import is_web_address
 from markup import render_comment
 from models import Comment
@@ -49,10 +53,6 @@ from transfer.export import COMMENT_FIELDS
 from transfer.export import FORMAT
 from transfer.export import VERSION
 from transfer.export import ZIP_MEMBER
-from uploads import UploadError
-from uploads import checked_image
-from uploads import is_stored_name
-from uploads import write_upload
 
 IMPORT_MAX_BYTES = 200 * 1024 * 1024
 PASSWORD_HASH = re.compile(r"(scrypt|pbkdf2):[a-z0-9:]+\$[^$]+\$[0-9a-f]+")  # as werkzeug makes them
