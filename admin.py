@@ -46,6 +46,9 @@ from account.logins import user_waiting_for_code
 from account.two_factor import check_second_factor
 from audit import AuditEntry
 from commenters import client_ip_hash
+from database import count_of
+from database import db
+from database import now_utc
 from editor import posts_visible_to
 from extensions import limiter
 from extensions import login_manager
@@ -55,9 +58,6 @@ from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import User
-from models import count_of
-from models import db
-from models import now_utc
 from moderation import comments_visible_to
 from reading import paginate
 from transfer.common import TransferError

@@ -33,17 +33,17 @@ import forms
 import pagecache
 import pageserver
 import ratelimits
+from database import MAX_DATABASE_ID
+from database import db
 from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
 from extensions import migrate
 from markup import highlight
-from models import MAX_DATABASE_ID
 from models import Comment
 from models import Post
 from models import Tag
 from models import User
-from models import db
 from reading import recent_posts
 from requestid import ENVIRON_KEY as REQUEST_ID
 from requestid import RequestIdMiddleware

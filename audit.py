@@ -17,10 +17,10 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from commenters import client_ip_hash
+from database import UTCDateTime
+from database import db
+from database import now_utc
 from models import User
-from models import UTCDateTime
-from models import db
-from models import now_utc
 
 
 class AuditEntry(db.Model):

@@ -22,12 +22,12 @@ import search
 from commenters import commenter_key_from_cookie
 from commenters import editable_ids
 from commenters import remembered_details
+from database import db
 from forms import CommentForm
 from models import Comment
 from models import CommentStatus
 from models import Post
 from models import Tag
-from models import db
 from pagecache import fresh_token
 from pagecache import page_changes_at
 from reading import Page

@@ -27,13 +27,13 @@ import search
 from account import passwords
 from account.logins import purge_old_login_failures
 from account.two_factor import turn_off_two_factor
+from database import database_problem
+from database import db
 from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import UserRole
-from models import database_problem
-from models import db
 from transfer import export
 from transfer import inkwell
 from transfer import wordpress

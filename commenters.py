@@ -20,11 +20,11 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import func
 from sqlalchemy import select
 
+from database import db
+from database import now_utc
 from forms import CommentForm
 from models import Comment
 from models import CommentStatus
-from models import db
-from models import now_utc
 
 COMMENTER_COOKIE = "inkwell_commenter"
 DETAILS_COOKIE = "inkwell_details"

@@ -35,6 +35,8 @@ from commenters import grant_edit
 from commenters import may_edit
 from commenters import remember_commenter
 from commenters import update_remembered_details
+from database import db
+from database import now_utc
 from extensions import csrf
 from extensions import limiter
 from forms import CommentForm
@@ -42,8 +44,6 @@ from forms import checks_its_own_characters
 from models import Comment
 from models import CommentStatus
 from models import Post
-from models import db
-from models import now_utc
 from pagecache import fresh_token
 from reading import post_by_slug_or_404
 from reading import published_post

@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 import pagecache
 import search
+from database import db
+from database import now_utc
 from markup import excerpt_of
 from markup import render_comment
 from markup import render_post
@@ -22,8 +24,6 @@ from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import Tag
-from models import db
-from models import now_utc
 from models import post_tags
 from models import recount_comments
 from models import slugify

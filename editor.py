@@ -42,6 +42,8 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+from database import db
+from database import now_utc
 from extensions import csrf
 from forms import EXCERPT_MAX
 from forms import ONE_LINE
@@ -60,8 +62,6 @@ from models import Post
 from models import PostStatus
 from models import SlugRedirect
 from models import User
-from models import db
-from models import now_utc
 from models import slugify
 from models import tags_named
 from models import unique_slug

@@ -16,12 +16,12 @@ from sqlalchemy import func
 
 from addresses import absolute_link
 from addresses import absolute_url
+from database import database_problem
+from database import db
+from database import now_utc
 from extensions import limiter
 from models import Post
 from models import Tag
-from models import database_problem
-from models import db
-from models import now_utc
 from reading import post_by_slug_or_404
 from reading import published_posts
 from reading import tag_by_slug_or_404

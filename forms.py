@@ -31,14 +31,14 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+from database import db
+from database import id_from
 from markup import is_web_address
 from markup import plain_text
 from markup import render_comment
 from models import Comment
 from models import CommentStatus
 from models import Post
-from models import db
-from models import id_from
 from pagecache import fresh_token
 from pagecache import token_kind
 from safetext import NOT_IN_ONE_LINE

@@ -30,7 +30,7 @@ access_log_format = (
 def on_starting(server):
     """Refuse to start, in one line, when the database cannot be reached (rather than fail every request)."""
     from app import create_app
-    from models import database_problem
+    from database import database_problem
 
     app = create_app()
     with app.app_context():

@@ -1,7 +1,7 @@
 """The schema (posts, tags, comments, accounts) and the small methods that belong to one row.
 
-Nothing here reads a request: what readers may see is in reading.py, accounts in account/. May import only
-the leaves (markup); everything else imports it.
+Nothing here reads a request: what readers may see is in reading.py, accounts in account/. The connection, the
+UTC type and the SQLAlchemy object are in database.py. May import only that and the leaves (markup).
 """
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ from __future__ import annotations
 import html
 import re
 import secrets
-import sqlite3
 import unicodedata
-from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from enum import StrEnum
@@ -19,10 +17,8 @@ from functools import cache
 from typing import Any
 
 from flask_login import UserMixin
-from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Boolean
 from sqlalchemy import Column
-from sqlalchemy import DateTime
 from sqlalchemy import Enum
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
@@ -35,93 +31,26 @@ from sqlalchemy import func
 from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy import update
-from sqlalchemy.engine import Dialect
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 from sqlalchemy.orm import validates
 from sqlalchemy.sql import ColumnElement
-from sqlalchemy.sql import Select
 from sqlalchemy.sql import Update
-from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
+from database import UTCDateTime
+from database import db
+from database import now_utc
 from markup import excerpt_of
 from markup import is_web_address
 from markup import plain_text
 from markup import render_comment
 from markup import render_post
-
-
-def now_utc() -> datetime:
-    """Return the current time as a timezone-aware UTC datetime."""
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Store datetimes as UTC and always hand back timezone-aware values.
-
-    SQLite has no time zones, so values are kept there as naive UTC; PostgreSQL gets ``timestamptz``.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("Inkwell stores only timezone-aware datetimes")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})  # a request ends after its commit
-
-
-@event.listens_for(Engine, "connect")
-def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
-    """Make SQLite fit a web server: concurrent readers (WAL), waits instead of errors, real foreign keys."""
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def database_problem() -> str | None:
-    """Return why the database cannot be reached, in one line, or ``None`` when it answers.
-
-    The one check of "is the database up": ``/healthz``, ``init-db`` and gunicorn's start-up all ask it.
-    """
-    try:
-        with db.engine.connect() as connection:
-            connection.execute(select(1))
-    except SQLAlchemyError as error:
-        reason = str(error.orig if getattr(error, "orig", None) else error).strip().splitlines()[0]
-        return f"Cannot use the database {db.engine.url.render_as_string(hide_password=True)}: {reason}"
-    return None
 
 
 class PostStatus(StrEnum):
@@ -145,20 +74,6 @@ def slugify(text: str, max_length: int = 80) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     slug = re.sub(r"[^\w]+", "-", text).strip("-_")
     return slug[:max_length].rstrip("-") or "post"
-
-
-MAX_DATABASE_ID = 2**31 - 1  # an INTEGER column on PostgreSQL; SQLite takes more, but no id gets near
-
-
-def id_from(text: str) -> int | None:
-    """Read a database id typed into a form or an address, or ``None`` when it cannot be one.
-
-    PostgreSQL refuses to compare an INTEGER column with a larger number, so such input must stop here.
-    """
-    if not text.isdecimal() or len(text) > len(str(MAX_DATABASE_ID)):
-        return None
-    number = int(text)
-    return number if 0 < number <= MAX_DATABASE_ID else None
 
 
 class User(UserMixin, db.Model):
@@ -226,7 +141,7 @@ class User(UserMixin, db.Model):
 
 post_tags = Table(
     "post_tags",
-    Base.metadata,
+    db.metadata,
     Column("post_id", ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
@@ -516,7 +431,3 @@ def unique_slug(base: str, post: Post | None = None) -> str:
         number += 1
         candidate = f"{base}-{number}"
     return candidate
-
-
-def count_of(query: Select[Any]) -> int:
-    return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0

@@ -31,15 +31,15 @@ from sqlalchemy.orm import selectinload
 
 import notifications
 from account.logins import safe_next
+from database import db
+from database import id_from
+from database import now_utc
 from forms import CommentEditForm
 from forms import checks_its_own_characters
 from models import Comment
 from models import CommentStatus
 from models import Post
 from models import User
-from models import db
-from models import id_from
-from models import now_utc
 from reading import paginate
 
 COMMENTS_PER_QUEUE_PAGE = 50

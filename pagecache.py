@@ -45,6 +45,7 @@ from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from database import db
 from extensions import cache
 from models import Comment
 from models import CommentStatus
@@ -53,7 +54,6 @@ from models import Post
 from models import SlugRedirect
 from models import Tag
 from models import User
-from models import db
 
 log = logging.getLogger(__name__)
 

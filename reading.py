@@ -27,14 +27,14 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Select
 
+from database import UTCDateTime
+from database import db
+from database import now_utc
 from models import Comment
 from models import LegacyAddress
 from models import Post
 from models import SlugRedirect
 from models import Tag
-from models import UTCDateTime
-from models import db
-from models import now_utc
 from models import post_tags
 
 

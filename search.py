@@ -25,12 +25,12 @@ from sqlalchemy import union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from database import Base
+from database import db
 from markup import excerpt_around
 from markup import plain_text
-from models import Base
 from models import Post
 from models import Tag
-from models import db
 from models import post_tags
 
 BATCH = 2_000

@@ -24,15 +24,15 @@ from sqlalchemy import select
 from sqlalchemy.sql import Select
 
 from commenters import is_known_commenter
+from database import UTCDateTime
+from database import db
+from database import now_utc
 from forms import CommentForm
 from forms import form_shown_at
 from forms import stamp_form_shown
 from models import Comment
 from models import CommentStatus
 from models import Post
-from models import UTCDateTime
-from models import db
-from models import now_utc
 from pagecache import token_kind
 from settings import ModerationPolicy
 

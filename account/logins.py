@@ -30,10 +30,10 @@ from werkzeug.security import generate_password_hash
 
 from account.tables import LoginFailures
 from account.tables import LoginSession
+from database import db
+from database import id_from
+from database import now_utc
 from models import User
-from models import db
-from models import id_from
-from models import now_utc
 
 LOCK_AFTER_FAILURES = 5  # wrong passwords or codes in a row from one network lock that network out
 ACCOUNT_LOCK_AFTER_FAILURES = 20  # from all networks together: a password alone no longer logs in

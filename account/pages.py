@@ -29,7 +29,7 @@ from account.two_factor import setup_uri
 from account.two_factor import signed_secret
 from account.two_factor import turn_off_two_factor
 from commenters import client_ip_hash
-from models import db
+from database import db
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 

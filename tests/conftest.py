@@ -25,6 +25,8 @@ from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 
 from app import create_app
+from database import db
+from database import now_utc
 from extensions import limiter
 from helpers import DATABASES
 from helpers import PASSWORD
@@ -42,8 +44,6 @@ from models import PostStatus
 from models import Tag
 from models import User
 from models import UserRole
-from models import db
-from models import now_utc
 from models import slugify
 
 

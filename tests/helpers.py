@@ -39,9 +39,9 @@ from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
+from database import db
 from markup import SAFE_PROTOCOLS
 from models import Comment
-from models import db
 from moderation import moderate
 from transfer.common import ImportResult
 from transfer.export import export_json

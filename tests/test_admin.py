@@ -16,6 +16,8 @@ from sqlalchemy.orm import selectinload
 import models
 from account.logins import user_named
 from account.tables import LoginFailures
+from database import db
+from database import now_utc
 from helpers import PASSWORD
 from helpers import StatementCounter
 from helpers import csrf_token
@@ -28,8 +30,6 @@ from models import Post
 from models import PostStatus
 from models import SlugRedirect
 from models import UserRole
-from models import db
-from models import now_utc
 
 
 def stored_post(app, **filters) -> Post | None:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from app import create_app
-from models import db
+from database import db
 from settings import database_uri
 
 

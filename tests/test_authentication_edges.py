@@ -21,6 +21,7 @@ from sqlalchemy import select
 import models
 from account import logins
 from account.tables import LoginFailures
+from database import db
 from helpers import csrf_token
 from helpers import form_fields
 from helpers import is_logged_in
@@ -29,7 +30,6 @@ from helpers import next_code
 from helpers import page_text
 from helpers import submit_post
 from helpers import turn_on
-from models import db
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 

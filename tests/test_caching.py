@@ -20,6 +20,8 @@ import requests
 
 import pagecache
 import pageserver
+from database import db
+from database import now_utc
 from helpers import ROOT
 from helpers import TEST_REDIS_URL
 from helpers import StatementCounter
@@ -32,8 +34,6 @@ from helpers import queue_action
 from helpers import submit_post
 from models import Comment
 from models import Post
-from models import db
-from models import now_utc
 
 CSRF_IN_COMMENT_FORM = re.compile(
     r'action="/posts/welcome/comments#comment-form".*?name="csrf_token"[^>]*value="([^"]+)"', re.S

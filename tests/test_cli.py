@@ -10,6 +10,8 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from audit import AuditEntry
+from database import db
+from database import now_utc
 from demo import WELCOME_TITLE
 from helpers import count
 from helpers import csrf_token
@@ -20,8 +22,6 @@ from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import Tag
-from models import db
-from models import now_utc
 
 
 def test_init_db_creates_a_welcome_post_once(make_app):

@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
+from database import db
+from database import now_utc
 from helpers import csrf_token
 from helpers import page_text
 from helpers import post_comment
 from helpers import stored_comments
 from models import Comment
 from models import CommentStatus
-from models import db
-from models import now_utc
 
 
 @pytest.fixture

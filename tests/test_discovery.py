@@ -15,11 +15,11 @@ from xml.etree import ElementTree
 import feedparser
 import pytest
 
+from database import now_utc
 from helpers import csrf_token
 from helpers import page_text
 from helpers import post_comment
 from models import PostStatus
-from models import now_utc
 
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = {"app", "gunicorn.conf", "cli"}  # they build or drive the app; only they may import anything
 FACTORY = {"app", "gunicorn.conf"}  # nothing else may import them
-STORAGE = {"models", "account.tables"}
+STORAGE = {"database", "models", "account.tables"}
 LEAVES = {"extensions", "markup", "ratelimits", "requestid", "safetext", "settings"}
 LAYERS = ("entry point", "page", "rule", "storage", "leaf")
 

@@ -9,8 +9,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy import text
 
+from database import db
 from helpers import page_text
-from models import db
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from commenters import COMMENTER_COOKIE
+from database import db
 from helpers import approve
 from helpers import csrf_token
 from helpers import log_in
@@ -15,7 +16,6 @@ from helpers import queue_action
 from models import Comment
 from models import CommentStatus
 from models import UserRole
-from models import db
 from moderation import moderate
 from settings import ModerationPolicy
 from spam import policy_verdict

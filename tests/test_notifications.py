@@ -15,6 +15,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from audit import AuditEntry
+from database import db
 from helpers import CSRF_FIELD
 from helpers import csrf_token
 from helpers import free_port
@@ -23,7 +24,6 @@ from helpers import page_text
 from helpers import post_comment
 from models import Comment
 from models import CommentStatus
-from models import db
 
 LINK = re.compile(r"https?://\S+")
 

@@ -10,9 +10,9 @@ import sys
 
 from app import JSONLogFormatter
 from app import create_app
+from database import database_problem
 from helpers import ROOT
 from helpers import post_comment
-from models import database_problem
 
 
 def test_stats_command_counts_posts_and_comments_by_status(runner, client, make_post):

@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from database import db
+from database import now_utc
 from helpers import executable_scripts
 from helpers import page_text
 from helpers import post_comment
@@ -15,8 +17,6 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
-from models import db
-from models import now_utc
 from reading import comment_page_number
 from reading import visible_comments
 

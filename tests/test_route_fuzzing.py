@@ -20,6 +20,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from account.tables import RecoveryCode
+from database import db
 from helpers import csrf_token
 from helpers import log_in
 from helpers import post_comment
@@ -28,7 +29,6 @@ from models import Post
 from models import Tag
 from models import User
 from models import UserRole
-from models import db
 
 EXAMPLES = 2_000 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 120
 FUZZ = settings(

@@ -12,9 +12,9 @@ import redis
 import requests
 
 from app import create_app
+from database import db
 from helpers import CSRF_FIELD
 from helpers import reset_database
-from models import db
 
 DATABASE = os.environ.get("TEST_DATABASE_URL", "")
 REDIS = os.environ.get("TEST_REDIS_URL", "")

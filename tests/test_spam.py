@@ -10,14 +10,14 @@ from itsdangerous import SignatureExpired
 from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
+from database import db
+from database import now_utc
 from forms import form_shown_at
 from forms import stamp_form_shown
 from helpers import page_text
 from helpers import post_comment
 from models import Comment
 from models import CommentStatus
-from models import db
-from models import now_utc
 
 
 def stored(app) -> list[Comment]:

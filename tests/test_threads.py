@@ -13,6 +13,8 @@ from sqlalchemy import update
 import models
 from commenters import DETAILS_COOKIE
 from commenters import EDIT_COOKIE_PREFIX
+from database import db
+from database import now_utc
 from helpers import ATOM
 from helpers import StatementCounter
 from helpers import csrf_token
@@ -20,8 +22,6 @@ from helpers import page_text
 from helpers import post_comment
 from models import Comment
 from models import CommentStatus
-from models import db
-from models import now_utc
 
 
 def depths(html: str) -> list[tuple[str, int]]:

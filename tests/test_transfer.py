@@ -21,6 +21,8 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
+from database import db
+from database import now_utc
 from helpers import DATABASES
 from helpers import PASSWORD
 from helpers import PASSWORD_HASH
@@ -42,8 +44,6 @@ from models import Post
 from models import PostStatus
 from models import User
 from models import UserRole
-from models import db
-from models import now_utc
 from transfer import inkwell
 from transfer.backup import backup
 from transfer.common import TransferError

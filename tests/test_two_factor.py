@@ -14,6 +14,7 @@ from werkzeug.test import TestResponse
 
 from account import logins
 from account.tables import RecoveryCode
+from database import db
 from helpers import ACCOUNT
 from helpers import PASSWORD
 from helpers import code_at
@@ -30,7 +31,6 @@ from helpers import turn_on
 from helpers import wipe
 from models import User
 from models import UserRole
-from models import db
 from transfer.common import TransferError
 
 

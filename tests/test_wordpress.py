@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from database import db
 from helpers import count
 from helpers import page_text
 from helpers import reset_database
@@ -15,7 +16,6 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
-from models import db
 from transfer import wordpress
 from transfer.export import export_json
 from transfer.inkwell import import_data

@@ -7,8 +7,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from models import db
-from models import now_utc
+from database import db
+from database import now_utc
 from transfer.common import TransferError
 
 BACKUP_PREFIX = "inkwell-"

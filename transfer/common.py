@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy import select
 
+from database import db
 from models import Comment
 from models import Post
-from models import db
 
 SET_PASSWORD = "flask --app app set-password NAME"
 

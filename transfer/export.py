@@ -17,6 +17,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from database import db
 from images import is_stored_name
 from images import uploads_folder
 from models import Comment
@@ -25,7 +26,6 @@ from models import Post
 from models import SlugRedirect
 from models import Tag
 from models import User
-from models import db
 
 FORMAT = "inkwell-export"
 VERSION = 1

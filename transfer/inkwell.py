@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 import pagecache
 import search
 from account.tables import RecoveryCode
+from database import db
 from images import UploadError
 from images import checked_image
 from images import is_stored_name
@@ -42,7 +43,6 @@ from models import SlugRedirect
 from models import Tag
 from models import User
 from models import UserRole
-from models import db
 from models import recount_comments
 from transfer.common import ImportResult
 from transfer.common import Tracker

@@ -23,6 +23,7 @@ import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
 from sqlalchemy import select
 
+from database import db
 from markup import is_web_address
 from models import Comment
 from models import CommentStatus
@@ -31,7 +32,6 @@ from models import Post
 from models import PostStatus
 from models import User
 from models import UserRole
-from models import db
 from models import slugify
 from models import tags_named
 from models import unique_slug
