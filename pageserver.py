@@ -91,7 +91,8 @@ def code_version(root: Path) -> str:
     By content, not modification time: several app servers sharing one Redis check out the same code at
     different times, and must agree on the keys of the pages they share.
     """
-    files = sorted([*root.glob("*.py"), *root.glob("templates/**/*"), *root.glob("static/**/*")])
+    packages = [path for init in root.glob("*/__init__.py") for path in init.parent.glob("*.py")]
+    files = sorted([*root.glob("*.py"), *packages, *root.glob("templates/**/*"), *root.glob("static/**/*")])
     digest = hashlib.blake2b(digest_size=8)
     for path in files:
         if path.is_file():

@@ -446,3 +446,14 @@ def test_servers_with_the_same_code_agree_on_its_fingerprint_whenever_they_check
 
     (second / "templates/base.html").write_text("an upgraded base.html")
     assert pageserver.code_version(first) != pageserver.code_version(second)
+
+
+def test_an_upgrade_of_a_module_inside_a_package_changes_the_codes_fingerprint(tmp_path):
+    """The account pages live in account/: an upgrade there must not serve pages cached by the old code."""
+    (tmp_path / "account").mkdir()
+    (tmp_path / "account/__init__.py").write_text("")
+    (tmp_path / "account/pages.py").write_text("the old account pages")
+    before = pageserver.code_version(tmp_path)
+
+    (tmp_path / "account/pages.py").write_text("the upgraded account pages")
+    assert pageserver.code_version(tmp_path) != before
