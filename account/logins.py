@@ -233,6 +233,7 @@ def _pending_login_serializer() -> URLSafeTimedSerializer:
 
 
 def pending_login_token(user: User) -> str:
+    """Return a signed note that ``user``'s password was right, for the login's second step to carry."""
     return _pending_login_serializer().dumps(user.get_id())
 
 
