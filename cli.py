@@ -36,6 +36,7 @@ from models import PostStatus
 from models import UserRole
 from transfer import export
 from transfer import inkwell
+from transfer import static_site
 from transfer import wordpress
 from transfer.backup import backup
 from transfer.common import TransferError
@@ -282,6 +283,19 @@ def import_wordpress_command(path: Path, pages: bool) -> None:
     click.echo(str(summary))
 
 
+@click.command("import-folder")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@with_appcontext
+def import_folder_command(path: Path) -> None:
+    """Import the Markdown posts of a Jekyll, Hugo, Pelican or Eleventy site (a folder or zip); safe to run again."""
+    init_db()
+    try:
+        summary = static_site.import_static_site(path, track=_progress_bar)
+    except TransferError as error:
+        raise click.ClickException(f"Nothing was imported: {error}") from None
+    click.echo(str(summary))
+
+
 @click.command("backup")
 @click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--keep", type=click.IntRange(min=1), help="Keep only the newest N backups in the folder.")
@@ -388,6 +402,7 @@ def register_commands(app: Flask) -> None:
         import_command,
         backup_command,
         import_wordpress_command,
+        import_folder_command,
         set_password_command,
         disable_two_factor_command,
     )
