@@ -203,6 +203,12 @@ def test_a_zip_of_the_folder_imports_the_same_posts(app, client, tmp_path):
     assert client.get("/cafe/").headers["Location"] == "/posts/cafe-in-zurich"
 
 
+def test_a_zip_of_just_the_posts_folder_still_reads_as_jekyll(app, client, tmp_path):
+    archive = Path(shutil.make_archive(str(tmp_path / "posts"), "zip", JEKYLL, "_posts"))
+    assert run_import(app, archive).posts == 3
+    assert client.get("/travel/2019/05/10/cafe-in-zurich.html").headers["Location"] == "/posts/cafe-in-zurich"
+
+
 def test_a_zip_whose_paths_lead_out_of_the_folder_is_refused_for_those_files(app, tmp_path):
     archive = tmp_path / "site.zip"
     with zipfile.ZipFile(archive, "w") as out:
@@ -228,6 +234,10 @@ def test_pelican_metadata_headers_are_read(app, client, tmp_path):
     assert "<h1>My first review</h1>" in html and 'rel="tag">awesome</a>' in html
     assert "This is the content of my super blog post." in html
     assert client.get("/my-super-post.html").headers["Location"] == "/posts/my-super-post"
+    with app.app_context():  # without a Slug:, Pelican names the post after its title
+        assert db.session.get(LegacyAddress, "/later.html").post_id == db.session.scalar(
+            select(Post.id).filter_by(slug="later")
+        )
 
 
 def test_a_file_without_front_matter_takes_its_title_from_its_first_heading(app, client, tmp_path):

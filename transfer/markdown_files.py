@@ -128,7 +128,7 @@ def _folder_files(root: Path, site: Site) -> Files:
             if file.is_symlink() and not file.resolve().is_relative_to(root):
                 site.left_out.append(f"{relative}: a link to a file outside the folder; refused.")
                 continue
-            size = file.stat().st_size
+            size = file.stat().st_size if file.exists() else 0
             if size > MAX_FILE_BYTES:
                 site.left_out.append(f"{relative}: {_too_large(size)}")
                 continue
@@ -138,7 +138,10 @@ def _folder_files(root: Path, site: Site) -> Files:
                     f"The folder holds more than {MAX_TOTAL_BYTES // 1_048_576} MB or {MAX_FILES:,} Markdown files, "
                     "the most one import may be."
                 )
-            files.append((relative, file.read_bytes(), relative))
+            try:
+                files.append((relative, file.read_bytes(), relative))
+            except OSError as error:
+                site.left_out.append(f"{relative}: cannot be read ({error.strerror}); left out.")
     return files
 
 
@@ -185,7 +188,7 @@ def _posts_of_the_site(files: Files, site: Site) -> Files:
     hugo = [(n, r, PurePosixPath(*p.parts[1:])) for n, r, p in files if p.parts[0] == "content" and len(p.parts) > 1]
     if hugo:
         return hugo
-    jekyll = [(n, r, p) for n, r, p in files if {"_posts", "_drafts"} & set(p.parts[:-1])]
+    jekyll = [(n, r, p) for n, r, p in files if {"_posts", "_drafts"} & set(n.parts[:-1])]
     if jekyll:
         site.is_jekyll = True
         return jekyll

@@ -110,6 +110,8 @@ def _import_document(document: Document, is_jekyll: bool, claimed: set[str], sum
         notes.append(f"{name}: the title was cut to {MAX_TITLE} characters.")
         title = title[:MAX_TITLE]
     old_slug = _text(meta.get("slug")) or (jekyll[4] if jekyll else "")
+    if not old_slug and document.style == "pelican":
+        old_slug = slugify(title)  # Pelican names a post after its title
     if not old_slug:
         old_slug = document.path.parent.name if stem == "index" and document.path.parent.name else stem
     written = _written_date(meta, jekyll, name, notes)
