@@ -64,11 +64,10 @@ def index() -> ResponseReturnValue:
 
     WordPress-style ``/?p=123`` addresses of imported posts redirect to the post.
     """
-    for name in LEGACY_QUERY_ARGS:
-        if request.args.get(name):
-            moved = post_at_legacy_address(f"/?{name}={request.args[name]}")
-            if moved is not None:
-                return redirect(url_for("blog.show_post", slug=moved.slug), 301)
+    if any(request.args.get(name) for name in LEGACY_QUERY_ARGS):
+        moved = _post_at_old_address()
+        if moved is not None:
+            return redirect(url_for("blog.show_post", slug=moved.slug), 301)
     posts = page_of(published_posts(), current_app.config["POSTS_PER_PAGE"])
     return render_template("blog/index.html", posts=posts)
 
@@ -257,9 +256,22 @@ def comment_location(post: Post, comment: Comment, commenter_key: str | None) ->
 
 def redirect_legacy_address(error: NotFound) -> ResponseReturnValue | None:
     """Send an address from the blog's previous engine (``/2019/05/slug/``) to the imported post, if any."""
-    path = request.path
-    for candidate in (path, path.rstrip("/") + "/", path.rstrip("/")):
-        moved = post_at_legacy_address(candidate) if candidate else None
+    moved = _post_at_old_address()
+    return redirect(url_for("blog.show_post", slug=moved.slug), 301) if moved is not None else None
+
+
+def _post_at_old_address() -> Post | None:
+    """Find the post the requested address led to before, with or without its trailing slash.
+
+    A plain WordPress permalink is a folder and a query (``/?p=123``, ``/blog/?p=123``); other query arguments
+    (a campaign's ``utm_source``) do not change which post it was.
+    """
+    paths = dict.fromkeys(
+        path for path in (request.path, request.path.rstrip("/") + "/", request.path.rstrip("/")) if path
+    )
+    queries = [f"?{name}={request.args[name]}" for name in LEGACY_QUERY_ARGS if request.args.get(name)]
+    for candidate in [path + query for query in queries for path in paths] + list(paths):
+        moved = post_at_legacy_address(candidate)
         if moved is not None:
-            return redirect(url_for("blog.show_post", slug=moved.slug), 301)
+            return moved
     return None

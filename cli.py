@@ -40,6 +40,7 @@ from transfer import static_site
 from transfer import wordpress
 from transfer.backup import backup
 from transfer.common import TransferError
+from transfer.common import check_import_size
 
 
 def init_db() -> bool:
@@ -245,6 +246,12 @@ def _progress_bar(items: list[object], label: str) -> Iterator[object]:
         yield from bar
 
 
+def _import_file(path: Path) -> bytes:
+    """Read a file to import, unless it is larger than any import may be (checked before reading it)."""
+    check_import_size(path.stat().st_size)
+    return path.read_bytes()
+
+
 @click.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -257,10 +264,8 @@ def import_command(path: Path, keep_passwords: bool) -> None:
     """Load a JSON (or zip) export into an empty blog, all or nothing; accounts come without passwords."""
     init_db()
     try:
-        if path.stat().st_size > inkwell.IMPORT_MAX_BYTES:
-            raise TransferError("The file is larger than 200 MB, the most an import may be.")
         result = inkwell.import_data(
-            inkwell.read_export(path.read_bytes()), track=_progress_bar, keep_passwords=keep_passwords
+            inkwell.read_export(_import_file(path)), track=_progress_bar, keep_passwords=keep_passwords
         )
     except TransferError as error:
         raise click.ClickException(f"Nothing was imported: {error}") from None
@@ -275,10 +280,8 @@ def import_wordpress_command(path: Path, pages: bool) -> None:
     """Import a WordPress export (WXR file from Tools → Export); safe to run again."""
     init_db()
     try:
-        if path.stat().st_size > wordpress.MAX_BYTES:
-            raise wordpress.WordPressError("The file is larger than 200 MB, the most an import may be.")
-        summary = wordpress.import_wordpress(path.read_bytes(), include_pages=pages, track=_progress_bar)
-    except wordpress.WordPressError as error:
+        summary = wordpress.import_wordpress(_import_file(path), include_pages=pages, track=_progress_bar)
+    except TransferError as error:
         raise click.ClickException(f"Nothing was imported: {error}") from None
     click.echo(str(summary))
 

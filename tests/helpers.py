@@ -499,3 +499,97 @@ def run_posters(url: str, during=None) -> tuple[list[int], list[str]]:
     for thread in threads:
         thread.join(timeout=120)
     return acknowledged, failures
+
+
+# WordPress exports (WXR), built as WordPress writes them
+
+WXR_NAMESPACES = {  # what each WXR version declares, as the exports of their WordPress versions spell it
+    ("1.0", "http"): "http://wordpress.org/export/1.0/",
+    ("1.1", "http"): "http://wordpress.org/export/1.1/",
+    ("1.2", "http"): "http://wordpress.org/export/1.2/",
+    ("1.2", "https"): "https://wordpress.org/export/1.2/",
+}
+
+
+def wxr(*items: str, version: str = "1.2", scheme: str = "http", home: str = "https://example.com") -> bytes:
+    """Return a WXR file with these ``<item>``s, for the blog at ``home``, as that WXR version spells it."""
+    wp = WXR_NAMESPACES[(version, scheme)]
+    return f"""<?xml version="1.0" encoding="UTF-8" ?>
+<rss version="2.0"
+	xmlns:excerpt="{wp}excerpt/"
+	xmlns:content="http://purl.org/rss/1.0/modules/content/"
+	xmlns:wfw="http://wellformedweb.org/CommentAPI/"
+	xmlns:dc="http://purl.org/dc/elements/1.1/"
+	xmlns:wp="{wp}"
+>
+<channel>
+	<title>Notes</title>
+	<link>{home}</link>
+	<description>Just another WordPress site</description>
+	<wp:wxr_version>{version}</wp:wxr_version>
+	<wp:base_site_url>{home}</wp:base_site_url>
+	<wp:base_blog_url>{home}</wp:base_blog_url>
+	<wp:author>
+		<wp:author_login><![CDATA[ada]]></wp:author_login>
+		<wp:author_display_name><![CDATA[Ada Byron]]></wp:author_display_name>
+	</wp:author>
+{"".join(items)}
+</channel>
+</rss>
+""".encode()
+
+
+def wxr_item(
+    post_id: int,
+    title: str,
+    *,
+    link: str,
+    kind: str = "post",
+    slug: str = "",
+    status: str = "publish",
+    body: str = "Some words.",
+    excerpt: str = "",
+    dates: str | None = None,
+    comments: str = "",
+) -> str:
+    """Return one ``<item>`` of a WXR file; ``dates`` are its date elements (by default a day in March 2020)."""
+    if dates is None:
+        dates = wxr_dates(f"2020-03-{post_id % 28 + 1:02} 09:00:00")
+    return f"""
+	<item>
+		<title><![CDATA[{title}]]></title>
+		<link>{link}</link>
+		<dc:creator><![CDATA[ada]]></dc:creator>
+		<guid isPermaLink="false">{link}</guid>
+		<content:encoded><![CDATA[{body}]]></content:encoded>
+		<excerpt:encoded><![CDATA[{excerpt}]]></excerpt:encoded>
+		<wp:post_id>{post_id}</wp:post_id>
+		{dates}
+		<wp:comment_status><![CDATA[open]]></wp:comment_status>
+		<wp:post_name><![CDATA[{slug}]]></wp:post_name>
+		<wp:status><![CDATA[{status}]]></wp:status>
+		<wp:post_type><![CDATA[{kind}]]></wp:post_type>{comments}
+	</item>"""
+
+
+def wxr_dates(gmt: str | None, local: str | None = None) -> str:
+    """Return an item's date elements: GMT and local, each left out when ``None``."""
+    return "".join(
+        f"<wp:{name}><![CDATA[{value}]]></wp:{name}>"
+        for name, value in (("post_date", local), ("post_date_gmt", gmt))
+        if value is not None
+    )
+
+
+def wxr_comment(comment_id: int, author: str, text: str, *, parent: int = 0, kind: str = "comment") -> str:
+    """Return one approved ``<wp:comment>`` of an item (``kind`` may be ``pingback`` or ``trackback``)."""
+    return f"""
+		<wp:comment>
+			<wp:comment_id>{comment_id}</wp:comment_id>
+			<wp:comment_author><![CDATA[{author}]]></wp:comment_author>
+			<wp:comment_date_gmt><![CDATA[2020-03-0{comment_id % 9 + 1} 10:00:00]]></wp:comment_date_gmt>
+			<wp:comment_content><![CDATA[{text}]]></wp:comment_content>
+			<wp:comment_approved><![CDATA[1]]></wp:comment_approved>
+			<wp:comment_type><![CDATA[{kind}]]></wp:comment_type>
+			<wp:comment_parent>{parent}</wp:comment_parent>
+		</wp:comment>"""

@@ -9,17 +9,25 @@ import pytest
 from sqlalchemy import select
 
 from database import db
+from helpers import WXR_NAMESPACES
 from helpers import count
 from helpers import page_text
 from helpers import reset_database
+from helpers import wxr
+from helpers import wxr_comment
+from helpers import wxr_dates
+from helpers import wxr_item
 from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
+from transfer import common
 from transfer import wordpress
+from transfer.common import TransferError
 from transfer.export import export_json
 from transfer.inkwell import import_data
 from transfer.inkwell import read_export
+from transfer.wordpress import NO_DATE
 
 FIXTURE = (Path(__file__).parent / "fixtures" / "wordpress.xml").read_bytes()
 
@@ -120,19 +128,13 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
         (BILLION_LAUGHS, "entity declarations"),
         (EXTERNAL_ENTITY, "entity declarations"),
         (b"<rss><channel><title>Just RSS</title></channel></rss>", "not a WordPress export"),
-        (b'{"format": "inkwell-export"}', "not complete XML"),
-        (FIXTURE.replace(b"<![CDATA[about]]>", b"<![CDATA[hello-world]]>"), "Two items have the slug 'hello-world'"),
-        (
-            FIXTURE.replace(
-                b"<wp:comment_parent>102</wp:comment_parent>", b"<wp:comment_parent>999</wp:comment_parent>"
-            ),
-            "answers comment 999, which is not in the file",
-        ),
+        (b'{"format": "inkwell-export"}', r"not a WordPress export \(WXR\) file: it is not XML at all"),
+        (b"", "The file is empty"),
     ],
-    ids=["truncated", "billion laughs", "external entity", "plain RSS", "JSON", "duplicate slugs", "missing parent"],
+    ids=["truncated", "billion laughs", "external entity", "plain RSS", "JSON", "empty"],
 )
 def test_bad_files_are_refused_with_a_reason_and_nothing_imported(app, raw, message):
-    with pytest.raises(wordpress.WordPressError, match=message):
+    with pytest.raises(TransferError, match=message):
         run_import(app, raw)
     assert count(app, Post.id) == 0 and count(app, Comment.id) == 0
 
@@ -181,3 +183,238 @@ def test_authors_get_accounts_without_a_password_and_the_summary_says_so(app, ru
 
     assert re.search(r"\d authors? (was|were) given an account without a password \(marta", result.output)
     assert "set one with `flask --app app set-password NAME`" in result.output
+
+
+# Exports as real WordPress installs write them
+
+PRETTY = "https://example.com/2020/03/{slug}/"
+
+
+@pytest.mark.parametrize(("version", "scheme"), list(WXR_NAMESPACES), ids=["1.0", "1.1", "1.2", "1.2 https"])
+def test_every_wxr_version_imports_with_its_excerpt_and_old_addresses(app, client, version, scheme):
+    item = wxr_item(
+        5,
+        "Winter light",
+        link=PRETTY.format(slug="winter-light"),
+        slug="winter-light",
+        body="Short days, long shadows.",
+        excerpt="On the shortest day.",
+        dates=wxr_dates("2020-03-01 09:00:00"),
+    )
+
+    summary = run_import(app, wxr(item, version=version, scheme=scheme))
+
+    assert summary.posts == 1
+    assert "On the shortest day." in page_text(client.get("/"))
+    html = page_text(client.get("/posts/winter-light"))
+    assert "<h1>Winter light</h1>" in html and "Short days, long shadows." in html and "by Ada Byron" in html
+    for old in ("/?p=5", "/2020/03/winter-light/"):
+        assert client.get(old).headers["Location"] == "/posts/winter-light"
+
+
+def test_a_blog_in_a_folder_with_plain_permalinks_keeps_its_old_addresses(app, client):
+    home = "https://example.com/blog"
+    raw = wxr(
+        wxr_item(123, "First", link=f"{home}/?p=123", slug="first", dates=wxr_dates("2020-03-01 09:00:00")),
+        wxr_item(124, "Second", link=f"{home}/?p=124", slug="second", dates=wxr_dates("2020-03-02 09:00:00")),
+        wxr_item(7, "Colophon", kind="page", link=f"{home}/?page_id=7", slug="colophon", dates=""),
+        home=home,
+    )
+
+    summary = run_import(app, raw)
+
+    assert (summary.posts, summary.pages, summary.redirects) == (2, 1, 3)
+    assert "<h1>Second</h1>" in page_text(client.get("/posts/second"))
+    for old, new in [
+        ("/blog/?p=123", "/posts/first"),
+        ("/blog?p=124", "/posts/second"),
+        ("/blog/?page_id=7", "/posts/colophon"),
+        ("/blog/?p=123&utm_source=newsletter", "/posts/first"),
+    ]:
+        response = client.get(old)
+        assert (response.status_code, response.headers["Location"]) == (301, new), old
+    assert client.get("/blog/").status_code == 404  # the old home page is not one of the posts
+
+
+def test_an_old_address_another_post_already_has_is_reported_and_kept(app, client):
+    first = wxr(wxr_item(1, "Hello", link=PRETTY.format(slug="hello"), slug="hello"))
+    second_blog = wxr(
+        wxr_item(40, "Hello again", link=PRETTY.format(slug="hello"), slug="hello-again"),
+        wxr_item(41, "Twin", link=PRETTY.format(slug="hello-again"), slug="twin"),
+        wxr_item(42, "Other twin", link=PRETTY.format(slug="hello-again"), slug="other-twin"),
+    )
+    run_import(app, first)
+
+    summary = run_import(app, second_blog)
+
+    assert summary.posts == 3
+    assert summary.adjustments == [
+        "The old address /2020/03/hello/ of 'Hello again' already leads to 'Hello'; it still does.",
+        "The old address /2020/03/hello-again/ of 'Other twin' already leads to 'Twin'; it still does.",
+    ]
+    assert client.get("/2020/03/hello/").headers["Location"] == "/posts/hello"
+    assert client.get("/2020/03/hello-again/").headers["Location"] == "/posts/twin"
+    assert client.get("/?p=40").headers["Location"] == "/posts/hello-again"
+    assert "<h1>Other twin</h1>" in page_text(client.get("/posts/other-twin"))
+
+
+def test_published_items_without_a_date_are_dated_and_the_summary_says_how(app, client):
+    raw = wxr(
+        wxr_item(
+            1,
+            "Dated",
+            link=PRETTY.format(slug="dated"),
+            slug="dated",
+            dates=wxr_dates("2020-03-01 09:00:00", "2020-03-01 11:00:00"),
+        ),
+        wxr_item(
+            2,
+            "Local only",
+            link=PRETTY.format(slug="local"),
+            slug="local",
+            dates=wxr_dates("0000-00-00 00:00:00", "2020-03-05 11:00:00"),
+        ),
+        wxr_item(3, "No date at all", link=PRETTY.format(slug="none"), slug="none", dates=""),
+        wxr_item(4, "Draft", link="https://example.com/?p=4", status="draft", dates=wxr_dates(None, NO_DATE)),
+    )
+
+    summary = run_import(app, raw)
+
+    assert summary.adjustments == [
+        "'Local only' has only a local date (2020-03-05 11:00); it is dated 2020-03-05 09:00 UTC, "
+        "at the blog's usual offset of +2 hours.",
+        "'No date at all' is published but has no date in the file; it is dated 2020-03-05 09:01 UTC, "
+        "just after 'Local only', its neighbour in the file.",
+    ]
+    assert '<time datetime="2020-03-05T09:00:00+00:00">' in page_text(client.get("/posts/local"))
+    assert '<time datetime="2020-03-05T09:01:00+00:00">' in page_text(client.get("/posts/none"))
+    listed = page_text(client.get("/"))
+    assert listed.index("No date at all") < listed.index("Local only") < listed.index("Dated")
+    assert "No date at all" in page_text(client.get("/archive/2020/03"))
+    with app.app_context():
+        draft = db.session.scalar(select(Post).where(Post.title == "Draft"))
+        assert draft.status == PostStatus.draft and draft.published_at is None  # as drafts written in Inkwell
+
+
+def test_a_post_and_a_page_sharing_a_slug_both_come_in(app, client):
+    raw = wxr(
+        wxr_item(1, "About this blog", link=PRETTY.format(slug="about"), slug="about"),
+        wxr_item(2, "About me", kind="page", link="https://example.com/about/", slug="about"),
+    )
+
+    summary = run_import(app, raw)
+
+    assert (summary.posts, summary.pages) == (1, 1)
+    assert summary.adjustments == [
+        "'About me' (page 2) would have had the address /posts/about, which another post already has; "
+        "it is at /posts/about-2."
+    ]
+    assert "<h1>About this blog</h1>" in page_text(client.get("/posts/about"))
+    assert "<h1>About me</h1>" in page_text(client.get("/posts/about-2"))
+    assert client.get("/about/").headers["Location"] == "/posts/about-2"
+    assert client.get("/?page_id=2").headers["Location"] == "/posts/about-2"
+    assert client.get("/2020/03/about/").headers["Location"] == "/posts/about"
+
+
+def test_a_reply_whose_parent_is_missing_becomes_a_comment_on_the_post(app, client):
+    comments = wxr_comment(11, "Lin", "First!") + wxr_comment(12, "Sam", "Replying to a lost comment.", parent=999)
+    raw = wxr(wxr_item(1, "Threads", link=PRETTY.format(slug="threads"), slug="threads", comments=comments))
+
+    summary = run_import(app, raw)
+
+    assert summary.comments["approved"] == 2
+    assert summary.adjustments == [
+        "Comment 12 by Sam on 'Threads' answers comment 999, which is not in the file; "
+        "it is shown as a comment on the post."
+    ]
+    html = page_text(client.get("/posts/threads"))
+    assert "Replying to a lost comment." in html
+    assert re.findall(r'<li class="comment depth-(\d)[^"]*" id="comment-\d+">', html) == ["1", "1"]
+
+
+def test_pingbacks_and_trackbacks_are_skipped_with_their_own_count(app, client):
+    comments = (
+        wxr_comment(21, "Reader", "Lovely.")
+        + wxr_comment(22, "Other blog", "[…] as Ada says […]", kind="pingback")
+        + wxr_comment(23, "Planet", "Linked from the planet.", kind="trackback")
+    )
+    raw = wxr(wxr_item(1, "Linked", link=PRETTY.format(slug="linked"), slug="linked", comments=comments))
+
+    summary = run_import(app, raw)
+
+    assert (summary.comments["approved"], summary.linkbacks_skipped, summary.comments_left_out) == (1, 2, 0)
+    assert "(0 trashed left out)" in str(summary)
+    assert "2 pingbacks and trackbacks skipped" in str(summary)
+    html = page_text(client.get("/posts/linked"))
+    assert "Lovely." in html and "as Ada says" not in html and "Linked from the planet" not in html
+
+
+def test_a_bare_ampersand_is_named_with_its_line_and_column_not_called_cut_short(app, make_post):
+    make_post("Already here", slug="already-here")
+    raw = wxr(wxr_item(1, "Salt & pepper", link=PRETTY.format(slug="salt"), slug="salt"))
+    raw = raw.replace(b"<![CDATA[Salt & pepper]]>", "Salt & pepper, café".encode())
+    line = raw[: raw.index(b"Salt & ")].count(b"\n") + 1
+    column = len(raw.split(b"\n")[line - 1][: raw.split(b"\n")[line - 1].index(b"&")]) + 1
+
+    with pytest.raises(TransferError) as refused:
+        run_import(app, raw)
+
+    assert str(refused.value) == (
+        f"The file is not well-formed XML: not well-formed (invalid token) at line {line}, column {column}: "
+        "an `&` must be written `&amp;`."
+    )
+    assert count(app, Post.id) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (b"<title>&nbsp;Notes</title>", r"`&nbsp;` is an HTML entity that XML does not know; write `&#160;` instead"),
+        (b"<title>Notes\x0c</title>", r"the control character U\+000C is not allowed in XML"),
+        (b"<title>Notes</titel>", r"</titel> where </title> was expected, to close the <title> of line \d+"),
+    ],
+    ids=["HTML entity", "control character", "misspelt closing tag"],
+)
+def test_common_xml_faults_say_what_to_write_instead(app, fault, message):
+    raw = wxr(wxr_item(1, "Soup", link=PRETTY.format(slug="soup"))).replace(b"<title>Notes</title>", fault)
+
+    with pytest.raises(TransferError, match=r"at line \d+, column \d+: " + message):
+        run_import(app, raw)
+
+
+def test_a_file_cut_short_says_so_and_changes_nothing(app, client):
+    run_import(app)
+    posts, comments = count(app, Post.id), count(app, Comment.id)
+    raw = wxr(wxr_item(1, "Long read", link=PRETTY.format(slug="long"), body="Once upon a time"))
+    cut = raw[: raw.index(b"upon")]
+
+    with pytest.raises(TransferError) as refused:
+        run_import(app, cut)
+
+    message, last_line = str(refused.value), len(cut.splitlines())
+    assert message.startswith(f"The file is not complete XML (line {last_line}, column ")
+    assert "it ends inside <content:encoded>" in message and "<item>, <channel>, <rss> never closed" in message
+    assert "cut short" in message
+    assert (count(app, Post.id), count(app, Comment.id)) == (posts, comments)
+    assert client.get("/posts/long").status_code == 404
+
+
+def test_the_command_lists_every_change_and_refuses_files_over_the_import_limit(app, runner, tmp_path, monkeypatch):
+    path = tmp_path / "export.xml"
+    path.write_bytes(
+        wxr(
+            wxr_item(1, "About this blog", link=PRETTY.format(slug="about"), slug="about"),
+            wxr_item(2, "About me", kind="page", link="https://example.com/about/", slug="about"),
+        )
+    )
+
+    result = runner.invoke(args=["import-wordpress", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert "1 change on the way in:\n- 'About me' (page 2) would have had the address /posts/about" in result.output
+    monkeypatch.setattr(common, "IMPORT_MAX_BYTES", 1_048_576)
+    path.write_bytes(b" " * 2 * 1_048_576)
+    for command in ("import-wordpress", "import"):
+        refused = runner.invoke(args=[command, str(path)])
+        assert refused.exit_code == 1
+        assert "Nothing was imported: The file is 2 MB; imports can be at most 1 MB." in refused.output

@@ -17,6 +17,7 @@ from models import Post
 
 SET_PASSWORD = "flask --app app set-password NAME"
 
+IMPORT_MAX_BYTES = 200 * 1024 * 1024  # for every import, whatever its format
 Tracker = Callable[[list[Any], str], Iterable[Any]]  # wraps a long loop, e.g. in a progress bar
 
 
@@ -27,6 +28,17 @@ def untracked(items: list[Any], label: str) -> Iterable[Any]:
 
 class TransferError(ValueError):
     """An import or backup was refused; the message names what is wrong and where."""
+
+
+def check_import_size(size: int) -> None:
+    """Refuse a file larger than an import may be, before reading it.
+
+    :raise TransferError: saying how large the file is and what the limit is.
+    """
+    if size > IMPORT_MAX_BYTES:
+        raise TransferError(
+            f"The file is {size / 1_048_576:,.0f} MB; imports can be at most {IMPORT_MAX_BYTES / 1_048_576:,.0f} MB."
+        )
 
 
 @dataclass

@@ -44,6 +44,7 @@ from models import Tag
 from models import User
 from models import UserRole
 from models import recount_comments
+from transfer.common import IMPORT_MAX_BYTES
 from transfer.common import ImportResult
 from transfer.common import Tracker
 from transfer.common import TransferError
@@ -54,7 +55,6 @@ from transfer.export import FORMAT
 from transfer.export import VERSION
 from transfer.export import ZIP_MEMBER
 
-IMPORT_MAX_BYTES = 200 * 1024 * 1024
 PASSWORD_HASH = re.compile(r"(scrypt|pbkdf2):[a-z0-9:]+\$[^$]+\$[0-9a-f]+")  # as werkzeug makes them
 
 

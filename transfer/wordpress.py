@@ -2,25 +2,27 @@
 
 Posts (and pages, if asked) keep their slugs, dates, authors, categories and tags (both become tags), and
 their approved comments keep their threads. Held comments stay held and spam stays spam; trashed ones are
-left out. Old addresses (``/?p=123``, the post's permalink path) redirect to the new posts. Running the
-import again skips what is already there. A commenter's website is kept only if the comment form would
-accept it, and authors get accounts without a password. The XML is parsed with defusedxml: files with entity tricks
-(billion laughs, external entities) are refused.
+left out, and so are pingbacks and trackbacks (Inkwell has no mentions yet). Old addresses (``/?p=123``, or
+``/blog/?p=123`` for a blog in a folder, and the post's permalink path) redirect to the new posts. Running the
+import again skips what is already there. A commenter's website is kept only if the comment form would accept
+it, and authors get accounts without a password. One odd item does not refuse the file: a slug already taken
+gets a suffix, a reply to a missing comment joins the post, an undated post takes its place in the file, an
+address already taken stays where it was, and the summary lists each of these. ``wxr`` reads the XML.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
+from urllib.parse import parse_qsl
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
-from xml.etree.ElementTree import ParseError
 
-import defusedxml.ElementTree as SafeElementTree
-from defusedxml import DefusedXmlException
 from sqlalchemy import select
 
 from database import db
@@ -36,24 +38,24 @@ from models import slugify
 from models import tags_named
 from models import unique_slug
 from transfer.common import Tracker
+from transfer.common import TransferError
 from transfer.common import untracked
+from transfer.wxr import NS
+from transfer.wxr import read_channel
 
-NS = {
-    "wp": "http://wordpress.org/export/1.2/",
-    "content": "http://purl.org/rss/1.0/modules/content/",
-    "excerpt": "http://wordpress.org/export/1.2/excerpt/",
-    "dc": "http://purl.org/dc/elements/1.1/",
-}
-MAX_BYTES = 200 * 1024 * 1024
+WordPressError = TransferError  # the name this module's callers knew; every import now refuses with TransferError
 COMMENT_STATUSES = {"1": CommentStatus.approved, "0": CommentStatus.pending, "spam": CommentStatus.spam}
 POST_STATUSES = {"publish": PostStatus.published, "future": PostStatus.published}  # anything else: a draft
+LINKBACKS = ("pingback", "trackback")
 NO_DATE = "0000-00-00 00:00:00"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 TAG_DOMAINS = ("category", "post_tag")
-WEBSITE_MAX = 200  # the column's size; a cut address would lead somewhere else
-
-
-class WordPressError(ValueError):
-    """The file cannot be imported; the message names what is wrong and where."""
+TITLE_MAX = 200  # the columns' sizes: a longer value is cut, and the summary says so
+TAG_MAX = 60
+ADDRESS_MAX = 300
+WEBSITE_MAX = 200  # a cut address would lead somewhere else, so a longer one is left out
+LEGACY_QUERY_ARGS = ("p", "page_id")  # the plain permalinks WordPress answers in any permalink setting
+AFTER_PREVIOUS = timedelta(minutes=1)
 
 
 @dataclass
@@ -64,9 +66,11 @@ class Summary:
     already_there: int = 0
     comments: dict[str, int] = field(default_factory=lambda: {"approved": 0, "pending": 0, "spam": 0})
     comments_left_out: int = 0
+    linkbacks_skipped: int = 0
     redirects: int = 0
     websites_left_out: int = 0
     accounts_without_password: list[str] = field(default_factory=list)
+    adjustments: list[str] = field(default_factory=list)  # sentences: what was changed so the item could come in
 
     def __str__(self) -> str:
         held = self.comments
@@ -74,11 +78,16 @@ class Summary:
             f"Imported {self.posts} posts and {self.pages} pages ({self.drafts} as drafts); "
             f"{held['approved']} approved, {held['pending']} held and {held['spam']} spam comments "
             f"({self.comments_left_out} trashed left out); {self.redirects} old addresses redirect. "
-            f"Already imported before: {self.already_there}." + self._notes()
+            f"Already imported before: {self.already_there}." + self._notes() + self._adjustments()
         )
 
     def _notes(self) -> str:
         notes = ""
+        if self.linkbacks_skipped:
+            notes += (
+                f" {self.linkbacks_skipped} pingbacks and trackbacks skipped: Inkwell has no mentions yet "
+                "(they become mentions once it receives Webmentions)."
+            )
         if self.websites_left_out:
             notes += (
                 f" {self.websites_left_out} commenters' websites were left out: "
@@ -92,63 +101,110 @@ class Summary:
             )
         return notes
 
+    def _adjustments(self) -> str:
+        if not self.adjustments:
+            return ""
+        count = len(self.adjustments)
+        return f"\n{count} {'change' if count == 1 else 'changes'} on the way in:\n" + "\n".join(
+            f"- {sentence}" for sentence in self.adjustments
+        )
+
+
+@dataclass
+class _Run:
+    """What one import knows beyond the item it is on."""
+
+    include_pages: bool
+    names: dict[str, str]  # author login → display name
+    users: dict[str, User]
+    summary: Summary
+    home: str  # the blog's path on its old site: "" at the root, "/blog" in a folder
+    dates: dict[int, datetime | None]  # item (by id()) → its publication date, filled in where the file has none
+    claimed: dict[str, str] = field(default_factory=dict)  # old address → the title of the item that has it
+
 
 def _text(item: Element, path: str) -> str:
     found = item.find(path, NS)
     return (found.text or "").strip() if found is not None else ""
 
 
-def _when(item: Element, gmt: str, local: str) -> datetime | None:
-    value = _text(item, gmt)
-    if not value or value == NO_DATE:
-        value = _text(item, local)
-    if not value or value == NO_DATE:
+def _date(text: str) -> datetime | None:
+    if not text or text == NO_DATE:
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        return datetime.strptime(text, DATE_FORMAT).replace(tzinfo=UTC)
     except ValueError:
-        raise WordPressError(f"The date {value!r} is not in WordPress's format (YYYY-MM-DD HH:MM:SS).") from None
+        return None
 
 
-def parse(raw: bytes) -> Element:
-    """Return the channel of a WXR file.
+def _when(item: Element, gmt: str, local: str) -> datetime | None:
+    """Return the GMT date, else the local one taken as UTC, else ``None`` (also for a date that is no date)."""
+    return _date(_text(item, gmt)) or _date(_text(item, local))
 
-    :raise WordPressError: for a file too large, malformed or truncated XML, entity tricks, or not a WXR file.
+
+def _is_imported(item: Element, include_pages: bool) -> bool:
+    kind = _text(item, "wp:post_type")
+    return kind in ("post", "page") and (kind == "post" or include_pages) and _text(item, "wp:status") != "trash"
+
+
+def _title(item: Element) -> str:
+    return _text(item, "title") or "Untitled"
+
+
+def _publication_dates(items: list[Element], summary: Summary) -> dict[int, datetime | None]:
+    """Date every published item: its GMT date, else its local date at the blog's usual offset, else its place.
+
+    A draft without a date stays undated, as drafts written in Inkwell are. An item without any date is put just
+    after the one before it in the file (WordPress writes its export oldest first), or just before the first
+    dated one.
     """
-    if len(raw) > MAX_BYTES:
-        raise WordPressError("The file is larger than 200 MB, the most an import may be.")
-    try:
-        root = SafeElementTree.fromstring(raw, forbid_dtd=True)
-    except DefusedXmlException:
-        raise WordPressError("The file uses XML entity declarations, which an export never needs; refused.") from None
-    except ParseError as error:
-        line, column = error.position
-        raise WordPressError(
-            f"The file is not complete XML (line {line}, column {column}). Was it cut short?"
-        ) from None
-    channel = root.find("channel")
-    if root.tag != "rss" or channel is None or channel.find("wp:wxr_version", NS) is None:
-        raise WordPressError("This is not a WordPress export (WXR) file: it has no <wp:wxr_version>.")
-    return channel
-
-
-def _check(items: list[Element]) -> None:
-    """Refuse duplicate slugs and comments answering comments that are not in the file."""
-    seen: dict[str, str] = {}
+    gmt = {id(item): _date(_text(item, "wp:post_date_gmt")) for item in items}
+    local = {id(item): _date(_text(item, "wp:post_date")) for item in items}
+    offsets = Counter(local[key] - gmt[key] for key in gmt if gmt[key] and local[key])
+    offset = offsets.most_common(1)[0][0] if offsets else timedelta(0)
+    dates: dict[int, datetime | None] = {}
+    undated: list[Element] = []
     for item in items:
-        slug = unquote(_text(item, "wp:post_name"))
-        if slug and _text(item, "wp:post_type") in ("post", "page"):
-            if slug in seen:
-                raise WordPressError(f"Two items have the slug {slug!r}: {seen[slug]!r} and {_text(item, 'title')!r}.")
-            seen[slug] = _text(item, "title")
-        ids = {_text(comment, "wp:comment_id") for comment in item.findall("wp:comment", NS)}
-        for comment in item.findall("wp:comment", NS):
-            parent = _text(comment, "wp:comment_parent")
-            if parent not in ("", "0") and parent not in ids:
-                raise WordPressError(
-                    f"Comment {_text(comment, 'wp:comment_id')} on {_text(item, 'title')!r} answers comment "
-                    f"{parent}, which is not in the file."
-                )
+        key = id(item)
+        published = _text(item, "wp:status") in POST_STATUSES
+        if gmt[key] or not published:
+            dates[key] = gmt[key] or local[key]
+        elif local[key]:
+            dates[key] = local[key] - offset
+            hours = offset.total_seconds() / 3600
+            summary.adjustments.append(
+                f"{_title(item)!r} has only a local date ({local[key]:%Y-%m-%d %H:%M}); it is dated "
+                f"{dates[key]:%Y-%m-%d %H:%M} UTC, at the blog's usual offset of {hours:+g} hours."
+            )
+        else:
+            dates[key] = None
+            undated.append(item)
+    for item in undated:
+        _date_by_place(item, items, dates, summary)
+    return dates
+
+
+def _date_by_place(item: Element, items: list[Element], dates: dict[int, datetime | None], summary: Summary) -> None:
+    place = items.index(item)
+    before = [other for other in reversed(items[:place]) if dates.get(id(other))]
+    after = [other for other in items[place + 1 :] if dates.get(id(other))]
+    if before:
+        neighbour, moment, where = before[0], dates[id(before[0])] + AFTER_PREVIOUS, "just after"
+    elif after:
+        neighbour, moment, where = after[0], dates[id(after[0])] - AFTER_PREVIOUS, "just before"
+    else:
+        neighbour, moment, where = None, datetime.now(UTC).replace(microsecond=0), "now"
+    dates[id(item)] = moment
+    reason = f"{where} {_title(neighbour)!r}, its neighbour in the file" if neighbour is not None else "as imported"
+    summary.adjustments.append(
+        f"{_title(item)!r} is published but has no date in the file; it is dated {moment:%Y-%m-%d %H:%M} UTC, {reason}."
+    )
+
+
+def _home(channel: Element) -> str:
+    """Return the path of the blog on its old site: ``""`` at the root, ``"/blog"`` when installed in a folder."""
+    address = _text(channel, "wp:base_blog_url") or _text(channel, "link")
+    return urlsplit(address).path.rstrip("/")
 
 
 def _author(login: str, names: dict[str, str], users: dict[str, User], summary: Summary) -> User | None:
@@ -166,44 +222,57 @@ def _author(login: str, names: dict[str, str], users: dict[str, User], summary: 
 
 
 def import_wordpress(raw: bytes, *, include_pages: bool = True, track: Tracker = untracked) -> Summary:
-    """Import a WXR file in one transaction and return what was done.
+    """Import a WXR file in one transaction and return what was done, and what was changed on the way.
 
-    :raise WordPressError: naming the problem; nothing is imported then.
+    :raise TransferError: naming the problem and its place in the file; nothing is imported then.
     """
-    channel = parse(raw)
-    items = channel.findall("item")
-    _check(items)
-    channel_authors = {
-        _text(author, "wp:author_login"): _text(author, "wp:author_display_name")
-        for author in channel.findall("wp:author", NS)
-    }
+    channel = read_channel(raw)
+    items = [item for item in channel.findall("item") if _is_imported(item, include_pages)]
     summary = Summary()
+    run = _Run(
+        include_pages=include_pages,
+        names={
+            _text(author, "wp:author_login"): _text(author, "wp:author_display_name")
+            for author in channel.findall("wp:author", NS)
+        },
+        users={user.username.lower(): user for user in db.session.scalars(select(User))},
+        summary=summary,
+        home=_home(channel),
+        dates=_publication_dates(items, summary),
+    )
     try:
-        users = {user.username.lower(): user for user in db.session.scalars(select(User))}
         for item in track(items, "Items"):
-            _import_item(item, include_pages, channel_authors, users, summary)
+            _import_item(item, run)
         db.session.commit()
-    except WordPressError:
+    except BaseException:
         db.session.rollback()
         raise
     return summary
 
 
-def _import_item(
-    item: Element, include_pages: bool, names: dict[str, str], users: dict[str, User], summary: Summary
-) -> None:
+def _import_item(item: Element, run: _Run) -> None:
+    names, users, summary = run.names, run.users, run.summary
     kind, status = _text(item, "wp:post_type"), _text(item, "wp:status")
-    if kind not in ("post", "page") or (kind == "page" and not include_pages) or status == "trash":
-        return
-    legacy = f"/?p={_text(item, 'wp:post_id')}" if kind == "post" else f"/?page_id={_text(item, 'wp:post_id')}"
-    if db.session.get(LegacyAddress, legacy) is not None:
+    post_id = _text(item, "wp:post_id")
+    legacy = f"{run.home}/?{'p' if kind == 'post' else 'page_id'}={post_id}"
+    at_the_root = f"/?{'p' if kind == 'post' else 'page_id'}={post_id}"  # where earlier imports kept it
+    if any(db.session.get(LegacyAddress, address) is not None for address in {legacy, at_the_root}):
         summary.already_there += 1
         return
-    title = _text(item, "title") or "Untitled"
-    slug = unique_slug(slugify(unquote(_text(item, "wp:post_name")) or title))
-    published_at = _when(item, "wp:post_date_gmt", "wp:post_date")
+    title = _title(item)
+    if len(title) > TITLE_MAX:
+        summary.adjustments.append(f"The title {title[:60]!r}… is cut to {TITLE_MAX} characters.")
+        title = title[:TITLE_MAX]
+    wanted = slugify(unquote(_text(item, "wp:post_name")) or title)
+    slug = unique_slug(wanted)
+    if slug != wanted:
+        summary.adjustments.append(
+            f"{title!r} ({kind} {post_id}) would have had the address /posts/{wanted}, which another post "
+            f"already has; it is at /posts/{slug}."
+        )
+    published_at = run.dates[id(item)]
     categories = [
-        c.text.strip() for c in item.findall("category") if c.text and c.get("domain") in ("category", "post_tag")
+        c.text.strip()[:TAG_MAX] for c in item.findall("category") if c.text and c.get("domain") in TAG_DOMAINS
     ]
     post = Post(
         title=title,
@@ -220,25 +289,102 @@ def _import_item(
     )
     db.session.add(post)
     db.session.flush()
-    addresses = {legacy}
-    link_path = urlsplit(_text(item, "link")).path
-    if post.status == PostStatus.published and link_path not in ("", "/"):
-        addresses.add(unquote(link_path))
-    db.session.add_all(LegacyAddress(path=path, post_id=post.id) for path in addresses)
-    summary.redirects += len(addresses)
+    addresses = [legacy]
+    if post.status == PostStatus.published:
+        addresses += _permalinks(_text(item, "link"), run.home)
+    for address in dict.fromkeys(addresses):
+        if _claim(address, title, run):
+            db.session.add(LegacyAddress(path=address, post_id=post.id))
+            summary.redirects += 1
     summary.pages += kind == "page"
     summary.posts += kind == "post"
     summary.drafts += post.status == PostStatus.draft
     _import_comments(item, post, summary)
 
 
+def _permalinks(link: str, home: str) -> list[str]:
+    """Return the old addresses a post's link gives, as WordPress answered them.
+
+    A plain permalink (``/blog/?p=123``) is the folder and its query: the folder alone is the blog's home page,
+    not the post. A pretty one (``/blog/2019/05/slug/``) is its path; the query arguments of plugins are dropped.
+    """
+    parts = urlsplit(link)
+    path = unquote(parts.path) or "/"
+    query = dict(parse_qsl(parts.query))
+    plain = [f"{path}?{name}={query[name]}" for name in LEGACY_QUERY_ARGS if query.get(name)]
+    if plain:
+        return plain[:1]
+    return [] if path.rstrip("/") == home else [path]
+
+
+def _claim(address: str, title: str, run: _Run) -> bool:
+    """Take an old address for this item, unless it is too long or another post has it; say why not."""
+    if len(address) > ADDRESS_MAX:
+        run.summary.adjustments.append(
+            f"The old address {address[:60]}… of {title!r} is longer than {ADDRESS_MAX} characters; "
+            "it does not redirect."
+        )
+        return False
+    holder = run.claimed.get(address)
+    if holder is None:
+        existing = db.session.get(LegacyAddress, address)
+        holder = db.session.get(Post, existing.post_id).title if existing is not None else None
+    if holder is not None:
+        run.summary.adjustments.append(
+            f"The old address {address} of {title!r} already leads to {holder!r}; it still does."
+        )
+        return False
+    run.claimed[address] = title
+    return True
+
+
+def _thread_order(item: Element, post: Post, summary: Summary) -> list[Element]:
+    """Return the item's comments oldest first but every parent before its replies, without pingbacks and trackbacks.
+
+    A reply whose parent is not in the file, or was left out, is shown as a comment on the post itself.
+    """
+    in_file = item.findall("wp:comment", NS)
+    entries = [entry for entry in in_file if _text(entry, "wp:comment_type") not in LINKBACKS]
+    summary.linkbacks_skipped += len(in_file) - len(entries)
+    by_id: dict[str, Element] = {}
+    for entry in entries:
+        by_id.setdefault(_text(entry, "wp:comment_id"), entry)
+    ordered: list[Element] = []
+    placed: set[int] = set()
+    for entry in sorted(entries, key=lambda entry: _number(_text(entry, "wp:comment_id"))):
+        chain: list[Element] = []
+        step: Element | None = entry
+        while step is not None and id(step) not in placed:  # climb to the first ancestor already placed
+            placed.add(id(step))
+            chain.append(step)
+            step = by_id.get(_text(step, "wp:comment_parent"))
+        ordered += reversed(chain)
+        parent = _text(entry, "wp:comment_parent")
+        if _is_shown(entry) and parent not in ("", "0") and not _is_shown(by_id.get(parent)):
+            known = any(_text(other, "wp:comment_id") == parent for other in in_file)
+            summary.adjustments.append(
+                f"Comment {_text(entry, 'wp:comment_id')} by {_text(entry, 'wp:comment_author') or 'Anonymous'} "
+                f"on {post.title!r} answers comment {parent}, which "
+                f"{'was left out' if known else 'is not in the file'}; it is shown as a comment on the post."
+            )
+    return ordered
+
+
+def _is_shown(entry: Element | None) -> bool:
+    return entry is not None and COMMENT_STATUSES.get(_text(entry, "wp:comment_approved")) is not None
+
+
+def _number(text: str) -> tuple[int, str]:
+    return (int(text), "") if text.isdigit() else (0, text)
+
+
 def _import_comments(item: Element, post: Post, summary: Summary) -> None:
     """Add the item's comments oldest first, so every reply's parent exists before it."""
-    entries = sorted(item.findall("wp:comment", NS), key=lambda c: int(_text(c, "wp:comment_id") or 0))
+    entries = _thread_order(item, post, summary)
     imported: dict[str, Comment] = {}
     for entry in entries:
         status = COMMENT_STATUSES.get(_text(entry, "wp:comment_approved"))
-        if status is None or _text(entry, "wp:comment_type") in ("pingback", "trackback"):
+        if status is None:
             summary.comments_left_out += 1
             continue
         body = _text(entry, "wp:comment_content")
