@@ -1,6 +1,7 @@
 """Moving a blog in and out: ``export`` writes the whole blog as Inkwell's lossless export (sorted JSON, or a
 zip with the images as files); ``inkwell`` reads such an export back into an empty blog in one transaction;
-``wordpress`` imports a WordPress (WXR) export; ``backup`` copies the live database (SQLite's backup API, or
+``wordpress`` imports a WordPress (WXR) export, its posts and comments as HTML (``wpautop`` writes out the
+paragraphs WordPress adds when it shows them); ``backup`` copies the live database (SQLite's backup API, or
 ``pg_dump``); ``common`` holds what they share (``TransferError``, ``ImportResult``, the ``Tracker`` progress
 hook, ``has_content``). Every file to import may come from someone else, so nothing in it is trusted more than
 what a stranger types. The admin's data pages (``/admin/data``) and the CLI call these modules.
