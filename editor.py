@@ -60,6 +60,7 @@ from forms import strip_whitespace
 from images import UploadError
 from images import image_markdown
 from images import store_image
+from markup import markdown_from_html
 from models import BodyFormat
 from models import Post
 from models import PostStatus
@@ -83,6 +84,7 @@ SLUG_PATTERN = re.compile(r"^[^\W_]+(?:-[^\W_]+)*$")  # letters and digits of an
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 POST_RESTORED = "Here is the post you were writing: nothing was saved yet. Press “Save” to keep it."
+CONVERTED = "Converted to Markdown: check the text below, then press “Save” to keep it. Nothing was saved yet."
 POST_FORM_EXPIRED = "This form expired before it was sent, so nothing was saved. Your text is kept: press “Save” again."
 
 
@@ -336,6 +338,11 @@ def handle_post_form(post: Post | None) -> ResponseReturnValue:
     uploaded = _upload_attached_image(form, is_required=action == "upload")
     if action == "upload":
         return render_post_form(post, form, uploaded=uploaded), 400 if form.image.errors else 200
+    if action == "convert":  # the Markdown is shown to check; only "Save" keeps it
+        if form.format.data != BodyFormat.html or form.body.errors:
+            return render_post_form(post, form), 400
+        form.body.data, form.format.data = markdown_from_html(form.body.data or ""), BodyFormat.markdown.value
+        return render_post_form(post, form, notice=CONVERTED)
     if action == "preview":
         preview = None if form.body.errors else preview_of(form, post)  # a body over the limit is never rendered
         return render_post_form(post, form, preview=preview, uploaded=uploaded), 400 if preview is None else 200

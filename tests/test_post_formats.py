@@ -143,13 +143,36 @@ def test_an_html_post_is_edited_as_html_and_keeps_its_format(app, client, admin)
     assert "<p>The end, <em>edited</em>: my_var stays.</p>" in post_body(client, "block-editor")
 
 
+def test_the_owner_converts_an_html_post_to_markdown_after_checking_it(app, client, admin):
+    import_fixture(app)
+    post = stored(app, "renaming-files")
+    url = f"/admin/posts/{post.id}/edit"
+    before = post_body(client, "renaming-files")
+    fields = form_fields(client.get(url), url)
+
+    response = submit_post(client, url, **fields | {"body": post.body, "action": "convert"})
+    converted = page_text(response)
+
+    assert "Converted to Markdown" in converted and "Text (Markdown)" in converted
+    assert "my\\_file\\_name" in converted and "\\`rename\\`" in converted
+    assert stored(app, "renaming-files").format == BodyFormat.html  # nothing saved yet
+    markdown = html.unescape(converted.split('name="body"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0])
+
+    submit_post(client, url, **form_fields(response, url) | {"body": markdown})
+
+    assert stored(app, "renaming-files").format == BodyFormat.markdown
+    after = post_body(client, "renaming-files")
+    assert "my_file_name and the command is `rename`, backticks and all." in after
+    assert "<li>one_two_three.txt</li>" in after and before.count("<li>") == after.count("<li>")
+
+
 def test_a_markdown_post_stays_markdown_and_offers_no_conversion(app, client, admin):
     submit_post(client, title="Typed here", body="Some _Markdown_.")
     post = stored(app, "typed-here")
     page = page_text(client.get(f"/admin/posts/{post.id}/edit"))
 
     assert post.format == BodyFormat.markdown and "<em>Markdown</em>" in post.body_html
-    assert "Text (Markdown)" in page
+    assert "Text (Markdown)" in page and "Convert to Markdown" not in page
 
 
 def test_the_html_is_right_whichever_of_body_and_format_is_set_first(app):
