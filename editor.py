@@ -33,10 +33,12 @@ from werkzeug.exceptions import HTTPException
 from wtforms import BooleanField
 from wtforms import DateTimeLocalField
 from wtforms import Field
+from wtforms import HiddenField
 from wtforms import SelectField
 from wtforms import StringField
 from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf
 from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
@@ -58,6 +60,8 @@ from forms import strip_whitespace
 from images import UploadError
 from images import image_markdown
 from images import store_image
+from markup import markdown_from_html
+from models import BodyFormat
 from models import Post
 from models import PostStatus
 from models import SlugRedirect
@@ -75,11 +79,12 @@ POSTS_PER_ADMIN_PAGE = 20
 POST_FILTERS = ("all", "draft", "scheduled", "published")
 # The forms whose post, sent after the login expired, is carried through the login page rather than lost.
 POST_FORM_ENDPOINTS = {"admin.editor.new_post", "admin.editor.edit_post"}
-CARRIED_FIELDS = ("title", "slug", "body", "excerpt", "tags", "status", "published_at", "comments_open")
+CARRIED_FIELDS = ("title", "slug", "format", "body", "excerpt", "tags", "status", "published_at", "comments_open")
 SLUG_PATTERN = re.compile(r"^[^\W_]+(?:-[^\W_]+)*$")  # letters and digits of any script, single hyphens
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 POST_RESTORED = "Here is the post you were writing: nothing was saved yet. Press “Save” to keep it."
+CONVERTED = "Converted to Markdown: check the text below, then press “Save” to keep it. Nothing was saved yet."
 POST_FORM_EXPIRED = "This form expired before it was sent, so nothing was saved. Your text is kept: press “Save” again."
 
 
@@ -106,6 +111,7 @@ class PostForm(FlaskForm):
         ],
         description="The end of the post's address, /posts/<slug>. Leave empty to make one from the title.",
     )
+    format = HiddenField(validators=[Optional(), AnyOf(list(BodyFormat))])  # none sent: the post's stays
     body = TextAreaField(
         "Text (Markdown)",
         filters=[TEXT.remove],
@@ -273,6 +279,7 @@ def post_form_data(post: Post) -> dict[str, Any]:
     return {
         "title": post.title,
         "slug": post.slug,
+        "format": post.format.value,
         "body": post.body,
         "excerpt": post.excerpt,
         "tags": ", ".join(tag.name for tag in post.tags),
@@ -290,6 +297,9 @@ def render_post_form(
     uploaded: str | None = None,
     notice: str | None = None,
 ) -> str:
+    form.format.data = _body_format(form, post).value
+    if form.format.data == BodyFormat.html:  # an imported post, edited in the HTML it came in
+        form.body.label.text = "Text (HTML)"
     return render_template(
         "admin/post_form.html", post=post, form=form, preview=preview, uploaded=uploaded, notice=notice
     )
@@ -328,8 +338,13 @@ def handle_post_form(post: Post | None) -> ResponseReturnValue:
     uploaded = _upload_attached_image(form, is_required=action == "upload")
     if action == "upload":
         return render_post_form(post, form, uploaded=uploaded), 400 if form.image.errors else 200
+    if action == "convert":  # the Markdown is shown to check; only "Save" keeps it
+        if form.format.data != BodyFormat.html or form.body.errors:
+            return render_post_form(post, form), 400
+        form.body.data, form.format.data = markdown_from_html(form.body.data or ""), BodyFormat.markdown.value
+        return render_post_form(post, form, notice=CONVERTED)
     if action == "preview":
-        preview = None if form.body.errors else preview_of(form)  # a body over the limit is never rendered
+        preview = None if form.body.errors else preview_of(form, post)  # a body over the limit is never rendered
         return render_post_form(post, form, preview=preview, uploaded=uploaded), 400 if preview is None else 200
     if not is_valid or form.image.errors:
         return render_post_form(post, form, uploaded=uploaded), 400
@@ -355,13 +370,20 @@ def _upload_attached_image(form: PostForm, *, is_required: bool) -> str | None:
         return None
 
 
-def preview_of(form: PostForm) -> Post:
+def preview_of(form: PostForm, post: Post | None = None) -> Post:
     """Build an unsaved post from the form, rendered exactly as the public page will show it."""
     return Post(
         title=form.title.data or "Untitled",
+        format=_body_format(form, post),
         body=form.body.data or "",
         published_at=_publish_date(None, form) or now_utc(),
     )
+
+
+def _body_format(form: PostForm, post: Post | None = None) -> BodyFormat:
+    if form.format.data in list(BodyFormat):
+        return BodyFormat(form.format.data)
+    return post.format if post is not None and post.format else BodyFormat.markdown
 
 
 def _publish_date(post: Post | None, form: PostForm) -> Any:
@@ -382,6 +404,7 @@ def save_post(post: Post, form: PostForm) -> Post:
     post.title = form.title.data
     post.slug = slug
     post.excerpt = form.excerpt.data or ""
+    post.format = _body_format(form, post)
     post.body = form.body.data or ""
     post.tags = tags_named(form.tag_names)
     post.published_at = _publish_date(post, form)

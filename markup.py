@@ -1,10 +1,11 @@
-"""Turn Markdown into safe HTML: the one place that decides what markup reaches a page.
+"""Turn Markdown (or imported HTML) into safe HTML: the one place that decides what markup reaches a page.
 
 Every string a person typed that is shown as HTML goes through a function here. Markdown is rendered by
 markdown-it-py, a CommonMark parser built and tested to take time linear in its input whatever that input
 is; then ``bleach`` keeps only an explicit allow-list, so whatever the Markdown parser lets through, the
 output is safe. Post authors are trusted no more than commenters: their raw HTML goes through the same
-kind of allow-list, only a longer one. This is the only module that imports ``bleach`` or ``markdown_it``.
+kind of allow-list, only a longer one; so do posts and comments imported as HTML. This is the only module that
+imports ``bleach``, ``markdown_it`` or ``markdownify`` (which turns an HTML post into Markdown for its owner).
 
 Work stays linear whatever the input: nesting deeper than a page can show is shown flat (Markdown past
 ``MAX_BLOCK_LEVEL``, HTML past ``MAX_HTML_DEPTH``) instead of being parsed ever deeper, and the linkifier
@@ -32,6 +33,7 @@ from bleach.linkifier import LinkifyFilter
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_core import StateCore
+from markdownify import MarkdownConverter
 from markupsafe import Markup
 from markupsafe import escape
 from mdit_py_plugins.deflist import deflist_plugin
@@ -349,6 +351,37 @@ def render_comment(source: str) -> str:
     """
     sanitizer = _per_thread_sanitizer("comment", _comment_sanitizer)
     return sanitizer.clean(COMMENT_MARKDOWN.render(source).rstrip("\n"))
+
+
+def _html_post_sanitizer() -> Sanitizer:
+    """The post allow-list for HTML written elsewhere: no ``id`` passes, since no footnote of Inkwell's is in it."""
+    return _post_sanitizer(re.compile(r"(?!)"))
+
+
+def render_post_html(source: str) -> str:
+    """Clean a post written in HTML (an imported one) with the post allow-list, as Markdown posts' HTML is.
+
+    Comments (WordPress's ``<!-- wp:paragraph -->`` block marks among them) go, and so do ``<script>`` and
+    ``<style>`` with what is inside them.
+    """
+    return _per_thread_sanitizer("post_html", _html_post_sanitizer).clean(source.strip())
+
+
+@lru_cache(maxsize=256)
+def render_comment_html(source: str) -> str:
+    """Clean a comment written in HTML (an imported one) with the comment allow-list, links marked as a
+    reader's (``rel="nofollow ugc noopener"``) and bare addresses linked, as in a rendered comment."""
+    return _per_thread_sanitizer("comment", _comment_sanitizer).clean(source.strip())
+
+
+def markdown_from_html(source: str) -> str:
+    """Return Markdown that shows as the post written in HTML ``source`` does, for an owner who converts it.
+
+    What converts is the cleaned HTML, what readers saw; every sign Markdown would read (``*``, ``_``,
+    backticks…) is escaped, so that the text says what it said.
+    """
+    converter = MarkdownConverter(heading_style="ATX", bullets="-", escape_misc=True, newline_style="BACKSLASH")
+    return converter.convert(render_post_html(source)).strip()
 
 
 def is_web_address(url: str) -> bool:

@@ -50,7 +50,9 @@ from markup import excerpt_of
 from markup import is_web_address
 from markup import plain_text
 from markup import render_comment
+from markup import render_comment_html
 from markup import render_post
+from markup import render_post_html
 
 
 class PostStatus(StrEnum):
@@ -62,6 +64,19 @@ class CommentStatus(StrEnum):
     pending = "pending"
     approved = "approved"
     spam = "spam"
+
+
+class BodyFormat(StrEnum):
+    """What a post's or a comment's ``body`` is written in: Markdown (typed here) or HTML (imported)."""
+
+    markdown = "markdown"
+    html = "html"
+
+    def render_post(self, body: str) -> str:
+        return render_post_html(body) if self is BodyFormat.html else render_post(body)
+
+    def render_comment(self, body: str) -> str:
+        return render_comment_html(body) if self is BodyFormat.html else render_comment(body)
 
 
 class UserRole(StrEnum):
@@ -168,6 +183,9 @@ class Post(db.Model):
     title: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(200), unique=True)
     body: Mapped[str] = mapped_column(Text, default="")
+    format: Mapped[BodyFormat] = mapped_column(
+        Enum(BodyFormat, native_enum=False), default=BodyFormat.markdown, server_default=BodyFormat.markdown.value
+    )
     body_html: Mapped[str] = mapped_column(Text, default="")
     excerpt: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
@@ -191,13 +209,20 @@ class Post(db.Model):
         back_populates="post", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    @validates("body")
-    def _render_body(self, key: str, body: str) -> str:
-        """Cache the sanitized HTML, so pages never render Markdown on a read."""
-        self.body_html = render_post(body)
-        self.summary = self.excerpt or excerpt_of(self.body_html)
-        self.word_count = len(plain_text(self.body_html).split())
-        return body
+    @validates("body", "format")
+    def _render_body(self, key: str, value: Any) -> Any:
+        """Cache the sanitized HTML, so pages never render on a read.
+
+        A new body or a new format renders again, so the HTML is right whichever is set first (set the format
+        first, as ``Post(format=…, body=…)`` does, to render once)."""
+        if key == "format":
+            value = BodyFormat(value)
+        body, body_format = (value, self.format) if key == "body" else (self.body, value)
+        if body is not None:
+            self.body_html = BodyFormat(body_format or BodyFormat.markdown).render_post(body)
+            self.summary = self.excerpt or excerpt_of(self.body_html)
+            self.word_count = len(plain_text(self.body_html).split())
+        return value
 
     @validates("excerpt")
     def _summarize(self, key: str, excerpt: str) -> str:
@@ -310,6 +335,9 @@ class Comment(db.Model):
     author_email: Mapped[str | None] = mapped_column(String(254))
     author_website: Mapped[str | None] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    format: Mapped[BodyFormat] = mapped_column(
+        Enum(BodyFormat, native_enum=False), default=BodyFormat.markdown, server_default=BodyFormat.markdown.value
+    )
     body_html: Mapped[str] = mapped_column(Text)
     status: Mapped[CommentStatus] = mapped_column(Enum(CommentStatus, native_enum=False), default=CommentStatus.pending)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -326,12 +354,16 @@ class Comment(db.Model):
     post: Mapped[Post] = relationship(back_populates="comments")
     parent: Mapped[Comment | None] = relationship(remote_side=[id])
 
-    @validates("body")
-    def _render_body(self, key: str, body: str) -> str:
-        self.body_html = render_comment(body)
-        if body != self.body:
+    @validates("body", "format")
+    def _render_body(self, key: str, value: Any) -> Any:
+        if key == "format":
+            value = BodyFormat(value)
+        body, body_format = (value, self.format) if key == "body" else (self.body, value)
+        if body is not None:
+            self.body_html = BodyFormat(body_format or BodyFormat.markdown).render_comment(body)
+        if value != getattr(self, key):
             self.revision = new_revision()
-        return body
+        return value
 
     @validates("status", "author_name", "author_website")
     def _new_revision_when_changed(self, key: str, value: Any) -> Any:

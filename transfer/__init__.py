@@ -1,6 +1,7 @@
 """Moving a blog in and out: ``export`` writes the whole blog as Inkwell's lossless export (sorted JSON, or a
 zip with the images as files); ``inkwell`` reads such an export back into an empty blog in one transaction;
-``wordpress`` imports a WordPress (WXR) export, whose XML ``wxr`` reads; ``ghost`` a Ghost JSON export;
+``wordpress`` imports a WordPress (WXR) export, whose XML ``wxr`` reads, its posts and comments as HTML
+(``wpautop`` writes out the paragraphs WordPress adds when it shows them); ``ghost`` a Ghost JSON export;
 ``static_site`` the Markdown posts of a Jekyll, Hugo, Pelican or Eleventy folder (read by ``markdown_files``);
 ``media`` brings in the images an imported blog's posts show, from a copy of its files; ``backup`` copies the
 live database (SQLite's backup API, or ``pg_dump``); ``common`` holds what they share (``TransferError``,

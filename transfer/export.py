@@ -90,6 +90,7 @@ def _exported_post(post: Post, old_slugs: list[str], legacy_addresses: list[str]
         "slug": post.slug,
         "old_slugs": old_slugs,
         "body": post.body,
+        "format": post.format.value,
         "excerpt": post.excerpt,
         "status": post.status.value,
         "comments_open": post.comments_open,
@@ -108,6 +109,7 @@ def _exported_comment(comment: Comment) -> dict[str, Any]:
         "post": comment.post_id,
         "parent": comment.parent_id,
         "status": comment.status.value,
+        "format": comment.format.value,
         "created_at": _when(comment.created_at),
         "edited_at": _when(comment.edited_at),
     }

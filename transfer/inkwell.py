@@ -33,7 +33,7 @@ from images import checked_image
 from images import is_stored_name
 from images import write_upload
 from markup import is_web_address
-from markup import render_comment
+from models import BodyFormat
 from models import Comment
 from models import CommentStatus
 from models import LegacyAddress
@@ -172,6 +172,11 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _body_format(entry: dict[str, Any]) -> BodyFormat:
+    """Return what a post's or a comment's body is written in; exports made before formats hold only Markdown."""
+    return BodyFormat(entry.get("format", BodyFormat.markdown))
+
+
 def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportResult:
     for kind, key in (("post slug", "slug"), ("post id", "id")):
         repeated = _duplicates([post[key] for post in data["posts"]])
@@ -218,6 +223,7 @@ def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportR
             title=entry["title"],
             slug=entry["slug"],
             excerpt=entry["excerpt"],
+            format=_body_format(entry),
             body=entry["body"],
             status=PostStatus(entry["status"]),
             comments_open=entry["comments_open"],
@@ -246,7 +252,8 @@ def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportR
             "status": CommentStatus(entry["status"]),
             "created_at": _parse_time(entry["created_at"]),
             "edited_at": _parse_time(entry["edited_at"]),
-            "body_html": render_comment(entry["body"]),
+            "format": _body_format(entry),
+            "body_html": _body_format(entry).render_comment(entry["body"]),
         }
         for entry in track(data["comments"], "Comments")
     ]

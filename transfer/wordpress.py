@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from database import db
 from markup import is_web_address
+from models import BodyFormat
 from models import Comment
 from models import CommentStatus
 from models import LegacyAddress
@@ -42,6 +43,7 @@ from transfer.common import TransferError
 from transfer.common import untracked
 from transfer.wxr import NS
 from transfer.wxr import read_channel
+from transfer.wpautop import wordpress_html
 
 WordPressError = TransferError  # the name this module's callers knew; every import now refuses with TransferError
 COMMENT_STATUSES = {"1": CommentStatus.approved, "0": CommentStatus.pending, "spam": CommentStatus.spam}
@@ -278,7 +280,8 @@ def _import_item(item: Element, run: _Run) -> None:
         title=title,
         slug=slug,
         excerpt=_text(item, "excerpt:encoded"),
-        body=_text(item, "content:encoded"),
+        format=BodyFormat.html,
+        body=wordpress_html(_text(item, "content:encoded")),
         status=POST_STATUSES.get(status, PostStatus.draft),
         comments_open=_text(item, "wp:comment_status") != "closed",
         author=_author(_text(item, "dc:creator"), names, users, summary),
@@ -399,7 +402,8 @@ def _import_comments(item: Element, post: Post, summary: Summary) -> None:
             author_name=(_text(entry, "wp:comment_author") or "Anonymous")[:80],
             author_email=_text(entry, "wp:comment_author_email")[:254] or None,
             author_website=website or None,
-            body=body or "…",
+            format=BodyFormat.html,
+            body=wordpress_html(body) or "…",
             status=status,
             held_reason="Held on WordPress" if status == CommentStatus.pending else None,
             created_at=_when(entry, "wp:comment_date_gmt", "wp:comment_date") or post.created_at,
