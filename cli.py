@@ -35,6 +35,7 @@ from models import Post
 from models import PostStatus
 from models import UserRole
 from transfer import export
+from transfer import ghost
 from transfer import inkwell
 from transfer import static_site
 from transfer import wordpress
@@ -299,6 +300,25 @@ def import_folder_command(path: Path) -> None:
     click.echo(str(summary))
 
 
+@click.command("import-ghost")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--images",
+    type=click.Path(exists=True, path_type=Path),
+    help="Ghost's content/images folder (or a zip of it): the posts' images are brought in from it.",
+)
+@click.option("--pages/--skip-pages", default=True, show_default=True, help="Import Ghost pages as posts.")
+@with_appcontext
+def import_ghost_command(path: Path, images: Path | None, pages: bool) -> None:
+    """Import a Ghost export (JSON from Settings → Labs → Export content); safe to run again."""
+    init_db()
+    try:
+        summary = ghost.import_ghost(_import_file(path), include_pages=pages, images=images, track=_progress_bar)
+    except TransferError as error:
+        raise click.ClickException(f"Nothing was imported: {error}") from None
+    click.echo(str(summary))
+
+
 @click.command("backup")
 @click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--keep", type=click.IntRange(min=1), help="Keep only the newest N backups in the folder.")
@@ -406,6 +426,7 @@ def register_commands(app: Flask) -> None:
         backup_command,
         import_wordpress_command,
         import_folder_command,
+        import_ghost_command,
         set_password_command,
         disable_two_factor_command,
     )

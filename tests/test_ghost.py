@@ -1,0 +1,158 @@
+"""Moving in from Ghost: a Ghost 5 export (with a Ghost 0.x post in it) becomes Inkwell posts and redirects."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import images
+from helpers import count
+from helpers import page_text
+from models import Post
+from transfer import ghost
+from transfer.common import TransferError
+
+FIXTURE = (Path(__file__).parent / "fixtures" / "ghost.json").read_bytes()
+
+
+def run_import(app, raw: bytes = FIXTURE, **options) -> ghost.GhostSummary:
+    with app.app_context():
+        return ghost.import_ghost(raw, **options)
+
+
+def post_body(client, slug: str) -> str:
+    html = page_text(client.get(f"/posts/{slug}"))
+    return html.split('<div class="post-body">', 1)[1].split("</article>")[0]
+
+
+def test_a_ghost_export_brings_posts_pages_drafts_tags_and_authors(app, client):
+    summary = run_import(app)
+
+    assert (summary.posts, summary.pages, summary.drafts) == (4, 1, 1)
+    html = page_text(client.get("/posts/notes-from-the-harbour"))
+    assert "<h1>Notes from the harbour</h1>" in html and "by Ines Navarro" in html
+    assert '<time datetime="2023-08-31T08:00:00+00:00">31 August 2023</time>' in html
+    assert html.index('href="/tags/harbour"') < html.index('href="/tags/mornings"')  # Ghost's order
+    assert "newsletter" not in html  # an internal tag is Ghost's own, not the readers'
+    assert summary.accounts_without_password == ["ines", "old-writer"]
+
+
+def test_ghost_html_is_shown_as_html_not_read_as_markdown(app, client):
+    run_import(app)
+    body = post_body(client, "notes-from-the-harbour")
+    assert "<code>6_00</code>" in body and "*not* emphasis" in body and "<pre>" not in body
+    assert '<img src="/content/images/2023/08/boats.jpg"' in body and 'alt="Boats at dawn"' in body
+    assert '<a href="https://market.example/">the market</a>' in body
+    assert "<script" not in body and "alert(" not in body
+
+
+def test_a_ghost_0x_post_keeps_its_markdown_and_its_author(app, client):
+    run_import(app)
+    html = page_text(client.get("/posts/from-the-old-days"))
+    assert "<strong>Ghost 0.x</strong>" in html and "by Old Ghost Writer" in html
+    assert '<time datetime="2014-01-01T00:00:00+00:00">' in html
+
+
+def test_drafts_stay_private_and_scheduled_posts_wait(app, client):
+    run_import(app)
+    assert client.get("/posts/half-written-thoughts").status_code == 404
+    assert client.get("/posts/tide-tables").status_code == 404
+    assert "Tide tables" not in page_text(client.get("/"))
+
+
+def test_every_ghost_address_redirects_to_the_imported_post(app, client):
+    run_import(app)
+    for slug in ("notes-from-the-harbour", "about", "from-the-old-days"):
+        for old in (f"/{slug}/", f"/{slug}"):
+            response = client.get(old)
+            assert response.status_code == 301 and response.headers["Location"] == f"/posts/{slug}"
+
+
+def test_importing_the_same_export_twice_adds_nothing(app):
+    run_import(app)
+    second = run_import(app)
+    assert (second.posts, second.pages, second.already_there) == (0, 0, 5)
+    assert count(app, Post.id) == 5
+
+
+def test_a_slug_already_taken_gets_a_suffix_and_is_reported(app, client, make_post):
+    make_post("About me", slug="about")
+    summary = run_import(app)
+    assert "/posts/about-2" in str(summary)
+    assert client.get("/about/").headers["Location"] == "/posts/about-2"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"db": [{"data": {"posts": [}]}', "not valid JSON: Expecting value at line 1, column 29"),
+        (b'{"posts": []}', "not a Ghost export"),
+        (json.dumps({"data": {"posts": [], "tags": "none"}}).encode(), "“tags” is not a list of records"),
+        (b"\xff\xfe", "not text in UTF-8"),
+    ],
+)
+def test_a_file_that_is_not_a_ghost_export_is_refused_with_a_reason_and_nothing_changes(app, raw, message):
+    with pytest.raises(TransferError, match=message):
+        run_import(app, raw)
+    assert count(app, Post.id) == 0
+
+
+def ghost_images_folder(root: Path, *names: str) -> Path:
+    """Write a Ghost ``content/images`` folder holding real pictures under ``names`` (and one text file)."""
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 6), "navy").save(root / name, "PNG" if name.endswith(".png") else "JPEG")
+    (root / "2023/01").mkdir(parents=True, exist_ok=True)
+    (root / "2023/01/not-an-image.jpg").write_text("<html>not a picture</html>")
+    return root
+
+
+def test_images_come_from_the_content_images_folder_and_the_links_follow(app, client, tmp_path):
+    folder = ghost_images_folder(tmp_path / "images", "2023/08/boats.jpg", "2023/01/portrait.png")
+    summary = run_import(app, images=folder)
+
+    image = re.search(
+        r'<img src="(/uploads/[0-9a-f]+\.jpg)" alt="Boats at dawn"',
+        post_body(client, "notes-from-the-harbour"),
+    )
+    assert image is not None
+    served = client.get(image[1])
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    about = post_body(client, "about")
+    assert re.search(r'<p><img src="/uploads/[0-9a-f]+\.png" alt="The author on a boat"></p>', about)
+    notes = str(summary)
+    assert "2 images were brought in from images." in notes
+    assert "The image 2023/01/not-an-image.jpg was left out: That file is not a PNG, JPEG, GIF or WebP image" in notes
+
+
+def test_an_image_path_that_leads_out_of_the_folder_is_never_read(app, client, tmp_path):
+    (tmp_path / "etc").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "etc/secret.jpg", "JPEG")
+    run_import(app, images=ghost_images_folder(tmp_path / "site/images"))
+    assert 'src="/content/images/../../../etc/secret.jpg"' in post_body(client, "about")
+
+
+def test_importing_twice_with_images_stores_each_image_once(app, tmp_path):
+    folder = ghost_images_folder(tmp_path / "images", "2023/08/boats.jpg", "2023/01/portrait.png")
+    run_import(app, images=folder)
+    with app.app_context():
+        stored = sorted(images.uploads_folder().iterdir())
+        run_import(app, images=folder)
+        assert sorted(images.uploads_folder().iterdir()) == stored and len(stored) == 2
+
+
+def test_import_ghost_command_brings_the_images_and_prints_every_adjustment(app, runner, tmp_path):
+    export = tmp_path / "ghost.json"
+    export.write_bytes(FIXTURE)
+    folder = ghost_images_folder(tmp_path / "images", "2023/08/boats.jpg")
+    result = runner.invoke(args=["import-ghost", str(export), "--images", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "Imported 4 posts and 1 pages (1 as drafts) from Ghost" in result.output
+    assert "The image 2023/01/portrait.png was left out: it is not in the media folder." in result.output
+    export.write_bytes(b"{not json")
+    refused = runner.invoke(args=["import-ghost", str(export)])
+    assert refused.exit_code == 1 and "Nothing was imported: The file is not valid JSON" in refused.output

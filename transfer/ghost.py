@@ -1,0 +1,245 @@
+"""Moving in from Ghost: read a Ghost JSON export (Settings → Labs → Export content) into Inkwell.
+
+Posts and pages keep their slugs, dates, excerpts, public tags and authors (as accounts without a password, named
+as on Ghost); drafts stay drafts and scheduled posts stay scheduled. Bodies come from the export's ``html`` field,
+which Ghost fills from its Mobiledoc or Lexical documents, and are stored as HTML; a Ghost 0.x post with only
+Markdown keeps it as Markdown. Each post's Ghost address (``/slug/``) redirects to it. Running the import again
+skips what is already there.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from database import db
+from models import BodyFormat
+from models import LegacyAddress
+from models import Post
+from models import PostStatus
+from models import slugify
+from models import tags_named
+from models import unique_slug
+from transfer.common import Bylines
+from transfer.common import Tracker
+from transfer.common import TransferError
+from transfer.common import check_import_size
+from transfer.common import untracked
+from transfer.media import MediaFolder
+
+STATUSES = {"published": PostStatus.published, "scheduled": PostStatus.published}  # anything else: a draft
+GHOST_URL = "__GHOST_URL__"  # Ghost 4+ writes its own address this way in exported bodies
+
+
+@dataclass
+class GhostSummary:
+    """What a Ghost import did, and every adjustment it made, in sentences for the owner."""
+
+    posts: int = 0
+    pages: int = 0
+    drafts: int = 0
+    already_there: int = 0
+    adjustments: list[str] = field(default_factory=list)
+    media_notes: list[str] = field(default_factory=list)
+    accounts_without_password: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [
+            f"Imported {self.posts} posts and {self.pages} pages ({self.drafts} as drafts) from Ghost; "
+            f"each old address redirects. Already imported before: {self.already_there}."
+        ]
+        lines += self.adjustments + self.media_notes
+        if self.accounts_without_password:
+            names = ", ".join(self.accounts_without_password)
+            lines.append(
+                f"Authors given an account without a password ({names}): set one with "
+                "`flask --app app set-password NAME`."
+            )
+        return "\n".join(lines)
+
+
+def read_ghost(raw: bytes) -> dict[str, Any]:
+    """Return the ``data`` of a Ghost export: its posts, tags, users and the tables linking them.
+
+    :raise TransferError: for a file too large, JSON that does not parse (with its line and column), or JSON
+        that is not a Ghost export.
+    """
+    check_import_size(len(raw))
+    try:
+        document = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise TransferError("The file is not text in UTF-8, as Ghost writes its exports.") from None
+    except json.JSONDecodeError as error:
+        raise TransferError(
+            f"The file is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+        ) from None
+    if isinstance(document, dict) and isinstance(document.get("db"), list) and document["db"]:
+        document = document["db"][0]
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("posts"), list):
+        raise TransferError("This is not a Ghost export: it has no list of posts under “data”.")
+    for table in ("posts", "tags", "posts_tags", "users", "posts_authors", "posts_meta"):
+        rows = data.get(table, [])
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise TransferError(f"The export's “{table}” is not a list of records, as Ghost writes it.")
+    return data
+
+
+def import_ghost(
+    raw: bytes, *, include_pages: bool = True, images: Path | None = None, track: Tracker = untracked
+) -> GhostSummary:
+    """Import a Ghost export in one transaction and return what was done.
+
+    ``images`` is a copy of the blog's ``content/images`` folder (or a zip of it): the images the posts show,
+    and their feature images, are brought in from it.
+
+    :raise TransferError: naming the problem; nothing is imported then.
+    """
+    data = read_ghost(raw)
+    summary = GhostSummary()
+    media = MediaFolder(images, marker="/content/images/") if images is not None else None
+    alts = {str(meta.get("post_id")): str(meta.get("feature_image_alt") or "") for meta in data.get("posts_meta", [])}
+    tags = _tags_by_post(data)
+    authors = _authors_by_post(data)
+    bylines = Bylines()
+    summary.accounts_without_password = bylines.without_password
+    try:
+        for entry in track(data["posts"], "Posts"):
+            if _is_page(entry) and not include_pages:
+                continue
+            _import_post(
+                entry,
+                media,
+                alts.get(str(entry.get("id")), ""),
+                tags.get(str(entry.get("id")), []),
+                authors.get(str(entry.get("id"))),
+                bylines,
+                summary,
+            )
+        db.session.commit()
+    except TransferError:
+        db.session.rollback()
+        raise
+    if media is not None:
+        summary.media_notes = media.notes()
+    return summary
+
+
+def _is_page(entry: dict[str, Any]) -> bool:
+    return entry.get("type") == "page" or entry.get("page") in (True, 1, "1")  # Ghost 0.x and 1.x: a flag
+
+
+def _tags_by_post(data: dict[str, Any]) -> dict[str, list[str]]:
+    """Return each post's public tag names in Ghost's order; internal tags (``#name``) are Ghost's own."""
+    names = {
+        str(tag.get("id")): str(tag.get("name") or "").strip()
+        for tag in data.get("tags", [])
+        if tag.get("visibility", "public") == "public" and not str(tag.get("name") or "").startswith("#")
+    }
+    by_post: dict[str, list[str]] = {}
+    for link in sorted(data.get("posts_tags", []), key=lambda row: row.get("sort_order") or 0):
+        name = names.get(str(link.get("tag_id")))
+        if name:
+            by_post.setdefault(str(link.get("post_id")), []).append(name)
+    return by_post
+
+
+def _authors_by_post(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return each post's first author: from ``posts_authors`` (Ghost 1.22+) or the post's ``author_id``."""
+    users = {str(user.get("id")): user for user in data.get("users", [])}
+    by_post: dict[str, dict[str, Any]] = {}
+    for link in sorted(data.get("posts_authors", []), key=lambda row: row.get("sort_order") or 0):
+        if str(link.get("author_id")) in users:
+            by_post.setdefault(str(link.get("post_id")), users[str(link.get("author_id"))])
+    for post in data["posts"]:
+        author = users.get(str(post.get("author_id")))
+        if author is not None:
+            by_post.setdefault(str(post.get("id")), author)
+    return by_post
+
+
+def _when(value: Any) -> datetime | None:
+    """Read a Ghost date: ISO 8601 (``2021-03-04T05:06:07.000Z``) or, in Ghost 0.x, milliseconds since 1970."""
+    if value in (None, ""):
+        return None
+    try:
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value / 1000, UTC)
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _body(
+    entry: dict[str, Any], title: str, media: MediaFolder | None, feature_alt: str, summary: GhostSummary
+) -> tuple[str, BodyFormat]:
+    """Return the post's body and its format: Ghost's rendered HTML, else 0.x Markdown, else the plain text."""
+    html = entry.get("html")
+    if isinstance(html, str) and html.strip():
+        html = html.replace(f'"{GHOST_URL}/', '"/')
+        if media is None:
+            return html, BodyFormat.html
+        feature = media.image_address(str(entry.get("feature_image") or "").replace(GHOST_URL, ""))
+        if feature is not None:
+            html = f'<p><img src="{feature}" alt="{escape(feature_alt)}"></p>\n{html}'
+        return media.bring_images(html), BodyFormat.html
+    if isinstance(entry.get("markdown"), str):
+        return entry["markdown"], BodyFormat.markdown
+    summary.adjustments.append(f"“{title}” had no HTML in the export, so its plain text was imported.")
+    return str(entry.get("plaintext") or ""), BodyFormat.markdown
+
+
+def _import_post(
+    entry: dict[str, Any],
+    media: MediaFolder | None,
+    feature_alt: str,
+    tag_names: list[str],
+    author: dict[str, Any] | None,
+    bylines: Bylines,
+    summary: GhostSummary,
+) -> None:
+    title = str(entry.get("title") or "").strip()[:200] or "Untitled"
+    ghost_slug = slugify(str(entry.get("slug") or title))
+    old_address = f"/{ghost_slug}/"
+    if db.session.get(LegacyAddress, old_address) is not None:
+        summary.already_there += 1
+        return
+    slug = unique_slug(ghost_slug)
+    if slug != ghost_slug:
+        summary.adjustments.append(f"“{title}”: the address /posts/{ghost_slug} was taken, so it is /posts/{slug}.")
+    status = STATUSES.get(str(entry.get("status")), PostStatus.draft)
+    published_at = _when(entry.get("published_at"))
+    if status == PostStatus.published and published_at is None:
+        published_at = _when(entry.get("created_at")) or datetime.now(UTC)
+        summary.adjustments.append(f"“{title}” had no publication date, so it is dated when it was created.")
+    created_at = _when(entry.get("created_at")) or published_at or datetime.now(UTC)
+    body, body_format = _body(entry, title, media, feature_alt, summary)
+    post = Post(
+        title=title,
+        slug=slug,
+        format=body_format,
+        excerpt=str(entry.get("custom_excerpt") or "")[:500],
+        body=body,
+        status=status,
+        author=bylines.account(str(author.get("slug") or author.get("name") or ""), str(author.get("name") or ""))
+        if author
+        else None,
+        tags=tags_named(list(dict.fromkeys(name[:60] for name in tag_names))),
+        published_at=published_at,
+        created_at=created_at,
+        updated_at=_when(entry.get("updated_at")) or created_at,
+    )
+    db.session.add(post)
+    db.session.flush()
+    db.session.add(LegacyAddress(path=old_address, post_id=post.id))
+    page = _is_page(entry)
+    summary.pages += page
+    summary.posts += not page
+    summary.drafts += status == PostStatus.draft
