@@ -14,8 +14,11 @@ from sqlalchemy import select
 from database import db
 from models import Comment
 from models import Post
+from models import User
+from models import UserRole
 
 SET_PASSWORD = "flask --app app set-password NAME"
+NO_PASSWORD = "!"  # no password's hash: the account cannot log in until an administrator sets a password
 
 IMPORT_MAX_BYTES = 200 * 1024 * 1024  # for every import, whatever its format
 Tracker = Callable[[list[Any], str], Iterable[Any]]  # wraps a long loop, e.g. in a progress bar
@@ -83,3 +86,29 @@ def has_content() -> bool:
     posts = db.session.scalars(select(Post.slug).limit(2)).all()
     has_comments = db.session.scalar(select(func.count(Comment.id))) > 0
     return has_comments or posts not in ([], ["welcome"])
+
+
+class Bylines:
+    """The accounts an import credits its posts to: an existing one by its username, else a new author account
+    without a password (so a file from someone else cannot bring a login), listed for the owner."""
+
+    def __init__(self) -> None:
+        self.users = {user.username.lower(): user for user in db.session.scalars(select(User))}
+        self.without_password: list[str] = []
+
+    def account(self, username: str, display_name: str) -> User | None:
+        """Return the account named ``username`` (cut to the column's 40 characters), making it if needed."""
+        username = username.strip()[:40]
+        if not username:
+            return None
+        if username.lower() not in self.users:
+            user = User(
+                username=username,
+                display_name=(display_name.strip() or username)[:80],
+                role=UserRole.author,
+                password_hash=NO_PASSWORD,
+            )
+            db.session.add(user)
+            self.users[username.lower()] = user
+            self.without_password.append(username)
+        return self.users[username.lower()]

@@ -23,8 +23,6 @@ from urllib.parse import unquote
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
 
-from sqlalchemy import select
-
 from database import db
 from markup import is_web_address
 from models import BodyFormat
@@ -33,17 +31,16 @@ from models import CommentStatus
 from models import LegacyAddress
 from models import Post
 from models import PostStatus
-from models import User
-from models import UserRole
 from models import slugify
 from models import tags_named
 from models import unique_slug
+from transfer.common import Bylines
 from transfer.common import Tracker
 from transfer.common import TransferError
 from transfer.common import untracked
+from transfer.wpautop import wordpress_html
 from transfer.wxr import NS
 from transfer.wxr import read_channel
-from transfer.wpautop import wordpress_html
 
 WordPressError = TransferError  # the name this module's callers knew; every import now refuses with TransferError
 COMMENT_STATUSES = {"1": CommentStatus.approved, "0": CommentStatus.pending, "spam": CommentStatus.spam}
@@ -118,7 +115,7 @@ class _Run:
 
     include_pages: bool
     names: dict[str, str]  # author login → display name
-    users: dict[str, User]
+    bylines: Bylines
     summary: Summary
     home: str  # the blog's path on its old site: "" at the root, "/blog" in a folder
     dates: dict[int, datetime | None]  # item (by id()) → its publication date, filled in where the file has none
@@ -209,20 +206,6 @@ def _home(channel: Element) -> str:
     return urlsplit(address).path.rstrip("/")
 
 
-def _author(login: str, names: dict[str, str], users: dict[str, User], summary: Summary) -> User | None:
-    if not login:
-        return None
-    key = login.lower()
-    if key not in users:
-        # An account for the byline; it cannot log in until an administrator sets a password.
-        users[key] = User(
-            username=login[:40], display_name=names.get(login, login)[:80], role=UserRole.author, password_hash="!"
-        )
-        db.session.add(users[key])
-        summary.accounts_without_password.append(users[key].username)
-    return users[key]
-
-
 def import_wordpress(raw: bytes, *, include_pages: bool = True, track: Tracker = untracked) -> Summary:
     """Import a WXR file in one transaction and return what was done, and what was changed on the way.
 
@@ -237,11 +220,12 @@ def import_wordpress(raw: bytes, *, include_pages: bool = True, track: Tracker =
             _text(author, "wp:author_login"): _text(author, "wp:author_display_name")
             for author in channel.findall("wp:author", NS)
         },
-        users={user.username.lower(): user for user in db.session.scalars(select(User))},
+        bylines=Bylines(),
         summary=summary,
         home=_home(channel),
         dates=_publication_dates(items, summary),
     )
+    summary.accounts_without_password = run.bylines.without_password
     try:
         for item in track(items, "Items"):
             _import_item(item, run)
@@ -253,7 +237,7 @@ def import_wordpress(raw: bytes, *, include_pages: bool = True, track: Tracker =
 
 
 def _import_item(item: Element, run: _Run) -> None:
-    names, users, summary = run.names, run.users, run.summary
+    names, summary = run.names, run.summary
     kind, status = _text(item, "wp:post_type"), _text(item, "wp:status")
     post_id = _text(item, "wp:post_id")
     legacy = f"{run.home}/?{'p' if kind == 'post' else 'page_id'}={post_id}"
@@ -284,7 +268,7 @@ def _import_item(item: Element, run: _Run) -> None:
         body=wordpress_html(_text(item, "content:encoded")),
         status=POST_STATUSES.get(status, PostStatus.draft),
         comments_open=_text(item, "wp:comment_status") != "closed",
-        author=_author(_text(item, "dc:creator"), names, users, summary),
+        author=run.bylines.account(login := _text(item, "dc:creator"), names.get(login, login)),
         tags=tags_named([name for name in dict.fromkeys(categories) if name.lower() != "uncategorized"]),
         published_at=published_at,
         created_at=published_at or datetime.now(UTC),
