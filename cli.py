@@ -275,13 +275,20 @@ def import_command(path: Path, keep_passwords: bool) -> None:
 
 @click.command("import-wordpress")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--uploads",
+    type=click.Path(exists=True, path_type=Path),
+    help="WordPress's wp-content/uploads folder (or a zip of it): the posts' images are brought in from it.",
+)
 @click.option("--pages/--skip-pages", default=True, show_default=True, help="Import WordPress pages as posts.")
 @with_appcontext
-def import_wordpress_command(path: Path, pages: bool) -> None:
+def import_wordpress_command(path: Path, uploads: Path | None, pages: bool) -> None:
     """Import a WordPress export (WXR file from Tools → Export); safe to run again."""
     init_db()
     try:
-        summary = wordpress.import_wordpress(_import_file(path), include_pages=pages, track=_progress_bar)
+        summary = wordpress.import_wordpress(
+            _import_file(path), include_pages=pages, uploads=uploads, track=_progress_bar
+        )
     except TransferError as error:
         raise click.ClickException(f"Nothing was imported: {error}") from None
     click.echo(str(summary))

@@ -593,3 +593,14 @@ def wxr_comment(comment_id: int, author: str, text: str, *, parent: int = 0, kin
 			<wp:comment_type><![CDATA[{kind}]]></wp:comment_type>
 			<wp:comment_parent>{parent}</wp:comment_parent>
 		</wp:comment>"""
+
+
+def media_folder(root: Path, *names: str) -> Path:
+    """Write a copy of an old blog's media folder: a small real picture under each of ``names`` (PNG or JPEG by
+    the extension) and one text file pretending to be a picture, ``2023/01/not-an-image.jpg``."""
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 6), "navy").save(root / name, "PNG" if name.endswith(".png") else "JPEG")
+    (root / "2023/01").mkdir(parents=True, exist_ok=True)
+    (root / "2023/01/not-an-image.jpg").write_text("<html>not a picture</html>")
+    return root

@@ -11,6 +11,7 @@ from PIL import Image
 
 import images
 from helpers import count
+from helpers import media_folder
 from helpers import page_text
 from models import Post
 from transfer import ghost
@@ -101,18 +102,8 @@ def test_a_file_that_is_not_a_ghost_export_is_refused_with_a_reason_and_nothing_
     assert count(app, Post.id) == 0
 
 
-def ghost_images_folder(root: Path, *names: str) -> Path:
-    """Write a Ghost ``content/images`` folder holding real pictures under ``names`` (and one text file)."""
-    for name in names:
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (8, 6), "navy").save(root / name, "PNG" if name.endswith(".png") else "JPEG")
-    (root / "2023/01").mkdir(parents=True, exist_ok=True)
-    (root / "2023/01/not-an-image.jpg").write_text("<html>not a picture</html>")
-    return root
-
-
 def test_images_come_from_the_content_images_folder_and_the_links_follow(app, client, tmp_path):
-    folder = ghost_images_folder(tmp_path / "images", "2023/08/boats.jpg", "2023/01/portrait.png")
+    folder = media_folder(tmp_path / "images", "2023/08/boats.jpg", "2023/01/portrait.png")
     summary = run_import(app, images=folder)
 
     image = re.search(
@@ -132,12 +123,12 @@ def test_images_come_from_the_content_images_folder_and_the_links_follow(app, cl
 def test_an_image_path_that_leads_out_of_the_folder_is_never_read(app, client, tmp_path):
     (tmp_path / "etc").mkdir()
     Image.new("RGB", (4, 4)).save(tmp_path / "etc/secret.jpg", "JPEG")
-    run_import(app, images=ghost_images_folder(tmp_path / "site/images"))
+    run_import(app, images=media_folder(tmp_path / "site/images"))
     assert 'src="/content/images/../../../etc/secret.jpg"' in post_body(client, "about")
 
 
 def test_importing_twice_with_images_stores_each_image_once(app, tmp_path):
-    folder = ghost_images_folder(tmp_path / "images", "2023/08/boats.jpg", "2023/01/portrait.png")
+    folder = media_folder(tmp_path / "images", "2023/08/boats.jpg", "2023/01/portrait.png")
     run_import(app, images=folder)
     with app.app_context():
         stored = sorted(images.uploads_folder().iterdir())
@@ -148,7 +139,7 @@ def test_importing_twice_with_images_stores_each_image_once(app, tmp_path):
 def test_import_ghost_command_brings_the_images_and_prints_every_adjustment(app, runner, tmp_path):
     export = tmp_path / "ghost.json"
     export.write_bytes(FIXTURE)
-    folder = ghost_images_folder(tmp_path / "images", "2023/08/boats.jpg")
+    folder = media_folder(tmp_path / "images", "2023/08/boats.jpg")
     result = runner.invoke(args=["import-ghost", str(export), "--images", str(folder)])
     assert result.exit_code == 0, result.output
     assert "Imported 4 posts and 1 pages (1 as drafts) from Ghost" in result.output

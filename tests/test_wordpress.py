@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from database import db
 from helpers import WXR_NAMESPACES
 from helpers import count
+from helpers import media_folder
 from helpers import page_text
 from helpers import reset_database
 from helpers import wxr
@@ -418,3 +420,25 @@ def test_the_command_lists_every_change_and_refuses_files_over_the_import_limit(
         refused = runner.invoke(args=[command, str(path)])
         assert refused.exit_code == 1
         assert "Nothing was imported: The file is 2 MB; imports can be at most 1 MB." in refused.output
+
+
+def test_images_come_from_the_uploads_folder_and_the_posts_link_to_the_copies(app, client, tmp_path):
+    uploads = media_folder(tmp_path / "uploads", "2019/05/cafe.jpg")
+    summary = run_import(app, uploads=uploads)
+
+    body = page_text(client.get("/posts/cafe-in-zurich"))
+    image = re.search(r'<img src="(/uploads/[0-9a-f]+\.jpg)" alt="The café"', body)
+    assert image is not None and "marta.example/wp-content" not in body
+    assert client.get(image[1]).mimetype == "image/jpeg"
+    assert "1 image was brought in from uploads." in str(summary)
+
+
+def test_an_image_missing_from_a_zipped_uploads_folder_is_listed_and_its_link_kept(app, client, tmp_path):
+    with zipfile.ZipFile(tmp_path / "uploads.zip", "w") as archive:
+        archive.writestr("wp-content/uploads/2019/06/other.jpg", b"not this one")
+    summary = run_import(app, uploads=tmp_path / "uploads.zip")
+
+    assert 'src="https://marta.example/wp-content/uploads/2019/05/cafe.jpg"' in page_text(
+        client.get("/posts/cafe-in-zurich")
+    )
+    assert "The image 2019/05/cafe.jpg was left out: it is not in the media folder." in str(summary)

@@ -117,6 +117,8 @@ class MediaFolder:
 
     def notes(self) -> list[str]:
         """Sentences for the owner: how many images came in, and each one left out with why."""
-        notes = [f"{len(self.imported)} images were brought in from {self.path.name}."] if self.imported else []
+        count = len(self.imported)
+        brought = f"{count} {'image was' if count == 1 else 'images were'} brought in from {self.path.name}."
+        notes = [brought] if count else []
         notes += [f"The image {path} was left out: {why}." for path, why in sorted(self.missing.items())]
         return notes

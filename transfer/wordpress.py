@@ -18,6 +18,7 @@ from dataclasses import field
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import parse_qsl
 from urllib.parse import unquote
 from urllib.parse import urlsplit
@@ -38,6 +39,7 @@ from transfer.common import Bylines
 from transfer.common import Tracker
 from transfer.common import TransferError
 from transfer.common import untracked
+from transfer.media import MediaFolder
 from transfer.wpautop import wordpress_html
 from transfer.wxr import NS
 from transfer.wxr import read_channel
@@ -119,6 +121,7 @@ class _Run:
     summary: Summary
     home: str  # the blog's path on its old site: "" at the root, "/blog" in a folder
     dates: dict[int, datetime | None]  # item (by id()) → its publication date, filled in where the file has none
+    media: MediaFolder | None  # where the posts' images come from, when the owner gave the uploads folder
     claimed: dict[str, str] = field(default_factory=dict)  # old address → the title of the item that has it
 
 
@@ -206,8 +209,13 @@ def _home(channel: Element) -> str:
     return urlsplit(address).path.rstrip("/")
 
 
-def import_wordpress(raw: bytes, *, include_pages: bool = True, track: Tracker = untracked) -> Summary:
+def import_wordpress(
+    raw: bytes, *, include_pages: bool = True, uploads: Path | None = None, track: Tracker = untracked
+) -> Summary:
     """Import a WXR file in one transaction and return what was done, and what was changed on the way.
+
+    ``uploads`` is a copy of the blog's ``wp-content/uploads`` folder (or a zip of it): the images the posts
+    show are brought in from it (an export lists its media, but not their bytes).
 
     :raise TransferError: naming the problem and its place in the file; nothing is imported then.
     """
@@ -224,6 +232,7 @@ def import_wordpress(raw: bytes, *, include_pages: bool = True, track: Tracker =
         summary=summary,
         home=_home(channel),
         dates=_publication_dates(items, summary),
+        media=MediaFolder(uploads, marker="/wp-content/uploads/") if uploads is not None else None,
     )
     summary.accounts_without_password = run.bylines.without_password
     try:
@@ -233,7 +242,13 @@ def import_wordpress(raw: bytes, *, include_pages: bool = True, track: Tracker =
     except BaseException:
         db.session.rollback()
         raise
+    if run.media is not None:
+        summary.adjustments += run.media.notes()
     return summary
+
+
+def _with_images(html: str, media: MediaFolder | None) -> str:
+    return media.bring_images(html) if media is not None else html
 
 
 def _import_item(item: Element, run: _Run) -> None:
@@ -265,7 +280,7 @@ def _import_item(item: Element, run: _Run) -> None:
         slug=slug,
         excerpt=_text(item, "excerpt:encoded"),
         format=BodyFormat.html,
-        body=wordpress_html(_text(item, "content:encoded")),
+        body=_with_images(wordpress_html(_text(item, "content:encoded")), run.media),
         status=POST_STATUSES.get(status, PostStatus.draft),
         comments_open=_text(item, "wp:comment_status") != "closed",
         author=run.bylines.account(login := _text(item, "dc:creator"), names.get(login, login)),
