@@ -6,16 +6,13 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import click
-import flask_migrate
 from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
 from flask.cli import with_appcontext
 from sqlalchemy import func
-from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy import text
 
@@ -24,6 +21,7 @@ import commenters
 import demo
 import moderation
 import search
+import transfer.commands
 from account import passwords
 from account.logins import purge_old_login_failures
 from account.two_factor import turn_off_two_factor
@@ -34,30 +32,7 @@ from models import CommentStatus
 from models import Post
 from models import PostStatus
 from models import UserRole
-from transfer import export
-from transfer import ghost
-from transfer import inkwell
-from transfer import static_site
-from transfer import wordpress
-from transfer.backup import backup
-from transfer.common import TransferError
-from transfer.common import check_import_size
-
-
-def init_db() -> bool:
-    """Bring the database up to the latest schema (migrations); on a new database, write the welcome post.
-
-    Safe to run again: existing data is kept and upgraded. A database made from the models without
-    migrations (the test suite does that) is marked as current. Returns whether the database was new.
-    """
-    tables = inspect(db.engine).get_table_names()
-    is_new = Post.__tablename__ not in tables
-    if not is_new and "alembic_version" not in tables:
-        flask_migrate.stamp()
-    flask_migrate.upgrade()
-    if is_new:
-        demo.add_welcome_post()
-    return is_new
+from schema import init_db
 
 
 @click.command("set-password")
@@ -217,129 +192,6 @@ def stats_command(as_json: bool) -> None:
     click.echo(f"Database: {size / 1_048_576:,.1f} MB" if size is not None else "Database: size unknown")
 
 
-@click.command("export")
-@click.argument("path", type=click.Path(dir_okay=False, writable=True, path_type=Path))
-@click.option(
-    "--with-users",
-    is_flag=True,
-    help="Include password hashes and two-factor keys, for an import with --keep-passwords.",
-)
-@click.option("--zip", "as_zip", is_flag=True, help="Write a zip: the JSON plus the images as files.")
-@with_appcontext
-def export_command(path: Path, with_users: bool, as_zip: bool) -> None:
-    """Write the whole blog (posts, tags, comments, images, settings, accounts) to a JSON (or zip) file."""
-    if not inspect(db.engine).has_table(Post.__tablename__):
-        raise click.ClickException("This database has no blog in it yet: is DATABASE_URL the right one?")
-    data = export.export_data(with_users=with_users)
-    counts = {kind: len(data[kind]) for kind in ("posts", "comments", "tags", "uploads", "users")}
-    if as_zip:
-        path.write_bytes(export.as_zip(data))
-    else:
-        path.write_text(export.as_json(data), encoding="utf-8")
-    click.echo(
-        f"Exported {counts['posts']:,} posts, {counts['comments']:,} comments, {counts['tags']:,} tags, "
-        f"{counts['uploads']:,} images and {counts['users']:,} accounts to {path}."
-    )
-
-
-def _progress_bar(items: list[object], label: str) -> Iterator[object]:
-    with click.progressbar(items, label=f"{label:<9}", show_pos=True) as bar:
-        yield from bar
-
-
-def _import_file(path: Path) -> bytes:
-    """Read a file to import, unless it is larger than any import may be (checked before reading it)."""
-    check_import_size(path.stat().st_size)
-    return path.read_bytes()
-
-
-@click.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--keep-passwords",
-    is_flag=True,
-    help="Keep the accounts' password hashes and two-factor keys from the file (only for a file you made yourself).",
-)
-@with_appcontext
-def import_command(path: Path, keep_passwords: bool) -> None:
-    """Load a JSON (or zip) export into an empty blog, all or nothing; accounts come without passwords."""
-    init_db()
-    try:
-        result = inkwell.import_data(
-            inkwell.read_export(_import_file(path)), track=_progress_bar, keep_passwords=keep_passwords
-        )
-    except TransferError as error:
-        raise click.ClickException(f"Nothing was imported: {error}") from None
-    click.echo(str(result))
-
-
-@click.command("import-wordpress")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--uploads",
-    type=click.Path(exists=True, path_type=Path),
-    help="WordPress's wp-content/uploads folder (or a zip of it): the posts' images are brought in from it.",
-)
-@click.option("--pages/--skip-pages", default=True, show_default=True, help="Import WordPress pages as posts.")
-@with_appcontext
-def import_wordpress_command(path: Path, uploads: Path | None, pages: bool) -> None:
-    """Import a WordPress export (WXR file from Tools → Export); safe to run again."""
-    init_db()
-    try:
-        summary = wordpress.import_wordpress(
-            _import_file(path), include_pages=pages, uploads=uploads, track=_progress_bar
-        )
-    except TransferError as error:
-        raise click.ClickException(f"Nothing was imported: {error}") from None
-    click.echo(str(summary))
-
-
-@click.command("import-folder")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
-@with_appcontext
-def import_folder_command(path: Path) -> None:
-    """Import the Markdown posts of a Jekyll, Hugo, Pelican or Eleventy site (a folder or zip); safe to run again."""
-    init_db()
-    try:
-        summary = static_site.import_static_site(path, track=_progress_bar)
-    except TransferError as error:
-        raise click.ClickException(f"Nothing was imported: {error}") from None
-    click.echo(str(summary))
-
-
-@click.command("import-ghost")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--images",
-    type=click.Path(exists=True, path_type=Path),
-    help="Ghost's content/images folder (or a zip of it): the posts' images are brought in from it.",
-)
-@click.option("--pages/--skip-pages", default=True, show_default=True, help="Import Ghost pages as posts.")
-@with_appcontext
-def import_ghost_command(path: Path, images: Path | None, pages: bool) -> None:
-    """Import a Ghost export (JSON from Settings → Labs → Export content); safe to run again."""
-    init_db()
-    try:
-        summary = ghost.import_ghost(_import_file(path), include_pages=pages, images=images, track=_progress_bar)
-    except TransferError as error:
-        raise click.ClickException(f"Nothing was imported: {error}") from None
-    click.echo(str(summary))
-
-
-@click.command("backup")
-@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--keep", type=click.IntRange(min=1), help="Keep only the newest N backups in the folder.")
-@with_appcontext
-def backup_command(folder: Path | None, keep: int | None) -> None:
-    """Copy the database into FOLDER (default: instance/backups) while the blog keeps running."""
-    folder = folder or Path(current_app.instance_path) / "backups"
-    try:
-        target = backup(folder, keep)
-    except TransferError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"Backed up the database to {target} ({target.stat().st_size / 1_048_576:,.1f} MB).")
-
-
 @click.command("reindex")
 @with_appcontext
 def reindex_command() -> None:
@@ -428,14 +280,8 @@ def register_commands(app: Flask) -> None:
         commenter_command,
         reindex_command,
         stats_command,
-        export_command,
-        import_command,
-        backup_command,
-        import_wordpress_command,
-        import_folder_command,
-        import_ghost_command,
         set_password_command,
         disable_two_factor_command,
     )
-    for command in commands:
+    for command in (*commands, *transfer.commands.COMMANDS):
         app.cli.add_command(command)
