@@ -40,6 +40,8 @@ from transfer.common import Tracker
 from transfer.common import TransferError
 from transfer.common import untracked
 from transfer.media import MediaFolder
+from transfer.shortcodes import expand_shortcodes
+from transfer.shortcodes import kept_as_text
 from transfer.wpautop import wordpress_html
 from transfer.wxr import NS
 from transfer.wxr import read_channel
@@ -272,6 +274,8 @@ def _import_item(item: Element, run: _Run) -> None:
             f"already has; it is at /posts/{slug}."
         )
     published_at = run.dates[id(item)]
+    content, kept = expand_shortcodes(_text(item, "content:encoded"))
+    summary.adjustments += kept_as_text(title, kept)
     categories = [
         c.text.strip()[:TAG_MAX] for c in item.findall("category") if c.text and c.get("domain") in TAG_DOMAINS
     ]
@@ -280,7 +284,7 @@ def _import_item(item: Element, run: _Run) -> None:
         slug=slug,
         excerpt=_text(item, "excerpt:encoded"),
         format=BodyFormat.html,
-        body=_with_images(wordpress_html(_text(item, "content:encoded")), run.media),
+        body=_with_images(wordpress_html(content), run.media),
         status=POST_STATUSES.get(status, PostStatus.draft),
         comments_open=_text(item, "wp:comment_status") != "closed",
         author=run.bylines.account(login := _text(item, "dc:creator"), names.get(login, login)),
