@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,51 @@ def test_import_ghost_command_brings_the_images_and_prints_every_adjustment(app,
     export.write_bytes(b"{not json")
     refused = runner.invoke(args=["import-ghost", str(export)])
     assert refused.exit_code == 1 and "Nothing was imported: The file is not valid JSON" in refused.output
+
+
+def ghost_export(post: dict, **tables) -> bytes:
+    """A minimal Ghost export holding one post (and any other tables given)."""
+    entry = {"id": "1", "title": "Odd", "slug": "odd", "html": "<p>Odd.</p>", "type": "post", "status": "published"}
+    return json.dumps({"db": [{"data": {"posts": [entry | post], **tables}}]}).encode()
+
+
+@pytest.mark.parametrize(
+    "published_at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "not a date", True, -(10**20)]
+)
+def test_a_date_ghost_could_not_have_written_is_treated_as_missing(app, client, published_at):
+    summary = run_import(app, ghost_export({"published_at": published_at, "created_at": "2020-02-02T00:00:00Z"}))
+    assert "had no publication date, so it is dated when it was created" in str(summary)
+    assert '<time datetime="2020-02-02T00:00:00+00:00">' in page_text(client.get("/posts/odd"))
+
+
+def test_tags_in_an_order_of_mixed_kinds_still_come_in(app, client):
+    tags = [{"id": "a", "name": "Alpha"}, {"id": "b", "name": "Beta"}]
+    links = [{"post_id": "1", "tag_id": "a", "sort_order": "first"}, {"post_id": "1", "tag_id": "b", "sort_order": 1}]
+    run_import(app, ghost_export({}, tags=tags, posts_tags=links))
+    html = page_text(client.get("/posts/odd"))
+    assert 'href="/tags/alpha"' in html and 'href="/tags/beta"' in html
+
+
+def test_json_nested_deeper_than_any_export_is_refused_with_a_reason(app):
+    with pytest.raises(TransferError, match="nests its JSON deeper"):
+        run_import(app, b'{"data": {"posts": [' + b"[" * 100_000)
+    assert count(app, Post.id) == 0
+
+
+def test_image_links_that_cannot_be_read_are_listed_and_left_as_they_were(app, client, tmp_path):
+    with zipfile.ZipFile(tmp_path / "images.zip", "w") as archive:
+        archive.writestr("images/2020/a.png", b"\x89PNG\r\n\x1a\n" + b"x" * 100)
+    raw = bytearray((tmp_path / "images.zip").read_bytes())
+    raw[raw.index(b"xxxx")] = ord("y")  # the member's bytes no longer match its checksum
+    (tmp_path / "images.zip").write_bytes(bytes(raw))
+    html = (
+        '<p><img src="/content/images/2020/a.png" alt="Corrupt"><img src="http://[x/content/images/b.png" alt="Odd">'
+        f'<img src="/content/images/{"a" * 5000}.png" alt="Long"><img src="/content/images/c%00.png" alt="Nul"></p>'
+    )
+    summary = run_import(app, ghost_export({"html": html}), images=tmp_path / "images.zip")
+
+    body = post_body(client, "odd")
+    assert body.count("<img") == 4 and "/uploads/" not in body
+    notes = str(summary)
+    assert "The image 2020/a.png was left out: it could not be read (BadZipFile)." in notes
+    assert "c\x00.png was left out" in notes

@@ -23,6 +23,7 @@ from models import BodyFormat
 from models import LegacyAddress
 from models import Post
 from models import PostStatus
+from models import User
 from models import slugify
 from models import tags_named
 from models import unique_slug
@@ -75,6 +76,8 @@ def read_ghost(raw: bytes) -> dict[str, Any]:
         document = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise TransferError("The file is not text in UTF-8, as Ghost writes its exports.") from None
+    except RecursionError:
+        raise TransferError("The file nests its JSON deeper than any Ghost export does.") from None
     except json.JSONDecodeError as error:
         raise TransferError(
             f"The file is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
@@ -123,7 +126,7 @@ def import_ghost(
                 summary,
             )
         db.session.commit()
-    except TransferError:
+    except BaseException:
         db.session.rollback()
         raise
     if media is not None:
@@ -143,7 +146,7 @@ def _tags_by_post(data: dict[str, Any]) -> dict[str, list[str]]:
         if tag.get("visibility", "public") == "public" and not str(tag.get("name") or "").startswith("#")
     }
     by_post: dict[str, list[str]] = {}
-    for link in sorted(data.get("posts_tags", []), key=lambda row: row.get("sort_order") or 0):
+    for link in sorted(data.get("posts_tags", []), key=_sort_order):
         name = names.get(str(link.get("tag_id")))
         if name:
             by_post.setdefault(str(link.get("post_id")), []).append(name)
@@ -154,7 +157,7 @@ def _authors_by_post(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Return each post's first author: from ``posts_authors`` (Ghost 1.22+) or the post's ``author_id``."""
     users = {str(user.get("id")): user for user in data.get("users", [])}
     by_post: dict[str, dict[str, Any]] = {}
-    for link in sorted(data.get("posts_authors", []), key=lambda row: row.get("sort_order") or 0):
+    for link in sorted(data.get("posts_authors", []), key=_sort_order):
         if str(link.get("author_id")) in users:
             by_post.setdefault(str(link.get("post_id")), users[str(link.get("author_id"))])
     for post in data["posts"]:
@@ -164,17 +167,32 @@ def _authors_by_post(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return by_post
 
 
+def _account(author: dict[str, Any] | None, bylines: Bylines) -> User | None:
+    """Return the account for a Ghost author, known by the slug of their profile (made a safe username)."""
+    if author is None:
+        return None
+    username = slugify(str(author.get("slug") or author.get("name") or "author"), max_length=40)
+    return bylines.account(username, str(author.get("name") or ""))
+
+
+def _sort_order(row: dict[str, Any]) -> float:
+    """Return a link's place in Ghost's order; a value that is not a number sorts first."""
+    order = row.get("sort_order")
+    return order if isinstance(order, int | float) and not isinstance(order, bool) and order == order else 0
+
+
 def _when(value: Any) -> datetime | None:
-    """Read a Ghost date: ISO 8601 (``2021-03-04T05:06:07.000Z``) or, in Ghost 0.x, milliseconds since 1970."""
-    if value in (None, ""):
+    """Read a Ghost date, ISO 8601 (``2021-03-04T05:06:07.000Z``) or, in Ghost 0.x, milliseconds since 1970, in
+    UTC; ``None`` for anything else, or a date that cannot be stored in UTC (the year 1 in a zone east of it)."""
+    if value in (None, "") or isinstance(value, bool):
         return None
     try:
         if isinstance(value, int | float):
             return datetime.fromtimestamp(value / 1000, UTC)
         when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _body(
@@ -228,9 +246,7 @@ def _import_post(
         excerpt=str(entry.get("custom_excerpt") or "")[:500],
         body=body,
         status=status,
-        author=bylines.account(str(author.get("slug") or author.get("name") or ""), str(author.get("name") or ""))
-        if author
-        else None,
+        author=_account(author, bylines),
         tags=tags_named(list(dict.fromkeys(name[:60] for name in tag_names))),
         published_at=published_at,
         created_at=created_at,

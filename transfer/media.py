@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -29,6 +30,7 @@ from transfer.common import TransferError
 
 LINK = re.compile(r'(?P<attribute>\b(?:src|href))="(?P<address>[^"]+)"')
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+UNREADABLE = (OSError, ValueError, zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError)
 
 
 @dataclass
@@ -44,11 +46,13 @@ class MediaFolder:
         if not self.path.exists():
             raise TransferError(f"The media folder {self.path} does not exist.")
         self._zip = None
+        self._members: dict[str, str] = {}
         if self.path.is_file():
             try:
                 self._zip = zipfile.ZipFile(self.path)
-            except zipfile.BadZipFile:
+            except (zipfile.BadZipFile, OSError):
                 raise TransferError(f"{self.path.name} is neither a folder nor a zip file.") from None
+            self._members = {name.removeprefix("./"): name for name in self._zip.namelist()}
 
     def read(self, relative: str) -> bytes | None:
         """Return the file at ``relative`` inside the folder, or ``None`` when it is not there (or leads outside)."""
@@ -68,9 +72,9 @@ class MediaFolder:
 
     def _read_member(self, relative: str, limit: int) -> bytes | None:
         assert self._zip is not None
-        names = {name.removeprefix("./"): name for name in self._zip.namelist()}
         # A zip of the folder may hold it at its top level, or inside the folder's own name.
-        found = next((names[name] for name in names if name == relative or name.endswith("/" + relative)), None)
+        names = self._members
+        found = names.get(relative) or next((names[name] for name in names if name.endswith("/" + relative)), None)
         if found is None:
             return None
         if self._zip.getinfo(found).file_size > limit:
@@ -95,7 +99,10 @@ class MediaFolder:
         return match[0] if new is None else f'{match["attribute"]}="{new}"'
 
     def _relative_path(self, address: str) -> str | None:
-        path = unquote(urlsplit(address.replace("&amp;", "&")).path)
+        try:
+            path = unquote(urlsplit(address.replace("&amp;", "&")).path)
+        except ValueError:  # not an address at all ("http://[x/…"): a link the import leaves alone
+            return None
         if self.marker not in path or not path.lower().endswith(IMAGE_SUFFIXES):
             return None
         return path.split(self.marker, 1)[1]
@@ -109,6 +116,9 @@ class MediaFolder:
             checked, kind = checked_image(content)
         except UploadError as error:
             self.missing[relative] = str(error)
+            return
+        except UNREADABLE as error:  # a name the system refuses, or a zip member that is corrupt or encrypted
+            self.missing[relative] = f"it could not be read ({type(error).__name__})"
             return
         name = f"{hashlib.sha256(checked).hexdigest()[:32]}.{kind}"
         write_upload(name, checked)
