@@ -273,3 +273,111 @@ def test_import_folder_command_prints_a_summary_and_refuses_with_a_message(app, 
     not_a_site.write_text("hello", encoding="utf-8")
     refused = runner.invoke(args=["import-folder", str(not_a_site)])
     assert refused.exit_code == 1 and "Nothing was imported: notes.txt is neither a folder nor a zip" in refused.output
+
+
+def test_long_lines_of_backticks_or_template_openings_import_in_linear_time(app, client, tmp_path):
+    site = copy_of(HUGO, tmp_path)
+    long_lines = "`" * 100_000 + "x\n\n" + "{{<" * 33_000 + "\n\n" + "{%" * 50_000 + "\n"
+    (site / "content" / "posts" / "long.md").write_text(f"---\ntitle: Long\n---\n{long_lines}", encoding="utf-8")
+    summary = run_import(app, site)
+    assert summary.posts == 4 and summary.left_out == []
+    assert not [tag for tag in summary.shortcodes if tag.startswith("content/posts/long.md")]
+    with app.app_context():
+        assert db.session.scalar(select(Post.body).where(Post.slug == "long")) == long_lines
+
+
+@pytest.mark.parametrize(
+    ("line", "marked", "tags"),
+    [
+        ("a `{{ x }}` b {{ y }}", "a `{{ x }}` b `{{ y }}`", ["{{ y }}"]),
+        ("``a ` {% b %}`` {% c %}", "``a ` {% b %}`` `{% c %}`", ["{% c %}"]),
+        ("`` {{ z }} ` end", "`` `{{ z }}` ` end", ["{{ z }}"]),
+        ("{{< figure src=`a` >}} {{% note %}}", "``{{< figure src=`a` >}}`` `{{% note %}}`", None),
+        ("{{< open {{ x }}", "`{{< open {{ x }}`", ["{{< open {{ x }}"]),
+        ("{{%}} and {{ no end", "`{{%}}` and {{ no end", ["{{%}}"]),
+    ],
+)
+def test_template_tags_outside_code_spans_are_marked_as_written(line, marked, tags):
+    from transfer.static_site import _marked_line
+
+    found: list[str] = []
+    assert _marked_line(line, found.append) == marked
+    if tags is not None:
+        assert found == tags
+
+
+def test_a_named_pipe_or_a_link_to_itself_is_left_out_by_name_and_the_rest_imported(app, tmp_path):
+    site = copy_of(HUGO, tmp_path)
+    posts = site / "content" / "posts"
+    os.mkfifo(posts / "pipe.md")
+    os.symlink("loop.md", posts / "loop.md")
+    summary = run_import(app, site)
+    assert summary.posts == 3
+    assert sorted(summary.left_out) == [
+        "content/posts/loop.md: a link that leads round in a circle; left out.",
+        "content/posts/pipe.md: not a regular file (a pipe, device or socket); left out.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("month.md", "---\ntitle: M\ndate: 2020-13-45\n---\nx\n", r"YAML front matter has a value that cannot be read"),
+        ("year0.md", "---\ntitle: Y\ndate: 0000-01-01\n---\nx\n", r"YAML front matter has a value that cannot be read"),
+        ("zone.md", "---\ntitle: Z\ndate: 2020-01-01 00:00:00 +99:00\n---\nx\n", r"cannot be read"),
+        ("deep.md", "+++\ntitle = 'D'\ntags = " + "[" * 5000 + "]" * 5000 + "\n+++\nx\n", r"TOML .* nested too deeply"),
+    ],
+)
+def test_front_matter_values_that_cannot_be_built_leave_the_file_out_by_name(app, tmp_path, name, text, message):
+    site = copy_of(HUGO, tmp_path)
+    (site / "content" / "posts" / name).write_text(text, encoding="utf-8")
+    summary = run_import(app, site)
+    assert summary.posts == 3 and len(summary.left_out) == 1
+    assert summary.left_out[0].startswith(f"content/posts/{name}: the ")
+    assert re.search(message, summary.left_out[0]), summary.left_out[0]
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+05:00", "'9999-12-31T23:00:00-05:00'"])
+def test_a_date_that_overflows_in_utc_is_not_used_and_said(app, client, tmp_path, when):
+    site = copy_of(HUGO, tmp_path)
+    (site / "content" / "posts" / "edge.md").write_text(f"---\ntitle: Edge\ndate: {when}\n---\nx\n", "utf-8")
+    summary = run_import(app, site)
+    assert summary.posts == 4 and summary.left_out == []
+    assert any(note.startswith("content/posts/edge.md: the date ") for note in summary.adjustments)
+    assert "content/posts/edge.md: no date; the post is dated with the time of the import." in summary.adjustments
+    assert client.get("/posts/edge").status_code == 200
+
+
+def test_a_malformed_alias_is_skipped_and_said_and_the_others_redirect(app, client, tmp_path):
+    site = copy_of(HUGO, tmp_path)
+    text = "---\ntitle: Aliased\ndate: 2020-02-02\naliases: ['http://[x/y', '/old/aliased/']\n---\nx\n"
+    (site / "content" / "posts" / "aliased.md").write_text(text, encoding="utf-8")
+    summary = run_import(app, site)
+    assert summary.posts == 4 and summary.left_out == []
+    assert (
+        "content/posts/aliased.md: the old address 'http://[x/y' is too long or not an address; left out."
+        in summary.adjustments
+    )
+    assert client.get("/old/aliased/").headers["Location"] == "/posts/aliased"
+
+
+def test_zip_members_that_are_encrypted_oddly_compressed_or_damaged_are_left_out_by_name(app, tmp_path):
+    archive = tmp_path / "site.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("posts/good.md", "---\ntitle: Good\ndate: 2020-02-02\n---\nFine.\n")
+        for name in ("secret", "odd", "crc", "deflate"):
+            out.writestr(f"posts/{name}.md", b"\xff\xff---\ntitle: Bad\n---\nNo.\n")
+        members = {info.filename: info for info in out.infolist()}
+        members["posts/secret.md"].flag_bits |= 0x1  # encrypted
+        members["posts/odd.md"].compress_type = 99  # a method zipfile does not know
+        members["posts/crc.md"].CRC ^= 1
+        members["posts/deflate.md"].compress_type = zipfile.ZIP_DEFLATED  # stored bytes are not deflate data
+    summary = run_import(app, archive)
+    assert summary.posts == 1
+    assert sorted(summary.left_out) == [
+        "posts/crc.md: cannot be unpacked (its data is damaged: Bad CRC-32 for file 'posts/crc.md'); left out.",
+        "posts/deflate.md: cannot be unpacked (its data is damaged: Error -3 while decompressing data: "
+        "invalid block type); left out.",
+        "posts/odd.md: cannot be unpacked (its compression method is not supported); left out.",
+        "posts/secret.md: cannot be unpacked (it is encrypted); left out.",
+    ]

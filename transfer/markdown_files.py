@@ -8,11 +8,13 @@ matter that does not parse are left out, each with the reason and the place, and
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import stat
 import tomllib
 import zipfile
+import zlib
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -125,10 +127,22 @@ def _folder_files(root: Path, site: Site) -> Files:
             relative = PurePosixPath(file.relative_to(root).as_posix())
             if not _is_markdown(relative):
                 continue
-            if file.is_symlink() and not file.resolve().is_relative_to(root):
+            try:
+                target = file.resolve()
+                status = target.stat()
+            except RuntimeError:  # a link to itself, or round in a circle
+                site.left_out.append(f"{relative}: a link that leads round in a circle; left out.")
+                continue
+            except OSError as error:
+                site.left_out.append(f"{relative}: cannot be read ({error.strerror}); left out.")
+                continue
+            if file.is_symlink() and not target.is_relative_to(root):
                 site.left_out.append(f"{relative}: a link to a file outside the folder; refused.")
                 continue
-            size = file.stat().st_size if file.exists() else 0
+            if not stat.S_ISREG(status.st_mode):  # reading a named pipe would wait forever
+                site.left_out.append(f"{relative}: not a regular file (a pipe, device or socket); left out.")
+                continue
+            size = status.st_size
             if size > MAX_FILE_BYTES:
                 site.left_out.append(f"{relative}: {_too_large(size)}")
                 continue
@@ -169,10 +183,33 @@ def _zip_files(path: Path, site: Site) -> Files:
                 elif member.file_size > MAX_FILE_BYTES:
                     site.left_out.append(f"{name}: {_too_large(member.file_size)}")
                 else:
-                    files.append((name, archive.read(member), name))
+                    try:
+                        files.append((name, archive.read(member), name))
+                    except UNREADABLE_MEMBER as error:
+                        site.left_out.append(f"{name}: cannot be unpacked ({_member_problem(error)}); left out.")
     except zipfile.BadZipFile as error:
         raise TransferError(f"The zip file is damaged: {error}.") from None
     return _without_common_folder(files)
+
+
+# Encrypted (RuntimeError), an unknown compression method (NotImplementedError), or damaged data.
+UNREADABLE_MEMBER = (
+    RuntimeError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+)
+
+
+def _member_problem(error: Exception) -> str:
+    if isinstance(error, RuntimeError) and "encrypted" in str(error):
+        return "it is encrypted"
+    if isinstance(error, NotImplementedError):
+        return "its compression method is not supported"
+    return f"its data is damaged: {str(error) or type(error).__name__}"
 
 
 def _without_common_folder(files: Files) -> Files:
@@ -247,6 +284,12 @@ def _front_matter(handler: BaseHandler, style: str, text: str) -> dict[str, Any]
     except tomllib.TOMLDecodeError as error:
         message = TOML_PLACE.sub(lambda m: f"(line {m[1]}, column {m[2]})", str(error))
         raise FrontMatterError(f"the TOML front matter does not parse: {message}; left out.") from None
+    except RecursionError:
+        raise FrontMatterError(f"the {style.upper()} front matter is nested too deeply; left out.") from None
+    except ValueError as error:  # a value that parses but cannot be built, such as the date 2020-13-45
+        raise FrontMatterError(
+            f"the {style.upper()} front matter has a value that cannot be read ({error}); left out."
+        ) from None
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):

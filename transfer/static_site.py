@@ -11,6 +11,7 @@ be read are left out and listed, the rest is imported in one transaction; runnin
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
@@ -46,7 +47,7 @@ TEMPLATE = re.compile(r"\{\{|\{%")
 FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 HIGHLIGHT_START = re.compile(r"\s*(?:\{%-?\s*highlight|\{\{<\s*highlight)\s+([\w+#.-]+)[^\n]*?(?:%\}|>\}\})\s*")
 HIGHLIGHT_END = re.compile(r"\s*(?:\{%-?\s*endhighlight\s*-?%\}|\{\{<\s*/\s*highlight\s*>\}\})\s*")
-SHORTCODE_OR_CODE = re.compile(r"(`+).+?\1|\{%.*?%\}|\{\{[<%].*?[>%]\}\}|\{\{.*?\}\}")
+BACKTICKS = re.compile(r"`+")
 DATE_KEYS = ("date", "publishdate", "pubdate", "published_at")
 SUMMARY_KEYS = ("description", "summary", "excerpt")
 MAX_ADDRESS = 300  # the legacy_addresses column
@@ -211,7 +212,12 @@ def _as_datetime(value: Any) -> datetime | None:
         except ValueError:
             return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        try:
+            value.astimezone(UTC)  # 0001-01-01T00:00+05:00 is before the year 1 in UTC
+        except OverflowError:
+            return None
+        return value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return None
@@ -300,7 +306,10 @@ def _default_address(
 
 
 def _as_path(address: str) -> str | None:
-    parts = urlsplit(address)
+    try:
+        parts = urlsplit(address)
+    except ValueError:  # "http://[x/y": an unclosed IPv6 host
+        return None
     if parts.scheme not in ("", "http", "https"):
         return None
     path = unquote(parts.path) or "/"
@@ -338,12 +347,74 @@ def _mark_template_tags(body: str, document: Document, found: list[str]) -> str:
         if fence or line.startswith(("    ", "\t")):
             continue
 
-        def as_code(match: re.Match[str], number: int = number) -> str:
-            if match[0].startswith("`"):
-                return match[0]
-            found.append(f"{document.path}, line {document.first_line + number}: {match[0]}")
-            ticks = "``" if "`" in match[0] else "`"
-            return f"{ticks}{match[0]}{ticks}"
-
-        lines[number] = SHORTCODE_OR_CODE.sub(as_code, line)
+        lines[number] = _marked_line(
+            line,
+            lambda tag, number=number: found.append(f"{document.path}, line {document.first_line + number}: {tag}"),
+        )
     return "\n".join(lines)
+
+
+def _marked_line(line: str, found: Callable[[str], object]) -> str:
+    """Wrap each template tag of a line outside code spans in backticks, reporting it to ``found``.
+
+    One pass from left to right, in time linear in the line (a backtracking regular expression took minutes on a
+    long line of backticks): a code span opens with a run of backticks and closes at the next run of exactly that
+    length (CommonMark); ``{% … %}`` closes at the next ``%}``, ``{{< … >}}`` and ``{{% … %}}`` at the next
+    ``>}}`` or ``%}}``, else ``{{ … }}`` at the next ``}}``.
+    """
+    runs = [(match.start(), match.end()) for match in BACKTICKS.finditer(line)]
+    closing = [-1] * len(runs)  # the next run of the same length, or -1
+    later: dict[int, int] = {}
+    for index in range(len(runs) - 1, -1, -1):
+        length = runs[index][1] - runs[index][0]
+        closing[index] = later.get(length, -1)
+        later[length] = index
+    found_at: dict[str, int] = {}
+
+    def find(token: str, start: int) -> int:
+        """``line.find(token, start)`` for ever later starts, each stretch of the line searched once."""
+        at = found_at.get(token)
+        if at is None or (at != -1 and at < start):
+            at = found_at[token] = line.find(token, start)
+        return at
+
+    out: list[str] = []
+    position = run = 0
+    while position < len(line):
+        while run < len(runs) and runs[run][0] < position:
+            run += 1
+        tick = runs[run][0] if run < len(runs) else len(line)
+        tag = find("{{", position), find("{%", position)
+        brace = min((at for at in tag if at != -1), default=len(line))
+        if tick == len(line) and brace == len(line):
+            break
+        if tick < brace:  # a code span, kept as written; an unclosed run of backticks is text
+            end = runs[closing[run]][1] if closing[run] != -1 else runs[run][1]
+            out.append(line[position:end])
+            position = end
+            continue
+        end = _tag_end(line, brace, find)
+        if end == -1:
+            out.append(line[position : brace + 1])
+            position = brace + 1
+            continue
+        text = line[brace:end]
+        found(text)
+        ticks = "``" if "`" in text else "`"
+        out.append(f"{line[position:brace]}{ticks}{text}{ticks}")
+        position = end
+    out.append(line[position:])
+    return "".join(out)
+
+
+def _tag_end(line: str, start: int, find: Callable[[str, int], int]) -> int:
+    """Where the template tag starting at ``start`` ends, or -1 when it is not closed on its line."""
+    if line[start + 1] == "%":
+        at = find("%}", start + 2)
+        return at + 2 if at != -1 else -1
+    if line[start + 2 : start + 3] in ("<", "%"):
+        ends = [at for at in (find(">}}", start + 3), find("%}}", start + 3)) if at != -1]
+        if ends:
+            return min(ends) + 3
+    at = find("}}", start + 2)
+    return at + 2 if at != -1 else -1
