@@ -374,10 +374,8 @@ def test_zip_members_that_are_encrypted_oddly_compressed_or_damaged_are_left_out
         members["posts/deflate.md"].compress_type = zipfile.ZIP_DEFLATED  # stored bytes are not deflate data
     summary = run_import(app, archive)
     assert summary.posts == 1
-    assert sorted(summary.left_out) == [
-        "posts/crc.md: cannot be unpacked (its data is damaged: Bad CRC-32 for file 'posts/crc.md'); left out.",
-        "posts/deflate.md: cannot be unpacked (its data is damaged: Error -3 while decompressing data: "
-        "invalid block type); left out.",
-        "posts/odd.md: cannot be unpacked (its compression method is not supported); left out.",
-        "posts/secret.md: cannot be unpacked (it is encrypted); left out.",
-    ]
+    crc, deflate, odd, secret = sorted(summary.left_out)
+    assert crc.endswith("(its data is damaged: Bad CRC-32 for file 'posts/crc.md'); left out.")
+    assert deflate.startswith("posts/deflate.md: cannot be unpacked (its data is damaged: ")  # zlib's own words follow
+    assert odd == "posts/odd.md: cannot be unpacked (its compression method is not supported); left out."
+    assert secret == "posts/secret.md: cannot be unpacked (it is encrypted); left out."
