@@ -191,3 +191,8 @@ def test_wpautop_makes_paragraphs_and_line_breaks_but_not_inside_pre_or_around_b
         "<p>One<br />\ntwo</p>\n<p>Three</p>\n<pre>a\n\nb</pre>\n"
         "<blockquote><p>Quoted</p></blockquote>\n<ul>\n<li>x</li>\n</ul>\n"
     )
+
+
+def test_wpautop_puts_back_every_one_of_many_pre_blocks():
+    text = "Intro\n\n" + "<pre>x</pre>" * 50_000
+    assert wpautop(text) == "<p>Intro</p>\n" + "<pre>x</pre>\n" * 50_000

@@ -442,3 +442,104 @@ def test_an_image_missing_from_a_zipped_uploads_folder_is_listed_and_its_link_ke
         client.get("/posts/cafe-in-zurich")
     )
     assert "The image 2019/05/cafe.jpg was left out: it is not in the media folder." in str(summary)
+
+
+def test_a_local_date_the_offset_moves_out_of_range_is_dated_by_its_place(app, client):
+    raw = wxr(
+        wxr_item(
+            1,
+            "East",
+            link=PRETTY.format(slug="east"),
+            slug="east",
+            dates=wxr_dates("2020-01-01 00:00:00", "2020-01-01 10:00:00"),
+        ),
+        wxr_item(
+            2, "Year one", link=PRETTY.format(slug="one"), slug="one", dates=wxr_dates(NO_DATE, "0001-01-01 00:00:00")
+        ),
+    )
+
+    summary = run_import(app, raw)
+
+    assert summary.posts == 2
+    assert summary.adjustments == [
+        "'Year one' has only a local date (0001-01-01 00:00:00), which the blog's usual offset moves past the range "
+        "of dates; it is dated by its place in the file instead.",
+        "'Year one' is published but has no date in the file; it is dated 2020-01-01 00:01 UTC, "
+        "just after 'East', its neighbour in the file.",
+    ]
+    assert '<time datetime="2020-01-01T00:01:00+00:00">' in page_text(client.get("/posts/one"))
+
+
+def test_an_undated_item_after_the_last_possible_date_is_dated_otherwise(app):
+    raw = wxr(
+        wxr_item(1, "Far future", link=PRETTY.format(slug="far"), slug="far", dates=wxr_dates("9999-12-31 23:59:59")),
+        wxr_item(2, "Undated", link=PRETTY.format(slug="undated"), slug="undated", dates=""),
+        wxr_item(3, "Dated", link=PRETTY.format(slug="dated"), slug="dated", dates=wxr_dates("2020-05-01 12:00:00")),
+    )
+
+    summary = run_import(app, raw)
+
+    assert summary.posts == 3
+    assert summary.adjustments == [
+        "'Undated' is published but has no date in the file; it is dated 2020-05-01 11:59 UTC, "
+        "just before 'Dated', its neighbour in the file.",
+    ]
+
+
+def test_an_undated_item_after_the_last_possible_date_alone_is_dated_now(app):
+    raw = wxr(
+        wxr_item(1, "Far future", link=PRETTY.format(slug="far"), slug="far", dates=wxr_dates("9999-12-31 23:59:59")),
+        wxr_item(2, "Undated", link=PRETTY.format(slug="undated"), slug="undated", dates=""),
+    )
+
+    summary = run_import(app, raw)
+
+    assert summary.posts == 2
+    assert len(summary.adjustments) == 1
+    assert summary.adjustments[0].startswith("'Undated' is published but has no date in the file; it is dated ")
+    assert summary.adjustments[0].endswith(" UTC, as imported.")
+
+
+@pytest.mark.parametrize("odd_id", ["²", "1" * 5000])
+def test_a_comment_id_that_is_no_plain_number_still_comes_in(app, client, odd_id):
+    comments = wxr_comment(11, "Lin", "First!").replace("<wp:comment_id>11<", f"<wp:comment_id>{odd_id}<")
+    comments += wxr_comment(12, "Sam", "Second.")
+    raw = wxr(wxr_item(1, "Odd ids", link=PRETTY.format(slug="odd"), slug="odd", comments=comments))
+
+    summary = run_import(app, raw)
+
+    assert summary.comments["approved"] == 2
+    html = page_text(client.get("/posts/odd"))
+    assert "First!" in html and "Second." in html
+
+
+def test_a_malformed_link_is_listed_and_the_post_comes_in(app, client):
+    raw = wxr(
+        wxr_item(1, "Broken link", link="http://[::1/x", slug="broken"),
+        wxr_item(2, "Fine", link=PRETTY.format(slug="fine"), slug="fine"),
+    )
+
+    summary = run_import(app, raw)
+
+    assert summary.posts == 2
+    assert summary.adjustments == [
+        "The old address 'http://[::1/x' of 'Broken link' is malformed; it does not redirect."
+    ]
+    assert "<h1>Broken link</h1>" in page_text(client.get("/posts/broken"))
+    assert client.get("/2020/03/fine/").headers["Location"] == "/posts/fine"
+
+
+def test_a_malformed_blog_address_is_listed_and_the_channel_link_used(app, client):
+    item = wxr_item(1, "In a folder", link="https://example.com/blog/2020/03/folder/", slug="folder")
+    raw = wxr(item, home="https://example.com/blog").replace(
+        b"<wp:base_blog_url>https://example.com/blog</wp:base_blog_url>",
+        b"<wp:base_blog_url>http://[x</wp:base_blog_url>",
+    )
+
+    summary = run_import(app, raw)
+
+    assert summary.posts == 1
+    assert summary.adjustments == [
+        "The blog's address 'http://[x' (<wp:base_blog_url>) is malformed; it is not used to place old addresses."
+    ]
+    assert client.get("/blog/2020/03/folder/").headers["Location"] == "/posts/folder"

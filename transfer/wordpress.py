@@ -59,6 +59,7 @@ ADDRESS_MAX = 300
 WEBSITE_MAX = 200  # a cut address would lead somewhere else, so a longer one is left out
 LEGACY_QUERY_ARGS = ("p", "page_id")  # the plain permalinks WordPress answers in any permalink setting
 AFTER_PREVIOUS = timedelta(minutes=1)
+NUMBER_DIGITS_MAX = 18  # a comment id longer than this is no id WordPress gave; it sorts as text
 
 
 @dataclass
@@ -173,8 +174,15 @@ def _publication_dates(items: list[Element], summary: Summary) -> dict[int, date
         published = _text(item, "wp:status") in POST_STATUSES
         if gmt[key] or not published:
             dates[key] = gmt[key] or local[key]
+        elif local[key] and (utc := _shifted(local[key], -offset)) is None:
+            dates[key] = None
+            undated.append(item)
+            summary.adjustments.append(
+                f"{_title(item)!r} has only a local date ({_text(item, 'wp:post_date')}), which the blog's usual "
+                "offset moves past the range of dates; it is dated by its place in the file instead."
+            )
         elif local[key]:
-            dates[key] = local[key] - offset
+            dates[key] = utc
             hours = offset.total_seconds() / 3600
             summary.adjustments.append(
                 f"{_title(item)!r} has only a local date ({local[key]:%Y-%m-%d %H:%M}); it is dated "
@@ -192,12 +200,15 @@ def _date_by_place(item: Element, items: list[Element], dates: dict[int, datetim
     place = items.index(item)
     before = [other for other in reversed(items[:place]) if dates.get(id(other))]
     after = [other for other in items[place + 1 :] if dates.get(id(other))]
-    if before:
-        neighbour, moment, where = before[0], dates[id(before[0])] + AFTER_PREVIOUS, "just after"
-    elif after:
-        neighbour, moment, where = after[0], dates[id(after[0])] - AFTER_PREVIOUS, "just before"
-    else:
-        neighbour, moment, where = None, datetime.now(UTC).replace(microsecond=0), "now"
+    places = [(before[:1], AFTER_PREVIOUS, "just after"), (after[:1], -AFTER_PREVIOUS, "just before")]
+    # A neighbour at the very edge of the range of dates has no moment just after (or before) it: skip it.
+    found = [
+        (neighbour, moment, where)
+        for neighbours, step, where in places
+        for neighbour in neighbours
+        if (moment := _shifted(dates[id(neighbour)], step)) is not None
+    ]
+    neighbour, moment, where = (found or [(None, datetime.now(UTC).replace(microsecond=0), "now")])[0]
     dates[id(item)] = moment
     reason = f"{where} {_title(neighbour)!r}, its neighbour in the file" if neighbour is not None else "as imported"
     summary.adjustments.append(
@@ -205,10 +216,30 @@ def _date_by_place(item: Element, items: list[Element], dates: dict[int, datetim
     )
 
 
-def _home(channel: Element) -> str:
-    """Return the path of the blog on its old site: ``""`` at the root, ``"/blog"`` when installed in a folder."""
-    address = _text(channel, "wp:base_blog_url") or _text(channel, "link")
-    return urlsplit(address).path.rstrip("/")
+def _shifted(moment: datetime, step: timedelta) -> datetime | None:
+    """Return ``moment + step``, or ``None`` when that falls outside the years 1 to 9999."""
+    try:
+        return moment + step
+    except OverflowError:
+        return None
+
+
+def _home(channel: Element, summary: Summary) -> str:
+    """Return the path of the blog on its old site: ``""`` at the root, ``"/blog"`` when installed in a folder.
+
+    A malformed address (``http://[x``) is skipped and listed: the channel's link is tried next, then the root.
+    """
+    for name in ("wp:base_blog_url", "link"):
+        address = _text(channel, name)
+        if not address:
+            continue
+        try:
+            return urlsplit(address).path.rstrip("/")
+        except ValueError:
+            summary.adjustments.append(
+                f"The blog's address {address[:60]!r} (<{name}>) is malformed; it is not used to place old addresses."
+            )
+    return ""
 
 
 def import_wordpress(
@@ -232,7 +263,7 @@ def import_wordpress(
         },
         bylines=Bylines(),
         summary=summary,
-        home=_home(channel),
+        home=_home(channel, summary),
         dates=_publication_dates(items, summary),
         media=MediaFolder(uploads, marker="/wp-content/uploads/") if uploads is not None else None,
     )
@@ -297,7 +328,7 @@ def _import_item(item: Element, run: _Run) -> None:
     db.session.flush()
     addresses = [legacy]
     if post.status == PostStatus.published:
-        addresses += _permalinks(_text(item, "link"), run.home)
+        addresses += _permalinks(_text(item, "link"), title, run)
     for address in dict.fromkeys(addresses):
         if _claim(address, title, run):
             db.session.add(LegacyAddress(path=address, post_id=post.id))
@@ -308,19 +339,26 @@ def _import_item(item: Element, run: _Run) -> None:
     _import_comments(item, post, summary)
 
 
-def _permalinks(link: str, home: str) -> list[str]:
+def _permalinks(link: str, title: str, run: _Run) -> list[str]:
     """Return the old addresses a post's link gives, as WordPress answered them.
 
     A plain permalink (``/blog/?p=123``) is the folder and its query: the folder alone is the blog's home page,
     not the post. A pretty one (``/blog/2019/05/slug/``) is its path; the query arguments of plugins are dropped.
+    A malformed link (``http://[::1/x``) gives none, and is listed.
     """
-    parts = urlsplit(link)
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        run.summary.adjustments.append(
+            f"The old address {link[:60]!r} of {title!r} is malformed; it does not redirect."
+        )
+        return []
     path = unquote(parts.path) or "/"
     query = dict(parse_qsl(parts.query))
     plain = [f"{path}?{name}={query[name]}" for name in LEGACY_QUERY_ARGS if query.get(name)]
     if plain:
         return plain[:1]
-    return [] if path.rstrip("/") == home else [path]
+    return [] if path.rstrip("/") == run.home else [path]
 
 
 def _claim(address: str, title: str, run: _Run) -> bool:
@@ -381,7 +419,9 @@ def _is_shown(entry: Element | None) -> bool:
 
 
 def _number(text: str) -> tuple[int, str]:
-    return (int(text), "") if text.isdigit() else (0, text)
+    """Sort key of a comment id: by number when it is one (ASCII digits, not absurdly many), else by its text."""
+    plain = text.isascii() and text.isdigit() and len(text) <= NUMBER_DIGITS_MAX
+    return (int(text), "") if plain else (0, text)
 
 
 def _import_comments(item: Element, post: Post, summary: Summary) -> None:

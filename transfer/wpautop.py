@@ -54,8 +54,8 @@ def wpautop(text: str) -> str:
     text = re.sub(rf"({BLOCK_TAG})\s*<br />", r"\1", text)
     text = re.sub(r"<br />(\s*</?(?:p|li|div|dl|dd|dt|th|pre|td|ul|ol)[^<>]*>)", r"\1", text)
     text = re.sub(r"\n</p>$", "</p>", text)
-    for placeholder, block in pre_blocks.items():
-        text = text.replace(placeholder, block)
+    if pre_blocks:  # in one pass: a replace per block would copy the whole text once for each
+        text = re.sub(r"<pre wp-pre-tag-\d+></pre>", lambda found: pre_blocks.get(found[0], found[0]), text)
     return text.replace(NEWLINE_IN_TAG, "\n").replace(NEWLINE_IN_TAG.strip(), "\n")
 
 
