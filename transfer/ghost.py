@@ -27,6 +27,7 @@ from models import User
 from models import slugify
 from models import tags_named
 from models import unique_slug
+from transfer.common import SET_PASSWORD
 from transfer.common import Bylines
 from transfer.common import Tracker
 from transfer.common import TransferError
@@ -58,10 +59,7 @@ class GhostSummary:
         lines += self.adjustments + self.media_notes
         if self.accounts_without_password:
             names = ", ".join(self.accounts_without_password)
-            lines.append(
-                f"Authors given an account without a password ({names}): set one with "
-                "`flask --app app set-password NAME`."
-            )
+            lines.append(f"Authors given an account without a password ({names}): set one with `{SET_PASSWORD}`.")
         return "\n".join(lines)
 
 

@@ -35,6 +35,7 @@ from models import PostStatus
 from models import slugify
 from models import tags_named
 from models import unique_slug
+from transfer.common import SET_PASSWORD
 from transfer.common import Bylines
 from transfer.common import Tracker
 from transfer.common import TransferError
@@ -101,7 +102,7 @@ class Summary:
             count = len(self.accounts_without_password)
             notes += (
                 f" {count} {'author was' if count == 1 else 'authors were'} given an account without a password "
-                f"({', '.join(self.accounts_without_password)}); set one with `flask --app app set-password NAME`."
+                f"({', '.join(self.accounts_without_password)}); set one with `{SET_PASSWORD}`."
             )
         return notes
 
