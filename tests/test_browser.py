@@ -4,6 +4,7 @@ published post with an image, and a reader commenting. Screenshots go to test-ar
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from helpers import png_bytes
 ARTIFACTS = ROOT / "test-artifacts"
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+expect = playwright_api.expect  # waits for the page, unlike is_visible()
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)"
 )
@@ -57,7 +59,7 @@ def test_owner_logs_in_writes_a_post_with_an_image_and_publishes_it(live_server,
     image.write_bytes(png_bytes(40, 20))
 
     log_in_as_owner(page, url)
-    assert page.get_by_role("heading", name="Dashboard").is_visible()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
     page.get_by_role("link", name="New post", exact=True).click()
     page.get_by_label("Title").fill("Sunrise over the harbour")
@@ -72,7 +74,7 @@ def test_owner_logs_in_writes_a_post_with_an_image_and_publishes_it(live_server,
     assert body.input_value() == "The light came up **slowly**."
     body.fill(body.input_value() + "\n\n" + snippet.replace("Describe the image", "Boats at dawn"))
     page.get_by_role("button", name="Preview").click()
-    assert page.locator(".preview img[alt='Boats at dawn']").count() == 1
+    expect(page.locator(".preview img[alt='Boats at dawn']")).to_have_count(1)
     screenshot(page, "admin-post-preview")
 
     page.get_by_label("Status").select_option("published")
@@ -81,7 +83,7 @@ def test_owner_logs_in_writes_a_post_with_an_image_and_publishes_it(live_server,
 
     page.goto(url)
     page.get_by_role("heading", name="Sunrise over the harbour").get_by_role("link").click()
-    assert page.url.endswith("/posts/sunrise-over-the-harbour")
+    expect(page).to_have_url(re.compile(r"/posts/sunrise-over-the-harbour$"))
     assert page.locator(".post-body strong").inner_text() == "slowly"
     width = page.locator(".post-body img").evaluate("img => img.naturalWidth")
     assert width == 40
@@ -99,23 +101,23 @@ def test_owner_turns_on_two_factor_and_then_logs_in_with_a_code(live_server, bro
     url = live_server()
     log_in_as_owner(page, url)
     page.get_by_role("link", name="Security").click()
-    assert page.get_by_role("img", name="QR code for your authenticator app").is_visible()
+    expect(page.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
     key = page.locator("code.key").inner_text().replace(" ", "")  # typed into the app instead of scanning
     screenshot(page, "two-factor-set-up")
 
     page.get_by_label("6-digit code from the app").fill(pyotp.TOTP(key).now())
     page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Turn on two-factor authentication").click()
-    assert page.get_by_role("heading", name="Your recovery codes").is_visible()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
     assert page.locator(".recovery-codes li").count() == 10
 
     other = browser.new_context(java_script_enabled=False).new_page()
     log_in_as_owner(other, url)
-    assert other.get_by_role("heading", name="Enter your code").is_visible()
+    expect(other.get_by_role("heading", name="Enter your code")).to_be_visible()
     next_code = pyotp.TOTP(key).at(time.time() + 30)  # the one shown now worked once already
     other.get_by_label("Code from your authenticator app, or a recovery code").fill(next_code)
     other.get_by_role("button", name="Log in").click()
-    assert other.get_by_role("heading", name="Dashboard").is_visible()
+    expect(other.get_by_role("heading", name="Dashboard")).to_be_visible()
     other.context.close()
 
 
@@ -128,23 +130,24 @@ def test_reader_browses_pages_tags_and_search_then_opens_a_post(live_server, pag
     flask_command(environment, "seed-demo", "--posts", "25", "--comments", "60")
 
     page.goto(url)
-    assert page.get_by_role("heading", name="Latest posts").is_visible()
+    expect(page.get_by_role("heading", name="Latest posts")).to_be_visible()
     page.get_by_role("link", name="Older posts →").first.click()
-    assert page.get_by_role("heading", name="Older posts, page 2").is_visible()
+    expect(page.get_by_role("heading", name="Older posts, page 2")).to_be_visible()
     screenshot(page, "home-page-2")
 
     page.locator(".summary a[rel=tag]").first.click()
-    assert "/tags/" in page.url and page.locator(".summary").count() > 0
+    expect(page).to_have_url(re.compile("/tags/"))
+    expect(page.locator(".summary").first).to_be_visible()
     screenshot(page, "tag")
 
     page.get_by_role("searchbox", name="Search the blog").fill("welcome")
     page.get_by_role("searchbox", name="Search the blog").press("Enter")
-    assert "match “welcome”" in page.get_by_role("status").inner_text()
+    expect(page.get_by_role("status")).to_contain_text("match “welcome”")
     assert page.locator(".summary mark").first.inner_text().lower() == "welcome"
     screenshot(page, "search")
 
     page.locator(".summary h2 a").first.click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Welcome to Inkwell"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome to Inkwell")
 
 
 def test_reader_comments_and_the_owner_approves_it_in_the_queue(live_server, page, browser):
@@ -187,7 +190,7 @@ def test_reader_replies_previews_posts_and_edits_within_the_window(live_server, 
     assert "your comment is published" in page.locator(".flashes").inner_text()
 
     page.get_by_role("link", name="Reply to Grace").click()
-    assert page.get_by_role("heading", name="Reply to Grace").is_visible()
+    expect(page.get_by_role("heading", name="Reply to Grace")).to_be_visible()
     page.get_by_role("textbox", name="Name").fill("Ken")
     page.get_by_role("textbox", name="Comment").fill("I *agree*, Grace.")
     page.get_by_role("button", name="Preview").click()
