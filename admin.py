@@ -30,6 +30,7 @@ import account.pages
 import audit
 import editor
 import moderation
+import moving_in
 from account.forms import LoginForm
 from account.forms import SecondFactorForm
 from account.logins import AccountLocked
@@ -70,6 +71,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_blueprint(account.pages.bp)  # /admin/account: an account's own security settings
 bp.register_blueprint(moderation.bp)  # /admin/comments: the moderation queue and the email links' pages
 bp.register_blueprint(editor.bp)  # /admin/posts: the list of posts, writing, editing and deleting them
+bp.register_blueprint(moving_in.bp)  # /admin/import: moving in from WordPress, Ghost or a static site, and undo
 
 ADMIN_REQUEST_LIMIT_FACTOR = 4
 # The email link checks its own signed token.
@@ -100,12 +102,24 @@ def load_user(session_id: str) -> User | None:
 bp.after_request(audit.record_admin_action)
 
 
+def raise_request_limit() -> None:
+    """Let the admin area receive more than a reader's form may send (the factory runs this before anything
+    reads the form).
+
+    A post may carry an image: requests well past the image limit are accepted, so that a too-large image is
+    refused beside its field with the post kept, rather than by a bare 413 page. An administrator moving a
+    blog in may send its export and a zip of its images.
+    """
+    if request.blueprint != "admin" and not (request.blueprint or "").startswith("admin."):
+        return
+    request.max_content_length = ADMIN_REQUEST_LIMIT_FACTOR * current_app.config["UPLOAD_MAX_BYTES"]
+    if request.blueprint == "admin.moving_in" and current_user.is_authenticated and current_user.is_admin:
+        request.max_content_length = moving_in.REQUEST_LIMIT
+
+
 @bp.before_request
 def require_login() -> ResponseReturnValue | None:
     """Send anyone not logged in to the login page, keeping a post they were sending."""
-    # A post may carry an image. Accept requests well past the image limit, so that a too-large image
-    # is refused beside its field with the post kept, rather than by a bare 413 page.
-    request.max_content_length = ADMIN_REQUEST_LIMIT_FACTOR * current_app.config["UPLOAD_MAX_BYTES"]
     refuse_nul_characters(multipart_too=True)
     if current_user.is_authenticated or request.endpoint in OPEN_ENDPOINTS:
         return None

@@ -165,9 +165,13 @@ def register_extensions(app: Flask) -> None:
     # db.create_all() builds and the migrations compare, whatever else has been imported so far.
     import account.tables  # noqa: F401
     import audit  # noqa: F401
+    import transfer.tables  # noqa: F401
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
+    import admin
+
+    app.before_request(admin.raise_request_limit)  # first: CSRF protection reads the form, and so its size
     csrf.init_app(app)
     if not app.config["RATELIMIT_STORAGE_URI"]:
         shared_file = ratelimits.storage_uri(Path(app.instance_path) / "ratelimits.db")

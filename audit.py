@@ -49,6 +49,8 @@ ACTIONS = {
     "admin.moderation.quick_moderate": "Moderated a comment from an email link",
     "admin.export_download": "Downloaded an export",
     "admin.import_upload": "Imported an export",
+    "admin.moving_in.run_import": "Imported another blog",
+    "admin.moving_in.undo": "Undid an import",
     "admin.account.disable_two_factor": "Turned off two-factor authentication",
     "admin.account.enable_two_factor": "Turned on two-factor authentication",
     "admin.account.replace_recovery_codes": "Made new recovery codes",

@@ -17,8 +17,8 @@ from helpers import page_text
 from models import LegacyAddress
 from models import Post
 from models import Tag
+from transfer.common import ImportSummary
 from transfer.common import TransferError
-from transfer.static_site import Summary
 from transfer.static_site import import_static_site
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -26,7 +26,7 @@ JEKYLL = FIXTURES / "jekyll"
 HUGO = FIXTURES / "hugo"
 
 
-def run_import(app, path: Path) -> Summary:
+def run_import(app, path: Path) -> ImportSummary:
     with app.app_context():
         return import_static_site(path)
 
@@ -267,7 +267,10 @@ def test_a_path_that_is_not_a_site_is_refused_and_nothing_imported(app, tmp_path
 def test_import_folder_command_prints_a_summary_and_refuses_with_a_message(app, runner, tmp_path):
     result = runner.invoke(args=["import-folder", str(HUGO)])
     assert result.exit_code == 0, result.output
-    assert "Imported 3 posts (1 as drafts); 5 old addresses redirect. Already imported before: 0." in result.output
+    assert (
+        "Imported 3 posts from a static site (1 as drafts); 5 old addresses redirect. Already imported before: 0."
+        in result.output
+    )
     assert 'content/posts/first-light.md, line 12: {{< figure src="saturn.jpg"' in result.output
     not_a_site = tmp_path / "notes.txt"
     not_a_site.write_text("hello", encoding="utf-8")

@@ -16,12 +16,13 @@ from helpers import media_folder
 from helpers import page_text
 from models import Post
 from transfer import ghost
+from transfer.common import ImportSummary
 from transfer.common import TransferError
 
 FIXTURE = (Path(__file__).parent / "fixtures" / "ghost.json").read_bytes()
 
 
-def run_import(app, raw: bytes = FIXTURE, **options) -> ghost.GhostSummary:
+def run_import(app, raw: bytes = FIXTURE, **options) -> ImportSummary:
     with app.app_context():
         return ghost.import_ghost(raw, **options)
 
@@ -143,7 +144,7 @@ def test_import_ghost_command_brings_the_images_and_prints_every_adjustment(app,
     folder = media_folder(tmp_path / "images", "2023/08/boats.jpg")
     result = runner.invoke(args=["import-ghost", str(export), "--images", str(folder)])
     assert result.exit_code == 0, result.output
-    assert "Imported 4 posts and 1 pages (1 as drafts) from Ghost" in result.output
+    assert "Imported 4 posts and 1 page from Ghost (1 as drafts)" in result.output
     assert "The image 2023/01/portrait.png was left out: it is not in the media folder." in result.output
     export.write_bytes(b"{not json")
     refused = runner.invoke(args=["import-ghost", str(export)])

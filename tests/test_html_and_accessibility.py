@@ -137,9 +137,24 @@ def page_types(url: str) -> dict[str, str]:
         "comment-queue": "/admin/comments",
         "your-data": "/admin/data",
         "audit-log": "/admin/audit",
+        "move-in": "/admin/import/",
     }.items():
         pages[name] = owner.get(url + path).text
-    return pages | two_factor_pages(url)
+    return pages | move_in_pages(owner, url) | two_factor_pages(url)
+
+
+def move_in_pages(owner: requests.Session, url: str) -> dict[str, str]:
+    """The import page after checking a WordPress export (nothing is kept), and after sending no file."""
+    html = owner.get(f"{url}/admin/import/").text
+    form = {"csrf_token": CSRF_FIELD.search(html).group(1), "source": "wordpress", "pages": "y"}
+    export = {"export": ("marta.xml", (Path(__file__).parent / "fixtures" / "wordpress.xml").read_bytes())}
+    pages = {
+        "move-in-check": owner.post(f"{url}/admin/import/", data=form, files=export).text,
+        "move-in-errors": owner.post(f"{url}/admin/import/", data=form, files={"export": ("", b"")}).text,
+    }
+    assert "What importing marta.xml will do" in pages["move-in-check"]
+    assert "Please choose the file to import." in pages["move-in-errors"]
+    return pages
 
 
 @pytest.mark.skipif(JAVA is None, reason="Java is not installed (the Nu HTML Checker runs on it)")
@@ -191,6 +206,7 @@ OWNER_PAGES = {
     "comment-queue": "/admin/comments",
     "audit-log": "/admin/audit",
     "account-security": "/admin/account/",
+    "move-in": "/admin/import/",
 }
 
 

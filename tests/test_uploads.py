@@ -4,6 +4,7 @@ their headers, before any pixel is decoded, and only images are ever served from
 from __future__ import annotations
 
 import io
+import random
 import re
 from pathlib import Path
 
@@ -85,6 +86,18 @@ def test_an_animation_within_the_budget_uploads_and_stays_animated(app, client, 
     served = client.get(url)
     assert served.headers["Content-Type"] == "image/gif"
     assert Image.open(io.BytesIO(served.data)).n_frames == 10
+
+
+def test_a_photo_larger_than_a_readers_form_may_send_uploads_in_the_editor(app, client, admin):
+    photo = io.BytesIO()
+    noise = random.Random(1).randbytes(800 * 800 * 3)  # does not compress
+    Image.frombytes("RGB", (800, 800), noise).save(photo, "PNG")
+    assert app.config["MAX_CONTENT_LENGTH"] < len(photo.getvalue()) < app.config["UPLOAD_MAX_BYTES"]
+
+    response = submit_post(client, action="upload", image=(io.BytesIO(photo.getvalue()), "photo.png"))
+
+    assert response.status_code == 200
+    assert "![Describe the image](/uploads/" in page_text(response)
 
 
 def test_the_pixel_budget_is_a_setting(app, client, admin):

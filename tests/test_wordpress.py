@@ -25,6 +25,7 @@ from models import Post
 from models import PostStatus
 from transfer import common
 from transfer import wordpress
+from transfer.common import ImportSummary
 from transfer.common import TransferError
 from transfer.export import export_json
 from transfer.inkwell import import_data
@@ -34,7 +35,7 @@ from transfer.wordpress import NO_DATE
 FIXTURE = (Path(__file__).parent / "fixtures" / "wordpress.xml").read_bytes()
 
 
-def run_import(app, raw: bytes = FIXTURE, **options) -> wordpress.Summary:
+def run_import(app, raw: bytes = FIXTURE, **options) -> ImportSummary:
     with app.app_context():
         return wordpress.import_wordpress(raw, **options)
 
@@ -146,7 +147,10 @@ def test_import_wordpress_command_prints_a_summary(app, runner, tmp_path):
     path.write_bytes(FIXTURE)
     result = runner.invoke(args=["import-wordpress", str(path)])
     assert result.exit_code == 0, result.output
-    assert "Imported 3 posts and 1 pages (1 as drafts); 3 approved, 1 held and 1 spam comments" in result.output
+    assert (
+        "Imported 3 posts and 1 page from WordPress (1 as drafts); 3 approved, 1 held and 1 spam comments"
+        in result.output
+    )
     bad = tmp_path / "bad.xml"
     bad.write_bytes(BILLION_LAUGHS)
     refused = runner.invoke(args=["import-wordpress", str(bad)])
@@ -413,7 +417,7 @@ def test_the_command_lists_every_change_and_refuses_files_over_the_import_limit(
     result = runner.invoke(args=["import-wordpress", str(path)])
 
     assert result.exit_code == 0, result.output
-    assert "1 change on the way in:\n- 'About me' (page 2) would have had the address /posts/about" in result.output
+    assert "Changed on the way in (1):\n- 'About me' (page 2) would have had the address /posts/about" in result.output
     monkeypatch.setattr(common, "IMPORT_MAX_BYTES", 1_048_576)
     path.write_bytes(b" " * 2 * 1_048_576)
     for command in ("import-wordpress", "import"):

@@ -8,9 +8,10 @@ from helpers import page_text
 from helpers import wxr
 from helpers import wxr_item
 from transfer import wordpress
+from transfer.common import ImportSummary
 
 
-def imported_post(app, client, body: str, title: str = "Shortcodes") -> tuple[str, wordpress.Summary]:
+def imported_post(app, client, body: str, title: str = "Shortcodes") -> tuple[str, ImportSummary]:
     """Import one post with this body; return the post's body as a reader's page shows it, and the summary."""
     with app.app_context():
         summary = wordpress.import_wordpress(

@@ -20,8 +20,14 @@ from transfer import inkwell
 from transfer import static_site
 from transfer import wordpress
 from transfer.backup import backup
+from transfer.common import ImportSummary
 from transfer.common import TransferError
 from transfer.common import check_import_size
+from transfer.common import counted
+from transfer.record import imports_done
+from transfer.record import undo_import
+from transfer.record import undo_plan
+from transfer.tables import ImportRecord
 
 
 @click.command("export")
@@ -62,6 +68,10 @@ def _report_import(run: Callable[[], object]) -> None:
     except TransferError as error:
         raise click.ClickException(f"Nothing was imported: {error}") from None
     click.echo(str(result))
+    if isinstance(result, ImportSummary) and result.dry_run:
+        click.echo("This was a dry run: nothing was kept. Run the command again without --dry-run to import.")
+    elif isinstance(result, ImportSummary) and result.import_id is not None:
+        click.echo(f"To take it all out again: flask --app app undo-import {result.import_id}")
 
 
 def _import_file(path: Path) -> bytes:
@@ -87,6 +97,11 @@ def import_command(path: Path, keep_passwords: bool) -> None:
     )
 
 
+DRY_RUN = click.option(
+    "--dry-run", is_flag=True, help="Show what the import would do, every change included, and keep nothing."
+)
+
+
 @click.command("import-wordpress")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -95,22 +110,29 @@ def import_command(path: Path, keep_passwords: bool) -> None:
     help="WordPress's wp-content/uploads folder (or a zip of it): the posts' images are brought in from it.",
 )
 @click.option("--pages/--skip-pages", default=True, show_default=True, help="Import WordPress pages as posts.")
+@DRY_RUN
 @with_appcontext
-def import_wordpress_command(path: Path, uploads: Path | None, pages: bool) -> None:
-    """Import a WordPress export (WXR file from Tools → Export); safe to run again."""
+def import_wordpress_command(path: Path, uploads: Path | None, pages: bool, dry_run: bool) -> None:
+    """Import a WordPress export (WXR file from Tools → Export); safe to run again, and undone with undo-import."""
     _report_import(
         lambda: wordpress.import_wordpress(
-            _import_file(path), include_pages=pages, uploads=uploads, track=_progress_bar
+            _import_file(path),
+            include_pages=pages,
+            uploads=uploads,
+            track=_progress_bar,
+            dry_run=dry_run,
+            file_name=path.name,
         )
     )
 
 
 @click.command("import-folder")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
+@DRY_RUN
 @with_appcontext
-def import_folder_command(path: Path) -> None:
+def import_folder_command(path: Path, dry_run: bool) -> None:
     """Import the Markdown posts of a Jekyll, Hugo, Pelican or Eleventy site (a folder or zip); safe to run again."""
-    _report_import(lambda: static_site.import_static_site(path, track=_progress_bar))
+    _report_import(lambda: static_site.import_static_site(path, track=_progress_bar, dry_run=dry_run))
 
 
 @click.command("import-ghost")
@@ -121,12 +143,57 @@ def import_folder_command(path: Path) -> None:
     help="Ghost's content/images folder (or a zip of it): the posts' images are brought in from it.",
 )
 @click.option("--pages/--skip-pages", default=True, show_default=True, help="Import Ghost pages as posts.")
+@DRY_RUN
 @with_appcontext
-def import_ghost_command(path: Path, images: Path | None, pages: bool) -> None:
+def import_ghost_command(path: Path, images: Path | None, pages: bool, dry_run: bool) -> None:
     """Import a Ghost export (JSON from Settings → Labs → Export content); safe to run again."""
     _report_import(
-        lambda: ghost.import_ghost(_import_file(path), include_pages=pages, images=images, track=_progress_bar)
+        lambda: ghost.import_ghost(
+            _import_file(path),
+            include_pages=pages,
+            images=images,
+            track=_progress_bar,
+            dry_run=dry_run,
+            file_name=path.name,
+        )
     )
+
+
+@click.command("imports")
+@with_appcontext
+def imports_command() -> None:
+    """List the imports from other blogs, newest first, with the number undo-import takes."""
+    init_db()
+    records = imports_done()
+    if not records:
+        click.echo("Nothing has been imported from another blog yet.")
+    for record in records:
+        state = f"undone {record.undone_at:%Y-%m-%d %H:%M}" if record.undone_at else record.headline
+        click.echo(f"{record.id:>4}  {record.created_at:%Y-%m-%d %H:%M}  {record.source}, {record.file_name}: {state}")
+
+
+@click.command("undo-import")
+@click.argument("number", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def undo_import_command(number: int, yes: bool) -> None:
+    """Delete exactly what one import created (its posts with their comments, and the tags, accounts and images
+    nothing else uses); NUMBER is from `flask --app app imports`."""
+    init_db()
+    record = db.session.get(ImportRecord, number)
+    if record is None or record.undone_at is not None:
+        raise click.ClickException(f"There is no import number {number} to undo; `imports` lists them.")
+    plan = undo_plan(record)
+    click.echo(f"Undoing import {number} ({record.source}, {record.file_name}) deletes {plan.sentence}.")
+    if plan.comments_since or plan.posts_edited_since:
+        click.echo(
+            f"That includes {counted(plan.comments_since, 'comment')} written and "
+            f"{counted(plan.posts_edited_since, 'post')} edited since the import."
+        )
+    if not yes:
+        click.confirm("Go ahead?", abort=True)
+    undo_import(record)
+    click.echo(f"Import {number} is undone.")
 
 
 @click.command("backup")
@@ -150,4 +217,6 @@ COMMANDS = (
     import_wordpress_command,
     import_ghost_command,
     import_folder_command,
+    imports_command,
+    undo_import_command,
 )

@@ -78,6 +78,93 @@ class ImportResult:
         return "\n".join([self.summary, *self.notes])
 
 
+def counted(count: int, noun: str) -> str:
+    """Return ``"1 post"``, ``"2 posts"``: a count with its noun."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+@dataclass
+class ImportSummary:
+    """What one import from another blog did (or, on a dry run, would do), and every change it made on the way.
+
+    WordPress, Ghost and the static-site import fill in the same fields, so the command line and the admin's
+    import page show any of them the same way: a headline, then sections of sentences for the owner.
+    """
+
+    source: str  # "WordPress", "Ghost", "a static site": where the posts come from
+    dry_run: bool = False
+    posts: int = 0
+    pages: int = 0
+    drafts: int = 0
+    already_there: int = 0
+    redirects: int = 0
+    comments: dict[str, int] = field(default_factory=lambda: {"approved": 0, "pending": 0, "spam": 0})
+    comments_left_out: int = 0
+    linkbacks_skipped: int = 0
+    websites_left_out: int = 0
+    accounts_without_password: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # what could not come in at all, and why
+    adjustments: list[str] = field(default_factory=list)  # what was changed so that it could come in
+    shortcodes: list[str] = field(default_factory=list)  # template tags kept as visible text, to redo by hand
+    images: list[str] = field(default_factory=list)  # the images brought in, and each one left out with why
+    new_uploads: list[str] = field(default_factory=list)  # the image files this import stored (undo removes them)
+    import_id: int | None = None  # the record undo starts from, once the import is kept
+
+    @property
+    def headline(self) -> str:
+        verb = "Would import" if self.dry_run else "Imported"
+        things = [counted(self.posts, "post")] + ([counted(self.pages, "page")] if self.pages else [])
+        line = f"{verb} {' and '.join(things)} from {self.source} ({self.drafts:,} as drafts)"
+        held = self.comments
+        if any(held.values()) or self.comments_left_out:
+            line += (
+                f"; {held['approved']:,} approved, {held['pending']:,} held and {held['spam']:,} spam comments "
+                f"({self.comments_left_out:,} trashed left out)"
+            )
+        moved = "old address redirects" if self.redirects == 1 else "old addresses redirect"
+        return f"{line}; {self.redirects:,} {moved}. Already imported before: {self.already_there:,}."
+
+    @property
+    def notes(self) -> list[str]:
+        """What the owner should know that is not about one item: what was skipped as a kind, what to do next."""
+        notes = []
+        if self.linkbacks_skipped:
+            notes.append(
+                f"{self.linkbacks_skipped:,} pingbacks and trackbacks skipped: Inkwell has no mentions yet "
+                "(they become mentions once it receives Webmentions)."
+            )
+        if self.websites_left_out:
+            notes.append(
+                f"{self.websites_left_out:,} commenters' websites were left out: "
+                "only http:// and https:// addresses are linked."
+            )
+        if self.accounts_without_password:
+            count = len(self.accounts_without_password)
+            notes.append(
+                f"{count:,} {'author was' if count == 1 else 'authors were'} given an account without a password "
+                f"({', '.join(self.accounts_without_password)}); set one with `{SET_PASSWORD}`."
+            )
+        return notes
+
+    @property
+    def sections(self) -> list[tuple[str, list[str]]]:
+        """Return the non-empty lists of sentences under their headings, in the order the owner reads them."""
+        sections = [
+            ("Left out", self.left_out),
+            ("Changed on the way in", self.adjustments),
+            ("Kept as text, to redo by hand", self.shortcodes),
+            ("Images", self.images),
+            ("Good to know", self.notes),
+        ]
+        return [(heading, entries) for heading, entries in sections if entries]
+
+    def __str__(self) -> str:
+        lines = [self.headline]
+        for heading, entries in self.sections:
+            lines += [f"{heading} ({len(entries):,}):", *(f"- {entry}" for entry in entries)]
+        return "\n".join(lines)
+
+
 def has_content() -> bool:
     """Tell whether the blog has posts or comments an import could clash with (the welcome post aside).
 

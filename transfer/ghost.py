@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from dataclasses import field
 from datetime import UTC
 from datetime import datetime
 from html import escape
@@ -27,40 +26,29 @@ from models import User
 from models import slugify
 from models import tags_named
 from models import unique_slug
-from transfer.common import SET_PASSWORD
 from transfer.common import Bylines
+from transfer.common import ImportSummary
 from transfer.common import Tracker
 from transfer.common import TransferError
 from transfer.common import check_import_size
 from transfer.common import untracked
 from transfer.media import MediaFolder
+from transfer.record import recorded_import
 
 STATUSES = {"published": PostStatus.published, "scheduled": PostStatus.published}  # anything else: a draft
 GHOST_URL = "__GHOST_URL__"  # Ghost 4+ writes its own address this way in exported bodies
 
 
 @dataclass
-class GhostSummary:
-    """What a Ghost import did, and every adjustment it made, in sentences for the owner."""
+class _Run:
+    """What one import knows beyond the post it is on."""
 
-    posts: int = 0
-    pages: int = 0
-    drafts: int = 0
-    already_there: int = 0
-    adjustments: list[str] = field(default_factory=list)
-    media_notes: list[str] = field(default_factory=list)
-    accounts_without_password: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        lines = [
-            f"Imported {self.posts} posts and {self.pages} pages ({self.drafts} as drafts) from Ghost; "
-            f"each old address redirects. Already imported before: {self.already_there}."
-        ]
-        lines += self.adjustments + self.media_notes
-        if self.accounts_without_password:
-            names = ", ".join(self.accounts_without_password)
-            lines.append(f"Authors given an account without a password ({names}): set one with `{SET_PASSWORD}`.")
-        return "\n".join(lines)
+    media: MediaFolder | None  # where the images come from, when the owner gave Ghost's images folder
+    feature_alts: dict[str, str]  # post id → its feature image's alt text
+    tags: dict[str, list[str]]  # post id → its public tag names
+    authors: dict[str, dict[str, Any]]  # post id → its first author
+    bylines: Bylines
+    summary: ImportSummary
 
 
 def read_ghost(raw: bytes) -> dict[str, Any]:
@@ -93,9 +81,15 @@ def read_ghost(raw: bytes) -> dict[str, Any]:
 
 
 def import_ghost(
-    raw: bytes, *, include_pages: bool = True, images: Path | None = None, track: Tracker = untracked
-) -> GhostSummary:
-    """Import a Ghost export in one transaction and return what was done.
+    raw: bytes,
+    *,
+    include_pages: bool = True,
+    images: Path | None = None,
+    track: Tracker = untracked,
+    dry_run: bool = False,
+    file_name: str = "Ghost export",
+) -> ImportSummary:
+    """Import a Ghost export in one transaction and return what was done (or, on a ``dry_run``, would be).
 
     ``images`` is a copy of the blog's ``content/images`` folder (or a zip of it): the images the posts show,
     and their feature images, are brought in from it.
@@ -103,32 +97,24 @@ def import_ghost(
     :raise TransferError: naming the problem; nothing is imported then.
     """
     data = read_ghost(raw)
-    summary = GhostSummary()
-    media = MediaFolder(images, marker="/content/images/") if images is not None else None
-    alts = {str(meta.get("post_id")): str(meta.get("feature_image_alt") or "") for meta in data.get("posts_meta", [])}
-    tags = _tags_by_post(data)
-    authors = _authors_by_post(data)
-    bylines = Bylines()
-    summary.accounts_without_password = bylines.without_password
-    try:
+    summary = ImportSummary(source="Ghost", dry_run=dry_run)
+    run = _Run(
+        media=MediaFolder(images, marker="/content/images/", dry_run=dry_run) if images is not None else None,
+        feature_alts={
+            str(meta.get("post_id")): str(meta.get("feature_image_alt") or "") for meta in data.get("posts_meta", [])
+        },
+        tags=_tags_by_post(data),
+        authors=_authors_by_post(data),
+        bylines=Bylines(),
+        summary=summary,
+    )
+    summary.accounts_without_password = run.bylines.without_password
+    with recorded_import(summary, file_name):
         for entry in track(data["posts"], "Posts"):
-            if _is_page(entry) and not include_pages:
-                continue
-            _import_post(
-                entry,
-                media,
-                alts.get(str(entry.get("id")), ""),
-                tags.get(str(entry.get("id")), []),
-                authors.get(str(entry.get("id"))),
-                bylines,
-                summary,
-            )
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
-    if media is not None:
-        summary.media_notes = media.notes()
+            if include_pages or not _is_page(entry):
+                _import_post(entry, run)
+        if run.media is not None:
+            run.media.report_to(summary)
     return summary
 
 
@@ -193,34 +179,26 @@ def _when(value: Any) -> datetime | None:
         return None
 
 
-def _body(
-    entry: dict[str, Any], title: str, media: MediaFolder | None, feature_alt: str, summary: GhostSummary
-) -> tuple[str, BodyFormat]:
+def _body(entry: dict[str, Any], title: str, run: _Run) -> tuple[str, BodyFormat]:
     """Return the post's body and its format: Ghost's rendered HTML, else 0.x Markdown, else the plain text."""
     html = entry.get("html")
     if isinstance(html, str) and html.strip():
         html = html.replace(f'"{GHOST_URL}/', '"/')
-        if media is None:
+        if run.media is None:
             return html, BodyFormat.html
-        feature = media.image_address(str(entry.get("feature_image") or "").replace(GHOST_URL, ""))
+        feature = run.media.image_address(str(entry.get("feature_image") or "").replace(GHOST_URL, ""))
         if feature is not None:
-            html = f'<p><img src="{feature}" alt="{escape(feature_alt)}"></p>\n{html}'
-        return media.bring_images(html), BodyFormat.html
+            alt = run.feature_alts.get(str(entry.get("id")), "")
+            html = f'<p><img src="{feature}" alt="{escape(alt)}"></p>\n{html}'
+        return run.media.bring_images(html), BodyFormat.html
     if isinstance(entry.get("markdown"), str):
         return entry["markdown"], BodyFormat.markdown
-    summary.adjustments.append(f"“{title}” had no HTML in the export, so its plain text was imported.")
+    run.summary.adjustments.append(f"“{title}” had no HTML in the export, so its plain text was imported.")
     return str(entry.get("plaintext") or ""), BodyFormat.markdown
 
 
-def _import_post(
-    entry: dict[str, Any],
-    media: MediaFolder | None,
-    feature_alt: str,
-    tag_names: list[str],
-    author: dict[str, Any] | None,
-    bylines: Bylines,
-    summary: GhostSummary,
-) -> None:
+def _import_post(entry: dict[str, Any], run: _Run) -> None:
+    summary, key = run.summary, str(entry.get("id"))
     title = str(entry.get("title") or "").strip()[:200] or "Untitled"
     ghost_slug = slugify(str(entry.get("slug") or title))
     old_address = f"/{ghost_slug}/"
@@ -236,7 +214,7 @@ def _import_post(
         published_at = _when(entry.get("created_at")) or datetime.now(UTC)
         summary.adjustments.append(f"“{title}” had no publication date, so it is dated when it was created.")
     created_at = _when(entry.get("created_at")) or published_at or datetime.now(UTC)
-    body, body_format = _body(entry, title, media, feature_alt, summary)
+    body, body_format = _body(entry, title, run)
     post = Post(
         title=title,
         slug=slug,
@@ -244,8 +222,8 @@ def _import_post(
         excerpt=str(entry.get("custom_excerpt") or "")[:500],
         body=body,
         status=status,
-        author=_account(author, bylines),
-        tags=tags_named(list(dict.fromkeys(name[:60] for name in tag_names))),
+        author=_account(run.authors.get(key), run.bylines),
+        tags=tags_named(list(dict.fromkeys(name[:60] for name in run.tags.get(key, [])))),
         published_at=published_at,
         created_at=created_at,
         updated_at=_when(entry.get("updated_at")) or created_at,

@@ -3,8 +3,8 @@
 An export names its images but does not hold them: WordPress links to ``…/wp-content/uploads/2019/05/cafe.jpg``,
 Ghost to ``/content/images/2023/08/boats.jpg``. Given the folder those paths are in, each image a post uses is
 checked and re-encoded as a fresh upload is (images.py), stored under a name taken from its contents (so a
-second import stores nothing twice), and the post's links are rewritten to it. An image that is not in the
-folder, or fails the checks, is listed for the owner, and the link is left as it was.
+second import stores nothing twice; a dry run stores nothing at all), and the post's links are rewritten to it.
+An image that is not in the folder, or fails the checks, is listed for the owner, and the link is left as it was.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from flask import url_for
 
 from images import UploadError
 from images import checked_image
+from images import uploads_folder
 from images import write_upload
+from transfer.common import ImportSummary
 from transfer.common import TransferError
 
 LINK = re.compile(r'(?P<attribute>\b(?:src|href))="(?P<address>[^"]+)"')
@@ -41,6 +43,8 @@ class MediaFolder:
     marker: str  # the part of an image's address after which its path in the folder begins
     imported: dict[str, str] = field(default_factory=dict)  # path in the folder → address of the stored copy
     missing: dict[str, str] = field(default_factory=dict)  # path in the folder → why it was left out
+    dry_run: bool = False  # check every image, but store none
+    stored: list[str] = field(default_factory=list)  # the files this import added to the uploads folder
 
     def __post_init__(self) -> None:
         if not self.path.exists():
@@ -121,14 +125,22 @@ class MediaFolder:
             self.missing[relative] = f"it could not be read ({type(error).__name__})"
             return
         name = f"{hashlib.sha256(checked).hexdigest()[:32]}.{kind}"
-        write_upload(name, checked)
+        if not self.dry_run and not (uploads_folder() / name).exists():
+            write_upload(name, checked)
+            self.stored.append(name)
         with current_app.test_request_context():  # the command line has no request; the address is a path anyway
             self.imported[relative] = url_for("uploads.serve_upload", name=name)
 
     def notes(self) -> list[str]:
         """Sentences for the owner: how many images came in, and each one left out with why."""
         count = len(self.imported)
-        brought = f"{count} {'image was' if count == 1 else 'images were'} brought in from {self.path.name}."
+        verb = "would be" if self.dry_run else ("was" if count == 1 else "were")
+        brought = f"{count} {'image' if count == 1 else 'images'} {verb} brought in from {self.path.name}."
         notes = [brought] if count else []
         notes += [f"The image {path} was left out: {why}." for path, why in sorted(self.missing.items())]
         return notes
+
+    def report_to(self, summary: ImportSummary) -> None:
+        """Add what happened to the images to the import's summary, and the files stored to what undo removes."""
+        summary.images += self.notes()
+        summary.new_uploads += self.stored

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from dataclasses import field
 from datetime import UTC
 from datetime import date
 from datetime import datetime
@@ -23,7 +21,6 @@ from urllib.parse import unquote
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from database import db
 from database import now_utc
@@ -33,11 +30,12 @@ from models import PostStatus
 from models import slugify
 from models import tags_named
 from models import unique_slug
+from transfer.common import ImportSummary
 from transfer.common import Tracker
-from transfer.common import TransferError
 from transfer.common import untracked
 from transfer.markdown_files import Document
 from transfer.markdown_files import read_site
+from transfer.record import recorded_import
 
 JEKYLL_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)")
 FIRST_HEADING = re.compile(r"^# +(.+?)(?: +#+)? *$", re.MULTILINE)
@@ -55,53 +53,25 @@ MAX_TITLE = 200
 MAX_TAG = 60
 
 
-@dataclass
-class Summary:
-    """What the import did, and every file it left out or changed on the way."""
-
-    posts: int = 0
-    drafts: int = 0
-    already_there: int = 0
-    redirects: int = 0
-    left_out: list[str] = field(default_factory=list)
-    adjustments: list[str] = field(default_factory=list)
-    shortcodes: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        lines = [
-            f"Imported {self.posts} posts ({self.drafts} as drafts); {self.redirects} old addresses redirect. "
-            f"Already imported before: {self.already_there}."
-        ]
-        for heading, entries in (
-            (f"Left out ({len(self.left_out)}):", self.left_out),
-            (f"Adjusted ({len(self.adjustments)}):", self.adjustments),
-            (f"Kept as text, to redo by hand ({len(self.shortcodes)} template tags):", self.shortcodes),
-        ):
-            if entries:
-                lines += [heading, *(f"  {entry}" for entry in entries)]
-        return "\n".join(lines)
-
-
-def import_static_site(path: Path, *, track: Tracker = untracked) -> Summary:
+def import_static_site(
+    path: Path, *, track: Tracker = untracked, dry_run: bool = False, file_name: str = ""
+) -> ImportSummary:
     """Import the Markdown posts of a static site's folder, or of a zip of one, in one transaction.
+
+    A ``dry_run`` returns what would be done and keeps nothing.
 
     :raise TransferError: when the path is not such a folder at all, or the database refuses; nothing is imported.
     """
     site = read_site(path)
-    summary = Summary(left_out=site.left_out)
+    summary = ImportSummary(source="a static site", dry_run=dry_run, left_out=site.left_out)
     claimed: set[str] = set()
-    try:
+    with recorded_import(summary, file_name or path.name):
         for document in track(site.documents, "Files"):
             _import_document(document, site.is_jekyll, claimed, summary)
-        db.session.commit()
-    except SQLAlchemyError as error:
-        db.session.rollback()
-        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
-        raise TransferError(f"The database refused a post: {reason}.") from None
     return summary
 
 
-def _import_document(document: Document, is_jekyll: bool, claimed: set[str], summary: Summary) -> None:
+def _import_document(document: Document, is_jekyll: bool, claimed: set[str], summary: ImportSummary) -> None:
     meta, name = document.metadata, str(document.path)
     notes = summary.adjustments
     stem = document.path.stem

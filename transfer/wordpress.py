@@ -35,12 +35,13 @@ from models import PostStatus
 from models import slugify
 from models import tags_named
 from models import unique_slug
-from transfer.common import SET_PASSWORD
 from transfer.common import Bylines
+from transfer.common import ImportSummary
 from transfer.common import Tracker
 from transfer.common import TransferError
 from transfer.common import untracked
 from transfer.media import MediaFolder
+from transfer.record import recorded_import
 from transfer.shortcodes import expand_shortcodes
 from transfer.shortcodes import kept_as_text
 from transfer.wpautop import wordpress_html
@@ -64,65 +65,13 @@ NUMBER_DIGITS_MAX = 18  # a comment id longer than this is no id WordPress gave;
 
 
 @dataclass
-class Summary:
-    posts: int = 0
-    pages: int = 0
-    drafts: int = 0
-    already_there: int = 0
-    comments: dict[str, int] = field(default_factory=lambda: {"approved": 0, "pending": 0, "spam": 0})
-    comments_left_out: int = 0
-    linkbacks_skipped: int = 0
-    redirects: int = 0
-    websites_left_out: int = 0
-    accounts_without_password: list[str] = field(default_factory=list)
-    adjustments: list[str] = field(default_factory=list)  # sentences: what was changed so the item could come in
-
-    def __str__(self) -> str:
-        held = self.comments
-        return (
-            f"Imported {self.posts} posts and {self.pages} pages ({self.drafts} as drafts); "
-            f"{held['approved']} approved, {held['pending']} held and {held['spam']} spam comments "
-            f"({self.comments_left_out} trashed left out); {self.redirects} old addresses redirect. "
-            f"Already imported before: {self.already_there}." + self._notes() + self._adjustments()
-        )
-
-    def _notes(self) -> str:
-        notes = ""
-        if self.linkbacks_skipped:
-            notes += (
-                f" {self.linkbacks_skipped} pingbacks and trackbacks skipped: Inkwell has no mentions yet "
-                "(they become mentions once it receives Webmentions)."
-            )
-        if self.websites_left_out:
-            notes += (
-                f" {self.websites_left_out} commenters' websites were left out: "
-                "only http:// and https:// addresses are linked."
-            )
-        if self.accounts_without_password:
-            count = len(self.accounts_without_password)
-            notes += (
-                f" {count} {'author was' if count == 1 else 'authors were'} given an account without a password "
-                f"({', '.join(self.accounts_without_password)}); set one with `{SET_PASSWORD}`."
-            )
-        return notes
-
-    def _adjustments(self) -> str:
-        if not self.adjustments:
-            return ""
-        count = len(self.adjustments)
-        return f"\n{count} {'change' if count == 1 else 'changes'} on the way in:\n" + "\n".join(
-            f"- {sentence}" for sentence in self.adjustments
-        )
-
-
-@dataclass
 class _Run:
     """What one import knows beyond the item it is on."""
 
     include_pages: bool
     names: dict[str, str]  # author login → display name
     bylines: Bylines
-    summary: Summary
+    summary: ImportSummary
     home: str  # the blog's path on its old site: "" at the root, "/blog" in a folder
     dates: dict[int, datetime | None]  # item (by id()) → its publication date, filled in where the file has none
     media: MediaFolder | None  # where the posts' images come from, when the owner gave the uploads folder
@@ -157,7 +106,7 @@ def _title(item: Element) -> str:
     return _text(item, "title") or "Untitled"
 
 
-def _publication_dates(items: list[Element], summary: Summary) -> dict[int, datetime | None]:
+def _publication_dates(items: list[Element], summary: ImportSummary) -> dict[int, datetime | None]:
     """Date every published item: its GMT date, else its local date at the blog's usual offset, else its place.
 
     A draft without a date stays undated, as drafts written in Inkwell are. An item without any date is put just
@@ -197,7 +146,9 @@ def _publication_dates(items: list[Element], summary: Summary) -> dict[int, date
     return dates
 
 
-def _date_by_place(item: Element, items: list[Element], dates: dict[int, datetime | None], summary: Summary) -> None:
+def _date_by_place(
+    item: Element, items: list[Element], dates: dict[int, datetime | None], summary: ImportSummary
+) -> None:
     place = items.index(item)
     before = [other for other in reversed(items[:place]) if dates.get(id(other))]
     after = [other for other in items[place + 1 :] if dates.get(id(other))]
@@ -225,7 +176,7 @@ def _shifted(moment: datetime, step: timedelta) -> datetime | None:
         return None
 
 
-def _home(channel: Element, summary: Summary) -> str:
+def _home(channel: Element, summary: ImportSummary) -> str:
     """Return the path of the blog on its old site: ``""`` at the root, ``"/blog"`` when installed in a folder.
 
     A malformed address (``http://[x``) is skipped and listed: the channel's link is tried next, then the root.
@@ -244,18 +195,25 @@ def _home(channel: Element, summary: Summary) -> str:
 
 
 def import_wordpress(
-    raw: bytes, *, include_pages: bool = True, uploads: Path | None = None, track: Tracker = untracked
-) -> Summary:
+    raw: bytes,
+    *,
+    include_pages: bool = True,
+    uploads: Path | None = None,
+    track: Tracker = untracked,
+    dry_run: bool = False,
+    file_name: str = "WordPress export",
+) -> ImportSummary:
     """Import a WXR file in one transaction and return what was done, and what was changed on the way.
 
     ``uploads`` is a copy of the blog's ``wp-content/uploads`` folder (or a zip of it): the images the posts
-    show are brought in from it (an export lists its media, but not their bytes).
+    show are brought in from it (an export lists its media, but not their bytes). A ``dry_run`` returns what
+    would be done and keeps nothing.
 
     :raise TransferError: naming the problem and its place in the file; nothing is imported then.
     """
     channel = read_channel(raw)
     items = [item for item in channel.findall("item") if _is_imported(item, include_pages)]
-    summary = Summary()
+    summary = ImportSummary(source="WordPress", dry_run=dry_run)
     run = _Run(
         include_pages=include_pages,
         names={
@@ -266,18 +224,14 @@ def import_wordpress(
         summary=summary,
         home=_home(channel, summary),
         dates=_publication_dates(items, summary),
-        media=MediaFolder(uploads, marker="/wp-content/uploads/") if uploads is not None else None,
+        media=MediaFolder(uploads, marker="/wp-content/uploads/", dry_run=dry_run) if uploads is not None else None,
     )
     summary.accounts_without_password = run.bylines.without_password
-    try:
+    with recorded_import(summary, file_name):
         for item in track(items, "Items"):
             _import_item(item, run)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
-    if run.media is not None:
-        summary.adjustments += run.media.notes()
+        if run.media is not None:
+            run.media.report_to(summary)
     return summary
 
 
@@ -383,7 +337,7 @@ def _claim(address: str, title: str, run: _Run) -> bool:
     return True
 
 
-def _thread_order(item: Element, post: Post, summary: Summary) -> list[Element]:
+def _thread_order(item: Element, post: Post, summary: ImportSummary) -> list[Element]:
     """Return the item's comments oldest first but every parent before its replies, without pingbacks and trackbacks.
 
     A reply whose parent is not in the file, or was left out, is shown as a comment on the post itself.
@@ -425,7 +379,7 @@ def _number(text: str) -> tuple[int, str]:
     return (int(text), "") if plain else (0, text)
 
 
-def _import_comments(item: Element, post: Post, summary: Summary) -> None:
+def _import_comments(item: Element, post: Post, summary: ImportSummary) -> None:
     """Add the item's comments oldest first, so every reply's parent exists before it."""
     entries = _thread_order(item, post, summary)
     imported: dict[str, Comment] = {}
