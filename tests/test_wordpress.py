@@ -242,6 +242,20 @@ def test_a_blog_in_a_folder_with_plain_permalinks_keeps_its_old_addresses(app, c
     assert client.get("/blog/").status_code == 404  # the old home page is not one of the posts
 
 
+def test_a_second_wordpress_blog_numbering_its_posts_alike_is_imported_not_skipped(app, client):
+    first = wxr(wxr_item(5, "Hello", link="https://one.example/?p=5", slug="hello"), home="https://one.example")
+    second = wxr(wxr_item(5, "Bonjour", link="https://two.example/?p=5", slug="bonjour"), home="https://two.example")
+    run_import(app, first)
+
+    summary = run_import(app, second)
+
+    assert (summary.posts, summary.already_there) == (1, 0)
+    assert summary.adjustments == ["The old address /?p=5 of 'Bonjour' already leads to 'Hello'; it still does."]
+    assert client.get("/posts/bonjour").status_code == 200
+    assert client.get("/?p=5").headers["Location"] == "/posts/hello"
+    assert (run_import(app, second).already_there, run_import(app, first).already_there) == (1, 1)
+
+
 def test_an_old_address_another_post_already_has_is_reported_and_kept(app, client):
     first = wxr(wxr_item(1, "Hello", link=PRETTY.format(slug="hello"), slug="hello"))
     second_blog = wxr(

@@ -39,9 +39,9 @@ RECORDED = {Post: "posts", Tag: "tags", User: "users"}  # what an import creates
 
 
 @contextmanager
-def recorded_import(summary: ImportSummary, file_name: str) -> Iterator[None]:
+def recorded_import(summary: ImportSummary, file_name: str, origin: str = "") -> Iterator[None]:
     """Run the import in the ``with`` block as one transaction: rolled back on a dry run or any error, else kept
-    and recorded for undo (``summary.import_id`` is then set).
+    and recorded for undo (``summary.import_id`` is then set). ``origin`` is the old blog's address, if known.
 
     :raise TransferError: when the database refuses what the file holds; nothing is imported then.
     """
@@ -59,7 +59,9 @@ def recorded_import(summary: ImportSummary, file_name: str) -> Iterator[None]:
         if summary.dry_run:
             db.session.rollback()
             return
-        record = ImportRecord(source=summary.source, file_name=file_name[:255], uploads=json.dumps(summary.new_uploads))
+        record = ImportRecord(
+            source=summary.source, file_name=file_name[:255], origin=origin, uploads=json.dumps(summary.new_uploads)
+        )
         db.session.add(record)
         db.session.flush()
         db.session.add_all(ImportedRow(import_id=record.id, kind=RECORDED[type(row)], row_id=row.id) for row in created)
@@ -75,6 +77,17 @@ def recorded_import(summary: ImportSummary, file_name: str) -> Iterator[None]:
         raise
     finally:
         event.remove(session, "transient_to_pending", remember)
+
+
+def origin_of(post_id: int) -> str | None:
+    """Return the address of the blog a post was imported from (``""`` if unknown), or ``None`` when no recorded
+    import created it."""
+    record = db.session.scalar(
+        select(ImportRecord)
+        .join(ImportedRow, ImportedRow.import_id == ImportRecord.id)
+        .where(ImportedRow.kind == RECORDED[Post], ImportedRow.row_id == post_id)
+    )
+    return None if record is None else record.origin
 
 
 def imports_done(limit: int = 50) -> list[ImportRecord]:

@@ -29,6 +29,7 @@ class ImportRecord(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(40))  # "WordPress", "Ghost", "a static site"
     file_name: Mapped[str] = mapped_column(String(255))
+    origin: Mapped[str] = mapped_column(String(300), default="")  # the old blog's address, when the file says
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     summary: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the summary's headline and sections
     uploads: Mapped[str] = mapped_column(Text, default="[]")  # JSON list: image files this import stored

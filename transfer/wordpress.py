@@ -24,6 +24,8 @@ from urllib.parse import unquote
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element
 
+from sqlalchemy import select
+
 from database import db
 from markup import is_web_address
 from models import BodyFormat
@@ -41,6 +43,7 @@ from transfer.common import Tracker
 from transfer.common import TransferError
 from transfer.common import untracked
 from transfer.media import MediaFolder
+from transfer.record import origin_of
 from transfer.record import recorded_import
 from transfer.shortcodes import expand_shortcodes
 from transfer.shortcodes import kept_as_text
@@ -73,6 +76,7 @@ class _Run:
     bylines: Bylines
     summary: ImportSummary
     home: str  # the blog's path on its old site: "" at the root, "/blog" in a folder
+    origin: str  # the blog's own address, which tells its posts from another WordPress blog's
     dates: dict[int, datetime | None]  # item (by id()) → its publication date, filled in where the file has none
     media: MediaFolder | None  # where the posts' images come from, when the owner gave the uploads folder
     claimed: dict[str, str] = field(default_factory=dict)  # old address → the title of the item that has it
@@ -194,6 +198,11 @@ def _home(channel: Element, summary: ImportSummary) -> str:
     return ""
 
 
+def _origin(channel: Element) -> str:
+    """Return the address of the blog the file comes from (``https://example.com/blog``), or ``""``."""
+    return (_text(channel, "wp:base_blog_url") or _text(channel, "link")).rstrip("/")[:300]
+
+
 def import_wordpress(
     raw: bytes,
     *,
@@ -223,11 +232,12 @@ def import_wordpress(
         bylines=Bylines(),
         summary=summary,
         home=_home(channel, summary),
+        origin=_origin(channel),
         dates=_publication_dates(items, summary),
         media=MediaFolder(uploads, marker="/wp-content/uploads/", dry_run=dry_run) if uploads is not None else None,
     )
     summary.accounts_without_password = run.bylines.without_password
-    with recorded_import(summary, file_name):
+    with recorded_import(summary, file_name, origin=run.origin):
         for item in track(items, "Items"):
             _import_item(item, run)
         if run.media is not None:
@@ -245,10 +255,10 @@ def _import_item(item: Element, run: _Run) -> None:
     post_id = _text(item, "wp:post_id")
     legacy = f"{run.home}/?{'p' if kind == 'post' else 'page_id'}={post_id}"
     at_the_root = f"/?{'p' if kind == 'post' else 'page_id'}={post_id}"  # where earlier imports kept it
-    if any(db.session.get(LegacyAddress, address) is not None for address in {legacy, at_the_root}):
+    title = _title(item)
+    if _brought_before({legacy, at_the_root}, run.origin, title[:TITLE_MAX]):
         summary.already_there += 1
         return
-    title = _title(item)
     if len(title) > TITLE_MAX:
         summary.adjustments.append(f"The title {title[:60]!r}… is cut to {TITLE_MAX} characters.")
         title = title[:TITLE_MAX]
@@ -292,6 +302,25 @@ def _import_item(item: Element, run: _Run) -> None:
     summary.posts += kind == "post"
     summary.drafts += post.status == PostStatus.draft
     _import_comments(item, post, summary)
+
+
+def _brought_before(addresses: set[str], origin: str, title: str) -> bool:
+    """Tell whether an earlier import of this blog brought the item whose plain permalinks are ``addresses``.
+
+    Every WordPress blog numbers its posts from 1, so ``/?p=5`` may lead to a post of another blog moved in
+    before: the item is then known by its title among the posts imported from its own blog.
+    """
+    for address in addresses:
+        existing = db.session.get(LegacyAddress, address)
+        if existing is None:
+            continue
+        earlier = origin_of(existing.post_id)
+        if earlier is None:  # imported before imports were recorded
+            return db.session.get(Post, existing.post_id).title == title
+        if earlier == origin:
+            return True
+    namesakes = db.session.scalars(select(Post.id).where(Post.title == title))
+    return any(origin_of(post_id) == origin for post_id in namesakes)
 
 
 def _permalinks(link: str, title: str, run: _Run) -> list[str]:
