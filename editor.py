@@ -58,6 +58,7 @@ from forms import TITLE_MAX
 from forms import checks_its_own_characters
 from forms import strip_whitespace
 from images import UploadError
+from images import image_html
 from images import image_markdown
 from images import store_image
 from markup import markdown_from_html
@@ -357,14 +358,16 @@ def handle_post_form(post: Post | None) -> ResponseReturnValue:
 
 
 def _upload_attached_image(form: PostForm, *, is_required: bool) -> str | None:
-    """Store an image attached to the form and return its Markdown; errors go beside the field."""
+    """Store an image attached to the form and return the Markdown (or, in an HTML post, the HTML) that shows
+    it; errors go beside the field."""
     file = form.image.data
     if not file or not file.filename:
         if is_required:
             form.image.errors.append("Please choose an image to upload.")
         return None
     try:
-        return image_markdown(store_image(file))
+        name = store_image(file)
+        return image_html(name) if _body_format(form) == BodyFormat.html else image_markdown(name)
     except UploadError as error:
         form.image.errors.append(str(error))
         return None

@@ -218,3 +218,8 @@ def _encode(image: Image.Image, kind: str) -> bytes:
 def image_markdown(name: str, alt: str = "Describe the image") -> str:
     """Return the Markdown that embeds an uploaded image."""
     return f"![{alt}]({url_for('uploads.serve_upload', name=name)})"
+
+
+def image_html(name: str, alt: str = "Describe the image") -> str:
+    """Return the HTML that embeds an uploaded image, for a post written in HTML (an imported one)."""
+    return f'<img src="{url_for("uploads.serve_upload", name=name)}" alt="{alt}">'

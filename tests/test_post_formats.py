@@ -7,7 +7,9 @@ invisible, and the owner edits such a post as HTML, or converts it to Markdown w
 from __future__ import annotations
 
 import html
+import io
 import json
+import re
 from pathlib import Path
 
 from sqlalchemy import select
@@ -17,6 +19,7 @@ from helpers import exported
 from helpers import form_fields
 from helpers import imported
 from helpers import page_text
+from helpers import png_bytes
 from helpers import submit_post
 from helpers import wipe
 from models import BodyFormat
@@ -141,6 +144,17 @@ def test_an_html_post_is_edited_as_html_and_keeps_its_format(app, client, admin)
 
     assert stored(app, "block-editor").format == BodyFormat.html
     assert "<p>The end, <em>edited</em>: my_var stays.</p>" in post_body(client, "block-editor")
+
+
+def test_an_image_uploaded_into_an_html_post_comes_with_html_to_paste(app, client, admin):
+    import_fixture(app)
+    url = f"/admin/posts/{stored(app, 'block-editor').id}/edit"
+    fields = form_fields(client.get(url), url) | {"action": "upload", "image": (io.BytesIO(png_bytes()), "a.png")}
+
+    snippet = re.search(r'<code class="snippet">([^<]*)</code>', page_text(submit_post(client, url, **fields)))
+
+    assert snippet is not None
+    assert re.fullmatch(r'<img src="/uploads/\w+\.png" alt="Describe the image">', html.unescape(snippet[1]))
 
 
 def test_the_owner_converts_an_html_post_to_markdown_after_checking_it(app, client, admin):
