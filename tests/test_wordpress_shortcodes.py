@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from helpers import media_folder
 from helpers import page_text
 from helpers import wxr
 from helpers import wxr_item
@@ -80,7 +83,7 @@ def test_audio_and_video_become_links_to_their_files(app, client):
     assert summary.adjustments == []
 
 
-def test_galleries_and_unknown_shortcodes_stay_as_text_and_the_summary_lists_them(app, client):
+def test_unknown_shortcodes_and_galleries_of_images_not_in_the_file_stay_as_text_and_are_listed(app, client):
     body, summary = imported_post(
         app,
         client,
@@ -91,10 +94,45 @@ def test_galleries_and_unknown_shortcodes_stay_as_text_and_the_summary_lists_the
     assert '[gallery ids="1,2,3"]' in body and '[gallery ids="4,5"]' in body
     assert '[contact-form to="me@example.com"]Hi[/contact-form]' in body
     assert summary.adjustments == [
-        "'Holiday': the [gallery] shortcode was kept as text (2 times): Inkwell has no galleries.",
+        "'Holiday': the [gallery] shortcode was kept as text (2 times): its images are not in the export.",
         "'Holiday': the [contact-form] shortcode was kept as text: Inkwell does not know it.",
     ]
     assert "[gallery] shortcode was kept as text (2 times)" in str(summary)
+
+
+def attachment(attachment_id: int, parent: int, name: str, alt: str) -> str:
+    """Return the ``<item>`` a WordPress export lists for an uploaded image attached to the post ``parent``."""
+    return f"""
+	<item>
+		<title><![CDATA[{name}]]></title>
+		<wp:post_id>{attachment_id}</wp:post_id>
+		<wp:post_parent>{parent}</wp:post_parent>
+		<wp:status><![CDATA[inherit]]></wp:status>
+		<wp:post_type><![CDATA[attachment]]></wp:post_type>
+		<wp:attachment_url><![CDATA[https://example.com/wp-content/uploads/2020/03/{name}]]></wp:attachment_url>
+		<wp:postmeta><wp:meta_key><![CDATA[_wp_attachment_image_alt]]></wp:meta_key>
+		<wp:meta_value><![CDATA[{alt}]]></wp:meta_value></wp:postmeta>
+	</item>"""
+
+
+def test_a_gallery_shows_its_images_from_the_exports_attachments(app, client, tmp_path):
+    uploads = media_folder(tmp_path / "uploads", "2020/03/boat.jpg", "2020/03/pier.jpg", "2020/03/gull.jpg")
+    export = wxr(
+        wxr_item(
+            7, "Harbour", link="https://example.com/?p=7", slug="harbour", body='[gallery]\n\nAnd [gallery ids="33"]'
+        ),
+        attachment(31, 7, "boat.jpg", "A red boat"),
+        attachment(32, 7, "pier.jpg", "The pier at dawn"),
+        attachment(33, 9, "gull.jpg", "A gull"),
+    )
+    with app.app_context():
+        summary = wordpress.import_wordpress(export, uploads=uploads)
+    body = page_text(client.get("/posts/harbour"))
+
+    shown = re.findall(r'<img src="(/uploads/\w+\.jpg)" alt="([^"]*)">', body)
+    assert [alt for _, alt in shown] == ["A red boat", "The pier at dawn", "A gull"]
+    assert all(client.get(address).status_code == 200 for address, _ in shown)
+    assert "[gallery" not in body and summary.adjustments == []
 
 
 def test_unsafe_addresses_in_shortcodes_are_kept_as_text_not_linked(app, client):

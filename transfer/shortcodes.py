@@ -2,9 +2,10 @@
 
 What has an HTML equivalent becomes it: a captioned image is the image and its caption in italics, code is a
 ``<pre><code>`` block with its language, an embed, a bare address on a line of its own (which WordPress
-embeds), an audio or a video file become a plain link (Inkwell loads nothing from other sites). The rest
-(galleries, unknown shortcodes) stays as the visible text it is, and :func:`kept_as_text` lists it for the
-summary; nothing is dropped. ``[[name]]`` is WordPress's way to show ``[name]`` itself, and shows so.
+embeds), an audio or a video file become a plain link (Inkwell loads nothing from other sites), a gallery its
+images (which the export lists as attachments). The rest (unknown shortcodes, a gallery whose images are not in
+the file) stays as the visible text it is, and :func:`kept_as_text` lists it for the summary; nothing is dropped.
+``[[name]]`` is WordPress's way to show ``[name]`` itself, and shows so.
 
 The scan reads each ``[`` once, looks no further than the next bracket for a tag, and finds closing tags from
 one index made beforehand, so the work stays linear in the text whatever it holds.
@@ -16,6 +17,8 @@ import html
 import re
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from markup import is_web_address
 
@@ -34,7 +37,7 @@ LANGUAGE_NAME = re.compile(r"[\w+#.-]{1,40}")  # what markup.py lets through in 
 IMAGE = re.compile(r"(?:<a\s[^<>]*>\s*)?<img\s[^<>]*>(?:\s*</a>)?", re.IGNORECASE)
 BARE_ADDRESS = re.compile(r"[ \t]*(https?://[^\s<>\"']+)[ \t]*")
 REASONS = {
-    "gallery": "Inkwell has no galleries",
+    "gallery": "its images are not in the export",
     "embed": "it holds no web address",
     "audio": "it names no file",
     "video": "it names no file",
@@ -42,6 +45,13 @@ REASONS = {
 UNCLOSED = "its closing tag is missing"
 UNKNOWN = "Inkwell does not know it"
 MAX_LISTED = 10  # kinds of shortcode named one by one in the summary, per post
+
+Gallery = Callable[[dict[str, str]], list[tuple[str, str]]]  # a [gallery]'s attributes → its images: (address, alt)
+
+
+def no_gallery(attributes: dict[str, str]) -> list[tuple[str, str]]:
+    """Find no images for a gallery: the default, where the export's attachments are not known."""
+    return []
 
 
 class _Closings:
@@ -58,24 +68,35 @@ class _Closings:
         return places[index] if index < len(places) else -1
 
 
-def expand_shortcodes(content: str) -> tuple[str, Counter[tuple[str, str]]]:
-    """Return ``content`` with its shortcodes as HTML, and how often each (shortcode, reason) was kept as text."""
+@dataclass
+class _Scan:
+    """What one pass over a post's text keeps: where closing tags are, the HTML written, what stayed as text."""
+
+    closings: _Closings
+    gallery: Gallery
+    made: list[str]  # HTML written here, put back after bare addresses are linked
+    kept: Counter[tuple[str, str]]
+
+
+def expand_shortcodes(content: str, gallery: Gallery = no_gallery) -> tuple[str, Counter[tuple[str, str]]]:
+    """Return ``content`` with its shortcodes as HTML, and how often each (shortcode, reason) was kept as text.
+
+    ``gallery`` finds the images of a ``[gallery]``.
+    """
     if "[" not in content and "http" not in content:
         return content, Counter()
-    closings = _Closings(content)
-    kept: Counter[tuple[str, str]] = Counter()
-    made: list[str] = []  # HTML written here, put back after bare addresses are linked
+    scan = _Scan(closings=_Closings(content), gallery=gallery, made=[], kept=Counter())
     pieces: list[str] = []
     position = 0
     while (start := content.find("[", position)) >= 0:
         pieces.append(content[position:start])
-        position = _shortcode(content, start, closings, pieces, made, kept)
+        position = _shortcode(content, start, scan, pieces)
     pieces.append(content[position:])
     text = _link_bare_addresses("".join(pieces))
-    return re.sub("\x02(\\d+)\x03", lambda placeholder: made[int(placeholder.group(1))], text), kept
+    return re.sub("\x02(\\d+)\x03", lambda placeholder: scan.made[int(placeholder.group(1))], text), scan.kept
 
 
-def _shortcode(content: str, start: int, closings: _Closings, pieces: list[str], made: list, kept: Counter) -> int:
+def _shortcode(content: str, start: int, scan: _Scan, pieces: list[str]) -> int:
     """Write out the shortcode at ``start`` (or the ``[`` as text) and return where the scan goes on."""
     escaped = content.startswith("[[", start)
     tag = TAG.match(content, start + escaped)
@@ -83,7 +104,7 @@ def _shortcode(content: str, start: int, closings: _Closings, pieces: list[str],
         pieces.append(content[start : start + 1 + escaped])
         return start + 1 + escaped
     name, attributes = tag.group(1), tag.group(2)
-    closing = closings.after(name, tag.end())
+    closing = scan.closings.after(name, tag.end())
     end_of_closing = closing + len(name) + 3
     if escaped:  # [[name]] and [[name]…[/name]] show as [name] and [name]…[/name]
         if content.startswith("]", tag.end()):
@@ -96,10 +117,10 @@ def _shortcode(content: str, start: int, closings: _Closings, pieces: list[str],
         return start + 1
     found = _attributes(attributes)
     inner = content[tag.end() : closing] if closing >= 0 else None
-    written = _html(name, found, inner)
+    written = _gallery(found, scan.gallery) if name == "gallery" else _html(name, found, inner)
     if written is not None:
-        made.append(written)
-        pieces.append(f"\x02{len(made) - 1}\x03")
+        scan.made.append(written)
+        pieces.append(f"\x02{len(scan.made) - 1}\x03")
         return end_of_closing if closing >= 0 and _encloses(name, found, inner) else tag.end()
     reason = REASONS.get(name)
     if reason is None and name in CODE | LANGUAGES | {"caption"}:
@@ -107,7 +128,7 @@ def _shortcode(content: str, start: int, closings: _Closings, pieces: list[str],
     if reason is None and (closing >= 0 or found or attributes.rstrip().endswith("/")):
         reason = UNKNOWN
     if reason is not None:
-        kept[(name, reason)] += 1
+        scan.kept[(name, reason)] += 1
     pieces.append(tag.group())
     return tag.end()
 
@@ -121,6 +142,8 @@ def _attributes(text: str) -> dict[str, str]:
 
 def _encloses(name: str, attributes: dict[str, str], inner: str | None) -> bool:
     """Tell whether the shortcode's HTML took in its content and closing tag (a self-closed media one does not)."""
+    if name == "gallery":
+        return False
     if name not in MEDIA:
         return True
     return inner is not None and (not inner.strip() or not any(attributes.get(key) for key in MEDIA_SOURCES))
@@ -147,6 +170,15 @@ def _html(name: str, attributes: dict[str, str], inner: str | None) -> str | Non
         source = source or html.unescape((inner or "").strip())
         return _link(source) if is_web_address(source) else None
     return None
+
+
+def _gallery(attributes: dict[str, str], gallery: Gallery) -> str | None:
+    """Return a gallery's images in a paragraph, or ``None`` when none of them is known (it stays as text)."""
+    images = [(source, alt) for source, alt in gallery(attributes) if is_web_address(source)]
+    if not images:
+        return None
+    shown = "\n".join(f'<img src="{html.escape(source)}" alt="{html.escape(alt)}">' for source, alt in images)
+    return f"\n\n<p>{shown}</p>\n\n"
 
 
 def _link(address: str) -> str:

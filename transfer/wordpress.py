@@ -79,6 +79,8 @@ class _Run:
     origin: str  # the blog's own address, which tells its posts from another WordPress blog's
     dates: dict[int, datetime | None]  # item (by id()) → its publication date, filled in where the file has none
     media: MediaFolder | None  # where the posts' images come from, when the owner gave the uploads folder
+    attachments: dict[str, tuple[str, str]]  # attachment id → its file's address and its alt text
+    attached: dict[str, list[str]]  # post id → its attachments' ids, in the file's order (a [gallery]'s default)
     claimed: dict[str, str] = field(default_factory=dict)  # old address → the title of the item that has it
 
 
@@ -198,6 +200,31 @@ def _home(channel: Element, summary: ImportSummary) -> str:
     return ""
 
 
+def _attachments(channel: Element) -> tuple[dict[str, tuple[str, str]], dict[str, list[str]]]:
+    """Index the media the file lists: each attachment's address and alt text, and the posts they belong to."""
+    attachments: dict[str, tuple[str, str]] = {}
+    attached: dict[str, list[str]] = {}
+    for item in channel.findall("item"):
+        if _text(item, "wp:post_type") != "attachment" or not _text(item, "wp:attachment_url"):
+            continue
+        alt = next(
+            (_text(meta, "wp:meta_value") for meta in item.findall("wp:postmeta", NS)
+             if _text(meta, "wp:meta_key") == "_wp_attachment_image_alt"),
+            "",
+        )  # fmt: skip
+        attachment_id = _text(item, "wp:post_id")
+        attachments[attachment_id] = (_text(item, "wp:attachment_url"), alt)
+        attached.setdefault(_text(item, "wp:post_parent"), []).append(attachment_id)
+    return attachments, attached
+
+
+def _gallery(attributes: dict[str, str], post_id: str, run: _Run) -> list[tuple[str, str]]:
+    """Return the images of a ``[gallery]``: those its ``ids`` name, else those attached to its post."""
+    named = (attributes.get("ids") or attributes.get("include") or "").replace(" ", "")
+    ids = named.split(",") if named else run.attached.get(post_id, [])
+    return [run.attachments[image] for image in ids if image in run.attachments]
+
+
 def _origin(channel: Element) -> str:
     """Return the address of the blog the file comes from (``https://example.com/blog``), or ``""``."""
     return (_text(channel, "wp:base_blog_url") or _text(channel, "link")).rstrip("/")[:300]
@@ -223,6 +250,7 @@ def import_wordpress(
     channel = read_channel(raw)
     items = [item for item in channel.findall("item") if _is_imported(item, include_pages)]
     summary = ImportSummary(source="WordPress", dry_run=dry_run)
+    attachments, attached = _attachments(channel)
     run = _Run(
         include_pages=include_pages,
         names={
@@ -233,6 +261,8 @@ def import_wordpress(
         summary=summary,
         home=_home(channel, summary),
         origin=_origin(channel),
+        attachments=attachments,
+        attached=attached,
         dates=_publication_dates(items, summary),
         media=MediaFolder(uploads, marker="/wp-content/uploads/", dry_run=dry_run) if uploads is not None else None,
     )
@@ -270,7 +300,7 @@ def _import_item(item: Element, run: _Run) -> None:
             f"already has; it is at /posts/{slug}."
         )
     published_at = run.dates[id(item)]
-    content, kept = expand_shortcodes(_text(item, "content:encoded"))
+    content, kept = expand_shortcodes(_text(item, "content:encoded"), lambda found: _gallery(found, post_id, run))
     summary.adjustments += kept_as_text(title, kept)
     categories = [
         c.text.strip()[:TAG_MAX] for c in item.findall("category") if c.text and c.get("domain") in TAG_DOMAINS
