@@ -36,6 +36,7 @@ from database import id_from
 from database import now_utc
 from forms import CommentEditForm
 from forms import checks_its_own_characters
+from models import BodyFormat
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -194,6 +195,9 @@ def edit_comment(comment_id: int) -> ResponseReturnValue:
         abort(404, description="There is no such comment, or it is on someone else's post.")
     comment = comments[0]
     form = CommentEditForm(data={"body": comment.body})
+    if comment.format == BodyFormat.html:
+        form.body.label.text = "Comment (HTML)"
+        form.body.description = "It came from another blog in HTML, and stays HTML, cleaned as readers' comments are."
     if request.method == "GET":
         return render_template("admin/comment_form.html", comment=comment, form=form)
     if not form.validate_on_submit():

@@ -89,6 +89,20 @@ def test_a_wordpress_comment_keeps_its_line_break_and_its_link_marked_as_the_com
     assert '<a href="https://mmv.example/docs" rel="nofollow ugc noopener">mmv</a>, which does the same.' in page
 
 
+def test_the_owner_edits_an_imported_comment_as_the_html_it_is(app, client, admin):
+    import_fixture(app)
+    with app.app_context():
+        comment = db.session.scalars(select(Comment).where(Comment.body.contains("There is also"))).one()
+        url, body = f"/admin/comments/{comment.id}/edit", comment.body
+    form = page_text(client.get(url))
+    assert "Comment (HTML)" in form and "stays HTML" in form
+
+    fields = form_fields(client.get(url), url) | {"body": body.replace("Thanks!", "Thanks, <em>really</em>!")}
+    assert client.post(url, data=fields).status_code == 303
+
+    assert "Thanks, <em>really</em>!<br>\nThere is also" in page_text(client.get("/posts/renaming-files"))
+
+
 def test_an_imported_post_is_found_summarised_counted_and_in_the_feed_as_text(app, client):
     import_fixture(app)
 
