@@ -35,7 +35,7 @@ from helpers import PASSWORD_HASH
 from helpers import ROOT
 from helpers import TEST_DATABASE_URL
 from helpers import TEST_REDIS_URL
-from helpers import flask_command
+from helpers import flask_commands
 from helpers import free_port
 from helpers import log_in
 from helpers import reset_database
@@ -206,8 +206,7 @@ def _gunicorn_servers(folder: Path) -> Iterator[Callable[..., str]]:
             | settings
         )
         if prepare:
-            flask_command(env, "init-db")
-            flask_command(env, "create-admin", "owner", "--display-name", "Olive Owner")
+            flask_commands(env, ["init-db"], ["create-admin", "owner", "--display-name", "Olive Owner"])
         port = free_port()
         log = (folder / f"gunicorn-{port}.log").open("w")
         process = subprocess.Popen(
