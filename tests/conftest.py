@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ from helpers import PASSWORD_HASH
 from helpers import ROOT
 from helpers import TEST_DATABASE_URL
 from helpers import TEST_REDIS_URL
-from helpers import flask_command
+from helpers import flask_commands
 from helpers import free_port
 from helpers import log_in
 from helpers import reset_database
@@ -175,14 +176,29 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
     ``memory_limit_mb`` caps each gunicorn process's address space, so a request that would eat the machine's
     memory fails inside that server instead.
     """
+    with _gunicorn_servers(tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def module_live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., str]]:
+    """``live_server`` shared by the tests of one module, for tests that need a server but not a fresh one (its
+    folder is ``module_live_server.folder``). Starting gunicorn costs seconds: each Python process imports the app.
+    """
+    with _gunicorn_servers(tmp_path_factory.mktemp("live")) as start:
+        yield start
+
+
+@contextmanager
+def _gunicorn_servers(folder: Path) -> Iterator[Callable[..., str]]:
     processes: list[tuple[subprocess.Popen, Any]] = []
 
     def start(*, prepare: bool = True, memory_limit_mb: int | None = None, **settings: str) -> str:
         env = (
             os.environ
             | {
-                "DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}",
-                "INSTANCE_PATH": str(tmp_path / "instance"),
+                "DATABASE_URL": f"sqlite:///{folder / 'live.db'}",
+                "INSTANCE_PATH": str(folder / "instance"),
                 "SECRET_KEY": "live-server-secret",
                 "ADMIN_PASSWORD": PASSWORD,
                 "COMMENT_MIN_SECONDS": "0",  # faster than people type; test_spam.py covers the delay
@@ -190,10 +206,9 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
             | settings
         )
         if prepare:
-            flask_command(env, "init-db")
-            flask_command(env, "create-admin", "owner", "--display-name", "Olive Owner")
+            flask_commands(env, ["init-db"], ["create-admin", "owner", "--display-name", "Olive Owner"])
         port = free_port()
-        log = (tmp_path / f"gunicorn-{port}.log").open("w")
+        log = (folder / f"gunicorn-{port}.log").open("w")
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "app:create_app()"],
             cwd=ROOT,
@@ -208,12 +223,15 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
         wait_until_healthy(url, process)
         return url
 
-    start.processes = [process for process, _ in processes]  # type: ignore[attr-defined]
-    yield start
-    for process, log in processes:
-        os.kill(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-        log.close()
+    start.processes = []  # type: ignore[attr-defined]
+    start.folder = folder  # type: ignore[attr-defined]
+    try:
+        yield start
+    finally:
+        for process, log in processes:
+            os.kill(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+            log.close()
 
 
 def _address_space_limit(megabytes: int) -> Callable[[], None]:

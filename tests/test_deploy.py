@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,41 +25,40 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
 
-def nginx_site_for_test(upstream_port: int, listen_port: int, instance: Path) -> str:
-    """Return docs/deploy/nginx.conf pointed at this checkout, the test's instance folder, a free loopback
-    port and the test's gunicorn."""
+def nginx_site_for_test(upstream_port: int, listen_port: int, instance: Path, cache: Path) -> str:
+    """Return docs/deploy/nginx.conf pointed at this checkout, the server's instance folder, a free loopback
+    port, the test's gunicorn and the test's own micro-cache folder."""
     site = (DEPLOY / "nginx.conf").read_text()
     site = site.replace("/srv/inkwell/instance/", f"{instance}/").replace("/srv/inkwell/", f"{ROOT}/")
-    site = site.replace("/var/cache/nginx/inkwell", f"{instance.parent}/nginx-cache")
+    site = site.replace("/var/cache/nginx/inkwell", str(cache))
     site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
     site = site.replace("listen 80;", f"listen 127.0.0.1:{listen_port};")
     return site.replace("listen [::]:80;", "")
 
 
-@pytest.fixture
-def nginx(live_server, tmp_path):
-    if not Path(NGINX).exists():
-        pytest.skip("nginx is not installed (apt-get install nginx)")
-    upstream = live_server(PROXY_FIX="1")
+@contextmanager
+def nginx_in_front_of(upstream: str, instance: Path, folder: Path) -> Iterator[str]:
+    """Run nginx with docs/deploy/nginx.conf before gunicorn at ``upstream``, its files (and an empty
+    micro-cache) in ``folder``; yield its URL."""
     port = free_port()
     mime_types = Path("/etc/nginx/mime.types")
-    (tmp_path / "nginx.conf").write_text(
+    (folder / "nginx.conf").write_text(
         f"""
         daemon off;
         {"user root;" if os.geteuid() == 0 else ""}  # workers must read the test's private temporary folder
-        pid {tmp_path}/nginx.pid;
-        error_log {tmp_path}/nginx-error.log;
+        pid {folder}/nginx.pid;
+        error_log {folder}/nginx-error.log;
         events {{ worker_connections 64; }}
         http {{
             {"include " + str(mime_types) + ";" if mime_types.exists() else ""}
-            access_log {tmp_path}/nginx-access.log;
-            client_body_temp_path {tmp_path}/body;
-            proxy_temp_path {tmp_path}/proxy;
-            {nginx_site_for_test(int(upstream.rsplit(":", 1)[1]), port, tmp_path / "instance")}
+            access_log {folder}/nginx-access.log;
+            client_body_temp_path {folder}/body;
+            proxy_temp_path {folder}/proxy;
+            {nginx_site_for_test(int(upstream.rsplit(":", 1)[1]), port, instance, folder / "nginx-cache")}
         }}
         """
     )
-    process = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")])
+    process = subprocess.Popen([NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")])
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -66,9 +67,36 @@ def nginx(live_server, tmp_path):
             break
         except requests.ConnectionError:
             time.sleep(0.1)
-    yield url, tmp_path / "instance"
-    os.kill(process.pid, signal.SIGQUIT)
-    process.wait(timeout=15)
+    try:
+        yield url
+    finally:
+        os.kill(process.pid, signal.SIGQUIT)
+        process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def gunicorn_behind_nginx(module_live_server) -> tuple[str, Path]:
+    """One gunicorn for the module's nginx tests that only read pages and files: its URL and instance folder."""
+    if not Path(NGINX).exists():
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    return module_live_server(PROXY_FIX="1"), module_live_server.folder / "instance"
+
+
+@pytest.fixture
+def nginx(gunicorn_behind_nginx, tmp_path):
+    """A new nginx, its micro-cache empty, in front of the module's gunicorn: its URL and the instance folder."""
+    upstream, instance = gunicorn_behind_nginx
+    with nginx_in_front_of(upstream, instance, tmp_path) as url:
+        yield url, instance
+
+
+@pytest.fixture
+def nginx_and_a_fresh_gunicorn(live_server, tmp_path):
+    """A new nginx in front of a new gunicorn, whose own page cache has never stored a page."""
+    if not Path(NGINX).exists():
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    with nginx_in_front_of(live_server(PROXY_FIX="1"), tmp_path / "instance", tmp_path) as url:
+        yield url
 
 
 def test_nginx_passes_pages_to_gunicorn_with_the_visitors_address(nginx):
@@ -155,8 +183,9 @@ POISONING_HEADERS = {
 SHARED_PAGES = ("/", "/posts/welcome", "/feed.xml", "/posts/welcome/comments.xml", "/sitemap.xml", "/tags/")
 
 
-def test_headers_a_visitor_sends_change_no_page_that_nginx_keeps_for_others(nginx):
-    nginx, _ = nginx
+def test_headers_a_visitor_sends_change_no_page_that_nginx_keeps_for_others(nginx_and_a_fresh_gunicorn):
+    # A fresh gunicorn: the visitor's requests are the first the app renders, not pages it stored for others.
+    nginx = nginx_and_a_fresh_gunicorn
     headers = POISONING_HEADERS | {"X-Forwarded-Host": "evil.example"}
     poisoned = {path: requests.get(f"{nginx}{path}", headers=headers, timeout=10) for path in SHARED_PAGES}
 

@@ -8,9 +8,10 @@ import pytest
 import requests
 
 
-@pytest.fixture
-def server(live_server) -> str:
-    return live_server(COMMENT_MODERATION="off")
+@pytest.fixture(scope="module")
+def server(module_live_server) -> str:
+    """One gunicorn for the module: the refused comment leaves the welcome post without comments."""
+    return module_live_server(COMMENT_MODERATION="off")
 
 
 def test_reader_comments_on_the_welcome_post_over_real_http(server):

@@ -120,10 +120,18 @@ def browser_logged_in(url: str) -> requests.Session:
     return browser
 
 
+@pytest.fixture(scope="module")
+def capped_server(module_live_server) -> str:
+    """One gunicorn for both bombs, each process capped at 1 GB: the second bomb meets a worker that lived on."""
+    return module_live_server(memory_limit_mb=1024)
+
+
 @pytest.mark.parametrize("beyond_the_canvas", [False, True], ids=["header claims 6000 × 6000", "frames beyond"])
-def test_the_issues_gif_bomb_is_refused_by_gunicorn_and_the_worker_lives_on(live_server, tmp_path, beyond_the_canvas):
+def test_the_issues_gif_bomb_is_refused_by_gunicorn_and_the_worker_lives_on(
+    capped_server, module_live_server, beyond_the_canvas
+):
     # A worker that decoded every frame would need gigabytes; capped at 1 GB it fails instead of the machine.
-    url = live_server(memory_limit_mb=1024)
+    url = capped_server
     bomb = gif_bomb(6000, 6000, 200, beyond_the_canvas=beyond_the_canvas)
     assert len(bomb) < 10_000
     browser = browser_logged_in(url)
@@ -141,7 +149,7 @@ def test_the_issues_gif_bomb_is_refused_by_gunicorn_and_the_worker_lives_on(live
     assert TOO_MANY_PIXELS in response.text and "6,000 × 6,000 pixels in 200 frames" in response.text
     assert "Kept body" in response.text
     assert browser.get(f"{url}/healthz", timeout=10).status_code == 200
-    log = "".join(path.read_text() for path in tmp_path.glob("gunicorn-*.log"))
+    log = "".join(path.read_text() for path in module_live_server.folder.glob("gunicorn-*.log"))
     assert not re.search(r"WORKER TIMEOUT|SIGKILL|Worker exiting|MemoryError", log), log
 
 
