@@ -29,6 +29,7 @@ from sqlalchemy.orm import contains_eager
 import account.pages
 import audit
 import editor
+import history
 import moderation
 import moving_in
 from account.forms import LoginForm
@@ -71,6 +72,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_blueprint(account.pages.bp)  # /admin/account: an account's own security settings
 bp.register_blueprint(moderation.bp)  # /admin/comments: the moderation queue and the email links' pages
 bp.register_blueprint(editor.bp)  # /admin/posts: the list of posts, writing, editing and deleting them
+bp.register_blueprint(history.bp)  # /admin/posts/<id>/history: a post's versions, compared and restored
 bp.register_blueprint(moving_in.bp)  # /admin/import: moving in from WordPress, Ghost or a static site, and undo
 
 ADMIN_REQUEST_LIMIT_FACTOR = 4

@@ -43,6 +43,7 @@ ACTIONS = {
     "admin.editor.new_post": "Saved a new post",
     "admin.editor.edit_post": "Saved a post",
     "admin.editor.delete_post": "Deleted a post",
+    "admin.history.restore": "Restored an earlier version of a post",
     "admin.moderation.edit_comment": "Edited a comment",
     "admin.moderation.moderate_comment": "Moderated a comment",
     "admin.moderation.moderate_selected_comments": "Moderated comments together",

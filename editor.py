@@ -44,6 +44,7 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+import history
 from database import db
 from database import now_utc
 from extensions import csrf
@@ -398,7 +399,10 @@ def _publish_date(post: Post | None, form: PostForm) -> Any:
 
 
 def save_post(post: Post, form: PostForm) -> Post:
-    """Store the form in ``post``, keeping a redirect from the old address when a published slug changes."""
+    """Store the form in ``post``, keeping a redirect from the old address when a published slug changes, and
+    the words as a new version (history.py)."""
+    if post.id is not None and not history.has_versions(post):  # written before versions were kept: keep those
+        history.keep_version(post, post.author, saved_at=post.updated_at)
     slug = form.slug.data or unique_slug(slugify(form.title.data), post)
     if post.id is not None:  # taking back one of its own old addresses (another post's are refused by the form)
         db.session.execute(delete(SlugRedirect).where(SlugRedirect.old_slug == slug, SlugRedirect.post_id == post.id))
@@ -414,6 +418,8 @@ def save_post(post: Post, form: PostForm) -> Post:
     post.status = PostStatus(form.status.data)
     post.comments_open = form.comments_open.data
     db.session.add(post)
+    db.session.flush()
+    history.keep_version(post, current_user)
     db.session.commit()
     return post
 

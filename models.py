@@ -319,6 +319,26 @@ class SlugRedirect(db.Model):
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
 
 
+class PostVersion(db.Model):
+    """One saved version of a post: its words as saved, by whom and when; every save that changes them adds one,
+    so the owner can see what changed and bring back any earlier version (history.py)."""
+
+    __tablename__ = "post_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(200))
+    excerpt: Mapped[str] = mapped_column(Text, default="")
+    format: Mapped[BodyFormat] = mapped_column(Enum(BodyFormat, native_enum=False), default=BodyFormat.markdown)
+    body: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[str] = mapped_column(Text, default="")  # the tags' names, comma-separated
+    note: Mapped[str] = mapped_column(String(200), default="")  # "Restored the version of …"
+
+    user: Mapped[User | None] = relationship()
+
+
 class Comment(db.Model):
     __tablename__ = "comments"
     __table_args__ = (

@@ -138,6 +138,7 @@ def page_types(url: str) -> dict[str, str]:
         "your-data": "/admin/data",
         "audit-log": "/admin/audit",
         "move-in": "/admin/import/",
+        "post-history": "/admin/posts/1/history",
     }.items():
         pages[name] = owner.get(url + path).text
     return pages | move_in_pages(owner, url) | two_factor_pages(url)
@@ -207,6 +208,7 @@ OWNER_PAGES = {
     "audit-log": "/admin/audit",
     "account-security": "/admin/account/",
     "move-in": "/admin/import/",
+    "post-history": "/admin/posts/1/history",
 }
 
 
