@@ -144,6 +144,10 @@ def only_admins() -> None:
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
+    if not (current_user.is_authenticated and current_user.is_admin):
+        # The form is read (and found too large) before the login and admin checks run: send anyone else to
+        # where those checks take them (the login page, or "You cannot do that"), not to this page.
+        return redirect(url_for(".start"), 303)
     message = f"That is more than this page accepts ({REQUEST_LIMIT / 1_048_576:,.0f} MB in all); "
     message += f"each file can be at most {IMPORT_MAX_BYTES / 1_048_576:,.0f} MB."
     return _start_page(MoveInForm(formdata=None), problem=message), 413
