@@ -6,12 +6,18 @@ import io
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from database import db
+from helpers import count
 from helpers import csrf_token
 from helpers import form_fields
 from helpers import log_in
 from helpers import page_text
+from helpers import submit_post
+from models import Post
 from models import UserRole
+from transfer.tables import ImportRecord
 
 START = "/admin/import/"
 RUN = "/admin/import/run"
@@ -49,3 +55,34 @@ def test_a_large_upload_from_anyone_but_an_administrator_does_not_show_the_impor
     assert "Move in from another blog" not in page_text(response)
     then = visitor.get(response.headers["Location"])
     assert then.status_code == 403 if who == "author" else "/admin/login" in then.headers["Location"]
+
+
+def test_undo_does_not_delete_a_post_the_owner_wrote_after_deleting_an_imported_one(app, client, admin):
+    client.post(RUN, data=form_fields(check(client), RUN))
+    with app.app_context():
+        last = db.session.scalar(select(Post).order_by(Post.id.desc()).limit(1))
+        last_id, record_id = last.id, db.session.scalar(select(ImportRecord.id))
+    delete_page = client.get(f"/admin/posts/{last_id}/delete")
+    client.post(f"/admin/posts/{last_id}/delete", data=form_fields(delete_page, f"/admin/posts/{last_id}/delete"))
+    submit_post(client, title="Mine, written since")  # SQLite gives it the deleted post's id again
+
+    record_page = client.get(f"/admin/import/{record_id}")
+    undo = f"/admin/import/{record_id}/undo"
+    client.post(undo, data=form_fields(record_page, undo))
+
+    with app.app_context():
+        assert db.session.scalars(select(Post.title)).all() == ["Mine, written since"]
+
+
+def test_a_second_import_works_after_the_owner_deleted_a_post_of_the_first(app, client, admin):
+    client.post(RUN, data=form_fields(check(client), RUN))
+    with app.app_context():
+        last_id = db.session.scalar(select(Post.id).order_by(Post.id.desc()).limit(1))
+    delete_page = client.get(f"/admin/posts/{last_id}/delete")
+    client.post(f"/admin/posts/{last_id}/delete", data=form_fields(delete_page, f"/admin/posts/{last_id}/delete"))
+    other = WORDPRESS.replace(b"example.com", b"other.example").replace(b"<wp:post_id>", b"<wp:post_id>9")
+
+    done = client.post(RUN, data=form_fields(check(client, other, "other.xml"), RUN))
+
+    assert done.status_code == 303, page_text(done)
+    assert count(app, ImportRecord.id) == 2

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_
+from sqlalchemy import delete
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
@@ -36,6 +37,16 @@ from transfer.tables import ImportedRow
 from transfer.tables import ImportRecord
 
 RECORDED = {Post: "posts", Tag: "tags", User: "users"}  # what an import creates that undo must find again
+
+
+def _forget_deleted(mapper: Any, connection: Any, row: Any) -> None:
+    """Forget a deleted row's import: SQLite gives its id to the next new row, which undo must not delete."""
+    kind = RECORDED[type(row)]
+    connection.execute(delete(ImportedRow).where(ImportedRow.kind == kind, ImportedRow.row_id == row.id))
+
+
+for model in RECORDED:
+    event.listen(model, "after_delete", _forget_deleted)
 
 
 @contextmanager
