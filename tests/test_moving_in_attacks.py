@@ -13,10 +13,12 @@ from helpers import count
 from helpers import csrf_token
 from helpers import form_fields
 from helpers import log_in
+from helpers import media_folder
 from helpers import page_text
 from helpers import submit_post
 from models import Post
 from models import UserRole
+from transfer import wordpress
 from transfer.tables import ImportRecord
 
 START = "/admin/import/"
@@ -86,3 +88,17 @@ def test_a_second_import_works_after_the_owner_deleted_a_post_of_the_first(app, 
 
     assert done.status_code == 303, page_text(done)
     assert count(app, ImportRecord.id) == 2
+
+
+def test_an_interrupted_import_leaves_no_images_behind(app, tmp_path):
+    uploads = media_folder(tmp_path / "uploads", "2019/05/cafe.jpg")
+
+    def interrupted(items, label):  # the owner presses Ctrl-C during `flask import-wordpress`
+        yield from items[:2]
+        raise KeyboardInterrupt
+
+    with app.app_context(), pytest.raises(KeyboardInterrupt):
+        wordpress.import_wordpress(WORDPRESS, uploads=uploads, track=interrupted)
+
+    assert count(app, Post.id) == 0
+    assert uploaded_images(app) == set()

@@ -78,14 +78,21 @@ def recorded_import(summary: ImportSummary, file_name: str) -> Iterator[None]:
         db.session.commit()
         summary.import_id = record.id
     except SQLAlchemyError as error:
-        db.session.rollback()
+        _abandon(summary)
         reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
         raise TransferError(f"The database refused a post: {reason}.") from None
     except BaseException:
-        db.session.rollback()
+        _abandon(summary)
         raise
     finally:
         event.remove(session, "transient_to_pending", remember)
+
+
+def _abandon(summary: ImportSummary) -> None:
+    """Roll back an import that failed or was interrupted, with the image files it stored on the way."""
+    db.session.rollback()
+    for name in summary.new_uploads:
+        (uploads_folder() / name).unlink(missing_ok=True)
 
 
 def imports_done(limit: int = 50) -> list[ImportRecord]:
