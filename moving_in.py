@@ -115,11 +115,16 @@ def _keep(form: MoveInForm) -> Path:
 
 
 def _kept(token: str) -> Path | None:
-    """Return the folder of the files kept under ``token``, or ``None`` when there is none (any more)."""
+    """Take the files kept under ``token`` for one import: return their folder, or ``None`` when there is none
+    (any more). A second press of "Import" while the first runs finds nothing, rather than importing again."""
     if len(token) != TOKEN_LENGTH or not all(c.isalnum() or c in "-_" for c in token):
         return None
-    folder = _imports_folder() / token
-    return folder if (folder / "settings.json").is_file() else None
+    folder, taken = _imports_folder() / token, _imports_folder() / f"{token}.importing"
+    try:
+        folder.rename(taken)  # one request can do this: the folder is gone for the next
+    except OSError:
+        return None
+    return taken if (taken / "settings.json").is_file() else None
 
 
 def _run(folder: Path, dry_run: bool) -> ImportSummary:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+import moving_in
 from database import db
 from helpers import count
 from helpers import csrf_token
@@ -102,3 +103,23 @@ def test_an_interrupted_import_leaves_no_images_behind(app, tmp_path):
 
     assert count(app, Post.id) == 0
     assert uploaded_images(app) == set()
+
+
+def test_pressing_import_twice_imports_once_and_says_so(app, client, admin, monkeypatch):
+    checked = check(client)
+    second = app.test_client()
+    second.set_cookie("inkwell_session", client.get_cookie("inkwell_session").value)
+    answers, run = [], moving_in._run
+
+    def double_click(folder, dry_run):  # the second click arrives while the first import is running
+        if not answers:
+            answers.append(None)
+            answers.append(second.post(RUN, data=form_fields(checked, RUN)))
+        return run(folder, dry_run)
+
+    monkeypatch.setattr(moving_in, "_run", double_click)
+    first = client.post(RUN, data=form_fields(checked, RUN))
+
+    assert first.status_code == 303 and answers[1].status_code == 303
+    assert count(app, ImportRecord.id) == 1
+    assert count(app, Post.id) == 4
