@@ -33,6 +33,7 @@ from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
 from database import db
+from safetext import one_line
 from transfer.common import IMPORT_MAX_BYTES
 from transfer.common import ImportSummary
 from transfer.common import TransferError
@@ -109,7 +110,8 @@ def _keep(form: MoveInForm) -> Path:
     form.export.data.save(folder / "export")
     if media is not None:
         media.save(folder / "media.zip")
-    settings = {"source": form.source.data, "pages": form.pages.data, "name": form.export.data.filename or ""}
+    name = one_line(form.export.data.filename or "")  # PostgreSQL cannot store a NUL a browser may send in it
+    settings = {"source": form.source.data, "pages": form.pages.data, "name": name}
     (folder / "settings.json").write_text(json.dumps(settings))
     return folder
 

@@ -123,3 +123,12 @@ def test_pressing_import_twice_imports_once_and_says_so(app, client, admin, monk
     assert first.status_code == 303 and answers[1].status_code == 303
     assert count(app, ImportRecord.id) == 1
     assert count(app, Post.id) == 4
+
+
+def test_an_export_whose_name_holds_control_characters_imports_on_every_database(app, client, admin):
+    checked = check(client, name="notes\x00\x1b.xml")
+
+    done = client.post(RUN, data=form_fields(checked, RUN))
+
+    assert done.status_code == 303, page_text(done)
+    assert "Import of notes .xml" in page_text(client.get(done.headers["Location"]))
