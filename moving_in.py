@@ -33,6 +33,7 @@ from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
 from database import db
+from safetext import one_line
 from transfer.common import IMPORT_MAX_BYTES
 from transfer.common import ImportSummary
 from transfer.common import TransferError
@@ -109,17 +110,23 @@ def _keep(form: MoveInForm) -> Path:
     form.export.data.save(folder / "export")
     if media is not None:
         media.save(folder / "media.zip")
-    settings = {"source": form.source.data, "pages": form.pages.data, "name": form.export.data.filename or ""}
+    name = one_line(form.export.data.filename or "")  # PostgreSQL cannot store a NUL a browser may send in it
+    settings = {"source": form.source.data, "pages": form.pages.data, "name": name}
     (folder / "settings.json").write_text(json.dumps(settings))
     return folder
 
 
 def _kept(token: str) -> Path | None:
-    """Return the folder of the files kept under ``token``, or ``None`` when there is none (any more)."""
+    """Take the files kept under ``token`` for one import: return their folder, or ``None`` when there is none
+    (any more). A second press of "Import" while the first runs finds nothing, rather than importing again."""
     if len(token) != TOKEN_LENGTH or not all(c.isalnum() or c in "-_" for c in token):
         return None
-    folder = _imports_folder() / token
-    return folder if (folder / "settings.json").is_file() else None
+    folder, taken = _imports_folder() / token, _imports_folder() / f"{token}.importing"
+    try:
+        folder.rename(taken)  # one request can do this: the folder is gone for the next
+    except OSError:
+        return None
+    return taken if (taken / "settings.json").is_file() else None
 
 
 def _run(folder: Path, dry_run: bool) -> ImportSummary:
@@ -144,6 +151,10 @@ def only_admins() -> None:
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
+    if not (current_user.is_authenticated and current_user.is_admin):
+        # The form is read (and found too large) before the login and admin checks run: send anyone else to
+        # where those checks take them (the login page, or "You cannot do that"), not to this page.
+        return redirect(url_for(".start"), 303)
     message = f"That is more than this page accepts ({REQUEST_LIMIT / 1_048_576:,.0f} MB in all); "
     message += f"each file can be at most {IMPORT_MAX_BYTES / 1_048_576:,.0f} MB."
     return _start_page(MoveInForm(formdata=None), problem=message), 413

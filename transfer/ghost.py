@@ -99,7 +99,11 @@ def import_ghost(
     data = read_ghost(raw)
     summary = ImportSummary(source="Ghost", dry_run=dry_run)
     run = _Run(
-        media=MediaFolder(images, marker="/content/images/", dry_run=dry_run) if images is not None else None,
+        media=(
+            MediaFolder(images, marker="/content/images/", dry_run=dry_run, stored=summary.new_uploads)
+            if images is not None
+            else None
+        ),
         feature_alts={
             str(meta.get("post_id")): str(meta.get("feature_image_alt") or "") for meta in data.get("posts_meta", [])
         },

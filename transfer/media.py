@@ -44,7 +44,7 @@ class MediaFolder:
     imported: dict[str, str] = field(default_factory=dict)  # path in the folder → address of the stored copy
     missing: dict[str, str] = field(default_factory=dict)  # path in the folder → why it was left out
     dry_run: bool = False  # check every image, but store none
-    stored: list[str] = field(default_factory=list)  # the files this import added to the uploads folder
+    stored: list[str] = field(default_factory=list)  # the files this import added (its summary's new_uploads)
 
     def __post_init__(self) -> None:
         if not self.path.exists():
@@ -141,6 +141,5 @@ class MediaFolder:
         return notes
 
     def report_to(self, summary: ImportSummary) -> None:
-        """Add what happened to the images to the import's summary, and the files stored to what undo removes."""
+        """Add what happened to the images to the import's summary."""
         summary.images += self.notes()
-        summary.new_uploads += self.stored

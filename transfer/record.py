@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_
+from sqlalchemy import delete
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
@@ -36,6 +37,16 @@ from transfer.tables import ImportedRow
 from transfer.tables import ImportRecord
 
 RECORDED = {Post: "posts", Tag: "tags", User: "users"}  # what an import creates that undo must find again
+
+
+def _forget_deleted(mapper: Any, connection: Any, row: Any) -> None:
+    """Forget a deleted row's import: SQLite gives its id to the next new row, which undo must not delete."""
+    kind = RECORDED[type(row)]
+    connection.execute(delete(ImportedRow).where(ImportedRow.kind == kind, ImportedRow.row_id == row.id))
+
+
+for model in RECORDED:
+    event.listen(model, "after_delete", _forget_deleted)
 
 
 @contextmanager
@@ -69,11 +80,11 @@ def recorded_import(summary: ImportSummary, file_name: str, origin: str = "") ->
         db.session.commit()
         summary.import_id = record.id
     except SQLAlchemyError as error:
-        db.session.rollback()
+        _abandon(summary)
         reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
         raise TransferError(f"The database refused a post: {reason}.") from None
     except BaseException:
-        db.session.rollback()
+        _abandon(summary)
         raise
     finally:
         event.remove(session, "transient_to_pending", remember)
@@ -88,6 +99,13 @@ def origin_of(post_id: int) -> str | None:
         .where(ImportedRow.kind == RECORDED[Post], ImportedRow.row_id == post_id)
     )
     return None if record is None else record.origin
+
+
+def _abandon(summary: ImportSummary) -> None:
+    """Roll back an import that failed or was interrupted, with the image files it stored on the way."""
+    db.session.rollback()
+    for name in summary.new_uploads:
+        (uploads_folder() / name).unlink(missing_ok=True)
 
 
 def imports_done(limit: int = 50) -> list[ImportRecord]:

@@ -264,7 +264,11 @@ def import_wordpress(
         attachments=attachments,
         attached=attached,
         dates=_publication_dates(items, summary),
-        media=MediaFolder(uploads, marker="/wp-content/uploads/", dry_run=dry_run) if uploads is not None else None,
+        media=(
+            MediaFolder(uploads, marker="/wp-content/uploads/", dry_run=dry_run, stored=summary.new_uploads)
+            if uploads is not None
+            else None
+        ),
     )
     summary.accounts_without_password = run.bylines.without_password
     with recorded_import(summary, file_name, origin=run.origin):
