@@ -201,6 +201,17 @@ def run_import() -> ResponseReturnValue:
     return redirect(url_for(".show_import", import_id=summary.import_id), 303)
 
 
+@bp.post("/cancel")
+def cancel() -> ResponseReturnValue:
+    """Leave a checked file unimported, and remove it at once rather than a day later."""
+    form = ConfirmForm()
+    folder = _kept(form.token.data or "") if form.validate_on_submit() else None
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+    flash("Nothing was imported, and the file you checked is removed.", "info")
+    return redirect(url_for(".start"), 303)
+
+
 def _record(import_id: int) -> ImportRecord:
     record = db.session.get(ImportRecord, import_id)
     if record is None:
@@ -220,9 +231,9 @@ def show_import(import_id: int) -> ResponseReturnValue:
 def undo(import_id: int) -> ResponseReturnValue:
     """Delete exactly what one import created."""
     record = _record(import_id)
-    if record.undone_at is not None:
+    done = undo_import(record)
+    if done is None:
         flash("That import was undone already.", "info")
         return redirect(url_for(".show_import", import_id=import_id), 303)
-    done = undo_import(record)
     flash(f"The import of {record.file_name} is undone: deleted {done.sentence}.", "success")
     return redirect(url_for(".start"), 303)

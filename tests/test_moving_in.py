@@ -132,6 +132,26 @@ def test_the_owner_checks_a_wordpress_export_imports_it_and_undoes_it(app, clien
     assert "Imported another blog" in actions and "Undid an import" in actions
 
 
+def test_cancelling_after_the_check_imports_nothing_and_removes_the_file(app, client, admin):
+    checked = check_on_the_page(client, "wordpress", (WORDPRESS, "marta.xml"))
+    assert any((Path(app.instance_path) / "imports").iterdir())
+
+    cancelled = client.post("/admin/import/cancel", data=form_fields(checked, "/admin/import/run"))
+
+    assert cancelled.status_code == 303
+    assert "Nothing was imported, and the file you checked is removed." in page_text(client.get(START))
+    assert not any((Path(app.instance_path) / "imports").iterdir()) and count(app, Post.id) == 0
+
+
+def test_undoing_twice_deletes_once(app, runner):
+    with app.app_context():
+        kept = wordpress.import_wordpress(WORDPRESS)
+        record = db.session.get(ImportRecord, kept.import_id)
+        assert undo_import(record) is not None
+        assert undo_import(record) is None
+    assert "was undone already" in runner.invoke(args=["undo-import", str(kept.import_id), "--yes"]).output
+
+
 def test_a_static_site_zip_is_checked_on_the_page(app, client, admin):
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:

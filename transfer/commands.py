@@ -181,8 +181,10 @@ def undo_import_command(number: int, yes: bool) -> None:
     nothing else uses); NUMBER is from `flask --app app imports`."""
     init_db()
     record = db.session.get(ImportRecord, number)
-    if record is None or record.undone_at is not None:
+    if record is None:
         raise click.ClickException(f"There is no import number {number} to undo; `imports` lists them.")
+    if record.undone_at is not None:
+        raise click.ClickException(f"Import {number} was undone already.")
     plan = undo_plan(record)
     click.echo(f"Undoing import {number} ({record.source}, {record.file_name}) deletes {plan.sentence}.")
     if plan.comments_since or plan.posts_edited_since:
@@ -192,7 +194,8 @@ def undo_import_command(number: int, yes: bool) -> None:
         )
     if not yes:
         click.confirm("Go ahead?", abort=True)
-    undo_import(record)
+    if undo_import(record) is None:
+        raise click.ClickException(f"Import {number} was undone already.")
     click.echo(f"Import {number} is undone.")
 
 

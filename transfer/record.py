@@ -18,6 +18,7 @@ from sqlalchemy import delete
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from database import db
@@ -190,9 +191,19 @@ def undo_plan(record: ImportRecord) -> UndoPlan:
     )
 
 
-def undo_import(record: ImportRecord) -> UndoPlan:
+def undo_import(record: ImportRecord) -> UndoPlan | None:
     """Delete what ``record``'s import created and is still there (posts with their comments and old addresses,
-    then the tags, accounts and images nothing else uses), and mark it undone; return what was deleted."""
+    then the tags, accounts and images nothing else uses), and mark it undone; return what was deleted, or
+    ``None`` when it was undone already (also by a second click arriving at the same moment)."""
+    claimed = db.session.execute(
+        update(ImportRecord)
+        .where(ImportRecord.id == record.id, ImportRecord.undone_at.is_(None))
+        .values(undone_at=now_utc())
+    )
+    if claimed.rowcount == 0:
+        db.session.rollback()
+        return None
+    db.session.refresh(record)
     plan = undo_plan(record)
     posts = list(db.session.scalars(_created(record, Post)))
     tags = _tags_left_over(record, posts)
@@ -200,7 +211,6 @@ def undo_import(record: ImportRecord) -> UndoPlan:
     images = _images_left_over(record, posts)
     for row in [*posts, *tags, *accounts]:
         db.session.delete(row)
-    record.undone_at = now_utc()
     db.session.execute(ImportedRow.__table__.delete().where(ImportedRow.import_id == record.id))
     db.session.commit()
     folder = uploads_folder()
