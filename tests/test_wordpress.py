@@ -30,7 +30,7 @@ from transfer.common import TransferError
 from transfer.export import export_json
 from transfer.inkwell import import_data
 from transfer.inkwell import read_export
-from transfer.wordpress import NO_DATE
+from transfer.wxr import NO_DATE
 
 FIXTURE = (Path(__file__).parent / "fixtures" / "wordpress.xml").read_bytes()
 

@@ -7,7 +7,8 @@ left out, and so are pingbacks and trackbacks (Inkwell has no mentions yet). Old
 import again skips what is already there. A commenter's website is kept only if the comment form would accept
 it, and authors get accounts without a password. One odd item does not refuse the file: a slug already taken
 gets a suffix, a reply to a missing comment joins the post, an undated post takes its place in the file, an
-address already taken stays where it was, and the summary lists each of these. ``wxr`` reads the XML.
+address already taken stays where it was, and the summary lists each of these. ``wxr`` reads the XML, and
+``wordpress_comments`` brings in each post's comments.
 """
 
 from __future__ import annotations
@@ -27,10 +28,7 @@ from xml.etree.ElementTree import Element
 from sqlalchemy import select
 
 from database import db
-from markup import is_web_address
 from models import BodyFormat
-from models import Comment
-from models import CommentStatus
 from models import LegacyAddress
 from models import Post
 from models import PostStatus
@@ -47,24 +45,21 @@ from transfer.record import origin_of
 from transfer.record import recorded_import
 from transfer.shortcodes import expand_shortcodes
 from transfer.shortcodes import kept_as_text
+from transfer.wordpress_comments import import_comments
 from transfer.wpautop import wordpress_html
 from transfer.wxr import NS
+from transfer.wxr import date_of
 from transfer.wxr import read_channel
+from transfer.wxr import text_of
 
 WordPressError = TransferError  # the name this module's callers knew; every import now refuses with TransferError
-COMMENT_STATUSES = {"1": CommentStatus.approved, "0": CommentStatus.pending, "spam": CommentStatus.spam}
 POST_STATUSES = {"publish": PostStatus.published, "future": PostStatus.published}  # anything else: a draft
-LINKBACKS = ("pingback", "trackback")
-NO_DATE = "0000-00-00 00:00:00"
-DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 TAG_DOMAINS = ("category", "post_tag")
 TITLE_MAX = 200  # the columns' sizes: a longer value is cut, and the summary says so
 TAG_MAX = 60
 ADDRESS_MAX = 300
-WEBSITE_MAX = 200  # a cut address would lead somewhere else, so a longer one is left out
 LEGACY_QUERY_ARGS = ("p", "page_id")  # the plain permalinks WordPress answers in any permalink setting
 AFTER_PREVIOUS = timedelta(minutes=1)
-NUMBER_DIGITS_MAX = 18  # a comment id longer than this is no id WordPress gave; it sorts as text
 
 
 @dataclass
@@ -84,32 +79,13 @@ class _Run:
     claimed: dict[str, str] = field(default_factory=dict)  # old address → the title of the item that has it
 
 
-def _text(item: Element, path: str) -> str:
-    found = item.find(path, NS)
-    return (found.text or "").strip() if found is not None else ""
-
-
-def _date(text: str) -> datetime | None:
-    if not text or text == NO_DATE:
-        return None
-    try:
-        return datetime.strptime(text, DATE_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def _when(item: Element, gmt: str, local: str) -> datetime | None:
-    """Return the GMT date, else the local one taken as UTC, else ``None`` (also for a date that is no date)."""
-    return _date(_text(item, gmt)) or _date(_text(item, local))
-
-
 def _is_imported(item: Element, include_pages: bool) -> bool:
-    kind = _text(item, "wp:post_type")
-    return kind in ("post", "page") and (kind == "post" or include_pages) and _text(item, "wp:status") != "trash"
+    kind = text_of(item, "wp:post_type")
+    return kind in ("post", "page") and (kind == "post" or include_pages) and text_of(item, "wp:status") != "trash"
 
 
 def _title(item: Element) -> str:
-    return _text(item, "title") or "Untitled"
+    return text_of(item, "title") or "Untitled"
 
 
 def _publication_dates(items: list[Element], summary: ImportSummary) -> dict[int, datetime | None]:
@@ -119,22 +95,22 @@ def _publication_dates(items: list[Element], summary: ImportSummary) -> dict[int
     after the one before it in the file (WordPress writes its export oldest first), or just before the first
     dated one.
     """
-    gmt = {id(item): _date(_text(item, "wp:post_date_gmt")) for item in items}
-    local = {id(item): _date(_text(item, "wp:post_date")) for item in items}
+    gmt = {id(item): date_of(text_of(item, "wp:post_date_gmt")) for item in items}
+    local = {id(item): date_of(text_of(item, "wp:post_date")) for item in items}
     offsets = Counter(local[key] - gmt[key] for key in gmt if gmt[key] and local[key])
     offset = offsets.most_common(1)[0][0] if offsets else timedelta(0)
     dates: dict[int, datetime | None] = {}
     undated: list[Element] = []
     for item in items:
         key = id(item)
-        published = _text(item, "wp:status") in POST_STATUSES
+        published = text_of(item, "wp:status") in POST_STATUSES
         if gmt[key] or not published:
             dates[key] = gmt[key] or local[key]
         elif local[key] and (utc := _shifted(local[key], -offset)) is None:
             dates[key] = None
             undated.append(item)
             summary.adjustments.append(
-                f"{_title(item)!r} has only a local date ({_text(item, 'wp:post_date')}), which the blog's usual "
+                f"{_title(item)!r} has only a local date ({text_of(item, 'wp:post_date')}), which the blog's usual "
                 "offset moves past the range of dates; it is dated by its place in the file instead."
             )
         elif local[key]:
@@ -188,7 +164,7 @@ def _home(channel: Element, summary: ImportSummary) -> str:
     A malformed address (``http://[x``) is skipped and listed: the channel's link is tried next, then the root.
     """
     for name in ("wp:base_blog_url", "link"):
-        address = _text(channel, name)
+        address = text_of(channel, name)
         if not address:
             continue
         try:
@@ -205,16 +181,16 @@ def _attachments(channel: Element) -> tuple[dict[str, tuple[str, str]], dict[str
     attachments: dict[str, tuple[str, str]] = {}
     attached: dict[str, list[str]] = {}
     for item in channel.findall("item"):
-        if _text(item, "wp:post_type") != "attachment" or not _text(item, "wp:attachment_url"):
+        if text_of(item, "wp:post_type") != "attachment" or not text_of(item, "wp:attachment_url"):
             continue
         alt = next(
-            (_text(meta, "wp:meta_value") for meta in item.findall("wp:postmeta", NS)
-             if _text(meta, "wp:meta_key") == "_wp_attachment_image_alt"),
+            (text_of(meta, "wp:meta_value") for meta in item.findall("wp:postmeta", NS)
+             if text_of(meta, "wp:meta_key") == "_wp_attachment_image_alt"),
             "",
         )  # fmt: skip
-        attachment_id = _text(item, "wp:post_id")
-        attachments[attachment_id] = (_text(item, "wp:attachment_url"), alt)
-        attached.setdefault(_text(item, "wp:post_parent"), []).append(attachment_id)
+        attachment_id = text_of(item, "wp:post_id")
+        attachments[attachment_id] = (text_of(item, "wp:attachment_url"), alt)
+        attached.setdefault(text_of(item, "wp:post_parent"), []).append(attachment_id)
     return attachments, attached
 
 
@@ -227,7 +203,7 @@ def _gallery(attributes: dict[str, str], post_id: str, run: _Run) -> list[tuple[
 
 def _origin(channel: Element) -> str:
     """Return the address of the blog the file comes from (``https://example.com/blog``), or ``""``."""
-    return (_text(channel, "wp:base_blog_url") or _text(channel, "link")).rstrip("/")[:300]
+    return (text_of(channel, "wp:base_blog_url") or text_of(channel, "link")).rstrip("/")[:300]
 
 
 def import_wordpress(
@@ -254,7 +230,7 @@ def import_wordpress(
     run = _Run(
         include_pages=include_pages,
         names={
-            _text(author, "wp:author_login"): _text(author, "wp:author_display_name")
+            text_of(author, "wp:author_login"): text_of(author, "wp:author_display_name")
             for author in channel.findall("wp:author", NS)
         },
         bylines=Bylines(),
@@ -285,8 +261,8 @@ def _with_images(html: str, media: MediaFolder | None) -> str:
 
 def _import_item(item: Element, run: _Run) -> None:
     names, summary = run.names, run.summary
-    kind, status = _text(item, "wp:post_type"), _text(item, "wp:status")
-    post_id = _text(item, "wp:post_id")
+    kind, status = text_of(item, "wp:post_type"), text_of(item, "wp:status")
+    post_id = text_of(item, "wp:post_id")
     legacy = f"{run.home}/?{'p' if kind == 'post' else 'page_id'}={post_id}"
     at_the_root = f"/?{'p' if kind == 'post' else 'page_id'}={post_id}"  # where earlier imports kept it
     title = _title(item)
@@ -296,7 +272,7 @@ def _import_item(item: Element, run: _Run) -> None:
     if len(title) > TITLE_MAX:
         summary.adjustments.append(f"The title {title[:60]!r}… is cut to {TITLE_MAX} characters.")
         title = title[:TITLE_MAX]
-    wanted = slugify(unquote(_text(item, "wp:post_name")) or title)
+    wanted = slugify(unquote(text_of(item, "wp:post_name")) or title)
     slug = unique_slug(wanted)
     if slug != wanted:
         summary.adjustments.append(
@@ -304,7 +280,7 @@ def _import_item(item: Element, run: _Run) -> None:
             f"already has; it is at /posts/{slug}."
         )
     published_at = run.dates[id(item)]
-    content, kept = expand_shortcodes(_text(item, "content:encoded"), lambda found: _gallery(found, post_id, run))
+    content, kept = expand_shortcodes(text_of(item, "content:encoded"), lambda found: _gallery(found, post_id, run))
     summary.adjustments += kept_as_text(title, kept)
     categories = [
         c.text.strip()[:TAG_MAX] for c in item.findall("category") if c.text and c.get("domain") in TAG_DOMAINS
@@ -312,12 +288,12 @@ def _import_item(item: Element, run: _Run) -> None:
     post = Post(
         title=title,
         slug=slug,
-        excerpt=_text(item, "excerpt:encoded"),
+        excerpt=text_of(item, "excerpt:encoded"),
         format=BodyFormat.html,
         body=_with_images(wordpress_html(content), run.media),
         status=POST_STATUSES.get(status, PostStatus.draft),
-        comments_open=_text(item, "wp:comment_status") != "closed",
-        author=run.bylines.account(login := _text(item, "dc:creator"), names.get(login, login)),
+        comments_open=text_of(item, "wp:comment_status") != "closed",
+        author=run.bylines.account(login := text_of(item, "dc:creator"), names.get(login, login)),
         tags=tags_named([name for name in dict.fromkeys(categories) if name.lower() != "uncategorized"]),
         published_at=published_at,
         created_at=published_at or datetime.now(UTC),
@@ -327,7 +303,7 @@ def _import_item(item: Element, run: _Run) -> None:
     db.session.flush()
     addresses = [legacy]
     if post.status == PostStatus.published:
-        addresses += _permalinks(_text(item, "link"), title, run)
+        addresses += _permalinks(text_of(item, "link"), title, run)
     for address in dict.fromkeys(addresses):
         if _claim(address, title, run):
             db.session.add(LegacyAddress(path=address, post_id=post.id))
@@ -335,7 +311,7 @@ def _import_item(item: Element, run: _Run) -> None:
     summary.pages += kind == "page"
     summary.posts += kind == "post"
     summary.drafts += post.status == PostStatus.draft
-    _import_comments(item, post, summary)
+    import_comments(item, post, summary)
 
 
 def _brought_before(addresses: set[str], origin: str, title: str) -> bool:
@@ -398,77 +374,3 @@ def _claim(address: str, title: str, run: _Run) -> bool:
         return False
     run.claimed[address] = title
     return True
-
-
-def _thread_order(item: Element, post: Post, summary: ImportSummary) -> list[Element]:
-    """Return the item's comments oldest first but every parent before its replies, without pingbacks and trackbacks.
-
-    A reply whose parent is not in the file, or was left out, is shown as a comment on the post itself.
-    """
-    in_file = item.findall("wp:comment", NS)
-    entries = [entry for entry in in_file if _text(entry, "wp:comment_type") not in LINKBACKS]
-    summary.linkbacks_skipped += len(in_file) - len(entries)
-    by_id: dict[str, Element] = {}
-    for entry in entries:
-        by_id.setdefault(_text(entry, "wp:comment_id"), entry)
-    ordered: list[Element] = []
-    placed: set[int] = set()
-    for entry in sorted(entries, key=lambda entry: _number(_text(entry, "wp:comment_id"))):
-        chain: list[Element] = []
-        step: Element | None = entry
-        while step is not None and id(step) not in placed:  # climb to the first ancestor already placed
-            placed.add(id(step))
-            chain.append(step)
-            step = by_id.get(_text(step, "wp:comment_parent"))
-        ordered += reversed(chain)
-        parent = _text(entry, "wp:comment_parent")
-        if _is_shown(entry) and parent not in ("", "0") and not _is_shown(by_id.get(parent)):
-            known = any(_text(other, "wp:comment_id") == parent for other in in_file)
-            summary.adjustments.append(
-                f"Comment {_text(entry, 'wp:comment_id')} by {_text(entry, 'wp:comment_author') or 'Anonymous'} "
-                f"on {post.title!r} answers comment {parent}, which "
-                f"{'was left out' if known else 'is not in the file'}; it is shown as a comment on the post."
-            )
-    return ordered
-
-
-def _is_shown(entry: Element | None) -> bool:
-    return entry is not None and COMMENT_STATUSES.get(_text(entry, "wp:comment_approved")) is not None
-
-
-def _number(text: str) -> tuple[int, str]:
-    """Sort key of a comment id: by number when it is one (ASCII digits, not absurdly many), else by its text."""
-    plain = text.isascii() and text.isdigit() and len(text) <= NUMBER_DIGITS_MAX
-    return (int(text), "") if plain else (0, text)
-
-
-def _import_comments(item: Element, post: Post, summary: ImportSummary) -> None:
-    """Add the item's comments oldest first, so every reply's parent exists before it."""
-    entries = _thread_order(item, post, summary)
-    imported: dict[str, Comment] = {}
-    for entry in entries:
-        status = COMMENT_STATUSES.get(_text(entry, "wp:comment_approved"))
-        if status is None:
-            summary.comments_left_out += 1
-            continue
-        body = _text(entry, "wp:comment_content")
-        parent = imported.get(_text(entry, "wp:comment_parent"))
-        website = _text(entry, "wp:comment_author_url")
-        if website and (len(website) > WEBSITE_MAX or not is_web_address(website)):
-            summary.websites_left_out += 1
-            website = ""
-        comment = Comment(
-            post_id=post.id,
-            parent=parent,  # a trashed parent was left out: the reply then starts its own thread
-            author_name=(_text(entry, "wp:comment_author") or "Anonymous")[:80],
-            author_email=_text(entry, "wp:comment_author_email")[:254] or None,
-            author_website=website or None,
-            format=BodyFormat.html,
-            body=wordpress_html(body) or "…",
-            status=status,
-            held_reason="Held on WordPress" if status == CommentStatus.pending else None,
-            created_at=_when(entry, "wp:comment_date_gmt", "wp:comment_date") or post.created_at,
-        )
-        db.session.add(comment)
-        imported[_text(entry, "wp:comment_id")] = comment
-        summary.comments[status.value] += 1

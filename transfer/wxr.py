@@ -1,4 +1,5 @@
-"""Reading a WordPress export (WXR) file: the XML, whichever WXR version wrote it, and what is wrong where.
+"""Reading a WordPress export (WXR) file: the XML, whichever WXR version wrote it, and what is wrong where; then
+an element's text and dates (``text_of``, ``date_of``, ``when_of``).
 
 WordPress has written WXR 1.0, 1.1 and 1.2, and some exporters spell 1.2's namespace with ``https://``; the
 elements are the same, so every ``wp`` (and ``excerpt``) namespace is renamed to one spelling before anyone looks.
@@ -11,6 +12,8 @@ refused.
 from __future__ import annotations
 
 import re
+from datetime import UTC
+from datetime import datetime
 from html.entities import name2codepoint
 from xml.etree.ElementTree import Element
 from xml.etree.ElementTree import ParseError
@@ -35,6 +38,8 @@ WXR_NAMESPACE = re.compile(r"https?://wordpress\.org/export/\d+\.\d+/(excerpt/)?
 NOT_WXR = "This is not a WordPress export (WXR) file"
 BYTE_ORDER_MARKS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 CONTROL_CHARACTERS = {chr(code) for code in range(32)} - {"\t", "\n", "\r"}
+NO_DATE = "0000-00-00 00:00:00"  # how WordPress writes "no date"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 class _OpenElements(TreeBuilder):
@@ -169,3 +174,24 @@ def _cut_short(raw: bytes, error: ParseError, open_elements: list[tuple[str, int
         f"The file is not complete XML (line {line}, column {column}): it ends inside <{_name(tag)}> "
         f"(opened at line {opened}), with {still_open} never closed. Was it cut short while downloading?"
     )
+
+
+def text_of(item: Element, path: str) -> str:
+    """Return the stripped text of the element at ``path`` (``wp:status``…), or ``""`` when there is none."""
+    found = item.find(path, NS)
+    return (found.text or "").strip() if found is not None else ""
+
+
+def date_of(text: str) -> datetime | None:
+    """Read a WXR date (``2019-05-04 09:30:00``) as UTC; ``None`` for none, ``0000-00-00 00:00:00`` or nonsense."""
+    if not text or text == NO_DATE:
+        return None
+    try:
+        return datetime.strptime(text, DATE_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def when_of(item: Element, gmt: str, local: str) -> datetime | None:
+    """Return the GMT date, else the local one taken as UTC, else ``None`` (also for a date that is no date)."""
+    return date_of(text_of(item, gmt)) or date_of(text_of(item, local))
