@@ -4,6 +4,7 @@ description, merging one tag into another, and deleting one; what readers see ch
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
@@ -12,14 +13,18 @@ from sqlalchemy import select
 from database import db
 from helpers import StatementCounter
 from helpers import csrf_token
+from helpers import exported
 from helpers import form_fields
+from helpers import imported
 from helpers import log_in
 from helpers import page_text
 from helpers import submit_post
+from helpers import wipe
 from models import Post
 from models import PostStatus
 from models import Tag
 from models import UserRole
+from transfer.common import TransferError
 
 
 def tag_id(app, name: str) -> int:
@@ -377,6 +382,33 @@ def test_a_form_without_its_token_changes_nothing(app, client, admin, make_post)
         assert client.post(path, data={"name": "Forged", "into": "x"}).status_code == 400
 
     assert tag_names_of(app, "lisbon") == ["Travel"]
+
+
+# Moving the blog
+
+
+def test_an_export_keeps_each_tags_description_and_old_addresses(app, client, admin, make_post, make_user):
+    make_post("Lisbon", tags=("Travel",))
+    save_tag(client, tag_id(app, "Travel"), name="Journeys", slug="journeys", description="Roads & rails.")
+    export = exported(app)
+    wipe(app)
+    make_user("owner")
+
+    imported(app, export)
+
+    assert "Roads &amp; rails." in reader_sees(app, "/tags/journeys")
+    assert app.test_client().get("/tags/travel").location.endswith("/tags/journeys")
+    assert json.loads(exported(app))["tags"] == json.loads(export)["tags"]
+
+
+def test_an_export_whose_old_tag_address_is_another_tags_is_refused(app, client, admin, make_post):
+    make_post("Lisbon", tags=("Travel", "Food"))
+    export = json.loads(exported(app))
+    export["tags"][1]["old_slugs"] = ["food"]
+    wipe(app)
+
+    with pytest.raises(TransferError, match="'travel'.* had the address 'food', which a tag in the file has now"):
+        imported(app, json.dumps(export))
 
 
 # The audit log
