@@ -166,8 +166,8 @@ def tag_pages(owner: requests.Session, url: str) -> dict[str, str]:
     }
     html = pages["tag-form"]
     token = CSRF_FIELD.search(html).group(1)
-    name = re.search(r'id="name" name="name" type="text" value="([^"]+)"', html).group(1)
-    slug = re.search(r'id="slug" name="slug" type="text" value="([^"]+)"', html).group(1)
+    name = re.search(r'name="name"[^>]*value="([^"]+)"', html).group(1)
+    slug = re.search(r'name="slug"[^>]*value="([^"]+)"', html).group(1)
     refused = owner.post(f"{url}/admin/tags/1/merge", data={"csrf_token": token, "into": name})
     pages["tag-merge-refused"] = refused.text
     pages["tag-delete"] = owner.get(f"{url}/admin/tags/1/delete").text
