@@ -43,8 +43,9 @@ from reading import post_redirected_from
 from reading import posts_by_id
 from reading import published_post
 from reading import published_posts
+from reading import published_tag
 from reading import requested_page
-from reading import tag_by_slug_or_404
+from reading import tag_redirected_to
 from reading import tags_with_counts
 from reading import thread_pages
 from reading import visible_comments
@@ -53,6 +54,7 @@ bp = Blueprint("blog", __name__)
 
 SEARCH_RESULTS_PER_PAGE = 10
 NO_SUCH_COMMENT_PAGE = "There is no such page of comments."
+NO_SUCH_TAG = "There is no tag by that name."
 
 
 LEGACY_QUERY_ARGS = ("p", "page_id")  # WordPress's /?p=123 and /?page_id=45
@@ -73,9 +75,17 @@ def index() -> ResponseReturnValue:
 
 
 @bp.get("/tags/<slug>")
-def show_tag(slug: str) -> str:
-    """List the published posts with one tag."""
-    tag = tag_by_slug_or_404(slug)
+def show_tag(slug: str) -> ResponseReturnValue:
+    """List the published posts with one tag.
+
+    An address the tag had before it was renamed, or merged into another, answers with a permanent redirect.
+    """
+    tag = published_tag(slug)
+    if tag is None:
+        moved = tag_redirected_to(slug)
+        if moved is not None:
+            return redirect(url_for("blog.show_tag", slug=moved.slug, page=request.args.get("page")), 301)
+        abort(404, description=NO_SUCH_TAG)
     query = published_posts().where(Post.tags.any(Tag.id == tag.id))
     posts = page_of(query, current_app.config["POSTS_PER_PAGE"])
     return render_template("blog/tag.html", tag=tag, posts=posts)

@@ -7,7 +7,6 @@ here (`carry_post`, `restore_carried_post`): admin.py imports this module, never
 
 from __future__ import annotations
 
-import re
 from datetime import UTC
 from typing import Any
 
@@ -52,6 +51,7 @@ from forms import EXCERPT_MAX
 from forms import ONE_LINE
 from forms import POST_MAX
 from forms import SLUG_MAX
+from forms import SLUG_PATTERN
 from forms import TAG_MAX
 from forms import TAGS_PER_POST
 from forms import TEXT
@@ -82,7 +82,6 @@ POST_FILTERS = ("all", "draft", "scheduled", "published")
 # The forms whose post, sent after the login expired, is carried through the login page rather than lost.
 POST_FORM_ENDPOINTS = {"admin.editor.new_post", "admin.editor.edit_post"}
 CARRIED_FIELDS = ("title", "slug", "format", "body", "excerpt", "tags", "status", "published_at", "comments_open")
-SLUG_PATTERN = re.compile(r"^[^\W_]+(?:-[^\W_]+)*$")  # letters and digits of any script, single hyphens
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 POST_RESTORED = "Here is the post you were writing: nothing was saved yet. Press “Save” to keep it."

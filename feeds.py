@@ -10,7 +10,9 @@ from flask import Response
 from flask import abort
 from flask import current_app
 from flask import make_response
+from flask import redirect
 from flask import render_template
+from flask import url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func
 
@@ -24,7 +26,8 @@ from models import Post
 from models import Tag
 from reading import post_by_slug_or_404
 from reading import published_posts
-from reading import tag_by_slug_or_404
+from reading import published_tag
+from reading import tag_redirected_to
 from reading import tags_with_counts
 from reading import visible_comments
 from safetext import xml_safe
@@ -88,9 +91,14 @@ def posts_feed() -> Response:
 
 
 @bp.get("/tags/<slug>/feed.xml")
-def tag_feed(slug: str) -> Response:
-    """The Atom feed of the latest posts with one tag."""
-    tag = tag_by_slug_or_404(slug)
+def tag_feed(slug: str) -> ResponseReturnValue:
+    """The Atom feed of the latest posts with one tag; a renamed or merged tag's old feed redirects (301)."""
+    tag = published_tag(slug)
+    if tag is None:
+        moved = tag_redirected_to(slug)
+        if moved is not None:
+            return redirect(url_for("feeds.tag_feed", slug=moved.slug), 301)
+        abort(404, description="There is no tag by that name.")
     posts = list(db.session.scalars(published_posts().where(Post.tags.any(Tag.id == tag.id)).limit(FEED_LENGTH)))
     title = f"{current_app.config['BLOG_TITLE']}: posts tagged “{tag.name}”"
     return _posts_feed(

@@ -4,6 +4,7 @@ its limits here with the others."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime
@@ -54,7 +55,10 @@ TITLE_MAX = 200
 SLUG_MAX = 200
 EXCERPT_MAX = 500
 TAG_MAX = 60
+TAG_SLUG_MAX = 80
+TAG_DESCRIPTION_MAX = 300
 TAGS_PER_POST = 20
+SLUG_PATTERN = re.compile(r"^[^\W_]+(?:-[^\W_]+)*$")  # letters and digits of any script, single hyphens
 
 
 def strip_whitespace(value: str | None) -> str | None:

@@ -168,6 +168,8 @@ class Tag(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(60), unique=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
+    # Plain text, shown under the tag page's heading and as its meta description.
+    description: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
     posts: Mapped[list[Post]] = relationship(secondary=post_tags, back_populates="tags")
 
@@ -339,6 +341,18 @@ class PostVersion(db.Model):
     user: Mapped[User | None] = relationship()
 
 
+class TagRedirect(db.Model):
+    """An address a tag had before it was renamed or merged into another, so old links keep working (301).
+
+    A slug is either a tag's or an old address, never both: a tag taking a slug back removes its redirect.
+    """
+
+    __tablename__ = "tag_redirects"
+
+    old_slug: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), index=True)
+
+
 class Comment(db.Model):
     __tablename__ = "comments"
     __table_args__ = (
@@ -457,17 +471,26 @@ def _recount_all_statement() -> Update:
 
 
 def tags_named(names: list[str]) -> list[Tag]:
-    """Return the tags with these names, creating the missing ones (matched by slug, so "Travel" = "travel")."""
+    """Return the tags with these names, creating the missing ones (matched by slug, so "Travel" = "travel").
+
+    A name whose slug a tag had before it was renamed or merged gives that tag: the owner said they are one.
+    """
     tags = []
     for name in names:
         slug = slugify(name)
-        tag = db.session.scalar(select(Tag).where(Tag.slug == slug))
+        tag = db.session.scalar(select(Tag).where(Tag.slug == slug)) or tag_redirected_from(slug)
         if tag is None:
             tag = Tag(name=name, slug=slug)
             db.session.add(tag)
         if tag not in tags:
             tags.append(tag)
     return tags
+
+
+def tag_redirected_from(old_slug: str) -> Tag | None:
+    """Return the tag that had ``old_slug`` before it was renamed or merged into another, if any."""
+    query = select(Tag).join(TagRedirect, TagRedirect.tag_id == Tag.id).where(TagRedirect.old_slug == old_slug)
+    return db.session.scalar(query)
 
 
 def unique_slug(base: str, post: Post | None = None) -> str:

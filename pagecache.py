@@ -53,6 +53,7 @@ from models import LegacyAddress
 from models import Post
 from models import SlugRedirect
 from models import Tag
+from models import TagRedirect
 from models import User
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ CACHED_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "feeds.sitemap_page": (SITE, POSTS),
 }
 WARNING_INTERVAL = 60.0
+# Rows whose every change shows on pages of posts (a tag's name, description or old address, too).
+ADDRESSED_ROWS = (Post, Tag, SlugRedirect, TagRedirect, LegacyAddress)
 
 TokenIssuer = Callable[[str], str]  # given the secret key, issue a token
 token_issuers: dict[str, TokenIssuer] = {}
@@ -344,7 +347,7 @@ def note_changes(session: Session, context: Any) -> None:
             if _was_or_is_visible(instance):
                 post = session.get(Post, instance.post_id)
                 changed.update((COMMENTS, f"post:{post.slug}" if post is not None else POSTS))
-        elif isinstance(instance, (Post, Tag, SlugRedirect, LegacyAddress)) or _shown_name_changed(instance):
+        elif isinstance(instance, ADDRESSED_ROWS) or _shown_name_changed(instance):
             changed.add(POSTS)
 
 

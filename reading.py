@@ -36,6 +36,7 @@ from models import Post
 from models import SlugRedirect
 from models import Tag
 from models import post_tags
+from models import tag_redirected_from
 
 
 def published_posts() -> Select[tuple[Post]]:
@@ -100,14 +101,18 @@ def _readable_post_statement() -> Select[tuple[Post]]:
     return select(Post).where(Post.is_published_by(now), Post.slug == bindparam("slug"))
 
 
-def tag_by_slug_or_404(slug: str) -> Tag:
+def published_tag(slug: str) -> Tag | None:
     """Return the tag with this slug, if a post readers may see carries it.
 
-    :raise 404: when no tag has this slug, or only drafts and scheduled posts carry it: its name alone would
-        tell of them, so it is not found, exactly like a tag that does not exist.
+    A tag that only drafts and scheduled posts carry is not found: its name alone would tell of them.
     """
-    query = select(Tag).where(Tag.slug == slug, Tag.posts.any(Post.is_published))
-    return db.first_or_404(query, description="There is no tag by that name.")
+    return db.session.scalar(select(Tag).where(Tag.slug == slug, Tag.posts.any(Post.is_published)))
+
+
+def tag_redirected_to(old_slug: str) -> Tag | None:
+    """Return the tag readers may see that had ``old_slug`` before it was renamed or merged into another."""
+    tag = tag_redirected_from(old_slug)
+    return tag if tag is not None and published_tag(tag.slug) is not None else None
 
 
 def visible_comments(post: Post, commenter_key: str | None) -> list[Comment]:

@@ -141,7 +141,7 @@ def page_types(url: str) -> dict[str, str]:
         "post-history": "/admin/posts/1/history",
     }.items():
         pages[name] = owner.get(url + path).text
-    return pages | move_in_pages(owner, url) | two_factor_pages(url)
+    return pages | move_in_pages(owner, url) | tag_pages(owner, url) | two_factor_pages(url)
 
 
 def move_in_pages(owner: requests.Session, url: str) -> dict[str, str]:
@@ -155,6 +155,28 @@ def move_in_pages(owner: requests.Session, url: str) -> dict[str, str]:
     }
     assert "What importing marta.xml will do" in pages["move-in-check"]
     assert "Please choose the file to import." in pages["move-in-errors"]
+    return pages
+
+
+def tag_pages(owner: requests.Session, url: str) -> dict[str, str]:
+    """The tags' pages: the list, a tag's form, a merge into itself refused, the question before deleting, and
+    the tag saved with a description, in the admin area and on its public page."""
+    pages = {
+        name: owner.get(url + path).text
+        for name, path in {"admin-tags": "/admin/tags", "tag-form": "/admin/tags/1"}.items()
+    }
+    html = pages["tag-form"]
+    token = CSRF_FIELD.search(html).group(1)
+    name = re.search(r'name="name"[^>]*value="([^"]+)"', html).group(1)
+    slug = re.search(r'name="slug"[^>]*value="([^"]+)"', html).group(1)
+    refused = owner.post(f"{url}/admin/tags/1/merge", data={"csrf_token": token, "into": name})
+    pages["tag-merge-refused"] = refused.text
+    pages["tag-delete"] = owner.get(f"{url}/admin/tags/1/delete").text
+    described = {"csrf_token": token, "name": name, "slug": slug, "description": "Short <notes> & longer\nthoughts."}
+    pages["tag-saved"] = owner.post(f"{url}/admin/tags/1", data=described).text
+    pages["tag-with-description"] = requests.get(f"{url}/tags/{slug}").text
+    assert refused.status_code == 400 and "cannot be merged into itself" in pages["tag-merge-refused"]
+    assert "Short &lt;notes&gt; &amp; longer" in pages["tag-with-description"]
     return pages
 
 
@@ -209,6 +231,8 @@ OWNER_PAGES = {
     "account-security": "/admin/account/",
     "move-in": "/admin/import/",
     "post-history": "/admin/posts/1/history",
+    "tags": "/admin/tags",
+    "tag-form": "/admin/tags/1",
 }
 
 

@@ -1,8 +1,9 @@
 """Inkwell's own export: the whole blog as sorted, stable JSON, or a zip with the images beside it as files.
 
-The export holds everything — posts of every status with their old addresses, tags, threaded comments with
-their commenter data, uploaded images, the blog's settings, and users (password hashes only on request) —
-so export → import into an empty database → export gives the same bytes. ``transfer.inkwell`` reads it back.
+The export holds everything — posts of every status with their old addresses, tags with their descriptions and
+old addresses, threaded comments with their commenter data, uploaded images, the blog's settings, and users
+(password hashes only on request) — so export → import into an empty database → export gives the same bytes.
+``transfer.inkwell`` reads it back.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from models import LegacyAddress
 from models import Post
 from models import SlugRedirect
 from models import Tag
+from models import TagRedirect
 from models import User
 
 FORMAT = "inkwell-export"
@@ -57,11 +59,22 @@ def export_data(*, with_users: bool = False) -> dict[str, Any]:
         "version": VERSION,
         "settings": {name: current_app.config[name] for name in EXPORTED_SETTINGS},
         "users": [_exported_user(user, with_users) for user in users],
-        "tags": [{"name": tag.name, "slug": tag.slug} for tag in db.session.scalars(select(Tag).order_by(Tag.slug))],
+        "tags": _exported_tags(),
         "posts": [_exported_post(post, old_slugs.get(post.id, []), legacy.get(post.id, [])) for post in posts],
         "comments": [_exported_comment(comment) for comment in comments],
         "uploads": _exported_uploads(),
     }
+
+
+def _exported_tags() -> list[dict[str, Any]]:
+    """Each tag with its description and the addresses it had before it was renamed or had others merged in."""
+    old_slugs: dict[int, list[str]] = {}
+    for redirect in db.session.scalars(select(TagRedirect).order_by(TagRedirect.old_slug)):
+        old_slugs.setdefault(redirect.tag_id, []).append(redirect.old_slug)
+    return [
+        {"name": tag.name, "slug": tag.slug, "description": tag.description, "old_slugs": old_slugs.get(tag.id, [])}
+        for tag in db.session.scalars(select(Tag).order_by(Tag.slug))
+    ]
 
 
 def _exported_user(user: User, with_password: bool) -> dict[str, Any]:

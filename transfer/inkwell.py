@@ -28,6 +28,7 @@ import pagecache
 import search
 from account.tables import RecoveryCode
 from database import db
+from forms import TAG_DESCRIPTION_MAX
 from images import UploadError
 from images import checked_image
 from images import is_stored_name
@@ -41,6 +42,7 @@ from models import Post
 from models import PostStatus
 from models import SlugRedirect
 from models import Tag
+from models import TagRedirect
 from models import User
 from models import UserRole
 from models import recount_comments
@@ -177,13 +179,36 @@ def _body_format(entry: dict[str, Any]) -> BodyFormat:
     return BodyFormat(entry.get("format", BodyFormat.markdown))
 
 
+def _imported_tag(index: int, entry: dict[str, Any]) -> Tag:
+    """A tag from the file; exports made before tag descriptions have none."""
+    description = entry.get("description", "")
+    if not isinstance(description, str) or len(description) > TAG_DESCRIPTION_MAX:
+        raise TransferError(
+            f"tags[{index}] ({entry['slug']!r}) has a description that is not text of at most "
+            f"{TAG_DESCRIPTION_MAX} characters."
+        )
+    return Tag(name=entry["name"], slug=entry["slug"], description=description)
+
+
+def _add_tag_redirects(entries: list[dict[str, Any]], tags: dict[str, Tag]) -> None:
+    """Keep the tags' old addresses leading to them; one that is now another tag's would never be reached."""
+    for index, entry in enumerate(entries):
+        for old_slug in entry.get("old_slugs", []):
+            if old_slug in tags:
+                raise TransferError(
+                    f"tags[{index}] ({entry['slug']!r}) had the address {old_slug!r}, which a tag in the file has now."
+                )
+            db.session.add(TagRedirect(old_slug=old_slug, tag_id=tags[entry["slug"]].id))
+
+
 def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportResult:
     for kind, key in (("post slug", "slug"), ("post id", "id")):
         repeated = _duplicates([post[key] for post in data["posts"]])
         if repeated:
             raise TransferError(f"The {kind} {repeated[0]!r} appears more than once in the file.")
     db.session.execute(text("DELETE FROM post_tags"))
-    for model in (Comment, SlugRedirect, LegacyAddress, Post, Tag):  # at most the welcome post: see has_content()
+    # At most the welcome post: see has_content().
+    for model in (Comment, SlugRedirect, LegacyAddress, Post, TagRedirect, Tag):
         db.session.execute(model.__table__.delete())
 
     # Accounts that already exist (the importing administrator's) are kept as they are.
@@ -208,9 +233,10 @@ def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportR
         db.session.add(user)
         users[user.username.lower()] = user
         added_users += 1
-    tags = {entry["slug"]: Tag(name=entry["name"], slug=entry["slug"]) for entry in data["tags"]}
+    tags = {entry["slug"]: _imported_tag(index, entry) for index, entry in enumerate(data["tags"])}
     db.session.add_all(tags.values())
     db.session.flush()
+    _add_tag_redirects(data["tags"], tags)
 
     for index, entry in enumerate(track(data["posts"], "Posts")):
         missing = [slug for slug in entry["tags"] if slug not in tags]
