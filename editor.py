@@ -81,12 +81,18 @@ POSTS_PER_ADMIN_PAGE = 20
 POST_FILTERS = ("all", "draft", "scheduled", "published")
 # The forms whose post, sent after the login expired, is carried through the login page rather than lost.
 POST_FORM_ENDPOINTS = {"admin.editor.new_post", "admin.editor.edit_post"}
-CARRIED_FIELDS = ("title", "slug", "format", "body", "excerpt", "tags", "status", "published_at", "comments_open")
+CARRIED_FIELDS = (
+    "title", "slug", "format", "body", "excerpt", "tags", "status", "published_at", "comments_open", "based_on",
+)  # fmt: skip
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 POST_RESTORED = "Here is the post you were writing: nothing was saved yet. Press “Save” to keep it."
 CONVERTED = "Converted to Markdown: check the text below, then press “Save” to keep it. Nothing was saved yet."
 POST_FORM_EXPIRED = "This form expired before it was sent, so nothing was saved. Your text is kept: press “Save” again."
+SAVED_MEANWHILE = (
+    "{who} saved this post at {when} UTC, after you opened it (in another tab or window?), so nothing was saved. "
+    "Your text is kept below, and theirs is in the post's History. Press “Save” again to replace theirs with yours."
+)
 
 
 class PostForm(FlaskForm):
@@ -113,6 +119,7 @@ class PostForm(FlaskForm):
         description="The end of the post's address, /posts/<slug>. Leave empty to make one from the title.",
     )
     format = HiddenField(validators=[Optional(), AnyOf(list(BodyFormat))])  # none sent: the post's stays
+    based_on = HiddenField()  # the post's newest version when the form was shown: a later one means a conflict
     body = TextAreaField(
         "Text (Markdown)",
         filters=[TEXT.remove],
@@ -287,7 +294,28 @@ def post_form_data(post: Post) -> dict[str, Any]:
         "status": post.status.value,
         "published_at": post.published_at,
         "comments_open": post.comments_open,
+        "based_on": _newest_version_id(post),
     }
+
+
+def _newest_version_id(post: Post) -> str:
+    newest = history.newest_version(post)
+    return str(newest.id) if newest is not None else ""
+
+
+def _saved_meanwhile(post: Post | None, form: PostForm) -> str | None:
+    """Say who saved the post since this form was shown, or ``None`` when nobody did.
+
+    The form then carries the newest version, so saving it again replaces that one on purpose.
+    """
+    if post is None or form.based_on.data is None:  # a form from before versions were compared
+        return None
+    newest = history.newest_version(post)
+    if newest is None or form.based_on.data == str(newest.id):
+        return None
+    form.based_on.data = str(newest.id)
+    who = newest.user.display_name if newest.user else "Someone"
+    return SAVED_MEANWHILE.format(who=who, when=f"{newest.saved_at:%Y-%m-%d %H:%M}")
 
 
 def render_post_form(
@@ -349,6 +377,8 @@ def handle_post_form(post: Post | None) -> ResponseReturnValue:
         return render_post_form(post, form, preview=preview, uploaded=uploaded), 400 if preview is None else 200
     if not is_valid or form.image.errors:
         return render_post_form(post, form, uploaded=uploaded), 400
+    if conflict := _saved_meanwhile(post, form):
+        return render_post_form(post, form, uploaded=uploaded, notice=conflict), 409
 
     post = save_post(post or Post(author_id=current_user.id), form)
     flash(_saved_message(post), "success")

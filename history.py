@@ -39,15 +39,19 @@ def _words(post: Post | PostVersion) -> tuple[str, str, str, str, str]:
     return post.title, post.excerpt or "", post.format.value, post.body or "", tags
 
 
+def newest_version(post: Post) -> PostVersion | None:
+    """Return the post's newest version: its words as last saved (``None`` before its first save here)."""
+    query = select(PostVersion).where(PostVersion.post_id == post.id).order_by(PostVersion.id.desc()).limit(1)
+    return db.session.scalar(query)
+
+
 def keep_version(post: Post, user: User | None, note: str = "", saved_at: datetime | None = None) -> None:
     """Keep the post's words as they are now as its newest version, unless that version says the same.
 
     Call it after changing the post (in the same transaction, before the commit) and, for a post that has no
     version yet, once before changing it too, so that its earlier words are kept.
     """
-    newest = db.session.scalar(
-        select(PostVersion).where(PostVersion.post_id == post.id).order_by(PostVersion.id.desc()).limit(1)
-    )
+    newest = newest_version(post)
     if newest is not None and _words(newest) == _words(post):
         return
     title, excerpt, body_format, body, tags = _words(post)

@@ -93,3 +93,24 @@ def test_a_missing_post_or_version_and_someone_elses_post_are_refused(app, clien
     token = csrf_token(owners, "/admin/posts/new")
     gone = owners.post(f"/admin/posts/{post.id}/history/1/restore", data={"csrf_token": token})
     assert gone.status_code == 404 and "was it deleted?" in page_text(gone)
+
+
+def test_saving_over_a_newer_save_from_another_tab_warns_and_keeps_both(app, client, admin, make_post):
+    post = make_post(title="Shared", slug="shared", body="The first words.")
+    url = f"/admin/posts/{post.id}/edit"
+    first_tab, second_tab = form_fields(client.get(url), url), form_fields(client.get(url), url)
+    assert submit_post(client, url, **first_tab | {"body": "Words from the first tab."}).status_code == 303
+
+    refused = submit_post(client, url, **second_tab | {"body": "Words from the second tab."})
+
+    text = html.unescape(page_text(refused))
+    assert refused.status_code == 409
+    assert "Olive Owner saved this post at" in text and "Press “Save” again to replace theirs with yours." in text
+    assert "Words from the second tab." in text
+    assert "Words from the first tab." in page_text(client.get("/posts/shared"))
+
+    again = submit_post(client, url, **form_fields(refused, url) | {"body": "Words from the second tab."})
+    assert again.status_code == 303
+    assert "Words from the second tab." in page_text(client.get("/posts/shared"))
+    bodies = [version.body for version in versions_of(app, post.id)]
+    assert bodies == ["The first words.", "Words from the first tab.", "Words from the second tab."]
