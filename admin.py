@@ -28,6 +28,7 @@ from sqlalchemy.orm import contains_eager
 
 import account.pages
 import audit
+import autosave
 import editor
 import history
 import moderation
@@ -74,6 +75,7 @@ bp.register_blueprint(account.pages.bp)  # /admin/account: an account's own secu
 bp.register_blueprint(moderation.bp)  # /admin/comments: the moderation queue and the email links' pages
 bp.register_blueprint(editor.bp)  # /admin/posts: the list of posts, writing, editing and deleting them
 bp.register_blueprint(history.bp)  # /admin/posts/<id>/history: a post's versions, compared and restored
+bp.register_blueprint(autosave.bp)  # /admin/posts/<id>/autosave: what is typed, kept by the editor itself
 bp.register_blueprint(moving_in.bp)  # /admin/import: moving in from WordPress, Ghost or a static site, and undo
 bp.register_blueprint(tags_admin.bp)  # /admin/tags: the tags with their posts, renaming, merging, deleting
 

@@ -8,6 +8,7 @@ here (`carry_post`, `restore_carried_post`): admin.py imports this module, never
 from __future__ import annotations
 
 from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint
@@ -43,6 +44,7 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+import autosave
 import history
 from database import db
 from database import now_utc
@@ -89,6 +91,7 @@ DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y
 POST_RESTORED = "Here is the post you were writing: nothing was saved yet. Press “Save” to keep it."
 CONVERTED = "Converted to Markdown: check the text below, then press “Save” to keep it. Nothing was saved yet."
 POST_FORM_EXPIRED = "This form expired before it was sent, so nothing was saved. Your text is kept: press “Save” again."
+AUTOSAVE_BROUGHT_BACK = "Here is the text that was autosaved: nothing is saved yet. Press “Save” to keep it."
 SAVED_MEANWHILE = (
     "{who} saved this post at {when} UTC, after you opened it (in another tab or window?), so nothing was saved. "
     "Your text is kept below, and theirs is in the post's History. Press “Save” again to replace theirs with yours."
@@ -325,12 +328,19 @@ def render_post_form(
     preview: Post | None = None,
     uploaded: str | None = None,
     notice: str | None = None,
+    autosaved_at: datetime | None = None,
 ) -> str:
     form.format.data = _body_format(form, post).value
     if form.format.data == BodyFormat.html:  # an imported post, edited in the HTML it came in
         form.body.label.text = "Text (HTML)"
     return render_template(
-        "admin/post_form.html", post=post, form=form, preview=preview, uploaded=uploaded, notice=notice
+        "admin/post_form.html",
+        post=post,
+        form=form,
+        preview=preview,
+        uploaded=uploaded,
+        notice=notice,
+        autosaved_at=autosaved_at,
     )
 
 
@@ -350,13 +360,27 @@ def edit_post(post_id: int) -> ResponseReturnValue:
     return handle_post_form(editable_post_or_404(post_id))
 
 
+def _show_post_form(post: Post | None) -> str:
+    """The form as the post is, offering the author's autosaved text if it says something else (or, asked for
+    with ``?autosaved=1``, filled in with it)."""
+    if post is None:
+        return render_post_form(None, PostForm())
+    data = post_form_data(post)
+    kept = autosave.autosaved(post, current_user)
+    if kept is None or all(data[name] == value for name, value in autosave.form_data(kept).items()):
+        return render_post_form(post, PostForm(data=data))
+    if request.args.get("autosaved"):
+        return render_post_form(post, PostForm(data=data | autosave.form_data(kept)), notice=AUTOSAVE_BROUGHT_BACK)
+    return render_post_form(post, PostForm(data=data), autosaved_at=kept.saved_at)
+
+
 def handle_post_form(post: Post | None) -> ResponseReturnValue:
     """Show, preview, upload an image for, or save the post form.
 
     Invalid input re-shows the form with status 400, messages beside the fields and everything kept.
     """
     if request.method == "GET":
-        return render_post_form(post, PostForm(data=post_form_data(post)) if post else PostForm())
+        return _show_post_form(post)
     form = PostForm()
     form.editing = post
     is_valid = form.validate_on_submit()
@@ -449,6 +473,7 @@ def save_post(post: Post, form: PostForm) -> Post:
     db.session.add(post)
     db.session.flush()
     history.keep_version(post, current_user)
+    autosave.forget(post, current_user)
     db.session.commit()
     return post
 

@@ -353,6 +353,21 @@ class TagRedirect(db.Model):
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), index=True)
 
 
+class PostAutosave(db.Model):
+    """What an author was typing in a post when the editor last saved it by itself (autosave.py), kept until they
+    save the post: a closed tab, a crash or a lost connection costs at most a few seconds of writing."""
+
+    __tablename__ = "post_autosaves"
+
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    title: Mapped[str] = mapped_column(Text, default="")
+    excerpt: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[str] = mapped_column(Text, default="")
+
+
 class Comment(db.Model):
     __tablename__ = "comments"
     __table_args__ = (

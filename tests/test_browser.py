@@ -305,3 +305,18 @@ def test_pages_break_no_rule_of_their_csp_and_log_no_errors(live_server, js_page
     js_page.goto(url + path)
     js_page.get_by_role("link", name="Skip to content").focus()
     assert trouble(js_page) == []
+
+
+def test_the_editor_autosaves_what_is_typed_and_offers_it_back_after_leaving(live_server, js_page):
+    url = live_server()
+    log_in_as_owner(js_page, url)
+    js_page.goto(f"{url}/admin/posts/1/edit")
+    body = js_page.get_by_label("Text (Markdown)")
+    body.fill(body.input_value() + "\n\nWords typed just before the tab closed.")
+    expect(js_page.locator("#autosave-status")).to_contain_text("Autosaved at", timeout=15_000)
+
+    js_page.goto(f"{url}/admin/posts/1/edit")  # as if the tab had closed and the owner came back
+    js_page.get_by_role("link", name="Bring back the autosaved text").click()
+    expect(js_page.get_by_label("Text (Markdown)")).to_have_value(re.compile("Words typed just before the tab closed"))
+    screenshot(js_page, "autosaved-text-brought-back")
+    assert trouble(js_page) == []
