@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from datetime import timedelta
 
 from sqlalchemy import func
@@ -13,6 +14,7 @@ from audit import AuditEntry
 from database import db
 from database import now_utc
 from demo import WELCOME_TITLE
+from helpers import ROOT
 from helpers import count
 from helpers import csrf_token
 from helpers import page_text
@@ -39,6 +41,34 @@ def test_init_db_creates_a_welcome_post_once(make_app):
     html = page_text(app.test_client().get("/"))
     assert WELCOME_TITLE in html
     assert app.test_client().get("/posts/welcome").status_code == 200
+
+
+def test_first_steps_say_where_the_blog_is_and_how_to_create_the_first_account(runner):
+    result = runner.invoke(args=["first-steps", "--port", "8080"])
+
+    assert result.exit_code == 0, result.output
+    assert "Your blog:       http://127.0.0.1:8080/" in result.output
+    assert "There is no account yet." in result.output
+    assert ".venv/bin/flask --app app create-admin YOURNAME" in result.output
+    assert "then log in at http://127.0.0.1:8080/admin/" in result.output
+
+
+def test_once_there_is_an_administrator_first_steps_give_the_admin_address(runner, make_user):
+    make_user("olive")
+
+    output = runner.invoke(args=["first-steps", "--host", "0.0.0.0", "--port", "5000"]).output
+
+    assert "Log in at http://127.0.0.1:5000/admin/ as olive." in output
+    assert "create-admin" not in output
+
+
+def test_make_run_says_the_address_and_first_steps_on_the_port_asked_for():
+    commands = subprocess.run(
+        ["make", "--dry-run", "--always-make", "run", "PORT=8080"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+
+    assert ".venv/bin/flask --app app first-steps --host 127.0.0.1 --port 8080" in commands
+    assert commands[-1] == ".venv/bin/flask --app app run --host 127.0.0.1 --port 8080"
 
 
 def test_init_db_keeps_existing_posts(app, runner, make_post):
