@@ -41,8 +41,9 @@ created, so the home page has something to show. Readers can leave a comment bel
 
 ## Writing and moderating
 
-Create your account with `flask --app app create-admin YOURNAME`, then log in at `/admin/` to write
-posts in Markdown, schedule them, and moderate comments.
+Create your account in a terminal, in Inkwell's folder, with
+`.venv/bin/flask --app app create-admin YOURNAME`, then log in at `/admin/` to write posts in
+Markdown, schedule them, and moderate comments.
 
 By default a new commenter's first comment waits for your approval; once you approve one, that
 commenter's next comments appear at once. Set `COMMENT_MODERATION` to `off`, `first-time` or `all` to

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from audit import AuditEntry
 from database import db
 from database import now_utc
+from demo import WELCOME_BODY
 from demo import WELCOME_TITLE
 from helpers import ROOT
 from helpers import count
@@ -69,6 +70,41 @@ def test_make_run_says_the_address_and_first_steps_on_the_port_asked_for():
 
     assert ".venv/bin/flask --app app first-steps --host 127.0.0.1 --port 8080" in commands
     assert commands[-1] == ".venv/bin/flask --app app run --host 127.0.0.1 --port 8080"
+
+
+TYPED_COMMAND = re.compile(r"(?P<prefix>\S*)flask --app app (?P<words>[a-z][a-z-]*(?: [a-z][a-z-]*)?)")
+
+
+def typed_commands(markdown: str) -> list[tuple[str, list[str]]]:
+    """The ``flask --app app`` commands a Markdown text tells its reader to type, in code spans and shell blocks:
+    each with what comes before ``flask`` and its command words (a group's subcommand included)."""
+    blocks = re.findall(r"```sh\n(.*?)```", markdown, flags=re.DOTALL)
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", markdown, flags=re.DOTALL))
+    return [(m["prefix"], m["words"].split()) for text in blocks + spans for m in TYPED_COMMAND.finditer(text)]
+
+
+def assert_every_command_exists(runner, commands: list[tuple[str, list[str]]]) -> None:
+    for _, words in commands:
+        help_text = runner.invoke(args=[words[0], "--help"])
+        assert help_text.exit_code == 0, f"flask --app app {words[0]} does not exist"
+        if "Commands:" in help_text.output and len(words) > 1:  # a group: its subcommand must exist too
+            assert runner.invoke(args=[*words, "--help"]).exit_code == 0, f"flask --app app {' '.join(words)}"
+
+
+def test_every_command_the_welcome_post_names_exists_and_works_from_a_fresh_shell(runner):
+    commands = typed_commands(WELCOME_BODY)
+
+    assert [words for _, words in commands] == [["create-admin"]]
+    assert {prefix for prefix, _ in commands} == {".venv/bin/"}  # no virtual environment needs to be active
+    assert_every_command_exists(runner, commands)
+
+
+def test_every_command_the_readme_names_exists_and_works_from_a_fresh_shell(runner):
+    commands = typed_commands((ROOT / "README.md").read_text())
+
+    assert len(commands) > 20
+    assert {prefix for prefix, _ in commands} == {".venv/bin/"}
+    assert_every_command_exists(runner, commands)
 
 
 def test_init_db_keeps_existing_posts(app, runner, make_post):
