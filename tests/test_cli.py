@@ -137,6 +137,36 @@ def test_seed_demo_can_run_twice_without_slug_clashes(app, runner):
     assert count(app, Post.id) == 40
 
 
+def test_seed_demo_uses_a_tag_the_blog_already_has_in_another_case(app, runner, make_post):
+    make_post("Before the demo", tags=("travel",))
+
+    result = runner.invoke(args=["seed-demo", "--posts", "30", "--comments", "0"])
+
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        travel = db.session.scalars(select(Tag).where(func.lower(Tag.name) == "travel")).all()
+        assert [tag.name for tag in travel] == ["travel"]
+        assert len(travel[0].posts) > 1  # the demo's posts share the owner's tag
+
+
+def test_seed_demo_comments_include_replies_so_posts_show_conversations(app, runner, client):
+    result = runner.invoke(args=["seed-demo", "--posts", "3", "--comments", "200"])
+
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        comments = {comment.id: comment for comment in db.session.scalars(select(Comment))}
+        replies = [comment for comment in comments.values() if comment.parent_id]
+        assert len(comments) == 200 and len(replies) == 80
+        for reply in replies:
+            parent = comments[reply.parent_id]
+            assert reply.post_id == parent.post_id and reply.created_at >= parent.created_at
+        assert any(comments[reply.parent_id].parent_id for reply in replies)  # replies to replies too
+        slug = db.session.get(Post, replies[0].post_id).slug
+    html = client.get(f"/posts/{slug}").get_data(as_text=True)
+    assert 'class="comment depth-2' in html and 'class="comment depth-3' in html
+    assert "in reply to" in html
+
+
 def test_seed_demo_refuses_negative_counts(runner):
     result = runner.invoke(args=["seed-demo", "--posts", "-5"])
     assert result.exit_code == 2
