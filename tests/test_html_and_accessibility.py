@@ -25,11 +25,11 @@ from helpers import CHROMIUM_FLAGS
 from helpers import CSRF_FIELD
 from helpers import PASSWORD
 from helpers import ROOT
+from helpers import VNU_JAR
 from helpers import flask_command
 from helpers import free_port
 from helpers import wait_until_healthy
 
-VNU_JAR = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 JAVA = shutil.which("java")
 
 
