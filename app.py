@@ -39,6 +39,7 @@ from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
 from extensions import migrate
+from markup import excerpt_of
 from markup import highlight
 from models import Comment
 from models import Post
@@ -323,13 +324,14 @@ def format_iso(value: datetime) -> str:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Expose the date filter, the recent-posts list, address and search helpers, and a shell context."""
+    """Expose the date and excerpt filters, the recent-posts list, address and search helpers, and a shell context."""
     import addresses
     import feeds
     import search
 
     app.add_template_filter(format_date, "date")
     app.add_template_filter(format_iso, "iso")
+    app.add_template_filter(excerpt_of, "excerpt")  # rendered HTML → its readable text, cut at a word
     app.add_template_global(recent_posts)
     for helper in (addresses.absolute_url, addresses.absolute_link, addresses.canonical_url, feeds.post_json_ld):
         app.add_template_global(helper)
