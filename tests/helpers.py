@@ -36,6 +36,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from werkzeug.datastructures import MultiDict
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
@@ -214,6 +215,15 @@ def queue_action(client, url: str, **data):
     """Send a button of the moderation queue (approve, reject, ...) to ``url`` with the queue's CSRF token."""
     token = csrf_token(client, "/admin/comments")
     return client.post(url, data={"csrf_token": token} | data)
+
+
+def send_form_on_page(client, page: TestResponse, action: str) -> TestResponse:
+    """Press the button of the form sent to ``action`` on ``page`` (a confirmation), every field as it is there."""
+    html = page_text(page)
+    start = html.index(f'action="{action}"')
+    form = html[start : html.index("</form>", start)]
+    fields = re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)"', form)
+    return client.post(action, data=MultiDict([(name, html_module.unescape(value)) for name, value in fields]))
 
 
 def approve(app, comment_id: int) -> None:

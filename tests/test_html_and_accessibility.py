@@ -140,6 +140,10 @@ def page_types(url: str) -> dict[str, str]:
         "move-in": "/admin/import/",
     }.items():
         pages[name] = owner.get(url + path).text
+    queue_token = CSRF_FIELD.search(pages["comment-queue"]).group(1)
+    delete = {"csrf_token": queue_token, "bulk_action": "delete", "ids": ["1"]}
+    pages["confirm-comment-deletion"] = owner.post(f"{url}/admin/comments/bulk", data=delete).text
+    assert "Delete this comment?" in pages["confirm-comment-deletion"]
     return pages | move_in_pages(owner, url) | two_factor_pages(url)
 
 
