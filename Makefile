@@ -25,7 +25,9 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 init-db: $(VENV)/.installed-runtime
 	$(FLASK) init-db
 
+# Says where the blog is and how to log in (first-steps), then serves it; `make run PORT=8080` for another port.
 run: init-db
+	@$(FLASK) first-steps --host $(HOST) --port $(or $(PORT),5000)
 	$(FLASK) run --host $(HOST) --port $(or $(PORT),5000)
 
 serve: init-db

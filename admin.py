@@ -90,11 +90,11 @@ CODE_STEP_EXPIRED = "That took more than five minutes, so please enter your pass
 AUDIT_PER_PAGE = 50
 ACCOUNT_LOCKED = (
     "This account is locked for {minutes} minute{s} after several failed logins in a row. "
-    "Please wait, then try again; `flask --app app set-password` unlocks it at once."
+    "Please wait, then try again; `.venv/bin/flask --app app set-password` unlocks it at once."
 )
 ACCOUNT_LOCKED_EVERYWHERE = (
     "This account is locked for {minutes} minute{s} after many failed logins from several places. "
-    "Please wait, then try again; `flask --app app set-password` unlocks it at once. "
+    "Please wait, then try again; `.venv/bin/flask --app app set-password` unlocks it at once. "
     "With two-factor authentication on, your password and a code log you in even during such a lock."
 )
 SESSION_ENDED = "Your session ended before the post was saved. Log in again and your post will be back in the form."

@@ -39,6 +39,7 @@ from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
 from extensions import migrate
+from markup import excerpt_of
 from markup import highlight
 from models import Comment
 from models import Post
@@ -116,6 +117,18 @@ class JSONLogFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class TerminalLogFormatter(logging.Formatter):
+    """Format log records as one short line for a person at a terminal: time, level, where, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        if has_request_context():
+            line += f" ({request.method} {request.path}, request {request.environ.get(REQUEST_ID)})"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
 class StdoutHandler(logging.StreamHandler):
     """Write to whatever ``sys.stdout`` is at the moment (servers and test runners replace it)."""
 
@@ -128,13 +141,22 @@ class StdoutHandler(logging.StreamHandler):
         pass
 
 
+def log_formatter(log_format: str, stream: Any) -> logging.Formatter:
+    """Choose the log format: ``LOG_FORMAT`` when it names one, else short lines for a terminal and JSON lines
+    for anything else (systemd's journal, docker and log shippers read them)."""
+    if log_format == "auto":
+        log_format = "text" if getattr(stream, "isatty", lambda: False)() else "json"
+    return TerminalLogFormatter() if log_format == "text" else JSONLogFormatter()
+
+
 def register_logging(app: Flask) -> None:
-    """Log to standard output as JSON lines (systemd's journal, docker and log shippers read them)."""
+    """Log to standard output, as JSON lines or, in a terminal, short lines (``LOG_FORMAT``)."""
     root = logging.getLogger()
-    if not any(isinstance(handler.formatter, JSONLogFormatter) for handler in root.handlers):
+    handler = next((handler for handler in root.handlers if isinstance(handler, StdoutHandler)), None)
+    if handler is None:
         handler = StdoutHandler()
-        handler.setFormatter(JSONLogFormatter())
         root.addHandler(handler)
+    handler.setFormatter(log_formatter(app.config["LOG_FORMAT"], sys.stdout))
     root.setLevel(app.config["LOG_LEVEL"].upper())
     app.logger.handlers.clear()  # propagate to the root handler instead of Flask's default one
 
@@ -302,13 +324,14 @@ def format_iso(value: datetime) -> str:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Expose the date filter, the recent-posts list, address and search helpers, and a shell context."""
+    """Expose the date and excerpt filters, the recent-posts list, address and search helpers, and a shell context."""
     import addresses
     import feeds
     import search
 
     app.add_template_filter(format_date, "date")
     app.add_template_filter(format_iso, "iso")
+    app.add_template_filter(excerpt_of, "excerpt")  # rendered HTML → its readable text, cut at a word
     app.add_template_global(recent_posts)
     for helper in (addresses.absolute_url, addresses.absolute_link, addresses.canonical_url, feeds.post_json_ld):
         app.add_template_global(helper)

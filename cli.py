@@ -31,8 +31,11 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
+from models import User
 from models import UserRole
 from schema import init_db
+
+CLI = ".venv/bin/flask --app app"  # how a fresh shell runs these commands, with no virtual environment active
 
 
 @click.command("set-password")
@@ -102,6 +105,48 @@ def init_db_command() -> None:
         click.echo(f"Created a new database with the post “{demo.WELCOME_TITLE}”.")
     else:
         click.echo("The database is up to date; existing data was kept.")
+
+
+def first_steps(address: str) -> str:
+    """Say, in plain words, where the blog is and how its owner gets into the admin area from here."""
+    admin = db.session.scalar(select(User).where(User.role == UserRole.admin).order_by(User.id).limit(1))
+    lines = [
+        "",
+        f"Your blog:       {address}/",
+        f"The admin area:  {address}/admin/",
+        "",
+    ]
+    if admin is None:
+        lines += [
+            "There is no account yet. To write posts, create yours in another terminal, in this folder:",
+            "",
+            f"    {CLI} create-admin YOURNAME",
+            "",
+            f"It asks for a password; then log in at {address}/admin/",
+        ]
+    else:
+        lines += [
+            f"Log in at {address}/admin/ as {admin.username}.",
+            f"Forgot the password? {CLI} set-password {admin.username}",
+        ]
+    lines += ["", "Another port: make run PORT=8080. Stop the blog with Ctrl+C.", ""]
+    return "\n".join(lines)
+
+
+def browser_address(host: str, port: int) -> str:
+    """The address to open in a browser for a server listening on ``host``: every address means this machine."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@click.command("first-steps")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address the blog listens on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Its port.")
+@with_appcontext
+def first_steps_command(host: str, port: int) -> None:
+    """Say where the blog is and how to log in to write (``make run`` prints it before starting)."""
+    click.echo(first_steps(browser_address(host, port)))
 
 
 upgrade_db_command = click.Command(
@@ -272,6 +317,7 @@ def register_commands(app: Flask) -> None:
     commands = (
         init_db_command,
         upgrade_db_command,
+        first_steps_command,
         seed_demo_command,
         comments_command,
         create_admin_command,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from datetime import datetime
 from datetime import timedelta
 
 from sqlalchemy import func
@@ -27,6 +28,7 @@ from models import Tag
 from models import post_tags
 from models import recount_comments
 from models import slugify
+from models import tags_named
 
 WELCOME_TITLE = "Welcome to Inkwell"
 WELCOME_BODY = """\
@@ -41,8 +43,9 @@ created, so the home page has something to show. Readers can leave a comment bel
 
 ## Writing and moderating
 
-Create your account with `flask --app app create-admin YOURNAME`, then log in at `/admin/` to write
-posts in Markdown, schedule them, and moderate comments.
+Create your account in a terminal, in Inkwell's folder, with
+`.venv/bin/flask --app app create-admin YOURNAME`, then log in at `/admin/` to write posts in
+Markdown, schedule them, and moderate comments.
 
 By default a new commenter's first comment waits for your approval; once you approve one, that
 commenter's next comments appear at once. Set `COMMENT_MODERATION` to `off`, `first-time` or `all` to
@@ -87,11 +90,47 @@ def _batches(total: int) -> Iterator[range]:
 
 
 def _demo_tags() -> list[Tag]:
-    existing = {tag.name: tag for tag in db.session.scalars(select(Tag).where(Tag.name.in_(DEMO_TAGS)))}
-    tags = [existing.get(name) or Tag(name=name, slug=slugify(name)) for name in DEMO_TAGS]
-    db.session.add_all(tags)
+    """The demo's tags, the blog's own where it has them whatever their case ("travel" is the demo's "Travel")."""
+    tags = tags_named(DEMO_TAGS)
     db.session.flush()
     return tags
+
+
+def _add_demo_comments(rng: random.Random, total: int, post_ids: list[int], post_dates: list[datetime]) -> None:
+    """Add approved comments, two in five of them replies (to a comment or to another reply), so posts show threads.
+
+    Replies go in after the comments they answer, in rounds, so a reply can answer a reply of an earlier round.
+    """
+    bodies = [(text, render_comment(text)) for text in (_sentence(rng, rng.randint(5, 30)) for _ in range(40))]
+    now = now_utc()
+    placed: list[tuple[int, int, datetime]] = []  # id, index of its post, time of every comment so far
+
+    def insert_comments(comments: list[tuple[int, dict]]) -> None:
+        rows = [row for _, row in comments]
+        ids = db.session.scalars(insert(Comment).returning(Comment.id, sort_by_parameter_order=True), rows).all()
+        placed.extend((id_, index, row["created_at"]) for id_, (index, row) in zip(ids, comments, strict=True))
+
+    def comment(index: int, after: datetime, parent_id: int | None, within_minutes: int) -> tuple[int, dict]:
+        body, body_html = rng.choice(bodies)
+        return index, {
+            "post_id": post_ids[index],
+            "parent_id": parent_id,
+            "author_name": rng.choice(DEMO_NAMES),
+            "body": body,
+            "body_html": body_html,
+            "status": CommentStatus.approved,
+            "created_at": min(now, after + timedelta(minutes=rng.randint(5, within_minutes))),
+        }
+
+    replies = total * 2 // 5
+    for batch in _batches(total - replies):
+        indexes = [rng.randrange(len(post_ids)) for _ in batch]
+        insert_comments([comment(index, post_dates[index], None, 60 * 24 * 30) for index in indexes])
+    while replies:
+        size = min(replies, BATCH_SIZE, max(1, len(placed) // 2))
+        parents = [rng.choice(placed) for _ in range(size)]
+        insert_comments([comment(index, time, parent_id, 60 * 24 * 3) for parent_id, index, time in parents])
+        replies -= size
 
 
 def seed_demo(post_count: int, comment_count: int, seed: int = 1) -> tuple[int, int]:
@@ -101,7 +140,6 @@ def seed_demo(post_count: int, comment_count: int, seed: int = 1) -> tuple[int, 
     """
     rng = random.Random(seed)
     bodies = [_rendered_demo_post(_demo_post_body(rng)) for _ in range(25)]
-    comment_bodies = [(text, render_comment(text)) for text in (_sentence(rng, rng.randint(5, 30)) for _ in range(40))]
     tag_ids = [tag.id for tag in _demo_tags()]
     first_number = (db.session.scalar(select(func.count(Post.id))) or 0) + 1
     now = now_utc()
@@ -138,22 +176,7 @@ def seed_demo(post_count: int, comment_count: int, seed: int = 1) -> tuple[int, 
     if not post_ids and comment_count:
         post_ids = list(db.session.scalars(select(Post.id)))
         post_dates = [now - timedelta(days=1)] * len(post_ids)
-    for batch in _batches(comment_count if post_ids else 0):
-        rows = []
-        for _ in batch:
-            index = rng.randrange(len(post_ids))
-            body, body_html = rng.choice(comment_bodies)
-            rows.append(
-                {
-                    "post_id": post_ids[index],
-                    "author_name": rng.choice(DEMO_NAMES),
-                    "body": body,
-                    "body_html": body_html,
-                    "status": CommentStatus.approved,
-                    "created_at": min(now, post_dates[index] + timedelta(minutes=rng.randint(5, 60 * 24 * 30))),
-                }
-            )
-        db.session.execute(insert(Comment), rows)
+    _add_demo_comments(rng, comment_count if post_ids else 0, post_ids, post_dates)
     recount_comments()  # bulk inserts bypass the ORM events that keep counts and the page cache
     pagecache.note_bulk_change(db.session)
     db.session.commit()

@@ -158,31 +158,51 @@ def moderate_each(comments: list[Comment], action: str) -> str:
     return f"{done}: {len(comments)} {noun}."
 
 
-def _back_to_queue() -> ResponseReturnValue:
+def _queue_address() -> str:
+    """The queue page the owner came from (its filter and page kept), else the queue."""
     back = safe_next(request.form.get("back"))
     if not back or not back.startswith(url_for(".list_comments")):
         back = url_for(".list_comments")
-    return redirect(back, 303)
+    return back
+
+
+def _back_to_queue() -> ResponseReturnValue:
+    return redirect(_queue_address(), 303)
+
+
+def _confirm_deleting(comments: list[Comment], fields: list[tuple[str, str]]) -> str:
+    """Ask before deleting, on a page of its own (no JavaScript needed): deleting cannot be undone, unlike spam.
+
+    ``fields`` are sent again, with ``confirmed``, to the address that asked.
+    """
+    fields = [*fields, ("confirmed", "yes"), ("back", _queue_address())]
+    return render_template("admin/confirm_delete_comments.html", comments=comments, fields=fields, back=fields[-1][1])
 
 
 @bp.post("/<int:comment_id>/moderate")
 def moderate_comment(comment_id: int) -> ResponseReturnValue:
-    """Approve, hold, mark as spam or delete one comment."""
+    """Approve, hold or mark as spam one comment; delete it once the owner confirmed."""
     comments = moderatable_comments([comment_id])
     if not comments:
         abort(404, description="There is no such comment, or it is on someone else's post.")
-    flash(moderate_each(comments, request.form.get("action", "")), "success")
+    action = request.form.get("action", "")
+    if action == "delete" and not request.form.get("confirmed"):
+        return _confirm_deleting(comments, [("action", action)])
+    flash(moderate_each(comments, action), "success")
     return _back_to_queue()
 
 
 @bp.post("/bulk")
 def moderate_selected_comments() -> ResponseReturnValue:
-    """Apply one action to every ticked comment in the queue."""
+    """Apply one action to every ticked comment in the queue (deleting them once the owner confirmed)."""
     ids = [number for number in map(id_from, request.form.getlist("ids")) if number is not None]
     if not ids:
         flash("Select at least one comment first.", "error")
         return _back_to_queue()
-    flash(moderate_each(moderatable_comments(ids), request.form.get("bulk_action", "")), "success")
+    comments, action = moderatable_comments(ids), request.form.get("bulk_action", "")
+    if action == "delete" and comments and not request.form.get("confirmed"):
+        return _confirm_deleting(comments, [("bulk_action", action), *(("ids", str(c.id)) for c in comments)])
+    flash(moderate_each(comments, action), "success")
     return _back_to_queue()
 
 

@@ -35,6 +35,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "SITE_URL": "",  # e.g. https://blog.example.com; empty: links use the address of each request
     "PROXY_FIX": 0,  # how many proxies (nginx: 1) set X-Forwarded-For/-Proto/-Host in front of Inkwell
     "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "auto",  # auto: short lines in a terminal, JSON lines otherwise (systemd, docker, files)
     "SITEMAP_MAX_URLS": 50_000,
     "COMMENT_RATE_LIMIT": "5 per minute; 30 per hour",  # posting, replying and editing one's comment
     "PREVIEW_RATE_LIMIT": "20 per minute; 120 per hour",  # previews count here, not against COMMENT_RATE_LIMIT
@@ -83,6 +84,7 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "SITE_URL": str,
     "PROXY_FIX": int,
     "LOG_LEVEL": str,
+    "LOG_FORMAT": str,
     "COMMENT_MODERATION": str,
     "POSTS_PER_PAGE": int,
     "COMMENTS_CLOSE_AFTER_DAYS": int,
@@ -110,6 +112,7 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
 }
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
+LOG_FORMATS = ("auto", "json", "text")
 NON_NEGATIVE_NUMBERS = (
     "COMMENTS_CLOSE_AFTER_DAYS",
     "COMMENT_MIN_SECONDS",
@@ -171,6 +174,8 @@ def validate_config(config: Mapping[str, Any]) -> None:
     choices = ", ".join(policy.value for policy in ModerationPolicy)
     if config["COMMENT_MODERATION"] not in set(ModerationPolicy):
         raise ValueError(f"COMMENT_MODERATION must be one of {choices}; got {config['COMMENT_MODERATION']!r}.")
+    if config["LOG_FORMAT"] not in LOG_FORMATS:
+        raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}; got {config['LOG_FORMAT']!r}.")
     per_page = config["POSTS_PER_PAGE"]
     if not isinstance(per_page, int) or not 1 <= per_page <= 100:
         raise ValueError(f"POSTS_PER_PAGE must be a whole number from 1 to 100; got {per_page!r}.")

@@ -38,6 +38,8 @@ from helpers import TEST_REDIS_URL
 from helpers import flask_commands
 from helpers import free_port
 from helpers import log_in
+from helpers import missing_test_tools
+from helpers import missing_tools_report
 from helpers import reset_database
 from helpers import wait_until_healthy
 from models import Post
@@ -46,6 +48,11 @@ from models import Tag
 from models import User
 from models import UserRole
 from models import slugify
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Name, before the first test, each missing tool some tests need, and the command that installs it."""
+    return missing_tools_report(missing_test_tools())
 
 
 @pytest.fixture(params=DATABASES)

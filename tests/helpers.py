@@ -37,6 +37,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from werkzeug.datastructures import MultiDict
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
@@ -215,6 +216,15 @@ def queue_action(client, url: str, **data):
     """Send a button of the moderation queue (approve, reject, ...) to ``url`` with the queue's CSRF token."""
     token = csrf_token(client, "/admin/comments")
     return client.post(url, data={"csrf_token": token} | data)
+
+
+def send_form_on_page(client, page: TestResponse, action: str) -> TestResponse:
+    """Press the button of the form sent to ``action`` on ``page`` (a confirmation), every field as it is there."""
+    html = page_text(page)
+    start = html.index(f'action="{action}"')
+    form = html[start : html.index("</form>", start)]
+    fields = re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)"', form)
+    return client.post(action, data=MultiDict([(name, html_module.unescape(value)) for name, value in fields]))
 
 
 def approve(app, comment_id: int) -> None:
@@ -423,6 +433,42 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-sync",
 ]
+
+
+# What some tests need beyond Python: (name, program, the tests that need it, how to get it on Debian or Ubuntu).
+# Without one of them those tests are reported as skipped; conftest.py names the missing ones at the start.
+TEST_TOOLS = [
+    ("Chromium", "chromium", "the browser and accessibility tests", "sudo apt-get install chromium"),
+    ("nginx", "nginx", "the tests of the deploy guide's nginx site", "sudo apt-get install nginx-light"),
+    ("Java", "java", "the HTML validity test", "sudo apt-get install default-jre-headless"),
+    ("npm", "npm", "installing the Node test tools", "sudo apt-get install npm"),
+]
+SYSTEM_FOLDERS = os.pathsep.join(["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"])
+VNU_JAR = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+
+
+def missing_test_tools(search_path: str | None = None, vnu_jar: Path = VNU_JAR) -> list[str]:
+    """Say which tools some tests need are missing, each with what needs it and how to get it.
+
+    Programs are looked for on ``search_path`` (default: ``PATH`` and the system folders, where nginx lives).
+    """
+    if search_path is None:
+        search_path = os.pathsep.join(filter(None, [os.environ.get("PATH"), SYSTEM_FOLDERS]))
+    missing = [
+        f"{name}, for {needed_by}: {command}"
+        for name, program, needed_by, command in TEST_TOOLS
+        if shutil.which(program, path=search_path) is None
+    ]
+    if not vnu_jar.exists():
+        missing.append("the Nu HTML Checker, for the HTML validity test: npm ci (make test runs it when npm is there)")
+    return missing
+
+
+def missing_tools_report(missing: list[str]) -> list[str]:
+    """The lines the test run starts with when tools are missing (nothing when none is)."""
+    if not missing:
+        return []
+    return ["Missing for some tests, which will be reported as skipped:", *(f"  - {tool}" for tool in missing)]
 
 
 def free_port() -> int:

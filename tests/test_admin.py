@@ -25,6 +25,7 @@ from helpers import log_in
 from helpers import page_text
 from helpers import png_bytes
 from helpers import png_claiming
+from helpers import post_comment
 from helpers import submit_post
 from models import Post
 from models import PostStatus
@@ -464,6 +465,25 @@ def test_dashboard_counts_posts_and_pending_comments(client, admin, make_post):
     html = page_text(client.get("/admin/"))
     for label in ("1</strong> published", "1</strong> scheduled", "1</strong> drafts", "0</strong> comments pending"):
         assert label in html
+
+
+def test_dashboard_shows_the_latest_comments_as_readers_see_them_not_their_markdown(make_app, make_user, make_post):
+    app = make_app(COMMENT_MODERATION="all")
+    client = app.test_client()
+    post = make_post("Talked about")
+    body = "**Lovely** post, see [my notes](https://example.com/notes) and `<b>code</b>`.\n\n- one\n- two"
+    post_comment(client, post.slug, name="Grace", body=body)
+    make_user("owner")
+    log_in(client, "owner")
+
+    html = page_text(client.get("/admin/"))
+
+    latest = html[html.index("Latest comments") :]
+    assert "<p>Lovely post, see my notes and &lt;b&gt;code&lt;/b&gt;. one two</p>" in latest
+    assert "**" not in latest and "](https://" not in latest
+    assert "1 comment is waiting for your approval." in latest
+    assert '<a href="/admin/comments?status=pending">Open the moderation queue</a>' in latest
+    assert "Moderate comments (1 waiting)" in html
 
 
 def test_create_admin_command_takes_the_password_from_the_environment(app, runner, monkeypatch):

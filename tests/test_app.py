@@ -59,6 +59,7 @@ def test_default_database_is_a_sqlite_file_in_the_instance_folder(tmp_path, monk
         ("COMMENT_MODERATION", "sometimes", "COMMENT_MODERATION must be one of off, first-time, all; got 'sometimes'."),
         ("POSTS_PER_PAGE", "lots", "POSTS_PER_PAGE must be a whole number; got 'lots'."),
         ("POSTS_PER_PAGE", "0", "POSTS_PER_PAGE must be a whole number from 1 to 100; got 0."),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of auto, json, text; got 'xml'."),
         (
             "MAIL_SERVER",
             "mail.example.com",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from datetime import timedelta
 
 from sqlalchemy import func
@@ -12,7 +13,9 @@ from sqlalchemy import select
 from audit import AuditEntry
 from database import db
 from database import now_utc
+from demo import WELCOME_BODY
 from demo import WELCOME_TITLE
+from helpers import ROOT
 from helpers import count
 from helpers import csrf_token
 from helpers import page_text
@@ -39,6 +42,69 @@ def test_init_db_creates_a_welcome_post_once(make_app):
     html = page_text(app.test_client().get("/"))
     assert WELCOME_TITLE in html
     assert app.test_client().get("/posts/welcome").status_code == 200
+
+
+def test_first_steps_say_where_the_blog_is_and_how_to_create_the_first_account(runner):
+    result = runner.invoke(args=["first-steps", "--port", "8080"])
+
+    assert result.exit_code == 0, result.output
+    assert "Your blog:       http://127.0.0.1:8080/" in result.output
+    assert "There is no account yet." in result.output
+    assert ".venv/bin/flask --app app create-admin YOURNAME" in result.output
+    assert "then log in at http://127.0.0.1:8080/admin/" in result.output
+
+
+def test_once_there_is_an_administrator_first_steps_give_the_admin_address(runner, make_user):
+    make_user("olive")
+
+    output = runner.invoke(args=["first-steps", "--host", "0.0.0.0", "--port", "5000"]).output
+
+    assert "Log in at http://127.0.0.1:5000/admin/ as olive." in output
+    assert "create-admin" not in output
+
+
+def test_make_run_says_the_address_and_first_steps_on_the_port_asked_for():
+    commands = subprocess.run(
+        ["make", "--dry-run", "--always-make", "run", "PORT=8080"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+
+    assert ".venv/bin/flask --app app first-steps --host 127.0.0.1 --port 8080" in commands
+    assert commands[-1] == ".venv/bin/flask --app app run --host 127.0.0.1 --port 8080"
+
+
+TYPED_COMMAND = re.compile(r"(?P<prefix>\S*)flask --app app (?P<words>[a-z][a-z-]*(?: [a-z][a-z-]*)?)")
+
+
+def typed_commands(markdown: str) -> list[tuple[str, list[str]]]:
+    """The ``flask --app app`` commands a Markdown text tells its reader to type, in code spans and shell blocks:
+    each with what comes before ``flask`` and its command words (a group's subcommand included)."""
+    blocks = re.findall(r"```sh\n(.*?)```", markdown, flags=re.DOTALL)
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", markdown, flags=re.DOTALL))
+    return [(m["prefix"], m["words"].split()) for text in blocks + spans for m in TYPED_COMMAND.finditer(text)]
+
+
+def assert_every_command_exists(runner, commands: list[tuple[str, list[str]]]) -> None:
+    for _, words in commands:
+        help_text = runner.invoke(args=[words[0], "--help"])
+        assert help_text.exit_code == 0, f"flask --app app {words[0]} does not exist"
+        if "Commands:" in help_text.output and len(words) > 1:  # a group: its subcommand must exist too
+            assert runner.invoke(args=[*words, "--help"]).exit_code == 0, f"flask --app app {' '.join(words)}"
+
+
+def test_every_command_the_welcome_post_names_exists_and_works_from_a_fresh_shell(runner):
+    commands = typed_commands(WELCOME_BODY)
+
+    assert [words for _, words in commands] == [["create-admin"]]
+    assert {prefix for prefix, _ in commands} == {".venv/bin/"}  # no virtual environment needs to be active
+    assert_every_command_exists(runner, commands)
+
+
+def test_every_command_the_readme_names_exists_and_works_from_a_fresh_shell(runner):
+    commands = typed_commands((ROOT / "README.md").read_text())
+
+    assert len(commands) > 20
+    assert {prefix for prefix, _ in commands} == {".venv/bin/"}
+    assert_every_command_exists(runner, commands)
 
 
 def test_init_db_keeps_existing_posts(app, runner, make_post):
@@ -69,6 +135,36 @@ def test_seed_demo_can_run_twice_without_slug_clashes(app, runner):
     result = runner.invoke(args=["seed-demo", "--posts", "20", "--comments", "10"])
     assert result.exit_code == 0, result.output
     assert count(app, Post.id) == 40
+
+
+def test_seed_demo_uses_a_tag_the_blog_already_has_in_another_case(app, runner, make_post):
+    make_post("Before the demo", tags=("travel",))
+
+    result = runner.invoke(args=["seed-demo", "--posts", "30", "--comments", "0"])
+
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        travel = db.session.scalars(select(Tag).where(func.lower(Tag.name) == "travel")).all()
+        assert [tag.name for tag in travel] == ["travel"]
+        assert len(travel[0].posts) > 1  # the demo's posts share the owner's tag
+
+
+def test_seed_demo_comments_include_replies_so_posts_show_conversations(app, runner, client):
+    result = runner.invoke(args=["seed-demo", "--posts", "3", "--comments", "200"])
+
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        comments = {comment.id: comment for comment in db.session.scalars(select(Comment))}
+        replies = [comment for comment in comments.values() if comment.parent_id]
+        assert len(comments) == 200 and len(replies) == 80
+        for reply in replies:
+            parent = comments[reply.parent_id]
+            assert reply.post_id == parent.post_id and reply.created_at >= parent.created_at
+        assert any(comments[reply.parent_id].parent_id for reply in replies)  # replies to replies too
+        slug = db.session.get(Post, replies[0].post_id).slug
+    html = client.get(f"/posts/{slug}").get_data(as_text=True)
+    assert 'class="comment depth-2' in html and 'class="comment depth-3' in html
+    assert "in reply to" in html
 
 
 def test_seed_demo_refuses_negative_counts(runner):

@@ -25,11 +25,11 @@ from helpers import CHROMIUM_FLAGS
 from helpers import CSRF_FIELD
 from helpers import PASSWORD
 from helpers import ROOT
+from helpers import VNU_JAR
 from helpers import flask_command
 from helpers import free_port
 from helpers import wait_until_healthy
 
-VNU_JAR = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 JAVA = shutil.which("java")
 
 
@@ -141,6 +141,10 @@ def page_types(url: str) -> dict[str, str]:
         "post-history": "/admin/posts/1/history",
     }.items():
         pages[name] = owner.get(url + path).text
+    queue_token = CSRF_FIELD.search(pages["comment-queue"]).group(1)
+    delete = {"csrf_token": queue_token, "bulk_action": "delete", "ids": ["1"]}
+    pages["confirm-comment-deletion"] = owner.post(f"{url}/admin/comments/bulk", data=delete).text
+    assert "Delete this comment?" in pages["confirm-comment-deletion"]
     return pages | move_in_pages(owner, url) | tag_pages(owner, url) | two_factor_pages(url)
 
 

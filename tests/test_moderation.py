@@ -13,9 +13,11 @@ from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
 from helpers import queue_action
+from helpers import send_form_on_page
 from models import Comment
 from models import CommentStatus
 from models import UserRole
+from moderation import COMMENTS_PER_QUEUE_PAGE
 from moderation import moderate
 from settings import ModerationPolicy
 from spam import policy_verdict
@@ -197,7 +199,7 @@ def test_approving_in_the_queue_publishes_and_trusts_the_commenter(make_app, mak
 
 @pytest.mark.parametrize(
     ("action", "expected_status", "shown"),
-    [("spam", CommentStatus.spam, False), ("pending", CommentStatus.pending, False), ("delete", None, False)],
+    [("spam", CommentStatus.spam, False), ("pending", CommentStatus.pending, False)],
 )
 def test_queue_actions_change_what_readers_see(client, admin, make_post, action, expected_status, shown):
     post = make_post("Target")
@@ -208,6 +210,70 @@ def test_queue_actions_change_what_readers_see(client, admin, make_post, action,
 
     assert ("Visible for now" in page_text(app_client_without_cookies(client, post.slug))) is shown
     assert statuses(client.application) == ([expected_status] if expected_status else [])
+
+
+def test_deleting_a_comment_asks_first_on_a_page_of_its_own_then_deletes_it(client, admin, make_post):
+    post = make_post("Target")
+    post_comment(client, post.slug, body="**Visible** for now")
+
+    asked = queue_action(client, "/admin/comments/1/moderate", action="delete", back="/admin/comments?status=approved")
+
+    html = page_text(asked)
+    assert asked.status_code == 200 and "<h1>Delete this comment?</h1>" in html
+    assert "<p>Visible for now</p>" in html and "Deleting cannot be undone" in html
+    assert '<a href="/admin/comments?status=approved">Cancel</a>' in html
+    assert statuses(client.application) == [CommentStatus.approved]  # nothing happened yet
+
+    deleted = send_form_on_page(client, asked, "/admin/comments/1/moderate")
+
+    assert deleted.status_code == 303 and deleted.headers["Location"] == "/admin/comments?status=approved"
+    assert statuses(client.application) == []
+    assert "Visible for now" not in page_text(app_client_without_cookies(client, post.slug))
+    assert "Deleted: 1 comment." in page_text(client.get("/admin/comments"))
+
+
+def test_deleting_ticked_comments_asks_first_listing_each_one(client, admin, make_post):
+    post = make_post("Crowded")
+    for n in range(4):
+        post_comment(client, post.slug, body=f"Comment {n}")
+
+    asked = queue_action(client, "/admin/comments/bulk", bulk_action="delete", ids=["1", "3"])
+
+    html = page_text(asked)
+    assert "<h1>Delete 2 comments?</h1>" in html and "Delete the 2 comments" in html
+    assert "<p>Comment 0</p>" in html and "<p>Comment 2</p>" in html and "Comment 1" not in html
+    assert len(statuses(client.application)) == 4
+
+    send_form_on_page(client, asked, "/admin/comments/bulk")
+
+    assert statuses(client.application) == [CommentStatus.approved, CommentStatus.approved]
+    assert "Deleted: 2 comments." in page_text(client.get("/admin/comments"))
+
+
+def test_in_the_queue_delete_looks_dangerous_and_unlike_spam(client, admin, make_post):
+    post_comment(client, make_post().slug)
+
+    html = page_text(client.get("/admin/comments"))
+
+    assert 'value="spam" class="secondary"' in html
+    assert 'value="delete" class="danger"' in html and ">Delete…</button>" in html
+    assert '<option value="delete">Delete (asks first)</option>' in html
+
+
+def test_the_queue_pages_say_they_page_through_comments(app, client, admin, make_post):
+    post = make_post()
+    with app.app_context():
+        db.session.add_all(
+            Comment(post_id=post.id, author_name="Ada", body=f"Number {n}", status=CommentStatus.approved)
+            for n in range(COMMENTS_PER_QUEUE_PAGE + 1)
+        )
+        db.session.commit()
+
+    first, second = page_text(client.get("/admin/comments")), page_text(client.get("/admin/comments?page=2"))
+
+    assert '<nav class="pagination" aria-label="More comments">' in first
+    assert "Older comments →" in first and "posts" not in first[first.index('class="pagination"') :]
+    assert "← Newer comments" in second
 
 
 def test_bulk_action_applies_to_every_ticked_comment(client, admin, make_post):

@@ -206,7 +206,7 @@ def test_the_commands_rehearse_list_and_undo_an_import(app, runner, tmp_path):
     assert count(app, Post.id) == 0
 
     kept = runner.invoke(args=["import-wordpress", str(export)])
-    assert "To take it all out again: flask --app app undo-import 1" in kept.output
+    assert "To take it all out again: .venv/bin/flask --app app undo-import 1" in kept.output
     listed = runner.invoke(args=["imports"])
     assert "WordPress, marta.xml: Imported 3 posts and 1 page from WordPress" in listed.output
 

@@ -189,6 +189,16 @@ def test_commenter_who_asked_is_told_of_the_approval_and_can_unsubscribe_once(ma
     assert reader.get(unsubscribe[:-3] + "xyz").status_code == 404
 
 
+def test_readers_are_offered_email_notifications_only_when_the_blog_sends_mail(make_app, mail_app, make_post):
+    slug = make_post().slug
+    without_mail = page_text(make_app().test_client().get(f"/posts/{slug}"))
+    with_mail = page_text(mail_app.test_client().get(f"/posts/{slug}"))
+
+    assert "Email me when" not in without_mail and "Remember my name" in without_mail
+    assert "Email me when someone replies to this comment" in with_mail
+    assert "Email me when this comment is approved" in with_mail
+
+
 def test_notification_checkbox_needs_an_email_address(mail_app, make_post):
     response = post_comment(mail_app.test_client(), make_post().slug, notify_replies="y")
     assert response.status_code == 400

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 
 from app import JSONLogFormatter
+from app import TerminalLogFormatter
 from app import create_app
+from app import log_formatter
 from database import database_problem
 from helpers import ROOT
 from helpers import post_comment
@@ -50,6 +53,30 @@ def test_logs_are_json_lines_with_the_request_id(app, capsys):
     entry = json.loads(line)
     assert entry["level"] == "WARNING" and entry["request_id"] == "req-42" and entry["path"] == "/shout"
     assert response.status_code == 200
+
+
+def test_in_a_terminal_logs_are_short_lines_a_person_can_read(make_app, capsys):
+    app = make_app(LOG_FORMAT="text")
+
+    @app.get("/shout")
+    def shout():
+        app.logger.warning("Something to look at")
+        return "ok"
+
+    app.test_client().get("/shout", headers={"X-Request-ID": "req-42"})
+
+    line = next(line for line in capsys.readouterr().out.splitlines() if "Something to look at" in line)
+    assert re.fullmatch(r"\d\d:\d\d:\d\d WARNING +app: Something to look at \(GET /shout, request req-42\)", line)
+
+
+def test_logs_are_short_lines_on_a_terminal_and_json_elsewhere_unless_log_format_says():
+    main, terminal_end = os.openpty()
+    with os.fdopen(terminal_end, "w") as terminal, open(os.devnull, "w") as file:
+        assert isinstance(log_formatter("auto", terminal), TerminalLogFormatter)
+        assert isinstance(log_formatter("auto", file), JSONLogFormatter)  # systemd, docker, a file, a pipe
+        assert isinstance(log_formatter("json", terminal), JSONLogFormatter)
+        assert isinstance(log_formatter("text", file), TerminalLogFormatter)
+    os.close(main)
 
 
 def test_log_formatter_includes_the_traceback_of_errors():

@@ -421,7 +421,8 @@ def test_imported_accounts_come_without_a_password_and_the_import_says_how_to_se
 
     assert "Imported 1 users" in page
     assert (
-        "1 account was imported without a password (mallory); set one with `flask --app app set-password NAME`." in page
+        "1 account was imported without a password (mallory); set one with "
+        "`.venv/bin/flask --app app set-password NAME`." in page
     )
     assert log_in(app.test_client(), "mallory", MALLORYS_PASSWORD).status_code != 302
 
@@ -454,8 +455,9 @@ def test_the_import_command_keeps_passwords_only_when_asked(full_blog, runner, t
     plain = runner.invoke(args=["import", str(path)])
 
     assert plain.exit_code == 0
-    assert "1 account was imported without a password (owner); set one with `flask --app app set-password NAME`." in (
-        plain.output
+    assert (
+        "1 account was imported without a password (owner); set one with `.venv/bin/flask --app app set-password NAME`."
+        in (plain.output)
     )
     assert log_in(full_blog.test_client(), "owner", PASSWORD).status_code != 302
     wipe(full_blog)

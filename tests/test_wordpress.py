@@ -188,7 +188,7 @@ def test_authors_get_accounts_without_a_password_and_the_summary_says_so(app, ru
     result = runner.invoke(args=["import-wordpress", str(path)])
 
     assert re.search(r"\d authors? (was|were) given an account without a password \(marta", result.output)
-    assert "set one with `flask --app app set-password NAME`" in result.output
+    assert "set one with `.venv/bin/flask --app app set-password NAME`" in result.output
 
 
 # Exports as real WordPress installs write them

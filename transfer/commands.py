@@ -71,7 +71,7 @@ def _report_import(run: Callable[[], object]) -> None:
     if isinstance(result, ImportSummary) and result.dry_run:
         click.echo("This was a dry run: nothing was kept. Run the command again without --dry-run to import.")
     elif isinstance(result, ImportSummary) and result.import_id is not None:
-        click.echo(f"To take it all out again: flask --app app undo-import {result.import_id}")
+        click.echo(f"To take it all out again: .venv/bin/flask --app app undo-import {result.import_id}")
 
 
 def _import_file(path: Path) -> bytes:

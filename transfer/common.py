@@ -17,7 +17,7 @@ from models import Post
 from models import User
 from models import UserRole
 
-SET_PASSWORD = "flask --app app set-password NAME"
+SET_PASSWORD = ".venv/bin/flask --app app set-password NAME"
 NO_PASSWORD = "!"  # no password's hash: the account cannot log in until an administrator sets a password
 
 IMPORT_MAX_BYTES = 200 * 1024 * 1024  # for every import, whatever its format
