@@ -55,6 +55,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return missing_tools_report(missing_test_tools())
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Under ``CI=true`` a skipped test fails the run, with its reason: a green CI means every test ran.
+
+    On a developer's machine a missing tool (Chromium, nginx, Java) only skips the tests that need it.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"Skipped, but under CI=true every test must run: {reason}"
+
+
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
