@@ -1,7 +1,7 @@
 """The owner's side under /admin: login, the dashboard, the audit log, export and import.
 
-The account's (account/pages.py), moderation's (moderation.py) and post-writing (editor.py) pages are
-blueprints nested in this one, sharing its hooks.
+The account's (account/pages.py), moderation's (moderation.py), post-writing (editor.py) and settings
+(site_settings.py) pages are blueprints nested in this one, sharing its hooks.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import editor
 import history
 import moderation
 import moving_in
+import site_settings
 from account.forms import LoginForm
 from account.forms import SecondFactorForm
 from account.logins import AccountLocked
@@ -74,6 +75,7 @@ bp.register_blueprint(moderation.bp)  # /admin/comments: the moderation queue an
 bp.register_blueprint(editor.bp)  # /admin/posts: the list of posts, writing, editing and deleting them
 bp.register_blueprint(history.bp)  # /admin/posts/<id>/history: a post's versions, compared and restored
 bp.register_blueprint(moving_in.bp)  # /admin/import: moving in from WordPress, Ghost or a static site, and undo
+bp.register_blueprint(site_settings.bp)  # /admin/settings: the title, author, language, comment policy...
 
 ADMIN_REQUEST_LIMIT_FACTOR = 4
 # The email link checks its own signed token.
