@@ -139,8 +139,12 @@ def page_types(url: str) -> dict[str, str]:
         "audit-log": "/admin/audit",
         "move-in": "/admin/import/",
         "post-history": "/admin/posts/1/history",
+        "settings": "/admin/settings",
     }.items():
         pages[name] = owner.get(url + path).text
+    form = {"csrf_token": CSRF_FIELD.search(pages["settings"]).group(1), "blog_title": "", "blog_language": "en_GB"}
+    pages["settings-errors"] = owner.post(f"{url}/admin/settings", data=form).text
+    assert "Please enter a language tag" in pages["settings-errors"]
     return pages | move_in_pages(owner, url) | two_factor_pages(url)
 
 
@@ -209,6 +213,7 @@ OWNER_PAGES = {
     "account-security": "/admin/account/",
     "move-in": "/admin/import/",
     "post-history": "/admin/posts/1/history",
+    "settings": "/admin/settings",
 }
 
 
