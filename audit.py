@@ -55,7 +55,7 @@ ACTIONS = {
     "admin.account.disable_two_factor": "Turned off two-factor authentication",
     "admin.account.enable_two_factor": "Turned on two-factor authentication",
     "admin.account.replace_recovery_codes": "Made new recovery codes",
-    "admin.site_settings.edit_settings": "Changed the blog's settings",
+    "admin.site_settings.edit_settings": "Saved the blog's settings",
 }
 # Changes whose success is a page (shown once) rather than a redirect.
 COMPLETED_WITH_A_PAGE = {

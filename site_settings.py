@@ -15,6 +15,7 @@ from flask import flash
 from flask import g
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -198,11 +199,11 @@ def _admins_only() -> None:
 def edit_settings() -> ResponseReturnValue:
     """Show the settings, or save the ones changed; a save that came second is shown both values, not lost."""
     _admins_only()
-    form = SettingsForm()
-    if not form.is_submitted():
-        form = SettingsForm(formdata=None, data={key.lower(): value for key, value in current_settings().items()})
-        form.version.data = settings_version()
+    if request.method == "GET":
+        shown = {key.lower(): value for key, value in current_settings().items()}
+        form = SettingsForm(formdata=None, data=shown | {"version": settings_version()})
         return render_template("admin/settings.html", form=form)
+    form = SettingsForm()
     if not form.validate():
         notice = FORM_EXPIRED if form.csrf_token.errors else None
         return render_template("admin/settings.html", form=form, notice=notice), 400

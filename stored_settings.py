@@ -74,21 +74,23 @@ def saved_settings() -> dict[str, Any]:
     if generation is not None and kept is not None and kept[0] == generation:
         values = kept[1]
     else:
-        values = _read_saved_settings()
-        app.extensions[WORKER_COPY] = (generation, values) if generation is not None else None
+        read = _read_saved_settings()
+        values = read if read is not None else {}  # the defaults for this request only: read again next time
+        app.extensions[WORKER_COPY] = (generation, read) if generation is not None and read is not None else None
     g.site_settings = values
     return values
 
 
-def _read_saved_settings() -> dict[str, Any]:
+def _read_saved_settings() -> dict[str, Any] | None:
     """Read the rows on a connection of their own: a setting may be read while the session cannot run SQL
-    (just after a commit), and a database not yet upgraded (no table) must leave the defaults in place."""
+    (just after a commit), and a database not yet upgraded (no table) must leave the defaults in place.
+    ``None`` when the database does not answer."""
     try:
         with db.engine.connect() as connection:
             rows = connection.execute(select(SiteSetting.key, SiteSetting.value)).all()
     except SQLAlchemyError as error:
         log.warning("Cannot read the saved settings, using the defaults: %s", error)
-        return {}
+        return None
     values = {}
     for key, stored in rows:
         value = json.loads(stored)
