@@ -1,7 +1,7 @@
 """The owner's side under /admin: login, the dashboard, the audit log, export and import.
 
-The account's (account/pages.py), moderation's (moderation.py), post-writing (editor.py) and tags' (tags_admin.py)
-pages are blueprints nested in this one, sharing its hooks.
+The account's (account/pages.py), moderation's (moderation.py), post-writing (editor.py), tags' (tags_admin.py)
+and settings (site_settings.py) pages are blueprints nested in this one, sharing its hooks.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import editor
 import history
 import moderation
 import moving_in
+import site_settings
 import tags_admin
 from account.forms import LoginForm
 from account.forms import SecondFactorForm
@@ -78,6 +79,7 @@ bp.register_blueprint(history.bp)  # /admin/posts/<id>/history: a post's version
 bp.register_blueprint(autosave.bp)  # /admin/posts/<id>/autosave: what is typed, kept by the editor itself
 bp.register_blueprint(moving_in.bp)  # /admin/import: moving in from WordPress, Ghost or a static site, and undo
 bp.register_blueprint(tags_admin.bp)  # /admin/tags: the tags with their posts, renaming, merging, deleting
+bp.register_blueprint(site_settings.bp)  # /admin/settings: the title, author, language, comment policy...
 
 ADMIN_REQUEST_LIMIT_FACTOR = 4
 # The email link checks its own signed token.

@@ -33,6 +33,7 @@ import forms
 import pagecache
 import pageserver
 import ratelimits
+import stored_settings
 from database import MAX_DATABASE_ID
 from database import db
 from extensions import csrf
@@ -49,6 +50,7 @@ from reading import recent_posts
 from requestid import ENVIRON_KEY as REQUEST_ID
 from requestid import RequestIdMiddleware
 from settings import load_config
+from stored_settings import SiteConfig
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'none'; "
@@ -78,6 +80,12 @@ ERROR_EXPLANATIONS = {
 CSRF_EXPLANATION = "This form has expired or came from another page. Please reload the page and try again."
 
 
+class Inkwell(Flask):
+    """Flask, whose config answers the settings saved at /admin/settings (stored_settings.py)."""
+
+    config_class = SiteConfig
+
+
 def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: str | None = None) -> Flask:
     """Create and configure the Inkwell application.
 
@@ -85,7 +93,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     ``instance_path`` or the ``INSTANCE_PATH`` environment variable names another.
     """
     instance_path = instance_path or os.environ.get("INSTANCE_PATH") or None
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app = Inkwell(__name__, instance_path=instance_path, instance_relative_config=True)
     load_config(app, test_config)
     register_logging(app)
     register_extensions(app)  # the page cache's middleware first, so that ProxyFix runs before it
@@ -202,6 +210,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     pagecache.init_app(app)
     pageserver.init_app(app)
+    stored_settings.init_app(app)
 
 
 class DatabaseId(IntegerConverter):

@@ -58,6 +58,7 @@ ACTIONS = {
     "admin.account.disable_two_factor": "Turned off two-factor authentication",
     "admin.account.enable_two_factor": "Turned on two-factor authentication",
     "admin.account.replace_recovery_codes": "Made new recovery codes",
+    "admin.site_settings.edit_settings": "Saved the blog's settings",
 }
 # Changes whose success is a page (shown once) rather than a redirect.
 COMPLETED_WITH_A_PAGE = {
@@ -78,7 +79,9 @@ def record_admin_action(response: Response) -> Response:
         user = current_user if current_user.is_authenticated else None
         # Who, when nobody is logged in: set by the login views, and by the email link's view.
         name = g.get("audit_username", "")
-        record(action, user, detail=g.get("audit_detail") or _detail(), username=name, ip_hash=client_ip_hash())
+        # One entry for each detail a view gave (each setting changed), else one with what the request names.
+        for detail in g.get("audit_details") or [g.get("audit_detail") or _detail()]:
+            record(action, user, detail=detail, username=name, ip_hash=client_ip_hash())
     return response
 
 

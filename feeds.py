@@ -42,7 +42,8 @@ XML = "application/xml; charset=utf-8"
 def post_json_ld(post: Post) -> dict[str, Any]:
     """Describe a post for search engines, as a schema.org BlogPosting."""
     url = absolute_url("blog.show_post", slug=post.slug)
-    author = post.author.display_name if post.author else current_app.config["BLOG_TITLE"]
+    config = current_app.config
+    author = post.author.display_name if post.author else config["BLOG_AUTHOR"] or config["BLOG_TITLE"]
     data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "BlogPosting",
@@ -55,7 +56,7 @@ def post_json_ld(post: Post) -> dict[str, Any]:
         "wordCount": post.word_count,
         "keywords": [tag.name for tag in post.tags],
         "author": {"@type": "Person", "name": author},
-        "publisher": {"@type": "Organization", "name": current_app.config["BLOG_TITLE"]},
+        "publisher": {"@type": "Organization", "name": config["BLOG_TITLE"]},
     }
     if post.first_image:
         data["image"] = absolute_link(post.first_image)

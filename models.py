@@ -368,6 +368,20 @@ class PostAutosave(db.Model):
     tags: Mapped[str] = mapped_column(Text, default="")
 
 
+class SiteSetting(db.Model):
+    """One setting changed on the settings page (the title, the moderation policy, ...), stored as JSON: it takes
+    the place of its default from settings.py, instance/config.py or the environment (stored_settings.py)."""
+
+    __tablename__ = "site_settings"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    user: Mapped[User | None] = relationship()
+
+
 class Comment(db.Model):
     __tablename__ = "comments"
     __table_args__ = (

