@@ -388,8 +388,10 @@ def archive_months() -> list[tuple[int, int, int]]:
 
 
 def _utc_archive_months() -> list[tuple[int, int, int]]:
-    year = func.extract("year", Post.published_at)
-    month = func.extract("month", Post.published_at)
+    published = Post.published_at
+    if db.session.get_bind().dialect.name == "postgresql":  # in UTC, whatever the server's TimeZone
+        published = func.timezone("UTC", Post.published_at)
+    year, month = func.extract("year", published), func.extract("month", published)
     query = (
         _readable_posts()
         .with_only_columns(year, month, func.count(Post.id))

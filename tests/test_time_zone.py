@@ -243,3 +243,29 @@ def test_saving_again_keeps_the_moment_whatever_the_zone_shows(make_app, make_us
     assert stored_date(app, "Steady") == datetime(2026, 5, 31, 18, 40, tzinfo=UTC)
     with app.app_context():
         assert db.session.scalar(select(Post.status).where(Post.title == "Steady")) == PostStatus.published
+
+
+def test_archive_months_do_not_follow_the_database_servers_own_time_zone(make_app, make_post, database_url):
+    tokyo = {"connect_args": {"options": "-c timezone=Asia/Tokyo"}, "pool_pre_ping": True}
+    on_tokyo_time = (
+        {"SQLALCHEMY_ENGINE_OPTIONS": tokyo} if database_url.startswith("postgresql") else {}
+    )  # SQLite has none
+    app = make_app(**on_tokyo_time)  # the blog's zone stays UTC
+    make_post("Late", published_at=LATE_ON_MARCH_31)  # 1 April, 08:30 in Tokyo
+
+    archive = page_text(app.test_client().get("/archive"))
+
+    assert re.search(r"March 2026</a>\s*<span class=\"count\">1 post</span>", archive) and "April" not in archive
+
+
+def test_the_command_line_lists_held_comments_on_the_blogs_clocks(make_app, make_post):
+    app = make_app(BLOG_TIMEZONE=ZURICH, COMMENT_MODERATION="all")
+    make_post("Talk")
+    post_comment(app.test_client(), "talk", name="Grace", body="Hold me.")
+    with app.app_context():
+        db.session.scalars(select(Comment)).one().created_at = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+        db.session.commit()
+
+    listing = app.test_cli_runner().invoke(args=["comments", "pending"]).output
+
+    assert "\t2026-07-01 11:00 CEST\ttalk\tGrace: Hold me." in listing
