@@ -201,8 +201,9 @@ class PostForm(FlaskForm):
         if field.raw_data and field.raw_data[0].strip() and field.data is None:
             field.errors.clear()  # replace WTForms' terse "Not a valid datetime value."
             raise ValidationError("Please enter the date and time like 2026-11-24 18:30, or leave it empty.")
-        if field.data is not None and from_local(field.data).moment is None:  # a time the clocks skip that night
-            raise ValidationError(from_local(field.data).note)
+        typed = from_local(field.data) if field.data is not None else None
+        if typed is not None and typed.moment is None:  # a time the clocks skip that night
+            raise ValidationError(typed.note)
 
     def validate_tags(self, field: Field) -> None:
         names = self.tag_names
