@@ -8,19 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from datetime import tzinfo
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 
-def blog_zone() -> ZoneInfo:
-    """The zone the blog's readers and authors see times in (settings.py checked its name)."""
-    return ZoneInfo(current_app.config["BLOG_TIMEZONE"])
+def blog_zone() -> tzinfo:
+    """The zone the blog's readers and authors see times in (settings.py checked its name). UTC needs no time zone
+    database, so the default works on a machine without one."""
+    name = zone_name()
+    return UTC if name == "UTC" else ZoneInfo(name)
 
 
 def zone_name() -> str:
     """The zone's IANA name, to say which zone a time is in: “Europe/Zurich”."""
-    return blog_zone().key
+    return current_app.config["BLOG_TIMEZONE"]
 
 
 def local_time(moment: datetime) -> datetime:
@@ -63,14 +66,14 @@ def from_local(typed: datetime) -> TypedTime:
         after = _wall_clock(first)
         return TypedTime(
             None,
-            f"There is no {shown} in {zone.key}: the clocks go forward that night. "
+            f"There is no {shown} in {zone_name()}: the clocks go forward that night. "
             f"Please choose another time, such as {after:%H:%M}.",
         )
     moment = first.astimezone(UTC)
     if first.utcoffset() != second.utcoffset():  # in the overlap: the clocks show it twice
         return TypedTime(
             moment,
-            f"{shown} happens twice in {zone.key} (the clocks go back that night): this is the first, "
+            f"{shown} happens twice in {zone_name()} (the clocks go back that night): this is the first, "
             f"{typed:%H:%M} {first:%Z}, which is {moment:%H:%M} UTC.",
         )
     return TypedTime(moment)

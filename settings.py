@@ -245,6 +245,8 @@ def is_time_zone(name: object) -> bool:
     """Whether ``name`` is a time zone of the IANA database this machine knows, such as Europe/Zurich."""
     if not isinstance(name, str) or not name or len(name) > 64 or name != name.strip():
         return False
+    if name == "UTC":  # needs no time zone database (localtime.blog_zone)
+        return True
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
