@@ -40,6 +40,10 @@ from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
 from extensions import migrate
+from localtime import format_date
+from localtime import format_date_time
+from localtime import format_stamp
+from localtime import zone_name
 from markup import excerpt_of
 from markup import highlight
 from models import Comment
@@ -322,11 +326,6 @@ def register_static_fingerprints(app: Flask) -> None:
         return response
 
 
-def format_date(value: datetime) -> str:
-    """Format a date for readers: "24 November 2026"."""
-    return f"{value.day} {value:%B %Y}"
-
-
 def format_iso(value: datetime) -> str:
     """Format a time for machines (``<time datetime>``, feeds): ISO 8601 to the second, as HTML requires."""
     return value.isoformat(timespec="seconds")
@@ -340,6 +339,9 @@ def register_template_helpers(app: Flask) -> None:
 
     app.add_template_filter(format_date, "date")
     app.add_template_filter(format_iso, "iso")
+    app.add_template_filter(format_date_time, "date_time")
+    app.add_template_filter(format_stamp, "stamp")
+    app.add_template_global(zone_name)
     app.add_template_filter(excerpt_of, "excerpt")  # rendered HTML → its readable text, cut at a word
     app.add_template_global(recent_posts)
     for helper in (addresses.absolute_url, addresses.absolute_link, addresses.canonical_url, feeds.post_json_ld):

@@ -24,6 +24,7 @@ from commenters import editable_ids
 from commenters import remembered_details
 from database import db
 from forms import CommentForm
+from localtime import local_time
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -105,7 +106,8 @@ def archive() -> str:
     posts_by_month: dict[tuple[int, int], list[Post]] = {}
     if total <= current_app.config["ARCHIVE_FULL_LIST_LIMIT"]:
         for post in db.session.scalars(published_posts()):
-            posts_by_month.setdefault((post.published_at.year, post.published_at.month), []).append(post)
+            published = local_time(post.published_at)  # the blog's months, as archive_months counts them
+            posts_by_month.setdefault((published.year, published.month), []).append(post)
     return render_template("blog/archive.html", months=months, total=total, posts_by_month=posts_by_month)
 
 

@@ -27,6 +27,7 @@ from account.logins import purge_old_login_failures
 from account.two_factor import turn_off_two_factor
 from database import database_problem
 from database import db
+from localtime import format_stamp
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -181,7 +182,7 @@ def pending_command() -> None:
     for comment in comments:
         excerpt = " ".join(comment.body.split())[:60]
         click.echo(
-            f"{comment.id}\t{comment.created_at:%Y-%m-%d %H:%M}\t{comment.post.slug}\t{comment.author_name}: {excerpt}"
+            f"{comment.id}\t{format_stamp(comment.created_at)}\t{comment.post.slug}\t{comment.author_name}: {excerpt}"
         )
 
 

@@ -7,7 +7,6 @@ here (`carry_post`, `restore_carried_post`): admin.py imports this module, never
 
 from __future__ import annotations
 
-from datetime import UTC
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +63,10 @@ from images import UploadError
 from images import image_html
 from images import image_markdown
 from images import store_image
+from localtime import format_stamp
+from localtime import from_local
+from localtime import local_input
+from localtime import zone_name
 from markup import markdown_from_html
 from models import BodyFormat
 from models import Post
@@ -93,7 +96,7 @@ CONVERTED = "Converted to Markdown: check the text below, then press “Save” 
 POST_FORM_EXPIRED = "This form expired before it was sent, so nothing was saved. Your text is kept: press “Save” again."
 AUTOSAVE_BROUGHT_BACK = "Here is the text that was autosaved: nothing is saved yet. Press “Save” to keep it."
 SAVED_MEANWHILE = (
-    "{who} saved this post at {when} UTC, after you opened it (in another tab or window?), so nothing was saved. "
+    "{who} saved this post at {when}, after you opened it (in another tab or window?), so nothing was saved. "
     "Your text is kept below, and theirs is in the post's History. Press “Save” again to replace theirs with yours."
 )
 
@@ -157,10 +160,9 @@ class PostForm(FlaskForm):
         default=PostStatus.draft.value,
     )
     published_at = DateTimeLocalField(
-        "Publish date (UTC)",
+        "Publish date",  # the blog's time zone is named beside it when the form is shown (render_post_form)
         format=DATETIME_FORMATS,
         validators=[Optional()],
-        description="Leave empty to publish now. A date in the future schedules the post: it appears by itself then.",
     )
     comments_open = BooleanField("Readers may comment", default=True)
     image = FileField("Add an image", description="PNG, JPEG, GIF or WebP. You get the Markdown to paste after upload.")
@@ -199,6 +201,9 @@ class PostForm(FlaskForm):
         if field.raw_data and field.raw_data[0].strip() and field.data is None:
             field.errors.clear()  # replace WTForms' terse "Not a valid datetime value."
             raise ValidationError("Please enter the date and time like 2026-11-24 18:30, or leave it empty.")
+        typed = from_local(field.data) if field.data is not None else None
+        if typed is not None and typed.moment is None:  # a time the clocks skip that night
+            raise ValidationError(typed.note)
 
     def validate_tags(self, field: Field) -> None:
         names = self.tag_names
@@ -295,7 +300,7 @@ def post_form_data(post: Post) -> dict[str, Any]:
         "excerpt": post.excerpt,
         "tags": ", ".join(tag.name for tag in post.tags),
         "status": post.status.value,
-        "published_at": post.published_at,
+        "published_at": local_input(post.published_at),  # typed and shown on the blog's clocks
         "comments_open": post.comments_open,
         "based_on": _newest_version_id(post),
     }
@@ -318,7 +323,7 @@ def _saved_meanwhile(post: Post | None, form: PostForm) -> str | None:
         return None
     form.based_on.data = str(newest.id)
     who = newest.user.display_name if newest.user else "Someone"
-    return SAVED_MEANWHILE.format(who=who, when=f"{newest.saved_at:%Y-%m-%d %H:%M}")
+    return SAVED_MEANWHILE.format(who=who, when=format_stamp(newest.saved_at))
 
 
 def render_post_form(
@@ -331,6 +336,11 @@ def render_post_form(
     autosaved_at: datetime | None = None,
 ) -> str:
     form.format.data = _body_format(form, post).value
+    form.published_at.label.text = f"Publish date ({zone_name()})"
+    form.published_at.description = (
+        f"Like 2026-11-24 18:30, on the blog's clocks ({zone_name()}). Leave empty to publish now. "
+        "A date in the future schedules the post: it appears by itself then."
+    )
     if form.format.data == BodyFormat.html:  # an imported post, edited in the HTML it came in
         form.body.label.text = "Text (HTML)"
     return render_template(
@@ -406,6 +416,8 @@ def handle_post_form(post: Post | None) -> ResponseReturnValue:
 
     post = save_post(post or Post(author_id=current_user.id), form)
     flash(_saved_message(post), "success")
+    if form.published_at.data and (twice := from_local(form.published_at.data).note):
+        flash(twice, "info")  # a time the clocks show twice: which of the two was taken
     if uploaded:
         flash(f"Image uploaded. To show it, add this to the text: {uploaded}", "info")
     return redirect(url_for("admin.editor.edit_post", post_id=post.id), 303)
@@ -444,8 +456,9 @@ def _body_format(form: PostForm, post: Post | None = None) -> BodyFormat:
 
 
 def _publish_date(post: Post | None, form: PostForm) -> Any:
+    """The moment (UTC) the form asks for: a typed date is on the blog's clocks."""
     if form.published_at.data:
-        return form.published_at.data.replace(tzinfo=UTC)
+        return from_local(form.published_at.data).moment
     if form.status.data == PostStatus.published:
         return (post.published_at if post else None) or now_utc()
     return post.published_at if post else None
@@ -482,7 +495,7 @@ def _saved_message(post: Post) -> str:
     if post.status == PostStatus.draft:
         return f"Draft “{post.title}” saved. Only logged-in authors can see it."
     if post.is_scheduled:
-        return f"“{post.title}” is scheduled: it will appear on {post.published_at:%Y-%m-%d at %H:%M} UTC."
+        return f"“{post.title}” is scheduled: it will appear on {format_stamp(post.published_at)} ({zone_name()})."
     return f"“{post.title}” is published."
 
 

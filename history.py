@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from database import db
 from database import now_utc
+from localtime import format_stamp
 from models import Post
 from models import PostVersion
 from models import User
@@ -162,7 +163,7 @@ def restore(post_id: int, version_id: int) -> ResponseReturnValue:
     shown, _ = _version_or_404(post, version_id)
     post.title, post.excerpt, post.format, post.body = shown.title, shown.excerpt, shown.format, shown.body
     post.tags = tags_named([name.strip() for name in shown.tags.split(",") if name.strip()])
-    keep_version(post, current_user, note=f"Restored the version of {shown.saved_at:%Y-%m-%d %H:%M} UTC")
+    keep_version(post, current_user, note=f"Restored the version of {format_stamp(shown.saved_at)}")
     db.session.commit()
-    flash(f"“{post.title}” is back as it was on {shown.saved_at:%Y-%m-%d at %H:%M} UTC.", "success")
+    flash(f"“{post.title}” is back as it was on {format_stamp(shown.saved_at)}.", "success")
     return redirect(url_for(".versions", post_id=post.id), 303)

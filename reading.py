@@ -7,7 +7,6 @@ May import the storage layer (models) and the leaves; pages, the CLI and the pag
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -16,12 +15,15 @@ from typing import NamedTuple
 from flask import abort
 from flask import request
 from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import Integer
 from sqlalchemy import bindparam
+from sqlalchemy import column
 from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import literal
 from sqlalchemy import select
 from sqlalchemy import union_all
+from sqlalchemy import values
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm import selectinload
@@ -30,6 +32,8 @@ from sqlalchemy.sql import Select
 from database import UTCDateTime
 from database import db
 from database import now_utc
+from localtime import month_start
+from localtime import zone_name
 from models import Comment
 from models import LegacyAddress
 from models import Post
@@ -360,24 +364,56 @@ def tags_with_counts() -> list[tuple[Tag, int]]:
 
 
 def archive_months() -> list[tuple[int, int, int]]:
-    """Return (year, month, published posts) for every month with posts, newest first (months in UTC)."""
-    year = func.extract("year", Post.published_at)
-    month = func.extract("month", Post.published_at)
+    """Return (year, month, published posts) for every month with posts, newest first.
+
+    The months are the blog's (``BLOG_TIMEZONE``): they begin at midnight on its clocks. SQLite knows no time
+    zones, and a zone's offset changes with daylight saving, so the posts are counted between each month's bounds
+    in UTC (:func:`month_bounds`), for the months that can hold posts: those around the UTC months that do.
+    """
+    utc_months = _utc_archive_months()
+    if zone_name() == "UTC" or not utc_months:
+        return utc_months
+    candidates = sorted({_month_number(y, m) + step for y, m, _ in utc_months for step in (-1, 0, 1)})
+    bounds = [(number, *month_bounds(*_year_and_month(number))) for number in candidates if 0 < number // 12 < 9999]
+    columns = column("number", Integer), column("starts", UTCDateTime), column("ends", UTCDateTime)
+    months = values(*columns, name="months").data(bounds).cte("months")  # SQLite names VALUES' columns only so
     query = (
-        published_posts()
+        _readable_posts()
+        .join(months, (Post.published_at >= months.c.starts) & (Post.published_at < months.c.ends))
+        .with_only_columns(months.c.number, func.count(Post.id))
+        .group_by(months.c.number)
+        .order_by(months.c.number.desc())
+    )
+    return [(*_year_and_month(number), count) for number, count in db.session.execute(query)]
+
+
+def _utc_archive_months() -> list[tuple[int, int, int]]:
+    published = Post.published_at
+    if db.session.get_bind().dialect.name == "postgresql":  # in UTC, whatever the server's TimeZone
+        published = func.timezone("UTC", Post.published_at)
+    year, month = func.extract("year", published), func.extract("month", published)
+    query = (
+        _readable_posts()
         .with_only_columns(year, month, func.count(Post.id))
         .group_by(year, month)
-        .order_by(None)
         .order_by(year.desc(), month.desc())
     )
     return [(int(y), int(m), count) for y, m, count in db.session.execute(query)]
 
 
+def _month_number(year: int, month: int) -> int:
+    return year * 12 + month - 1
+
+
+def _year_and_month(number: int) -> tuple[int, int]:
+    """(year, month) of a month counted from the year 0 (see ``_month_number``)."""
+    year, month = divmod(number, 12)
+    return year, month + 1
+
+
 def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
-    """Return the first moment of the month and of the next (UTC): the archive page's bounds."""
-    start = datetime(year, month, 1, tzinfo=UTC)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-    return start, end
+    """Return the first moment of the month and of the next, on the blog's clocks (in UTC): the archive's bounds."""
+    return month_start(year, month), month_start(*_year_and_month(_month_number(year, month) + 1))
 
 
 def post_at_legacy_address(path: str) -> Post | None:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfoNotFoundError
 
 from flask import Flask
 
@@ -30,6 +32,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "BLOG_TITLE": "Inkwell",
     "BLOG_DESCRIPTION": "Notes and stories, written with Inkwell.",
     "BLOG_LANGUAGE": "en",  # a BCP 47 tag: en, de, pt-BR
+    "BLOG_TIMEZONE": "UTC",  # an IANA zone such as Europe/Zurich: the times people read and type (stored in UTC)
     "BLOG_AUTHOR": "",  # empty: feeds and search engines name the blog where a post has no author
     "BLOG_AUTHOR_BIO": "",  # a line about the author in every page's footer
     "BLOG_FOOTER": "",  # plain text at the foot of every page
@@ -85,6 +88,7 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "BLOG_TITLE": str,
     "BLOG_DESCRIPTION": str,
     "BLOG_LANGUAGE": str,
+    "BLOG_TIMEZONE": str,
     "BLOG_AUTHOR": str,
     "BLOG_AUTHOR_BIO": str,
     "BLOG_FOOTER": str,
@@ -125,6 +129,7 @@ EDITABLE_SETTINGS: dict[str, type] = {
     "BLOG_AUTHOR": str,
     "BLOG_AUTHOR_BIO": str,
     "BLOG_LANGUAGE": str,
+    "BLOG_TIMEZONE": str,
     "BLOG_FOOTER": str,
     "COMMENT_MODERATION": str,
     "COMMENTS_CLOSE_AFTER_DAYS": int,
@@ -211,6 +216,11 @@ def validate_config(config: Mapping[str, Any]) -> None:
         raise ValueError(f"COMMENT_MODERATION must be one of {choices}; got {config['COMMENT_MODERATION']!r}.")
     if config["LOG_FORMAT"] not in LOG_FORMATS:
         raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}; got {config['LOG_FORMAT']!r}.")
+    if not is_time_zone(config["BLOG_TIMEZONE"]):
+        raise ValueError(
+            f"BLOG_TIMEZONE must be a time zone's name such as UTC, Europe/Zurich or America/New_York; "
+            f"got {config['BLOG_TIMEZONE']!r}."
+        )
     per_page = config["POSTS_PER_PAGE"]
     if not isinstance(per_page, int) or not 1 <= per_page <= 100:
         raise ValueError(f"POSTS_PER_PAGE must be a whole number from 1 to 100; got {per_page!r}.")
@@ -229,6 +239,19 @@ def validate_config(config: Mapping[str, Any]) -> None:
 def is_language_tag(text: str) -> bool:
     """Whether ``text`` is a well-formed BCP 47 language tag, as ``<html lang>`` and ``xml:lang`` need."""
     return len(text) <= 35 and LANGUAGE_TAG.fullmatch(text) is not None
+
+
+def is_time_zone(name: object) -> bool:
+    """Whether ``name`` is a time zone of the IANA database this machine knows, such as Europe/Zurich."""
+    if not isinstance(name, str) or not name or len(name) > 64 or name != name.strip():
+        return False
+    if name == "UTC":  # needs no time zone database (localtime.blog_zone)
+        return True
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def database_uri(url: str) -> str:

@@ -38,9 +38,11 @@ from forms import ONE_LINE
 from forms import TEXT
 from forms import checks_its_own_characters
 from forms import strip_whitespace
+from localtime import format_stamp
 from settings import EDITABLE_SETTINGS
 from settings import ModerationPolicy
 from settings import is_language_tag
+from settings import is_time_zone
 from stored_settings import Change
 from stored_settings import ChangedMeanwhile
 from stored_settings import SettingsConflict
@@ -66,6 +68,7 @@ LABELS = {
     "BLOG_AUTHOR": "Author's name",
     "BLOG_AUTHOR_BIO": "About the author",
     "BLOG_LANGUAGE": "Language",
+    "BLOG_TIMEZONE": "Time zone",
     "BLOG_FOOTER": "Footer text",
     "COMMENT_MODERATION": "Which comments wait for approval",
     "COMMENTS_CLOSE_AFTER_DAYS": "Close comments on posts older than (days)",
@@ -149,6 +152,14 @@ class SettingsForm(FlaskForm):
         "Browsers, screen readers and feed readers use it.",
         render_kw={"maxlength": 35, "autocapitalize": "none", "spellcheck": "false"},
     )
+    blog_timezone = StringField(
+        LABELS["BLOG_TIMEZONE"],
+        filters=[ONE_LINE.remove, strip_whitespace],
+        validators=[ONE_LINE, DataRequired("Please give the blog's time zone, like UTC or Europe/Zurich.")],
+        description="The time zone of every date and time on the blog and in the admin area, as a name from the "
+        "time zone database: UTC, Europe/Zurich, America/New_York, Asia/Tokyo. Times already saved keep their moment.",
+        render_kw={"maxlength": 64, "autocapitalize": "none", "spellcheck": "false"},
+    )
     blog_footer = TextAreaField(
         LABELS["BLOG_FOOTER"],
         filters=[TEXT.remove, strip_whitespace],
@@ -180,6 +191,13 @@ class SettingsForm(FlaskForm):
         if field.data and not is_language_tag(field.data):
             raise ValidationError(
                 "Please enter a language tag, like en, de, pt-BR or zh-Hant: letters and hyphens, no spaces."
+            )
+
+    def validate_blog_timezone(self, field: Field) -> None:
+        if field.data and not is_time_zone(field.data):
+            raise ValidationError(
+                "Please enter a time zone's name as the time zone database spells it, like Europe/Zurich, "
+                "America/New_York or UTC (a city in the zone, with its continent)."
             )
 
     def values(self) -> dict[str, Any]:
@@ -219,10 +237,10 @@ def edit_settings() -> ResponseReturnValue:
 
 
 def _meanwhile_note(change: ChangedMeanwhile) -> str:
-    """“Saved meanwhile by Ada at 14:02 UTC: “The new title””, shown under the field."""
+    """“Saved meanwhile by Ada at 2026-11-24 14:02 CET: “The new title””, shown under the field."""
     value = dict((choice.value, choice.label) for choice in MODERATION_CHOICES).get(change.value, change.value)
     shown = f"“{value}”" if isinstance(value, str) and value else ("empty" if value == "" else str(value))
-    return f"Saved meanwhile by {change.by} at {change.at:%H:%M} UTC: {shown}"
+    return f"Saved meanwhile by {change.by} at {format_stamp(change.at)}: {shown}"
 
 
 def _audit_detail(change: Change) -> str:

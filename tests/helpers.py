@@ -233,6 +233,37 @@ def approve(app, comment_id: int) -> None:
         moderate(db.session.get(Comment, comment_id), "approve")
 
 
+# The settings page
+
+SETTINGS = "/admin/settings"
+
+
+def settings_form(client) -> dict[str, str]:
+    """The settings form as shown now, its fields as a browser would send them."""
+    return form_in(page_text(client.get(SETTINGS)))
+
+
+def form_in(html: str) -> dict[str, str]:
+    """The settings form's fields on a page, as a browser would send them: inputs, text areas, chosen options."""
+    start = html.index(f'action="{SETTINGS}"')
+    form = html[start : html.index("</form>", start)]
+    fields = {}
+    for tag in re.findall(r"<input\b[^>]*>", form):
+        name, value = re.search(r'\bname="([^"]*)"', tag), re.search(r'\bvalue="([^"]*)"', tag)
+        fields[name.group(1)] = html_module.unescape(value.group(1)) if value else ""
+    for name, typed in re.findall(r'<textarea\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</textarea>', form, re.S):
+        fields[name] = html_module.unescape(typed).removeprefix("\r\n").removeprefix("\n")
+    for name, options in re.findall(r'<select\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</select>', form, re.S):
+        chosen = re.search(r"<option\b[^>]*\bselected\b[^>]*>", options).group(0)
+        fields[name] = re.search(r'\bvalue="([^"]*)"', chosen).group(1)
+    return fields
+
+
+def save(client, form: dict[str, str] | None = None, **changes: str):
+    """Send the settings form (as shown now, unless ``form`` is one shown earlier) with ``changes`` typed in."""
+    return client.post(SETTINGS, data=(form or settings_form(client)) | changes)
+
+
 # Two-factor authentication, with the codes an authenticator app would show
 
 ACCOUNT = "/admin/account/"

@@ -76,6 +76,10 @@ def test_owner_logs_in_writes_a_post_with_an_image_and_publishes_it(live_server,
     page.get_by_role("button", name="Preview").click()
     expect(page.locator(".preview img[alt='Boats at dawn']")).to_have_count(1)
     screenshot(page, "admin-post-preview")
+    assert preview_is(page, "beside")  # 1280 pixels wide
+    page.set_viewport_size({"width": 700, "height": 900})
+    assert preview_is(page, "below")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_label("Status").select_option("published")
     page.get_by_role("button", name="Save").click()
@@ -88,6 +92,15 @@ def test_owner_logs_in_writes_a_post_with_an_image_and_publishes_it(live_server,
     width = page.locator(".post-body img").evaluate("img => img.naturalWidth")
     assert width == 40
     screenshot(page, "post-with-image")
+
+
+def preview_is(page, where: str) -> bool:
+    """Whether the editor's preview sits beside the text or below the form."""
+    text, preview = page.locator("#body").bounding_box(), page.locator(".preview").bounding_box()
+    form = page.locator("form.post-form").bounding_box()
+    if where == "beside":
+        return preview["x"] >= text["x"] + text["width"] and preview["y"] < text["y"] + text["height"]
+    return preview["y"] >= form["y"] + form["height"] and abs(preview["x"] - text["x"]) < 40
 
 
 def log_in_as_owner(page, url: str) -> None:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = {"app", "gunicorn.conf", "cli", "transfer.commands"}  # they build or drive the app
 FACTORY = {"app", "gunicorn.conf"}  # nothing else may import them
 STORAGE = {"database", "models", "account.tables", "transfer.tables"}
-LEAVES = {"extensions", "markup", "ratelimits", "requestid", "safetext", "settings"}
+LEAVES = {"extensions", "localtime", "markup", "ratelimits", "requestid", "safetext", "settings"}
 LAYERS = ("entry point", "page", "rule", "storage", "leaf")
 
 
