@@ -57,8 +57,9 @@ bp = Blueprint("moderation", __name__, url_prefix="/comments")
 
 
 def comments_visible_to(user: User) -> Any:
-    """Select the comments a user may moderate: all for admins, those on their own posts for authors."""
-    query = select(Comment).join(Comment.post)
+    """Select the comments a user may moderate: all for admins, those on their own posts for authors; never those
+    of a post in the trash (they wait there with it)."""
+    query = select(Comment).join(Comment.post).where(Post.trashed_at.is_(None))
     return query if user.is_admin else query.where(Post.author_id == user.id)
 
 
@@ -85,7 +86,12 @@ def moderate(comment: Comment, action: str) -> None:
 
 def pending_comments() -> list[Comment]:
     """Return the comments waiting for the owner's decision, oldest first."""
-    query = select(Comment).where(Comment.status == CommentStatus.pending).order_by(Comment.created_at, Comment.id)
+    query = (
+        select(Comment)
+        .join(Comment.post)
+        .where(Comment.status == CommentStatus.pending, Post.trashed_at.is_(None))
+        .order_by(Comment.created_at, Comment.id)
+    )
     return list(db.session.scalars(query))
 
 
