@@ -53,6 +53,7 @@ ACTIONS = {
     "admin.moderation.moderate_comment": "Moderated a comment",
     "admin.moderation.moderate_selected_comments": "Moderated comments together",
     "admin.moderation.quick_moderate": "Moderated a comment from an email link",
+    "admin.moderation.undo": "Undid a moderation",
     "admin.export_download": "Downloaded an export",
     "admin.import_upload": "Imported an export",
     "admin.moving_in.run_import": "Imported another blog",

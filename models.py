@@ -494,6 +494,21 @@ class Comment(db.Model):
         return f"<Comment {self.id} on post {self.post_id}>"
 
 
+class ModerationUndo(db.Model):
+    """What one moderation in the queue changed, kept a short while so that its "Undo" puts it back exactly:
+    each comment's status and revision before, and a deleted comment's whole row with the replies that answered it
+    (JSON, see moderation.py). Kept by the server, not in the form: a deleted comment's email never leaves it."""
+
+    __tablename__ = "moderation_undos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    summary: Mapped[str] = mapped_column(String(200))  # "Approved: 2 comments."
+    changes: Mapped[str] = mapped_column(Text)
+
+
 @event.listens_for(Session, "after_flush")
 def count_comments(session: Session, context: Any) -> None:
     """Recount the approved comments of every post whose comments this flush added, changed or removed."""

@@ -3,6 +3,7 @@ deletes it forever; `purge` empties what has been there longer than TRASH_KEEP_D
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from helpers import form_fields
 from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
+from helpers import queue_action
 from helpers import send_form_on_page
 from helpers import stored_comments
 from helpers import submit_post
@@ -283,3 +285,129 @@ def test_held_comments_of_a_trashed_post_leave_the_queue_and_come_back_with_it(a
     assert "Waiting for a yes." in page_text(client.get("/admin/comments"))
     with app.app_context():
         assert db.session.scalar(select(Comment.body)) == "Waiting for a yes."
+
+
+# Undo in the moderation queue
+
+
+def held_comments(app, client, post: Post, *bodies: str) -> list[int]:
+    """Comments waiting in the queue, by their ids."""
+    app.config["COMMENT_MODERATION"] = "all"
+    for body in bodies:
+        post_comment(client, post.slug, body=body)
+    return [comment.id for comment in stored_comments(app)]
+
+
+def press_undo(client):
+    """Press "Undo" on the queue page shown right after a moderation."""
+    page = client.get("/admin/comments")
+    action = re.search(r'action="(/admin/comments/undo/\d+)"', page_text(page)).group(1)
+    return client.post(action, data=form_fields(page, action)), action, form_fields(page, action)
+
+
+def comment_states(app) -> list[tuple[int, str, int | None, str]]:
+    return [(c.id, c.status.value, c.parent_id, c.revision) for c in stored_comments(app)]
+
+
+def test_undoing_an_approval_puts_the_comment_back_in_the_queue_and_the_count_back(app, client, admin, make_post):
+    post = make_post("Open house", author=admin)
+    [comment_id] = held_comments(app, client, post, "Let me in.")
+    before = comment_states(app)
+    queue_action(client, f"/admin/comments/{comment_id}/moderate", action="approve")
+    assert stored(app, post.id).comment_count == 1
+    assert "Let me in." in page_text(app.test_client().get("/posts/open-house"))
+
+    undone, _, _ = press_undo(client)
+
+    assert undone.status_code == 303
+    assert "Undone (“Approved: 1 comment.”)" in page_text(client.get(undone.location))
+    assert comment_states(app) == before  # the status, and the revision the owner's email links name
+    assert stored(app, post.id).comment_count == 0
+    assert "Let me in." not in page_text(app.test_client().get("/posts/open-house"))
+
+
+def test_undoing_a_bulk_deletion_brings_back_every_comment_with_its_replies(app, client, admin, make_post):
+    post = make_post("Busy thread", author=admin)
+    app.config["COMMENT_MODERATION"] = "off"
+    post_comment(client, post.slug, body="First.")
+    post_comment(client, post.slug, body="Second.")
+    post_comment(client, post.slug, body="A reply to the first.", parent_id="1")
+    before = comment_states(app)
+    asked = queue_action(client, "/admin/comments/bulk", bulk_action="delete", ids=["1", "2"])
+    send_form_on_page(client, asked, "/admin/comments/bulk")
+    assert [c.id for c in stored_comments(app)] == [3] and stored(app, post.id).comment_count == 1
+
+    press_undo(client)
+
+    assert comment_states(app) == before
+    assert stored(app, post.id).comment_count == 3
+    page = page_text(app.test_client().get("/posts/busy-thread"))
+    assert "First." in page and "Second." in page and "A reply to the first." in page
+
+
+def test_undoing_spam_marks_it_as_it_was(app, client, admin, make_post):
+    post = make_post("Spam magnet", author=admin)
+    ids = held_comments(app, client, post, "One.", "Two.")
+    before = comment_states(app)
+    queue_action(client, "/admin/comments/bulk", bulk_action="spam", ids=[str(i) for i in ids])
+
+    press_undo(client)
+
+    assert comment_states(app) == before
+
+
+def test_undoing_twice_says_it_was_already_undone(app, client, admin, make_post):
+    post = make_post("Once only", author=admin)
+    [comment_id] = held_comments(app, client, post, "Hello.")
+    queue_action(client, f"/admin/comments/{comment_id}/moderate", action="approve")
+    _, action, fields = press_undo(client)
+    after_first = comment_states(app)
+
+    again = client.post(action, data=fields)
+
+    assert "That was already undone." in page_text(client.get(again.location))
+    assert comment_states(app) == after_first
+
+
+def test_an_undo_of_something_changed_since_is_refused(app, client, admin, make_post):
+    post = make_post("Changed since", author=admin)
+    [comment_id] = held_comments(app, client, post, "Hello.")
+    queue_action(client, f"/admin/comments/{comment_id}/moderate", action="approve")
+    page = client.get("/admin/comments")
+    action = re.search(r'action="(/admin/comments/undo/\d+)"', page_text(page)).group(1)
+    queue_action(client, f"/admin/comments/{comment_id}/moderate", action="spam")  # decided again meanwhile
+    changed = comment_states(app)
+
+    refused = client.post(action, data=form_fields(page, action))
+
+    assert f"Not undone: comment {comment_id} was changed or deleted since." in page_text(client.get(refused.location))
+    assert comment_states(app) == changed
+
+
+def test_an_unknown_undo_or_another_persons_is_not_found(app, client, admin, make_user, make_post):
+    post = make_post("Mine", author=admin)
+    [comment_id] = held_comments(app, client, post, "Hello.")
+    queue_action(client, f"/admin/comments/{comment_id}/moderate", action="approve")
+    page = client.get("/admin/comments")
+    action = re.search(r'action="(/admin/comments/undo/\d+)"', page_text(page)).group(1)
+    token = form_fields(page, action)["csrf_token"]
+    assert client.post("/admin/comments/undo/999", data={"csrf_token": token}).status_code == 404
+    assert client.post(action, data={}).status_code == 400  # no form token
+
+    make_user("other")
+    other = app.test_client()
+    log_in(other, "other")
+    other_token = csrf_token(other, "/admin/comments")
+    assert other.post(action, data={"csrf_token": other_token}).status_code == 404
+    assert stored_comments(app)[0].status.value == "approved"
+
+
+def test_the_audit_log_names_an_undo(app, client, admin, make_post):
+    post = make_post("Logged", author=admin)
+    [comment_id] = held_comments(app, client, post, "Hello.")
+    queue_action(client, f"/admin/comments/{comment_id}/moderate", action="approve")
+    press_undo(client)
+
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions[-2:] == ["Moderated a comment", "Undid a moderation"]
