@@ -146,6 +146,9 @@ def page_types(url: str) -> dict[str, str]:
     delete = {"csrf_token": queue_token, "bulk_action": "delete", "ids": ["1"]}
     pages["confirm-comment-deletion"] = owner.post(f"{url}/admin/comments/bulk", data=delete).text
     assert "Delete this comment?" in pages["confirm-comment-deletion"]
+    approve = {"csrf_token": queue_token, "action": "approve"}  # the queue shown next offers to undo it
+    pages["queue-with-undo"] = owner.post(f"{url}/admin/comments/1/moderate", data=approve).text
+    assert ">Undo</button>" in pages["queue-with-undo"]
     form = {"csrf_token": CSRF_FIELD.search(pages["settings"]).group(1), "blog_title": "", "blog_language": "en_GB"}
     pages["settings-errors"] = owner.post(f"{url}/admin/settings", data=form).text
     assert "Please enter a language tag" in pages["settings-errors"]

@@ -14,7 +14,9 @@ from database import db
 from database import now_utc
 from helpers import approve
 from helpers import csrf_token
+from helpers import exported
 from helpers import form_fields
+from helpers import imported
 from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
@@ -22,6 +24,7 @@ from helpers import queue_action
 from helpers import send_form_on_page
 from helpers import stored_comments
 from helpers import submit_post
+from helpers import wipe
 from models import Comment
 from models import Post
 from models import PostStatus
@@ -285,6 +288,19 @@ def test_held_comments_of_a_trashed_post_leave_the_queue_and_come_back_with_it(a
     assert "Waiting for a yes." in page_text(client.get("/admin/comments"))
     with app.app_context():
         assert db.session.scalar(select(Comment.body)) == "Waiting for a yes."
+
+
+def test_a_post_in_the_trash_stays_there_through_an_export_and_an_import(app, client, admin, make_post):
+    post = commented_post(app, client, make_post, author=admin)
+    trash(client, post.id)
+    text = exported(app)
+
+    wipe(app)
+    imported(app, text)
+
+    assert stored(app, post.id).trashed_by == "owner" and stored(app, post.id).trashed_at is not None
+    assert app.test_client().get("/posts/harbour-at-dawn").status_code == 404
+    assert exported(app) == text
 
 
 # Undo in the moderation queue
