@@ -35,6 +35,7 @@ import moderation
 import moving_in
 import site_settings
 import tags_admin
+import trash
 from account.forms import LoginForm
 from account.forms import SecondFactorForm
 from account.logins import AccountLocked
@@ -75,6 +76,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_blueprint(account.pages.bp)  # /admin/account: an account's own security settings
 bp.register_blueprint(moderation.bp)  # /admin/comments: the moderation queue and the email links' pages
 bp.register_blueprint(editor.bp)  # /admin/posts: the list of posts, writing, editing and deleting them
+bp.register_blueprint(trash.bp)  # /admin/trash: deleted posts, restored as they were or deleted forever
 bp.register_blueprint(history.bp)  # /admin/posts/<id>/history: a post's versions, compared and restored
 bp.register_blueprint(autosave.bp)  # /admin/posts/<id>/autosave: what is typed, kept by the editor itself
 bp.register_blueprint(moving_in.bp)  # /admin/import: moving in from WordPress, Ghost or a static site, and undo

@@ -184,6 +184,11 @@ class PostForm(FlaskForm):
         if self.editing is not None:
             query = query.where(Post.id != self.editing.id)
         other = db.session.scalar(query)
+        if other is not None and other.is_trashed:
+            raise ValidationError(
+                f"The post “{other.title}”, in the trash, keeps this address to come back to; please choose another, "
+                "or delete that post forever first."
+            )
         if other is not None:
             raise ValidationError(f"The post “{other.title}” already has this address; please choose another.")
         earlier = select(Post).join(SlugRedirect, SlugRedirect.post_id == Post.id)
@@ -253,9 +258,10 @@ def restore_carried_post(carry: str, next_path: str) -> ResponseReturnValue | No
     return render_post_form(post, form, notice=POST_RESTORED)
 
 
-def posts_visible_to(user: User) -> Any:
-    """Select the posts a user may see and change here: all for admins, their own for authors."""
-    query = select(Post)
+def posts_visible_to(user: User, *, in_trash: bool = False) -> Any:
+    """Select the posts a user may see and change here (or, ``in_trash``, in the trash): all for admins, their own
+    for authors."""
+    query = select(Post).where(Post.trashed_at.is_not(None) if in_trash else Post.trashed_at.is_(None))
     return query if user.is_admin else query.where(Post.author_id == user.id)
 
 
@@ -280,12 +286,14 @@ def list_posts() -> str:
 
 
 def editable_post_or_404(post_id: int) -> Post:
-    """Return the post if the current user may edit it.
+    """Return the post if the current user may edit it (a post in the trash is restored first).
 
-    :raise 404: when there is no such post.
+    :raise 404: when there is no such post, or it is in the trash.
     :raise 403: when an author tries to change someone else's post.
     """
     post = db.get_or_404(Post, post_id, description="There is no such post.")
+    if post.is_trashed:
+        abort(404, description="This post is in the trash: restore it from the Trash to edit it.")
     if not current_user.can_edit(post):
         abort(403, description="You can edit only your own posts.")
     return post
@@ -501,12 +509,16 @@ def _saved_message(post: Post) -> str:
 
 @bp.route("/<int:post_id>/delete", methods=["GET", "POST"])
 def delete_post(post_id: int) -> ResponseReturnValue:
-    """Ask for confirmation, then delete a post with its comments."""
+    """Ask for confirmation, then move a post with its comments to the trash, from where it can be restored."""
     post = editable_post_or_404(post_id)
+    keep_days = current_app.config["TRASH_KEEP_DAYS"]
     if request.method == "GET":
-        return render_template("admin/confirm_delete.html", post=post)
-    title = post.title
-    db.session.delete(post)
+        return render_template("admin/confirm_delete.html", post=post, keep_days=keep_days)
+    post.move_to_trash(current_user)
     db.session.commit()
-    flash(f"Deleted “{title}” and its comments.", "success")
+    flash(
+        f"Moved “{post.title}” and its comments to the trash: readers no longer see them. "
+        f"You can restore them from the Trash for {keep_days} days.",
+        "success",
+    )
     return redirect(url_for("admin.editor.list_posts"), 303)

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 from sqlalchemy.orm import validates
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql import Update
 from werkzeug.security import check_password_hash
@@ -200,6 +201,10 @@ class Post(db.Model):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+    # Set while the post is in the trash (trash.py): readers see it nowhere, and it comes back as it was. The
+    # username, not the account: the trash still says who when the account is gone.
+    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trashed_by: Mapped[str | None] = mapped_column(String(40))
 
     author: Mapped[User | None] = relationship(back_populates="posts")
     tags: Mapped[list[Tag]] = relationship(
@@ -233,14 +238,20 @@ class Post(db.Model):
 
     @hybrid_method
     def is_published_by(self, moment: datetime) -> bool:
-        """Tell whether readers may see the post at ``moment``: published, and its publish date reached (not a
-        draft, not scheduled for later). The one definition of the rule, in Python here and in SQL below."""
-        return self.status == PostStatus.published and self.published_at is not None and self.published_at <= moment
+        """Tell whether readers may see the post at ``moment``: published, its publish date reached (not a draft,
+        not scheduled for later), and not in the trash. The one definition of the rule, in Python here and in SQL
+        below."""
+        return (
+            self.status == PostStatus.published
+            and self.published_at is not None
+            and self.published_at <= moment
+            and self.trashed_at is None
+        )
 
     @is_published_by.inplace.expression
     @classmethod
     def _is_published_by_in_sql(cls, moment: Any) -> ColumnElement[bool]:
-        return (cls.status == PostStatus.published) & (cls.published_at <= moment)
+        return (cls.status == PostStatus.published) & (cls.published_at <= moment) & cls.trashed_at.is_(None)
 
     @hybrid_property
     def is_published(self) -> bool:
@@ -259,13 +270,19 @@ class Post(db.Model):
 
     @hybrid_method
     def is_scheduled_at(self, moment: datetime) -> bool:
-        """Tell whether the post is published but its publish date is still to come at ``moment``."""
-        return self.status == PostStatus.published and self.published_at is not None and self.published_at > moment
+        """Tell whether the post is published but its publish date is still to come at ``moment`` (and it is not in
+        the trash: a trashed post never appears by itself)."""
+        return (
+            self.status == PostStatus.published
+            and self.published_at is not None
+            and self.published_at > moment
+            and self.trashed_at is None
+        )
 
     @is_scheduled_at.inplace.expression
     @classmethod
     def _is_scheduled_at_in_sql(cls, moment: Any) -> ColumnElement[bool]:
-        return (cls.status == PostStatus.published) & (cls.published_at > moment)
+        return (cls.status == PostStatus.published) & (cls.published_at > moment) & cls.trashed_at.is_(None)
 
     @hybrid_property
     def is_scheduled(self) -> bool:
@@ -276,6 +293,24 @@ class Post(db.Model):
     def was_updated_later(self) -> bool:
         """Tell whether the post changed more than a day after it was published: worth telling readers."""
         return self.published_at is not None and self.updated_at - self.published_at > UPDATE_WORTH_SHOWING
+
+    @property
+    def is_trashed(self) -> bool:
+        return self.trashed_at is not None
+
+    def move_to_trash(self, by: User) -> None:
+        """Hide the post from readers, with its comments, keeping everything else as it is for a restore."""
+        self.trashed_at, self.trashed_by = now_utc(), by.username
+        self._keep_updated_at()
+
+    def restore_from_trash(self) -> None:
+        """Bring the post back exactly as it was: status, dates, address and comments."""
+        self.trashed_at = self.trashed_by = None
+        self._keep_updated_at()
+
+    def _keep_updated_at(self) -> None:
+        """Trashing and restoring are no edits: the post's "updated" date (shown to readers) stays."""
+        flag_modified(self, "updated_at")
 
     def accepts_comments(self, close_after_days: int | None) -> bool:
         """Tell whether readers may comment: open on this post, and not too old when comments close with age."""
@@ -459,6 +494,21 @@ class Comment(db.Model):
         return f"<Comment {self.id} on post {self.post_id}>"
 
 
+class ModerationUndo(db.Model):
+    """What one moderation in the queue changed, kept a short while so that its "Undo" puts it back exactly:
+    each comment's status and revision before, and a deleted comment's whole row with the replies that answered it
+    (JSON, see moderation.py). Kept by the server, not in the form: a deleted comment's email never leaves it."""
+
+    __tablename__ = "moderation_undos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    summary: Mapped[str] = mapped_column(String(200))  # "Approved: 2 comments."
+    changes: Mapped[str] = mapped_column(Text)
+
+
 @event.listens_for(Session, "after_flush")
 def count_comments(session: Session, context: Any) -> None:
     """Recount the approved comments of every post whose comments this flush added, changed or removed."""
@@ -523,7 +573,10 @@ def tag_redirected_from(old_slug: str) -> Tag | None:
 
 
 def unique_slug(base: str, post: Post | None = None) -> str:
-    """Return ``base``, or ``base-2``, ``base-3``…: the first address no other post uses or used before."""
+    """Return ``base``, or ``base-2``, ``base-3``…: the first address no other post uses or used before.
+
+    A post in the trash keeps its address: it comes back there when restored.
+    """
     taken_now = select(Post.slug).where(Post.slug.startswith(base, autoescape=True))
     taken_before = select(SlugRedirect.old_slug).where(SlugRedirect.old_slug.startswith(base, autoescape=True))
     if post is not None and post.id is not None:

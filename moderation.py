@@ -7,6 +7,8 @@ the audit log, the menu counts. It may import the rules below it (notifications,
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
@@ -14,9 +16,11 @@ from flask import Blueprint
 from flask import abort
 from flask import flash
 from flask import g
+from flask import has_request_context
 from flask import redirect
 from flask import render_template
 from flask import request
+from flask import session
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -39,11 +43,13 @@ from forms import checks_its_own_characters
 from models import BodyFormat
 from models import Comment
 from models import CommentStatus
+from models import ModerationUndo
 from models import Post
 from models import User
 from reading import paginate
 
 COMMENTS_PER_QUEUE_PAGE = 50
+UNDO_MINUTES = 30  # how long a moderation in the queue can be undone
 # action → (new status, or None to delete; what the owner is told)
 COMMENT_ACTIONS = {
     "approve": (CommentStatus.approved, "Approved"),
@@ -57,8 +63,9 @@ bp = Blueprint("moderation", __name__, url_prefix="/comments")
 
 
 def comments_visible_to(user: User) -> Any:
-    """Select the comments a user may moderate: all for admins, those on their own posts for authors."""
-    query = select(Comment).join(Comment.post)
+    """Select the comments a user may moderate: all for admins, those on their own posts for authors; never those
+    of a post in the trash (they wait there with it)."""
+    query = select(Comment).join(Comment.post).where(Post.trashed_at.is_(None))
     return query if user.is_admin else query.where(Post.author_id == user.id)
 
 
@@ -85,7 +92,12 @@ def moderate(comment: Comment, action: str) -> None:
 
 def pending_comments() -> list[Comment]:
     """Return the comments waiting for the owner's decision, oldest first."""
-    query = select(Comment).where(Comment.status == CommentStatus.pending).order_by(Comment.created_at, Comment.id)
+    query = (
+        select(Comment)
+        .join(Comment.post)
+        .where(Comment.status == CommentStatus.pending, Post.trashed_at.is_(None))
+        .order_by(Comment.created_at, Comment.id)
+    )
     return list(db.session.scalars(query))
 
 
@@ -126,6 +138,7 @@ def list_comments() -> str:
         status=status,
         search=search,
         statuses=list(CommentStatus),
+        undo=_offered_undo(),
     )
 
 
@@ -151,11 +164,119 @@ def moderate_each(comments: list[Comment], action: str) -> str:
     """
     if action not in COMMENT_ACTIONS:
         abort(400, description="That moderation action is unknown.")
+    before = [_as_it_is(comment, deleting=COMMENT_ACTIONS[action][0] is None) for comment in comments]
     for comment in comments:
         moderate(comment, action)
     done = COMMENT_ACTIONS[action][1]
     noun = "comment" if len(comments) == 1 else "comments"
-    return f"{done}: {len(comments)} {noun}."
+    message = f"{done}: {len(comments)} {noun}."
+    if comments and has_request_context() and current_user.is_authenticated:
+        _keep_for_undo(before, comments, message)
+    return message
+
+
+# Undo: what a moderation changed is kept (ModerationUndo) so that the next page can offer to put it back.
+
+
+def _as_it_is(comment: Comment, *, deleting: bool) -> dict[str, Any]:
+    """What undoing needs of a comment about to be moderated: its status and revision, or, when it is to be
+    deleted, its whole row and the replies that answer it (deleting sets their parent to none)."""
+    kept: dict[str, Any] = {"id": comment.id, "status": comment.status.value, "revision": comment.revision}
+    if deleting:
+        kept["row"] = {column.key: _jsonable(getattr(comment, column.key)) for column in Comment.__table__.columns}
+        kept["replies"] = list(db.session.scalars(select(Comment.id).where(Comment.parent_id == comment.id)))
+    return kept
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value.value if isinstance(value, BodyFormat | CommentStatus) else value
+
+
+def _keep_for_undo(before: list[dict[str, Any]], comments: list[Comment], summary: str) -> None:
+    """Keep what was before, with each changed comment's revision now (the undo checks nothing changed since)."""
+    for kept, comment in zip(before, comments, strict=True):
+        if "row" not in kept:
+            kept["revision_after"] = comment.revision
+    cutoff = now_utc() - timedelta(minutes=UNDO_MINUTES)
+    db.session.execute(delete(ModerationUndo).where(ModerationUndo.done_at < cutoff))
+    undo = ModerationUndo(user_id=current_user.id, summary=summary[:200], changes=json.dumps(before))
+    db.session.add(undo)
+    db.session.commit()
+    session["moderation_undo"] = undo.id
+
+
+def _offered_undo() -> ModerationUndo | None:
+    """The moderation just done, if it can still be undone: offered once, on the page shown right after it."""
+    undo_id = session.pop("moderation_undo", None)
+    undo = db.session.get(ModerationUndo, undo_id) if isinstance(undo_id, int) else None
+    return undo if undo is not None and undo.undone_at is None and undo.user_id == current_user.id else None
+
+
+class UndoRefused(Exception):
+    """Something changed since the moderation: undoing it would overwrite that change."""
+
+
+@bp.post("/undo/<int:undo_id>")
+def undo(undo_id: int) -> ResponseReturnValue:
+    """Put back what one moderation changed: statuses, deleted comments with their replies, and so the counts and
+    cached pages (renewed by the ORM events); refused when it was undone already, is too old, or changed since."""
+    record = db.session.get(ModerationUndo, undo_id)
+    if record is None or record.user_id != current_user.id:
+        abort(404, description="There is no such moderation to undo.")
+    if record.undone_at is not None:
+        flash("That was already undone.", "error")
+    elif record.done_at < now_utc() - timedelta(minutes=UNDO_MINUTES):
+        flash(f"That can no longer be undone: a moderation can be undone for {UNDO_MINUTES} minutes.", "error")
+    else:
+        try:
+            _put_back(json.loads(record.changes))
+        except UndoRefused as refused:
+            db.session.rollback()
+            flash(f"Not undone: {refused}", "error")
+        else:
+            record.undone_at = now_utc()
+            db.session.commit()
+            flash(f"Undone (“{record.summary}”): everything is back as it was.", "success")
+    return _back_to_queue()
+
+
+def _put_back(changes: list[dict[str, Any]]) -> None:
+    """:raise UndoRefused: when a comment changed since (moderated, edited, answered, or its id taken again)."""
+    deleted = sorted((kept for kept in changes if "row" in kept), key=lambda kept: kept["id"])
+    for kept in (kept for kept in changes if "row" not in kept):
+        comment = db.session.get(Comment, kept["id"])
+        if comment is None or comment.revision != kept["revision_after"]:
+            raise UndoRefused(f"comment {kept['id']} was changed or deleted since.")
+        comment.status = CommentStatus(kept["status"])
+        comment.revision = kept["revision"]  # the links in emails about it work again, as before
+    coming_back = {kept["id"] for kept in deleted}
+    for kept in deleted:
+        row = kept["row"]
+        if db.session.get(Comment, row["id"]) is not None or db.session.get(Post, row["post_id"]) is None:
+            raise UndoRefused(f"comment {row['id']} or its post changed since.")
+        if row["parent_id"] is not None and row["parent_id"] not in coming_back:
+            if db.session.get(Comment, row["parent_id"]) is None:
+                raise UndoRefused(f"the comment that comment {row['id']} answers was deleted since.")
+        db.session.add(_comment_from(row))
+        db.session.flush()
+        for reply in db.session.scalars(select(Comment).where(Comment.id.in_(kept["replies"]))):
+            if reply.parent_id is None:
+                reply.parent_id = row["id"]
+    db.session.flush()
+
+
+def _comment_from(row: dict[str, Any]) -> Comment:
+    """The deleted comment again, every column as it was (its rendered text and revision last: setting the text
+    and the status renders and renews them)."""
+    comment = Comment()
+    dates = {"created_at", "edited_at"}
+    for key, value in row.items():
+        if key not in {"body_html", "revision"}:
+            setattr(comment, key, datetime.fromisoformat(value) if key in dates and value else value)
+    comment.body_html, comment.revision = row["body_html"], row["revision"]
+    return comment
 
 
 def _queue_address() -> str:
@@ -171,7 +292,7 @@ def _back_to_queue() -> ResponseReturnValue:
 
 
 def _confirm_deleting(comments: list[Comment], fields: list[tuple[str, str]]) -> str:
-    """Ask before deleting, on a page of its own (no JavaScript needed): deleting cannot be undone, unlike spam.
+    """Ask before deleting, on a page of its own (no JavaScript needed): deleting is undone only right after.
 
     ``fields`` are sent again, with ``confirmed``, to the address that asked.
     """

@@ -205,7 +205,7 @@ def test_editing_a_post_changes_what_readers_see_and_shows_updated(app, client, 
     assert stored_post(app, id=post.id).published_at == post.published_at.replace(second=0, microsecond=0)
 
 
-def test_deleting_asks_first_then_removes_the_post_and_its_comments(app, client, admin, make_post):
+def test_deleting_asks_first_then_moves_the_post_to_the_trash(app, client, admin, make_post):
     post = make_post("Doomed", author=admin)
 
     confirm = client.get(f"/admin/posts/{post.id}/delete")
@@ -215,7 +215,7 @@ def test_deleting_asks_first_then_removes_the_post_and_its_comments(app, client,
     response = client.post(f"/admin/posts/{post.id}/delete", data={"csrf_token": token})
 
     assert response.status_code == 303
-    assert stored_post(app, id=post.id) is None
+    assert stored_post(app, id=post.id).trashed_at is not None  # tests/test_trash.py: the trash itself
     assert client.get("/posts/doomed").status_code == 404
 
 

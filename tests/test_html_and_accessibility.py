@@ -146,10 +146,28 @@ def page_types(url: str) -> dict[str, str]:
     delete = {"csrf_token": queue_token, "bulk_action": "delete", "ids": ["1"]}
     pages["confirm-comment-deletion"] = owner.post(f"{url}/admin/comments/bulk", data=delete).text
     assert "Delete this comment?" in pages["confirm-comment-deletion"]
+    approve = {"csrf_token": queue_token, "action": "approve"}  # the queue shown next offers to undo it
+    pages["queue-with-undo"] = owner.post(f"{url}/admin/comments/1/moderate", data=approve).text
+    assert ">Undo</button>" in pages["queue-with-undo"]
     form = {"csrf_token": CSRF_FIELD.search(pages["settings"]).group(1), "blog_title": "", "blog_language": "en_GB"}
     pages["settings-errors"] = owner.post(f"{url}/admin/settings", data=form).text
     assert "Please enter a language tag" in pages["settings-errors"]
-    return pages | move_in_pages(owner, url) | tag_pages(owner, url) | two_factor_pages(url)
+    return pages | move_in_pages(owner, url) | tag_pages(owner, url) | two_factor_pages(url) | trash_pages(owner, url)
+
+
+def trash_pages(owner: requests.Session, url: str) -> dict[str, str]:
+    """The question before moving a post to the trash, the trash with it, and the question before deleting forever
+    (the newest demo post goes: the pages above use the welcome post)."""
+    post_id = max(
+        int(found) for found in re.findall(r"/admin/posts/(\d+)/delete", owner.get(f"{url}/admin/posts").text)
+    )
+    pages = {"confirm-trash": owner.get(f"{url}/admin/posts/{post_id}/delete").text}
+    token = CSRF_FIELD.search(pages["confirm-trash"]).group(1)
+    owner.post(f"{url}/admin/posts/{post_id}/delete", data={"csrf_token": token})
+    pages["trash"] = owner.get(f"{url}/admin/trash").text
+    pages["confirm-delete-forever"] = owner.get(f"{url}/admin/trash/{post_id}/delete").text
+    assert "Restore" in pages["trash"] and "forever?" in pages["confirm-delete-forever"]
+    return pages
 
 
 def move_in_pages(owner: requests.Session, url: str) -> dict[str, str]:
@@ -242,6 +260,7 @@ OWNER_PAGES = {
     "tags": "/admin/tags",
     "tag-form": "/admin/tags/1",
     "settings": "/admin/settings",
+    "trash": "/admin/trash",
 }
 
 

@@ -220,7 +220,7 @@ def test_deleting_a_comment_asks_first_on_a_page_of_its_own_then_deletes_it(clie
 
     html = page_text(asked)
     assert asked.status_code == 200 and "<h1>Delete this comment?</h1>" in html
-    assert "<p>Visible for now</p>" in html and "Deleting cannot be undone" in html
+    assert "<p>Visible for now</p>" in html and "Deleting can be undone only right after" in html
     assert '<a href="/admin/comments?status=approved">Cancel</a>' in html
     assert statuses(client.application) == [CommentStatus.approved]  # nothing happened yet
 

@@ -112,6 +112,8 @@ def _exported_post(post: Post, old_slugs: list[str], legacy_addresses: list[str]
         "published_at": _when(post.published_at),
         "created_at": _when(post.created_at),
         "updated_at": _when(post.updated_at),
+        "trashed_at": _when(post.trashed_at),  # in the trash: it stays there, hidden, through an import
+        "trashed_by": post.trashed_by,
     }
 
 

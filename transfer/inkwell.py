@@ -258,6 +258,8 @@ def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportR
             published_at=_parse_time(entry["published_at"]),
             created_at=_parse_time(entry["created_at"]),
             updated_at=_parse_time(entry["updated_at"]),
+            trashed_at=_parse_time(entry.get("trashed_at")),  # exports made before the trash have none
+            trashed_by=entry.get("trashed_by"),
         )
         db.session.add(post)
         db.session.add_all(SlugRedirect(old_slug=old, post_id=entry["id"]) for old in entry["old_slugs"])
