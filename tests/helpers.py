@@ -212,6 +212,30 @@ def submit_post(client, url: str = "/admin/posts/new", **fields):
     return client.post(url, data=data, content_type="multipart/form-data")
 
 
+SETTINGS = "/admin/settings"
+
+
+def settings_form(client) -> dict[str, str]:
+    """The settings form as shown now, its fields as a browser would send them."""
+    return form_in(page_text(client.get(SETTINGS)))
+
+
+def form_in(html: str) -> dict[str, str]:
+    """The settings form's fields on a page, as a browser would send them: inputs, text areas, chosen options."""
+    start = html.index(f'action="{SETTINGS}"')
+    form = html[start : html.index("</form>", start)]
+    fields = {}
+    for tag in re.findall(r"<input\b[^>]*>", form):
+        name, value = re.search(r'\bname="([^"]*)"', tag), re.search(r'\bvalue="([^"]*)"', tag)
+        fields[name.group(1)] = html_module.unescape(value.group(1)) if value else ""
+    for name, text in re.findall(r'<textarea\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</textarea>', form, re.S):
+        fields[name] = html_module.unescape(text).removeprefix("\r\n").removeprefix("\n")
+    for name, options in re.findall(r'<select\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</select>', form, re.S):
+        chosen = re.search(r"<option\b[^>]*\bselected\b[^>]*>", options).group(0)
+        fields[name] = re.search(r'\bvalue="([^"]*)"', chosen).group(1)
+    return fields
+
+
 def queue_action(client, url: str, **data):
     """Send a button of the moderation queue (approve, reject, ...) to ``url`` with the queue's CSRF token."""
     token = csrf_token(client, "/admin/comments")

@@ -1,16 +1,20 @@
-"""Pages (About, Contact, Now) written in the post editor, and the navigation menu edited on the settings page."""
+"""Pages (About, Contact, Now) written in the post editor, and the site header's menu edited on the settings page."""
 
 from __future__ import annotations
 
+import html as html_module
 import re
 
+import pytest
 from sqlalchemy import select
 
 from database import db
 from models import Post
 from models import PostKind
-from tests.helpers import page_text
-from tests.helpers import submit_post
+from helpers import SETTINGS
+from helpers import page_text
+from helpers import settings_form
+from helpers import submit_post
 
 
 def stored(app, column, slug: str = "about-me"):
@@ -39,7 +43,7 @@ def test_a_page_written_in_the_editor_is_shown_at_its_own_address_without_date_o
 def test_a_page_is_in_no_listing_feed_tag_or_search_but_is_in_the_sitemap(client, admin, make_post):
     make_post("A real post", "Boats and more boats.", tags=("boats",))
     write_page(client)
-    client.get("/admin/logout")
+    client = client.application.test_client()  # a reader
     for address in ("/", "/archive", "/tags/boats", "/feed.xml", "/tags/boats/feed.xml", "/search?q=boats"):
         response = client.get(address)
         assert response.status_code == 200, address
@@ -75,8 +79,7 @@ def test_nobody_can_comment_on_a_page(client, admin):
 
 def test_a_draft_page_is_not_shown(client, admin):
     write_page(client, status="draft")
-    client.get("/admin/logout")
-    assert client.get("/pages/about-me").status_code == 404
+    assert client.application.test_client().get("/pages/about-me").status_code == 404
 
 
 def test_a_renamed_page_keeps_its_old_address(client, admin):
@@ -98,3 +101,72 @@ def test_the_admin_list_filters_pages_and_unticking_makes_a_post_again(client, a
     assert re.search(r'<input checked[^>]* name="is_page"', form)
     submit_post(client, f"/admin/posts/{page_id}/edit", title="About me")  # the box left unticked
     assert "About me" in page_text(client.get("/"))
+
+
+# The navigation menu
+
+
+def save_menu(client, menu: str):
+    """Type ``menu`` into the settings page's Menu field and save, as a browser would."""
+    return client.post(SETTINGS, data=settings_form(client) | {"blog_menu": menu})
+
+
+def header_links(response) -> list[tuple[str, str]]:
+    """The (address, label) of each link in the site header's menu."""
+    nav = page_text(response).split('<nav aria-label="Main">')[1].split("</nav>")[0]
+    return re.findall(r'<a href="([^"]*)"[^>]*>([^<]*)</a>', nav)
+
+
+def test_the_menu_starts_with_home_archive_tags_and_feed(client):
+    assert header_links(client.get("/")) == [
+        ("/", "Home"),
+        ("/archive", "Archive"),
+        ("/tags/", "Tags"),
+        ("/feed.xml", "Feed"),
+    ]
+
+
+def test_the_owner_puts_pages_tags_and_any_address_in_the_menu_in_their_order(client, admin, make_post):
+    make_post("A trip", tags=("Travel",))
+    write_page(client)
+    menu = (
+        "Home | /\nAbout me | /pages/about-me\n\nTravel | /tags/travel\nMy code | https://code.example/me?tab=1&x=2\n"
+    )
+    assert save_menu(client, menu).status_code == 303
+    assert "About me | /pages/about-me" in page_text(client.get(SETTINGS))
+    page = client.get("/pages/about-me")
+    assert header_links(page) == [
+        ("/", "Home"),
+        ("/pages/about-me", "About me"),
+        ("/tags/travel", "Travel"),
+        ("https://code.example/me?tab=1&amp;x=2", "My code"),
+        ("/admin/", "Admin"),  # for the owner, logged in, after the menu
+    ]
+    assert '<a href="/pages/about-me" aria-current="page">' in page_text(page)
+
+
+@pytest.mark.parametrize(
+    ("menu", "message"),
+    [
+        ("Home | /\nEvil | javascript:alert(1)", "Line 2 (“Evil | javascript:alert(1)”): the address must be"),
+        ("Pixel | data:text/html,<script>alert(1)</script>", "Line 1 (“Pixel | data:text/html,"),
+        ("Elsewhere | //evil.example/", "Line 1 (“Elsewhere | //evil.example/”): the address must be"),
+        ("Home /", "Line 1 (“Home /”): please write a label, then |"),
+        ("x" * 41 + " | /", "a label can be at most 40 characters long"),
+        ("\n".join(f"Link {n} | /pages/{n}" for n in range(13)), "at most 12 links; this one has 13"),
+    ],
+)
+def test_a_bad_menu_line_is_named_beside_the_field_and_what_was_typed_is_kept(client, admin, menu, message):
+    response = save_menu(client, menu)
+    assert response.status_code == 400
+    html = page_text(response)
+    error = html.split('id="blog_menu-error"')[1].split("</p>")[0]
+    assert html_module.escape(message).replace("&#x27;", "'") in error
+    assert html_module.escape(menu) in html.split('name="blog_menu"')[1].split("</textarea>")[0]
+    assert header_links(client.get("/"))[0] == ("/", "Home")  # nothing saved
+
+
+def test_a_label_is_shown_as_text_never_as_markup(client, admin):
+    assert save_menu(client, "<b onmouseover=alert(1)>Hi</b> | /").status_code == 303
+    html = page_text(client.get("/"))
+    assert "&lt;b onmouseover=alert(1)&gt;Hi&lt;/b&gt;" in html and "<b onmouseover" not in html

@@ -17,37 +17,17 @@ from audit import AuditEntry
 from database import db
 from database import now_utc
 from helpers import CSRF_FIELD
+from helpers import SETTINGS
 from helpers import PASSWORD
 from helpers import TEST_REDIS_URL
 from helpers import StatementCounter
 from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
+from helpers import form_in
+from helpers import settings_form
 from models import SiteSetting
 from models import UserRole
-
-SETTINGS = "/admin/settings"
-
-
-def settings_form(client) -> dict[str, str]:
-    """The settings form as shown now, its fields as a browser would send them."""
-    return form_in(page_text(client.get(SETTINGS)))
-
-
-def form_in(html: str) -> dict[str, str]:
-    """The settings form's fields on a page, as a browser would send them: inputs, text areas, chosen options."""
-    start = html.index(f'action="{SETTINGS}"')
-    form = html[start : html.index("</form>", start)]
-    fields = {}
-    for tag in re.findall(r"<input\b[^>]*>", form):
-        name, value = re.search(r'\bname="([^"]*)"', tag), re.search(r'\bvalue="([^"]*)"', tag)
-        fields[name.group(1)] = html_module.unescape(value.group(1)) if value else ""
-    for name, text in re.findall(r'<textarea\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</textarea>', form, re.S):
-        fields[name] = html_module.unescape(text).removeprefix("\r\n").removeprefix("\n")
-    for name, options in re.findall(r'<select\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</select>', form, re.S):
-        chosen = re.search(r"<option\b[^>]*\bselected\b[^>]*>", options).group(0)
-        fields[name] = re.search(r'\bvalue="([^"]*)"', chosen).group(1)
-    return fields
 
 
 def save(client, form: dict[str, str] | None = None, **changes: str):
