@@ -228,8 +228,8 @@ def form_in(html: str) -> dict[str, str]:
     for tag in re.findall(r"<input\b[^>]*>", form):
         name, value = re.search(r'\bname="([^"]*)"', tag), re.search(r'\bvalue="([^"]*)"', tag)
         fields[name.group(1)] = html_module.unescape(value.group(1)) if value else ""
-    for name, text in re.findall(r'<textarea\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</textarea>', form, re.S):
-        fields[name] = html_module.unescape(text).removeprefix("\r\n").removeprefix("\n")
+    for name, typed in re.findall(r'<textarea\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</textarea>', form, re.S):
+        fields[name] = html_module.unescape(typed).removeprefix("\r\n").removeprefix("\n")
     for name, options in re.findall(r'<select\b[^>]*\bname="([^"]*)"[^>]*>(.*?)</select>', form, re.S):
         chosen = re.search(r"<option\b[^>]*\bselected\b[^>]*>", options).group(0)
         fields[name] = re.search(r'\bvalue="([^"]*)"', chosen).group(1)

@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from database import db
-from models import Post
-from models import PostKind
 from helpers import SETTINGS
 from helpers import page_text
 from helpers import settings_form
 from helpers import submit_post
+from models import Post
+from models import PostKind
 
 
 def stored(app, column, slug: str = "about-me"):

@@ -17,14 +17,14 @@ from audit import AuditEntry
 from database import db
 from database import now_utc
 from helpers import CSRF_FIELD
-from helpers import SETTINGS
 from helpers import PASSWORD
+from helpers import SETTINGS
 from helpers import TEST_REDIS_URL
 from helpers import StatementCounter
+from helpers import form_in
 from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
-from helpers import form_in
 from helpers import settings_form
 from models import SiteSetting
 from models import UserRole
