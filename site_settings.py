@@ -292,7 +292,10 @@ def edit_settings() -> ResponseReturnValue:
 
 def _meanwhile_note(change: ChangedMeanwhile) -> str:
     """“Saved meanwhile by Ada at 14:02 UTC: “The new title””, shown under the field."""
-    value = dict((choice.value, choice.label) for choice in MODERATION_CHOICES).get(change.value, change.value)
+    if isinstance(change.value, list):  # the menu
+        value: Any = menu_as_text(change.value).replace("\n", "; ")
+    else:
+        value = dict((choice.value, choice.label) for choice in MODERATION_CHOICES).get(change.value, change.value)
     shown = f"“{value}”" if isinstance(value, str) and value else ("empty" if value == "" else str(value))
     return f"Saved meanwhile by {change.by} at {change.at:%H:%M} UTC: {shown}"
 

@@ -10,11 +10,13 @@ from sqlalchemy import select
 
 from database import db
 from helpers import SETTINGS
+from helpers import log_in
 from helpers import page_text
 from helpers import settings_form
 from helpers import submit_post
 from models import Post
 from models import PostKind
+from models import UserRole
 
 
 def stored(app, column, slug: str = "about-me"):
@@ -170,3 +172,31 @@ def test_a_label_is_shown_as_text_never_as_markup(client, admin):
     assert save_menu(client, "<b onmouseover=alert(1)>Hi</b> | /").status_code == 303
     html = page_text(client.get("/"))
     assert "&lt;b onmouseover=alert(1)&gt;Hi&lt;/b&gt;" in html and "<b onmouseover" not in html
+
+
+def test_the_menu_marks_the_page_readers_are_on_and_the_section_they_are_in(client, make_post):
+    make_post("A trip", tags=("Travel",))
+    html = page_text(client.get("/archive"))
+    assert '<a href="/archive" aria-current="page">Archive</a>' in html
+    html = page_text(client.get("/tags/travel"))
+    assert '<a href="/tags/" aria-current="true">Tags</a>' in html
+    assert '<a href="/" aria-current' not in html
+
+
+def test_a_menu_change_is_in_the_audit_log_and_a_later_save_from_an_older_form_shows_it(client, admin, make_user):
+    make_user("ada", UserRole.admin, "Ada Admin")
+    other = client.application.test_client()
+    log_in(other, "ada")
+    shown_to_owner = settings_form(client)
+    assert save_menu(other, "Home | /\nAbout | /pages/about").status_code == 303
+    audit = page_text(client.get("/admin/audit"))
+    assert (
+        "Menu: “Home | /; Archive | /archive; Tags | /tags/; Feed | /feed.xml” → “Home | /; About | /pages/about”"
+        in (html_module.unescape(audit))
+    )
+
+    response = client.post(SETTINGS, data=shown_to_owner | {"blog_footer": "Mine"})
+
+    assert response.status_code == 409
+    assert "Saved meanwhile by Ada Admin at" in page_text(response)
+    assert "“Home | /; About | /pages/about”" in html_module.unescape(page_text(response))
