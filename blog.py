@@ -28,6 +28,7 @@ from localtime import local_time
 from models import Comment
 from models import CommentStatus
 from models import Post
+from models import PostKind
 from models import Tag
 from pagecache import fresh_token
 from pagecache import page_changes_at
@@ -70,7 +71,7 @@ def index() -> ResponseReturnValue:
     if any(request.args.get(name) for name in LEGACY_QUERY_ARGS):
         moved = _post_at_old_address()
         if moved is not None:
-            return redirect(url_for("blog.show_post", slug=moved.slug), 301)
+            return redirect(address_of(moved), 301)
     posts = page_of(published_posts(), current_app.config["POSTS_PER_PAGE"])
     return render_template("blog/index.html", posts=posts)
 
@@ -160,13 +161,33 @@ def show_post(slug: str) -> ResponseReturnValue:
     """
     post = published_post(slug)
     if post is None:
-        moved = post_redirected_from(slug)
+        moved = published_post(slug, PostKind.page) or post_redirected_from(slug)
         if moved is not None:
-            return redirect(url_for("blog.show_post", slug=moved.slug), 301)
+            return redirect(address_of(moved), 301)
         abort(404, description="There is no post at this address.")
     form = new_comment_form(post)
     form.parent_id.data = request.args.get("replyto", "")
     return render_post_page(post, form, comment_page=requested_page("cpage", NO_SUCH_COMMENT_PAGE))
+
+
+@bp.get("/pages/<slug>")
+def show_page(slug: str) -> ResponseReturnValue:
+    """Show a page (About, Contact…): its text alone, without date, tags or comments.
+
+    A post's slug here leads to the post, and an old slug of the page to the page (both permanent redirects).
+    """
+    page = published_post(slug, PostKind.page)
+    if page is None:
+        moved = published_post(slug) or post_redirected_from(slug)
+        if moved is not None:
+            return redirect(address_of(moved), 301)
+        abort(404, description="There is no page at this address.")
+    return render_template("blog/page.html", page=page)
+
+
+def address_of(post: Post) -> str:
+    """Return where readers find a post or a page."""
+    return url_for("blog.show_page" if post.is_page else "blog.show_post", slug=post.slug)
 
 
 def render_post_page(
@@ -269,7 +290,7 @@ def comment_location(post: Post, comment: Comment, commenter_key: str | None) ->
 def redirect_legacy_address(error: NotFound) -> ResponseReturnValue | None:
     """Send an address from the blog's previous engine (``/2019/05/slug/``) to the imported post, if any."""
     moved = _post_at_old_address()
-    return redirect(url_for("blog.show_post", slug=moved.slug), 301) if moved is not None else None
+    return redirect(address_of(moved), 301) if moved is not None else None
 
 
 def _post_at_old_address() -> Post | None:

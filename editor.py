@@ -70,6 +70,7 @@ from localtime import zone_name
 from markup import markdown_from_html
 from models import BodyFormat
 from models import Post
+from models import PostKind
 from models import PostStatus
 from models import SlugRedirect
 from models import User
@@ -83,11 +84,12 @@ from reading import paginate
 bp = Blueprint("editor", __name__, url_prefix="/posts")
 
 POSTS_PER_ADMIN_PAGE = 20
-POST_FILTERS = ("all", "draft", "scheduled", "published")
+POST_FILTERS = ("all", "draft", "scheduled", "published", "pages")
 # The forms whose post, sent after the login expired, is carried through the login page rather than lost.
 POST_FORM_ENDPOINTS = {"admin.editor.new_post", "admin.editor.edit_post"}
 CARRIED_FIELDS = (
-    "title", "slug", "format", "body", "excerpt", "tags", "status", "published_at", "comments_open", "based_on",
+    "title", "slug", "format", "body", "excerpt", "tags", "status", "published_at", "comments_open", "is_page",
+    "based_on",
 )  # fmt: skip
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
@@ -165,6 +167,11 @@ class PostForm(FlaskForm):
         validators=[Optional()],
     )
     comments_open = BooleanField("Readers may comment", default=True)
+    is_page = BooleanField(
+        "This is a page",
+        description="Like About or Contact: at /pages/<slug>, without date or comments, and not on the home page, "
+        "in the feeds, the archive, tags or search. Add it to the menu in Settings.",
+    )
     image = FileField("Add an image", description="PNG, JPEG, GIF or WebP. You get the Markdown to paste after upload.")
 
     def validate_slug(self, field: Field) -> None:
@@ -279,6 +286,8 @@ def list_posts() -> str:
         query = query.where(Post.is_scheduled_at(now))
     elif status == "published":
         query = query.where(Post.is_published_by(now))
+    elif status == "pages":
+        query = query.where(Post.kind == PostKind.page)
     if search:
         query = query.where(Post.title.icontains(search, autoescape=True))
     posts = paginate(query, POSTS_PER_ADMIN_PAGE)
@@ -310,6 +319,7 @@ def post_form_data(post: Post) -> dict[str, Any]:
         "status": post.status.value,
         "published_at": local_input(post.published_at),  # typed and shown on the blog's clocks
         "comments_open": post.comments_open,
+        "is_page": post.is_page,
         "based_on": _newest_version_id(post),
     }
 
@@ -491,6 +501,7 @@ def save_post(post: Post, form: PostForm) -> Post:
     post.published_at = _publish_date(post, form)
     post.status = PostStatus(form.status.data)
     post.comments_open = form.comments_open.data
+    post.kind = PostKind.page if form.is_page.data else PostKind.post
     db.session.add(post)
     db.session.flush()
     history.keep_version(post, current_user)

@@ -25,6 +25,7 @@ from extensions import limiter
 from models import Post
 from models import Tag
 from reading import post_by_slug_or_404
+from reading import published_pages
 from reading import published_posts
 from reading import published_tag
 from reading import tag_redirected_to
@@ -118,11 +119,13 @@ def post_comments_feed(slug: str) -> Response:
 
 
 def sitemap_entries() -> list[tuple[str, datetime | None]]:
-    """Return every public address worth indexing, with when it last changed: home, posts, tags."""
+    """Return every public address worth indexing, with when it last changed: home, posts, pages, tags."""
     latest = db.session.scalar(published_posts().with_only_columns(func.max(Post.updated_at)).order_by(None))
     entries = [(absolute_url("blog.index"), latest)]
     posts = published_posts().with_only_columns(Post.slug, Post.updated_at).order_by(None).order_by(Post.id)
     entries += [(absolute_url("blog.show_post", slug=slug), updated) for slug, updated in db.session.execute(posts)]
+    pages = published_pages().with_only_columns(Post.slug, Post.updated_at)
+    entries += [(absolute_url("blog.show_page", slug=slug), updated) for slug, updated in db.session.execute(pages)]
     entries += [(absolute_url("blog.show_tag", slug=tag.slug), None) for tag, _ in tags_with_counts()]
     return entries
 
@@ -131,7 +134,8 @@ def sitemap_length() -> int:
     """Count the addresses :func:`sitemap_entries` lists, without building them: a part past the end costs a
     count, not the address of every post."""
     posts = db.session.scalar(published_posts().with_only_columns(func.count(Post.id)).order_by(None).options())
-    return 1 + (posts or 0) + len(tags_with_counts())
+    pages = db.session.scalar(published_pages().with_only_columns(func.count(Post.id)).order_by(None))
+    return 1 + (posts or 0) + (pages or 0) + len(tags_with_counts())
 
 
 @bp.get("/sitemap.xml")

@@ -61,6 +61,14 @@ class PostStatus(StrEnum):
     published = "published"
 
 
+class PostKind(StrEnum):
+    """A post is dated and listed (home page, feeds, archive, tags, search); a page (About, Contact) stands apart,
+    at its own address, linked from the menu."""
+
+    post = "post"
+    page = "page"
+
+
 class CommentStatus(StrEnum):
     pending = "pending"
     approved = "approved"
@@ -196,6 +204,9 @@ class Post(db.Model):
     # Approved comments, kept up to date by count_comments() below: listings never count per page view.
     comment_count: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[PostStatus] = mapped_column(Enum(PostStatus, native_enum=False), default=PostStatus.draft)
+    kind: Mapped[PostKind] = mapped_column(
+        Enum(PostKind, native_enum=False), default=PostKind.post, server_default=PostKind.post.value
+    )
     comments_open: Mapped[bool] = mapped_column(Boolean, default=True)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -257,6 +268,21 @@ class Post(db.Model):
     def is_published(self) -> bool:
         """Tell whether readers may see the post now; ``Post.is_published`` is the same rule in a query."""
         return self.is_published_by(now_utc())
+
+    @hybrid_property
+    def is_listed(self) -> bool:
+        """Tell whether the post is in the listings (home page, feeds, archive, tags, search): a published post, not
+        a page. ``Post.is_listed`` is the same rule in a query."""
+        return self.is_published and self.kind == PostKind.post
+
+    @is_listed.inplace.expression
+    @classmethod
+    def _is_listed_in_sql(cls) -> ColumnElement[bool]:
+        return cls.is_published & (cls.kind == PostKind.post)
+
+    @property
+    def is_page(self) -> bool:
+        return self.kind == PostKind.page
 
     @property
     def reading_minutes(self) -> int:

@@ -75,6 +75,7 @@ STORED_ARGS: dict[str, frozenset[str]] = {
     "blog.archive": frozenset(),
     "blog.archive_month": PAGE_NUMBER,
     "blog.show_post": frozenset({"cpage"}),
+    "blog.show_page": frozenset(),
     "feeds.posts_feed": frozenset(),
     "feeds.tag_feed": frozenset(),
     "feeds.post_comments_feed": frozenset(),
@@ -95,6 +96,7 @@ CACHED_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "blog.archive_month": LISTING,
     "blog.search_posts": LISTING,
     "blog.show_post": ONE_POST,
+    "blog.show_page": WHOLE_BLOG,  # no comments: the page and the "Recent posts" beside it
     "feeds.posts_feed": WHOLE_BLOG,
     "feeds.tag_feed": WHOLE_BLOG,
     "feeds.post_comments_feed": ONE_POST,

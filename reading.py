@@ -37,6 +37,7 @@ from localtime import zone_name
 from models import Comment
 from models import LegacyAddress
 from models import Post
+from models import PostKind
 from models import SlugRedirect
 from models import Tag
 from models import post_tags
@@ -44,8 +45,8 @@ from models import tag_redirected_from
 
 
 def published_posts() -> Select[tuple[Post]]:
-    """Select posts readers may see (published, publish date reached), newest first, with their tags."""
-    return _readable_posts().order_by(*NEWEST_FIRST).options(*_post_details())
+    """Select the posts the listings show (published, publish date reached, not pages), newest first, with tags."""
+    return select(Post).where(Post.is_listed).order_by(*NEWEST_FIRST).options(*_post_details())
 
 
 NEWEST_FIRST = (Post.published_at.desc(), Post.id.desc())
@@ -57,6 +58,7 @@ def _post_details() -> tuple[Any, ...]:
 
 
 def _readable_posts() -> Select[tuple[Post]]:
+    """Posts and pages readers may open by their address."""
     return select(Post).where(Post.is_published)
 
 
@@ -79,18 +81,25 @@ def recent_posts(limit: int = RECENT_POSTS) -> list[PostLink]:
     return [PostLink(*row) for row in db.session.execute(_links(published_posts()).limit(limit))]
 
 
-def published_post(slug: str | None) -> Post | None:
-    """Return the published post with this slug, or ``None`` (missing, a draft, or scheduled for later)."""
+def published_post(slug: str | None, kind: PostKind = PostKind.post) -> Post | None:
+    """Return the published post (or page) with this slug, or ``None`` (missing, a draft, or scheduled for later)."""
     if not slug:
         return None
     # Tags by a second statement: joined, SQLite would scan every post's tags first.
-    return db.session.scalar(_readable_posts().where(Post.slug == slug).options(*_post_details()))
+    query = _readable_posts().where(Post.slug == slug, Post.kind == kind)
+    return db.session.scalar(query.options(*_post_details()))
+
+
+def published_pages() -> Select[tuple[Post]]:
+    """Select the pages readers may open (About, Contact…), by title."""
+    return _readable_posts().where(Post.kind == PostKind.page).order_by(Post.title, Post.id)
 
 
 def post_by_slug_or_404(slug: str) -> Post:
     """Return the published post with this slug, without its tags and author (they load if used).
 
-    :raise 404: when there is no such post, or it is a draft or scheduled for later.
+    :raise 404: when there is no such post, or it is a draft, scheduled for later, or a page (pages have no
+        comments).
     """
     post = db.session.scalar(_readable_post_statement(), {"slug": slug, "now": now_utc()})
     if post is None:
@@ -102,7 +111,7 @@ def post_by_slug_or_404(slug: str) -> Post:
 def _readable_post_statement() -> Select[tuple[Post]]:
     """The post by its slug, if readers may see it (built once: every comment posted looks it up)."""
     now = bindparam("now", type_=UTCDateTime())
-    return select(Post).where(Post.is_published_by(now), Post.slug == bindparam("slug"))
+    return select(Post).where(Post.is_published_by(now), Post.kind == PostKind.post, Post.slug == bindparam("slug"))
 
 
 def published_tag(slug: str) -> Tag | None:
@@ -110,7 +119,7 @@ def published_tag(slug: str) -> Tag | None:
 
     A tag that only drafts and scheduled posts carry is not found: its name alone would tell of them.
     """
-    return db.session.scalar(select(Tag).where(Tag.slug == slug, Tag.posts.any(Post.is_published)))
+    return db.session.scalar(select(Tag).where(Tag.slug == slug, Tag.posts.any(Post.is_listed)))
 
 
 def tag_redirected_to(old_slug: str) -> Tag | None:
@@ -130,9 +139,9 @@ def visible_comments(post: Post, commenter_key: str | None) -> list[Comment]:
 
 
 def post_redirected_from(old_slug: str) -> Post | None:
-    """Return the published post that used to live at ``old_slug``, if any."""
+    """Return the published post or page that used to live at ``old_slug``, if any."""
     query = (
-        published_posts().join(SlugRedirect, SlugRedirect.post_id == Post.id).where(SlugRedirect.old_slug == old_slug)
+        _readable_posts().join(SlugRedirect, SlugRedirect.post_id == Post.id).where(SlugRedirect.old_slug == old_slug)
     )
     return db.session.scalar(query)
 
@@ -320,6 +329,7 @@ def neighbours(post: Post, recent: int = RECENT_POSTS) -> Neighbours:
         select(Post.slug, Post.title)
         .where(
             Post.is_published_by(post.published_at),
+            Post.kind == PostKind.post,
             (Post.published_at < post.published_at) | (Post.id < post.id),
         )
         .order_by(*NEWEST_FIRST)
@@ -417,6 +427,6 @@ def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
 
 
 def post_at_legacy_address(path: str) -> Post | None:
-    """Return the published post that lived at ``path`` on the blog's previous engine, if any."""
-    query = published_posts().join(LegacyAddress, LegacyAddress.post_id == Post.id).where(LegacyAddress.path == path)
+    """Return the published post or page that lived at ``path`` on the blog's previous engine, if any."""
+    query = _readable_posts().join(LegacyAddress, LegacyAddress.post_id == Post.id).where(LegacyAddress.path == path)
     return db.session.scalar(query)

@@ -191,8 +191,9 @@ def _best_matches_postgres(words: list[str]) -> list[int]:
 
 
 def _ranked(candidates: Any, best_first: tuple[Any, ...]) -> list[int]:
-    """Keep the published candidates, best first; each is looked up by its id, so no post is scanned."""
-    published_at = select(Post.published_at).where(Post.id == candidates.c.id, Post.is_published).scalar_subquery()
+    """Keep the published posts among the candidates (pages are not searched), best first; each is looked up by
+    its id, so no post is scanned."""
+    published_at = select(Post.published_at).where(Post.id == candidates.c.id, Post.is_listed).scalar_subquery()
     query = select(candidates.c.id).where(published_at.is_not(None)).order_by(*best_first, published_at.desc())
     return list(db.session.scalars(query.limit(SEARCH_CANDIDATES + 1)))
 

@@ -38,6 +38,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "BLOG_FOOTER": "",  # plain text at the foot of every page
     "COMMENT_MODERATION": ModerationPolicy.first_time.value,
     "POSTS_PER_PAGE": 10,
+    # The site header's links, in order: a label and a site-relative path or an http(s) address each.
+    "BLOG_MENU": [
+        {"label": "Home", "url": "/"},
+        {"label": "Archive", "url": "/archive"},
+        {"label": "Tags", "url": "/tags/"},
+        {"label": "Feed", "url": "/feed.xml"},
+    ],
     "ARCHIVE_FULL_LIST_LIMIT": 1000,  # past this many posts, /archive lists months only
     "SITE_URL": "",  # e.g. https://blog.example.com; empty: links use the address of each request
     "PROXY_FIX": 0,  # how many proxies (nginx: 1) set X-Forwarded-For/-Proto/-Host in front of Inkwell
@@ -137,6 +144,7 @@ EDITABLE_SETTINGS: dict[str, type] = {
     "COMMENTS_CLOSE_AFTER_DAYS": int,
     "COMMENT_EDIT_MINUTES": int,
     "POSTS_PER_PAGE": int,
+    "BLOG_MENU": list,
 }
 # A well-formed BCP 47 language tag (RFC 5646 "langtag"): a language of two or three letters (the longer forms are
 # reserved and none is registered, so "english" is refused), then optional extended languages, script, region,
@@ -233,6 +241,12 @@ def validate_config(config: Mapping[str, Any]) -> None:
     if config["MAIL_SERVER"] and not config["SITE_URL"]:
         # Without it, an email's links would name whatever host the stranger's request did (Host: evil.example).
         raise ValueError("MAIL_SERVER is set, so SITE_URL must be too: the links in emails need the blog's address.")
+    menu = config["BLOG_MENU"]
+    if not isinstance(menu, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("label"), str) and isinstance(item.get("url"), str)
+        for item in menu
+    ):
+        raise ValueError(f'BLOG_MENU must be a list of {{"label": ..., "url": ...}} entries; got {menu!r}.')
     if not isinstance(config["COMMENTS_PER_PAGE"], int) or config["COMMENTS_PER_PAGE"] < 1:
         raise ValueError(
             f"COMMENTS_PER_PAGE must be a whole number of at least 1; got {config['COMMENTS_PER_PAGE']!r}."

@@ -7,6 +7,7 @@ the audit log (one entry for each setting changed, with its old and new value), 
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from flask import Blueprint
@@ -39,6 +40,7 @@ from forms import TEXT
 from forms import checks_its_own_characters
 from forms import strip_whitespace
 from localtime import format_stamp
+from markup import is_web_address
 from settings import EDITABLE_SETTINGS
 from settings import ModerationPolicy
 from settings import is_language_tag
@@ -74,6 +76,7 @@ LABELS = {
     "COMMENTS_CLOSE_AFTER_DAYS": "Close comments on posts older than (days)",
     "COMMENT_EDIT_MINUTES": "Commenters may edit or delete their comment for (minutes)",
     "POSTS_PER_PAGE": "Posts per page",
+    "BLOG_MENU": "Menu",
 }
 MODERATION_CHOICES = [
     SelectChoice(ModerationPolicy.first_time.value, "A first-time commenter's comments, until one is approved"),
@@ -86,6 +89,10 @@ CONFLICT = (
     "Nothing was saved: another administrator saved the settings after you opened this page. Their values are "
     "shown under the fields they changed; what you typed is kept in the form. Save again to keep what is in the form."
 )
+MENU_ITEMS_MAX = 12
+MENU_LABEL_MAX = 40
+MENU_URL_MAX = 300
+MENU_SEPARATOR = "|"
 FORM_EXPIRED = "This form expired before it was sent, so nothing was saved. What you typed is kept: press “Save” again."
 
 
@@ -103,6 +110,55 @@ def whole_number(low: int, high: int, unit: str) -> list[Any]:
     """Validators for a whole number from ``low`` to ``high``, with one sentence for every way to miss."""
     message = f"Please enter a whole number of {unit} from {low:,} to {high:,}."
     return [InputRequired(message), NumberRange(min=low, max=high, message=message)]
+
+
+def menu_as_text(menu: list[dict[str, str]]) -> str:
+    """The menu as the settings page shows it: one “Label | /address” a line."""
+    return "\n".join(f"{item['label']} {MENU_SEPARATOR} {item['url']}" for item in menu)
+
+
+def menu_from_text(text: str) -> list[dict[str, str]]:
+    """Read the menu typed on the settings page, one “Label | /address” a line (empty lines are skipped).
+
+    :raise ValueError: with a sentence naming the first line that is not right.
+    """
+    menu = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        label, separator, url = (part.strip() for part in line.rpartition(MENU_SEPARATOR))
+        where = f"Line {number} (“{line.strip()[:60]}”)"
+        if not separator or not label or not url:
+            raise ValueError(f"{where}: please write a label, then |, then the address, like: About | /pages/about")
+        if len(label) > MENU_LABEL_MAX:
+            raise ValueError(f"{where}: a label can be at most {MENU_LABEL_MAX} characters long.")
+        if len(url) > MENU_URL_MAX or not is_menu_address(url):
+            raise ValueError(
+                f"{where}: the address must be a path on this blog, like /pages/about or /tags/travel, or a web "
+                "address starting with https:// or http://."
+            )
+        menu.append({"label": label, "url": url})
+    if len(menu) > MENU_ITEMS_MAX:
+        raise ValueError(f"The menu can have at most {MENU_ITEMS_MAX} links; this one has {len(menu)}.")
+    return menu
+
+
+def is_menu_address(url: str) -> bool:
+    """Tell whether a menu may link to ``url``: a path on this blog (``/pages/about``, not ``//elsewhere``) or an
+    http(s) address. ``javascript:``, ``data:`` and every other scheme are refused, as are spaces and backslashes,
+    which browsers read otherwise than Python does."""
+    if url.startswith("/"):
+        return not url.startswith("//") and not any(
+            char.isspace() or char == "\\" or unicodedata.category(char) == "Cc" for char in url
+        )
+    return is_web_address(url)
+
+
+class MenuField(TextAreaField):
+    """The menu: a list of links in the settings, one “Label | /address” a line in the form."""
+
+    def process_data(self, value: Any) -> None:
+        self.data = menu_as_text(value) if isinstance(value, list) else value
 
 
 class SettingsForm(FlaskForm):
@@ -187,6 +243,21 @@ class SettingsForm(FlaskForm):
         render_kw={"inputmode": "numeric"},
     )
 
+    blog_menu = MenuField(
+        LABELS["BLOG_MENU"],
+        filters=[TEXT.remove],
+        validators=[TEXT],
+        description="The links at the top of every page, in order, one a line: a label, then |, then the address. "
+        "A page: About | /pages/about. A tag: Travel | /tags/travel. Or any web address: Code | https://example.com",
+        render_kw={"rows": 6, "spellcheck": "false"},
+    )
+
+    def validate_blog_menu(self, field: Field) -> None:
+        try:
+            menu_from_text(field.data or "")
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
     def validate_blog_language(self, field: Field) -> None:
         if field.data and not is_language_tag(field.data):
             raise ValidationError(
@@ -202,7 +273,8 @@ class SettingsForm(FlaskForm):
 
     def values(self) -> dict[str, Any]:
         """The typed settings, by setting name."""
-        return {key: self[key.lower()].data for key in EDITABLE_SETTINGS}
+        values = {key: self[key.lower()].data for key in EDITABLE_SETTINGS}
+        return values | {"BLOG_MENU": menu_from_text(values["BLOG_MENU"] or "")}
 
 
 def _admins_only() -> None:
@@ -238,7 +310,10 @@ def edit_settings() -> ResponseReturnValue:
 
 def _meanwhile_note(change: ChangedMeanwhile) -> str:
     """“Saved meanwhile by Ada at 2026-11-24 14:02 CET: “The new title””, shown under the field."""
-    value = dict((choice.value, choice.label) for choice in MODERATION_CHOICES).get(change.value, change.value)
+    if isinstance(change.value, list):  # the menu
+        value: Any = menu_as_text(change.value).replace("\n", "; ")
+    else:
+        value = dict((choice.value, choice.label) for choice in MODERATION_CHOICES).get(change.value, change.value)
     shown = f"“{value}”" if isinstance(value, str) and value else ("empty" if value == "" else str(value))
     return f"Saved meanwhile by {change.by} at {format_stamp(change.at)}: {shown}"
 
@@ -249,6 +324,8 @@ def _audit_detail(change: Change) -> str:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, list):  # the menu
+        value = menu_as_text(value).replace("\n", "; ")
     if not isinstance(value, str):
         return str(value)
     return f"“{value[:AUDIT_VALUE_MAX]}…”" if len(value) > AUDIT_VALUE_MAX else f"“{value}”"

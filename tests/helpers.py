@@ -165,6 +165,8 @@ def form_fields(response: TestResponse, action: str) -> dict[str, str]:
     for tag in re.findall(r"<input\b[^>]*>", form):
         name = re.search(r'\bname="([^"]*)"', tag)
         value = re.search(r'\bvalue="([^"]*)"', tag)
+        if re.search(r'\btype="(?:checkbox|radio)"', tag) and not re.search(r"\bchecked\b", tag):
+            continue  # a browser sends only the boxes that are ticked
         if name:
             fields[name.group(1)] = html_module.unescape(value.group(1)) if value else ""
     return fields

@@ -333,3 +333,17 @@ def test_the_editor_autosaves_what_is_typed_and_offers_it_back_after_leaving(liv
     expect(js_page.get_by_label("Text (Markdown)")).to_have_value(re.compile("Words typed just before the tab closed"))
     screenshot(js_page, "autosaved-text-brought-back")
     assert trouble(js_page) == []
+
+
+def test_on_a_phone_the_header_is_one_line_of_title_and_search_and_one_of_menu(live_server, page):
+    url = live_server()
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(f"{url}/posts/welcome")
+    screenshot(page, "compact-header")
+    page.set_viewport_size({"width": 360, "height": 740})
+    header = page.locator(".site-header").bounding_box()
+    title = page.locator(".site-title").bounding_box()
+    search = page.get_by_role("searchbox", name="Search the blog").bounding_box()
+    assert header["height"] < 110, header  # about 200 px before it was made compact
+    assert abs((title["y"] + title["height"] / 2) - (search["y"] + search["height"] / 2)) < 12  # one line
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Archive")).to_be_visible()

@@ -28,7 +28,8 @@ def run_import(app, raw: bytes = FIXTURE, **options) -> ImportSummary:
 
 
 def post_body(client, slug: str) -> str:
-    html = page_text(client.get(f"/posts/{slug}"))
+    """The text of the post (or, following its redirect, the page) at ``slug``."""
+    html = page_text(client.get(f"/posts/{slug}", follow_redirects=True))
     return html.split('<div class="post-body">', 1)[1].split("</article>")[0]
 
 
@@ -67,12 +68,18 @@ def test_drafts_stay_private_and_scheduled_posts_wait(app, client):
     assert "Tide tables" not in page_text(client.get("/"))
 
 
-def test_every_ghost_address_redirects_to_the_imported_post(app, client):
+def test_every_ghost_address_redirects_to_the_imported_post_or_page(app, client):
     run_import(app)
-    for slug in ("notes-from-the-harbour", "about", "from-the-old-days"):
+    for slug, new in (("notes-from-the-harbour", "/posts"), ("about", "/pages"), ("from-the-old-days", "/posts")):
         for old in (f"/{slug}/", f"/{slug}"):
             response = client.get(old)
-            assert response.status_code == 301 and response.headers["Location"] == f"/posts/{slug}"
+            assert response.status_code == 301 and response.headers["Location"] == f"{new}/{slug}"
+
+
+def test_a_ghost_page_comes_in_as_a_page(app, client):
+    run_import(app)
+    assert client.get("/pages/about").status_code == 200
+    assert 'href="/pages/about"' not in page_text(client.get("/"))
 
 
 def test_importing_the_same_export_twice_adds_nothing(app):
@@ -85,8 +92,8 @@ def test_importing_the_same_export_twice_adds_nothing(app):
 def test_a_slug_already_taken_gets_a_suffix_and_is_reported(app, client, make_post):
     make_post("About me", slug="about")
     summary = run_import(app)
-    assert "/posts/about-2" in str(summary)
-    assert client.get("/about/").headers["Location"] == "/posts/about-2"
+    assert "/pages/about-2" in str(summary)  # Ghost's About is a page
+    assert client.get("/about/").headers["Location"] == "/pages/about-2"
 
 
 @pytest.mark.parametrize(

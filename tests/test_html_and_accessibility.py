@@ -152,7 +152,14 @@ def page_types(url: str) -> dict[str, str]:
     form = {"csrf_token": CSRF_FIELD.search(pages["settings"]).group(1), "blog_title": "", "blog_language": "en_GB"}
     pages["settings-errors"] = owner.post(f"{url}/admin/settings", data=form).text
     assert "Please enter a language tag" in pages["settings-errors"]
-    return pages | move_in_pages(owner, url) | tag_pages(owner, url) | two_factor_pages(url) | trash_pages(owner, url)
+    return (
+        pages
+        | move_in_pages(owner, url)
+        | tag_pages(owner, url)
+        | page_and_menu_pages(owner, url)
+        | two_factor_pages(url)
+        | trash_pages(owner, url)
+    )
 
 
 def trash_pages(owner: requests.Session, url: str) -> dict[str, str]:
@@ -167,6 +174,19 @@ def trash_pages(owner: requests.Session, url: str) -> dict[str, str]:
     pages["trash"] = owner.get(f"{url}/admin/trash").text
     pages["confirm-delete-forever"] = owner.get(f"{url}/admin/trash/{post_id}/delete").text
     assert "Restore" in pages["trash"] and "forever?" in pages["confirm-delete-forever"]
+    return pages
+
+
+def page_and_menu_pages(owner: requests.Session, url: str) -> dict[str, str]:
+    """A page written in the post editor, as readers see it, and the settings page refusing a bad menu line."""
+    token = CSRF_FIELD.search(owner.get(f"{url}/admin/posts/new").text).group(1)
+    page = {"csrf_token": token, "title": "About", "body": "Who *writes* here.", "status": "published"}
+    owner.post(f"{url}/admin/posts/new", data=page | {"is_page": "y", "action": "save"})
+    pages = {"page": requests.get(f"{url}/pages/about").text}
+    token = CSRF_FIELD.search(owner.get(f"{url}/admin/settings").text).group(1)
+    menu = {"csrf_token": token, "blog_title": "Inkwell", "blog_language": "en", "blog_menu": "Bad | javascript:x"}
+    pages["settings-menu-error"] = owner.post(f"{url}/admin/settings", data=menu).text
+    assert "<h1>About</h1>" in pages["page"] and "Line 1" in pages["settings-menu-error"]
     return pages
 
 

@@ -92,8 +92,8 @@ def test_pages_can_be_skipped(app):
         ("/?p=11", "/posts/cafe-in-zurich"),
         ("/2019/05/cafe-in-zurich/", "/posts/cafe-in-zurich"),
         ("/2019/05/cafe-in-zurich", "/posts/cafe-in-zurich"),
-        ("/?page_id=2", "/posts/about"),
-        ("/about/", "/posts/about"),
+        ("/?page_id=2", "/pages/about"),
+        ("/about/", "/pages/about"),
     ],
 )
 def test_old_wordpress_addresses_redirect_permanently(app, client, old, new):
@@ -234,7 +234,7 @@ def test_a_blog_in_a_folder_with_plain_permalinks_keeps_its_old_addresses(app, c
     for old, new in [
         ("/blog/?p=123", "/posts/first"),
         ("/blog?p=124", "/posts/second"),
-        ("/blog/?page_id=7", "/posts/colophon"),
+        ("/blog/?page_id=7", "/pages/colophon"),
         ("/blog/?p=123&utm_source=newsletter", "/posts/first"),
     ]:
         response = client.get(old)
@@ -326,13 +326,14 @@ def test_a_post_and_a_page_sharing_a_slug_both_come_in(app, client):
 
     assert (summary.posts, summary.pages) == (1, 1)
     assert summary.adjustments == [
-        "'About me' (page 2) would have had the address /posts/about, which another post already has; "
-        "it is at /posts/about-2."
+        "'About me' (page 2) would have had the address /pages/about, which another post already has; "
+        "it is at /pages/about-2."
     ]
     assert "<h1>About this blog</h1>" in page_text(client.get("/posts/about"))
-    assert "<h1>About me</h1>" in page_text(client.get("/posts/about-2"))
-    assert client.get("/about/").headers["Location"] == "/posts/about-2"
-    assert client.get("/?page_id=2").headers["Location"] == "/posts/about-2"
+    assert "<h1>About me</h1>" in page_text(client.get("/pages/about-2"))
+    assert "About me" not in page_text(client.get("/"))  # a page, not a post
+    assert client.get("/about/").headers["Location"] == "/pages/about-2"
+    assert client.get("/?page_id=2").headers["Location"] == "/pages/about-2"
     assert client.get("/2020/03/about/").headers["Location"] == "/posts/about"
 
 
@@ -431,7 +432,7 @@ def test_the_command_lists_every_change_and_refuses_files_over_the_import_limit(
     result = runner.invoke(args=["import-wordpress", str(path)])
 
     assert result.exit_code == 0, result.output
-    assert "Changed on the way in (1):\n- 'About me' (page 2) would have had the address /posts/about" in result.output
+    assert "Changed on the way in (1):\n- 'About me' (page 2) would have had the address /pages/about" in result.output
     monkeypatch.setattr(common, "IMPORT_MAX_BYTES", 1_048_576)
     path.write_bytes(b" " * 2 * 1_048_576)
     for command in ("import-wordpress", "import"):

@@ -107,6 +107,7 @@ def _exported_post(post: Post, old_slugs: list[str], legacy_addresses: list[str]
         "excerpt": post.excerpt,
         "status": post.status.value,
         "comments_open": post.comments_open,
+        "kind": post.kind.value,
         "author": post.author.username if post.author else None,
         "tags": sorted(tag.slug for tag in post.tags),
         "published_at": _when(post.published_at),

@@ -21,6 +21,7 @@ from database import db
 from models import BodyFormat
 from models import LegacyAddress
 from models import Post
+from models import PostKind
 from models import PostStatus
 from models import User
 from models import slugify
@@ -211,7 +212,8 @@ def _import_post(entry: dict[str, Any], run: _Run) -> None:
         return
     slug = unique_slug(ghost_slug)
     if slug != ghost_slug:
-        summary.adjustments.append(f"“{title}”: the address /posts/{ghost_slug} was taken, so it is /posts/{slug}.")
+        folder = "/pages" if _is_page(entry) else "/posts"
+        summary.adjustments.append(f"“{title}”: the address {folder}/{ghost_slug} was taken, so it is {folder}/{slug}.")
     status = STATUSES.get(str(entry.get("status")), PostStatus.draft)
     published_at = _when(entry.get("published_at"))
     if status == PostStatus.published and published_at is None:
@@ -226,6 +228,7 @@ def _import_post(entry: dict[str, Any], run: _Run) -> None:
         excerpt=str(entry.get("custom_excerpt") or "")[:500],
         body=body,
         status=status,
+        kind=PostKind.page if _is_page(entry) else PostKind.post,
         author=_account(run.authors.get(key), run.bylines),
         tags=tags_named(list(dict.fromkeys(name[:60] for name in run.tags.get(key, [])))),
         published_at=published_at,

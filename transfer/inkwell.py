@@ -39,6 +39,7 @@ from models import Comment
 from models import CommentStatus
 from models import LegacyAddress
 from models import Post
+from models import PostKind
 from models import PostStatus
 from models import SlugRedirect
 from models import Tag
@@ -253,6 +254,7 @@ def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportR
             body=entry["body"],
             status=PostStatus(entry["status"]),
             comments_open=entry["comments_open"],
+            kind=PostKind.page if entry.get("kind") == "page" else PostKind.post,  # older exports: posts
             author=users.get(entry["author"].lower()) if entry["author"] else None,
             tags=[tags[slug] for slug in entry["tags"]],
             published_at=_parse_time(entry["published_at"]),

@@ -31,6 +31,7 @@ from database import db
 from models import BodyFormat
 from models import LegacyAddress
 from models import Post
+from models import PostKind
 from models import PostStatus
 from models import slugify
 from models import tags_named
@@ -275,9 +276,10 @@ def _import_item(item: Element, run: _Run) -> None:
     wanted = slugify(unquote(text_of(item, "wp:post_name")) or title)
     slug = unique_slug(wanted)
     if slug != wanted:
+        folder = "/pages" if kind == "page" else "/posts"
         summary.adjustments.append(
-            f"{title!r} ({kind} {post_id}) would have had the address /posts/{wanted}, which another post "
-            f"already has; it is at /posts/{slug}."
+            f"{title!r} ({kind} {post_id}) would have had the address {folder}/{wanted}, which another post "
+            f"already has; it is at {folder}/{slug}."
         )
     published_at = run.dates[id(item)]
     content, kept = expand_shortcodes(text_of(item, "content:encoded"), lambda found: _gallery(found, post_id, run))
@@ -292,6 +294,7 @@ def _import_item(item: Element, run: _Run) -> None:
         format=BodyFormat.html,
         body=_with_images(wordpress_html(content), run.media),
         status=POST_STATUSES.get(status, PostStatus.draft),
+        kind=PostKind.page if kind == "page" else PostKind.post,
         comments_open=text_of(item, "wp:comment_status") != "closed",
         author=run.bylines.account(login := text_of(item, "dc:creator"), names.get(login, login)),
         tags=tags_named([name for name in dict.fromkeys(categories) if name.lower() != "uncategorized"]),

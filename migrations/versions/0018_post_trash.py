@@ -3,7 +3,7 @@ good (by hand, or by `purge` after TRASH_KEEP_DAYS). Columns are added in place:
 triggers. And what each moderation changed, kept a short while for its "Undo".
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-03 15:30:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0018"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
