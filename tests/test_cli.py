@@ -65,7 +65,11 @@ def test_once_there_is_an_administrator_first_steps_give_the_admin_address(runne
 
 def test_make_run_says_the_address_and_first_steps_on_the_port_asked_for():
     commands = subprocess.run(
-        ["make", "--dry-run", "--always-make", "run", "PORT=8080"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "--dry-run", "--always-make", "run", "PORT=8080"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
 
     assert ".venv/bin/flask --app app first-steps --host 127.0.0.1 --port 8080" in commands
