@@ -199,6 +199,7 @@ def register_extensions(app: Flask) -> None:
     # db.create_all() builds and the migrations compare, whatever else has been imported so far.
     import account.tables  # noqa: F401
     import audit  # noqa: F401
+    import owner_tables  # noqa: F401
     import transfer.tables  # noqa: F401
 
     db.init_app(app)

@@ -25,8 +25,8 @@ from forms import EXCERPT_MAX
 from forms import POST_MAX
 from forms import TITLE_MAX
 from models import Post
-from models import PostAutosave
 from models import User
+from owner_tables import PostAutosave
 
 bp = Blueprint("autosave", __name__, url_prefix="/posts/<int:post_id>/autosave")
 

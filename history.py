@@ -26,9 +26,9 @@ from database import db
 from database import now_utc
 from localtime import format_stamp
 from models import Post
-from models import PostVersion
 from models import User
 from models import tags_named
+from owner_tables import PostVersion
 
 bp = Blueprint("history", __name__, url_prefix="/posts/<int:post_id>/history")
 

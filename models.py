@@ -382,26 +382,6 @@ class SlugRedirect(db.Model):
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
 
 
-class PostVersion(db.Model):
-    """One saved version of a post: its words as saved, by whom and when; every save that changes them adds one,
-    so the owner can see what changed and bring back any earlier version (history.py)."""
-
-    __tablename__ = "post_versions"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
-    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    title: Mapped[str] = mapped_column(String(200))
-    excerpt: Mapped[str] = mapped_column(Text, default="")
-    format: Mapped[BodyFormat] = mapped_column(Enum(BodyFormat, native_enum=False), default=BodyFormat.markdown)
-    body: Mapped[str] = mapped_column(Text, default="")
-    tags: Mapped[str] = mapped_column(Text, default="")  # the tags' names, comma-separated
-    note: Mapped[str] = mapped_column(String(200), default="")  # "Restored the version of …"
-
-    user: Mapped[User | None] = relationship()
-
-
 class TagRedirect(db.Model):
     """An address a tag had before it was renamed or merged into another, so old links keep working (301).
 
@@ -412,35 +392,6 @@ class TagRedirect(db.Model):
 
     old_slug: Mapped[str] = mapped_column(String(80), primary_key=True)
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), index=True)
-
-
-class PostAutosave(db.Model):
-    """What an author was typing in a post when the editor last saved it by itself (autosave.py), kept until they
-    save the post: a closed tab, a crash or a lost connection costs at most a few seconds of writing."""
-
-    __tablename__ = "post_autosaves"
-
-    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    title: Mapped[str] = mapped_column(Text, default="")
-    excerpt: Mapped[str] = mapped_column(Text, default="")
-    body: Mapped[str] = mapped_column(Text, default="")
-    tags: Mapped[str] = mapped_column(Text, default="")
-
-
-class SiteSetting(db.Model):
-    """One setting changed on the settings page (the title, the moderation policy, ...), stored as JSON: it takes
-    the place of its default from settings.py, instance/config.py or the environment (stored_settings.py)."""
-
-    __tablename__ = "site_settings"
-
-    key: Mapped[str] = mapped_column(String(40), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-
-    user: Mapped[User | None] = relationship()
 
 
 class Comment(db.Model):
@@ -518,21 +469,6 @@ class Comment(db.Model):
 
     def __repr__(self) -> str:
         return f"<Comment {self.id} on post {self.post_id}>"
-
-
-class ModerationUndo(db.Model):
-    """What one moderation in the queue changed, kept a short while so that its "Undo" puts it back exactly:
-    each comment's status and revision before, and a deleted comment's whole row with the replies that answered it
-    (JSON, see moderation.py). Kept by the server, not in the form: a deleted comment's email never leaves it."""
-
-    __tablename__ = "moderation_undos"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    done_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    summary: Mapped[str] = mapped_column(String(200))  # "Approved: 2 comments."
-    changes: Mapped[str] = mapped_column(Text)
 
 
 @event.listens_for(Session, "after_flush")

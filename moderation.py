@@ -43,9 +43,9 @@ from forms import checks_its_own_characters
 from models import BodyFormat
 from models import Comment
 from models import CommentStatus
-from models import ModerationUndo
 from models import Post
 from models import User
+from owner_tables import ModerationUndo
 from reading import paginate
 
 COMMENTS_PER_QUEUE_PAGE = 50

@@ -53,11 +53,11 @@ from models import Comment
 from models import CommentStatus
 from models import LegacyAddress
 from models import Post
-from models import SiteSetting
 from models import SlugRedirect
 from models import Tag
 from models import TagRedirect
 from models import User
+from owner_tables import SiteSetting
 
 log = logging.getLogger(__name__)
 

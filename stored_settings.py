@@ -33,8 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from database import db
 from database import now_utc
-from models import SiteSetting
 from models import User
+from owner_tables import SiteSetting
 from pagecache import SETTINGS
 from pagecache import generation_of
 from settings import EDITABLE_SETTINGS

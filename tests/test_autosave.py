@@ -14,8 +14,8 @@ from helpers import form_fields
 from helpers import log_in
 from helpers import page_text
 from helpers import submit_post
-from models import PostAutosave
 from models import UserRole
+from owner_tables import PostAutosave
 
 
 def autosave(client, post_id: int, **words: str):

@@ -14,8 +14,8 @@ from helpers import log_in
 from helpers import page_text
 from helpers import submit_post
 from models import Post
-from models import PostVersion
 from models import UserRole
+from owner_tables import PostVersion
 
 
 def versions_of(app, post_id: int) -> list[PostVersion]:

@@ -27,8 +27,8 @@ from helpers import page_text
 from helpers import post_comment
 from helpers import save
 from helpers import settings_form
-from models import SiteSetting
 from models import UserRole
+from owner_tables import SiteSetting
 
 
 def saved(app) -> dict[str, object]:

@@ -1,0 +1,89 @@
+"""The tables behind the owner's desk: a post's versions (history.py), what the editor autosaved
+(autosave.py), the settings saved on the settings page (stored_settings.py) and what a moderation in the queue
+changed, for its undo (moderation.py).
+
+They point at posts and accounts, but nothing in models.py points back, so they live here beside the rest of
+the schema rather than in it. May import only database and models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Enum
+from sqlalchemy import ForeignKey
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+from database import UTCDateTime
+from database import db
+from database import now_utc
+from models import BodyFormat
+from models import User
+
+
+class PostVersion(db.Model):
+    """One saved version of a post: its words as saved, by whom and when; every save that changes them adds one,
+    so the owner can see what changed and bring back any earlier version (history.py)."""
+
+    __tablename__ = "post_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(200))
+    excerpt: Mapped[str] = mapped_column(Text, default="")
+    format: Mapped[BodyFormat] = mapped_column(Enum(BodyFormat, native_enum=False), default=BodyFormat.markdown)
+    body: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[str] = mapped_column(Text, default="")  # the tags' names, comma-separated
+    note: Mapped[str] = mapped_column(String(200), default="")  # "Restored the version of …"
+
+    user: Mapped[User | None] = relationship()
+
+
+class PostAutosave(db.Model):
+    """What an author was typing in a post when the editor last saved it by itself (autosave.py), kept until they
+    save the post: a closed tab, a crash or a lost connection costs at most a few seconds of writing."""
+
+    __tablename__ = "post_autosaves"
+
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    title: Mapped[str] = mapped_column(Text, default="")
+    excerpt: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[str] = mapped_column(Text, default="")
+
+
+class SiteSetting(db.Model):
+    """One setting changed on the settings page (the title, the moderation policy, ...), stored as JSON: it takes
+    the place of its default from settings.py, instance/config.py or the environment (stored_settings.py)."""
+
+    __tablename__ = "site_settings"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    user: Mapped[User | None] = relationship()
+
+
+class ModerationUndo(db.Model):
+    """What one moderation in the queue changed, kept a short while so that its "Undo" puts it back exactly:
+    each comment's status and revision before, and a deleted comment's whole row with the replies that answered it
+    (JSON, see moderation.py). Kept by the server, not in the form: a deleted comment's email never leaves it."""
+
+    __tablename__ = "moderation_undos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    summary: Mapped[str] = mapped_column(String(200))  # "Approved: 2 comments."
+    changes: Mapped[str] = mapped_column(Text)
