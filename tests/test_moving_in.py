@@ -109,6 +109,7 @@ def test_the_owner_checks_a_wordpress_export_imports_it_and_undoes_it(app, clien
     assert "What importing marta.xml will do" in text
     assert "Would import 3 posts and 1 page from WordPress (1 as drafts)" in text
     assert "authors were given an account without a password (marta, guest)" in text
+    assert "<code>.venv/bin/flask --app app set-password NAME</code>" in text
     assert client.get("/posts/cafe-in-zurich").status_code == 404  # nothing kept yet
 
     done = client.post("/admin/import/run", data=form_fields(checked, "/admin/import/run"))

@@ -181,6 +181,7 @@ def test_a_later_save_from_an_older_form_shows_both_values_and_saves_nothing(app
     assert response.status_code == 409
     assert "Nothing was saved: another administrator saved the settings" in html
     assert "Saved meanwhile by Ada Admin" in html and "“Ada&#39;s Title”" in html and "“Every comment”" in html
+    assert re.search(r'<input[^>]*aria-describedby="[^"]*blog_title-note[^"]*"[^>]*name="blog_title"', html)
     assert 'value="Inkwell"' in html and "Owner&#39;s footer" in html  # what the owner typed is kept
     assert saved(app) == {"BLOG_TITLE": "Ada's Title", "COMMENT_MODERATION": "all"}
 
