@@ -44,6 +44,12 @@ def check_import_size(size: int) -> None:
         )
 
 
+def websites_left_out_note(count: int) -> str:
+    """Say how many commenters' websites an import left out, and why (every import keeps only what the comment
+    form would accept)."""
+    return f"{count:,} commenters' websites were left out: only http:// and https:// addresses are linked."
+
+
 @dataclass
 class ImportResult:
     """What an import added, and what it left out or changed because the file is not trusted."""
@@ -62,10 +68,7 @@ class ImportResult:
         """Sentences for the owner about what was left out, and what to do next."""
         notes = [f"The image {name} was left out: {why}" for name, why in self.refused_images.items()]
         if self.websites_left_out:
-            notes.append(
-                f"{self.websites_left_out:,} commenters' websites were left out: "
-                "only http:// and https:// addresses are linked."
-            )
+            notes.append(websites_left_out_note(self.websites_left_out))
         if self.accounts_without_password:
             count = len(self.accounts_without_password)
             notes.append(
@@ -134,10 +137,7 @@ class ImportSummary:
                 "(they become mentions once it receives Webmentions)."
             )
         if self.websites_left_out:
-            notes.append(
-                f"{self.websites_left_out:,} commenters' websites were left out: "
-                "only http:// and https:// addresses are linked."
-            )
+            notes.append(websites_left_out_note(self.websites_left_out))
         if self.accounts_without_password:
             count = len(self.accounts_without_password)
             notes.append(
