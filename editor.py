@@ -327,7 +327,7 @@ def _publish_date(post: Post | None, form: PostForm) -> Any:
 def save_post(post: Post, form: PostForm) -> Post:
     """Store the form in ``post``, keeping a redirect from the old address when a published slug changes, and
     the words as a new version (history.py)."""
-    if post.id is not None and not history.has_versions(post):  # written before versions were kept: keep those
+    if post.id is not None and history.newest_version(post) is None:  # from before versions: keep its words
         history.keep_version(post, post.author, saved_at=post.updated_at)
     slug = form.slug.data or unique_slug(slugify(form.title.data), post)
     if post.id is not None:  # taking back one of its own old addresses (another post's are refused by the form)

@@ -19,7 +19,6 @@ from flask import render_template
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import func
 from sqlalchemy import select
 
 from database import db
@@ -69,10 +68,6 @@ def keep_version(post: Post, user: User | None, note: str = "", saved_at: dateti
             saved_at=saved_at or now_utc(),
         )
     )
-
-
-def has_versions(post: Post) -> bool:
-    return db.session.scalar(select(func.count(PostVersion.id)).where(PostVersion.post_id == post.id)) > 0
 
 
 @dataclass
