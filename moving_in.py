@@ -69,7 +69,7 @@ class MoveInForm(FlaskForm):
         description="A .zip of WordPress's wp-content/uploads folder or Ghost's content/images folder: the images "
         "the posts show are brought in from it. Without it, they keep pointing at the old site.",
     )
-    pages = BooleanField("Import pages as posts too", default=True)
+    pages = BooleanField("Import its pages too (About, Contact…)", default=True)
 
 
 class ConfirmForm(FlaskForm):

@@ -109,7 +109,7 @@ DRY_RUN = click.option(
     type=click.Path(exists=True, path_type=Path),
     help="WordPress's wp-content/uploads folder (or a zip of it): the posts' images are brought in from it.",
 )
-@click.option("--pages/--skip-pages", default=True, show_default=True, help="Import WordPress pages as posts.")
+@click.option("--pages/--skip-pages", default=True, show_default=True, help="Import WordPress pages (as pages) too.")
 @DRY_RUN
 @with_appcontext
 def import_wordpress_command(path: Path, uploads: Path | None, pages: bool, dry_run: bool) -> None:
@@ -142,7 +142,7 @@ def import_folder_command(path: Path, dry_run: bool) -> None:
     type=click.Path(exists=True, path_type=Path),
     help="Ghost's content/images folder (or a zip of it): the posts' images are brought in from it.",
 )
-@click.option("--pages/--skip-pages", default=True, show_default=True, help="Import Ghost pages as posts.")
+@click.option("--pages/--skip-pages", default=True, show_default=True, help="Import Ghost pages (as pages) too.")
 @DRY_RUN
 @with_appcontext
 def import_ghost_command(path: Path, images: Path | None, pages: bool, dry_run: bool) -> None:
