@@ -199,3 +199,11 @@ class Bylines:
             self.users[username.lower()] = user
             self.without_password.append(username)
         return self.users[username.lower()]
+
+    def account_id(self, username: str, display_name: str) -> int | None:
+        """Return the id of :meth:`account`'s account (stored at once if new): a post credited by id does not
+        join the account's collection of posts, whose history every later flush would go through again."""
+        user = self.account(username, display_name)
+        if user is not None and user.id is None:
+            db.session.flush([user])
+        return user.id if user is not None else None

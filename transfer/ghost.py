@@ -23,7 +23,6 @@ from models import LegacyAddress
 from models import Post
 from models import PostKind
 from models import PostStatus
-from models import User
 from models import slugify
 from models import tags_named
 from models import unique_slug
@@ -156,12 +155,12 @@ def _authors_by_post(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return by_post
 
 
-def _account(author: dict[str, Any] | None, bylines: Bylines) -> User | None:
-    """Return the account for a Ghost author, known by the slug of their profile (made a safe username)."""
+def _account_id(author: dict[str, Any] | None, bylines: Bylines) -> int | None:
+    """Return the id of the account for a Ghost author, known by the slug of their profile (made a safe username)."""
     if author is None:
         return None
     username = slugify(str(author.get("slug") or author.get("name") or "author"), max_length=40)
-    return bylines.account(username, str(author.get("name") or ""))
+    return bylines.account_id(username, str(author.get("name") or ""))
 
 
 def _sort_order(row: dict[str, Any]) -> float:
@@ -229,7 +228,7 @@ def _import_post(entry: dict[str, Any], run: _Run) -> None:
         body=body,
         status=status,
         kind=PostKind.page if _is_page(entry) else PostKind.post,
-        author=_account(run.authors.get(key), run.bylines),
+        author_id=_account_id(run.authors.get(key), run.bylines),
         tags=tags_named(list(dict.fromkeys(name[:60] for name in run.tags.get(key, [])))),
         published_at=published_at,
         created_at=created_at,

@@ -296,7 +296,7 @@ def _import_item(item: Element, run: _Run) -> None:
         status=POST_STATUSES.get(status, PostStatus.draft),
         kind=PostKind.page if kind == "page" else PostKind.post,
         comments_open=text_of(item, "wp:comment_status") != "closed",
-        author=run.bylines.account(login := text_of(item, "dc:creator"), names.get(login, login)),
+        author_id=run.bylines.account_id(login := text_of(item, "dc:creator"), names.get(login, login)),
         tags=tags_named([name for name in dict.fromkeys(categories) if name.lower() != "uncategorized"]),
         published_at=published_at,
         created_at=published_at or datetime.now(UTC),
@@ -321,8 +321,10 @@ def _brought_before(addresses: set[str], origin: str, title: str) -> bool:
     """Tell whether an earlier import of this blog brought the item whose plain permalinks are ``addresses``.
 
     Every WordPress blog numbers its posts from 1, so ``/?p=5`` may lead to a post of another blog moved in
-    before: the item is then known by its title among the posts imported from its own blog.
+    before: the item is then known by its title among the posts imported from its own blog. Only then are titles
+    searched, so a file of new items costs one look-up per address, not a scan of the blog per item.
     """
+    taken_by_another_blog = False
     for address in addresses:
         existing = db.session.get(LegacyAddress, address)
         if existing is None:
@@ -332,6 +334,9 @@ def _brought_before(addresses: set[str], origin: str, title: str) -> bool:
             return db.session.get(Post, existing.post_id).title == title
         if earlier == origin:
             return True
+        taken_by_another_blog = True
+    if not taken_by_another_blog:
+        return False
     namesakes = db.session.scalars(select(Post.id).where(Post.title == title))
     return any(origin_of(post_id) == origin for post_id in namesakes)
 
