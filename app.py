@@ -34,6 +34,7 @@ import pagecache
 import pageserver
 import ratelimits
 import stored_settings
+from account.tables import User
 from database import MAX_DATABASE_ID
 from database import db
 from extensions import csrf
@@ -49,7 +50,6 @@ from markup import highlight
 from models import Comment
 from models import Post
 from models import Tag
-from models import User
 from reading import recent_posts
 from requestid import ENVIRON_KEY as REQUEST_ID
 from requestid import RequestIdMiddleware
@@ -195,18 +195,19 @@ def register_request_id(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the database, CSRF protection, rate limiter and page cache to the app."""
-    # The schema is models.py and the tables kept beside their rules: all of them must be in the metadata that
-    # db.create_all() builds and the migrations compare, whatever else has been imported so far.
+    # The schema is models.py and the tables kept beside their rules (accounts, old addresses, the desk, imports):
+    # all of them must be in the metadata that db.create_all() builds and the migrations compare.
     import account.tables  # noqa: F401
+    import admin.tables  # noqa: F401
     import audit  # noqa: F401
-    import owner_tables  # noqa: F401
+    import slugs  # noqa: F401
     import transfer.tables  # noqa: F401
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
-    import admin
+    from admin import dashboard
 
-    app.before_request(admin.raise_request_limit)  # first: CSRF protection reads the form, and so its size
+    app.before_request(dashboard.raise_request_limit)  # first: CSRF protection reads the form, and so its size
     csrf.init_app(app)
     if not app.config["RATELIMIT_STORAGE_URI"]:
         shared_file = ratelimits.storage_uri(Path(app.instance_path) / "ratelimits.db")
@@ -230,15 +231,15 @@ class DatabaseId(IntegerConverter):
 def register_blueprints(app: Flask) -> None:
     """Attach the readers' pages, the owner's admin area, uploaded images and the machine endpoints."""
     app.url_map.converters["int"] = DatabaseId
-    import admin
     import blog
     import comments
     import feeds
     import uploads
+    from admin import dashboard
 
     app.register_blueprint(blog.bp)
     app.register_blueprint(comments.bp)
-    app.register_blueprint(admin.bp)  # with account.pages.bp and moderation.bp inside it
+    app.register_blueprint(dashboard.bp)  # with account.pages.bp and moderation.bp inside it
     app.register_blueprint(uploads.bp)
     app.register_blueprint(feeds.bp)
 

@@ -16,11 +16,11 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
+from account.tables import User
 from commenters import client_ip_hash
 from database import UTCDateTime
 from database import db
 from database import now_utc
-from models import User
 
 
 class AuditEntry(db.Model):

@@ -19,13 +19,15 @@ from sqlalchemy import text
 import audit
 import commenters
 import demo
-import moderation
 import search
 import transfer.commands
-import trash
 from account import passwords
 from account.logins import purge_old_login_failures
+from account.tables import User
+from account.tables import UserRole
 from account.two_factor import turn_off_two_factor
+from admin import moderation
+from admin import trash
 from database import database_problem
 from database import db
 from localtime import format_stamp
@@ -33,8 +35,6 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
-from models import User
-from models import UserRole
 from schema import init_db
 
 CLI = ".venv/bin/flask --app app"  # how a fresh shell runs these commands, with no virtual environment active

@@ -27,8 +27,8 @@ from models import PostStatus
 from models import Tag
 from models import post_tags
 from models import recount_comments
-from models import slugify
-from models import tags_named
+from slugs import slugify
+from slugs import tags_named
 
 WELCOME_TITLE = "Welcome to Inkwell"
 WELCOME_BODY = """\

@@ -1,5 +1,5 @@
 """Forms: every limit, the comment forms, and what all forms share (control characters, CSRF for cached
-pages, signed timestamps). An account's forms are in account/forms.py; the post editor's form is in editor.py,
+pages, signed timestamps). An account's forms are in account/forms.py; the post editor's form is in admin/post_form.py,
 its limits here with the others."""
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def refuse_nul_characters(*, multipart_too: bool = False) -> None:
     PostgreSQL cannot store it (it would be a 500 rather than a clear 400).
 
     A multipart form (the post editor, with its image) is only read once the admin area has raised the size
-    limit: admin.py calls this again with ``multipart_too``.
+    limit: admin/dashboard.py calls this again with ``multipart_too``.
 
     :raise 400: naming the problem.
     """

@@ -1,7 +1,8 @@
-"""The schema (posts, tags, comments, accounts) and the small methods that belong to one row.
+"""The schema of what readers see (posts, tags, comments) and the small methods that belong to one row.
 
-Nothing here reads a request: what readers may see is in reading.py, accounts in account/. The connection, the
-UTC type and the SQLAlchemy object are in database.py. May import only that and the leaves (markup).
+Nothing here reads a request: what readers may see is in reading.py. The accounts are in account/tables.py, the
+slugs and old addresses in slugs.py, each beside its rules; they point here, never the other way round. The
+connection, the UTC type and the SQLAlchemy object are in database.py. May import only that and the leaves (markup).
 """
 
 from __future__ import annotations
@@ -9,14 +10,12 @@ from __future__ import annotations
 import html
 import re
 import secrets
-import unicodedata
 from datetime import datetime
 from datetime import timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from flask_login import UserMixin
 from sqlalchemy import Boolean
 from sqlalchemy import Column
 from sqlalchemy import Enum
@@ -41,8 +40,6 @@ from sqlalchemy.orm import validates
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql import Update
-from werkzeug.security import check_password_hash
-from werkzeug.security import generate_password_hash
 
 from database import UTCDateTime
 from database import db
@@ -86,81 +83,6 @@ class BodyFormat(StrEnum):
 
     def render_comment(self, body: str) -> str:
         return render_comment_html(body) if self is BodyFormat.html else render_comment(body)
-
-
-class UserRole(StrEnum):
-    admin = "admin"
-    author = "author"
-
-
-def slugify(text: str, max_length: int = 80) -> str:
-    """Return a URL-safe slug that keeps letters of every script ("Café déjà vu" → "café-déjà-vu")."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    slug = re.sub(r"[^\w]+", "-", text).strip("-_")
-    return slug[:max_length].rstrip("-") or "post"
-
-
-class User(UserMixin, db.Model):
-    """Someone who writes: an ``admin`` manages everything, an ``author`` only their own posts."""
-
-    __tablename__ = "users"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(40), unique=True)
-    display_name: Mapped[str] = mapped_column(String(80))
-    password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[UserRole] = mapped_column(Enum(UserRole, native_enum=False), default=UserRole.author)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    # Part of every login session and remember-me cookie; a new password changes it, ending them all.
-    session_version: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8), server_default="")
-    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")  # since the last success
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Two-factor authentication (see account/two_factor.py): the authenticator app's shared secret, when turned on,
-    # and the time step of the last code accepted, so that no code works twice.
-    totp_secret: Mapped[str | None] = mapped_column(String(32))
-    totp_last_step: Mapped[int] = mapped_column(default=0, server_default="0")
-
-    posts: Mapped[list[Post]] = relationship(back_populates="author")
-    # account/tables.py adds the account's own rows: recovery_codes, login_failures, login_sessions.
-
-    login_token = None  # this request's login session (see start_login_session), not a column
-
-    def set_password(self, password: str) -> None:
-        """Set a new password, end every login session's cookies (a new session version) and the account-wide lock.
-
-        account.passwords.give_password also forgets the login sessions and each network's failures: use that.
-        """
-        self.password_hash = generate_password_hash(password)
-        self.session_version = secrets.token_hex(8)
-        self.failed_logins, self.locked_until = 0, None
-
-    def is_locked(self) -> bool:
-        """Whether the account-wide lock (failures from many networks) is on."""
-        return self.locked_until is not None and self.locked_until > now_utc()
-
-    @property
-    def has_two_factor(self) -> bool:
-        return self.totp_secret is not None
-
-    def get_id(self) -> str:
-        """The id Flask-Login keeps in the session and the remember-me cookie: the user, the session version (a new
-        password ends every session) and, once logged in, the login session (logging out ends this one)."""
-        login = f"{self.id}:{self.session_version}"
-        return f"{login}:{self.login_token}" if self.login_token else login
-
-    def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == UserRole.admin
-
-    def can_edit(self, post: Post) -> bool:
-        """Admins edit every post; authors only their own."""
-        return self.is_admin or post.author_id == self.id
-
-    def __repr__(self) -> str:
-        return f"<User {self.username}>"
 
 
 post_tags = Table(
@@ -212,17 +134,16 @@ class Post(db.Model):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
-    # Set while the post is in the trash (trash.py): readers see it nowhere, and it comes back as it was. The
+    # Set while the post is in the trash (admin/trash.py): readers see it nowhere, and it comes back as it was. The
     # username, not the account: the trash still says who when the account is gone.
     trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     trashed_by: Mapped[str | None] = mapped_column(String(40))
 
-    author: Mapped[User | None] = relationship(back_populates="posts")
+    # The account who wrote it, a relationship with its type in account/tables.py, where User lives.
+    author = relationship("User", back_populates="posts")
     tags: Mapped[list[Tag]] = relationship(
         secondary=post_tags, back_populates="posts", order_by=lambda: func.lower(Tag.name)
     )
-    old_slugs: Mapped[list[SlugRedirect]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
-    legacy_addresses: Mapped[list[LegacyAddress]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     comments: Mapped[list[Comment]] = relationship(
         back_populates="post", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -324,9 +245,9 @@ class Post(db.Model):
     def is_trashed(self) -> bool:
         return self.trashed_at is not None
 
-    def move_to_trash(self, by: User) -> None:
+    def move_to_trash(self, by_username: str) -> None:
         """Hide the post from readers, with its comments, keeping everything else as it is for a restore."""
-        self.trashed_at, self.trashed_by = now_utc(), by.username
+        self.trashed_at, self.trashed_by = now_utc(), by_username
         self._keep_updated_at()
 
     def restore_from_trash(self) -> None:
@@ -355,15 +276,6 @@ class Post(db.Model):
         return f"<Post {self.slug}>"
 
 
-class LegacyAddress(db.Model):
-    """An address a post had on another blog engine (``/?p=123``, ``/2019/05/slug/``), redirected with a 301."""
-
-    __tablename__ = "legacy_addresses"
-
-    path: Mapped[str] = mapped_column(String(300), primary_key=True)
-    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
-
-
 UPDATE_WORTH_SHOWING = timedelta(days=1)
 WORDS_PER_MINUTE = 230
 FIRST_IMAGE = re.compile(r'<img [^>]*src="([^"]+)"')
@@ -371,27 +283,6 @@ FIRST_IMAGE = re.compile(r'<img [^>]*src="([^"]+)"')
 
 def new_revision() -> str:
     return secrets.token_hex(8)
-
-
-class SlugRedirect(db.Model):
-    """An address a post had before its slug changed, so old links keep working (301)."""
-
-    __tablename__ = "slug_redirects"
-
-    old_slug: Mapped[str] = mapped_column(String(200), primary_key=True)
-    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
-
-
-class TagRedirect(db.Model):
-    """An address a tag had before it was renamed or merged into another, so old links keep working (301).
-
-    A slug is either a tag's or an old address, never both: a tag taking a slug back removes its redirect.
-    """
-
-    __tablename__ = "tag_redirects"
-
-    old_slug: Mapped[str] = mapped_column(String(80), primary_key=True)
-    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), index=True)
 
 
 class Comment(db.Model):
@@ -509,44 +400,3 @@ def _recount_all_statement() -> Update:
     )
     # updated_at is set to itself: a new comment does not make the post "updated".
     return update(Post).values(comment_count=approved, updated_at=Post.updated_at)
-
-
-def tags_named(names: list[str]) -> list[Tag]:
-    """Return the tags with these names, creating the missing ones (matched by slug, so "Travel" = "travel").
-
-    A name whose slug a tag had before it was renamed or merged gives that tag: the owner said they are one.
-    """
-    tags = []
-    for name in names:
-        slug = slugify(name)
-        tag = db.session.scalar(select(Tag).where(Tag.slug == slug)) or tag_redirected_from(slug)
-        if tag is None:
-            tag = Tag(name=name, slug=slug)
-            db.session.add(tag)
-        if tag not in tags:
-            tags.append(tag)
-    return tags
-
-
-def tag_redirected_from(old_slug: str) -> Tag | None:
-    """Return the tag that had ``old_slug`` before it was renamed or merged into another, if any."""
-    query = select(Tag).join(TagRedirect, TagRedirect.tag_id == Tag.id).where(TagRedirect.old_slug == old_slug)
-    return db.session.scalar(query)
-
-
-def unique_slug(base: str, post: Post | None = None) -> str:
-    """Return ``base``, or ``base-2``, ``base-3``…: the first address no other post uses or used before.
-
-    A post in the trash keeps its address: it comes back there when restored.
-    """
-    taken_now = select(Post.slug).where(Post.slug.startswith(base, autoescape=True))
-    taken_before = select(SlugRedirect.old_slug).where(SlugRedirect.old_slug.startswith(base, autoescape=True))
-    if post is not None and post.id is not None:
-        taken_now = taken_now.where(Post.id != post.id)
-        taken_before = taken_before.where(SlugRedirect.post_id != post.id)
-    taken = set(db.session.scalars(taken_now)) | set(db.session.scalars(taken_before))
-    candidate, number = base, 1
-    while candidate in taken:
-        number += 1
-        candidate = f"{base}-{number}"
-    return candidate

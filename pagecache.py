@@ -47,17 +47,17 @@ from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from account.tables import User
+from admin.tables import SiteSetting
 from database import db
 from extensions import cache
 from models import Comment
 from models import CommentStatus
-from models import LegacyAddress
 from models import Post
-from models import SlugRedirect
 from models import Tag
-from models import TagRedirect
-from models import User
-from owner_tables import SiteSetting
+from slugs import LegacyAddress
+from slugs import SlugRedirect
+from slugs import TagRedirect
 
 log = logging.getLogger(__name__)
 

@@ -35,13 +35,13 @@ from database import now_utc
 from localtime import month_start
 from localtime import zone_name
 from models import Comment
-from models import LegacyAddress
 from models import Post
 from models import PostKind
-from models import SlugRedirect
 from models import Tag
 from models import post_tags
-from models import tag_redirected_from
+from slugs import LegacyAddress
+from slugs import SlugRedirect
+from slugs import tag_redirected_from
 
 
 def published_posts() -> Select[tuple[Post]]:

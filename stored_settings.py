@@ -31,10 +31,10 @@ from sqlalchemy import text
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
+from account.tables import User
+from admin.tables import SiteSetting
 from database import db
 from database import now_utc
-from models import User
-from owner_tables import SiteSetting
 from pagecache import SETTINGS
 from pagecache import generation_of
 from settings import EDITABLE_SETTINGS

@@ -1,6 +1,6 @@
 """Logging in: the password, the lock-out after repeated failures (per network, and for the account), the login
 sessions a logout ends, the signed note that carries a right password to the second step, and where a login may
-lead next. admin.py's login views call these; ``User`` lives in models.py, the tables in tables.py.
+lead next. admin/dashboard.py's login views call these; ``User`` and the tables are in tables.py.
 May import account.tables, models and the leaves.
 """
 
@@ -30,10 +30,10 @@ from werkzeug.security import generate_password_hash
 
 from account.tables import LoginFailures
 from account.tables import LoginSession
+from account.tables import User
 from database import db
 from database import id_from
 from database import now_utc
-from models import User
 
 LOCK_AFTER_FAILURES = 5  # wrong passwords or codes in a row from one network lock that network out
 ACCOUNT_LOCK_AFTER_FAILURES = 20  # from all networks together: a password alone no longer logs in

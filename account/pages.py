@@ -1,8 +1,8 @@
 """The account's own pages under /admin/account: whether two-factor authentication is on, turning it on with the
 QR code and a first code, turning it off, and new recovery codes; each change asks for the password again.
 
-A blueprint nested in the admin blueprint (see admin.py), whose hooks it shares: login required, the audit log,
-the nav counts. May import the account's rules, commenters and models.
+A blueprint nested in the admin blueprint (see admin/dashboard.py), whose hooks it shares: login required, the
+audit log, the nav counts. May import the account's rules, commenters and models.
 """
 
 from __future__ import annotations

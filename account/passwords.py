@@ -10,9 +10,9 @@ import re
 import audit
 from account.logins import forget_logins
 from account.logins import user_named
+from account.tables import User
+from account.tables import UserRole
 from database import db
-from models import User
-from models import UserRole
 from safetext import NOT_IN_ONE_LINE
 
 PASSWORD_MIN_LENGTH = 10

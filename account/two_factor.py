@@ -25,8 +25,8 @@ from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from account.tables import RecoveryCode
+from account.tables import User
 from database import db
-from models import User
 
 RECOVERY_CODE_COUNT = 10
 RECOVERY_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o or 1/l/i to misread

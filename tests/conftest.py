@@ -25,6 +25,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 
+from account.tables import User
+from account.tables import UserRole
 from app import create_app
 from database import db
 from database import now_utc
@@ -45,9 +47,7 @@ from helpers import wait_until_healthy
 from models import Post
 from models import PostStatus
 from models import Tag
-from models import User
-from models import UserRole
-from models import slugify
+from slugs import slugify
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

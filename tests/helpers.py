@@ -41,10 +41,10 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
+from admin.moderation import moderate
 from database import db
 from markup import SAFE_PROTOCOLS
 from models import Comment
-from moderation import moderate
 from transfer.common import ImportResult
 from transfer.export import export_json
 from transfer.inkwell import import_data

@@ -16,6 +16,8 @@ from sqlalchemy.orm import selectinload
 import models
 from account.logins import user_named
 from account.tables import LoginFailures
+from account.tables import User
+from account.tables import UserRole
 from database import db
 from database import now_utc
 from helpers import PASSWORD
@@ -29,8 +31,7 @@ from helpers import post_comment
 from helpers import submit_post
 from models import Post
 from models import PostStatus
-from models import SlugRedirect
-from models import UserRole
+from slugs import SlugRedirect
 
 
 def stored_post(app, **filters) -> Post | None:
@@ -521,7 +522,7 @@ def test_create_author_command_makes_an_author(app, runner, monkeypatch):
     monkeypatch.setenv("ADMIN_PASSWORD", PASSWORD)
     assert runner.invoke(args=["create-author", "writer"]).exit_code == 0
     with app.app_context():
-        assert db.session.scalars(select(models.User.role)).one() == UserRole.author
+        assert db.session.scalars(select(User.role)).one() == UserRole.author
 
 
 def test_set_password_command_lets_an_account_in_with_the_new_password(app, runner, make_user, monkeypatch):

@@ -7,6 +7,8 @@ import html
 from sqlalchemy import func
 from sqlalchemy import select
 
+from account.tables import UserRole
+from admin.tables import PostAutosave
 from database import db
 from forms import POST_MAX
 from helpers import csrf_token
@@ -14,8 +16,6 @@ from helpers import form_fields
 from helpers import log_in
 from helpers import page_text
 from helpers import submit_post
-from models import UserRole
-from owner_tables import PostAutosave
 
 
 def autosave(client, post_id: int, **words: str):

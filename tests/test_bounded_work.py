@@ -12,13 +12,13 @@ from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
 
+from account.tables import UserRole
 from database import db
 from database import now_utc
 from helpers import page_text
 from models import Comment
 from models import CommentStatus
 from models import Post
-from models import UserRole
 from stored_settings import saved_settings
 
 MAX_STATEMENTS = 4

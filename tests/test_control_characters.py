@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 import pytest
 from sqlalchemy import select
 
+from account.tables import User
 from database import db
 from helpers import ATOM
 from helpers import csrf_token
@@ -21,7 +22,6 @@ from helpers import stored_comments
 from models import Comment
 from models import CommentStatus
 from models import Post
-from models import User
 
 REFUSED = "invisible control characters"
 # NUL cannot be stored by PostgreSQL at all, so rows written behind the form's back use the others.

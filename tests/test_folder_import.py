@@ -14,9 +14,9 @@ from sqlalchemy import select
 from database import db
 from helpers import count
 from helpers import page_text
-from models import LegacyAddress
 from models import Post
 from models import Tag
+from slugs import LegacyAddress
 from transfer.common import ImportSummary
 from transfer.common import TransferError
 from transfer.static_site import import_static_site

@@ -6,6 +6,8 @@ import html
 
 from sqlalchemy import select
 
+from account.tables import UserRole
+from admin.tables import PostVersion
 from audit import AuditEntry
 from database import db
 from helpers import csrf_token
@@ -14,8 +16,6 @@ from helpers import log_in
 from helpers import page_text
 from helpers import submit_post
 from models import Post
-from models import UserRole
-from owner_tables import PostVersion
 
 
 def versions_of(app, post_id: int) -> list[PostVersion]:

@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 import html5lib
 import pytest
 
+from account.tables import UserRole
 from forms import COMMENT_MAX
 from forms import POST_MAX
 from helpers import PATHOLOGICAL
@@ -27,7 +28,6 @@ from markup import excerpt_of
 from markup import plain_text
 from markup import render_comment
 from markup import render_post
-from models import UserRole
 
 ATTACKS = {
     "script_tag": "<script>alert(1)</script>",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from account.tables import UserRole
+from admin.moderation import COMMENTS_PER_QUEUE_PAGE
+from admin.moderation import moderate
 from commenters import COMMENTER_COOKIE
 from database import db
 from helpers import approve
@@ -16,9 +19,6 @@ from helpers import queue_action
 from helpers import send_form_on_page
 from models import Comment
 from models import CommentStatus
-from models import UserRole
-from moderation import COMMENTS_PER_QUEUE_PAGE
-from moderation import moderate
 from settings import ModerationPolicy
 from spam import policy_verdict
 

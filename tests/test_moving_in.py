@@ -8,6 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from account.tables import User
+from account.tables import UserRole
 from audit import AuditEntry
 from database import db
 from helpers import PASSWORD_HASH
@@ -21,9 +23,7 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import Tag
-from models import User
-from models import UserRole
-from models import tags_named
+from slugs import tags_named
 from transfer import common
 from transfer import wordpress
 from transfer.record import undo_import

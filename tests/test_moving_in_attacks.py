@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import moving_in
+from account.tables import UserRole
+from admin import moving_in
 from database import db
 from helpers import count
 from helpers import csrf_token
@@ -18,7 +19,6 @@ from helpers import media_folder
 from helpers import page_text
 from helpers import submit_post
 from models import Post
-from models import UserRole
 from transfer import wordpress
 from transfer.tables import ImportRecord
 

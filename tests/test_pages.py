@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from account.tables import UserRole
 from database import db
 from helpers import SETTINGS
 from helpers import log_in
@@ -17,7 +18,6 @@ from helpers import settings_form
 from helpers import submit_post
 from models import Post
 from models import PostKind
-from models import UserRole
 
 
 def stored(app, column, slug: str = "about-me"):

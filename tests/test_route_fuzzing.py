@@ -20,6 +20,8 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from account.tables import RecoveryCode
+from account.tables import User
+from account.tables import UserRole
 from database import db
 from helpers import csrf_token
 from helpers import log_in
@@ -27,8 +29,6 @@ from helpers import post_comment
 from models import Comment
 from models import Post
 from models import Tag
-from models import User
-from models import UserRole
 
 EXAMPLES = 2_000 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 120
 FUZZ = settings(

@@ -13,6 +13,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from account.tables import UserRole
+from admin.tables import SiteSetting
 from audit import AuditEntry
 from database import db
 from database import now_utc
@@ -27,8 +29,6 @@ from helpers import page_text
 from helpers import post_comment
 from helpers import save
 from helpers import settings_form
-from models import UserRole
-from owner_tables import SiteSetting
 
 
 def saved(app) -> dict[str, object]:

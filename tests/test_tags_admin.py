@@ -10,6 +10,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from account.tables import UserRole
 from database import db
 from helpers import StatementCounter
 from helpers import csrf_token
@@ -23,7 +24,6 @@ from helpers import wipe
 from models import Post
 from models import PostStatus
 from models import Tag
-from models import UserRole
 from transfer.common import TransferError
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
+from account.tables import UserRole
 from app import create_app
 from database import db
 from helpers import log_in
@@ -20,7 +21,6 @@ from helpers import submit_post
 from models import Comment
 from models import Post
 from models import PostStatus
-from models import UserRole
 
 ZURICH = "Europe/Zurich"
 LATE_ON_MARCH_31 = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)  # 1 April, 01:30 in Zurich (summer time, +2)

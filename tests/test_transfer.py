@@ -21,6 +21,8 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
+from account.tables import User
+from account.tables import UserRole
 from database import db
 from database import now_utc
 from helpers import DATABASES
@@ -42,8 +44,6 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
-from models import User
-from models import UserRole
 from transfer import inkwell
 from transfer.backup import backup
 from transfer.common import TransferError

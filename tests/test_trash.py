@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy import update
 
+from account.tables import UserRole
 from audit import AuditEntry
 from database import db
 from database import now_utc
@@ -28,7 +29,6 @@ from helpers import wipe
 from models import Comment
 from models import Post
 from models import PostStatus
-from models import UserRole
 
 
 def stored(app, post_id: int) -> Post | None:

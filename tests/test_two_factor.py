@@ -14,6 +14,8 @@ from werkzeug.test import TestResponse
 
 from account import logins
 from account.tables import RecoveryCode
+from account.tables import User
+from account.tables import UserRole
 from database import db
 from helpers import ACCOUNT
 from helpers import PASSWORD
@@ -29,8 +31,6 @@ from helpers import post_comment
 from helpers import shown_key
 from helpers import turn_on
 from helpers import wipe
-from models import User
-from models import UserRole
 from transfer.common import TransferError
 
 

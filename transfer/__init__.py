@@ -9,5 +9,5 @@ blog as one transaction (a dry run, or kept with a record of what it created, in
 undone); ``common`` holds what they share (``TransferError``, ``ImportSummary``, ``ImportResult``, the one size
 limit, the ``Tracker`` progress hook, ``has_content``); ``commands`` are their ``flask`` commands. Every file to
 import may come from someone else, so nothing in it is trusted more than what a stranger types. The admin's data
-pages (``/admin/data``, and ``/admin/import`` in moving_in.py) and the CLI call these modules.
+pages (``/admin/data``, and ``/admin/import`` in admin/moving_in.py) and the CLI call these modules.
 """

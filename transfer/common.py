@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy import select
 
+from account.tables import User
+from account.tables import UserRole
 from database import db
 from models import Comment
 from models import Post
-from models import User
-from models import UserRole
 
 SET_PASSWORD = ".venv/bin/flask --app app set-password NAME"
 NO_PASSWORD = "!"  # no password's hash: the account cannot log in until an administrator sets a password

@@ -18,16 +18,16 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from account.tables import User
 from database import db
 from images import is_stored_name
 from images import uploads_folder
 from models import Comment
-from models import LegacyAddress
 from models import Post
-from models import SlugRedirect
 from models import Tag
-from models import TagRedirect
-from models import User
+from slugs import LegacyAddress
+from slugs import SlugRedirect
+from slugs import TagRedirect
 
 FORMAT = "inkwell-export"
 VERSION = 1

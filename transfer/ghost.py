@@ -19,13 +19,13 @@ from typing import Any
 
 from database import db
 from models import BodyFormat
-from models import LegacyAddress
 from models import Post
 from models import PostKind
 from models import PostStatus
-from models import slugify
-from models import tags_named
-from models import unique_slug
+from slugs import LegacyAddress
+from slugs import slugify
+from slugs import tags_named
+from slugs import unique_slug
 from transfer.common import Bylines
 from transfer.common import ImportSummary
 from transfer.common import Tracker

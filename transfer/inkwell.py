@@ -27,6 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 import pagecache
 import search
 from account.tables import RecoveryCode
+from account.tables import User
+from account.tables import UserRole
 from database import db
 from forms import TAG_DESCRIPTION_MAX
 from images import UploadError
@@ -37,16 +39,14 @@ from markup import is_web_address
 from models import BodyFormat
 from models import Comment
 from models import CommentStatus
-from models import LegacyAddress
 from models import Post
 from models import PostKind
 from models import PostStatus
-from models import SlugRedirect
 from models import Tag
-from models import TagRedirect
-from models import User
-from models import UserRole
 from models import recount_comments
+from slugs import LegacyAddress
+from slugs import SlugRedirect
+from slugs import TagRedirect
 from transfer.common import IMPORT_MAX_BYTES
 from transfer.common import ImportResult
 from transfer.common import Tracker

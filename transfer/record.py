@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
+from account.tables import User
 from database import db
 from database import now_utc
 from images import is_stored_name
@@ -28,7 +29,6 @@ from images import uploads_folder
 from models import Comment
 from models import Post
 from models import Tag
-from models import User
 from models import post_tags
 from transfer.common import NO_PASSWORD
 from transfer.common import ImportSummary

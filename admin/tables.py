@@ -18,11 +18,11 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 
+from account.tables import User
 from database import UTCDateTime
 from database import db
 from database import now_utc
 from models import BodyFormat
-from models import User
 
 
 class PostVersion(db.Model):

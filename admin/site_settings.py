@@ -1,7 +1,7 @@
 """/admin/settings: the blog's title, description, author, language, footer and comment policy, changed by an
 administrator and used at once by every worker and server (stored_settings.py keeps them).
 
-Its blueprint is nested in the admin one (see admin.py), whose hooks it shares: login required, the NUL check,
+Its blueprint is nested in the admin one (see dashboard.py), whose hooks it shares: login required, the NUL check,
 the audit log (one entry for each setting changed, with its old and new value), the nav counts.
 """
 

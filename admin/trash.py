@@ -1,7 +1,7 @@
 """The trash, under /admin/trash: deleted posts, kept with their comments but shown to no reader, until the owner
 restores them as they were or deletes them forever; `purge` deletes for good those kept over TRASH_KEEP_DAYS.
 
-Its blueprint is nested in the admin one (see admin.py), whose hooks it shares: login required, the audit log.
+Its blueprint is nested in the admin one (see dashboard.py), whose hooks it shares: login required, the audit log.
 Moving a post here is the editor's "Delete" (editor.py); what readers see leaves trashed posts out by the rule
 itself (``Post.is_published``).
 """
@@ -24,14 +24,14 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from admin.editor import posts_visible_to
 from database import db
 from database import now_utc
-from editor import posts_visible_to
 from models import Comment
 from models import Post
 from reading import paginate
 
-# Nested in the admin blueprint (see admin.py), whose hooks it shares: login required, the audit log.
+# Nested in the admin blueprint (see dashboard.py), whose hooks it shares: login required, the audit log.
 bp = Blueprint("trash", __name__, url_prefix="/trash")
 
 TRASHED_PER_PAGE = 50

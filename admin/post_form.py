@@ -36,9 +36,9 @@ from localtime import from_local
 from models import BodyFormat
 from models import Post
 from models import PostStatus
-from models import SlugRedirect
+from slugs import SlugRedirect
 
-# Nested in the admin blueprint (see admin.py), whose hooks it shares: login required, the request size an image
+# Nested in the admin blueprint (see dashboard.py), whose hooks it shares: login required, the request size an image
 # needs, the audit log, the nav counts.
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]

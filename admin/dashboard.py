@@ -1,6 +1,6 @@
 """The owner's side under /admin: login, the dashboard, the audit log, export and import.
 
-The account's (account/pages.py), moderation's (moderation.py), post-writing (editor.py), tags' (tags_admin.py)
+The account's (account/pages.py), moderation's (moderation.py), post-writing (editor.py), tags' (tags.py)
 and settings (site_settings.py) pages are blueprints nested in this one, sharing its hooks.
 """
 
@@ -28,14 +28,6 @@ from sqlalchemy.orm import contains_eager
 
 import account.pages
 import audit
-import autosave
-import editor
-import history
-import moderation
-import moving_in
-import site_settings
-import tags_admin
-import trash
 from account.forms import LoginForm
 from account.forms import SecondFactorForm
 from account.logins import AccountLocked
@@ -49,13 +41,23 @@ from account.logins import safe_next
 from account.logins import start_login_session
 from account.logins import user_for_session
 from account.logins import user_waiting_for_code
+from account.tables import User
 from account.two_factor import check_second_factor
+from admin import autosave
+from admin import editor
+from admin import history
+from admin import moderation
+from admin import moving_in
+from admin import site_settings
+from admin import tags
+from admin import trash
+from admin.editor import posts_visible_to
+from admin.moderation import comments_visible_to
 from audit import AuditEntry
 from commenters import client_ip_hash
 from database import count_of
 from database import db
 from database import now_utc
-from editor import posts_visible_to
 from extensions import limiter
 from extensions import login_manager
 from forms import refuse_nul_characters
@@ -63,8 +65,6 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
-from models import User
-from moderation import comments_visible_to
 from reading import paginate
 from transfer.common import TransferError
 from transfer.export import export_json
@@ -80,7 +80,7 @@ bp.register_blueprint(trash.bp)  # /admin/trash: deleted posts, restored as they
 bp.register_blueprint(history.bp)  # /admin/posts/<id>/history: a post's versions, compared and restored
 bp.register_blueprint(autosave.bp)  # /admin/posts/<id>/autosave: what is typed, kept by the editor itself
 bp.register_blueprint(moving_in.bp)  # /admin/import: moving in from WordPress, Ghost or a static site, and undo
-bp.register_blueprint(tags_admin.bp)  # /admin/tags: the tags with their posts, renaming, merging, deleting
+bp.register_blueprint(tags.bp)  # /admin/tags: the tags with their posts, renaming, merging, deleting
 bp.register_blueprint(site_settings.bp)  # /admin/settings: the title, author, language, comment policy...
 
 ADMIN_REQUEST_LIMIT_FACTOR = 4

@@ -1,8 +1,8 @@
 """Writing posts, under /admin/posts: the list with its filters, the editor (preview, image upload) and deleting.
 
-Its blueprint is nested in the admin one (see admin.py), whose hooks it shares: login required, the NUL check,
+Its blueprint is nested in the admin one (see dashboard.py), whose hooks it shares: login required, the NUL check,
 the audit log, the nav counts. A post sent after the login expired goes through the login page and comes back
-here (`carry_post`, `restore_carried_post`): admin.py imports this module, never the other way round.
+here (`carry_post`, `restore_carried_post`): dashboard.py imports this module, never the other way round.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-import autosave
-import history
+from account.tables import User
+from admin import autosave
+from admin import history
+from admin.post_form import PostForm
 from database import db
 from database import now_utc
 from extensions import csrf
@@ -47,15 +49,13 @@ from models import BodyFormat
 from models import Post
 from models import PostKind
 from models import PostStatus
-from models import SlugRedirect
-from models import User
-from models import slugify
-from models import tags_named
-from models import unique_slug
-from post_form import PostForm
 from reading import paginate
+from slugs import SlugRedirect
+from slugs import slugify
+from slugs import tags_named
+from slugs import unique_slug
 
-# Nested in the admin blueprint (see admin.py), whose hooks it shares: login required, the request size an image
+# Nested in the admin blueprint (see dashboard.py), whose hooks it shares: login required, the request size an image
 # needs, the audit log, the nav counts.
 bp = Blueprint("editor", __name__, url_prefix="/posts")
 
@@ -367,7 +367,7 @@ def delete_post(post_id: int) -> ResponseReturnValue:
     keep_days = current_app.config["TRASH_KEEP_DAYS"]
     if request.method == "GET":
         return render_template("admin/confirm_delete.html", post=post, keep_days=keep_days)
-    post.move_to_trash(current_user)
+    post.move_to_trash(current_user.username)
     db.session.commit()
     flash(
         f"Moved “{post.title}” and its comments to the trash: readers no longer see them. "

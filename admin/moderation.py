@@ -1,7 +1,7 @@
 """Moderating comments: ``moderate()``, the one way a comment is approved, held, marked as spam or deleted (the
 queue, the email links and the command line all call it), and the pages under /admin/comments.
 
-Its blueprint is nested in the admin one (see admin.py), whose hooks it shares: login required, the NUL check,
+Its blueprint is nested in the admin one (see dashboard.py), whose hooks it shares: login required, the NUL check,
 the audit log, the menu counts. It may import the rules below it (notifications, account, forms, models), never admin.
 """
 
@@ -35,6 +35,8 @@ from sqlalchemy.orm import selectinload
 
 import notifications
 from account.logins import safe_next
+from account.tables import User
+from admin.tables import ModerationUndo
 from database import db
 from database import id_from
 from database import now_utc
@@ -44,8 +46,6 @@ from models import BodyFormat
 from models import Comment
 from models import CommentStatus
 from models import Post
-from models import User
-from owner_tables import ModerationUndo
 from reading import paginate
 
 COMMENTS_PER_QUEUE_PAGE = 50
@@ -58,7 +58,7 @@ COMMENT_ACTIONS = {
     "delete": (None, "Deleted"),
 }
 
-# Nested in the admin blueprint (see admin.py), whose hooks it shares: login required, the audit log, the nav counts.
+# Nested in the admin blueprint (see dashboard.py), whose hooks it shares: login required, audit log, nav counts.
 bp = Blueprint("moderation", __name__, url_prefix="/comments")
 
 

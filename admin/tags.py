@@ -1,7 +1,7 @@
 """Managing tags, under /admin/tags: every tag with how many posts carry it, renaming one (its old address
 redirects), its description, merging one tag into another, and deleting one (its posts stay).
 
-Its blueprint is nested in the admin one (see admin.py), whose hooks it shares: login required, the NUL check,
+Its blueprint is nested in the admin one (see dashboard.py), whose hooks it shares: login required, the NUL check,
 the audit log, the nav counts. Authors may read the list; only administrators change tags, which every author's
 posts share. Public pages follow by themselves: changing a tag renews the page cache's generations (pagecache.py).
 """
@@ -47,13 +47,13 @@ from forms import checks_its_own_characters
 from forms import strip_whitespace
 from models import Post
 from models import Tag
-from models import TagRedirect
 from models import post_tags
-from models import slugify
 from reading import paginate
 from search import reindex_on
+from slugs import TagRedirect
+from slugs import slugify
 
-# Nested in the admin blueprint (see admin.py), whose hooks it shares.
+# Nested in the admin blueprint (see dashboard.py), whose hooks it shares.
 bp = Blueprint("tags", __name__, url_prefix="/tags")
 
 TAGS_PER_ADMIN_PAGE = 100

@@ -21,13 +21,13 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
+from account.tables import User
+from admin.tables import PostVersion
 from database import db
 from database import now_utc
 from localtime import format_stamp
 from models import Post
-from models import User
-from models import tags_named
-from owner_tables import PostVersion
+from slugs import tags_named
 
 bp = Blueprint("history", __name__, url_prefix="/posts/<int:post_id>/history")
 

@@ -19,14 +19,14 @@ from wtforms import StringField
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
+from account.tables import User
+from admin.tables import PostAutosave
 from database import db
 from database import now_utc
 from forms import EXCERPT_MAX
 from forms import POST_MAX
 from forms import TITLE_MAX
 from models import Post
-from models import User
-from owner_tables import PostAutosave
 
 bp = Blueprint("autosave", __name__, url_prefix="/posts/<int:post_id>/autosave")
 
