@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = {"app", "gunicorn.conf", "cli", "transfer.commands"}  # they build or drive the app
 FACTORY = {"app", "gunicorn.conf"}  # nothing else may import them
 STORAGE = {"database", "models", "slugs", "account.tables", "transfer.tables", "admin.tables"}
-LEAVES = {"extensions", "localtime", "markup", "ratelimits", "requestid", "safetext", "settings"}
+LEAVES = {"extensions", "localtime", "markup", "ratelimits", "requestid", "safetext", "sanitizer", "settings"}
 LAYERS = ("entry point", "page", "rule", "storage", "leaf")
 
 

@@ -21,13 +21,13 @@ from helpers import problems
 from markup import COMMENT_ATTRIBUTES
 from markup import COMMENT_TAGS
 from markup import MAX_BLOCK_LEVEL
-from markup import MAX_HTML_DEPTH
 from markup import POST_ATTRIBUTES
 from markup import POST_TAGS
 from markup import excerpt_of
 from markup import plain_text
 from markup import render_comment
 from markup import render_post
+from sanitizer import MAX_HTML_DEPTH
 
 ATTACKS = {
     "script_tag": "<script>alert(1)</script>",

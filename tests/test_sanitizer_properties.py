@@ -29,9 +29,9 @@ from markup import COMMENT_TAGS
 from markup import POST_ATTRIBUTES
 from markup import POST_TAGS
 from markup import SAFE_PROTOCOLS
-from markup import KeepLeadingNewlineInPre
 from markup import render_comment
 from markup import render_post
+from sanitizer import KeepLeadingNewlineInPre
 
 settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("fuzz", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
