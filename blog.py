@@ -34,8 +34,6 @@ from pagecache import fresh_token
 from pagecache import page_changes_at
 from reading import Page
 from reading import archive_months
-from reading import comment_page_number
-from reading import comment_thread
 from reading import month_bounds
 from reading import neighbours
 from reading import page_of
@@ -49,8 +47,10 @@ from reading import published_tag
 from reading import requested_page
 from reading import tag_redirected_to
 from reading import tags_with_counts
-from reading import thread_pages
 from reading import visible_comments
+from threads import comment_page_number
+from threads import comment_thread
+from threads import thread_pages
 
 bp = Blueprint("blog", __name__)
 

@@ -17,8 +17,8 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
-from reading import comment_page_number
 from reading import visible_comments
+from threads import comment_page_number
 
 
 def titles_on(html: str) -> list[str]:

@@ -1,0 +1,119 @@
+"""How a post's comments read as a conversation: threads in time order, replies under what they answer, pages
+counted in threads, and the page that shows a given comment. Which comments a commenter sees is reading.py's rule
+(``Comment.is_visible_to``); this module only arranges them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from functools import cache
+
+from sqlalchemy import bindparam
+from sqlalchemy import exists
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Select
+
+from database import UTCDateTime
+from database import db
+from models import Comment
+
+MAX_REPLY_DEPTH = 3
+
+
+def comment_thread(comments: list[Comment], max_depth: int = MAX_REPLY_DEPTH) -> list[tuple[Comment, int]]:
+    """Order comments, given oldest first, as threads, each followed by its replies, oldest first at every level.
+
+    Rows with just ``id`` and ``parent_id`` do as well as comments.
+
+    Returns ``(comment, depth)`` pairs. Depth stops at ``max_depth``: deeper replies are shown at that
+    level, after the comment they answer (as WordPress does). A reply whose parent is not shown starts
+    a thread of its own.
+    """
+    shown = {comment.id for comment in comments}
+    replies: dict[int | None, list[Comment]] = defaultdict(list)
+    for comment in comments:
+        replies[comment.parent_id if comment.parent_id in shown else None].append(comment)
+    thread: list[tuple[Comment, int]] = []
+    stack = [(comment, 1) for comment in reversed(replies[None])]
+    while stack:
+        comment, depth = stack.pop()
+        thread.append((comment, min(depth, max_depth)))
+        stack.extend((reply, depth + 1) for reply in reversed(replies[comment.id]))
+    return thread
+
+
+def thread_pages(thread: list[tuple[Comment, int]], per_page: int) -> list[list[tuple[Comment, int]]]:
+    """Split a thread into pages of ``per_page`` top-level comments, each with all its replies (as WordPress does).
+
+    Pages are counted in top-level comments so that the page of any comment is a count, not a layout: see
+    :func:`comment_page_number`.
+    """
+    pages: list[list[tuple[Comment, int]]] = [[]]
+    roots = 0
+    for comment, depth in thread:
+        if depth == 1:
+            if roots == per_page:
+                pages.append([])
+                roots = 0
+            roots += 1
+        pages[-1].append((comment, depth))
+    return pages
+
+
+def comment_page_number(comment: Comment, commenter_key: str | None, per_page: int) -> int | None:
+    """Return the page of the post's comments that shows ``comment`` to this commenter, or ``None`` if hidden.
+
+    The page follows from how many threads start before the comment's own thread: one count, however long
+    the conversation.
+    """
+    if not comment.is_visible_to(commenter_key):
+        return None
+    root_id, root_created_at = _thread_root(comment, commenter_key)
+    place = {"post_id": comment.post_id, "key": commenter_key, "at": root_created_at, "root_id": root_id}
+    earlier_roots = db.session.scalar(_earlier_threads_statement(), place)
+    return (earlier_roots or 0) // per_page + 1
+
+
+def _thread_root(comment: Comment, commenter_key: str | None) -> tuple[int, datetime]:
+    """Return the id and time of the first comment of the thread ``comment`` is shown in.
+
+    The shown ancestors are read in one recursive statement: a chain of replies a thousand deep costs one
+    statement, not one per ancestor. ``UNION`` (not ``UNION ALL``) ends even on a loop of parents.
+    """
+    ancestors = (
+        select(Comment.id, Comment.parent_id, Comment.created_at)
+        .where(Comment.id == comment.id)
+        .cte("ancestors", recursive=True)
+    )
+    parent = aliased(Comment)
+    ancestors = ancestors.union(
+        select(parent.id, parent.parent_id, parent.created_at).where(
+            parent.id == ancestors.c.parent_id,
+            parent.post_id == comment.post_id,
+            parent.is_visible_to(commenter_key),
+        )
+    )
+    rows = db.session.execute(select(ancestors)).all()
+    shown = {row.id for row in rows}
+    root = next((row for row in rows if row.parent_id not in shown), comment)
+    return root.id, root.created_at
+
+
+@cache
+def _earlier_threads_statement() -> Select[tuple[int]]:
+    """Count the threads shown before a thread's first comment (built once: it runs for every comment posted).
+
+    A thread starts at a shown comment whose parent is not shown (usually: has none).
+    """
+    parent = aliased(Comment)
+    key = bindparam("key")
+    at, root_id = bindparam("at", type_=UTCDateTime()), bindparam("root_id")
+    return select(func.count(Comment.id)).where(
+        Comment.post_id == bindparam("post_id"),
+        Comment.is_visible_to(key),
+        (Comment.created_at < at) | ((Comment.created_at == at) & (Comment.id < root_id)),
+        Comment.parent_id.is_(None) | ~exists().where(parent.id == Comment.parent_id, parent.is_visible_to(key)),
+    )
