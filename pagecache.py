@@ -1,5 +1,6 @@
-"""When cached pages change: generations, renewed after the commits that change what a page shows, and the
-stores that hold them and the pages. pageserver.py serves the pages; it imports this module, never the reverse.
+"""When cached pages change: generations, renewed after the commits that change what a page shows, and which
+stores hold them and the pages (the stores themselves: cachestores.py). pageserver.py serves the pages; it imports
+this module, never the reverse.
 
 Invalidation is by generation. Every cached page's key includes the generations of what it shows:
 ``settings`` and ``posts`` (every page: the title and the sidebar's recent posts), ``comments`` (listings show
@@ -23,12 +24,9 @@ If the store fails (Redis stopped), pages are served uncached and a warning is l
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 import secrets
-import struct
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -40,7 +38,6 @@ from flask import current_app
 from flask import g
 from flask import has_app_context
 from flask import request
-from flask_caching.backends.filesystemcache import FileSystemCache as FlaskFileSystemCache
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import inspect
@@ -49,6 +46,8 @@ from sqlalchemy.orm import Session
 
 from account.tables import User
 from admin.tables import SiteSetting
+from cachestores import store_set
+from cachestores import warn_store_failure
 from database import db
 from extensions import cache
 from models import Comment
@@ -103,13 +102,11 @@ CACHED_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "feeds.sitemap": WHOLE_BLOG,
     "feeds.sitemap_page": WHOLE_BLOG,
 }
-WARNING_INTERVAL = 60.0
 # Rows whose every change shows on pages of posts (a tag's name, description or old address, too).
 ADDRESSED_ROWS = (Post, Tag, SlugRedirect, TagRedirect, LegacyAddress)
 
 TokenIssuer = Callable[[str], str]  # given the secret key, issue a token
 token_issuers: dict[str, TokenIssuer] = {}
-_last_warning = [0.0]
 
 
 def init_app(app: Flask) -> None:
@@ -121,7 +118,7 @@ def init_app(app: Flask) -> None:
         config.setdefault("CACHE_REDIS_URL", config["REDIS_URL"])
         config.setdefault("CACHE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
     else:
-        config.setdefault("CACHE_TYPE", "pagecache.BoundedFileSystemCache")
+        config.setdefault("CACHE_TYPE", "cachestores.BoundedFileSystemCache")
         config.setdefault("CACHE_DIR", f"{app.instance_path}/cache/pages")
         config.setdefault("CACHE_GENERATIONS_DIR", f"{app.instance_path}/cache/generations")
         config.setdefault("CACHE_THRESHOLD", 5000)
@@ -150,61 +147,6 @@ def _generation_store_for(app: Flask) -> Any:
         return pages
     directory = app.config.get("CACHE_GENERATIONS_DIR", f"{app.instance_path}/cache/generations")
     return FileSystemCache(directory, threshold=0, default_timeout=0)
-
-
-class BoundedFileSystemCache(FlaskFileSystemCache):
-    """Flask-Caching's file cache, spread over 256 folders that are each kept under their share of the threshold.
-
-    cachelib's own threshold keeps a count in a file shared by every worker and, once past it, reads every file
-    of the cache on every store, evicting the entries that never expire first. Here a store looks only at its
-    own folder, of at most ``threshold / 256`` entries, so it costs the same whether the cache holds ten pages
-    or a million addresses were tried.
-    """
-
-    FOLDERS = 256
-
-    def __init__(self, cache_dir: str, threshold: int = 500, *args: Any, **kwargs: Any) -> None:
-        super().__init__(cache_dir, 0, *args, **kwargs)  # no shared count, no scan of the whole cache
-        self._folder_limit = -(-threshold // self.FOLDERS) if threshold else 0
-
-    def _get_filename(self, key: str) -> str:
-        flat = super()._get_filename(key)
-        directory, name = os.path.split(flat)
-        return os.path.join(directory, name[:2], name)
-
-    def set(self, key: str, value: Any, timeout: int | None = None, mgmt_element: bool = False) -> bool:
-        filename = self._get_filename(key)
-        folder = os.path.dirname(filename)
-        try:
-            os.makedirs(folder, exist_ok=True)
-            if self._folder_limit and not os.path.exists(filename):
-                self._make_room(folder)
-        except OSError:
-            log.warning("Cannot prepare the page cache folder %s", folder, exc_info=True)
-            return False
-        return super().set(key, value, timeout, mgmt_element)
-
-    def _make_room(self, folder: str) -> None:
-        """Remove the folder's expired entries, then those expiring soonest, until one more fits."""
-        names = [name for name in os.listdir(folder) if not name.endswith(self._fs_transaction_suffix)]
-        if len(names) < self._folder_limit:
-            return
-        expiries = []
-        for name in names:
-            path = os.path.join(folder, name)
-            try:
-                with open(path, "rb") as file:
-                    expiries.append((struct.unpack("I", file.read(4))[0] or float("inf"), path))
-            except (OSError, struct.error):
-                expiries.append((0, path))
-        now = time.time()
-        expiries.sort()
-        excess = len(names) - self._folder_limit + 1
-        for index, (expires, path) in enumerate(expiries):
-            if index >= excess and expires >= now:
-                break
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
 
 
 def note_version(store: Any, version: str) -> None:
@@ -402,22 +344,3 @@ def renew_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def forget_after_rollback(session: Session) -> None:
     session.info.pop("page_cache_changes", None)
-
-
-# The store, which may fail
-
-
-def store_set(store: Any, key: str, value: Any, timeout: int | None = None) -> None:
-    """Store ``value``; a failing store is logged, and the page is served uncached, never refused."""
-    try:
-        store.set(key, value, timeout=timeout)
-    except Exception as error:  # noqa: BLE001
-        warn_store_failure(error)
-
-
-def warn_store_failure(error: Exception) -> None:
-    """Log a failing store once a minute, not once a request."""
-    now = time.monotonic()
-    if now - _last_warning[0] >= WARNING_INTERVAL or _last_warning[0] == 0.0:
-        _last_warning[0] = now
-        log.warning("Page cache unavailable, serving pages uncached: %s", error)

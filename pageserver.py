@@ -34,6 +34,8 @@ from werkzeug.http import http_date
 from werkzeug.http import parse_date
 from werkzeug.http import parse_etags
 
+from cachestores import store_set
+from cachestores import warn_store_failure
 from pagecache import CACHED_ENDPOINTS
 from pagecache import KEY_ENVIRON
 from pagecache import STORED_ARG_NAMES
@@ -43,9 +45,7 @@ from pagecache import generation_store
 from pagecache import is_generation
 from pagecache import note_version
 from pagecache import page_store
-from pagecache import store_set
 from pagecache import token_issuers
-from pagecache import warn_store_failure
 
 COOKIE_PREFIX = "inkwell_"
 PAGE_KEY = "inkwell:page:"

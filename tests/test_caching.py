@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-import pagecache
+import cachestores
 import pageserver
 from database import db
 from database import now_utc
@@ -267,7 +267,7 @@ def test_unknown_query_arguments_are_answered_but_not_stored(cached_app, make_po
 
 
 def test_a_stopped_cache_store_means_uncached_pages_and_one_log_line(make_app, make_post, caplog, monkeypatch):
-    monkeypatch.setattr(pagecache, "_last_warning", [0.0])  # warnings are once a minute per process
+    monkeypatch.setattr(cachestores, "_last_warning", [0.0])  # warnings are once a minute per process
     app = make_app(PAGE_CACHE=True, REDIS_URL="redis://127.0.0.1:1/0", RATELIMIT_STORAGE_URI="memory://")
     post = make_post("Resilient")
 
@@ -389,7 +389,7 @@ def test_a_flood_of_distinct_addresses_evicts_no_generation_and_costs_the_site_n
 
 def test_the_page_store_stays_within_its_threshold_at_a_constant_cost_per_page(tmp_path):
     """Without SITE_URL each host has its own pages: however many there are, a store looks at one small folder."""
-    store = pagecache.BoundedFileSystemCache(str(tmp_path / "pages"), threshold=256, default_timeout=3600)
+    store = cachestores.BoundedFileSystemCache(str(tmp_path / "pages"), threshold=256, default_timeout=3600)
     for n in range(3000):
         store.set(f"inkwell:page:{n}", {"body": n})
 

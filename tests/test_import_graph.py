@@ -15,7 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = {"app", "gunicorn.conf", "cli", "transfer.commands"}  # they build or drive the app
 FACTORY = {"app", "gunicorn.conf"}  # nothing else may import them
 STORAGE = {"database", "models", "slugs", "account.tables", "transfer.tables", "admin.tables"}
-LEAVES = {"extensions", "localtime", "markup", "ratelimits", "requestid", "safetext", "sanitizer", "settings"}
+LEAVES = {
+    "cachestores",
+    "extensions",
+    "localtime",
+    "markup",
+    "ratelimits",
+    "requestid",
+    "safetext",
+    "sanitizer",
+    "settings",
+}
 LAYERS = ("entry point", "page", "rule", "storage", "leaf")
 
 

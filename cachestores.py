@@ -1,0 +1,93 @@
+"""The stores behind the page cache, and what happens when one fails: pages are served uncached, never refused.
+
+``BoundedFileSystemCache`` keeps pages in files under instance/ with a cost per store that does not grow with the
+number of addresses tried; Redis (``REDIS_URL``) needs nothing of ours. Knows nothing of pages or generations:
+pagecache.py decides what is stored, pageserver.py serves it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import struct
+import time
+from typing import Any
+
+from flask_caching.backends.filesystemcache import FileSystemCache as FlaskFileSystemCache
+
+log = logging.getLogger(__name__)
+
+WARNING_INTERVAL = 60.0
+_last_warning = [0.0]
+
+
+class BoundedFileSystemCache(FlaskFileSystemCache):
+    """Flask-Caching's file cache, spread over 256 folders that are each kept under their share of the threshold.
+
+    cachelib's own threshold keeps a count in a file shared by every worker and, once past it, reads every file
+    of the cache on every store, evicting the entries that never expire first. Here a store looks only at its
+    own folder, of at most ``threshold / 256`` entries, so it costs the same whether the cache holds ten pages
+    or a million addresses were tried.
+    """
+
+    FOLDERS = 256
+
+    def __init__(self, cache_dir: str, threshold: int = 500, *args: Any, **kwargs: Any) -> None:
+        super().__init__(cache_dir, 0, *args, **kwargs)  # no shared count, no scan of the whole cache
+        self._folder_limit = -(-threshold // self.FOLDERS) if threshold else 0
+
+    def _get_filename(self, key: str) -> str:
+        flat = super()._get_filename(key)
+        directory, name = os.path.split(flat)
+        return os.path.join(directory, name[:2], name)
+
+    def set(self, key: str, value: Any, timeout: int | None = None, mgmt_element: bool = False) -> bool:
+        filename = self._get_filename(key)
+        folder = os.path.dirname(filename)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            if self._folder_limit and not os.path.exists(filename):
+                self._make_room(folder)
+        except OSError:
+            log.warning("Cannot prepare the page cache folder %s", folder, exc_info=True)
+            return False
+        return super().set(key, value, timeout, mgmt_element)
+
+    def _make_room(self, folder: str) -> None:
+        """Remove the folder's expired entries, then those expiring soonest, until one more fits."""
+        names = [name for name in os.listdir(folder) if not name.endswith(self._fs_transaction_suffix)]
+        if len(names) < self._folder_limit:
+            return
+        expiries = []
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                with open(path, "rb") as file:
+                    expiries.append((struct.unpack("I", file.read(4))[0] or float("inf"), path))
+            except (OSError, struct.error):
+                expiries.append((0, path))
+        now = time.time()
+        expiries.sort()
+        excess = len(names) - self._folder_limit + 1
+        for index, (expires, path) in enumerate(expiries):
+            if index >= excess and expires >= now:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+
+def store_set(store: Any, key: str, value: Any, timeout: int | None = None) -> None:
+    """Store ``value``; a failing store is logged, and the page is served uncached, never refused."""
+    try:
+        store.set(key, value, timeout=timeout)
+    except Exception as error:  # noqa: BLE001
+        warn_store_failure(error)
+
+
+def warn_store_failure(error: Exception) -> None:
+    """Log a failing store once a minute, not once a request."""
+    now = time.monotonic()
+    if now - _last_warning[0] >= WARNING_INTERVAL or _last_warning[0] == 0.0:
+        _last_warning[0] = now
+        log.warning("Page cache unavailable, serving pages uncached: %s", error)
