@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -90,6 +91,43 @@ class ControlCharacters:
 
 ONE_LINE = ControlCharacters()
 TEXT = ControlCharacters(keep_line_breaks=True)
+
+
+def one_line_field(
+    label: str,
+    *,
+    field: type[Field] = StringField,
+    clean: Callable[[Any], Any] | None = strip_whitespace,
+    validators: Sequence[Any] = (),
+    **kwargs: Any,
+) -> Any:
+    """Declare a form field of one line: control characters (a line break, a NUL) are refused beside it and taken
+    out of what is shown again, then ``clean`` tidies the rest (the spaces around it, unless told otherwise)."""
+    return _field_refusing(ONE_LINE, field, label, clean, validators, kwargs)
+
+
+def text_field(
+    label: str,
+    *,
+    field: type[Field] = TextAreaField,
+    clean: Callable[[Any], Any] | None = strip_whitespace,
+    validators: Sequence[Any] = (),
+    **kwargs: Any,
+) -> Any:
+    """Declare a form field of several lines, as ``one_line_field`` does, where line breaks and tabs are kept."""
+    return _field_refusing(TEXT, field, label, clean, validators, kwargs)
+
+
+def _field_refusing(
+    characters: ControlCharacters,
+    field: type[Field],
+    label: str,
+    clean: Callable[[Any], Any] | None,
+    validators: Sequence[Any],
+    kwargs: dict[str, Any],
+) -> Any:
+    filters = [characters.remove, *([clean] if clean else [])]
+    return field(label, filters=filters, validators=[characters, *validators], **kwargs)
 
 
 def checks_its_own_characters(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -193,42 +231,37 @@ class CommentForm(FlaskForm):
 
     post: Post | None = None
 
-    name = StringField(
+    name = one_line_field(
         "Name",
-        filters=[ONE_LINE.remove, strip_whitespace],
         validators=[
-            ONE_LINE,
             DataRequired("Please enter your name."),
             Length(max=NAME_MAX, message=f"Your name can be at most {NAME_MAX} characters long."),
         ],
         render_kw={"autocomplete": "name", "maxlength": NAME_MAX},
     )
-    email = EmailField(
+    email = one_line_field(
         "Email (optional, never shown)",
-        filters=[ONE_LINE.remove, strip_whitespace],
+        field=EmailField,
         validators=[
-            ONE_LINE,
             Optional(),
             Length(max=EMAIL_MAX, message=f"An email address can be at most {EMAIL_MAX} characters long."),
             Email("Please enter a valid email address, like name@example.com, or leave it empty."),
         ],
         render_kw={"autocomplete": "email", "maxlength": EMAIL_MAX},
     )
-    website = URLField(
+    website = one_line_field(
         "Website (optional)",
-        filters=[ONE_LINE.remove, strip_whitespace],
+        field=URLField,
         validators=[
-            ONE_LINE,
             Optional(),
             Length(max=WEBSITE_MAX, message=f"A website address can be at most {WEBSITE_MAX} characters long."),
         ],
         render_kw={"autocomplete": "url", "maxlength": WEBSITE_MAX, "placeholder": "https://"},
     )
-    body = TextAreaField(
+    body = text_field(
         "Comment",
-        filters=[TEXT.remove],
+        clean=None,
         validators=[
-            TEXT,
             DataRequired("Please write a comment."),
             Length(max=COMMENT_MAX, message=f"A comment can be at most {COMMENT_MAX:,} characters long."),
         ],
@@ -290,11 +323,10 @@ class CommentForm(FlaskForm):
 class CommentEditForm(FlaskForm):
     """The owner corrects a comment's text; it is sanitized exactly like a reader's."""
 
-    body = TextAreaField(
+    body = text_field(
         "Comment",
-        filters=[TEXT.remove],
+        clean=None,
         validators=[
-            TEXT,
             DataRequired("A comment cannot be empty; mark it as spam or delete it instead."),
             Length(max=COMMENT_MAX, message=f"A comment can be at most {COMMENT_MAX:,} characters long."),
         ],

@@ -13,7 +13,6 @@ from wtforms import Field
 from wtforms import HiddenField
 from wtforms import SelectField
 from wtforms import StringField
-from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf
 from wtforms.validators import DataRequired
@@ -23,15 +22,15 @@ from wtforms.validators import ValidationError
 
 from database import db
 from forms import EXCERPT_MAX
-from forms import ONE_LINE
 from forms import POST_MAX
 from forms import SLUG_MAX
 from forms import SLUG_PATTERN
 from forms import TAG_MAX
 from forms import TAGS_PER_POST
-from forms import TEXT
 from forms import TITLE_MAX
+from forms import one_line_field
 from forms import strip_whitespace
+from forms import text_field
 from localtime import from_local
 from models import BodyFormat
 from models import Post
@@ -49,11 +48,9 @@ class PostForm(FlaskForm):
 
     editing: Post | None = None
 
-    title = StringField(
+    title = one_line_field(
         "Title",
-        filters=[ONE_LINE.remove, strip_whitespace],
         validators=[
-            ONE_LINE,
             DataRequired("Please give the post a title."),
             Length(max=TITLE_MAX, message=f"A title can be at most {TITLE_MAX} characters long."),
         ],
@@ -69,11 +66,10 @@ class PostForm(FlaskForm):
     )
     format = HiddenField(validators=[Optional(), AnyOf(list(BodyFormat))])  # none sent: the post's stays
     based_on = HiddenField()  # the post's newest version when the form was shown: a later one means a conflict
-    body = TextAreaField(
+    body = text_field(
         "Text (Markdown)",
-        filters=[TEXT.remove],
+        clean=None,
         validators=[
-            TEXT,
             Length(
                 max=POST_MAX,
                 message=f"A post can be at most {POST_MAX:,} characters long. Please split it into two posts.",
@@ -81,17 +77,14 @@ class PostForm(FlaskForm):
         ],
         render_kw={"rows": 18},
     )
-    excerpt = TextAreaField(
+    excerpt = text_field(
         "Excerpt (optional)",
-        filters=[TEXT.remove, strip_whitespace],
-        validators=[TEXT, Length(max=EXCERPT_MAX, message=f"An excerpt can be at most {EXCERPT_MAX} characters long.")],
+        validators=[Length(max=EXCERPT_MAX, message=f"An excerpt can be at most {EXCERPT_MAX} characters long.")],
         description="Shown in lists of posts and search results. Leave empty to use the start of the text.",
         render_kw={"rows": 3},
     )
-    tags = StringField(
+    tags = one_line_field(
         "Tags",
-        filters=[ONE_LINE.remove, strip_whitespace],
-        validators=[ONE_LINE],
         description="Separated by commas, for example: travel, notes. New tags are created as needed.",
     )
     status = SelectField(

@@ -25,7 +25,6 @@ from wtforms import Field
 from wtforms import HiddenField
 from wtforms import IntegerField
 from wtforms import SelectField
-from wtforms import StringField
 from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
@@ -35,10 +34,9 @@ from wtforms.validators import NumberRange
 from wtforms.validators import ValidationError
 
 from extensions import csrf
-from forms import ONE_LINE
-from forms import TEXT
 from forms import checks_its_own_characters
-from forms import strip_whitespace
+from forms import one_line_field
+from forms import text_field
 from localtime import format_stamp
 from markup import is_web_address
 from settings import EDITABLE_SETTINGS
@@ -165,61 +163,51 @@ class SettingsForm(FlaskForm):
     """The editable settings, each field named after its setting in lower case (``blog_title``: BLOG_TITLE)."""
 
     version = HiddenField()  # stored_settings.settings_version() when the form was shown
-    blog_title = StringField(
+    blog_title = one_line_field(
         LABELS["BLOG_TITLE"],
-        filters=[ONE_LINE.remove, strip_whitespace],
         validators=[
-            ONE_LINE,
             DataRequired("Please give the blog a title."),
             Length(max=BLOG_TITLE_MAX, message=f"The title can be at most {BLOG_TITLE_MAX} characters long."),
         ],
     )
-    blog_description = StringField(
+    blog_description = one_line_field(
         LABELS["BLOG_DESCRIPTION"],
-        filters=[ONE_LINE.remove, strip_whitespace],
         validators=[
-            ONE_LINE,
             Length(max=DESCRIPTION_MAX, message=f"The description can be at most {DESCRIPTION_MAX} characters long."),
         ],
         description="One sentence under the title, and what search engines show about the blog.",
     )
-    blog_author = StringField(
+    blog_author = one_line_field(
         LABELS["BLOG_AUTHOR"],
-        filters=[ONE_LINE.remove, strip_whitespace],
         validators=[
-            ONE_LINE,
             Length(max=AUTHOR_MAX, message=f"The name can be at most {AUTHOR_MAX} characters long."),
         ],
         description="Shown at the foot of every page, and named as the author in the feeds where a post has no "
         "author of its own. Leave empty to name the blog instead.",
     )
-    blog_author_bio = TextAreaField(
+    blog_author_bio = text_field(
         LABELS["BLOG_AUTHOR_BIO"],
-        filters=[TEXT.remove, strip_whitespace],
-        validators=[TEXT, Length(max=BIO_MAX, message=f"This can be at most {BIO_MAX} characters long.")],
+        validators=[Length(max=BIO_MAX, message=f"This can be at most {BIO_MAX} characters long.")],
         description="Plain text, a sentence or two, shown with the author's name at the foot of every page.",
         render_kw={"rows": 3},
     )
-    blog_language = StringField(
+    blog_language = one_line_field(
         LABELS["BLOG_LANGUAGE"],
-        filters=[ONE_LINE.remove, strip_whitespace],
-        validators=[ONE_LINE, DataRequired("Please give the language the blog is written in, like en.")],
+        validators=[DataRequired("Please give the language the blog is written in, like en.")],
         description="The language the posts are written in, as a language tag: en, de, fr, pt-BR, zh-Hant. "
         "Browsers, screen readers and feed readers use it.",
         render_kw={"maxlength": 35, "autocapitalize": "none", "spellcheck": "false"},
     )
-    blog_timezone = StringField(
+    blog_timezone = one_line_field(
         LABELS["BLOG_TIMEZONE"],
-        filters=[ONE_LINE.remove, strip_whitespace],
-        validators=[ONE_LINE, DataRequired("Please give the blog's time zone, like UTC or Europe/Zurich.")],
+        validators=[DataRequired("Please give the blog's time zone, like UTC or Europe/Zurich.")],
         description="The time zone of every date and time on the blog and in the admin area, as a name from the "
         "time zone database: UTC, Europe/Zurich, America/New_York, Asia/Tokyo. Times already saved keep their moment.",
         render_kw={"maxlength": 64, "autocapitalize": "none", "spellcheck": "false"},
     )
-    blog_footer = TextAreaField(
+    blog_footer = text_field(
         LABELS["BLOG_FOOTER"],
-        filters=[TEXT.remove, strip_whitespace],
-        validators=[TEXT, Length(max=FOOTER_MAX, message=f"The footer can be at most {FOOTER_MAX} characters long.")],
+        validators=[Length(max=FOOTER_MAX, message=f"The footer can be at most {FOOTER_MAX} characters long.")],
         description="Plain text at the foot of every page, such as a copyright or licence line.",
         render_kw={"rows": 2},
     )
@@ -243,10 +231,10 @@ class SettingsForm(FlaskForm):
         render_kw={"inputmode": "numeric"},
     )
 
-    blog_menu = MenuField(
+    blog_menu = text_field(
         LABELS["BLOG_MENU"],
-        filters=[TEXT.remove],
-        validators=[TEXT],
+        field=MenuField,
+        clean=None,
         description="The links at the top of every page, in order, one a line: a label, then |, then the address. "
         "A page: About | /pages/about. A tag: Travel | /tags/travel. Or any web address: Code | https://example.com",
         render_kw={"rows": 6, "spellcheck": "false"},

@@ -29,22 +29,19 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from wtforms import Field
-from wtforms import StringField
-from wtforms import TextAreaField
 from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
 from database import db
-from forms import ONE_LINE
 from forms import SLUG_PATTERN
 from forms import TAG_DESCRIPTION_MAX
 from forms import TAG_MAX
 from forms import TAG_SLUG_MAX
-from forms import TEXT
 from forms import checks_its_own_characters
-from forms import strip_whitespace
+from forms import one_line_field
+from forms import text_field
 from models import Post
 from models import Tag
 from models import post_tags
@@ -73,31 +70,26 @@ class TagForm(FlaskForm):
     editing: Tag
     clash: Tag | None = None
 
-    name = StringField(
+    name = one_line_field(
         "Name",
-        filters=[ONE_LINE.remove, one_line],
+        clean=one_line,
         validators=[
-            ONE_LINE,
             DataRequired("Please give the tag a name."),
             Length(max=TAG_MAX, message=f"A tag's name can be at most {TAG_MAX} characters long."),
         ],
     )
-    slug = StringField(
+    slug = one_line_field(
         "Address (slug)",
-        filters=[ONE_LINE.remove, strip_whitespace],
         validators=[
-            ONE_LINE,
             Optional(),
             Length(max=TAG_SLUG_MAX, message=f"A slug can be at most {TAG_SLUG_MAX} characters long."),
         ],
         description="The end of the tag page's address, /tags/<slug>. Leave empty to make one from the name. "
         "The old address keeps leading here.",
     )
-    description = TextAreaField(
+    description = text_field(
         "Description (optional)",
-        filters=[TEXT.remove, strip_whitespace],
         validators=[
-            TEXT,
             Length(
                 max=TAG_DESCRIPTION_MAX,
                 message=f"A description can be at most {TAG_DESCRIPTION_MAX} characters long.",
@@ -161,10 +153,10 @@ class MergeForm(FlaskForm):
     editing: Tag
     target: Tag | None = None
 
-    into = StringField(
+    into = one_line_field(
         "Merge into the tag",
-        filters=[ONE_LINE.remove, one_line],
-        validators=[ONE_LINE, DataRequired("Please type the name of the tag to merge this one into.")],
+        clean=one_line,
+        validators=[DataRequired("Please type the name of the tag to merge this one into.")],
         description="Its name, as listed under Tags. This tag's posts get that tag, this tag is deleted, and its "
         "address leads to the other.",
         render_kw={"list": "tag-names", "autocomplete": "off"},
