@@ -50,6 +50,17 @@ def websites_left_out_note(count: int) -> str:
     return f"{count:,} commenters' websites were left out: only http:// and https:// addresses are linked."
 
 
+def accounts_without_password_note(usernames: list[str], *, authors: bool = False) -> str:
+    """Say which accounts an import brought in (or, with ``authors``, made for another blog's authors) without a
+    password, and how to give them one: no password comes from a file someone else made unless the owner asks."""
+    count = len(usernames)
+    if authors:
+        what = f"{'author was' if count == 1 else 'authors were'} given an account"
+    else:
+        what = f"{'account was' if count == 1 else 'accounts were'} imported"
+    return f"{count:,} {what} without a password ({', '.join(usernames)}); set one with `{SET_PASSWORD}`."
+
+
 @dataclass
 class ImportResult:
     """What an import added, and what it left out or changed because the file is not trusted."""
@@ -70,11 +81,7 @@ class ImportResult:
         if self.websites_left_out:
             notes.append(websites_left_out_note(self.websites_left_out))
         if self.accounts_without_password:
-            count = len(self.accounts_without_password)
-            notes.append(
-                f"{count:,} {'account was' if count == 1 else 'accounts were'} imported without a password "
-                f"({', '.join(self.accounts_without_password)}); set one with `{SET_PASSWORD}`."
-            )
+            notes.append(accounts_without_password_note(self.accounts_without_password))
         return notes
 
     def __str__(self) -> str:
@@ -139,11 +146,7 @@ class ImportSummary:
         if self.websites_left_out:
             notes.append(websites_left_out_note(self.websites_left_out))
         if self.accounts_without_password:
-            count = len(self.accounts_without_password)
-            notes.append(
-                f"{count:,} {'author was' if count == 1 else 'authors were'} given an account without a password "
-                f"({', '.join(self.accounts_without_password)}); set one with `{SET_PASSWORD}`."
-            )
+            notes.append(accounts_without_password_note(self.accounts_without_password, authors=True))
         return notes
 
     @property
