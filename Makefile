@@ -7,7 +7,7 @@ WORKERS ?= 2
 TEST_WORKERS ?= auto
 FLASK := $(BIN)/flask --app app
 
-.PHONY: run serve test fuzz lint audit bench lighthouse tools init-db seed-demo clean
+.PHONY: run serve test fuzz lint audit bench lighthouse screenshots tools init-db seed-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,9 +55,13 @@ bench: $(VENV)/.installed-dev
 fuzz: $(VENV)/.installed-dev
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_sanitizer_properties.py tests/test_route_fuzzing.py -q $(PYTEST_ARGS)
 
-# Lighthouse's four scores for the home page and a post with 50 comments, in Debian's Chromium.
+# Lighthouse's scores in Debian's Chromium: home and a post (phone and desktop), and every admin screen.
 lighthouse: $(VENV)/.installed-dev tools
 	$(BIN)/python bench/lighthouse.py
+
+# The README's screenshots (readers' pages at 360, 768 and 1280 px, light and dark; the admin screens) into docs/.
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python bench/screenshots.py
 
 # The import contract (no circle, nothing imports the app, tests share helpers.py) is part of the lint.
 lint: $(VENV)/.installed-dev
