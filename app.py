@@ -34,6 +34,7 @@ import pagecache
 import pageserver
 import ratelimits
 import stored_settings
+import themes
 from account.tables import User
 from database import MAX_DATABASE_ID
 from database import db
@@ -105,6 +106,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     register_blueprints(app)
     register_error_handlers(app)
     register_security_headers(app)
+    themes.init_app(app)  # instance/theme/: templates and static files over the built-in ones
     register_static_fingerprints(app)
     register_template_helpers(app)
     register_commands(app)
@@ -310,8 +312,8 @@ def register_static_fingerprints(app: Flask) -> None:
 
     def fingerprint(filename: str) -> str:
         if filename not in fingerprints:
-            path = Path(app.static_folder or "") / filename
-            content = path.read_bytes() if path.is_file() else b""
+            path = themes.static_file(app, filename)  # the theme's file when it has one
+            content = path.read_bytes() if path is not None and path.is_file() else b""
             fingerprints[filename] = hashlib.blake2b(content, digest_size=5).hexdigest()
         return fingerprints[filename]
 

@@ -34,6 +34,7 @@ from werkzeug.http import http_date
 from werkzeug.http import parse_date
 from werkzeug.http import parse_etags
 
+import themes
 from cachestores import store_set
 from cachestores import warn_store_failure
 from pagecache import CACHED_ENDPOINTS
@@ -81,8 +82,8 @@ def init_app(app: Flask) -> None:
 
 
 def page_version(app: Flask) -> str:
-    """Fingerprint what shapes every page besides the database: the code and the settings."""
-    return code_version(Path(app.root_path)) + settings_version(app.config)
+    """Fingerprint what shapes every page besides the database: the code, the owner's theme and the settings."""
+    return code_version(Path(app.root_path)) + themes.fingerprint(app) + settings_version(app.config)
 
 
 def code_version(root: Path) -> str:

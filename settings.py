@@ -64,6 +64,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "",  # empty: REDIS_URL when set, else a file all workers share (ratelimits.py)
     "REDIS_URL": "",  # e.g. redis://127.0.0.1:6379/0: page cache and rate limits shared by several servers
     "PAGE_CACHE": True,  # serve anonymous readers' pages from the cache (pagecache.py)
+    "THEME_FOLDER": "",  # empty: instance/theme (themes.py); its files replace the built-in ones file by file
     "PROXY_CACHE_SECONDS": 5,  # how long nginx may keep an anonymous page (s-maxage)
     # If the shared store (Redis, the counters file) stops answering, count in memory rather than refuse comments.
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
@@ -121,6 +122,7 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "RATELIMIT_STORAGE_URI": str,
     "REDIS_URL": str,
     "PAGE_CACHE": bool,
+    "THEME_FOLDER": str,
     "PROXY_CACHE_SECONDS": int,
     "MAIL_SERVER": str,
     "MAIL_PORT": int,

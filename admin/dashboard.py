@@ -28,6 +28,7 @@ from sqlalchemy.orm import contains_eager
 
 import account.pages
 import audit
+import themes
 from account.forms import LoginForm
 from account.forms import SecondFactorForm
 from account.logins import AccountLocked
@@ -246,7 +247,10 @@ def dashboard() -> str:
     }
     recent = comments_visible_to(current_user).options(contains_eager(Comment.post))
     recent_comments = db.session.scalars(recent.order_by(Comment.created_at.desc()).limit(5)).all()
-    return render_template("admin/dashboard.html", counts=counts, recent_comments=recent_comments)
+    problems = themes.theme_problems(current_app) if current_user.is_admin else {}
+    return render_template(
+        "admin/dashboard.html", counts=counts, recent_comments=recent_comments, theme_problems=problems
+    )
 
 
 def admin_only(description: str = "Only administrators can export or import the whole blog.") -> None:

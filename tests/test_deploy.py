@@ -133,6 +133,21 @@ def test_nginx_serves_the_stylesheet_itself_compressed_and_cached(nginx):
     assert gzip.decompress(raw) == (ROOT / "static" / "style.css").read_bytes()
 
 
+def test_nginx_serves_the_themes_static_file_over_the_built_in_one(nginx):
+    nginx, instance = nginx
+    themed = instance / "theme" / "static" / "favicon.svg"
+    themed.parent.mkdir(parents=True, exist_ok=True)
+    themed.write_text('<svg xmlns="http://www.w3.org/2000/svg"><title>the owner\'s</title></svg>')
+    try:
+        icon = requests.get(f"{nginx}/static/favicon.svg", timeout=10)
+        stylesheet = requests.get(f"{nginx}/static/style.css", timeout=10)
+    finally:
+        themed.unlink()
+    assert "the owner's" in icon.text and "X-Request-ID" not in icon.headers  # from disk, by nginx
+    assert stylesheet.content == (ROOT / "static" / "style.css").read_bytes()  # what the theme lacks stays built in
+    assert stylesheet.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_nginx_serves_uploaded_images_for_a_year(nginx):
     nginx, instance = nginx
     uploads = instance / "uploads"
