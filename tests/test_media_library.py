@@ -310,7 +310,7 @@ def test_an_image_dropped_or_pasted_into_the_text_is_described_stored_and_insert
         expect(dialog).to_be_visible()
         dialog.get_by_role("button", name="Insert image").click()
         expect(dialog.get_by_role("alert")).to_contain_text("Please describe the image")
-        dialog.get_by_label("Describe the image (alt text)").fill("Boats at dawn")
+        dialog.get_by_label("Description (alt text)").fill("Boats at dawn")
         dialog.get_by_role("button", name="Insert image").click()
 
         expect(dialog).to_be_hidden()
