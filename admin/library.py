@@ -30,6 +30,7 @@ from admin.post_form import PostForm
 from admin.tables import Upload
 from database import db
 from database import now_utc
+from forms import POST_MAX
 from images import UploadError
 from images import image_html
 from images import image_markdown
@@ -217,6 +218,9 @@ def insert_image(form: PostForm, *, html: bool, is_required: bool) -> str | None
         db.session.commit()
     added = snippet(name, alt, html=html)
     body = (form.body.data or "").rstrip()
+    if len(body) + len(added) + 2 > POST_MAX:
+        form.image.errors.append(f"The text is too long to add the image to (at most {POST_MAX:,} characters).")
+        return None
     form.body.data = f"{body}\n\n{added}" if body else added
     form.image_pick.data, form.image_alt.data, form.image_decorative.data = "", "", False
     return added

@@ -21,6 +21,7 @@ from database import now_utc
 from helpers import CHROMIUM
 from helpers import CHROMIUM_FLAGS
 from helpers import PASSWORD
+from helpers import ROOT
 from helpers import csrf_token
 from helpers import log_in
 from helpers import page_text
@@ -29,6 +30,7 @@ from helpers import submit_post
 from models import Post
 
 MEDIA = "/admin/media"
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 def insert_new_image(client, url: str = "/admin/posts/new", **fields):
@@ -308,6 +310,7 @@ def test_an_image_dropped_or_pasted_into_the_text_is_described_stored_and_insert
         text.evaluate(DROP_IMAGE, [b64_png(), kind])
         dialog = page.get_by_role("dialog", name="Describe the image")
         expect(dialog).to_be_visible()
+        screenshot(page, f"editor-image-{kind}-dialog")
         dialog.get_by_role("button", name="Insert image").click()
         expect(dialog.get_by_role("alert")).to_contain_text("Please describe the image")
         dialog.get_by_label("Description (alt text)").fill("Boats at dawn")
@@ -316,11 +319,19 @@ def test_an_image_dropped_or_pasted_into_the_text_is_described_stored_and_insert
         expect(dialog).to_be_hidden()
         expect(page.get_by_role("status").filter(has_text="Image inserted")).to_be_visible()
         value = text.input_value()
+        page.goto(f"{url}/admin/media")
+        screenshot(page, "admin-media")
         browser.close()
     match = re.fullmatch(r"First line\.!\[Boats at dawn\]\(/uploads/([0-9a-f]+\.png)\)\nSecond line\.", value)
     assert match, value
     stored = Path(live_server.folder) / "instance" / "uploads" / match[1]
     assert stored.exists() and stored.read_bytes().startswith(b"\x89PNG")
+
+
+def screenshot(page, name: str) -> None:
+    """Save a full-page screenshot at a desktop's width to test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
 def b64_png() -> str:
