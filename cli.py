@@ -26,6 +26,7 @@ from account.logins import purge_old_login_failures
 from account.tables import User
 from account.tables import UserRole
 from account.two_factor import turn_off_two_factor
+from admin import library
 from admin import moderation
 from admin import trash
 from database import database_problem
@@ -250,13 +251,14 @@ def reindex_command() -> None:
 @click.option("--days", type=click.IntRange(min=0), help="Age in days (default: PURGE_AFTER_DAYS).")
 @with_appcontext
 def purge_command(days: int | None) -> None:
-    """Delete held and spam comments older than PURGE_AFTER_DAYS days (default 30), posts in the trash for more
-    than TRASH_KEEP_DAYS (default 30), audit log entries older than AUDIT_KEEP_DAYS (default 365), and counts of
-    failed logins from networks no longer locked."""
+    """Delete held and spam comments older than PURGE_AFTER_DAYS days (default 30), posts and images in the trash
+    for more than TRASH_KEEP_DAYS (default 30), audit log entries older than AUDIT_KEEP_DAYS (default 365), and
+    counts of failed logins from networks no longer locked."""
     days = current_app.config["PURGE_AFTER_DAYS"] if days is None else days
     click.echo(f"Deleted {moderation.purge_old_comments(days):,} held or spam comments older than {days} days.")
     trashed = current_app.config["TRASH_KEEP_DAYS"]
     click.echo(f"Deleted forever {trash.purge_old_trash(trashed):,} posts in the trash for over {trashed} days.")
+    click.echo(f"Deleted forever {library.purge_old_uploads(trashed):,} images in the trash for over {trashed} days.")
     keep = current_app.config["AUDIT_KEEP_DAYS"]
     click.echo(f"Deleted {audit.purge_old_entries(keep):,} audit log entries older than {keep} days.")
     click.echo(f"Forgot {purge_old_login_failures():,} counts of failed logins from networks no longer locked.")

@@ -8,6 +8,7 @@ pixel is decoded: the pixels of every frame together must fit in ``UPLOAD_MAX_PI
 
 from __future__ import annotations
 
+import html
 import io
 import os
 import re
@@ -216,10 +217,11 @@ def _encode(image: Image.Image, kind: str) -> bytes:
 
 
 def image_markdown(name: str, alt: str = "Describe the image") -> str:
-    """Return the Markdown that embeds an uploaded image."""
-    return f"![{alt}]({url_for('uploads.serve_upload', name=name)})"
+    """Return the Markdown that embeds an uploaded image, its description's brackets and backslashes escaped."""
+    escaped = alt.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+    return f"![{escaped}]({url_for('uploads.serve_upload', name=name)})"
 
 
 def image_html(name: str, alt: str = "Describe the image") -> str:
     """Return the HTML that embeds an uploaded image, for a post written in HTML (an imported one)."""
-    return f'<img src="{url_for("uploads.serve_upload", name=name)}" alt="{alt}">'
+    return f'<img src="{url_for("uploads.serve_upload", name=name)}" alt="{html.escape(alt, quote=True)}">'

@@ -1,7 +1,7 @@
 """The owner's side under /admin: login, the dashboard, the audit log, export and import.
 
-The account's (account/pages.py), moderation's (moderation.py), post-writing (editor.py), tags' (tags.py)
-and settings (site_settings.py) pages are blueprints nested in this one, sharing its hooks.
+The account's (account/pages.py), moderation's (moderation.py), post-writing (editor.py), tags' (tags.py),
+media (media.py) and settings (site_settings.py) pages are blueprints nested in this one, sharing its hooks.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from account.two_factor import check_second_factor
 from admin import autosave
 from admin import editor
 from admin import history
+from admin import media
 from admin import moderation
 from admin import moving_in
 from admin import site_settings
@@ -81,6 +82,7 @@ bp.register_blueprint(trash.bp)  # /admin/trash: deleted posts, restored as they
 bp.register_blueprint(history.bp)  # /admin/posts/<id>/history: a post's versions, compared and restored
 bp.register_blueprint(autosave.bp)  # /admin/posts/<id>/autosave: what is typed, kept by the editor itself
 bp.register_blueprint(moving_in.bp)  # /admin/import: moving in from WordPress, Ghost or a static site, and undo
+bp.register_blueprint(media.bp)  # /admin/media: the uploaded images, where each is used, their descriptions, trash
 bp.register_blueprint(tags.bp)  # /admin/tags: the tags with their posts, renaming, merging, deleting
 bp.register_blueprint(site_settings.bp)  # /admin/settings: the title, author, language, comment policy...
 

@@ -31,15 +31,12 @@ from werkzeug.exceptions import HTTPException
 from account.tables import User
 from admin import autosave
 from admin import history
+from admin import library
 from admin.post_form import PostForm
 from database import db
 from database import now_utc
 from extensions import csrf
 from forms import checks_its_own_characters
-from images import UploadError
-from images import image_html
-from images import image_markdown
-from images import store_image
 from localtime import format_stamp
 from localtime import from_local
 from localtime import local_input
@@ -201,6 +198,7 @@ def render_post_form(
         f"Like 2026-11-24 18:30, on the blog's clocks ({zone_name()}). Leave empty to publish now. "
         "A date in the future schedules the post: it appears by itself then."
     )
+    form.image_pick.choices = library.pickable_images(form.image_pick.data)
     if form.format.data == BodyFormat.html:  # an imported post, edited in the HTML it came in
         form.body.label.text = "Text (HTML)"
     return render_template(
@@ -258,9 +256,11 @@ def handle_post_form(post: Post | None) -> ResponseReturnValue:
         return render_post_form(post, form, notice=POST_FORM_EXPIRED), 400
 
     action = request.form.get("action", "save")
-    uploaded = _upload_attached_image(form, is_required=action == "upload")
+    is_html = _body_format(form, post) == BodyFormat.html
+    uploaded = library.insert_image(form, html=is_html, is_required=action == "upload")
+    image_errors = form.image.errors or form.image_pick.errors or form.image_alt.errors
     if action == "upload":
-        return render_post_form(post, form, uploaded=uploaded), 400 if form.image.errors else 200
+        return render_post_form(post, form, uploaded=uploaded), 400 if image_errors else 200
     if action == "convert":  # the Markdown is shown to check; only "Save" keeps it
         if form.format.data != BodyFormat.html or form.body.errors:
             return render_post_form(post, form), 400
@@ -269,7 +269,7 @@ def handle_post_form(post: Post | None) -> ResponseReturnValue:
     if action == "preview":
         preview = None if form.body.errors else preview_of(form, post)  # a body over the limit is never rendered
         return render_post_form(post, form, preview=preview, uploaded=uploaded), 400 if preview is None else 200
-    if not is_valid or form.image.errors:
+    if not is_valid or image_errors:
         return render_post_form(post, form, uploaded=uploaded), 400
     if conflict := _saved_meanwhile(post, form):
         return render_post_form(post, form, uploaded=uploaded, notice=conflict), 409
@@ -279,24 +279,8 @@ def handle_post_form(post: Post | None) -> ResponseReturnValue:
     if form.published_at.data and (twice := from_local(form.published_at.data).note):
         flash(twice, "info")  # a time the clocks show twice: which of the two was taken
     if uploaded:
-        flash(f"Image uploaded. To show it, add this to the text: {uploaded}", "info")
+        flash("The image is added at the end of the text: move it where it should appear.", "info")
     return redirect(url_for("admin.editor.edit_post", post_id=post.id), 303)
-
-
-def _upload_attached_image(form: PostForm, *, is_required: bool) -> str | None:
-    """Store an image attached to the form and return the Markdown (or, in an HTML post, the HTML) that shows
-    it; errors go beside the field."""
-    file = form.image.data
-    if not file or not file.filename:
-        if is_required:
-            form.image.errors.append("Please choose an image to upload.")
-        return None
-    try:
-        name = store_image(file)
-        return image_html(name) if _body_format(form) == BodyFormat.html else image_markdown(name)
-    except UploadError as error:
-        form.image.errors.append(str(error))
-        return None
 
 
 def preview_of(form: PostForm, post: Post | None = None) -> Post:

@@ -20,6 +20,7 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
+from admin.tables import ALT_MAX
 from database import db
 from forms import EXCERPT_MAX
 from forms import POST_MAX
@@ -106,7 +107,19 @@ class PostForm(FlaskForm):
         description="Like About or Contact: at /pages/<slug>, without date or comments, and not on the home page, "
         "in the feeds, the archive, tags or search. Add it to the menu in Settings.",
     )
-    image = FileField("Add an image", description="PNG, JPEG, GIF or WebP. You get the Markdown to paste after upload.")
+    # An image to add to the end of the text ("Insert image"), new or from the media library (admin/media.py).
+    image = FileField("Upload a new image", description="PNG, JPEG, GIF or WebP.")
+    image_pick = SelectField(
+        "Or choose one from the media library", choices=[SelectChoice("", "None")], validate_choice=False
+    )
+    image_alt = StringField(
+        "Describe the image (alt text)",
+        filters=[ONE_LINE.remove, strip_whitespace],
+        validators=[ONE_LINE, Length(max=ALT_MAX, message=f"A description can be at most {ALT_MAX} characters long.")],
+        description="What someone who cannot see it should know, like: Boats in the harbour at dawn. "
+        "For an image from the library, leave empty to use its description there.",
+    )
+    image_decorative = BooleanField("Decorative: it adds nothing to the text, so it needs no description")
 
     def validate_slug(self, field: Field) -> None:
         """Refuse slugs that would not make a clean address, or that another post has or had.

@@ -1,6 +1,6 @@
 """The tables behind the owner's desk: a post's versions (history.py), what the editor autosaved
-(autosave.py), the settings saved on the settings page (stored_settings.py) and what a moderation in the queue
-changed, for its undo (moderation.py).
+(autosave.py), the settings saved on the settings page (stored_settings.py), what a moderation in the queue
+changed, for its undo (moderation.py), and the uploaded images of the media library (media.py).
 
 They point at posts and accounts, but nothing in models.py points back, so they live here beside the rest of
 the schema rather than in it. May import only database and models.
@@ -23,6 +23,8 @@ from database import UTCDateTime
 from database import db
 from database import now_utc
 from models import BodyFormat
+
+ALT_MAX = 250  # an image's description: a sentence or two, as screen readers read it
 
 
 class PostVersion(db.Model):
@@ -87,3 +89,32 @@ class ModerationUndo(db.Model):
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     summary: Mapped[str] = mapped_column(String(200))  # "Approved: 2 comments."
     changes: Mapped[str] = mapped_column(Text)
+
+
+class Upload(db.Model):
+    """An image in instance/uploads/ (images.py stores it, uploads.py serves it), as the media library knows it:
+    its description (alt text), who uploaded it and when, and whether it is in the trash.
+
+    A file that arrived without a row (an import, or an upload from before the library) gets one when the
+    library is next shown (media.py). A trashed image's file waits outside the served folder until it is
+    restored or deleted for good.
+    """
+
+    __tablename__ = "uploads"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)  # images.STORED_NAME, e.g. 3f…a1.png
+    alt: Mapped[str] = mapped_column(String(ALT_MAX), default="")
+    is_decorative: Mapped[bool] = mapped_column(default=False)  # no description wanted: shown with alt=""
+    size: Mapped[int] = mapped_column(default=0)  # bytes
+    width: Mapped[int | None] = mapped_column()
+    height: Mapped[int | None] = mapped_column()
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    trashed_by: Mapped[str | None] = mapped_column(String(40))
+
+    uploader: Mapped[User | None] = relationship()
+
+    @property
+    def is_trashed(self) -> bool:
+        return self.trashed_at is not None

@@ -329,16 +329,22 @@ def test_preview_renders_exactly_as_the_public_page_without_saving(app, client, 
     assert "Text with `code`" in preview  # the Markdown is still in the form
 
 
-def test_uploading_a_real_png_shows_the_markdown_to_embed_it(app, client, admin):
+def test_inserting_a_real_png_adds_its_markdown_to_the_text(app, client, admin):
     response = submit_post(
-        client, title="With a picture", body="Kept text", action="upload", image=(io.BytesIO(png_bytes()), "dot.png")
+        client,
+        title="With a picture",
+        body="Kept text",
+        action="upload",
+        image=(io.BytesIO(png_bytes()), "dot.png"),
+        image_alt="A dot",
     )
 
     html = page_text(response)
     assert response.status_code == 200
-    assert "Image uploaded." in html and "Kept text" in html
-    url = html.split("![Describe the image](", 1)[1].split(")", 1)[0]
+    assert "The image is added at the end of the text" in html and "Kept text" in html
+    url = html.split("![A dot](", 1)[1].split(")", 1)[0]
     assert url.startswith("/uploads/") and url.endswith(".png") and "dot" not in url
+    assert f"Kept text\n\n![A dot]({url})</textarea>" in html
     image = client.get(url)
     assert image.status_code == 200 and Image.open(io.BytesIO(image.data)).size == (2, 2)  # re-encoded, same image
     assert image.headers["Content-Type"] == "image/png"
@@ -379,8 +385,10 @@ def test_a_photo_loses_its_location_and_other_metadata_but_keeps_its_orientation
     photo.save(original, format="JPEG", exif=exif)
     assert Image.open(io.BytesIO(original.getvalue())).getexif().get(0x8825)
 
-    response = submit_post(client, action="upload", image=(io.BytesIO(original.getvalue()), "holiday.jpg"))
-    url = page_text(response).split("![Describe the image](", 1)[1].split(")", 1)[0]
+    response = submit_post(
+        client, action="upload", image=(io.BytesIO(original.getvalue()), "holiday.jpg"), image_alt="A holiday"
+    )
+    url = page_text(response).split("![A holiday](", 1)[1].split(")", 1)[0]
 
     stored = Image.open(io.BytesIO(client.get(url).data))
     assert dict(stored.getexif()) == {} and "exif" not in stored.info
@@ -390,7 +398,7 @@ def test_a_photo_loses_its_location_and_other_metadata_but_keeps_its_orientation
 def test_upload_button_without_a_file_asks_for_one(client, admin):
     response = submit_post(client, action="upload")
     assert response.status_code == 400
-    assert "Please choose an image to upload." in page_text(response)
+    assert "Please choose an image to upload, or one from the media library." in page_text(response)
 
 
 def test_post_sent_after_the_session_ended_is_restored_after_logging_in(app, client, admin):

@@ -65,14 +65,14 @@ def test_owner_logs_in_writes_a_post_with_an_image_and_publishes_it(live_server,
     page.get_by_label("Title").fill("Sunrise over the harbour")
     page.get_by_label("Text (Markdown)").fill("The light came up **slowly**.")
     page.get_by_label("Tags").fill("Photography, mornings")
-    page.get_by_label("Add an image").set_input_files(str(image))
-    page.get_by_role("button", name="Upload image").click()
+    page.get_by_label("Upload a new image").set_input_files(str(image))
+    page.get_by_label("Describe the image (alt text)").fill("Boats at dawn")
+    page.get_by_role("button", name="Insert image").click()
     snippet = page.locator("code.snippet").inner_text()
-    assert snippet.startswith("![Describe the image](/uploads/")
+    assert snippet.startswith("![Boats at dawn](/uploads/")
 
     body = page.get_by_label("Text (Markdown)")
-    assert body.input_value() == "The light came up **slowly**."
-    body.fill(body.input_value() + "\n\n" + snippet.replace("Describe the image", "Boats at dawn"))
+    assert body.input_value() == "The light came up **slowly**.\n\n" + snippet
     page.get_by_role("button", name="Preview").click()
     expect(page.locator(".preview img[alt='Boats at dawn']")).to_have_count(1)
     screenshot(page, "admin-post-preview")

@@ -28,6 +28,7 @@ from helpers import ROOT
 from helpers import VNU_JAR
 from helpers import flask_command
 from helpers import free_port
+from helpers import png_bytes
 from helpers import wait_until_healthy
 
 JAVA = shutil.which("java")
@@ -159,7 +160,28 @@ def page_types(url: str) -> dict[str, str]:
         | page_and_menu_pages(owner, url)
         | two_factor_pages(url)
         | trash_pages(owner, url)
+        | media_pages(owner, url)
     )
+
+
+def media_pages(owner: requests.Session, url: str) -> dict[str, str]:
+    """The editor with an image inserted, the media library listing it, a description refused, the library's trash
+    with it, and the question before deleting it forever."""
+    token = CSRF_FIELD.search(owner.get(f"{url}/admin/posts/new").text).group(1)
+    form = {"csrf_token": token, "title": "Pictured", "body": "Text.", "action": "upload", "image_alt": "A dot"}
+    image = {"image": ("dot.png", png_bytes())}
+    pages = {"post-image-inserted": owner.post(f"{url}/admin/posts/new", data=form, files=image).text}
+    pages["media"] = owner.get(f"{url}/admin/media").text
+    name = re.search(r"/uploads/([0-9a-f]+\.png)", pages["media"]).group(1)
+    refused = {"csrf_token": token, f"{name.split('.')[0]}-alt": ""}
+    pages["media-description-refused"] = owner.post(f"{url}/admin/media/{name}/alt", data=refused).text
+    owner.post(f"{url}/admin/media/{name}/delete", data={"csrf_token": token})
+    pages["media-trash"] = owner.get(f"{url}/admin/media/trash").text
+    pages["media-delete-forever"] = owner.get(f"{url}/admin/media/trash/{name}/delete").text
+    assert "![A dot](/uploads/" in pages["post-image-inserted"]
+    assert "Please describe" in pages["media-description-refused"]
+    assert name in pages["media-trash"] and "forever?" in pages["media-delete-forever"]
+    return pages
 
 
 def trash_pages(owner: requests.Session, url: str) -> dict[str, str]:
@@ -281,6 +303,8 @@ OWNER_PAGES = {
     "tag-form": "/admin/tags/1",
     "settings": "/admin/settings",
     "trash": "/admin/trash",
+    "media": "/admin/media",
+    "media-trash": "/admin/media/trash",
 }
 
 

@@ -160,15 +160,18 @@ def test_an_html_post_is_edited_as_html_and_keeps_its_format(app, client, admin)
     assert "<p>The end, <em>edited</em>: my_var stays.</p>" in post_body(client, "block-editor")
 
 
-def test_an_image_uploaded_into_an_html_post_comes_with_html_to_paste(app, client, admin):
+def test_an_image_inserted_into_an_html_post_is_added_as_html(app, client, admin):
     import_fixture(app)
     url = f"/admin/posts/{stored(app, 'block-editor').id}/edit"
-    fields = form_fields(client.get(url), url) | {"action": "upload", "image": (io.BytesIO(png_bytes()), "a.png")}
+    image = {"action": "upload", "image": (io.BytesIO(png_bytes()), "a.png"), "image_alt": 'A "red" dot'}
 
-    snippet = re.search(r'<code class="snippet">([^<]*)</code>', page_text(submit_post(client, url, **fields)))
+    response = page_text(submit_post(client, url, **form_fields(client.get(url), url) | image))
+    snippet = re.search(r'<code class="snippet">([^<]*)</code>', response)
 
     assert snippet is not None
-    assert re.fullmatch(r'<img src="/uploads/\w+\.png" alt="Describe the image">', html.unescape(snippet[1]))
+    assert re.fullmatch(r'<img src="/uploads/\w+\.png" alt="A &quot;red&quot; dot">', html.unescape(snippet[1]))
+    body = html.unescape(response.split('name="body"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0])
+    assert body.endswith("\n\n" + html.unescape(snippet[1]))
 
 
 def test_the_owner_converts_an_html_post_to_markdown_after_checking_it(app, client, admin):

@@ -79,7 +79,12 @@ def test_formats_with_many_pages_or_layers_are_refused_by_their_bytes(client, ad
 
 
 def test_an_animation_within_the_budget_uploads_and_stays_animated(app, client, admin):
-    response = submit_post(client, action="upload", image=(io.BytesIO(animation("GIF", (100, 100), 10)), "a.gif"))
+    response = submit_post(
+        client,
+        action="upload",
+        image=(io.BytesIO(animation("GIF", (100, 100), 10)), "a.gif"),
+        image_alt="Describe the image",
+    )
 
     assert response.status_code == 200
     url = page_text(response).split("![Describe the image](", 1)[1].split(")", 1)[0]
@@ -94,7 +99,9 @@ def test_a_photo_larger_than_a_readers_form_may_send_uploads_in_the_editor(app, 
     Image.frombytes("RGB", (800, 800), noise).save(photo, "PNG")
     assert app.config["MAX_CONTENT_LENGTH"] < len(photo.getvalue()) < app.config["UPLOAD_MAX_BYTES"]
 
-    response = submit_post(client, action="upload", image=(io.BytesIO(photo.getvalue()), "photo.png"))
+    response = submit_post(
+        client, action="upload", image=(io.BytesIO(photo.getvalue()), "photo.png"), image_alt="Describe the image"
+    )
 
     assert response.status_code == 200
     assert "![Describe the image](/uploads/" in page_text(response)
@@ -103,7 +110,9 @@ def test_a_photo_larger_than_a_readers_form_may_send_uploads_in_the_editor(app, 
 def test_the_pixel_budget_is_a_setting(app, client, admin):
     app.config["UPLOAD_MAX_PIXELS"] = 1_000_000
 
-    response = submit_post(client, action="upload", image=(io.BytesIO(png_bytes(1200, 1000)), "photo.png"))
+    response = submit_post(
+        client, action="upload", image=(io.BytesIO(png_bytes(1200, 1000)), "photo.png"), image_alt="Describe the image"
+    )
 
     assert response.status_code == 400
     assert "1,200 × 1,000 pixels is 1.2 megapixels, and at most 1 megapixels are accepted" in page_text(response)
