@@ -16,7 +16,9 @@ ENTRY_POINTS = {"app", "gunicorn.conf", "cli", "transfer.commands"}  # they buil
 FACTORY = {"app", "gunicorn.conf"}  # nothing else may import them
 STORAGE = {"database", "models", "slugs", "account.tables", "transfer.tables", "admin.tables"}
 LEAVES = {
+    "avatars",
     "cachestores",
+    "excerpts",
     "extensions",
     "localtime",
     "markup",
