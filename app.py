@@ -36,6 +36,7 @@ import ratelimits
 import stored_settings
 import themes
 from account.tables import User
+from avatars import avatar
 from database import MAX_DATABASE_ID
 from database import db
 from extensions import csrf
@@ -44,6 +45,7 @@ from extensions import login_manager
 from extensions import migrate
 from localtime import format_date
 from localtime import format_date_time
+from localtime import format_short_date
 from localtime import format_stamp
 from localtime import zone_name
 from markup import excerpt_of
@@ -344,10 +346,12 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(format_date, "date")
     app.add_template_filter(format_iso, "iso")
     app.add_template_filter(format_date_time, "date_time")
+    app.add_template_filter(format_short_date, "short_date")
     app.add_template_filter(format_stamp, "stamp")
     app.add_template_global(zone_name)
     app.add_template_filter(excerpt_of, "excerpt")  # rendered HTML → its readable text, cut at a word
     app.add_template_global(recent_posts)
+    app.add_template_global(avatar)  # a commenter's picture, inline SVG from a keyed hash
     for helper in (addresses.absolute_url, addresses.absolute_link, addresses.canonical_url, feeds.post_json_ld):
         app.add_template_global(helper)
     app.add_template_global(highlight)

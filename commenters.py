@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import math
 from datetime import timedelta
 
 from flask import Response
@@ -108,6 +109,12 @@ def may_edit(comment: Comment) -> bool:
         return _edit_signer().unsign(token, max_age=window.total_seconds()).decode() == str(comment.id)
     except BadSignature:
         return False
+
+
+def edit_minutes_left(comment: Comment) -> int:
+    """Return the minutes left to change ``comment``, counted up (a change is still accepted in the last one)."""
+    seconds = (comment.created_at + _edit_window() - now_utc()).total_seconds()
+    return max(0, math.ceil(seconds / 60))
 
 
 def editable_ids(comments: list[Comment]) -> set[int]:

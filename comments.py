@@ -22,6 +22,7 @@ from flask import session
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter import RequestLimit
+from flask_login import current_user
 from itsdangerous import BadSignature
 
 import notifications
@@ -31,6 +32,7 @@ from blog import render_post_page
 from commenters import EDIT_COOKIE_PREFIX
 from commenters import client_ip_hash
 from commenters import commenter_key_from_cookie
+from commenters import edit_minutes_left
 from commenters import grant_edit
 from commenters import may_edit
 from commenters import remember_commenter
@@ -163,6 +165,9 @@ def _unsaved_comment(post: Post, form: CommentForm) -> Comment:
         body=form.body.data,
         created_at=now_utc(),
         status=CommentStatus.approved,
+        commenter_key=commenter_key_from_cookie(),
+        author_email=form.email.data or None,
+        by_owner=is_owner_writing(),
     )
 
 
@@ -182,10 +187,16 @@ def _new_comment(post: Post, form: CommentForm, commenter_key: str, ip_hash: str
         commenter_key=commenter_key,
         notify_replies=bool(form.email.data and form.notify_replies.data),
         notify_approval=bool(form.email.data and form.notify_approval.data),
+        by_owner=is_owner_writing(),
     )
     verdict = spam.bot_verdict(form) or spam.content_and_policy_verdict(form, comment)
     comment.status, comment.held_reason = verdict.status, verdict.reason
     return comment
+
+
+def is_owner_writing() -> bool:
+    """Tell whether the comment comes from the blog's owner: sent while logged in as an administrator."""
+    return bool(current_user.is_authenticated and current_user.is_admin)
 
 
 def keep_comment_when_limited(limit: RequestLimit, message: str = TOO_MANY_COMMENTS) -> Response | None:
@@ -204,12 +215,7 @@ def keep_edit_when_limited(limit: RequestLimit) -> Response | None:
     comment = own_comment_or_403(view_args.get("slug", ""), view_args.get("comment_id", 0))
     form = CommentForm()
     form.post = comment.post
-    return _limited(
-        limit,
-        lambda wait: render_template(
-            "blog/edit_comment.html", comment=comment, form=form, form_error=TOO_MANY_EDITS.format(wait=wait)
-        ),
-    )
+    return _limited(limit, lambda wait: edit_page(comment, form, form_error=TOO_MANY_EDITS.format(wait=wait)))
 
 
 def _limited(limit: RequestLimit, page: Callable[[str], str]) -> Response:
@@ -268,10 +274,18 @@ def own_comment_or_403(slug: str, comment_id: int) -> Comment:
 @limiter.limit(
     lambda: current_app.config["COMMENT_RATE_LIMIT"],
     methods=["POST"],
+    exempt_when=is_preview,
+    on_breach=lambda limit: keep_edit_when_limited(limit),
+)
+@limiter.limit(
+    lambda: current_app.config["PREVIEW_RATE_LIMIT"],
+    scope="preview",
+    methods=["POST"],
+    exempt_when=lambda: not is_preview(),
     on_breach=lambda limit: keep_edit_when_limited(limit),
 )
 def edit_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
-    """Let a commenter correct their comment for a few minutes after posting, with the same checks."""
+    """Let a commenter correct their comment for a few minutes after posting, with the same checks and a preview."""
     comment = own_comment_or_403(slug, comment_id)
     form = CommentForm(
         data={
@@ -285,9 +299,11 @@ def edit_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
     if request.method == "GET" or not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         form_error = FORM_EXPIRED if form.csrf_token.errors else None
-        return render_template("blog/edit_comment.html", comment=comment, form=form, form_error=form_error), status
+        return edit_page(comment, form, form_error=form_error), status
+    if is_preview():
+        return edit_page(comment, form, preview=_edited_copy(comment, form))
     if spam.is_duplicate(comment.post, form.body.data, comment.commenter_key, client_ip_hash(), besides=comment.id):
-        return render_template("blog/edit_comment.html", comment=comment, form=form, form_error=DUPLICATE), 400
+        return edit_page(comment, form, form_error=DUPLICATE), 400
     was_published = comment.status == CommentStatus.approved
     is_changed = apply_edit(comment, form)
     db.session.commit()
@@ -297,6 +313,32 @@ def edit_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
     flash_once(FLASH_EDIT_HELD if is_held and was_published else FLASH_EDITED, "success")
     location = comment_location(comment.post, comment, commenter_key_from_cookie())
     return redirect(location or url_for("blog.show_post", slug=slug, _anchor="comments"), 303)
+
+
+def edit_page(comment: Comment, form: CommentForm, **context: object) -> str:
+    """Render the edit form with the minutes left to change the comment (and a preview or an error, if any)."""
+    return render_template(
+        "blog/edit_comment.html",
+        comment=comment,
+        form=form,
+        minutes_left=edit_minutes_left(comment),
+        **({"form_error": None, "preview": None} | context),
+    )
+
+
+def _edited_copy(comment: Comment, form: CommentForm) -> Comment:
+    """Build the comment as the changes would show it, without touching the stored one (for the preview)."""
+    return Comment(
+        post_id=comment.post_id,
+        author_name=form.name.data,
+        author_website=form.website.data or None,
+        body=form.body.data,
+        created_at=comment.created_at,
+        status=CommentStatus.approved,
+        commenter_key=comment.commenter_key,
+        author_email=comment.author_email,
+        by_owner=comment.by_owner,
+    )
 
 
 @bp.post("/posts/<slug>/comments/<int:comment_id>/delete")

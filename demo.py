@@ -17,7 +17,7 @@ import pagecache
 import search
 from database import db
 from database import now_utc
-from markup import excerpt_of
+from excerpts import opening_text
 from markup import render_comment
 from markup import render_post
 from models import Comment
@@ -81,7 +81,7 @@ def _demo_post_body(rng: random.Random) -> str:
 
 def _rendered_demo_post(body: str) -> tuple[str, str, str]:
     body_html = render_post(body)
-    return body, body_html, excerpt_of(body_html)
+    return body, body_html, opening_text(body_html)
 
 
 def _batches(total: int) -> Iterator[range]:

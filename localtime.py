@@ -89,6 +89,12 @@ def format_date(value: datetime) -> str:
     return f"{moment.day} {moment:%B %Y}"
 
 
+def format_short_date(value: datetime) -> str:
+    """A compact date for readers, on the blog's clocks: “24 Nov 2026” (a comment's, beside its author's name)."""
+    moment = local_time(value)
+    return f"{moment.day} {moment:%b %Y}"
+
+
 def format_date_time(value: datetime) -> str:
     """A date and time for readers, naming the zone: “24 November 2026, 18:30 CET”."""
     moment = local_time(value)

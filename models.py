@@ -26,6 +26,7 @@ from sqlalchemy import Table
 from sqlalchemy import Text
 from sqlalchemy import bindparam
 from sqlalchemy import event
+from sqlalchemy import false
 from sqlalchemy import func
 from sqlalchemy import inspect
 from sqlalchemy import select
@@ -44,7 +45,7 @@ from sqlalchemy.sql import Update
 from database import UTCDateTime
 from database import db
 from database import now_utc
-from markup import excerpt_of
+from excerpts import opening_text
 from markup import is_web_address
 from markup import plain_text
 from markup import render_comment
@@ -159,13 +160,13 @@ class Post(db.Model):
         body, body_format = (value, self.format) if key == "body" else (self.body, value)
         if body is not None:
             self.body_html = BodyFormat(body_format or BodyFormat.markdown).render_post(body)
-            self.summary = self.excerpt or excerpt_of(self.body_html)
+            self.summary = self.excerpt or opening_text(self.body_html)
             self.word_count = len(plain_text(self.body_html).split())
         return value
 
     @validates("excerpt")
     def _summarize(self, key: str, excerpt: str) -> str:
-        self.summary = excerpt or excerpt_of(self.body_html or "")
+        self.summary = excerpt or opening_text(self.body_html or "")
         return excerpt
 
     @hybrid_method
@@ -313,6 +314,9 @@ class Comment(db.Model):
     notify_replies: Mapped[bool] = mapped_column(Boolean, default=False)
     notify_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Posted while logged in as one of the blog's administrators: readers see it marked as the owner's. Set by the
+    # server only, never by anything a commenter types (a name alone proves nothing).
+    by_owner: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # A new random value whenever the text or the status changes: a moderation link from an email names the
     # revision the owner was shown, so it acts on nothing else (see notifications.quick_moderation_url).
     revision: Mapped[str] = mapped_column(String(16), default=new_revision, server_default="")

@@ -28,21 +28,40 @@ def comment_thread(comments: list[Comment], max_depth: int = MAX_REPLY_DEPTH) ->
 
     Rows with just ``id`` and ``parent_id`` do as well as comments.
 
-    Returns ``(comment, depth)`` pairs. Depth stops at ``max_depth``: deeper replies are shown at that
-    level, after the comment they answer (as WordPress does). A reply whose parent is not shown starts
-    a thread of its own.
+    Returns ``(comment, depth)`` pairs. Depth stops at ``max_depth`` (at least 2): every reply below a comment
+    of the level above it is shown at that last level, in the order they were written, whatever they answer
+    (the page says "in reply to" whom), so a conversation deep in a thread reads down the page as it happened
+    instead of as a staircase. A reply whose parent is not shown starts a thread of its own.
     """
+    if max_depth < 2:
+        raise ValueError("Threads need at least two levels: comments and their replies.")
     shown = {comment.id for comment in comments}
     replies: dict[int | None, list[Comment]] = defaultdict(list)
     for comment in comments:
         replies[comment.parent_id if comment.parent_id in shown else None].append(comment)
+    rank = {comment.id: index for index, comment in enumerate(comments)}
     thread: list[tuple[Comment, int]] = []
     stack = [(comment, 1) for comment in reversed(replies[None])]
     while stack:
         comment, depth = stack.pop()
-        thread.append((comment, min(depth, max_depth)))
-        stack.extend((reply, depth + 1) for reply in reversed(replies[comment.id]))
+        thread.append((comment, depth))
+        if depth + 1 < max_depth:
+            stack.extend((reply, depth + 1) for reply in reversed(replies[comment.id]))
+        else:
+            thread.extend((reply, max_depth) for reply in _all_replies_in_time_order(comment, replies, rank))
     return thread
+
+
+def _all_replies_in_time_order(
+    comment: Comment, replies: dict[int | None, list[Comment]], rank: dict[int, int]
+) -> list[Comment]:
+    """Return the replies to ``comment``, the replies to those and so on, in the order given (oldest first)."""
+    found, waiting = [], list(replies[comment.id])
+    while waiting:
+        reply = waiting.pop()
+        found.append(reply)
+        waiting.extend(replies[reply.id])
+    return sorted(found, key=lambda reply: rank[reply.id])
 
 
 def thread_pages(thread: list[tuple[Comment, int]], per_page: int) -> list[list[tuple[Comment, int]]]:

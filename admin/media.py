@@ -30,7 +30,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import BooleanField
 from wtforms import Field
-from wtforms import StringField
 from wtforms.validators import Length
 
 from admin.library import delete_for_good
@@ -46,8 +45,7 @@ from admin.tables import ALT_MAX
 from admin.tables import Upload
 from database import db
 from extensions import csrf
-from forms import ONE_LINE
-from forms import strip_whitespace
+from forms import one_line_field
 from images import STORED_NAME
 from images import UploadError
 from images import store_image
@@ -66,10 +64,9 @@ class AltTextForm(FlaskForm):
     class Meta:
         csrf = False  # the page's forms carry the session's token, checked by CSRFProtect before the view
 
-    alt = StringField(
+    alt = one_line_field(
         "Description (alt text)",
-        filters=[ONE_LINE.remove, strip_whitespace],
-        validators=[ONE_LINE, Length(max=ALT_MAX, message=f"A description can be at most {ALT_MAX} characters long.")],
+        validators=[Length(max=ALT_MAX, message=f"A description can be at most {ALT_MAX} characters long.")],
     )
     decorative = BooleanField("Decorative: it needs no description")
 

@@ -112,10 +112,9 @@ class PostForm(FlaskForm):
     image_pick = SelectField(
         "Or choose one from the media library", choices=[SelectChoice("", "None")], validate_choice=False
     )
-    image_alt = StringField(
+    image_alt = one_line_field(
         "Describe the image (alt text)",
-        filters=[ONE_LINE.remove, strip_whitespace],
-        validators=[ONE_LINE, Length(max=ALT_MAX, message=f"A description can be at most {ALT_MAX} characters long.")],
+        validators=[Length(max=ALT_MAX, message=f"A description can be at most {ALT_MAX} characters long.")],
         description="What someone who cannot see it should know, like: Boats in the harbour at dawn. "
         "For an image from the library, leave empty to use its description there.",
     )

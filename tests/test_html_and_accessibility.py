@@ -67,12 +67,24 @@ def site(tmp_path_factory):
         html = reader.get(f"{url}/posts/welcome").text
         token = CSRF_FIELD.search(html, html.find('action="/posts/welcome/comments#')).group(1)
         reader.post(f"{url}/posts/welcome/comments", data={"csrf_token": token, "name": "Ada", "body": body})
-    html = reader.get(f"{url}/posts/welcome").text
-    token = CSRF_FIELD.search(html, html.find('action="/posts/welcome/comments#')).group(1)
-    reader.post(
+    first = reader.get(f"{url}/posts/welcome").text
+    ada = re.search(r'id="comment-(\d+)"', first).group(1)  # seed-demo's ids came first
+    token = CSRF_FIELD.search(first, first.find('action="/posts/welcome/comments#')).group(1)
+    ken = reader.post(
         f"{url}/posts/welcome/comments",
-        data={"csrf_token": token, "name": "Ken", "body": "A reply.", "parent_id": "1"},
+        data={"csrf_token": token, "name": "Ken", "body": "A reply.", "parent_id": ada},
+        allow_redirects=False,
     )
+    owner = owner_session(url)  # a reply at the third level, from the owner: marked as theirs
+    html = owner.get(f"{url}/posts/welcome").text
+    token = CSRF_FIELD.search(html, html.find('action="/posts/welcome/comments#')).group(1)
+    reply_to = ken.headers["Location"].rpartition("-")[2]
+    answer = owner.post(
+        f"{url}/posts/welcome/comments",
+        data={"csrf_token": token, "name": "Olive Owner", "body": "Thank you both.", "parent_id": reply_to},
+        allow_redirects=False,
+    )
+    assert ken.status_code == answer.status_code == 303
     yield url
     os.kill(process.pid, signal.SIGTERM)
     process.wait(timeout=30)
@@ -130,6 +142,15 @@ def page_types(url: str) -> dict[str, str]:
     pages["comment-errors"] = reader.post(f"{url}/posts/welcome/comments", data=form).text
     form |= {"body": "A *previewed* comment.", "action": "preview"}
     pages["comment-preview"] = reader.post(f"{url}/posts/welcome/comments", data=form).text
+    posted = reader.post(f"{url}/posts/welcome/comments", data=form | {"action": "post"}, allow_redirects=False)
+    edit = f"{url}/posts/welcome/comments/{posted.headers['Location'].rpartition('-')[2]}/edit"
+    pages["edit-comment"] = reader.get(edit).text
+    edit_form = {"csrf_token": CSRF_FIELD.search(pages["edit-comment"]).group(1), "name": "Typed name"}
+    pages["edit-comment-preview"] = reader.post(
+        edit, data=edit_form | {"body": "Changed *text*.", "action": "preview"}
+    ).text
+    assert "minutes left" in pages["edit-comment"] and "comment-preview" in pages["edit-comment-preview"]
+    assert '<span class="owner-mark">Blog owner</span>' in pages["post-with-comments"]
     for name, path in {
         "dashboard": "/admin/",
         "admin-posts": "/admin/posts",
@@ -288,6 +309,7 @@ ACCESSIBILITY_PAGES = {
     "home": "/",
     "post-with-comments": "/posts/welcome",
     "tag": "/tags/notes",
+    "archive": "/archive",
     "search": "/search?q=welcome",
     "login": "/admin/login",
 }

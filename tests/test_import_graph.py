@@ -17,7 +17,9 @@ FACTORY = {"app", "gunicorn.conf"}  # nothing else may import them
 STORAGE = {"database", "models", "slugs", "account.tables", "transfer.tables", "admin.tables"}
 LEAVES = {
     "themes",
+    "avatars",
     "cachestores",
+    "excerpts",
     "extensions",
     "localtime",
     "markup",

@@ -128,6 +128,7 @@ def _exported_comment(comment: Comment) -> dict[str, Any]:
         "format": comment.format.value,
         "created_at": _when(comment.created_at),
         "edited_at": _when(comment.edited_at),
+        "by_owner": comment.by_owner,
     }
 
 

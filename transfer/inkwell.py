@@ -282,6 +282,7 @@ def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportR
             "status": CommentStatus(entry["status"]),
             "created_at": _parse_time(entry["created_at"]),
             "edited_at": _parse_time(entry["edited_at"]),
+            "by_owner": entry.get("by_owner") is True,  # exports made before it have none
             "format": _body_format(entry),
             "body_html": _body_format(entry).render_comment(entry["body"]),
         }
