@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 
 import test_browser
-from helpers import PASSWORD
 from test_browser import expect
 from test_browser import log_in_as_owner
 from test_browser import screenshot
 from test_browser import trouble
+
+from helpers import PASSWORD
 
 pytestmark = test_browser.pytestmark
 browser = test_browser.browser  # one Chromium for the module, as in test_browser.py
