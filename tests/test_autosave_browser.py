@@ -5,18 +5,20 @@ and saves it once the author is back, and two tabs saving the same post are warn
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-import test_browser
-from test_browser import expect
-from test_browser import log_in_as_owner
-from test_browser import screenshot
-from test_browser import trouble
+import pytest
 
+from helpers import CHROMIUM
 from helpers import PASSWORD
+from helpers import log_in_as_owner
+from helpers import screenshot
+from helpers import trouble
 
-pytestmark = test_browser.pytestmark
-browser = test_browser.browser  # one Chromium for the module, as in test_browser.py
-js_page = test_browser.js_page  # JavaScript on, CSP violations and console errors recorded
+expect = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed").expect
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)"
+)
 
 AUTOSAVED = re.compile(r"Autosaved at \d")
 SECONDS = 15_000  # an autosave is due every five seconds; a loaded machine may take longer
