@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import html
 
 from sqlalchemy import func
@@ -12,6 +13,7 @@ from admin.tables import PostAutosave
 from audit import AuditEntry
 from database import db
 from forms import POST_MAX
+from helpers import ROOT
 from helpers import csrf_token
 from helpers import form_fields
 from helpers import log_in
@@ -156,3 +158,8 @@ def test_an_autosave_of_a_post_in_the_trash_or_deleted_says_so(app, client, admi
     missing = client.post("/admin/posts/9999/autosave", data={"csrf_token": token, "body": "More."})
     assert missing.status_code == 404 and "there is no such post" in missing.json["error"]
     assert autosaves(app) == 0
+
+
+def test_the_autosave_script_stays_small():
+    script = (ROOT / "static" / "autosave.js").read_bytes()
+    assert len(script) < 6_000 and len(gzip.compress(script)) < 2_500
