@@ -14,7 +14,10 @@ is tied to the login, so it changes when the author logs in again), which the sc
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint
+from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -35,6 +38,7 @@ from forms import ONE_LINE
 from forms import POST_MAX
 from forms import TEXT
 from forms import TITLE_MAX
+from localtime import format_stamp
 from models import Post
 from models import PostStatus
 from slugs import slugify
@@ -48,6 +52,10 @@ NO_SUCH_POST = "Not autosaved: there is no such post (was it deleted?). Your tex
 IN_THE_TRASH = "Not autosaved: this post is in the trash. Your text is still here: restore the post from the Trash."
 NOT_YOURS = "Not autosaved: you can edit only your own posts."
 NO_TITLE_YET = "Not autosaved yet: a new post is kept as a draft once it has a title."
+ELSEWHERE = (
+    "This post is open in another tab or window too, which autosaved it at {when}: the autosave keeps what was "
+    "typed last. Carry on in one of them (saving one after the other asks before replacing)."
+)
 
 
 class AutosaveForm(FlaskForm):
@@ -74,6 +82,12 @@ def form_data(kept: PostAutosave) -> dict[str, str]:
     return {"title": kept.title, "excerpt": kept.excerpt, "body": kept.body, "tags": kept.tags}
 
 
+def fingerprint(kept: PostAutosave) -> str:
+    """A short digest of the autosaved words: the script sends back the last one it got, so that words another
+    tab autosaved meanwhile are noticed."""
+    return hashlib.sha256("\x00".join(form_data(kept).values()).encode()).hexdigest()[:16]
+
+
 def _refusal(form: AutosaveForm) -> ResponseReturnValue | None:
     """Check the words sent: ``None`` when they may be kept, else the answer (400) that says why not."""
     if form.validate_on_submit():
@@ -84,7 +98,7 @@ def _refusal(form: AutosaveForm) -> ResponseReturnValue | None:
     return {"error": "Not autosaved: " + "; ".join(problems)}, 400
 
 
-def _keep(post: Post, form: AutosaveForm) -> None:
+def _keep(post: Post, form: AutosaveForm) -> PostAutosave:
     kept = autosaved(post, current_user) or PostAutosave(post_id=post.id, user_id=current_user.id)
     kept.title, kept.excerpt, kept.body, kept.tags = (
         form.title.data or "",
@@ -94,12 +108,14 @@ def _keep(post: Post, form: AutosaveForm) -> None:
     )
     kept.saved_at = now_utc()
     db.session.add(kept)
+    return kept
 
 
 @bp.post("/<int:post_id>/autosave")
 @csrf.exempt  # not unprotected: AutosaveForm checks its token itself, so an expired one is renewed, not a bare 400
 def save(post_id: int) -> ResponseReturnValue:
-    """Keep what is typed in the post form (204); 400, 403 or 404 with the reason it was not kept."""
+    """Keep what is typed in the post form (200, with a warning when another tab autosaved it since this one
+    did); 400, 403 or 404 with the reason it was not kept."""
     post = db.session.get(Post, post_id)
     if post is None:
         return {"error": NO_SUCH_POST}, 404
@@ -110,9 +126,13 @@ def save(post_id: int) -> ResponseReturnValue:
     form = AutosaveForm()
     if refusal := _refusal(form):
         return refusal
-    _keep(post, form)
+    before = autosaved(post, current_user)
+    since = request.form.get("since")  # none on a page's first autosave
+    elsewhere = before is not None and since is not None and since != fingerprint(before)
+    answer = {"warning": ELSEWHERE.format(when=format_stamp(before.saved_at))} if elsewhere else {}
+    kept = _keep(post, form)
     db.session.commit()
-    return "", 204
+    return answer | {"since": fingerprint(kept)}
 
 
 @bp.post("/new/autosave")
@@ -136,10 +156,10 @@ def start() -> ResponseReturnValue:
     )
     db.session.add(post)
     db.session.flush()
-    _keep(post, form)  # the tags too, which become the post's only when it is saved
+    kept = _keep(post, form)  # the tags too, which become the post's only when it is saved
     db.session.commit()
     addresses = {
         "autosave": url_for(".save", post_id=post.id),
         "edit": url_for("admin.editor.edit_post", post_id=post.id),
     }
-    return addresses, 201
+    return addresses | {"since": fingerprint(kept)}, 201

@@ -21,6 +21,9 @@
     const data = new FormData();
     data.append("csrf_token", form.elements.csrf_token.value);
     FIELDS.forEach((name, index) => data.append(name, words()[index]));
+    if (since !== null) {
+      data.append("since", since); // what this page last autosaved: another tab's words since are noticed
+    }
     return data;
   }
   function say(text, link) {
@@ -49,6 +52,7 @@
   let kept = isNew() ? "" : JSON.stringify(words()); // a new post shown again (after Preview) is kept too
   let leaving = false;
   let sending = null; // the autosave on its way, if one is
+  let since = null;
 
   async function autosave(leavingPage) {
     const now = JSON.stringify(words());
@@ -73,12 +77,14 @@
       return;
     }
     if (response.ok) {
+      const answer = await response.json();
       kept = now;
-      if (response.status === 201) {
-        editDraft(await response.json());
+      since = answer.since;
+      if (answer.edit) {
+        editDraft(answer);
       }
       const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      say("Autosaved at " + time + ".");
+      say(("Autosaved at " + time + ". " + (answer.warning || "")).trim());
     } else if (response.type === "opaqueredirect") {
       say("Not autosaved: your login ended.", "Log in again in a new tab");
     } else {

@@ -49,7 +49,7 @@ def test_autosaved_text_is_offered_back_until_the_post_is_saved(app, client, adm
     post = make_post(title="Harbour", slug="harbour", body="Saved words.")
     url = f"/admin/posts/{post.id}/edit"
     kept = autosave(client, post.id, title="Harbour", body="Saved words.\n\nAnd words typed since.", tags="")
-    assert kept.status_code == 204
+    assert kept.status_code == 200
     assert "typed since" not in page_text(client.get("/posts/harbour"))  # readers see nothing of it
 
     offered = page_text(client.get(url))
@@ -66,7 +66,7 @@ def test_autosaved_text_is_offered_back_until_the_post_is_saved(app, client, adm
 
 def test_an_autosave_that_says_what_the_post_says_offers_nothing(app, client, admin, make_post):
     post = make_post(title="Calm", slug="calm", body="Nothing new.", tags=("sea",))
-    assert autosave(client, post.id, title="Calm", body="Nothing new.", excerpt="", tags="sea").status_code == 204
+    assert autosave(client, post.id, title="Calm", body="Nothing new.", excerpt="", tags="sea").status_code == 200
     assert "autosaved on" not in page_text(client.get(f"/admin/posts/{post.id}/edit"))
 
 
@@ -87,11 +87,30 @@ def test_an_autosave_too_long_or_of_someone_elses_post_is_refused(app, client, m
     assert autosaves(app) == 0
 
 
+def test_two_tabs_autosaving_one_post_are_each_told_of_the_other(app, client, admin, make_post):
+    post = make_post(title="Two tabs", slug="two-tabs", body="Saved.")
+    first = autosave(client, post.id, title="Two tabs", body="From the first tab.")
+    assert first.status_code == 200 and "warning" not in first.json
+    second = autosave(client, post.id, title="Two tabs", body="From the second tab.")  # its first autosave
+    assert "warning" not in second.json
+    again = autosave(client, post.id, title="Two tabs", body="The first tab, later.", since=first.json["since"])
+    assert again.status_code == 200
+    assert again.json["warning"].startswith("This post is open in another tab or window too, which autosaved it at")
+    same_tab = autosave(
+        client, post.id, title="Two tabs", body="The first tab, later still.", since=again.json["since"]
+    )
+    assert "warning" not in same_tab.json
+    assert "The first tab, later still." in html.unescape(
+        page_text(client.get(f"/admin/posts/{post.id}/edit?autosaved=1"))
+    )
+
+
 def test_a_new_post_is_kept_as_a_draft_that_readers_never_see(app, client, admin):
     started = start(client, title="  Harbour   at dawn ", body="The light came up slowly.", tags="sea, mornings")
     assert started.status_code == 201
     [draft] = posts(app)
-    assert started.json == {"autosave": f"/admin/posts/{draft.id}/autosave", "edit": f"/admin/posts/{draft.id}/edit"}
+    assert started.json["autosave"] == f"/admin/posts/{draft.id}/autosave"  # where the script goes on autosaving
+    assert started.json["edit"] == f"/admin/posts/{draft.id}/edit"  # the page's address and the form's, from now on
     assert (draft.title, draft.slug, draft.status) == ("Harbour at dawn", "harbour-at-dawn", PostStatus.draft)
 
     for address in ("/", "/feed.xml", "/sitemap.xml", "/archive", "/search?q=harbour"):
@@ -109,7 +128,7 @@ def test_a_new_post_is_kept_as_a_draft_that_readers_never_see(app, client, admin
 
 def test_saving_after_the_first_autosave_saves_that_draft_rather_than_a_second_post(app, client, admin):
     edit = start(client, title="One post only", body="Begun.").json["edit"]
-    assert autosave(client, posts(app)[0].id, title="One post only", body="Begun, and more.").status_code == 204
+    assert autosave(client, posts(app)[0].id, title="One post only", body="Begun, and more.").status_code == 200
     fields = form_fields(client.get(edit), edit)  # the form the script switched to
     saved = submit_post(client, edit, **fields | {"title": "One post only", "body": "Begun, and more."})
     assert saved.status_code == 303
@@ -144,7 +163,7 @@ def test_an_expired_form_token_is_refused_with_a_fresh_one_that_keeps_the_words(
     again = client.post(
         f"/admin/posts/{post.id}/autosave", data={"csrf_token": fresh, "title": "Tide", "body": "High."}
     )
-    assert again.status_code == 204 and autosaves(app) == 1
+    assert again.status_code == 200 and autosaves(app) == 1
 
 
 def test_an_autosave_of_a_post_in_the_trash_or_deleted_says_so(app, client, admin, make_post):

@@ -119,6 +119,13 @@ def test_two_tabs_saving_the_same_post_are_warned_rather_than_overwritten(live_s
     second = first.context.new_page()
     second.goto(f"{url}/admin/posts/1/edit")
 
+    body_field(first).fill("The first tab, autosaved.")
+    expect(first.locator("#autosave-status")).to_have_text(AUTOSAVED, timeout=SECONDS)
+    body_field(second).fill("The second tab, autosaved.")
+    expect(second.locator("#autosave-status")).to_have_text(AUTOSAVED, timeout=SECONDS)
+    body_field(first).fill("The first tab, autosaved again.")  # over the second tab's autosave: said, not silent
+    expect(first.locator("#autosave-status")).to_contain_text("open in another tab or window too", timeout=SECONDS)
+
     body_field(second).fill("The second tab's words.")
     second.get_by_role("button", name="Save").click()
     expect(second.locator(".flashes")).to_contain_text("is published")
