@@ -13,6 +13,10 @@
   const FIELDS = ["title", "excerpt", "body", "tags"];
   const EVERY_MILLISECONDS = 5000;
   const KEEPALIVE_BYTES = 60000; // browsers send at most 64 KB from a page being closed
+  let kept = isNew() ? "" : JSON.stringify(words()); // a new post shown again (after Preview) is kept too
+  let since = null; // what this page last autosaved, as the blog answered: another tab's words since are noticed
+  let sending = null; // the autosave on its way, if one is
+  let leaving = false;
 
   function words() {
     return FIELDS.map((name) => (form.elements[name] ? form.elements[name].value : ""));
@@ -22,7 +26,7 @@
     data.append("csrf_token", form.elements.csrf_token.value);
     FIELDS.forEach((name, index) => data.append(name, words()[index]));
     if (since !== null) {
-      data.append("since", since); // what this page last autosaved: another tab's words since are noticed
+      data.append("since", since);
     }
     return data;
   }
@@ -49,11 +53,6 @@
     window.history.replaceState(window.history.state, "", draft.edit);
   }
 
-  let kept = isNew() ? "" : JSON.stringify(words()); // a new post shown again (after Preview) is kept too
-  let leaving = false;
-  let sending = null; // the autosave on its way, if one is
-  let since = null;
-
   async function autosave(leavingPage) {
     const now = JSON.stringify(words());
     const title = form.elements.title;
@@ -77,7 +76,7 @@
       return;
     }
     if (response.ok) {
-      const answer = await response.json();
+      const answer = await response.json().catch(() => ({}));
       kept = now;
       since = answer.since;
       if (answer.edit) {
