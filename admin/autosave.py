@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 
 from flask import Blueprint
+from flask import g
 from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
@@ -38,6 +39,7 @@ from forms import ONE_LINE
 from forms import POST_MAX
 from forms import TEXT
 from forms import TITLE_MAX
+from forms import checks_its_own_characters
 from localtime import format_stamp
 from models import Post
 from models import PostStatus
@@ -59,12 +61,13 @@ ELSEWHERE = (
 
 
 class AutosaveForm(FlaskForm):
-    """The words of the post form, as typed so far: only their lengths are checked (saving checks the rest)."""
+    """The words of the post form, as typed so far: only their lengths are checked (saving checks the rest), and
+    control characters (a pasted NUL, say) are dropped, as the post form drops them when it shows the text again."""
 
-    title = StringField(validators=[Length(max=TITLE_MAX)])
-    excerpt = TextAreaField(validators=[Length(max=EXCERPT_MAX)])
-    body = TextAreaField(validators=[Length(max=POST_MAX)])
-    tags = StringField(validators=[Length(max=TAGS_MAX)])
+    title = StringField(filters=[ONE_LINE.remove], validators=[Length(max=TITLE_MAX)])
+    excerpt = TextAreaField(filters=[TEXT.remove], validators=[Length(max=EXCERPT_MAX)])
+    body = TextAreaField(filters=[TEXT.remove], validators=[Length(max=POST_MAX)])
+    tags = StringField(filters=[ONE_LINE.remove], validators=[Length(max=TAGS_MAX)])
 
 
 def autosaved(post: Post, user: User) -> PostAutosave | None:
@@ -112,6 +115,7 @@ def _keep(post: Post, form: AutosaveForm) -> PostAutosave:
 
 
 @bp.post("/<int:post_id>/autosave")
+@checks_its_own_characters
 @csrf.exempt  # not unprotected: AutosaveForm checks its token itself, so an expired one is renewed, not a bare 400
 def save(post_id: int) -> ResponseReturnValue:
     """Keep what is typed in the post form (200, with a warning when another tab autosaved it since this one
@@ -136,6 +140,7 @@ def save(post_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/new/autosave")
+@checks_its_own_characters
 @csrf.exempt  # as above
 def start() -> ResponseReturnValue:
     """Keep a new post, once it has a title, as a draft readers do not see (201, with the addresses the editor
@@ -143,7 +148,7 @@ def start() -> ResponseReturnValue:
     form = AutosaveForm()
     if refusal := _refusal(form):
         return refusal
-    title = " ".join((ONE_LINE.remove(form.title.data) or "").split())
+    title = " ".join((form.title.data or "").split())
     if not title:
         return {"error": NO_TITLE_YET}, 400
     post = Post(
@@ -151,13 +156,14 @@ def start() -> ResponseReturnValue:
         title=title,
         slug=unique_slug(slugify(title)),
         status=PostStatus.draft,
-        excerpt=TEXT.remove(form.excerpt.data) or "",
-        body=TEXT.remove(form.body.data) or "",
+        excerpt=form.excerpt.data or "",
+        body=form.body.data or "",
     )
     db.session.add(post)
     db.session.flush()
     kept = _keep(post, form)  # the tags too, which become the post's only when it is saved
     db.session.commit()
+    g.audit_detail = f"post_id {post.id}, “{title}”"  # as typed, less what cannot be stored
     addresses = {
         "autosave": url_for(".save", post_id=post.id),
         "edit": url_for("admin.editor.edit_post", post_id=post.id),

@@ -182,3 +182,13 @@ def test_an_autosave_of_a_post_in_the_trash_or_deleted_says_so(app, client, admi
 def test_the_autosave_script_stays_small():
     script = (ROOT / "static" / "autosave.js").read_bytes()
     assert len(script) < 6_000 and len(gzip.compress(script)) < 2_500
+
+
+def test_control_characters_pasted_into_the_editor_are_dropped_from_what_is_autosaved(app, client, admin, make_post):
+    post = make_post(title="Pasted", slug="pasted", body="Before.")
+    kept = autosave(client, post.id, title="Pasted\x0b", body="From a terminal:\x00 done.")
+    assert kept.status_code == 200
+    brought_back = html.unescape(page_text(client.get(f"/admin/posts/{post.id}/edit?autosaved=1")))
+    assert "From a terminal: done." in brought_back
+    started = start(client, title="Null\x00 title", body="x\x00y")
+    assert started.status_code == 201 and [p.title for p in posts(app)] == ["Pasted", "Null title"]
