@@ -37,11 +37,13 @@ class AuditEntry(db.Model):
     ip_hash: Mapped[str] = mapped_column(String(32), default="")
 
 
-# The admin endpoints that change something when a POST to them succeeds (redirects, after PRG).
+# The admin endpoints that change something when a POST to them succeeds (redirects, after PRG; 201 for the
+# script's requests that create something).
 ACTIONS = {
     "admin.logout": "Logged out",
     "admin.editor.new_post": "Saved a new post",
     "admin.editor.edit_post": "Saved a post",
+    "admin.autosave.start": "Started a draft by autosave",
     "admin.editor.delete_post": "Moved a post to the trash",
     "admin.trash.restore_post": "Restored a post from the trash",
     "admin.trash.delete_forever": "Deleted a post forever",
@@ -117,7 +119,8 @@ def _action_of(response: Response) -> str | None:
         return None
     redirected = 300 <= response.status_code < 400
     shown = response.status_code == 200 and request.endpoint in COMPLETED_WITH_A_PAGE
-    return ACTIONS[request.endpoint] if redirected or shown else None
+    created = response.status_code == 201
+    return ACTIONS[request.endpoint] if redirected or shown or created else None
 
 
 def _detail() -> str:

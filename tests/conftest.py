@@ -31,12 +31,15 @@ from app import create_app
 from database import db
 from database import now_utc
 from extensions import limiter
+from helpers import CHROMIUM
+from helpers import CHROMIUM_FLAGS
 from helpers import DATABASES
 from helpers import PASSWORD
 from helpers import PASSWORD_HASH
 from helpers import ROOT
 from helpers import TEST_DATABASE_URL
 from helpers import TEST_REDIS_URL
+from helpers import WATCH_FOR_TROUBLE
 from helpers import flask_commands
 from helpers import free_port
 from helpers import log_in
@@ -208,6 +211,29 @@ def module_live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
     """
     with _gunicorn_servers(tmp_path_factory.mktemp("live")) as start:
         yield start
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, shared by the tests of one module (which skip without it)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def js_page(browser: Any) -> Iterator[Any]:
+    """A page with JavaScript on that records dialogs and CSP violations, and console errors (helpers.trouble)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(WATCH_FOR_TROUBLE)
+    page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
+    page.on("dialog", lambda dialog: (page.console_errors.append("dialog: " + dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
 
 
 @contextmanager

@@ -468,6 +468,40 @@ CHROMIUM_FLAGS = [
 ]
 
 
+ARTIFACTS = ROOT / "test-artifacts"
+# Run in every page of a js_page (conftest.py) before its own scripts: dialogs and CSP violations are noted.
+WATCH_FOR_TROUBLE = """
+window.__trouble = [];
+for (const name of ["alert", "confirm", "prompt"]) {
+  window[name] = (...args) => { window.__trouble.push(name + ": " + args.join(" ")); };
+}
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__trouble.push("CSP: " + event.violatedDirective + " " + event.blockedURI);
+});
+"""
+
+
+def screenshot(page, name: str) -> None:
+    """Save full-page screenshots at a phone's width and a desktop's."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width in (360, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=ARTIFACTS / f"{name}-{width}.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def log_in_as_owner(page, url: str) -> None:
+    page.goto(f"{url}/admin/")
+    page.get_by_label("Username").fill("owner")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def trouble(page) -> list[str]:
+    """The dialogs, CSP violations and console errors a js_page (conftest.py) has seen."""
+    return page.evaluate("window.__trouble") + page.console_errors
+
+
 # What some tests need beyond Python: (name, program, the tests that need it, how to get it on Debian or Ubuntu).
 # Without one of them those tests are reported as skipped; conftest.py names the missing ones at the start.
 TEST_TOOLS = [

@@ -6,20 +6,18 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyotp
 import pytest
 
 from helpers import CHROMIUM
-from helpers import CHROMIUM_FLAGS
 from helpers import PASSWORD
-from helpers import ROOT
 from helpers import flask_command
+from helpers import log_in_as_owner
 from helpers import png_bytes
-
-ARTIFACTS = ROOT / "test-artifacts"
+from helpers import screenshot
+from helpers import trouble
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 expect = playwright_api.expect  # waits for the page, unlike is_visible()
@@ -28,29 +26,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser, request):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
     page = context.new_page()
     yield page
     context.close()
-
-
-def screenshot(page, name: str) -> None:
-    """Save full-page screenshots at a phone's width and a desktop's."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width in (360, 1280):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=ARTIFACTS / f"{name}-{width}.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def test_owner_logs_in_writes_a_post_with_an_image_and_publishes_it(live_server, page, tmp_path):
@@ -101,13 +82,6 @@ def preview_is(page, where: str) -> bool:
     if where == "beside":
         return preview["x"] >= text["x"] + text["width"] and preview["y"] < text["y"] + text["height"]
     return preview["y"] >= form["y"] + form["height"] and abs(preview["x"] - text["x"]) < 40
-
-
-def log_in_as_owner(page, url: str) -> None:
-    page.goto(f"{url}/admin/")
-    page.get_by_label("Username").fill("owner")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_owner_turns_on_two_factor_and_then_logs_in_with_a_code(live_server, browser, page):
@@ -224,16 +198,6 @@ def test_reader_replies_previews_posts_and_edits_within_the_window(live_server, 
 
 # With JavaScript on: hostile comments must not run, and the pages must break no rule of their own CSP.
 
-WATCH_FOR_TROUBLE = """
-window.__trouble = [];
-for (const name of ["alert", "confirm", "prompt"]) {
-  window[name] = (...args) => { window.__trouble.push(name + ": " + args.join(" ")); };
-}
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__trouble.push("CSP: " + event.violatedDirective + " " + event.blockedURI);
-});
-"""
-
 HOSTILE_COMMENTS = [
     "<script>alert('script tag')</script>",
     "<img src=x onerror=alert('img onerror')>",
@@ -271,23 +235,6 @@ DOM_PROBLEMS = """() => {
   }
   return problems;
 }"""
-
-
-@pytest.fixture
-def js_page(browser):
-    """A page with JavaScript on that records dialogs and CSP violations, and console errors."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_init_script(WATCH_FOR_TROUBLE)
-    page = context.new_page()
-    page.console_errors = []
-    page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
-    page.on("dialog", lambda dialog: (page.console_errors.append("dialog: " + dialog.message), dialog.dismiss()))
-    yield page
-    context.close()
-
-
-def trouble(page) -> list[str]:
-    return page.evaluate("window.__trouble") + page.console_errors
 
 
 def test_hostile_comments_run_nothing_and_leave_no_handlers_or_scripts(live_server, js_page):
