@@ -89,7 +89,9 @@ def moderate_from_command_line(comment_id: int, action: str) -> Comment:
     comment = db.session.get(Comment, comment_id)
     if comment is None:
         raise click.ClickException(f"There is no comment with id {comment_id}.")
-    moderation.moderate(comment, action)
+    if comment.is_trashed:
+        raise click.ClickException(f"Comment {comment_id} is in the trash: restore it at /admin/trash first.")
+    moderation.moderate(comment, action, "(command line)")
     audit.record(
         "Moderated a comment from the command line", None, f"comment {comment_id}, action: {action}", "(command line)"
     )
@@ -250,13 +252,15 @@ def reindex_command() -> None:
 @click.option("--days", type=click.IntRange(min=0), help="Age in days (default: PURGE_AFTER_DAYS).")
 @with_appcontext
 def purge_command(days: int | None) -> None:
-    """Delete held and spam comments older than PURGE_AFTER_DAYS days (default 30), posts in the trash for more
-    than TRASH_KEEP_DAYS (default 30), audit log entries older than AUDIT_KEEP_DAYS (default 365), and counts of
-    failed logins from networks no longer locked."""
+    """Delete held and spam comments older than PURGE_AFTER_DAYS days (default 30), posts and comments in the trash
+    for more than TRASH_KEEP_DAYS (default 30), audit log entries older than AUDIT_KEEP_DAYS (default 365), and
+    counts of failed logins from networks no longer locked."""
     days = current_app.config["PURGE_AFTER_DAYS"] if days is None else days
     click.echo(f"Deleted {moderation.purge_old_comments(days):,} held or spam comments older than {days} days.")
     trashed = current_app.config["TRASH_KEEP_DAYS"]
     click.echo(f"Deleted forever {trash.purge_old_trash(trashed):,} posts in the trash for over {trashed} days.")
+    comments = trash.purge_old_trashed_comments(trashed)
+    click.echo(f"Deleted forever {comments:,} comments in the trash for over {trashed} days.")
     keep = current_app.config["AUDIT_KEEP_DAYS"]
     click.echo(f"Deleted {audit.purge_old_entries(keep):,} audit log entries older than {keep} days.")
     click.echo(f"Forgot {purge_old_login_failures():,} counts of failed logins from networks no longer locked.")

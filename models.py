@@ -123,7 +123,8 @@ class Post(db.Model):
     excerpt: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
     word_count: Mapped[int] = mapped_column(default=0)
-    # Approved comments, kept up to date by count_comments() below: listings never count per page view.
+    # The comments everyone sees (approved, not in the trash), kept up to date by count_comments() below: listings
+    # never count per page view.
     comment_count: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[PostStatus] = mapped_column(Enum(PostStatus, native_enum=False), default=PostStatus.draft)
     kind: Mapped[PostKind] = mapped_column(
@@ -316,6 +317,9 @@ class Comment(db.Model):
     # A new random value whenever the text or the status changes: a moderation link from an email names the
     # revision the owner was shown, so it acts on nothing else (see notifications.quick_moderation_url).
     revision: Mapped[str] = mapped_column(String(16), default=new_revision, server_default="")
+    # Set while the comment is in the trash (admin/trash.py), as for posts: hidden, its status kept for a restore.
+    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    trashed_by: Mapped[str | None] = mapped_column(String(40))
 
     post: Mapped[Post] = relationship(back_populates="comments")
     parent: Mapped[Comment | None] = relationship(remote_side=[id])
@@ -340,18 +344,30 @@ class Comment(db.Model):
     @hybrid_method
     def is_visible_to(self, commenter_key: str | None) -> bool:
         """Tell whether this commenter sees the comment: everyone sees approved comments; a held one only the
-        browser that wrote it, marked as awaiting moderation. The one definition, in Python here and in SQL below."""
+        browser that wrote it, marked as awaiting moderation; nobody one in the trash. The one definition, in Python
+        here and in SQL below (``comment_count`` counts what everyone sees: ``is_visible_to(None)``)."""
         own_held = bool(commenter_key) and self.status == CommentStatus.pending and self.commenter_key == commenter_key
-        return self.status == CommentStatus.approved or own_held
+        return (self.status == CommentStatus.approved or own_held) and self.trashed_at is None
 
     @is_visible_to.inplace.expression
     @classmethod
     def _is_visible_to_in_sql(cls, commenter_key: str | ColumnElement[str] | None) -> ColumnElement[bool]:
         """``cls`` may be an alias of Comment, and ``commenter_key`` a bound parameter of a statement built once."""
-        approved = cls.status == CommentStatus.approved
+        approved, kept = cls.status == CommentStatus.approved, cls.trashed_at.is_(None)
         if not isinstance(commenter_key, ColumnElement) and not commenter_key:
-            return approved
-        return approved | ((cls.status == CommentStatus.pending) & (cls.commenter_key == commenter_key))
+            return approved & kept
+        return (approved | ((cls.status == CommentStatus.pending) & (cls.commenter_key == commenter_key))) & kept
+
+    @property
+    def is_trashed(self) -> bool:
+        return self.trashed_at is not None
+
+    def move_to_trash(self, by_username: str) -> None:
+        """Hide the comment from everyone; its status, text and place in its thread stay for a restore."""
+        self.trashed_at, self.trashed_by = now_utc(), by_username
+
+    def restore_from_trash(self) -> None:
+        self.trashed_at = self.trashed_by = None
 
     @property
     def website_link(self) -> str | None:
@@ -364,7 +380,7 @@ class Comment(db.Model):
 
 @event.listens_for(Session, "after_flush")
 def count_comments(session: Session, context: Any) -> None:
-    """Recount the approved comments of every post whose comments this flush added, changed or removed."""
+    """Recount the comments readers see of every post whose comments this flush added, changed or removed."""
     post_ids: set[int] = set()
     for instance in (*session.new, *session.dirty, *session.deleted):
         if isinstance(instance, Comment):
@@ -393,10 +409,6 @@ def _recount_some_statement() -> Update:
 
 @cache
 def _recount_all_statement() -> Update:
-    approved = (
-        select(func.count(Comment.id))
-        .where(Comment.post_id == Post.id, Comment.status == CommentStatus.approved)
-        .scalar_subquery()
-    )
+    shown = select(func.count(Comment.id)).where(Comment.post_id == Post.id, Comment.is_visible_to(None))
     # updated_at is set to itself: a new comment does not make the post "updated".
-    return update(Post).values(comment_count=approved, updated_at=Post.updated_at)
+    return update(Post).values(comment_count=shown.scalar_subquery(), updated_at=Post.updated_at)

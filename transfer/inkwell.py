@@ -282,6 +282,8 @@ def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportR
             "status": CommentStatus(entry["status"]),
             "created_at": _parse_time(entry["created_at"]),
             "edited_at": _parse_time(entry["edited_at"]),
+            "trashed_at": _parse_time(entry.get("trashed_at")),  # exports made before the trash have none
+            "trashed_by": entry.get("trashed_by"),
             "format": _body_format(entry),
             "body_html": _body_format(entry).render_comment(entry["body"]),
         }
