@@ -19,6 +19,7 @@ from sqlalchemy import text
 import audit
 import commenters
 import demo
+import notifications
 import search
 import transfer.commands
 from account import passwords
@@ -266,6 +267,16 @@ def purge_command(days: int | None) -> None:
     click.echo(f"Forgot {purge_old_login_failures():,} counts of failed logins from networks no longer locked.")
 
 
+@click.command("send-mail")
+@with_appcontext
+def send_mail_command() -> None:
+    """Send the emails held since an approval in the queue whose Undo has expired (run it from cron every few
+    minutes; the admin pages send them too)."""
+    if not current_app.config["MAIL_SERVER"]:
+        raise click.ClickException("MAIL_SERVER is not set: Inkwell sends no email.")
+    click.echo(f"Sent {notifications.send_due_mail():,} held emails.")
+
+
 commenter_command = AppGroup("commenter", help="Answer a person's requests about their data (by email address).")
 
 
@@ -332,6 +343,7 @@ def register_commands(app: Flask) -> None:
         create_admin_command,
         create_author_command,
         purge_command,
+        send_mail_command,
         commenter_command,
         reindex_command,
         stats_command,

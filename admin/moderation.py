@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from email.message import EmailMessage
 from typing import Any
 
 from flask import Blueprint
@@ -72,8 +73,9 @@ def comments_visible_to(user: User, *, in_trash: bool = False) -> Any:
     return query if user.is_admin else query.where(Post.author_id == user.id)
 
 
-def moderate(comment: Comment, action: str, by_username: str = "") -> None:
-    """Approve, hold, mark as spam or move to the trash one comment, and send the mails an approval calls for.
+def moderate(comment: Comment, action: str, by_username: str = "", *, hold_mail: bool = False) -> list[EmailMessage]:
+    """Approve, hold, mark as spam or move to the trash one comment, and send the mails an approval calls for
+    (or, ``hold_mail``, return them unsent, for a moderation that can be undone).
 
     Every way to moderate comes here (the queue, the links in the owner's email, the command line), so a
     commenter who asked is told of the approval, and the comment answered of the reply, whichever was used.
@@ -90,8 +92,12 @@ def moderate(comment: Comment, action: str, by_username: str = "") -> None:
     else:
         comment.status = status
     db.session.commit()
-    if is_newly_approved:
-        notifications.notify_approved(comment)
+    if not is_newly_approved:
+        return []
+    if hold_mail:
+        return notifications.approval_messages(comment)
+    notifications.notify_approved(comment)
+    return []
 
 
 def pending_comments() -> list[Comment]:
@@ -173,13 +179,17 @@ def moderate_each(comments: list[Comment], action: str) -> str:
         abort(400, description="That moderation action is unknown.")
     before = [_as_it_is(comment) for comment in comments]
     who = current_user.username if has_request_context() and current_user.is_authenticated else ""
-    for comment in comments:
-        moderate(comment, action, who or g.get("audit_username", ""))
+    can_undo = bool(comments and who)
+    mails = [moderate(comment, action, who or g.get("audit_username", ""), hold_mail=can_undo) for comment in comments]
     done = COMMENT_ACTIONS[action][1]
     noun = "comment" if len(comments) == 1 else "comments"
     message = f"{done}: {len(comments)} {noun}."
-    if comments and has_request_context() and current_user.is_authenticated:
-        _keep_for_undo(before, comments, message)
+    if can_undo:
+        _keep_for_undo(before, comments, message, mails)
+    held = sum(len(messages) for messages in mails)
+    if held:
+        emails = "email goes" if held == 1 else "emails go"
+        message += f" {held} {emails} out in {UNDO_MINUTES} minutes, unless you undo this."
     return message
 
 
@@ -191,9 +201,12 @@ def _as_it_is(comment: Comment) -> dict[str, Any]:
     return {"id": comment.id, "status": comment.status.value, "revision": comment.revision}
 
 
-def _keep_for_undo(before: list[dict[str, Any]], comments: list[Comment], summary: str) -> None:
+def _keep_for_undo(
+    before: list[dict[str, Any]], comments: list[Comment], summary: str, mails: list[list[EmailMessage]]
+) -> None:
     """Keep what was before, with each changed comment's revision now and when it went to the trash, if it did
-    (the undo checks nothing changed since)."""
+    (the undo checks nothing changed since); hold the mails the moderation called for until it can no longer be
+    undone (a little after, so that an undo in its last second still deletes them)."""
     for kept, comment in zip(before, comments, strict=True):
         kept["revision_after"] = comment.revision
         kept["trashed_at"] = comment.trashed_at.isoformat() if comment.trashed_at else None
@@ -201,6 +214,10 @@ def _keep_for_undo(before: list[dict[str, Any]], comments: list[Comment], summar
     db.session.execute(delete(ModerationUndo).where(ModerationUndo.done_at < cutoff))
     undo = ModerationUndo(user_id=current_user.id, summary=summary[:200], changes=json.dumps(before))
     db.session.add(undo)
+    db.session.flush()
+    until = now_utc() + timedelta(minutes=UNDO_MINUTES, seconds=30)
+    for comment, messages in zip(comments, mails, strict=True):
+        notifications.hold(comment, messages, until, undo.id)
     db.session.commit()
     session["moderation_undo"] = undo.id
 
@@ -235,8 +252,10 @@ def undo(undo_id: int) -> ResponseReturnValue:
             flash(f"Not undone: {refused}", "error")
         else:
             record.undone_at = now_utc()
+            unsent = notifications.drop_held(record.id)
             db.session.commit()
-            flash(f"Undone (“{record.summary}”): everything is back as it was.", "success")
+            emails = f"; {unsent} email{'s' if unsent != 1 else ''} about it will not be sent" if unsent else ""
+            flash(f"Undone (“{record.summary}”): everything is back as it was{emails}.", "success")
     return _back_to_queue()
 
 

@@ -1,6 +1,7 @@
 """The tables behind the owner's desk: a post's versions (history.py), what the editor autosaved
-(autosave.py), the settings saved on the settings page (stored_settings.py) and what a moderation in the queue
-changed, for its undo (moderation.py).
+(autosave.py), the settings saved on the settings page (stored_settings.py), what a moderation in the queue
+changed, for its undo (moderation.py), and the emails its approvals called for, held until it can no longer be
+undone (notifications.py).
 
 They point at posts and accounts, but nothing in models.py points back, so they live here beside the rest of
 the schema rather than in it. May import only database and models.
@@ -87,3 +88,17 @@ class ModerationUndo(db.Model):
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     summary: Mapped[str] = mapped_column(String(200))  # "Approved: 2 comments."
     changes: Mapped[str] = mapped_column(Text)
+
+
+class HeldMail(db.Model):
+    """An email an approval in the queue called for (to the commenter, to the comment answered), held until that
+    approval can no longer be undone: notifications.py sends it then, and an undo deletes it unsent. Gone with its
+    comment; sent only if readers still see the comment by then."""
+
+    __tablename__ = "held_mail"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    send_after: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), index=True)
+    undo_id: Mapped[int | None] = mapped_column(ForeignKey("moderation_undos.id", ondelete="SET NULL"), index=True)
+    message: Mapped[str] = mapped_column(Text)  # the whole email, headers and all, as it will be sent
