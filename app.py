@@ -204,6 +204,7 @@ def register_extensions(app: Flask) -> None:
     import account.tables  # noqa: F401
     import admin.tables  # noqa: F401
     import audit  # noqa: F401
+    import comment_counts  # noqa: F401 (its ORM event keeps each post's comment_count)
     import slugs  # noqa: F401
     import transfer.tables  # noqa: F401
 

@@ -47,6 +47,8 @@ ACTIONS = {
     "admin.editor.delete_post": "Moved a post to the trash",
     "admin.trash.restore_post": "Restored a post from the trash",
     "admin.trash.delete_forever": "Deleted a post forever",
+    "admin.trash.restore_comment": "Restored a comment from the trash",
+    "admin.trash.delete_comment_forever": "Deleted a comment forever",
     "admin.history.restore": "Restored an earlier version of a post",
     "admin.media.edit_alt": "Changed an image's description",
     "admin.media.trash_upload": "Moved an image to the trash",
@@ -68,6 +70,11 @@ ACTIONS = {
     "admin.account.enable_two_factor": "Turned on two-factor authentication",
     "admin.account.replace_recovery_codes": "Made new recovery codes",
     "admin.site_settings.edit_settings": "Saved the blog's settings",
+}
+# What a moderation is called when its form's action makes it more than a moderation.
+ACTIONS_BY_FORM = {
+    ("admin.moderation.moderate_comment", "delete"): "Moved a comment to the trash",
+    ("admin.moderation.moderate_selected_comments", "delete"): "Moved comments to the trash",
 }
 # Changes whose success is a page (shown once) rather than a redirect.
 COMPLETED_WITH_A_PAGE = {
@@ -119,8 +126,10 @@ def _action_of(response: Response) -> str | None:
         return None
     redirected = 300 <= response.status_code < 400
     shown = response.status_code == 200 and request.endpoint in COMPLETED_WITH_A_PAGE
-    created = response.status_code == 201
-    return ACTIONS[request.endpoint] if redirected or shown or created else None
+    if not (redirected or shown or response.status_code == 201):
+        return None
+    asked = request.form.get("action") or request.form.get("bulk_action")
+    return ACTIONS_BY_FORM.get((request.endpoint, asked), ACTIONS[request.endpoint])
 
 
 def _detail() -> str:

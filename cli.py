@@ -19,6 +19,7 @@ from sqlalchemy import text
 import audit
 import commenters
 import demo
+import notifications
 import search
 import transfer.commands
 from account import passwords
@@ -90,7 +91,9 @@ def moderate_from_command_line(comment_id: int, action: str) -> Comment:
     comment = db.session.get(Comment, comment_id)
     if comment is None:
         raise click.ClickException(f"There is no comment with id {comment_id}.")
-    moderation.moderate(comment, action)
+    if comment.is_trashed:
+        raise click.ClickException(f"Comment {comment_id} is in the trash: restore it at /admin/trash first.")
+    moderation.moderate(comment, action, "(command line)")
     audit.record(
         "Moderated a comment from the command line", None, f"comment {comment_id}, action: {action}", "(command line)"
     )
@@ -251,17 +254,29 @@ def reindex_command() -> None:
 @click.option("--days", type=click.IntRange(min=0), help="Age in days (default: PURGE_AFTER_DAYS).")
 @with_appcontext
 def purge_command(days: int | None) -> None:
-    """Delete held and spam comments older than PURGE_AFTER_DAYS days (default 30), posts and images in the trash
-    for more than TRASH_KEEP_DAYS (default 30), audit log entries older than AUDIT_KEEP_DAYS (default 365), and
-    counts of failed logins from networks no longer locked."""
+    """Delete held and spam comments older than PURGE_AFTER_DAYS days (default 30), posts, comments and images in
+    the trash for more than TRASH_KEEP_DAYS (default 30), audit log entries older than AUDIT_KEEP_DAYS (default
+    365), and counts of failed logins from networks no longer locked."""
     days = current_app.config["PURGE_AFTER_DAYS"] if days is None else days
     click.echo(f"Deleted {moderation.purge_old_comments(days):,} held or spam comments older than {days} days.")
     trashed = current_app.config["TRASH_KEEP_DAYS"]
     click.echo(f"Deleted forever {trash.purge_old_trash(trashed):,} posts in the trash for over {trashed} days.")
     click.echo(f"Deleted forever {library.purge_old_uploads(trashed):,} images in the trash for over {trashed} days.")
+    comments = trash.purge_old_trashed_comments(trashed)
+    click.echo(f"Deleted forever {comments:,} comments in the trash for over {trashed} days.")
     keep = current_app.config["AUDIT_KEEP_DAYS"]
     click.echo(f"Deleted {audit.purge_old_entries(keep):,} audit log entries older than {keep} days.")
     click.echo(f"Forgot {purge_old_login_failures():,} counts of failed logins from networks no longer locked.")
+
+
+@click.command("send-mail")
+@with_appcontext
+def send_mail_command() -> None:
+    """Send the emails held since an approval in the queue whose Undo has expired (run it from cron every few
+    minutes; the admin pages send them too)."""
+    if not current_app.config["MAIL_SERVER"]:
+        raise click.ClickException("MAIL_SERVER is not set: Inkwell sends no email.")
+    click.echo(f"Sent {notifications.send_due_mail():,} held emails.")
 
 
 commenter_command = AppGroup("commenter", help="Answer a person's requests about their data (by email address).")
@@ -330,6 +345,7 @@ def register_commands(app: Flask) -> None:
         create_admin_command,
         create_author_command,
         purge_command,
+        send_mail_command,
         commenter_command,
         reindex_command,
         stats_command,

@@ -261,7 +261,7 @@ def own_comment_or_403(slug: str, comment_id: int) -> Comment:
     """
     post = post_by_slug_or_404(slug)
     comment = db.session.get(Comment, comment_id)
-    if comment is None or comment.post_id != post.id or comment.status == CommentStatus.spam:
+    if comment is None or comment.post_id != post.id or comment.status == CommentStatus.spam or comment.is_trashed:
         abort(404, description="There is no such comment on this post.")
     if not may_edit(comment):
         abort(403, description=EDIT_REFUSED.format(minutes=current_app.config["COMMENT_EDIT_MINUTES"]))

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 import pagecache
 import search
+from comment_counts import recount_comments
 from database import db
 from database import now_utc
 from excerpts import opening_text
@@ -26,7 +27,6 @@ from models import Post
 from models import PostStatus
 from models import Tag
 from models import post_tags
-from models import recount_comments
 from slugs import slugify
 from slugs import tags_named
 

@@ -39,7 +39,6 @@ from markup import is_web_address
 from markup import plain_text
 from markup import render_comment
 from models import Comment
-from models import CommentStatus
 from models import Post
 from pagecache import fresh_token
 from pagecache import token_kind
@@ -287,17 +286,12 @@ class CommentForm(FlaskForm):
             raise ValidationError("Your comment is empty: formatting alone does not show. Please write some words.")
 
     def validate_parent_id(self, field: Field) -> None:
-        """Accept a reply only to a published comment on the same post."""
+        """Accept a reply only to a published comment on the same post (not one in the trash)."""
         if not field.data:
             return
         parent_id = id_from(field.data)
         parent = db.session.get(Comment, parent_id) if parent_id else None
-        if (
-            parent is None
-            or self.post is None
-            or parent.post_id != self.post.id
-            or parent.status != CommentStatus.approved
-        ):
+        if parent is None or self.post is None or parent.post_id != self.post.id or not parent.is_visible_to(None):
             raise ValidationError(
                 "The comment you are replying to does not exist here or is not published. "
                 "Your comment is kept below; you can post it as a new comment instead."

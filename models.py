@@ -13,7 +13,6 @@ import secrets
 from datetime import datetime
 from datetime import timedelta
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Boolean
@@ -24,23 +23,16 @@ from sqlalchemy import Index
 from sqlalchemy import String
 from sqlalchemy import Table
 from sqlalchemy import Text
-from sqlalchemy import bindparam
-from sqlalchemy import event
 from sqlalchemy import false
 from sqlalchemy import func
-from sqlalchemy import inspect
-from sqlalchemy import select
-from sqlalchemy import update
 from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped
-from sqlalchemy.orm import Session
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 from sqlalchemy.orm import validates
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.sql import ColumnElement
-from sqlalchemy.sql import Update
 
 from database import UTCDateTime
 from database import db
@@ -109,7 +101,30 @@ class Tag(db.Model):
         return f"<Tag {self.slug}>"
 
 
-class Post(db.Model):
+class Trashable:
+    """A row deleted to the trash (admin/trash.py) rather than at once: hidden from readers, everything else kept as
+    it was for a restore. The username, not the account: the trash still says who when the account is gone."""
+
+    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trashed_by: Mapped[str | None] = mapped_column(String(40))
+
+    @property
+    def is_trashed(self) -> bool:
+        return self.trashed_at is not None
+
+    def move_to_trash(self, by_username: str) -> None:
+        self.trashed_at, self.trashed_by = now_utc(), by_username
+        self._trash_changed()
+
+    def restore_from_trash(self) -> None:
+        self.trashed_at = self.trashed_by = None
+        self._trash_changed()
+
+    def _trash_changed(self) -> None:
+        """What else a move to or from the trash must do, in the tables that need more."""
+
+
+class Post(Trashable, db.Model):
     __tablename__ = "posts"
     __table_args__ = (Index("ix_posts_status_published_at", "status", "published_at"),)
 
@@ -124,7 +139,8 @@ class Post(db.Model):
     excerpt: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
     word_count: Mapped[int] = mapped_column(default=0)
-    # Approved comments, kept up to date by count_comments() below: listings never count per page view.
+    # The comments everyone sees (approved, not in the trash), kept up to date by comment_counts.py: listings
+    # never count per page view.
     comment_count: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[PostStatus] = mapped_column(Enum(PostStatus, native_enum=False), default=PostStatus.draft)
     kind: Mapped[PostKind] = mapped_column(
@@ -135,10 +151,6 @@ class Post(db.Model):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
-    # Set while the post is in the trash (admin/trash.py): readers see it nowhere, and it comes back as it was. The
-    # username, not the account: the trash still says who when the account is gone.
-    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    trashed_by: Mapped[str | None] = mapped_column(String(40))
 
     # The account who wrote it, a relationship with its type in account/tables.py, where User lives.
     author = relationship("User", back_populates="posts")
@@ -237,28 +249,14 @@ class Post(db.Model):
         """Tell whether the post waits for its publish date; ``Post.is_scheduled`` is the same rule in a query."""
         return self.is_scheduled_at(now_utc())
 
+    def _trash_changed(self) -> None:
+        """Trashing and restoring are no edits: the post's "updated" date (shown to readers) stays."""
+        flag_modified(self, "updated_at")
+
     @property
     def was_updated_later(self) -> bool:
         """Tell whether the post changed more than a day after it was published: worth telling readers."""
         return self.published_at is not None and self.updated_at - self.published_at > UPDATE_WORTH_SHOWING
-
-    @property
-    def is_trashed(self) -> bool:
-        return self.trashed_at is not None
-
-    def move_to_trash(self, by_username: str) -> None:
-        """Hide the post from readers, with its comments, keeping everything else as it is for a restore."""
-        self.trashed_at, self.trashed_by = now_utc(), by_username
-        self._keep_updated_at()
-
-    def restore_from_trash(self) -> None:
-        """Bring the post back exactly as it was: status, dates, address and comments."""
-        self.trashed_at = self.trashed_by = None
-        self._keep_updated_at()
-
-    def _keep_updated_at(self) -> None:
-        """Trashing and restoring are no edits: the post's "updated" date (shown to readers) stays."""
-        flag_modified(self, "updated_at")
 
     def accepts_comments(self, close_after_days: int | None) -> bool:
         """Tell whether readers may comment: open on this post, and not too old when comments close with age."""
@@ -286,13 +284,14 @@ def new_revision() -> str:
     return secrets.token_hex(8)
 
 
-class Comment(db.Model):
+class Comment(Trashable, db.Model):
     __tablename__ = "comments"
     __table_args__ = (
         Index("ix_comments_post_status_created", "post_id", "status", "created_at"),
         Index("ix_comments_post_created", "post_id", "created_at"),
         Index("ix_comments_commenter_status", "commenter_key", "status"),
         Index("ix_comments_status_created", "status", "created_at"),
+        Index("ix_comments_trashed_at", "trashed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -344,18 +343,19 @@ class Comment(db.Model):
     @hybrid_method
     def is_visible_to(self, commenter_key: str | None) -> bool:
         """Tell whether this commenter sees the comment: everyone sees approved comments; a held one only the
-        browser that wrote it, marked as awaiting moderation. The one definition, in Python here and in SQL below."""
+        browser that wrote it, marked as awaiting moderation; nobody one in the trash. The one definition, in Python
+        here and in SQL below (``comment_count`` counts what everyone sees: ``is_visible_to(None)``)."""
         own_held = bool(commenter_key) and self.status == CommentStatus.pending and self.commenter_key == commenter_key
-        return self.status == CommentStatus.approved or own_held
+        return (self.status == CommentStatus.approved or own_held) and self.trashed_at is None
 
     @is_visible_to.inplace.expression
     @classmethod
     def _is_visible_to_in_sql(cls, commenter_key: str | ColumnElement[str] | None) -> ColumnElement[bool]:
         """``cls`` may be an alias of Comment, and ``commenter_key`` a bound parameter of a statement built once."""
-        approved = cls.status == CommentStatus.approved
+        approved, kept = cls.status == CommentStatus.approved, cls.trashed_at.is_(None)
         if not isinstance(commenter_key, ColumnElement) and not commenter_key:
-            return approved
-        return approved | ((cls.status == CommentStatus.pending) & (cls.commenter_key == commenter_key))
+            return approved & kept
+        return (approved | ((cls.status == CommentStatus.pending) & (cls.commenter_key == commenter_key))) & kept
 
     @property
     def website_link(self) -> str | None:
@@ -364,43 +364,3 @@ class Comment(db.Model):
 
     def __repr__(self) -> str:
         return f"<Comment {self.id} on post {self.post_id}>"
-
-
-@event.listens_for(Session, "after_flush")
-def count_comments(session: Session, context: Any) -> None:
-    """Recount the approved comments of every post whose comments this flush added, changed or removed."""
-    post_ids: set[int] = set()
-    for instance in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(instance, Comment):
-            history = inspect(instance).attrs.post_id.history
-            post_ids.update(i for i in (*history.added, *history.unchanged, *history.deleted) if i is not None)
-    if post_ids:
-        session.connection().execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
-        for post_id in post_ids:
-            post = session.identity_map.get(session.identity_key(Post, post_id))
-            if post is not None:
-                session.expire(post, ["comment_count"])
-
-
-def recount_comments(post_ids: set[int] | None = None) -> None:
-    """Set ``comment_count`` again after statements that bypass the ORM (bulk inserts, imports, purges)."""
-    if post_ids is None:
-        db.session.execute(_recount_all_statement())
-    else:
-        db.session.execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
-
-
-@cache
-def _recount_some_statement() -> Update:
-    return _recount_all_statement().where(Post.id.in_(bindparam("post_ids", expanding=True)))
-
-
-@cache
-def _recount_all_statement() -> Update:
-    approved = (
-        select(func.count(Comment.id))
-        .where(Comment.post_id == Post.id, Comment.status == CommentStatus.approved)
-        .scalar_subquery()
-    )
-    # updated_at is set to itself: a new comment does not make the post "updated".
-    return update(Post).values(comment_count=approved, updated_at=Post.updated_at)

@@ -2,7 +2,9 @@
 
 Mail is sent over SMTP after the response has gone out, so a slow or broken mail server never delays
 or fails a request, and never loses a comment: failures are logged. Outside a request (the command line) it is
-sent at once. Nothing is sent unless ``MAIL_SERVER`` is set.
+sent at once. Nothing is sent unless ``MAIL_SERVER`` is set. The emails an approval in the queue calls for are
+held (``HeldMail``) until its Undo expires, then sent after the next admin page or by `flask send-mail`; an undo
+deletes them unsent.
 
 Links in mail are built on ``SITE_URL``, never on the ``Host`` of the request that caused the mail: that is
 often a stranger's comment, and a one-click approve link sent to their server would let them approve it.
@@ -10,10 +12,13 @@ often a stranger's comment, and a one-click approve link sent to their server wo
 
 from __future__ import annotations
 
+import email
 import logging
 import smtplib
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from typing import Any
 
 from flask import Response
@@ -22,8 +27,13 @@ from flask import current_app
 from flask import has_request_context
 from itsdangerous import URLSafeSerializer
 from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import delete
+from sqlalchemy import select
 
 from addresses import absolute_url
+from admin.tables import HeldMail
+from database import db
+from database import now_utc
 from models import Comment
 from models import CommentStatus
 from safetext import one_line
@@ -164,11 +174,73 @@ def notify_edited_comment(comment: Comment) -> None:
     send_after_response([m for m in (owner_message(comment),) if m is not None])
 
 
-def notify_approved(comment: Comment) -> None:
-    """Queue the mails an approval calls for: to the commenter, and to the comment they answered."""
+def approval_messages(comment: Comment) -> list[EmailMessage]:
+    """The mails an approval calls for: to the commenter, and to the comment they answered (none without mail)."""
     if not current_app.config["MAIL_SERVER"]:
-        return
-    send_after_response([m for m in (approval_message(comment), reply_message(comment)) if m is not None])
+        return []
+    return [m for m in (approval_message(comment), reply_message(comment)) if m is not None]
+
+
+def notify_approved(comment: Comment) -> None:
+    """Queue the mails an approval calls for, to be sent after the response."""
+    send_after_response(approval_messages(comment))
+
+
+# Held mail: an approval that can be undone sends its mails only once the undo has expired.
+
+DUE_AT_ONCE = 100  # held mails sent after one response (the rest after the next ones)
+
+
+def hold(comment: Comment, messages: list[EmailMessage], until: datetime, undo_id: int) -> None:
+    """Keep ``messages`` about ``comment`` unsent until ``until``, or until the undo ``undo_id`` deletes them (the
+    caller commits)."""
+    db.session.add_all(
+        HeldMail(send_after=until, comment_id=comment.id, undo_id=undo_id, message=message.as_string())
+        for message in messages
+    )
+
+
+def drop_held(undo_id: int) -> int:
+    """Delete, unsent, the mails held for this undo; return how many (the caller commits)."""
+    return db.session.execute(delete(HeldMail).where(HeldMail.undo_id == undo_id)).rowcount
+
+
+def send_due_mail() -> int:
+    """Send at once the held mails whose time has come (the command line's `send-mail`); return how many."""
+    messages = _claim_due_mail()
+    if messages:
+        deliver(messages, _mail_settings())
+    return len(messages)
+
+
+def send_due_mail_after(response: Response) -> Response:
+    """After an admin page: send the held mails whose time has come, once the response is complete."""
+    messages = _claim_due_mail()
+    if messages:
+        settings = _mail_settings()
+        response.call_on_close(lambda: deliver(messages, settings))
+    return response
+
+
+def _claim_due_mail() -> list[EmailMessage]:
+    """Take the held mails whose time has come out of the table, and return those still worth sending.
+
+    Each is first deleted in its own statement, so two workers never send one twice; one whose comment readers no
+    longer see (held again, spam, in the trash) is dropped, as its news is no longer true.
+    """
+    if not current_app.config["MAIL_SERVER"]:
+        return []
+    query = select(HeldMail.id, HeldMail.comment_id, HeldMail.message).where(HeldMail.send_after <= now_utc())
+    due = db.session.execute(query.order_by(HeldMail.id).limit(DUE_AT_ONCE)).all()
+    messages = []
+    for mail_id, comment_id, text in due:
+        is_ours = db.session.execute(delete(HeldMail).where(HeldMail.id == mail_id)).rowcount == 1
+        comment = db.session.get(Comment, comment_id)
+        if is_ours and comment is not None and comment.is_visible_to(None) and comment.post.is_published:
+            messages.append(email.message_from_string(text, policy=default_policy))
+    if due:
+        db.session.commit()
+    return messages
 
 
 def send_after_response(messages: list[EmailMessage]) -> None:
@@ -176,10 +248,7 @@ def send_after_response(messages: list[EmailMessage]) -> None:
     do nothing when mail is not configured."""
     if not messages or not current_app.config["MAIL_SERVER"]:
         return
-    settings = {
-        key: current_app.config[key]
-        for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS")
-    }
+    settings = _mail_settings()
     if not has_request_context():
         deliver(messages, settings)
         return
@@ -188,6 +257,12 @@ def send_after_response(messages: list[EmailMessage]) -> None:
     def send_when_closed(response: Response) -> Response:
         response.call_on_close(lambda: deliver(messages, settings))
         return response
+
+
+def _mail_settings() -> dict[str, Any]:
+    """What delivering needs, read now: it happens after the response, outside the app's context."""
+    keys = ("MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS")
+    return {key: current_app.config[key] for key in keys}
 
 
 def deliver(messages: list[EmailMessage], settings: dict[str, Any]) -> None:

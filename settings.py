@@ -60,7 +60,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "COMMENTS_PER_PAGE": 50,  # top-level comments, each with its replies (WordPress's default)
     "PURGE_AFTER_DAYS": 30,
     "AUDIT_KEEP_DAYS": 365,  # `purge` removes older audit log entries
-    "TRASH_KEEP_DAYS": 30,  # `purge` deletes for good the posts in the trash for longer
+    "TRASH_KEEP_DAYS": 30,  # `purge` deletes for good the posts and comments in the trash for longer
     "RATELIMIT_STORAGE_URI": "",  # empty: REDIS_URL when set, else a file all workers share (ratelimits.py)
     "REDIS_URL": "",  # e.g. redis://127.0.0.1:6379/0: page cache and rate limits shared by several servers
     "PAGE_CACHE": True,  # serve anonymous readers' pages from the cache (pagecache.py)

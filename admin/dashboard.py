@@ -28,6 +28,7 @@ from sqlalchemy.orm import contains_eager
 
 import account.pages
 import audit
+import notifications
 import themes
 from account.forms import LoginForm
 from account.forms import SecondFactorForm
@@ -113,6 +114,7 @@ def load_user(session_id: str) -> User | None:
 
 
 bp.after_request(audit.record_admin_action)
+bp.after_request(notifications.send_due_mail_after)  # the approvals' mails held for an undo, once it expired
 
 
 def raise_request_limit() -> None:

@@ -1,5 +1,5 @@
-"""Moderating comments: ``moderate()``, the one way a comment is approved, held, marked as spam or deleted (the
-queue, the email links and the command line all call it), and the pages under /admin/comments.
+"""Moderating comments: ``moderate()``, the one way a comment is approved, held, marked as spam or moved to the
+trash (the queue, the email links and the command line all call it), and the pages under /admin/comments.
 
 Its blueprint is nested in the admin one (see dashboard.py), whose hooks it shares: login required, the NUL check,
 the audit log, the menu counts. It may import the rules below it (notifications, account, forms, models), never admin.
@@ -8,8 +8,8 @@ the audit log, the menu counts. It may import the rules below it (notifications,
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from datetime import timedelta
+from email.message import EmailMessage
 from typing import Any
 
 from flask import Blueprint
@@ -50,30 +50,36 @@ from reading import paginate
 
 COMMENTS_PER_QUEUE_PAGE = 50
 UNDO_MINUTES = 30  # how long a moderation in the queue can be undone
-# action → (new status, or None to delete; what the owner is told)
+# action → (new status, or None to move to the trash; what the owner is told)
 COMMENT_ACTIONS = {
     "approve": (CommentStatus.approved, "Approved"),
     "pending": (CommentStatus.pending, "Moved back to the queue"),
     "spam": (CommentStatus.spam, "Marked as spam"),
-    "delete": (None, "Deleted"),
+    "delete": (None, "Moved to the trash"),
 }
 
 # Nested in the admin blueprint (see dashboard.py), whose hooks it shares: login required, audit log, nav counts.
 bp = Blueprint("moderation", __name__, url_prefix="/comments")
 
 
-def comments_visible_to(user: User) -> Any:
+def comments_visible_to(user: User, *, in_trash: bool = False) -> Any:
     """Select the comments a user may moderate: all for admins, those on their own posts for authors; never those
-    of a post in the trash (they wait there with it)."""
-    query = select(Comment).join(Comment.post).where(Post.trashed_at.is_(None))
+    in the trash or of a post in the trash (they wait there with it). ``in_trash``: the comments in the trash
+    instead (of any post: the trash page says when the post is in the trash too)."""
+    if in_trash:
+        query = select(Comment).join(Comment.post).where(Comment.trashed_at.is_not(None))
+    else:
+        query = select(Comment).join(Comment.post).where(Comment.trashed_at.is_(None), Post.trashed_at.is_(None))
     return query if user.is_admin else query.where(Post.author_id == user.id)
 
 
-def moderate(comment: Comment, action: str) -> None:
-    """Approve, hold, mark as spam or delete one comment, and send the mails an approval calls for.
+def moderate(comment: Comment, action: str, by_username: str = "", *, hold_mail: bool = False) -> list[EmailMessage]:
+    """Approve, hold, mark as spam or move to the trash one comment, and send the mails an approval calls for
+    (or, ``hold_mail``, return them unsent, for a moderation that can be undone).
 
     Every way to moderate comes here (the queue, the links in the owner's email, the command line), so a
     commenter who asked is told of the approval, and the comment answered of the reply, whichever was used.
+    ``by_username`` is who, as the trash shows it.
 
     :raise ValueError: for an action not in ``COMMENT_ACTIONS``.
     """
@@ -82,12 +88,16 @@ def moderate(comment: Comment, action: str) -> None:
     status, _ = COMMENT_ACTIONS[action]
     is_newly_approved = status == CommentStatus.approved and comment.status != status
     if status is None:
-        db.session.delete(comment)
+        comment.move_to_trash(by_username)  # its replies stay, shown as when a comment they answer is gone
     else:
         comment.status = status
     db.session.commit()
-    if is_newly_approved:
-        notifications.notify_approved(comment)
+    if not is_newly_approved:
+        return []
+    if hold_mail:
+        return notifications.approval_messages(comment)
+    notifications.notify_approved(comment)
+    return []
 
 
 def pending_comments() -> list[Comment]:
@@ -95,17 +105,20 @@ def pending_comments() -> list[Comment]:
     query = (
         select(Comment)
         .join(Comment.post)
-        .where(Comment.status == CommentStatus.pending, Post.trashed_at.is_(None))
+        .where(Comment.status == CommentStatus.pending, Comment.trashed_at.is_(None), Post.trashed_at.is_(None))
         .order_by(Comment.created_at, Comment.id)
     )
     return list(db.session.scalars(query))
 
 
 def purge_old_comments(older_than_days: int) -> int:
-    """Delete held and spam comments older than ``older_than_days``; return how many were deleted."""
+    """Delete held and spam comments older than ``older_than_days``; return how many were deleted. Those in the
+    trash wait there for TRASH_KEEP_DAYS, as the trash promises."""
     cutoff = now_utc() - timedelta(days=older_than_days)
     query = delete(Comment).where(
-        Comment.status.in_([CommentStatus.pending, CommentStatus.spam]), Comment.created_at < cutoff
+        Comment.status.in_([CommentStatus.pending, CommentStatus.spam]),
+        Comment.created_at < cutoff,
+        Comment.trashed_at.is_(None),
     )
     deleted = db.session.execute(query).rowcount
     db.session.commit()
@@ -164,45 +177,47 @@ def moderate_each(comments: list[Comment], action: str) -> str:
     """
     if action not in COMMENT_ACTIONS:
         abort(400, description="That moderation action is unknown.")
-    before = [_as_it_is(comment, deleting=COMMENT_ACTIONS[action][0] is None) for comment in comments]
-    for comment in comments:
-        moderate(comment, action)
+    before = [_as_it_is(comment) for comment in comments]
+    who = current_user.username if has_request_context() and current_user.is_authenticated else ""
+    can_undo = bool(comments and who)
+    mails = [moderate(comment, action, who or g.get("audit_username", ""), hold_mail=can_undo) for comment in comments]
     done = COMMENT_ACTIONS[action][1]
     noun = "comment" if len(comments) == 1 else "comments"
     message = f"{done}: {len(comments)} {noun}."
-    if comments and has_request_context() and current_user.is_authenticated:
-        _keep_for_undo(before, comments, message)
+    if can_undo:
+        _keep_for_undo(before, comments, message, mails)
+    held = sum(len(messages) for messages in mails)
+    if held:
+        emails = "email goes" if held == 1 else "emails go"
+        message += f" {held} {emails} out in {UNDO_MINUTES} minutes, unless you undo this."
     return message
 
 
 # Undo: what a moderation changed is kept (ModerationUndo) so that the next page can offer to put it back.
 
 
-def _as_it_is(comment: Comment, *, deleting: bool) -> dict[str, Any]:
-    """What undoing needs of a comment about to be moderated: its status and revision, or, when it is to be
-    deleted, its whole row and the replies that answer it (deleting sets their parent to none)."""
-    kept: dict[str, Any] = {"id": comment.id, "status": comment.status.value, "revision": comment.revision}
-    if deleting:
-        kept["row"] = {column.key: _jsonable(getattr(comment, column.key)) for column in Comment.__table__.columns}
-        kept["replies"] = list(db.session.scalars(select(Comment.id).where(Comment.parent_id == comment.id)))
-    return kept
+def _as_it_is(comment: Comment) -> dict[str, Any]:
+    """What undoing needs of a comment about to be moderated: its status and revision."""
+    return {"id": comment.id, "status": comment.status.value, "revision": comment.revision}
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value.value if isinstance(value, BodyFormat | CommentStatus) else value
-
-
-def _keep_for_undo(before: list[dict[str, Any]], comments: list[Comment], summary: str) -> None:
-    """Keep what was before, with each changed comment's revision now (the undo checks nothing changed since)."""
+def _keep_for_undo(
+    before: list[dict[str, Any]], comments: list[Comment], summary: str, mails: list[list[EmailMessage]]
+) -> None:
+    """Keep what was before, with each changed comment's revision now and when it went to the trash, if it did
+    (the undo checks nothing changed since); hold the mails the moderation called for until it can no longer be
+    undone (a little after, so that an undo in its last second still deletes them)."""
     for kept, comment in zip(before, comments, strict=True):
-        if "row" not in kept:
-            kept["revision_after"] = comment.revision
+        kept["revision_after"] = comment.revision
+        kept["trashed_at"] = comment.trashed_at.isoformat() if comment.trashed_at else None
     cutoff = now_utc() - timedelta(minutes=UNDO_MINUTES)
     db.session.execute(delete(ModerationUndo).where(ModerationUndo.done_at < cutoff))
     undo = ModerationUndo(user_id=current_user.id, summary=summary[:200], changes=json.dumps(before))
     db.session.add(undo)
+    db.session.flush()
+    until = now_utc() + timedelta(minutes=UNDO_MINUTES, seconds=30)
+    for comment, messages in zip(comments, mails, strict=True):
+        notifications.hold(comment, messages, until, undo.id)
     db.session.commit()
     session["moderation_undo"] = undo.id
 
@@ -220,8 +235,8 @@ class UndoRefused(Exception):
 
 @bp.post("/undo/<int:undo_id>")
 def undo(undo_id: int) -> ResponseReturnValue:
-    """Put back what one moderation changed: statuses, deleted comments with their replies, and so the counts and
-    cached pages (renewed by the ORM events); refused when it was undone already, is too old, or changed since."""
+    """Put back what one moderation changed: statuses, comments moved to the trash, and so the counts and cached
+    pages (renewed by the ORM events); refused when it was undone already, is too old, or changed since."""
     record = db.session.get(ModerationUndo, undo_id)
     if record is None or record.user_id != current_user.id:
         abort(404, description="There is no such moderation to undo.")
@@ -237,46 +252,27 @@ def undo(undo_id: int) -> ResponseReturnValue:
             flash(f"Not undone: {refused}", "error")
         else:
             record.undone_at = now_utc()
+            unsent = notifications.drop_held(record.id)
             db.session.commit()
-            flash(f"Undone (“{record.summary}”): everything is back as it was.", "success")
+            emails = f"; {unsent} email{'s' if unsent != 1 else ''} about it will not be sent" if unsent else ""
+            flash(f"Undone (“{record.summary}”): everything is back as it was{emails}.", "success")
     return _back_to_queue()
 
 
 def _put_back(changes: list[dict[str, Any]]) -> None:
-    """:raise UndoRefused: when a comment changed since (moderated, edited, answered, or its id taken again)."""
-    deleted = sorted((kept for kept in changes if "row" in kept), key=lambda kept: kept["id"])
-    for kept in (kept for kept in changes if "row" not in kept):
+    """:raise UndoRefused: when a comment changed since (moderated, edited, restored or deleted forever), or
+    its post went to the trash meanwhile."""
+    for kept in changes:
         comment = db.session.get(Comment, kept["id"])
-        if comment is None or comment.revision != kept["revision_after"]:
+        trashed_at = comment.trashed_at.isoformat() if comment is not None and comment.trashed_at else None
+        if comment is None or comment.revision != kept.get("revision_after") or trashed_at != kept.get("trashed_at"):
             raise UndoRefused(f"comment {kept['id']} was changed or deleted since.")
+        if comment.post.is_trashed:
+            raise UndoRefused(f"the post of comment {kept['id']} is in the trash now; restore it first.")
+        comment.restore_from_trash()
         comment.status = CommentStatus(kept["status"])
         comment.revision = kept["revision"]  # the links in emails about it work again, as before
-    coming_back = {kept["id"] for kept in deleted}
-    for kept in deleted:
-        row = kept["row"]
-        if db.session.get(Comment, row["id"]) is not None or db.session.get(Post, row["post_id"]) is None:
-            raise UndoRefused(f"comment {row['id']} or its post changed since.")
-        if row["parent_id"] is not None and row["parent_id"] not in coming_back:
-            if db.session.get(Comment, row["parent_id"]) is None:
-                raise UndoRefused(f"the comment that comment {row['id']} answers was deleted since.")
-        db.session.add(_comment_from(row))
-        db.session.flush()
-        for reply in db.session.scalars(select(Comment).where(Comment.id.in_(kept["replies"]))):
-            if reply.parent_id is None:
-                reply.parent_id = row["id"]
     db.session.flush()
-
-
-def _comment_from(row: dict[str, Any]) -> Comment:
-    """The deleted comment again, every column as it was (its rendered text and revision last: setting the text
-    and the status renders and renews them)."""
-    comment = Comment()
-    dates = {"created_at", "edited_at"}
-    for key, value in row.items():
-        if key not in {"body_html", "revision"}:
-            setattr(comment, key, datetime.fromisoformat(value) if key in dates and value else value)
-    comment.body_html, comment.revision = row["body_html"], row["revision"]
-    return comment
 
 
 def _queue_address() -> str:
@@ -369,6 +365,8 @@ def quick_moderate(token: str) -> ResponseReturnValue:
         abort(404, description="This moderation link is not valid.")
     if comment is None or action not in ("approve", "spam"):
         abort(404, description="This comment no longer exists.")
+    if comment.is_trashed:
+        abort(404, description="This comment is in the trash: restore it from the Trash first.")
     is_used = comment.revision != wanted.get("revision")
     if request.method == "POST" and not is_used:
         g.audit_username, g.audit_detail = "(email link)", f"comment {comment.id}, action: {action}"

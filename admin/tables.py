@@ -1,6 +1,7 @@
 """The tables behind the owner's desk: a post's versions (history.py), what the editor autosaved
 (autosave.py), the settings saved on the settings page (stored_settings.py), what a moderation in the queue
-changed, for its undo (moderation.py), and the uploaded images of the media library (media.py).
+changed, for its undo (moderation.py), the emails its approvals called for, held until it can no longer be
+undone (notifications.py), and the uploaded images of the media library (media.py).
 
 They point at posts and accounts, but nothing in models.py points back, so they live here beside the rest of
 the schema rather than in it. May import only database and models.
@@ -12,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Enum
 from sqlalchemy import ForeignKey
+from sqlalchemy import Index
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy.orm import Mapped
@@ -23,6 +25,7 @@ from database import UTCDateTime
 from database import db
 from database import now_utc
 from models import BodyFormat
+from models import Trashable
 
 ALT_MAX = 250  # an image's description: a sentence or two, as screen readers read it
 
@@ -91,7 +94,7 @@ class ModerationUndo(db.Model):
     changes: Mapped[str] = mapped_column(Text)
 
 
-class Upload(db.Model):
+class Upload(Trashable, db.Model):
     """An image in instance/uploads/ (images.py stores it, uploads.py serves it), as the media library knows it:
     its description (alt text), who uploaded it and when, and whether it is in the trash.
 
@@ -101,6 +104,7 @@ class Upload(db.Model):
     """
 
     __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_trashed_at", "trashed_at"),)
 
     name: Mapped[str] = mapped_column(String(80), primary_key=True)  # images.STORED_NAME, e.g. 3f…a1.png
     alt: Mapped[str] = mapped_column(String(ALT_MAX), default="")
@@ -110,11 +114,19 @@ class Upload(db.Model):
     height: Mapped[int | None] = mapped_column()
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    trashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    trashed_by: Mapped[str | None] = mapped_column(String(40))
 
     uploader: Mapped[User | None] = relationship()
 
-    @property
-    def is_trashed(self) -> bool:
-        return self.trashed_at is not None
+
+class HeldMail(db.Model):
+    """An email an approval in the queue called for (to the commenter, to the comment answered), held until that
+    approval can no longer be undone: notifications.py sends it then, and an undo deletes it unsent. Gone with its
+    comment; sent only if readers still see the comment by then."""
+
+    __tablename__ = "held_mail"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    send_after: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"), index=True)
+    undo_id: Mapped[int | None] = mapped_column(ForeignKey("moderation_undos.id", ondelete="SET NULL"), index=True)
+    message: Mapped[str] = mapped_column(Text)  # the whole email, headers and all, as it will be sent

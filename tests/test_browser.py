@@ -294,3 +294,45 @@ def test_on_a_phone_the_header_is_one_line_of_title_and_search_and_one_of_menu(l
     assert header["height"] < 110, header  # about 200 px before it was made compact
     assert abs((title["y"] + title["height"] / 2) - (search["y"] + search["height"] / 2)) < 12  # one line
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Archive")).to_be_visible()
+
+
+def test_the_owner_deletes_a_comment_in_the_queue_then_undoes_it(live_server, js_page, browser):
+    url = live_server(COMMENT_MODERATION="all")
+    reader = browser.new_context(java_script_enabled=False).new_page()
+    reader.goto(f"{url}/posts/welcome")
+    reader.get_by_role("textbox", name="Name").fill("Ada")
+    reader.get_by_role("textbox", name="Comment").fill("Worth keeping after all.")
+    reader.get_by_role("button", name="Post comment").click()
+    assert "awaiting moderation" in reader.locator(".flashes").inner_text()
+    reader.context.close()
+    page = js_page
+    log_in_as_owner(page, url)
+    page.goto(f"{url}/admin/comments")
+    item = page.locator(".queue-item", has_text="Worth keeping after all.")
+
+    item.get_by_role("button", name="Delete…").click()
+    expect(page.get_by_role("heading", name="Delete this comment?")).to_be_visible()
+    page.get_by_role("button", name="Delete the comment").click()
+    expect(page.locator(".flashes")).to_contain_text("Moved to the trash: 1 comment.")
+    expect(item).to_have_count(0)
+    screenshot(page, "queue-with-undo")
+    page.get_by_role("button", name="Undo").click()
+
+    expect(page.locator(".flashes")).to_contain_text("Undone (“Moved to the trash: 1 comment.”)")
+    expect(item).to_have_count(1)
+    expect(item.get_by_role("button", name="Approve")).to_be_visible()  # held, as it was
+    page.goto(f"{url}/admin/trash")
+    expect(page.get_by_text("The trash is empty.")).to_be_visible()
+
+    page.goto(f"{url}/admin/comments")  # deleted again, it waits in the trash, from where it comes back too
+    item.get_by_role("button", name="Delete…").click()
+    page.get_by_role("button", name="Delete the comment").click()
+    page.get_by_role("navigation", name="Admin").get_by_role("link", name="Trash").click()
+    expect(page.locator("#trashed-comments + p + .table-scroll")).to_contain_text("Worth keeping after all.")
+    screenshot(page, "trash-with-a-comment")
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("document.documentElement.scrollWidth") == 360  # on a phone the table scrolls, not the page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("button", name="Restore the comment by Ada").click()
+    expect(page.locator(".flashes")).to_contain_text("Restored the comment by Ada on “Welcome to Inkwell”")
+    assert trouble(page) == []

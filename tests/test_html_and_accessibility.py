@@ -206,17 +206,24 @@ def media_pages(owner: requests.Session, url: str) -> dict[str, str]:
 
 
 def trash_pages(owner: requests.Session, url: str) -> dict[str, str]:
-    """The question before moving a post to the trash, the trash with it, and the question before deleting forever
-    (the newest demo post goes: the pages above use the welcome post)."""
+    """The question before moving a post to the trash, the trash with it and a comment, and the questions before
+    deleting forever (the newest demo post and comment go: the pages above use the welcome post)."""
     post_id = max(
         int(found) for found in re.findall(r"/admin/posts/(\d+)/delete", owner.get(f"{url}/admin/posts").text)
     )
     pages = {"confirm-trash": owner.get(f"{url}/admin/posts/{post_id}/delete").text}
     token = CSRF_FIELD.search(pages["confirm-trash"]).group(1)
     owner.post(f"{url}/admin/posts/{post_id}/delete", data={"csrf_token": token})
+    queue = owner.get(f"{url}/admin/comments").text
+    comment_id = max(int(found) for found in re.findall(r'id="queue-(\d+)"', queue))
+    trash_comment = {"csrf_token": token, "bulk_action": "delete", "ids": [str(comment_id)], "confirmed": "yes"}
+    owner.post(f"{url}/admin/comments/bulk", data=trash_comment)
     pages["trash"] = owner.get(f"{url}/admin/trash").text
     pages["confirm-delete-forever"] = owner.get(f"{url}/admin/trash/{post_id}/delete").text
+    pages["confirm-delete-comment-forever"] = owner.get(f"{url}/admin/trash/comments/{comment_id}/delete").text
     assert "Restore" in pages["trash"] and "forever?" in pages["confirm-delete-forever"]
+    assert f"/admin/trash/comments/{comment_id}/restore" in pages["trash"]
+    assert "forever?" in pages["confirm-delete-comment-forever"]
     return pages
 
 

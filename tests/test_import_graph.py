@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = {"app", "gunicorn.conf", "cli", "transfer.commands"}  # they build or drive the app
 FACTORY = {"app", "gunicorn.conf"}  # nothing else may import them
-STORAGE = {"database", "models", "slugs", "account.tables", "transfer.tables", "admin.tables"}
+STORAGE = {"database", "models", "comment_counts", "slugs", "account.tables", "transfer.tables", "admin.tables"}
 LEAVES = {
     "themes",
     "avatars",

@@ -24,8 +24,9 @@ from spam import policy_verdict
 
 
 def statuses(app) -> list[CommentStatus]:
+    """The statuses of the comments not in the trash (where the queue's Delete moves them)."""
     with app.app_context():
-        return list(db.session.scalars(select(Comment.status).order_by(Comment.id)))
+        return list(db.session.scalars(select(Comment.status).where(Comment.trashed_at.is_(None)).order_by(Comment.id)))
 
 
 @pytest.mark.parametrize(
@@ -220,7 +221,7 @@ def test_deleting_a_comment_asks_first_on_a_page_of_its_own_then_deletes_it(clie
 
     html = page_text(asked)
     assert asked.status_code == 200 and "<h1>Delete this comment?</h1>" in html
-    assert "<p>Visible for now</p>" in html and "Deleting can be undone only right after" in html
+    assert "<p>Visible for now</p>" in html and "It moves to the trash: readers no longer see it" in html
     assert '<a href="/admin/comments?status=approved">Cancel</a>' in html
     assert statuses(client.application) == [CommentStatus.approved]  # nothing happened yet
 
@@ -229,7 +230,7 @@ def test_deleting_a_comment_asks_first_on_a_page_of_its_own_then_deletes_it(clie
     assert deleted.status_code == 303 and deleted.headers["Location"] == "/admin/comments?status=approved"
     assert statuses(client.application) == []
     assert "Visible for now" not in page_text(app_client_without_cookies(client, post.slug))
-    assert "Deleted: 1 comment." in page_text(client.get("/admin/comments"))
+    assert "Moved to the trash: 1 comment." in page_text(client.get("/admin/comments"))
 
 
 def test_deleting_ticked_comments_asks_first_listing_each_one(client, admin, make_post):
@@ -247,7 +248,7 @@ def test_deleting_ticked_comments_asks_first_listing_each_one(client, admin, mak
     send_form_on_page(client, asked, "/admin/comments/bulk")
 
     assert statuses(client.application) == [CommentStatus.approved, CommentStatus.approved]
-    assert "Deleted: 2 comments." in page_text(client.get("/admin/comments"))
+    assert "Moved to the trash: 2 comments." in page_text(client.get("/admin/comments"))
 
 
 def test_in_the_queue_delete_looks_dangerous_and_unlike_spam(client, admin, make_post):

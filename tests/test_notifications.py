@@ -6,6 +6,7 @@ import email
 import logging
 import re
 import time
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default
 from urllib.parse import urlsplit
@@ -13,9 +14,12 @@ from urllib.parse import urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
+from sqlalchemy import update
 
+from admin.tables import HeldMail
 from audit import AuditEntry
 from database import db
+from database import now_utc
 from helpers import CSRF_FIELD
 from helpers import csrf_token
 from helpers import free_port
@@ -73,6 +77,15 @@ def body_of(message: EmailMessage) -> str:
 def link_in(message: EmailMessage, label: str) -> str:
     line = next(line for line in body_of(message).splitlines() if line.startswith(label))
     return LINK.search(line).group(0).replace("http://localhost", "")
+
+
+def release_held_mail(app) -> None:
+    """Let the Undo of the approvals expire: the emails they held go out with `flask send-mail`, as from cron."""
+    with app.app_context():
+        db.session.execute(update(HeldMail).values(send_after=now_utc() - timedelta(seconds=1)))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["send-mail"])
+    assert result.exit_code == 0, result.output
 
 
 def status_of(app, comment_id: int) -> CommentStatus:
@@ -174,6 +187,7 @@ def test_commenter_who_asked_is_told_of_the_approval_and_can_unsubscribe_once(ma
         "/admin/comments/1/moderate", data={"csrf_token": csrf_token(owner, "/admin/comments"), "action": "approve"}
     )
     approved.close()
+    release_held_mail(mail_app)
 
     approval = mailbox.wait_for(2)[1]
     assert approval["To"] == "ada@example.com"
@@ -281,6 +295,7 @@ def test_approving_comments_whose_stored_names_hold_line_breaks_mails_one_line_h
 
     assert (one.status_code, several.status_code) == (303, 303)
     assert [status_of(mail_app, i) for i in replies] == [CommentStatus.approved] * len(BAD_NAMES)
+    release_held_mail(mail_app)
     messages = mailbox.wait_for(2 * len(BAD_NAMES))  # an approval notice and a reply notice each
     assert len(messages) == 2 * len(BAD_NAMES)
     for message in messages:
@@ -316,6 +331,7 @@ def test_a_stored_address_naming_several_mailboxes_gets_no_mail_and_adds_no_reci
         },
     )
     response.close()
+    release_held_mail(mail_app)
 
     assert response.status_code == 303
     (message,) = mailbox.wait_for(1)
@@ -501,7 +517,8 @@ def test_links_in_emails_point_to_the_blog_whatever_host_a_stranger_sent_their_c
     owner = logged_in_owner(app, make_user)
     approve = held.get_content().split("Approve: ")[1].split()[0]
     approve_path = urlsplit(approve).path
-    owner.post(approve_path, data={"csrf_token": csrf_token(owner, approve_path)}).close()  # then mail goes
+    owner.post(approve_path, data={"csrf_token": csrf_token(owner, approve_path)}).close()
+    release_held_mail(app)  # then mail goes
     approved = mailbox.wait_for(2)[1]
 
     links = LINK.findall(body_of(held)) + LINK.findall(body_of(approved))
@@ -529,6 +546,7 @@ def test_approving_from_the_command_line_sends_the_same_emails_as_the_queue(mail
     by_command = stored_comment(mail_app, notify_approval=True, body="An answer", **answer)
 
     approve_in_queue(logged_in_owner(mail_app, make_user), by_queue)
+    release_held_mail(mail_app)
     from_queue = list(mailbox.wait_for(2))
     result = mail_app.test_cli_runner().invoke(args=["comments", "approve", str(by_command)])
     from_command = mailbox.wait_for(4)[len(from_queue) :]
@@ -537,3 +555,75 @@ def test_approving_from_the_command_line_sends_the_same_emails_as_the_queue(mail
     assert status_of(mail_app, by_command) == CommentStatus.approved
     assert [m["To"] for m in sorted(from_queue, key=lambda m: m["To"])] == ["ada@example.com", "ken@example.com"]
     assert mails_about_an_approval(from_command) == mails_about_an_approval(from_queue)
+
+
+# Held mail: an approval in the queue can be undone for 30 minutes, and so can the emails it calls for
+
+
+def held_mails(app) -> int:
+    with app.app_context():
+        return len(db.session.scalars(select(HeldMail.id)).all())
+
+
+def approved_in_queue_with_a_notice_asked(mail_app, mailbox, make_post, make_user):
+    """A held comment whose writer asked to be told of its approval, approved in the queue; the owner's client."""
+    post = make_post("Awaited")
+    post_comment(mail_app.test_client(), post.slug, email="ada@example.com", body="Waiting", notify_approval="y")
+    assert len(mailbox.wait_for(1)) == 1  # the owner's notice of the held comment
+    owner = logged_in_owner(mail_app, make_user)
+    token = csrf_token(owner, "/admin/comments")
+    approved = owner.post("/admin/comments/1/moderate", data={"csrf_token": token, "action": "approve"})
+    approved.close()
+    return owner, owner.get(approved.location)
+
+
+def test_an_approval_in_the_queue_holds_its_emails_until_its_undo_expires(mail_app, mailbox, make_post, make_user):
+    owner, queue = approved_in_queue_with_a_notice_asked(mail_app, mailbox, make_post, make_user)
+
+    assert "Approved: 1 comment. 1 email goes out in 30 minutes, unless you undo this." in page_text(queue)
+    owner.get("/admin/").close()  # admin pages send the held emails that are due: none yet
+    time.sleep(0.3)
+    assert len(mailbox.messages) == 1 and held_mails(mail_app) == 1
+
+    with mail_app.app_context():
+        db.session.execute(update(HeldMail).values(send_after=now_utc() - timedelta(seconds=1)))
+        db.session.commit()
+    owner.get("/admin/").close()  # the undo expired: the next admin page sends them
+
+    approval = mailbox.wait_for(2)[1]
+    assert approval["To"] == "ada@example.com" and approval["Subject"] == "Your comment on “Awaited” is published"
+    assert link_in(approval, "To stop:").startswith("/unsubscribe/") and held_mails(mail_app) == 0
+    owner.get("/admin/").close()
+    time.sleep(0.3)
+    assert len(mailbox.messages) == 2  # sent once
+
+
+def test_undoing_an_approval_deletes_its_emails_unsent(mail_app, mailbox, make_post, make_user):
+    owner, queue = approved_in_queue_with_a_notice_asked(mail_app, mailbox, make_post, make_user)
+    action = re.search(r'action="(/admin/comments/undo/\d+)"', page_text(queue)).group(1)
+    token = csrf_token(owner, "/admin/comments")
+
+    undone = owner.post(action, data={"csrf_token": token})
+
+    message = page_text(owner.get(undone.location))
+    assert "everything is back as it was; 1 email about it will not be sent." in message
+    assert status_of(mail_app, 1) == CommentStatus.pending and held_mails(mail_app) == 0
+    release_held_mail(mail_app)
+    time.sleep(0.3)
+    assert len(mailbox.messages) == 1  # only the owner's notice of the held comment, long before
+
+
+def test_a_held_email_whose_news_is_no_longer_true_is_dropped(mail_app, mailbox, make_post, make_user):
+    owner, _ = approved_in_queue_with_a_notice_asked(mail_app, mailbox, make_post, make_user)
+    token = csrf_token(owner, "/admin/comments")
+    owner.post("/admin/comments/1/moderate", data={"csrf_token": token, "action": "spam"}).close()
+
+    release_held_mail(mail_app)
+
+    time.sleep(0.3)
+    assert len(mailbox.messages) == 1 and held_mails(mail_app) == 0
+
+
+def test_send_mail_says_so_when_no_mail_server_is_set(runner):
+    result = runner.invoke(args=["send-mail"])
+    assert result.exit_code != 0 and "MAIL_SERVER is not set: Inkwell sends no email." in result.output

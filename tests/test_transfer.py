@@ -61,6 +61,7 @@ def full_blog(app, client, admin, make_post):
         body="Look",
         tags="Photos, Ünïcode",
         image=(io.BytesIO(png_bytes()), "a.png"),
+        image_alt="A pixel",
     )
     submit_post(client, title="Renamed", slug="first-name", tags="Photos")
     renamed = db_post(app, "Renamed")

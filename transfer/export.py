@@ -129,6 +129,8 @@ def _exported_comment(comment: Comment) -> dict[str, Any]:
         "created_at": _when(comment.created_at),
         "edited_at": _when(comment.edited_at),
         "by_owner": comment.by_owner,
+        "trashed_at": _when(comment.trashed_at),  # as for posts: a comment in the trash stays there
+        "trashed_by": comment.trashed_by,
     }
 
 

@@ -29,6 +29,7 @@ import search
 from account.tables import RecoveryCode
 from account.tables import User
 from account.tables import UserRole
+from comment_counts import recount_comments
 from database import db
 from forms import TAG_DESCRIPTION_MAX
 from images import UploadError
@@ -43,7 +44,6 @@ from models import Post
 from models import PostKind
 from models import PostStatus
 from models import Tag
-from models import recount_comments
 from slugs import LegacyAddress
 from slugs import SlugRedirect
 from slugs import TagRedirect
@@ -283,6 +283,8 @@ def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportR
             "created_at": _parse_time(entry["created_at"]),
             "edited_at": _parse_time(entry["edited_at"]),
             "by_owner": entry.get("by_owner") is True,  # exports made before it have none
+            "trashed_at": _parse_time(entry.get("trashed_at")),  # exports made before the trash have none
+            "trashed_by": entry.get("trashed_by"),
             "format": _body_format(entry),
             "body_html": _body_format(entry).render_comment(entry["body"]),
         }

@@ -2,7 +2,7 @@
 excerpt of each post without one of its author's is made again by the new rule: its opening paragraph, never a
 heading or code (excerpts.opening_text). The posts table only has its summary updated: its search triggers stay.
 
-Revision ID: 0022
+Revision ID: 0021
 Revises: 0018
 Create Date: 2026-12-03 17:30:00
 
@@ -14,8 +14,8 @@ from alembic import op
 from excerpts import opening_text
 
 # revision identifiers, used by Alembic.
-revision = "0022"
-down_revision = "0019"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
