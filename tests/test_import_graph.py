@@ -18,6 +18,7 @@ STORAGE = {"database", "models", "slugs", "account.tables", "transfer.tables", "
 LEAVES = {
     "cachestores",
     "extensions",
+    "highlighting",
     "localtime",
     "markup",
     "ratelimits",
