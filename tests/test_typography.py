@@ -254,13 +254,18 @@ def test_the_copy_button_copies_the_code_with_javascript_and_is_absent_without(l
         try:
             context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
             page = context.new_page()
+            requested = []
+            page.on("request", lambda request: requested.append(request.url))
             page.goto(f"{url}/posts/greeting")
+            page.evaluate("document.fonts.ready.then(() => true)")
             button = page.get_by_role("button", name="Copy code")
             playwright_api.expect(button).to_have_count(1)
             button.click()
             playwright_api.expect(button).to_have_text("Copied")
             assert page.evaluate("navigator.clipboard.readText()").startswith("def greet(name):\n")
-            assert "Literata" in page.evaluate("document.fonts.check('1em Literata') && 'Literata'")
+            assert page.evaluate("document.fonts.check('1em Literata') && document.fonts.check('bold 1em Inter')")
+            assert [address for address in requested if not address.startswith(f"{url}/")] == []  # one origin
+            assert any("/static/fonts/literata-latin-normal.woff2" in address for address in requested)
             context.close()
 
             context = browser.new_context(java_script_enabled=False)
