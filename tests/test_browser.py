@@ -255,7 +255,7 @@ DOM_PROBLEMS = """() => {
   const problems = [];
   for (const script of document.querySelectorAll("script")) {
     const blogs_own = script.parentElement === document.head  // the post's Copy buttons, for its code
-      && /^\/static\/code\.js\?v=[0-9a-f]+$/.test(script.getAttribute("src") || "");
+      && /^\\/static\\/code\\.js\\?v=[0-9a-f]+$/.test(script.getAttribute("src") || "");
     if (script.type !== "application/ld+json" && !blogs_own) {
       problems.push("script element: " + script.outerHTML.slice(0, 80));
     }
