@@ -7,7 +7,7 @@ WORKERS ?= 2
 TEST_WORKERS ?= auto
 FLASK := $(BIN)/flask --app app
 
-.PHONY: run serve test fuzz lint audit bench lighthouse screenshots tools init-db seed-demo clean
+.PHONY: run serve test fuzz lint audit bench lighthouse screenshots fonts code-css tools init-db seed-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,14 @@ bench: $(VENV)/.installed-dev
 # The property tests with many more examples than `make test` runs (minutes, not seconds).
 fuzz: $(VENV)/.installed-dev
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/test_sanitizer_properties.py tests/test_route_fuzzing.py -q $(PYTEST_ARGS)
+
+# static/fonts/: Literata and Inter from npm (into a temporary folder), subset with fontTools; see bench/build_fonts.py.
+fonts: $(VENV)/.installed-dev
+	$(BIN)/python bench/build_fonts.py
+
+# The colours of highlighted code in static/style.css, from the pinned Pygments (after upgrading it).
+code-css: $(VENV)/.installed-dev
+	$(BIN)/python bench/build_code_css.py
 
 # Lighthouse's scores in Debian's Chromium: home and a post (phone and desktop), and every admin screen.
 lighthouse: $(VENV)/.installed-dev tools

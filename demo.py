@@ -44,8 +44,13 @@ created, so the home page has something to show. Readers can leave a comment bel
 ## Writing and moderating
 
 Create your account in a terminal, in Inkwell's folder, with
-`.venv/bin/flask --app app create-admin YOURNAME`, then log in at `/admin/` to write posts in
-Markdown, schedule them, and moderate comments.
+
+```sh
+.venv/bin/flask --app app create-admin YOURNAME
+```
+
+then log in at `/admin/` to write posts in Markdown (code in a fence that names its language is
+highlighted, as above), schedule them, and moderate comments.
 
 By default a new commenter's first comment waits for your approval; once you approve one, that
 commenter's next comments appear at once. Set `COMMENT_MODERATION` to `off`, `first-time` or `all` to

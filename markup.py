@@ -11,6 +11,10 @@ sanitizer.py (bleach made strict and linear, which these allow-lists run on) imp
 Work stays linear whatever the input: nesting deeper than a page can show is shown flat (Markdown past
 ``MAX_BLOCK_LEVEL``, HTML past sanitizer.py's ``MAX_HTML_DEPTH``) instead of being parsed ever deeper, and the
 linkifier starts a match only where a link can start.
+
+Fenced code in posts that names a language is highlighted as it is rendered (highlighting.py: Pygments'
+short class names on spans, never a ``style`` attribute, which the CSP forbids); the allow-list lets
+``class`` on ``span`` through only when it is one of those names. Comments are never highlighted.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import hashlib
 import html
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 from functools import partial
 from urllib.parse import urlsplit
@@ -34,6 +39,9 @@ from markupsafe import escape
 from mdit_py_plugins.deflist import deflist_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
+from highlighting import HIGHLIGHT_CLASSES
+from highlighting import highlight_code
+from highlighting import highlighting_budget
 from sanitizer import KeepLeadingNewlineInPre
 from sanitizer import Sanitizer
 from sanitizer import per_thread_sanitizer
@@ -42,12 +50,12 @@ SAFE_PROTOCOLS = {"http", "https", "mailto"}
 WEB_ADDRESS_SCHEMES = {"http", "https"}
 
 COMMENT_TAGS = {"p", "br", "em", "strong", "code", "pre", "a", "blockquote", "ul", "ol", "li"}
-COMMENT_ATTRIBUTES = {"a": ["href", "title", "rel"]}
+COMMENT_ATTRIBUTES = {"a": ["href", "title", "rel"], "pre": ["tabindex"]}
 COMMENT_LINK_REL = "nofollow ugc noopener"
 
 POST_TAGS = COMMENT_TAGS | {
     "h1", "h2", "h3", "h4", "h5", "h6", "hr", "img", "del", "s", "sub", "sup", "abbr",
-    "table", "thead", "tbody", "tr", "th", "td", "dl", "dt", "dd",
+    "table", "thead", "tbody", "tr", "th", "td", "dl", "dt", "dd", "span",
 }  # fmt: skip
 POST_ATTRIBUTES = {
     "a": ["href", "title", "id"],
@@ -55,6 +63,8 @@ POST_ATTRIBUTES = {
     "img": ["src", "alt", "title", "width", "height"],
     "abbr": ["title"],
     "code": ["class"],
+    "pre": ["tabindex"],
+    "span": ["class"],
     "th": ["align"],
     "td": ["align"],
 }
@@ -108,17 +118,34 @@ def _is_allowed_link(address: str) -> bool:
     return ":" not in first_part or first_part.split(":", 1)[0].lower() in SAFE_PROTOCOLS
 
 
+def _focusable(render: Callable[..., str]) -> Callable[..., str]:
+    """Make a code block reachable from the keyboard (``tabindex="0"``), so a line too long for a phone's
+    screen can be scrolled without a mouse (axe's "scrollable-region-focusable")."""
+
+    def render_focusable(self: object, tokens: list, index: int, options: dict, env: dict) -> str:
+        html = render(tokens, index, options, env)
+        return '<pre tabindex="0">' + html.removeprefix("<pre>") if html.startswith("<pre>") else html
+
+    return render_focusable
+
+
 def _markdown(*, allows_html: bool) -> MarkdownIt:
-    """Return a CommonMark parser whose deepest nesting is shown flat and whose links are safe."""
+    """Return a CommonMark parser whose deepest nesting is shown flat, whose links are safe and whose code
+    blocks can be scrolled with the keyboard."""
     parser = MarkdownIt("commonmark", {"html": allows_html, "maxNesting": MAX_NESTING})
+    for rule in ("fence", "code_block"):
+        parser.add_render_rule(rule, _focusable(parser.renderer.rules[rule]))
     parser.validateLink = _is_allowed_link
     parser.block.ruler.before(parser.block.ruler.get_all_rules()[0], "flat_past_max_level", _flat_past_max_level)
     return parser
 
 
 def _post_markdown() -> MarkdownIt:
-    """Full Markdown for posts: raw HTML (cleaned later), tables, strikethrough, footnotes, definition lists."""
-    parser = _markdown(allows_html=True).enable(["table", "strikethrough"]).use(footnote_plugin).use(deflist_plugin)
+    """Full Markdown for posts: raw HTML (cleaned later), tables, strikethrough, footnotes, definition lists,
+    and fenced code highlighted."""
+    parser = _markdown(allows_html=True)
+    parser.options["highlight"] = highlight_code
+    parser = parser.enable(["table", "strikethrough"]).use(footnote_plugin).use(deflist_plugin)
     parser.core.ruler.push("align_cells_with_attribute", _align_cells_with_attribute)
     return parser
 
@@ -151,6 +178,11 @@ LINKABLE_ADDRESS = re.compile(
 )
 
 
+def _is_allowed_in_comment(tag: str, name: str, value: str) -> bool:
+    """The comment allow-list, where a code block's ``tabindex`` may only be "0" (in the page's order)."""
+    return name in COMMENT_ATTRIBUTES.get(tag, []) and (name != "tabindex" or value == "0")
+
+
 def _comment_sanitizer() -> Sanitizer:
     """The comment allow-list, with bare addresses linked and every link marked as the commenter's."""
     linkify = partial(
@@ -162,7 +194,7 @@ def _comment_sanitizer() -> Sanitizer:
     )
     return Sanitizer(
         tags=COMMENT_TAGS,
-        attributes=COMMENT_ATTRIBUTES,
+        attributes=dict.fromkeys(COMMENT_ATTRIBUTES, _is_allowed_in_comment),
         protocols=SAFE_PROTOCOLS,
         filters=[linkify, KeepLeadingNewlineInPre],
     )
@@ -173,7 +205,7 @@ def _post_sanitizer(footnote_ids: re.Pattern[str]) -> Sanitizer:
 
     ``id`` and ``class`` could restyle or clobber other parts of the page, so only the values Inkwell writes
     itself pass: a footnote's, whose random-looking part is a digest of the whole text (so no text can hold
-    its own), and ``language-…`` on code.
+    its own), ``language-…`` on code, and one of Pygments' short class names on a span.
     """
 
     def is_allowed(tag: str, name: str, value: str) -> bool:
@@ -181,6 +213,10 @@ def _post_sanitizer(footnote_ids: re.Pattern[str]) -> Sanitizer:
             return False
         if name == "id":
             return footnote_ids.fullmatch(value) is not None
+        if name == "tabindex":
+            return value == "0"
+        if name == "class" and tag == "span":
+            return value in HIGHLIGHT_CLASSES
         if name == "class":
             return CODE_LANGUAGE.fullmatch(value) is not None
         return True
@@ -196,7 +232,8 @@ def _post_sanitizer(footnote_ids: re.Pattern[str]) -> Sanitizer:
 def render_post(source: str) -> str:
     """Render an author's full Markdown (headings, tables, fenced code, footnotes, images) to safe HTML."""
     document = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
-    rendered = POST_MARKDOWN.render(source, {"docId": document})
+    with highlighting_budget():
+        rendered = POST_MARKDOWN.render(source, {"docId": document})
     return _post_sanitizer(re.compile(rf"fn(?:ref)?-{document}-\d+(?::\d+)?")).clean(rendered.rstrip("\n"))
 
 

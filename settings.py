@@ -35,7 +35,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "BLOG_TIMEZONE": "UTC",  # an IANA zone such as Europe/Zurich: the times people read and type (stored in UTC)
     "BLOG_AUTHOR": "",  # empty: feeds and search engines name the blog where a post has no author
     "BLOG_AUTHOR_BIO": "",  # a line about the author in every page's footer
-    "BLOG_FOOTER": "",  # plain text at the foot of every page
+    "BLOG_FOOTER": "",  # plain text at the foot of every page; empty: the blog's name and "Powered by Inkwell"
+    "INKWELL_URL": "",  # where "Powered by Inkwell" links to (Inkwell's home page); empty: no link
     "COMMENT_MODERATION": ModerationPolicy.first_time.value,
     "POSTS_PER_PAGE": 10,
     # The site header's links, in order: a label and a site-relative path or an http(s) address each.
@@ -101,6 +102,7 @@ ENVIRONMENT_SETTINGS: dict[str, type] = {
     "BLOG_AUTHOR": str,
     "BLOG_AUTHOR_BIO": str,
     "BLOG_FOOTER": str,
+    "INKWELL_URL": str,
     "SITE_URL": str,
     "PROXY_FIX": int,
     "LOG_LEVEL": str,
@@ -243,6 +245,8 @@ def validate_config(config: Mapping[str, Any]) -> None:
     if config["MAIL_SERVER"] and not config["SITE_URL"]:
         # Without it, an email's links would name whatever host the stranger's request did (Host: evil.example).
         raise ValueError("MAIL_SERVER is set, so SITE_URL must be too: the links in emails need the blog's address.")
+    if config["INKWELL_URL"] and not re.match(r"https?://[^\s/]+", config["INKWELL_URL"]):
+        raise ValueError(f"INKWELL_URL must be an http(s) address, or empty; got {config['INKWELL_URL']!r}.")
     menu = config["BLOG_MENU"]
     if not isinstance(menu, list) or not all(
         isinstance(item, dict) and isinstance(item.get("label"), str) and isinstance(item.get("url"), str)

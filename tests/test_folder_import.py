@@ -63,7 +63,10 @@ def test_highlight_blocks_become_code_and_template_tags_stay_visible_and_listed(
     summary = run_import(app, JEKYLL)
 
     body = post_body(client, "/posts/cafe-in-zurich")
-    assert '<pre><code class="language-python">def order():' in body and "endhighlight" not in body
+    assert (
+        '<pre tabindex="0"><code class="language-python"><span class="k">def</span>' in body and ">order</span>" in body
+    )
+    assert "endhighlight" not in body
     assert "<code>{% include figure.html src=&quot;/assets/cafe.jpg&quot;" in body
     assert summary.shortcodes == [
         "_posts/2019-05-10-cafe-in-zurich.md, line 14: "
@@ -101,7 +104,9 @@ def test_hugo_posts_with_toml_and_yaml_front_matter_and_a_page_bundle(app, clien
     assert "<h1>First light</h1>" in html and "Saturn's rings, at last" in html
     assert '<time datetime="2021-06-02T04:30:00+00:00">2 June 2021</time>' in html  # 21:30 in California
     assert 'rel="tag">Astronomy</a>' in html and 'rel="tag">Gear</a>' in html
-    assert '<pre><code class="language-go">fmt.Println' in post_body(client, "/posts/first-light")
+    assert '<pre tabindex="0"><code class="language-go"><span class="nx">fmt</span>' in post_body(
+        client, "/posts/first-light"
+    )
     assert summary.shortcodes == [
         'content/posts/first-light.md, line 12: {{< figure src="saturn.jpg" title="Saturn" >}}'
     ]

@@ -21,6 +21,7 @@ LEAVES = {
     "cachestores",
     "excerpts",
     "extensions",
+    "highlighting",
     "localtime",
     "markup",
     "ratelimits",

@@ -18,6 +18,7 @@ from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
 from helpers import problems
+from highlighting import HIGHLIGHT_CLASSES
 from markup import COMMENT_ATTRIBUTES
 from markup import COMMENT_TAGS
 from markup import MAX_BLOCK_LEVEL
@@ -148,7 +149,7 @@ def test_posts_get_full_markdown_but_no_scripts():
         "![alt](https://example.com/i.png)\n\n<script>alert(1)</script><iframe src=x></iframe>"
     )
     assert "<h2>Heading</h2>" in html
-    assert "<code class=\"language-python\">print('&lt;hi&gt;')" in html
+    assert '<code class="language-python"><span class="nb">print</span>' in html and "'&lt;hi&gt;'" in html
     assert "<table>" in html and "<td>1</td>" in html
     assert '<img src="https://example.com/i.png" alt="alt">' in html
     assert "<script" not in html and "<iframe" not in html
@@ -328,12 +329,23 @@ POST_ATTACKS = {
     "forged_footnote_id": ('<a id="fn-000000000000-1" href="#x">visible</a>', None),
     "class_restyling": ('<p class="form-problem">visible</p>', None),
     "class_on_code_not_a_language": ('<code class="form-problem language-x">visible</code>', None),
+    "class_on_span_not_a_highlight": ('<span class="skip-link">visible</span>', None),
+    "highlight_class_hiding_another": ('<span class="k form-problem">visible</span>', None),
+    "highlight_class_padded": ('<span class=" k">visible</span>', None),
+    "highlight_class_on_another_tag": ('<p class="k">visible</p><code class="nf">visible</code>', None),
+    "tabindex_jumping_the_queue": ('<pre tabindex="1">visible</pre><pre tabindex="-1">visible</pre>', None),
+    "id_on_span": ('<span id="comment-form">visible</span>', None),
+    "style_on_span": ('<span style="position:fixed;inset:0">visible</span>', None),
+    "highlight_class_in_markdown_fence_info": ('```python" class="skip-link\nvisible\n```', None),
+    "event_handler_on_highlighted_span": ('<span class="k" onclick="alert(1)">visible</span>', None),
     "event_handler_on_allowed_tag": ('<abbr title="x" onmouseover="alert(1)">visible</abbr>', None),
     "target_blank": ('<a href="https://example.com" target="_blank">visible</a>', None),
 }
 POST_ATTRIBUTE_VALUES = {
     "id": re.compile(r"fn(?:ref)?-[0-9a-f]{12}-\d+(?::\d+)?"),
     "class": re.compile(r"language-[\w+#.-]+"),
+    "tabindex": re.compile("0"),  # a code block in the page's order, never ahead of or out of it
+    "span class": re.compile("|".join(sorted(HIGHLIGHT_CLASSES))),  # Pygments' short names, one a span
 }
 
 
@@ -342,7 +354,7 @@ def post_problems(rendered: str) -> list[str]:
     found = problems(rendered, POST_TAGS, POST_ATTRIBUTES)
     for element in html5lib.parseFragment(rendered, treebuilder="etree", namespaceHTMLElements=False).iter():
         for name, value in element.attrib.items():
-            rule = POST_ATTRIBUTE_VALUES.get(name)
+            rule = POST_ATTRIBUTE_VALUES.get(f"{element.tag} {name}", POST_ATTRIBUTE_VALUES.get(name))
             if rule and not rule.fullmatch(value):
                 found.append(f"{name}={value!r} on <{element.tag}>")
             if name == "src" and value.strip().lower().startswith("data:"):
@@ -372,7 +384,10 @@ def test_author_attack_is_neutralised_on_the_published_page(client, make_user, s
     assert client.post("/admin/posts/new", data=data | {"action": "save"}).status_code == 303
 
     editors_own = executable_scripts(page_text(client.get("/admin/posts/new")))  # autosave.js, and nothing else
-    for html, scripts in ((page_text(preview), editors_own), (page_text(client.get("/posts/attack")), [])):
+    published = page_text(client.get("/posts/attack"))
+    readers_own = re.findall(r'<script src="/static/code\.js\?v=\w+" defer>', published)  # "Copy", with code
+    assert len(readers_own) == ("<pre" in post_body(published))
+    for html, scripts in ((page_text(preview), editors_own), (published, readers_own)):
         body = post_body(html)
         assert executable_scripts(html) == scripts
         assert "Before." in body

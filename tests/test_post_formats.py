@@ -59,7 +59,7 @@ def test_a_classic_editor_post_reads_as_its_author_wrote_it(app, client):
 
     assert "The variable is called my_file_name and the command is `rename`, backticks and all.<br>" in body
     assert "<strong>Careful:</strong> it does not ask before overwriting." in body  # indented HTML, not code
-    assert "&lt;div" not in body and "<pre><code>" not in body.split("<pre>for f", 1)[0]
+    assert "&lt;div" not in body and "<pre tabindex" not in body and "<pre><code>" not in body.split("<pre>for f", 1)[0]
     assert "<li>one_two_three.txt</li>" in body
     assert '<pre>for f in *.txt; do\n\n    mv "$f" "${f%.txt}.md"\ndone</pre>' in body  # no <p> or <br> inside
     assert "<p>That is all.</p>" in body
