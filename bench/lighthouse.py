@@ -48,6 +48,8 @@ ADMIN_SCREENS = (
     ("a tag", "/admin/tags/{tag}"),
     ("settings", "/admin/settings"),
     ("trash", "/admin/trash"),
+    ("media library", "/admin/media"),
+    ("images in the trash", "/admin/media/trash"),
     ("import", "/admin/import/"),
     ("data", "/admin/data"),
     ("audit log", "/admin/audit"),

@@ -43,6 +43,7 @@ ADMIN_SCREENS = (
     ("admin-settings", "/admin/settings"),
     ("admin-tags", "/admin/tags"),
     ("admin-trash", "/admin/trash"),
+    ("admin-media", "/admin/media"),
     ("admin-import", "/admin/import/"),
 )
 # A post whose comments are a real conversation: 40 comments, in threads three levels deep, over two days.
