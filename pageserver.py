@@ -9,6 +9,9 @@ Pages carry the fingerprint of the code and of the settings in their key, so a c
 from a page cached under the old one (a setting saved at /admin/settings renews the ``settings`` generation that
 every page depends on instead: pagecache.py). ``Last-Modified`` is when a page's generations last changed, so it moves
 forward whenever what the page shows changes, even when a comment disappears from it.
+
+A page is stored with its Brotli and gzip encodings beside it (compression.py), and served in the one the reader
+accepts, so a compressed page costs what a plain one does; one weak ETag stands for all of them.
 """
 
 from __future__ import annotations
@@ -68,8 +71,10 @@ def init_app(app: Flask) -> None:
 
     Call it after :func:`pagecache.init_app`, which chooses the stores.
     """
-    compression.init_app(app, later=ENVIRON_KEY)  # after finish_page (Flask runs them in reverse): pages to store
-    app.after_request(finish_page)  # are compressed by the middleware, once
+    # Flask runs these in reverse: compression after finish_page, which marks the pages the middleware stores
+    # (and compresses, once, as it stores them).
+    compression.init_app(app, later=ENVIRON_KEY)
+    app.after_request(finish_page)
     if app.config["PAGE_CACHE"]:
         version = page_version(app)
         note_version(generation_store(app), version)
