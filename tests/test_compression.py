@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import re
 import uuid
+from pathlib import Path
 
 import brotli
 import pytest
@@ -141,12 +142,19 @@ def test_the_stylesheet_and_scripts_come_compressed_from_static(make_app):
 def test_fonts_images_and_small_answers_are_sent_as_they_are(make_app):
     app = make_app()
     font = next((ROOT / "static" / "fonts").glob("*.woff2"))
+    uploads = Path(app.instance_path) / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    picture = uploads / "a-picture.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(5000))  # compressible bytes, as an image type
 
     woff2 = get(app, f"/static/fonts/{font.name}", "br, gzip")
+    image = get(app, f"/uploads/{picture.name}", "br, gzip")
     small = get(app, "/healthz", "br, gzip")
     redirect = get(app, "/admin/", "br, gzip")
 
     assert "Content-Encoding" not in woff2.headers and woff2.data == font.read_bytes()
+    assert image.status_code == 200 and "Content-Encoding" not in image.headers
+    assert image.data == picture.read_bytes()
     assert "Content-Encoding" not in small.headers
     assert "Content-Encoding" not in redirect.headers
 
