@@ -9,6 +9,9 @@ Pages carry the fingerprint of the code and of the settings in their key, so a c
 from a page cached under the old one (a setting saved at /admin/settings renews the ``settings`` generation that
 every page depends on instead: pagecache.py). ``Last-Modified`` is when a page's generations last changed, so it moves
 forward whenever what the page shows changes, even when a comment disappears from it.
+
+A page is stored with its Brotli and gzip encodings beside it (compression.py), and served in the one the reader
+accepts, so a compressed page costs what a plain one does; one weak ETag stands for all of them.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from werkzeug.http import http_date
 from werkzeug.http import parse_date
 from werkzeug.http import parse_etags
 
+import compression
 import themes
 from cachestores import store_set
 from cachestores import warn_store_failure
@@ -67,6 +71,9 @@ def init_app(app: Flask) -> None:
 
     Call it after :func:`pagecache.init_app`, which chooses the stores.
     """
+    # Flask runs these in reverse: compression after finish_page, which marks the pages the middleware stores
+    # (and compresses, once, as it stores them).
+    compression.init_app(app, later=ENVIRON_KEY)
     app.after_request(finish_page)
     if app.config["PAGE_CACHE"]:
         version = page_version(app)
@@ -165,6 +172,7 @@ class PageCacheMiddleware:
         self.site_url = site_url
         self._generation_files: dict[str, tuple[tuple[int, int, int], Any]] = {}
         self._tokens_of_second: tuple[int, dict[str, bytes]] = (0, {})
+        self._encoded_of_second = compression.EncodedOncePerSecond()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         key = page_key(environ, self.version, self.site_url)
@@ -173,7 +181,7 @@ class PageCacheMiddleware:
         environ[KEY_ENVIRON] = key
         entry = self._current_entry(key)
         if entry is not None:
-            return self._serve(entry, environ, start_response)
+            return self._serve(key, entry, environ, start_response)
         return self._render_and_store(key, environ, start_response)
 
     def _current_entry(self, key: str) -> dict[str, Any] | None:
@@ -219,12 +227,19 @@ class PageCacheMiddleware:
         self._generation_files[path] = (stamp, value)
         return value
 
-    def _serve(self, entry: dict[str, Any], environ: dict[str, Any], start_response: Callable[..., Any]):
+    def _serve(self, key: str, entry: dict[str, Any], environ: dict[str, Any], start_response: Callable[..., Any]):
         headers = [*entry["headers"], *_last_modified_header(entry)]
-        if _not_modified(entry, environ):
+        if _not_modified(entry, environ):  # its weak ETag is the same in every encoding: the same content
             start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
             return []
-        body = self._with_fresh_tokens(entry["segments"], entry["kinds"])
+        encoding = compression.choose_encoding(environ.get("HTTP_ACCEPT_ENCODING"))
+        if encoding in entry.get("encoded", {}):
+            body = entry["encoded"][encoding] or self._encoded_of_second.get(
+                (key, entry["etag"], encoding), lambda: self._with_fresh_tokens(entry["segments"], entry["kinds"])
+            )
+            headers.append(("Content-Encoding", encoding))
+        else:
+            body = self._with_fresh_tokens(entry["segments"], entry["kinds"])
         start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
@@ -250,24 +265,27 @@ class PageCacheMiddleware:
     def _render_and_store(self, key: str, environ: dict[str, Any], start_response: Callable[..., Any]):
         captured: dict[str, Any] = {}
 
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured.update(status=status, headers=headers)
-            return start_response(status, headers, exc_info)
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            captured.update(status=status, headers=headers)  # answered below, once the page may be compressed
 
         body = self.wsgi_app(environ, capture)
-        pending = environ.get(ENVIRON_KEY)
-        if pending is None or environ["REQUEST_METHOD"] != "GET" or not captured["status"].startswith("200"):
-            return body
-        if any(name.lower() == "set-cookie" for name, _ in captured["headers"]):
+        status, headers, pending = captured["status"], captured["headers"], environ.get(ENVIRON_KEY)
+        if pending is None or environ["REQUEST_METHOD"] != "GET" or not status.startswith("200"):
+            start_response(status, headers)
             return body
         content = _read_all(body)
         segments, kinds = _split_at_tokens(content, pending.pop("tokens"))
-        entry = pending | {
-            "segments": segments,
-            "kinds": kinds,
-            "headers": [(n, v) for n, v in captured["headers"] if n.lower() not in UNSTORED_HEADERS],
-        }
-        store_set(self.store, key, entry, timeout=_seconds_left(pending.pop("expires_at", None)))
+        encoded = compression.encode_for_store(content, headers, has_tokens=len(segments) > 1)
+        if not any(name.lower() == "set-cookie" for name, _ in headers):
+            entry = pending | {
+                "segments": segments,
+                "kinds": kinds,
+                "encoded": encoded,
+                "headers": [(n, v) for n, v in headers if n.lower() not in UNSTORED_HEADERS],
+            }
+            store_set(self.store, key, entry, timeout=_seconds_left(pending.pop("expires_at", None)))
+        content, headers = compression.encode_for_reader(content, headers, encoded, environ.get("HTTP_ACCEPT_ENCODING"))
+        start_response(status, headers)
         return [content]
 
 

@@ -5,7 +5,8 @@ workers on free loopback ports for a hello-world yardstick and for Inkwell (once
 once on), drives them with wrk, and prints a table that is also written to bench/results.md. The full run
 also measures nginx in front of Inkwell, how page times change from 100 posts to 100,000 posts with a
 million comments, the home page after a flood of 10,000 made-up addresses (bench/cache_flood.py) and the
-worst Markdown against plain prose (bench/markdown_cost.py). Everything listens on 127.0.0.1 and is stopped by PID.
+worst Markdown against plain prose (bench/markdown_cost.py). Every run also times a cached page plain and
+compressed in one process (bench/compression_cost.py). Everything listens on 127.0.0.1 and is stopped by PID.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ PERCENTILE = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 SLUG = "fifty-comments"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+BR_GZIP = {"Accept-Encoding": "br, gzip"}
+COMPRESSED = "`Accept-Encoding: br, gzip`"
 
 # Targets from issue 8, as ratios to hello world measured in the same run.
 TARGETS = {"first render": 0.35, "page cache warm": 0.8, "304 from ETag": 0.9}
@@ -159,7 +163,8 @@ def wrk(binary: str, url: str, seconds: int, headers: dict[str, str] | None = No
     output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
     latencies = {p: float(v) * UNIT[u] for p, v, u in PERCENTILE.findall(output)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    size = len(requests.get(url, headers=headers, timeout=10).content)
+    probe = {"Accept-Encoding": "identity"} | (headers or {})  # wrk sends no Accept-Encoding unless told to
+    size = len(requests.get(url, headers=probe, timeout=10, stream=True).raw.read())  # the bytes sent
     return Figures(
         float(WRK_RATE.search(output).group(1)),
         latencies.get("50", 0.0),
@@ -263,6 +268,13 @@ def start_nginx(stack: ExitStack, workdir: Path, upstream_port: int) -> tuple[st
     return f"http://127.0.0.1:{static_port}/page.html", f"http://127.0.0.1:{port}"
 
 
+def compression_cost(env: dict[str, str], paths: list[str]) -> list[str]:
+    """The CPU time of a cached page plain and compressed (bench/compression_cost.py, in its own process)."""
+    command = [sys.executable, str(ROOT / "bench" / "compression_cost.py"), *paths]
+    output = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    return ["", *output[output.index("Cached page, CPU") :].splitlines()]
+
+
 def flat_cost(stack: ExitStack, workdir: Path, wrk_binary: str) -> list[str]:
     """p50 of the heaviest reader pages on 100 posts and on 100,000 posts with 1,000,000 comments."""
     small_env, big_env = bench_environment(workdir, "flat-small"), bench_environment(workdir, "large")
@@ -326,6 +338,7 @@ def main() -> None:
             etag = requests.get(cached + path, timeout=10).headers["ETag"]
             rows.append((f"{name}, first render (no cache)", wrk(wrk_binary, uncached + path, seconds)))
             rows.append((f"{name}, page cache warm", wrk(wrk_binary, cached + path, seconds)))
+            rows.append((f"{name}, page cache warm, {COMPRESSED}", wrk(wrk_binary, cached + path, seconds, BR_GZIP)))
             rows.append((f"{name}, 304 from ETag", wrk(wrk_binary, cached + path, seconds, {"If-None-Match": etag})))
         nginx_rows: list[tuple[str, Figures]] = []
         if not options.quick:
@@ -350,6 +363,7 @@ def main() -> None:
         extra = ["", flood_figure(wrk_binary, seconds), *markdown_figures()]
     statements = statements_per_page(env, ["/", f"/posts/{SLUG}", "/tags/notes", "/feed.xml", "/search?q=garden"])
     imported = import_seconds(env)
+    compressed_cost = compression_cost(env, ["/", f"/posts/{SLUG}", "/feed.xml"])
     yardstick = rows[0][1].rate
     lines = [
         f"Inkwell benchmark, {'quick' if options.quick else 'full'} run: {posts} demo posts, gunicorn 2 sync workers, "
@@ -375,6 +389,13 @@ def main() -> None:
             lines.append(
                 f"| {name} | {figures.rate:,.0f} | {figures.rate / ceiling:.2f} | {target} | {figures.p50:.2f} |"
             )
+    figures_of = dict(rows)
+    identity_of = {name: name.removesuffix(f", {COMPRESSED}") for name in figures_of if name.endswith(COMPRESSED)}
+    compressed = [
+        f"{name.split(',')[0]} {figures_of[name].rate / figures_of[identity].rate:.2f}×"
+        for name, identity in identity_of.items()
+    ]
+    lines += ["", f"Cached pages, `br, gzip` against identity, requests/s: {', '.join(compressed)}.", *compressed_cost]
     lines += [
         "",
         f"Comments accepted with 16 concurrent commenters: **{accepted:,.0f}/s** (target ≥ 500), "

@@ -133,6 +133,26 @@ def test_nginx_serves_the_stylesheet_itself_compressed_and_cached(nginx):
     assert gzip.decompress(raw) == (ROOT / "static" / "style.css").read_bytes()
 
 
+def test_nginx_passes_the_apps_compressed_pages_through_and_keeps_one_copy_per_encoding(nginx):
+    nginx, _ = nginx
+    url = f"{nginx}/posts/welcome"
+    answers = {}
+    for accept_encoding in ("gzip, deflate, br, zstd", "br;q=1.0, gzip;q=0.8", "gzip, deflate", "identity", "br;q=0"):
+        response = requests.get(url, headers={"Accept-Encoding": accept_encoding}, timeout=10, stream=True)
+        answers[accept_encoding] = (response.headers, response.raw.read())
+
+    def encoding(accept_encoding: str) -> str | None:
+        return answers[accept_encoding][0].get("Content-Encoding")
+
+    assert [encoding(name) for name in answers] == ["br", "br", "gzip", None, None]
+    assert [answers[name][0]["X-Cache-Status"] for name in answers] == ["MISS", "HIT", "MISS", "MISS", "HIT"]
+    headers, raw = answers["gzip, deflate"]
+    assert "X-Request-ID" in headers  # compressed by the app, once: nginx passed it through
+    assert "Welcome to Inkwell" in gzip.decompress(raw).decode()
+    assert "Accept-Encoding" in headers["Vary"]
+    assert b"Welcome to Inkwell" in answers["identity"][1]
+
+
 def test_nginx_serves_the_themes_static_file_over_the_built_in_one(nginx):
     nginx, instance = nginx
     themed = instance / "theme" / "static" / "favicon.svg"

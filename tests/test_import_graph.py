@@ -19,6 +19,7 @@ LEAVES = {
     "themes",
     "avatars",
     "cachestores",
+    "compression",
     "excerpts",
     "extensions",
     "highlighting",

@@ -1,0 +1,166 @@
+"""Compressed responses when gunicorn serves readers itself: Brotli, else gzip, as the reader's Accept-Encoding asks.
+
+Pages, feeds, JSON and the stylesheet and scripts from /static are compressed above ``MIN_SIZE`` bytes; images,
+fonts (WOFF2 is compressed already), streamed responses and anything with a ``Content-Encoding`` are sent as they
+are. A page the page cache is about to store is left whole here: pageserver.py compresses it once, when it stores
+it, and serves the stored encodings (:func:`encode_for_store`). Brotli's ``brotli`` package, gzip from the standard
+library: both are C code, and doing it here rather than in Flask-Compress lets the cache keep the encoded bytes.
+
+Behind nginx (docs/deploy/nginx.conf) nothing is done twice: nginx's gzip leaves a response with a
+``Content-Encoding`` alone, and its micro-cache keeps one copy per encoding.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import time
+from collections.abc import Callable
+from collections.abc import Hashable
+
+import brotli
+from flask import Flask
+from flask import Response
+from flask import request
+
+MIN_SIZE = 512  # below this, as nginx's gzip_min_length, the headers outweigh what compression saves
+BROTLI_QUALITY = 5  # a page in ~0.2 ms, within 5% of quality 9's size; 11 takes 40 ms for a feed
+GZIP_LEVEL = 6
+ENCODINGS = ("br", "gzip")  # preferred first, when the reader weighs them the same
+COMPRESSIBLE_TYPES = frozenset(
+    {
+        "application/atom+xml",
+        "application/javascript",
+        "application/json",
+        "application/manifest+json",
+        "application/rss+xml",
+        "application/xml",
+        "image/svg+xml",
+        "text/css",
+        "text/html",
+        "text/javascript",
+        "text/plain",
+        "text/xml",
+    }
+)
+MAX_HEADER = 1000  # longer Accept-Encoding headers are not read: identity
+
+
+def init_app(app: Flask, *, later: str) -> None:
+    """Compress Flask's responses, except those whose WSGI environ holds ``later`` (the page cache does them).
+
+    Register it before the handlers that read or change the body (Flask calls them in reverse order).
+    """
+    app.after_request(functools.partial(compress_response, later=later))
+
+
+def compress_response(response: Response, *, later: str = "") -> Response:
+    """Compress ``response`` in the encoding its request accepts, when its type and size are worth it."""
+    if response.mimetype not in COMPRESSIBLE_TYPES or "Content-Encoding" in response.headers:
+        return response
+    response.vary.add("Accept-Encoding")
+    streamed = response.is_streamed and not response.direct_passthrough  # passed through: a file from /static
+    if response.status_code != 200 or streamed or (later and later in request.environ):
+        return response
+    encoding = choose_encoding(request.headers.get("Accept-Encoding"))
+    if encoding is None or request.method == "HEAD":
+        return response
+    response.direct_passthrough = False
+    body = response.get_data()
+    if len(body) < MIN_SIZE:
+        return response
+    response.set_data(encode(body, encoding))
+    response.headers["Content-Encoding"] = encoding
+    response.headers.pop("Accept-Ranges", None)  # byte ranges would count the identity bytes
+    etag, is_weak = response.get_etag()
+    if etag is not None and not is_weak:
+        response.set_etag(etag, weak=True)  # the same content, in other bytes
+    return response
+
+
+@functools.lru_cache(maxsize=256)
+def choose_encoding(header: str | None) -> str | None:
+    """Return the encoding to send for an ``Accept-Encoding`` header: ``br``, ``gzip``, or ``None`` for identity.
+
+    The highest q-value wins, Brotli on a tie; ``*`` counts for an encoding not named, and q=0 refuses one. A
+    malformed item is skipped, so a malformed header gets identity, which is always acceptable.
+    """
+    if not header or len(header) > MAX_HEADER:
+        return None
+    weights: dict[str, float] = {}
+    for item in header.split(","):
+        name, _, parameters = item.partition(";")
+        weight = _weight(parameters)
+        if weight is not None:
+            weights[name.strip().lower()] = weight
+    weights.setdefault("gzip", weights.get("x-gzip", weights.get("*", 0.0)))
+    weights.setdefault("br", weights.get("*", 0.0))
+    best = max(ENCODINGS, key=lambda encoding: weights[encoding])
+    return best if weights[best] > 0 else None
+
+
+def _weight(parameters: str) -> float | None:
+    """The q-value of one Accept-Encoding item (1 when not given), or ``None`` when it is malformed."""
+    if not parameters.strip():
+        return 1.0
+    name, _, value = parameters.partition("=")
+    if name.strip().lower() != "q":
+        return None
+    try:
+        weight = float(value.strip())
+    except ValueError:
+        return None
+    return weight if 0.0 <= weight <= 1.0 else None
+
+
+def encode(body: bytes, encoding: str) -> bytes:
+    """Compress ``body`` as ``encoding`` (``br`` or ``gzip``)."""
+    if encoding == "br":
+        return brotli.compress(body, quality=BROTLI_QUALITY)
+    return gzip.compress(body, GZIP_LEVEL, mtime=0)
+
+
+def encode_for_store(body: bytes, headers: list[tuple[str, str]], *, has_tokens: bool) -> dict[str, bytes | None]:
+    """Return a page to be stored in every encoding worth sending instead (none when it is small, or not text).
+
+    A page with per-reader tokens differs for every reader: its encodings are ``None``, compressed when served.
+    """
+    fields = {name.lower(): value for name, value in headers}
+    mimetype = fields.get("content-type", "").partition(";")[0].strip().lower()
+    if len(body) < MIN_SIZE or mimetype not in COMPRESSIBLE_TYPES or "content-encoding" in fields:
+        return {}
+    return {encoding: None if has_tokens else encode(body, encoding) for encoding in ENCODINGS}
+
+
+def encode_for_reader(
+    body: bytes, headers: list[tuple[str, str]], encoded: dict[str, bytes | None], accept_encoding: str | None
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """Return a page just stored, and its headers, in the encoding this reader accepts among ``encoded``."""
+    encoding = choose_encoding(accept_encoding)
+    if encoding not in encoded:
+        return body, headers
+    body = encoded[encoding] or encode(body, encoding)
+    headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+    return body, [*headers, ("Content-Encoding", encoding), ("Content-Length", str(len(body)))]
+
+
+class EncodedOncePerSecond:
+    """Compressed pages with per-reader tokens, kept for the second their tokens are issued in.
+
+    Every reader in one second gets the same tokens (pageserver.py signs them once a second), so each worker
+    compresses such a page at most once a second per encoding, however many readers ask for it.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._known: dict[Hashable, tuple[int, bytes]] = {}
+        self._limit = limit
+
+    def get(self, key: tuple[Hashable, ...], render: Callable[[], bytes]) -> bytes:
+        """Return the page ``key`` (whose last item is the encoding) of this second, rendering it when new."""
+        second = int(time.time())
+        known = self._known.get(key)
+        if known is None or known[0] != second:
+            if len(self._known) >= self._limit:
+                self._known.clear()
+            known = self._known[key] = (second, encode(render(), key[-1]))
+        return known[1]
