@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -38,9 +37,9 @@ from werkzeug.http import parse_date
 from werkzeug.http import parse_etags
 
 import compression
-import themes
 from cachestores import store_set
 from cachestores import warn_store_failure
+from page_version import page_version
 from pagecache import CACHED_ENDPOINTS
 from pagecache import KEY_ENVIRON
 from pagecache import STORED_ARG_NAMES
@@ -57,8 +56,6 @@ PAGE_KEY = "inkwell:page:"
 ENVIRON_KEY = "inkwell.page_cache"
 # The query arguments a public page reads; a page with any other argument is answered as private.
 KNOWN_ARGS = frozenset({"page", "cpage", "q", "replyto"})
-# Settings whose values are secret and never shape a page: left out of the settings' fingerprint.
-SECRET_SETTING_WORDS = ("SECRET", "PASSWORD")
 # Per-response headers that are not stored with a page.
 UNSTORED_HEADERS = frozenset({"content-length", "x-request-id", "date", "server", "set-cookie", "last-modified"})
 PUBLIC_CACHE_CONTROL = "public, max-age=0, must-revalidate, s-maxage={seconds}"
@@ -86,39 +83,6 @@ def init_app(app: Flask) -> None:
             version=version,
             site_url=app.config["SITE_URL"],
         )
-
-
-def page_version(app: Flask) -> str:
-    """Fingerprint what shapes every page besides the database: the code, the owner's theme and the settings."""
-    return code_version(Path(app.root_path)) + themes.fingerprint(app) + settings_version(app.config)
-
-
-def code_version(root: Path) -> str:
-    """Fingerprint the code, templates and static files, so pages cached by an older Inkwell are not served
-    after an upgrade.
-
-    By content, not modification time: several app servers sharing one Redis check out the same code at
-    different times, and must agree on the keys of the pages they share.
-    """
-    packages = [path for init in root.glob("*/__init__.py") for path in init.parent.glob("*.py")]
-    files = sorted([*root.glob("*.py"), *packages, *root.glob("templates/**/*"), *root.glob("static/**/*")])
-    digest = hashlib.blake2b(digest_size=8)
-    for path in files:
-        if path.is_file():
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def settings_version(config: Mapping[str, Any]) -> str:
-    """Fingerprint the settings (title, moderation, closing, ...), so a restart with a changed one serves no page
-    cached under the old value. Every plain setting counts, but the secret ones, which shape no page."""
-    plain = (str, int, float, bool, type(None))
-    settings = sorted(
-        (name, value)
-        for name, value in config.items()
-        if isinstance(value, plain) and not any(word in name for word in SECRET_SETTING_WORDS)
-    )
-    return hashlib.blake2b(repr(settings).encode(), digest_size=8).hexdigest()
 
 
 def is_anonymous_read(environ: Mapping[str, Any]) -> bool:

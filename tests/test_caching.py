@@ -21,7 +21,7 @@ import pytest
 import requests
 
 import cachestores
-import pageserver
+import page_version
 from database import db
 from database import now_utc
 from helpers import ROOT
@@ -475,10 +475,10 @@ def test_servers_with_the_same_code_agree_on_its_fingerprint_whenever_they_check
         for name in ("app.py", "templates/base.html"):
             (checkout / name).write_text(f"the same {name}")
             os.utime(checkout / name, (when, when))
-    assert pageserver.code_version(first) == pageserver.code_version(second)
+    assert page_version.code_version(first) == page_version.code_version(second)
 
     (second / "templates/base.html").write_text("an upgraded base.html")
-    assert pageserver.code_version(first) != pageserver.code_version(second)
+    assert page_version.code_version(first) != page_version.code_version(second)
 
 
 def test_an_upgrade_of_a_module_inside_a_package_changes_the_codes_fingerprint(tmp_path):
@@ -486,7 +486,7 @@ def test_an_upgrade_of_a_module_inside_a_package_changes_the_codes_fingerprint(t
     (tmp_path / "account").mkdir()
     (tmp_path / "account/__init__.py").write_text("")
     (tmp_path / "account/pages.py").write_text("the old account pages")
-    before = pageserver.code_version(tmp_path)
+    before = page_version.code_version(tmp_path)
 
     (tmp_path / "account/pages.py").write_text("the upgraded account pages")
-    assert pageserver.code_version(tmp_path) != before
+    assert page_version.code_version(tmp_path) != before

@@ -16,6 +16,7 @@ ENTRY_POINTS = {"app", "gunicorn.conf", "cli", "transfer.commands"}  # they buil
 FACTORY = {"app", "gunicorn.conf"}  # nothing else may import them
 STORAGE = {"database", "models", "comment_counts", "slugs", "account.tables", "transfer.tables", "admin.tables"}
 LEAVES = {
+    "page_version",
     "themes",
     "avatars",
     "cachestores",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import pageserver
+import page_version
 from helpers import log_in
 from models import PostStatus
 
@@ -76,6 +76,6 @@ def test_a_broken_theme_template_shows_readers_the_built_in_page_and_the_owner_t
 
 def test_a_theme_changes_the_cached_pages_fingerprint(make_app, theme):
     app = make_app(THEME_FOLDER=str(theme))
-    before = pageserver.page_version(app)
+    before = page_version.page_version(app)
     (theme / "static" / "custom.css").write_text("h1 { letter-spacing: .02em; }")
-    assert pageserver.page_version(app) != before  # a restart with a new theme serves no page cached under the old
+    assert page_version.page_version(app) != before  # a restart with a new theme serves no page cached under the old
