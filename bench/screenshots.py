@@ -7,11 +7,15 @@ phone's, a tablet's and a desktop's width, light and dark, and the owner's scree
 
 from __future__ import annotations
 
+import io
+import re
 import subprocess
 import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -89,6 +93,45 @@ def seed_thread(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-c", THREAD], cwd=ROOT, env=env, check=True)
 
 
+def harbour_png() -> bytes:
+    """A picture to show: a dawn sky over water, drawn with Pillow (no file from elsewhere)."""
+    from PIL import Image
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (1200, 675))
+    draw = ImageDraw.Draw(image)
+    for y in range(675):
+        sky, sea = (250 - y // 6, 180 - y // 8, 120 + y // 10), (40 + y // 20, 90 + y // 16, 120 + y // 12)
+        draw.line([(0, y), (1200, y)], fill=sky if y < 400 else sea)
+    draw.ellipse((520, 300, 680, 460), fill=(255, 214, 150))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def add_picture(url: str, env: dict[str, str], cookie: str) -> None:
+    """Upload a picture through the editor's own upload address, then show it in the conversation's post."""
+    headers = {"Cookie": cookie, "Origin": url}
+    form = requests.get(f"{url}/admin/posts/new", headers=headers, timeout=30).text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+    answer = requests.post(
+        f"{url}/admin/media/upload",
+        headers=headers,
+        data={"csrf_token": token, "alt": "Boats in the harbour at dawn"},
+        files={"image": ("harbour.png", harbour_png(), "image/png")},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    show = (
+        "from app import create_app\nfrom database import db\nfrom models import Post\napp = create_app()\n"
+        "with app.app_context():\n"
+        f"    post = db.session.query(Post).filter_by(slug='{THREAD_SLUG}').one()\n"
+        f"    post.body = post.body + '\\n\\n' + {answer.json()['snippet']!r}\n"
+        "    db.session.commit()\n"
+    )
+    subprocess.run([sys.executable, "-c", show], cwd=ROOT, env=env, check=True)
+
+
 def shoot(browser, url: str, name: str, size: tuple[int, int], scheme: str, headers: dict | None = None) -> Path:
     context = browser.new_context(
         viewport={"width": size[0], "height": size[1]}, color_scheme=scheme, extra_http_headers=headers or {}
@@ -115,6 +158,7 @@ def main() -> None:
     with ExitStack() as stack:
         _, url = start_gunicorn(stack, "app:create_app()", env, workdir / "gunicorn.log")
         cookie = owner_cookie(url, env)
+        add_picture(url, env, cookie)
         ids = first_ids(url, cookie)
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(
