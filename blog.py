@@ -26,7 +26,6 @@ from database import db
 from forms import CommentForm
 from localtime import local_time
 from models import Comment
-from models import CommentStatus
 from models import Post
 from models import PostKind
 from models import Tag
@@ -47,10 +46,9 @@ from reading import published_tag
 from reading import requested_page
 from reading import tag_redirected_to
 from reading import tags_with_counts
-from reading import visible_comments
 from threads import comment_page_number
 from threads import comment_thread
-from threads import thread_pages
+from threads import comments_on_page
 
 bp = Blueprint("blog", __name__)
 
@@ -199,14 +197,15 @@ def render_post_page(
     comment_page: int = 1,
 ) -> str:
     """Render a post with the comments this reader may see, a page at a time, and the comment form."""
-    comments = visible_comments(post, commenter_key_from_cookie())
-    pages = thread_pages(comment_thread(comments), current_app.config["COMMENTS_PER_PAGE"])
-    if comment_page > len(pages):
+    per_page = current_app.config["COMMENTS_PER_PAGE"]
+    comments, threads = comments_on_page(post.id, commenter_key_from_cookie(), comment_page, per_page)
+    pages = max(1, -(-threads // per_page))
+    if comment_page > pages:
         abort(404, description=NO_SUCH_COMMENT_PAGE)
     if not form.started.data:
         form.started.data = fresh_token("form-started")
     around = neighbours(post)
-    replying_to = _parent_of(form, comments)
+    replying_to = _parent_of(form, post, comments)
     close_after_days = current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]
     accepts_comments, closes_at = post.accepts_comments(close_after_days), post.comments_close_at(close_after_days)
     if closes_at is not None:
@@ -217,9 +216,9 @@ def render_post_page(
         "blog/post.html",
         post=post,
         links=CommentLinks.on(post, comment_page),
-        thread=pages[comment_page - 1],
+        thread=comment_thread(comments),
         comment_page=comment_page,
-        comment_pages=len(pages),
+        comment_pages=pages,
         editable_ids=editable_ids(comments),
         form=form,
         form_error=form_error,
@@ -240,9 +239,15 @@ def new_comment_form(post: Post) -> CommentForm:
     return form
 
 
-def _parent_of(form: CommentForm, comments: list[Comment]) -> Comment | None:
+def _parent_of(form: CommentForm, post: Post, comments: list[Comment]) -> Comment | None:
+    """Return the approved comment of this post the form answers (read only if it is on another page)."""
     parent_id = form.parent_id.data or ""
-    return next((c for c in comments if str(c.id) == parent_id and c.status == CommentStatus.approved), None)
+    if not parent_id.isdecimal() or len(parent_id) > 18:
+        return None
+    shown = next((c for c in comments if c.id == int(parent_id)), None)
+    parent = shown or db.session.get(Comment, int(parent_id))
+    is_answerable = parent is not None and parent.post_id == post.id and parent.is_visible_to(None)
+    return parent if is_answerable else None
 
 
 LINK_MARK = 9_876_543_210  # stands for a comment's id while a pattern is built

@@ -1,7 +1,8 @@
 """Full-text search over published posts: titles, bodies and tags, ranked.
 
-SQLite keeps an FTS5 table, PostgreSQL a ``tsvector`` column with a GIN index, both named ``post_search``
-and kept in sync by the ORM events below on every post write; ``flask --app app reindex`` rebuilds them.
+SQLite keeps an FTS5 table, PostgreSQL a ``tsvector`` column with a GIN index (written at once, without a
+pending list that every search would read), both named ``post_search`` and kept in sync by the ORM events below
+on every post write; ``flask --app app reindex`` rebuilds them.
 Readers' queries are reduced to plain words first, so no search syntax (quotes, ``*``, ``NEAR``,
 parentheses) ever reaches the database.
 """
@@ -13,6 +14,8 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import DDL
+from sqlalchemy import Float
+from sqlalchemy import Integer
 from sqlalchemy import bindparam
 from sqlalchemy import column
 from sqlalchemy import event
@@ -48,8 +51,33 @@ SQLITE_RANK = "bm25(post_search, 10.0, 1.0, 5.0)"
 POSTGRES_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS post_search ("
     "post_id INTEGER PRIMARY KEY REFERENCES posts(id) ON DELETE CASCADE, document tsvector NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ix_post_search_document ON post_search USING GIN (document)",
+    "CREATE INDEX IF NOT EXISTS ix_post_search_document ON post_search USING GIN (document) WITH (fastupdate = off)",
 )
+# The newest matching posts, in two bounded parts: the newest RECENT_WINDOW index entries are read by id, which
+# is all a common word needs; only when they hold too few matches are the older ones found through the GIN index
+# (whose matches are then few), never both at full length. ts_rank reads only the posts kept.
+RECENT_WINDOW = 2_000
+POSTGRES_CANDIDATES = """
+WITH query AS (SELECT to_tsquery('simple', :words) AS q),
+boundary AS (
+    SELECT coalesce((SELECT post_id FROM post_search ORDER BY post_id DESC OFFSET :window LIMIT 1), 0) AS id
+),
+recent AS MATERIALIZED (
+    SELECT post_id FROM (SELECT post_id, document FROM post_search ORDER BY post_id DESC LIMIT :window) AS latest,
+    query WHERE document @@ query.q ORDER BY post_id DESC LIMIT :wanted
+),
+older AS MATERIALIZED (
+    SELECT post_id FROM post_search, query
+    WHERE (SELECT count(*) FROM recent) < :wanted AND post_id + 0 <= (SELECT id FROM boundary) AND document @@ query.q
+    ORDER BY post_id + 0 DESC LIMIT :wanted
+),
+newest AS (
+    SELECT post_id FROM (SELECT post_id FROM recent UNION ALL SELECT post_id FROM older) AS found
+    ORDER BY post_id DESC LIMIT :wanted
+)
+SELECT post_search.post_id AS id, ts_rank(post_search.document, query.q) AS score
+FROM newest JOIN post_search ON post_search.post_id = newest.post_id, query
+"""
 POSTGRES_DOCUMENT = (
     "setweight(to_tsvector('simple', :title), 'A') || setweight(to_tsvector('simple', :tags), 'A') || "
     "setweight(to_tsvector('simple', :body), 'B')"
@@ -157,7 +185,8 @@ def best_matches(words: list[str]) -> list[int]:
     The work is bounded whatever the blog's size: only the newest matching posts are ranked. On SQLite, as
     WordPress does, posts with every word in the title come first, then in the tags, then the others, newest
     first within each (FTS5's bm25 would read every matching post to weigh the words). PostgreSQL weighs
-    them with ts_rank.
+    them with ts_rank (title and tags weigh A, the text B), finding the newest matches as
+    ``POSTGRES_CANDIDATES`` says: a common word among the newest posts, a rarer one through the GIN index.
     """
     if db.engine.dialect.name == "postgresql":
         return _best_matches_postgres(words)
@@ -178,13 +207,10 @@ def best_matches(words: list[str]) -> list[int]:
 
 
 def _best_matches_postgres(words: list[str]) -> list[int]:
-    index = table("post_search", column("post_id"), column("document"))
-    query = func.to_tsquery("simple", " & ".join(words))
     candidates = (
-        select(index.c.post_id.label("id"), func.ts_rank(index.c.document, query).label("score"))
-        .where(index.c.document.op("@@")(query))
-        .order_by(index.c.post_id.desc())
-        .limit(SEARCH_CANDIDATES + 1)
+        text(POSTGRES_CANDIDATES)
+        .bindparams(words=" & ".join(words), window=RECENT_WINDOW, wanted=SEARCH_CANDIDATES + 1)
+        .columns(column("id", Integer), column("score", Float))
         .subquery()
     )
     return _ranked(candidates, (candidates.c.score.desc(),))

@@ -14,6 +14,7 @@ from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql import Select
 
 from database import UTCDateTime
@@ -82,6 +83,42 @@ def thread_pages(thread: list[tuple[Comment, int]], per_page: int) -> list[list[
     return pages
 
 
+def comments_on_page(post_id: int, commenter_key: str | None, page: int, per_page: int) -> tuple[list[Comment], int]:
+    """Return the comments of one page of a post's threads, oldest first, and how many threads the post has.
+
+    One statement reads the page's first comments of threads (by ``ix_comments_post_status_created``) and, through
+    a recursive step by ``parent_id``, every shown reply below them, so a page reads the same rows whether the post
+    has fifty comments or five thousand. ``comment_thread`` of the result is the page :func:`thread_pages` would cut
+    from the whole thread.
+    """
+    roots = (
+        select(Comment.id, func.count().over().label("threads"))
+        .where(Comment.post_id == post_id, Comment.is_visible_to(commenter_key), _starts_a_thread(commenter_key))
+        .order_by(Comment.created_at, Comment.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .cte("roots")
+    )
+    shown = select(roots.c.id).cte("shown", recursive=True)
+    reply = aliased(Comment)
+    shown = shown.union(
+        select(reply.id).where(
+            reply.parent_id == shown.c.id, reply.post_id == post_id, reply.is_visible_to(commenter_key)
+        )
+    )
+    threads = select(func.max(roots.c.threads)).scalar_subquery()
+    query = select(Comment, threads).join(shown, shown.c.id == Comment.id).order_by(Comment.created_at, Comment.id)
+    rows = db.session.execute(query).all()
+    return [comment for comment, _ in rows], (rows[0][1] if rows else 0)
+
+
+def _starts_a_thread(commenter_key: str | ColumnElement[str] | None) -> ColumnElement[bool]:
+    """A shown comment starts a thread when it answers nothing, or a comment this reader does not see."""
+    parent = aliased(Comment)
+    hidden_parent = ~exists().where(parent.id == Comment.parent_id, parent.is_visible_to(commenter_key))
+    return Comment.parent_id.is_(None) | hidden_parent
+
+
 def comment_page_number(comment: Comment, commenter_key: str | None, per_page: int) -> int | None:
     """Return the page of the post's comments that shows ``comment`` to this commenter, or ``None`` if hidden.
 
@@ -127,12 +164,11 @@ def _earlier_threads_statement() -> Select[tuple[int]]:
 
     A thread starts at a shown comment whose parent is not shown (usually: has none).
     """
-    parent = aliased(Comment)
     key = bindparam("key")
     at, root_id = bindparam("at", type_=UTCDateTime()), bindparam("root_id")
     return select(func.count(Comment.id)).where(
         Comment.post_id == bindparam("post_id"),
         Comment.is_visible_to(key),
         (Comment.created_at < at) | ((Comment.created_at == at) & (Comment.id < root_id)),
-        Comment.parent_id.is_(None) | ~exists().where(parent.id == Comment.parent_id, parent.is_visible_to(key)),
+        _starts_a_thread(key),
     )
