@@ -3,8 +3,10 @@
 It is made from a keyed hash (HMAC with the blog's secret key) of who the commenter is, so the same commenter
 gets the same picture on every page and another commenter almost surely another one, while the picture tells
 nothing that leads back to a key, an address or an email: 18 bits of a hash nobody can compute without the
-secret. Who a commenter is: the browser's signed commenter key (which nobody can type for someone else), else
-the email address given, else the name (imported comments). Nothing is fetched from another site (no
+secret. Who a commenter is: the browser's signed commenter key, which nobody can type for someone else. Never
+the email or the name: anyone can type those, and a preview keyed on them would let a stranger confirm a
+guessed address by comparing pictures. A comment without a key (an imported one) gets a picture of its own, from
+its id; a preview from a browser without a key, a random one. Nothing is fetched from another site (no
 Gravatar): the picture is inline SVG, a few hundred bytes. A leaf: it reads only ``current_app.secret_key``.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from functools import lru_cache
 from typing import Protocol
 
@@ -25,18 +28,17 @@ COLOURS = ("#b45309", "#047857", "#0369a1", "#6d28d9", "#be185d", "#b91c1c", "#4
 
 
 class Commenter(Protocol):
+    id: int | None
     commenter_key: str | None
-    author_email: str | None
-    author_name: str
 
 
 def commenter_identity(comment: Commenter) -> str:
     """Return what makes two comments the same commenter's, for their picture."""
     if comment.commenter_key:
         return f"key:{comment.commenter_key}"
-    if comment.author_email:
-        return f"email:{comment.author_email.strip().lower()}"
-    return f"name:{(comment.author_name or '').strip().casefold()}"
+    if comment.id is not None:
+        return f"comment:{comment.id}"
+    return f"unsaved:{secrets.token_hex(8)}"
 
 
 def avatar(comment: Commenter) -> Markup:

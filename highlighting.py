@@ -28,10 +28,13 @@ HIGHLIGHTED_LANGUAGES = frozenset(
     " py rb ruby rust sh shell sql swift toml ts typescript xml yaml yml zsh console pycon text".split()
 )
 HIGHLIGHT_MAX = 20_000  # characters in one fence; a longer one is shown plain
+HIGHLIGHT_LINE_MAX = 500  # characters in one line of a fence: the lexers' slow cases are long lines
 # Pygments' lexers are regular expressions tried at each position, and many take time quadratic in some
 # input (C on a run of blank lines, a diff or console session on one long line, YAML on "@@@…"): 20,000
 # such characters take tens of seconds. So highlighting has a budget for the whole post, checked at every
-# token; the fence that would exceed it, and any after it, are shown plain. Real code takes milliseconds.
+# token and before each fence starts; the fence that would exceed it, and any after it, are shown plain. One
+# regular expression can still take long inside a single token, on one long line above all, so a fence with a
+# line longer than ``HIGHLIGHT_LINE_MAX`` is shown plain without being lexed. Real code takes milliseconds.
 HIGHLIGHT_SECONDS = 0.5
 _highlight_deadline: ContextVar[float] = ContextVar("highlight_deadline", default=0.0)
 HIGHLIGHTER = HtmlFormatter(nowrap=True)  # spans only: markdown-it wraps them in <pre><code class="language-…">
@@ -61,8 +64,10 @@ def _tokens_in_time(tokens: Iterator, deadline: float) -> Iterator:
 def highlight_code(code: str, language: str, attributes: str) -> str:
     """Return a fence's code as Pygments' class-named spans, or "" (markdown-it then shows it plain): an
     unknown language, a fence too long, or the post's budget spent (outside ``highlighting_budget``: none)."""
-    language = language.lower()
-    if language not in HIGHLIGHTED_LANGUAGES or len(code) > HIGHLIGHT_MAX:
+    language, deadline = language.lower(), _highlight_deadline.get()
+    if language not in HIGHLIGHTED_LANGUAGES or len(code) > HIGHLIGHT_MAX or time.monotonic() > deadline:
+        return ""
+    if max(map(len, code.splitlines()), default=0) > HIGHLIGHT_LINE_MAX:
         return ""
     try:
         lexer = get_lexer_by_name(language, stripnl=False, ensurenl=False)
@@ -70,7 +75,7 @@ def highlight_code(code: str, language: str, attributes: str) -> str:
         return ""
     spans = io.StringIO()
     try:
-        HIGHLIGHTER.format(_tokens_in_time(lexer.get_tokens(code), _highlight_deadline.get()), spans)
+        HIGHLIGHTER.format(_tokens_in_time(lexer.get_tokens(code), deadline), spans)
     except _OutOfTime:
         return ""
     return spans.getvalue()

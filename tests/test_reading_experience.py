@@ -30,6 +30,7 @@ from helpers import page_text
 from helpers import parsed
 from helpers import post_comment
 from models import Comment
+from models import CommentStatus
 from threads import comment_thread
 
 COMMENTERS = ["Ada", "Ken", "Grace", "Linus", "Barbara", "Edsger", "Margaret", "Alan"]
@@ -240,6 +241,36 @@ def test_avatars_come_from_a_keyed_hash(make_app):
         mine = avatar(ada)
     with second.app_context():
         assert avatar(ada) != mine  # without the secret, nobody can tell whose picture it is
+
+
+def test_nothing_a_stranger_types_draws_someone_elses_picture(app, client, make_post):
+    # An imported comment has no browser key: were its picture drawn from its email, a stranger's preview with a
+    # guessed address would draw the same picture, and confirm the guess.
+    post = make_post("Imported talk")
+    with app.app_context():
+        db.session.add(
+            Comment(
+                post_id=post.id,
+                author_name="Ivy",
+                author_email="ivy.secret@example.org",
+                body="Hello.",
+                status=CommentStatus.approved,
+            )
+        )
+        db.session.commit()
+    page = page_text(client.get(f"/posts/{post.slug}"))
+    ivy = re.search(r'<svg class="avatar".*?</svg>', page, re.S).group()
+
+    stranger = app.test_client()
+    previews = [
+        page_text(post_comment(stranger, post.slug, name="Ivy", email="ivy.secret@example.org", action="preview"))
+        for _ in range(2)
+    ]
+
+    # The preview is the one comment without an address of its own (no id).
+    preview_svg = r'<li class="comment [^"]*">\s*<article[^>]*>.*?(<svg class="avatar".*?</svg>)'
+    drawn = [re.search(preview_svg, preview, re.S).group(1) for preview in previews]
+    assert ivy not in drawn and drawn[0] != drawn[1]  # a preview without a key draws a picture of nobody
 
 
 def test_the_post_says_how_many_comments_and_links_down_to_the_form(client, make_post):

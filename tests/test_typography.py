@@ -120,6 +120,18 @@ def test_code_without_a_language_or_in_a_language_not_highlighted_stays_plain(cl
     assert '<pre tabindex="0"><code class="language-brainfuck">+++.\n</code></pre>' in page
 
 
+def test_a_fence_with_a_line_too_long_to_lex_safely_is_shown_plain_and_the_rest_highlighted():
+    # One line of 19,000 spaces took an INI lexer 9 s inside a single token, before any budget check could run.
+    hostile = "```ini\n[" + " " * 19_000 + "\n```\n\n" + "```python\nx = 1\n```"
+    long_but_fine = "```python\n" + "x = 1\n" * 2_000 + "```"
+
+    rendered = render_post(hostile)
+
+    assert "<span" not in rendered.split("language-python")[0] and '<span class="n">x</span>' in rendered
+    assert "[" + " " * 19_000 in rendered  # shown, every character kept
+    assert render_post(long_but_fine).count('<span class="n">x</span>') == 2_000  # many short lines are fine
+
+
 def test_code_that_would_take_long_to_highlight_is_shown_plain_at_once():
     slow = "```c\n" + "\n" * 19_000 + "int x;\n```\n\n```python\nx = 1\n```"  # quadratic in C's lexer
 
