@@ -123,9 +123,12 @@ def raise_request_limit() -> None:
 
     A post may carry an image: requests well past the image limit are accepted, so that a too-large image is
     refused beside its field with the post kept, rather than by a bare 413 page. An administrator moving a
-    blog in may send its export and a zip of its images.
+    blog in may send its export and a zip of its images. Only for someone logged in: a stranger's request to
+    /admin/login keeps a reader's limit.
     """
     if request.blueprint != "admin" and not (request.blueprint or "").startswith("admin."):
+        return
+    if not current_user.is_authenticated:
         return
     request.max_content_length = ADMIN_REQUEST_LIMIT_FACTOR * current_app.config["UPLOAD_MAX_BYTES"]
     if request.blueprint == "admin.moving_in" and current_user.is_authenticated and current_user.is_admin:

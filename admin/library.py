@@ -108,17 +108,30 @@ class Use:
     title: str
     author_id: int | None
     is_trashed: bool
+    is_published: bool
+
+    @property
+    def may_edit(self) -> bool:
+        return current_user.is_admin or self.author_id == current_user.id
+
+    @property
+    def shown_title(self) -> str:
+        """The post's title in quotes, unless it is another author's post readers cannot see either: an author
+        learns from the library that it uses the image, not what a colleague is drafting."""
+        return f"“{self.title}”" if self.may_edit or self.is_published else "another author's unpublished post"
 
 
 def uses_of_images() -> dict[str, list[Use]]:
     """Return, for each image name, the posts whose text shows it (at /uploads/<name>, in Markdown or HTML)."""
-    query = select(Post.id, Post.title, Post.author_id, Post.trashed_at, Post.body)
+    published = Post.is_published_by(now_utc()).label("published")
+    query = select(Post.id, Post.title, Post.author_id, Post.trashed_at, published, Post.body)
     uses: dict[str, list[Use]] = {}
-    for post_id, title, author_id, trashed_at, body in db.session.execute(
+    for post_id, title, author_id, trashed_at, is_published, body in db.session.execute(
         query.where(Post.body.contains("/uploads/")).order_by(Post.id)
     ):
         for name in dict.fromkeys(f"{m[1]}.{m[2]}" for m in USED_IMAGE.finditer(body)):
-            uses.setdefault(name, []).append(Use(post_id, title, author_id, trashed_at is not None))
+            use = Use(post_id, title, author_id, trashed_at is not None, bool(is_published))
+            uses.setdefault(name, []).append(use)
     return uses
 
 

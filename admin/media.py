@@ -181,7 +181,7 @@ def trash_upload(name: str) -> ResponseReturnValue:
     upload = upload_or_404(name)
     uses = uses_of_images().get(name, [])
     if uses:
-        titles = ", ".join(f"“{use.title}”" + (" (in the trash)" if use.is_trashed else "") for use in uses)
+        titles = ", ".join(use.shown_title + (" (in the trash)" if use.is_trashed else "") for use in uses)
         problem = f"{name} was not deleted: it is shown in {titles}. Remove it from the text of each first."
         return render_library(problem=problem), 409
     move_to_trash(upload)

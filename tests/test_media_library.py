@@ -277,6 +277,19 @@ def test_an_author_changes_only_the_images_they_uploaded(app, client, admin, mak
     assert response.status_code == 403
 
 
+def test_an_author_learns_that_a_colleagues_draft_uses_an_image_but_not_its_title(app, client, admin, make_user):
+    make_user("writer", role=UserRole.author)
+    insert_new_image(client, title="Owner's secret plans", status="draft")
+    insert_new_image(client, title="Out in the open")
+    client.post("/admin/logout", data={"csrf_token": csrf_token(client, "/admin/", action="/admin/logout")})
+    log_in(client, "writer")
+
+    library = page_text(client.get(MEDIA))
+
+    assert "secret plans" not in library and "another author&#39;s unpublished post" in library
+    assert "“Out in the open”" in library  # readers see that one anyway
+
+
 # In Chromium, with JavaScript: an image dropped or pasted into the text
 
 DROP_IMAGE = """(textarea, [base64, kind]) => {
