@@ -226,7 +226,7 @@ def insert_image(form: PostForm, *, html: bool, is_required: bool) -> str | None
         uploaded = " The image is uploaded and stays chosen: you need not choose its file again." if file else ""
         form.image_alt.errors.append(NO_ALT + uploaded)
         return None
-    if not upload.alt and not upload.is_decorative:  # the first description is the library's too
+    if not upload.alt and not upload.is_decorative and may_change(upload):  # the first description is the library's
         upload.alt, upload.is_decorative = alt, is_decorative
         db.session.commit()
     added = snippet(name, alt, html=html)
