@@ -34,6 +34,7 @@ from admin.tables import PostAutosave
 from database import db
 from database import now_utc
 from extensions import csrf
+from extensions import limiter
 from forms import EXCERPT_MAX
 from forms import ONE_LINE
 from forms import POST_MAX
@@ -45,6 +46,9 @@ from models import Post
 from models import PostStatus
 from slugs import slugify
 from slugs import unique_slug
+
+# A person starts a few posts a minute at most; a script that starts hundreds fills nobody's list.
+NEW_DRAFTS_LIMIT = "20 per minute; 200 per day"
 
 bp = Blueprint("autosave", __name__, url_prefix="/posts")
 
@@ -142,6 +146,7 @@ def save(post_id: int) -> ResponseReturnValue:
 @bp.post("/new/autosave")
 @checks_its_own_characters
 @csrf.exempt  # as above
+@limiter.limit(NEW_DRAFTS_LIMIT, key_func=lambda: f"new-drafts:{current_user.get_id()}")
 def start() -> ResponseReturnValue:
     """Keep a new post, once it has a title, as a draft readers do not see (201, with the addresses the editor
     goes on with: the draft's autosave and its edit form); 400 with the reason it was not kept."""

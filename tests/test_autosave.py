@@ -192,3 +192,10 @@ def test_control_characters_pasted_into_the_editor_are_dropped_from_what_is_auto
     assert "From a terminal: done." in brought_back
     started = start(client, title="Null\x00 title", body="x\x00y")
     assert started.status_code == 201 and [p.title for p in posts(app)] == ["Pasted", "Null title"]
+
+
+def test_starting_drafts_by_the_hundred_is_refused_and_makes_no_more_posts(app, client, admin):
+    started = [start(client, title=f"Idea {number}").status_code for number in range(21)]
+
+    assert started == [201] * 20 + [429]
+    assert len(posts(app)) == 20
