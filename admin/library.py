@@ -31,12 +31,14 @@ from admin.tables import Upload
 from database import db
 from database import now_utc
 from forms import POST_MAX
+from image_sizes import copies_of
 from images import UploadError
 from images import image_html
 from images import image_markdown
 from images import is_stored_name
 from images import store_image
 from images import uploads_folder
+from images import write_copies
 from models import Post
 
 PICKABLE = 100  # the newest images offered in the post form's list
@@ -132,6 +134,8 @@ def move_to_trash(upload: Upload) -> None:
     upload.trashed_at, upload.trashed_by = now_utc(), current_user.username
     db.session.flush()
     _move(uploads_folder() / upload.name, trash_folder() / upload.name)
+    for copy in copies_of(upload.name, uploads_folder()):  # made again if it is restored
+        copy.unlink(missing_ok=True)
     db.session.commit()
 
 
@@ -141,6 +145,7 @@ def restore(upload: Upload) -> None:
     db.session.flush()
     _move(trash_folder() / upload.name, uploads_folder() / upload.name)
     db.session.commit()
+    write_copies(upload.name)
 
 
 def _move(source: Path, target: Path) -> None:

@@ -22,6 +22,7 @@ LEAVES = {
     "excerpts",
     "extensions",
     "highlighting",
+    "image_sizes",
     "localtime",
     "markup",
     "ratelimits",

@@ -1,0 +1,170 @@
+"""Every uploaded image is stored once and served in a few widths and a modern format, chosen by the browser from
+``srcset``, with its width and height so nothing moves as it loads; images that are huge, tiny, animated, CMYK,
+turned by their EXIF tag, or not images at all are handled or refused with a message beside the field."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from admin.tables import Upload
+from database import db
+from helpers import animation
+from helpers import page_text
+from helpers import png_bytes
+from helpers import png_claiming
+from helpers import submit_post
+from image_sizes import MODERN_FORMATS
+
+
+def uploads(app) -> Path:
+    return Path(app.instance_path) / "uploads"
+
+
+def jpeg(size: tuple[int, int], color="steelblue", mode: str = "RGB", orientation: int | None = None) -> bytes:
+    image = Image.new(mode, size, color)
+    output = io.BytesIO()
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    image.save(output, format="JPEG", exif=exif.tobytes())
+    return output.getvalue()
+
+
+def upload(client, content: bytes, filename: str, alt: str = "A described image"):
+    """Send an image with the post form's "Upload" button; return the response and the stored name (or None)."""
+    response = submit_post(
+        client,
+        title="Kept title",
+        body="Kept body",
+        action="upload",
+        image=(io.BytesIO(content), filename),
+        image_alt=alt,
+    )
+    match = re.search(r"/uploads/([A-Za-z0-9_-]+\.(?:png|jpg|gif|webp))", page_text(response))
+    return response, match[1] if match else None
+
+
+def copies(app, name: str) -> dict[str, tuple[int, int]]:
+    """The copies stored beside ``name``, with their sizes in pixels."""
+    stem = name.rpartition(".")[0]
+    found = {}
+    for path in sorted(uploads(app).glob(f"{stem}.w*")):
+        with Image.open(path) as image:
+            found[path.name.removeprefix(stem)] = image.size
+    return found
+
+
+def test_a_large_photo_is_stored_once_and_served_in_three_widths_in_modern_formats(app, client, admin):
+    response, name = upload(client, jpeg((2000, 1000)), "harbour.jpg")
+
+    assert response.status_code == 200 and name
+    with Image.open(uploads(app) / name) as original:
+        assert original.size == (2000, 1000)  # the original itself is kept at its size
+    expected = {f".w{w}.{fmt}": (w, w // 2) for w in (480, 960, 1600) for fmt in MODERN_FORMATS}
+    assert copies(app, name) == expected
+    served = client.get(f"/uploads/{name.rpartition('.')[0]}.w480.webp")
+    assert served.status_code == 200 and served.headers["Content-Type"] == "image/webp"
+    assert "max-age=31536000" in served.headers["Cache-Control"]
+    if "avif" in MODERN_FORMATS:
+        assert client.get(f"/uploads/{name.rpartition('.')[0]}.w960.avif").headers["Content-Type"] == "image/avif"
+
+
+def test_a_small_image_is_never_made_larger(app, client, admin):
+    response, name = upload(client, png_bytes(300, 200), "small.png")
+
+    assert response.status_code == 200
+    assert copies(app, name) == {f".w300.{fmt}": (300, 200) for fmt in MODERN_FORMATS}
+
+
+def test_copies_are_not_listed_in_the_media_library_as_images_of_their_own(app, client, admin):
+    upload(client, jpeg((1000, 500)), "harbour.jpg")
+
+    client.get("/admin/media")
+    with app.app_context():
+        assert len(db.session.scalars(select(Upload)).all()) == 1
+
+
+def test_a_one_pixel_image_uploads_with_a_one_pixel_copy(app, client, admin):
+    response, name = upload(client, png_bytes(1, 1), "dot.png")
+
+    assert response.status_code == 200 and name
+    assert copies(app, name) == {f".w1.{fmt}": (1, 1) for fmt in MODERN_FORMATS}
+    assert client.get(f"/uploads/{name.rpartition('.')[0]}.w1.webp").status_code == 200
+
+
+def test_an_animation_stays_animated_and_gets_no_still_copies(app, client, admin):
+    response, name = upload(client, animation("GIF", (600, 300), 6), "moving.gif")
+
+    assert response.status_code == 200 and name.endswith(".gif")
+    with Image.open(uploads(app) / name) as stored:
+        assert stored.n_frames == 6
+    assert copies(app, name) == {}
+
+
+def test_a_cmyk_photo_is_stored_in_rgb_with_its_colours(app, client, admin):
+    response, name = upload(client, jpeg((64, 64), color=(0, 255, 255, 0), mode="CMYK"), "print.jpg")  # red ink
+
+    assert response.status_code == 200 and name
+    with Image.open(uploads(app) / name) as stored:
+        assert stored.mode == "RGB"
+        red, green, blue = stored.getpixel((32, 32))
+    assert red > 200 and green < 60 and blue < 60
+    with Image.open(uploads(app) / f"{name.rpartition('.')[0]}.w64.webp") as copy:
+        assert copy.convert("RGB").getpixel((32, 32))[0] > 200
+
+
+def test_a_portrait_photo_turned_by_its_exif_tag_is_stored_upright_with_its_width_and_height_swapped(
+    app, client, admin
+):
+    # Cameras store a portrait photo as a landscape one with "turn 90°" in its EXIF (orientation 6).
+    response, name = upload(client, jpeg((400, 300), orientation=6), "portrait.jpg")
+
+    assert response.status_code == 200 and name
+    with Image.open(uploads(app) / name) as stored:
+        assert stored.size == (300, 400)
+        assert 0x0112 not in stored.getexif()  # not turned twice by browsers
+    assert copies(app, name) == {f".w300.{fmt}": (300, 400) for fmt in MODERN_FORMATS}
+    with app.app_context():
+        row = db.session.get(Upload, name)
+        assert (row.width, row.height) == (300, 400)
+
+
+@pytest.mark.parametrize(
+    ("content", "filename", "message"),
+    [
+        (b"Just some words, not a picture.", "notes.png", "That file is not a PNG, JPEG, GIF or WebP image"),
+        (b"%PDF-1.4 a document", "scan.jpg", "That file is not a PNG, JPEG, GIF or WebP image"),
+        (png_claiming(30_000, 30_000), "huge.png", "That image has too many pixels to be shown safely"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "broken.png", "That image could not be read"),
+    ],
+    ids=["text", "PDF", "huge", "damaged"],
+)
+def test_what_is_not_an_image_or_too_large_is_refused_beside_the_field_and_the_post_is_kept(
+    app, client, admin, content, filename, message
+):
+    response, name = upload(client, content, filename)
+
+    html = page_text(response)
+    assert response.status_code == 400 and name is None
+    assert 'id="image-error"' in html and message in html
+    assert 'value="Kept title"' in html and "Kept body" in html
+    assert not uploads(app).exists() or list(uploads(app).iterdir()) == []
+
+
+def test_image_sizes_makes_the_copies_of_older_uploads(app, client, admin, runner):
+    response, name = upload(client, jpeg((1000, 500)), "harbour.jpg")
+    for path in uploads(app).glob("*.w*"):
+        path.unlink()
+
+    result = runner.invoke(args=["image-sizes"])
+
+    assert result.exit_code == 0, result.output
+    assert f"Made {3 * len(MODERN_FORMATS)} smaller copies of 1 images." in result.output
+    assert set(copies(app, name)) == {f".w{w}.{fmt}" for w in (480, 960, 1000) for fmt in MODERN_FORMATS}
+    assert "Made 0 smaller copies of 0 images." in runner.invoke(args=["image-sizes"]).output
