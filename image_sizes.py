@@ -30,8 +30,7 @@ SERVED_NAME = re.compile(r"([A-Za-z0-9_-]{1,64})(?:\.w([0-9]{1,4}))?\.(png|jpg|g
 
 def copy_widths(width: int) -> list[int]:
     """Return the widths of an image's copies: each of WIDTHS below its own, and its own up to the largest."""
-    smaller = [each for each in WIDTHS if each < width]
-    return smaller + [min(width, WIDTHS[-1])]
+    return sorted({each for each in WIDTHS if each < width} | {min(width, WIDTHS[-1])})
 
 
 def copy_name(name: str, width: int, fmt: str) -> str:
@@ -74,15 +73,25 @@ def make_copies(path: Path) -> list[str]:
     return written
 
 
-def srcsets(name: str, width: int, folder: Path) -> dict[str, str]:
-    """Return, for each modern format, the ``srcset`` of ``name``'s copies found in ``folder`` (none: empty).
+def copies_found(name: str, width: int, folder: Path) -> dict[str, list[tuple[str, int]]]:
+    """Return, for each modern format, the copies of ``name`` (an image ``width`` pixels wide) found in ``folder``
+    with their widths; a format without copies is left out.
 
     The names are worked out from the image's width and checked one by one, so the folder is never listed.
     """
-    found: dict[str, str] = {}
+    found: dict[str, list[tuple[str, int]]] = {}
     for fmt in MODERN_FORMATS:
         candidates = [(copy_name(name, each, fmt), each) for each in copy_widths(width)]
-        present = [f"/uploads/{copy} {each}w" for copy, each in candidates if (folder / copy).is_file()]
+        present = [(copy, each) for copy, each in candidates if (folder / copy).is_file()]
         if present:
-            found[fmt] = ", ".join(present)
+            found[fmt] = present
     return found
+
+
+def pixel_size(path: Path) -> tuple[int, int] | None:
+    """Return a stored image's width and height, read from its header, or ``None`` when it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError, SyntaxError):
+        return None

@@ -168,3 +168,40 @@ def test_image_sizes_makes_the_copies_of_older_uploads(app, client, admin, runne
     assert f"Made {3 * len(MODERN_FORMATS)} smaller copies of 1 images." in result.output
     assert set(copies(app, name)) == {f".w{w}.{fmt}" for w in (480, 960, 1000) for fmt in MODERN_FORMATS}
     assert "Made 0 smaller copies of 0 images." in runner.invoke(args=["image-sizes"]).output
+
+
+def post_page(client, slug: str) -> str:
+    return client.get(f"/posts/{slug}").get_data(as_text=True)
+
+
+def images_on(html: str) -> list[str]:
+    return re.findall(r"<img\b[^>]*>", html.split('<div class="post-body">', 1)[1])
+
+
+def test_images_in_a_post_have_their_size_their_copies_and_load_lazily_after_the_first(app, client, admin, make_post):
+    _, wide = upload(client, jpeg((2000, 1000)), "wide.jpg")
+    _, narrow = upload(client, png_bytes(300, 200), "narrow.png")
+    make_post(title="Pictures", body=f"![Wide](/uploads/{wide})\n\nWords.\n\n![Narrow](/uploads/{narrow})")
+
+    first, second = images_on(post_page(client, "pictures"))
+
+    stem = wide.rpartition(".")[0]
+    assert 'width="2000" height="1000"' in first and 'decoding="async"' in first and "loading=" not in first
+    assert (
+        f'srcset="/uploads/{stem}.w480.webp 480w, /uploads/{stem}.w960.webp 960w, /uploads/{stem}.w1600.webp 1600w"'
+        in first
+    )
+    assert 'sizes="(min-width: 40rem) 37.5rem, 100vw"' in first and 'alt="Wide"' in first
+    assert 'width="300" height="200"' in second and 'loading="lazy"' in second
+    assert f'srcset="/uploads/{narrow.rpartition(".")[0]}.w300.webp 300w"' in second
+
+
+def test_an_authors_own_srcset_never_reaches_readers(app, client, admin, make_post):
+    _, name = upload(client, png_bytes(40, 20), "small.png")
+    body = f'<img src="/uploads/{name}" srcset="https://elsewhere.example/x.png 2x" alt="Mine" onerror="alert(1)">'
+    make_post(title="Hostile", body=body)
+
+    (image,) = images_on(post_page(client, "hostile"))
+
+    assert "elsewhere" not in image and "onerror" not in image
+    assert 'width="40" height="20"' in image
