@@ -45,6 +45,9 @@ PICKABLE = 100  # the newest images offered in the post form's list
 NO_ALT = "Please describe the image for people who cannot see it, or tick “Decorative” if it adds nothing to the text."
 # An image's address in a post's text (Markdown or HTML, relative or absolute), by the names images.py stores.
 USED_IMAGE = re.compile(r"/uploads/([A-Za-z0-9_-]{1,64})\.(png|jpg|gif|webp)(?![A-Za-z0-9_-])")
+NO_FEATURE_ALT = (
+    "Please describe the feature image for people who cannot see it (or mark it decorative in the media library)."
+)
 NOT_IN_LIBRARY = "There is no image “{name}” in the media library (moved to the trash, or deleted?)."
 
 
@@ -113,13 +116,20 @@ class Use:
 
 
 def uses_of_images() -> dict[str, list[Use]]:
-    """Return, for each image name, the posts whose text shows it (at /uploads/<name>, in Markdown or HTML)."""
+    """Return, for each image name, the posts whose text shows it (at /uploads/<name>, in Markdown or HTML) or
+    that have it as their feature image."""
     query = select(Post.id, Post.title, Post.author_id, Post.trashed_at, Post.body)
     uses: dict[str, list[Use]] = {}
     for post_id, title, author_id, trashed_at, body in db.session.execute(
         query.where(Post.body.contains("/uploads/")).order_by(Post.id)
     ):
         for name in dict.fromkeys(f"{m[1]}.{m[2]}" for m in USED_IMAGE.finditer(body)):
+            uses.setdefault(name, []).append(Use(post_id, title, author_id, trashed_at is not None))
+    featured = query.with_only_columns(Post.feature_image, Post.id, Post.title, Post.author_id, Post.trashed_at)
+    for name, post_id, title, author_id, trashed_at in db.session.execute(
+        featured.where(Post.feature_image.is_not(None)).order_by(Post.id)
+    ):
+        if post_id not in {use.post_id for use in uses.get(name, [])}:
             uses.setdefault(name, []).append(Use(post_id, title, author_id, trashed_at is not None))
     return uses
 
@@ -180,6 +190,42 @@ def pickable_images(chosen: str | None = None) -> list[SelectChoice]:
     return [SelectChoice("", "None")] + [
         SelectChoice(u.name, f"{u.alt or label[u.is_decorative]} — {u.name}") for u in uploads
     ]
+
+
+def choose_feature_image(form: PostForm) -> str | None:
+    """Take the feature image the post form names (a new file, or one from the library) with its description;
+    return its name (``""`` for none), or ``None`` with the reasons beside the fields.
+
+    The description is the library's: one typed here becomes it (for an image the author may change). A new file
+    stays chosen when its description is missing, as with :func:`insert_image`.
+    """
+    file, name = form.feature_file.data, form.feature_image.data or ""
+    if file and file.filename:
+        try:
+            name = store_image(file)
+        except UploadError as error:
+            form.feature_file.errors.append(str(error))
+            return None
+        record_upload(name, current_user)
+        form.feature_image.data = name
+    if not name:
+        return ""
+    upload = db.session.get(Upload, name) if is_stored_name(name) else None
+    if upload is None or upload.is_trashed:
+        form.feature_image.errors.append(NOT_IN_LIBRARY.format(name=name) + " Please choose another.")
+        form.feature_image.data = ""
+        return None
+    alt = form.feature_alt.data or ""
+    if alt and alt != upload.alt:
+        if upload.alt and not may_change(upload):
+            form.feature_alt.errors.append("Only its uploader can change this image's description: leave it empty.")
+            return None
+        upload.alt, upload.is_decorative = alt, False  # kept when the post is saved
+    if not upload.alt and not upload.is_decorative:
+        uploaded = " The image is uploaded and stays chosen: you need not choose its file again." if file else ""
+        form.feature_alt.errors.append(NO_FEATURE_ALT + uploaded)
+        return None
+    return name
 
 
 def snippet(name: str, alt: str, *, html: bool) -> str:

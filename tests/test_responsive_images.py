@@ -15,11 +15,13 @@ from sqlalchemy import select
 from admin.tables import Upload
 from database import db
 from helpers import animation
+from helpers import csrf_token
 from helpers import page_text
 from helpers import png_bytes
 from helpers import png_claiming
 from helpers import submit_post
 from image_sizes import MODERN_FORMATS
+from models import Post
 
 
 def uploads(app) -> Path:
@@ -205,3 +207,80 @@ def test_an_authors_own_srcset_never_reaches_readers(app, client, admin, make_po
 
     assert "elsewhere" not in image and "onerror" not in image
     assert 'width="40" height="20"' in image
+
+
+def saved_post(app, title: str) -> Post:
+    with app.app_context():
+        return db.session.scalar(select(Post).where(Post.title == title))
+
+
+def test_a_feature_image_uploaded_in_the_editor_is_shown_on_the_post_its_card_and_when_shared(
+    app, client, admin, make_post
+):
+    response = submit_post(
+        client, title="Harbour", feature_file=(io.BytesIO(jpeg((1200, 600))), "boats.jpg"), feature_alt="Boats at dawn"
+    )
+
+    assert response.status_code == 303
+    name = saved_post(app, "Harbour").feature_image
+    stem = name.rpartition(".")[0]
+    page = post_page(client, "harbour")
+    figure = page.split('<figure class="feature-image">', 1)[1].split("</figure>", 1)[0]
+    assert f'src="/uploads/{name}" alt="Boats at dawn" width="1200" height="600"' in figure
+    assert 'fetchpriority="high"' in figure and "loading=" not in figure
+    assert f"/uploads/{stem}.w960.webp 960w" in figure
+    assert f'<meta property="og:image" content="http://localhost/uploads/{name}">' in page
+    card = client.get("/").get_data(as_text=True).split('<article class="summary">', 1)[1].split("</article>", 1)[0]
+    assert f'src="/uploads/{name}" alt="Boats at dawn"' in card and 'width="1200"' in card
+    with app.app_context():
+        assert db.session.get(Upload, name).alt == "Boats at dawn"  # the library's description
+
+
+def test_a_feature_image_chosen_from_the_library_keeps_its_description_and_can_be_removed(app, client, admin):
+    _, name = upload(client, png_bytes(800, 400), "sea.png", alt="The sea")
+    submit_post(client, title="Sea", feature_image=name)
+    post_id = saved_post(app, "Sea").id
+
+    assert 'alt="The sea" width="800" height="400"' in post_page(client, "sea")
+    edit = client.get(f"/admin/posts/{post_id}/edit").get_data(as_text=True)
+    assert f'<option selected value="{name}">' in edit
+
+    submit_post(client, f"/admin/posts/{post_id}/edit", title="Sea", feature_image="")
+    assert saved_post(app, "Sea").feature_image is None
+    assert "feature-image" not in post_page(client, "sea")
+
+
+def test_a_feature_image_without_a_description_is_asked_for_and_stays_chosen(app, client, admin):
+    response = submit_post(client, title="Kept title", feature_file=(io.BytesIO(png_bytes(50, 50)), "x.png"))
+
+    html = page_text(response)
+    assert response.status_code == 400
+    assert 'id="feature_alt-error"' in html and "Please describe the feature image" in html
+    assert "stays chosen" in html and 'value="Kept title"' in html
+    name = re.search(r'<option selected value="([^"]+)"', html.split('id="feature_image"', 1)[1])[1]
+    assert submit_post(client, title="Kept title", feature_image=name, feature_alt="A square").status_code == 303
+
+
+def test_a_feature_image_that_is_not_an_image_is_refused_beside_its_field(app, client, admin):
+    response = submit_post(client, title="Kept title", feature_file=(io.BytesIO(b"not a picture"), "x.jpg"))
+
+    assert response.status_code == 400
+    assert 'id="feature_file-error"' in page_text(response) and "is not a PNG, JPEG, GIF or WebP" in page_text(response)
+
+
+def test_a_post_without_a_feature_image_makes_a_card_without_an_empty_frame(client, make_post):
+    make_post(title="Words only", body="Just words.")
+
+    card = client.get("/").get_data(as_text=True).split('<article class="summary">', 1)[1].split("</article>", 1)[0]
+    assert "Words only" in card and "<figure" not in card and "<img" not in card
+
+
+def test_an_image_that_is_a_feature_image_is_not_moved_to_the_trash(app, client, admin):
+    _, name = upload(client, png_bytes(80, 40), "sea.png", alt="The sea")
+    submit_post(client, title="Sea", feature_image=name)
+
+    library = page_text(client.get("/admin/media"))
+    response = client.post(f"/admin/media/{name}/delete", data={"csrf_token": csrf_token(client, "/admin/media")})
+
+    assert "Sea" in library.split(f'id="image-{name.split(".")[0]}"', 1)[1].split("</li>", 1)[0]
+    assert response.status_code == 409 and "“Sea”" in page_text(response)
