@@ -16,10 +16,13 @@ from admin.tables import Upload
 from database import db
 from helpers import animation
 from helpers import csrf_token
+from helpers import exported
+from helpers import imported
 from helpers import page_text
 from helpers import png_bytes
 from helpers import png_claiming
 from helpers import submit_post
+from helpers import wipe
 from image_sizes import MODERN_FORMATS
 from models import Post
 
@@ -284,3 +287,17 @@ def test_an_image_that_is_a_feature_image_is_not_moved_to_the_trash(app, client,
 
     assert "Sea" in library.split(f'id="image-{name.split(".")[0]}"', 1)[1].split("</li>", 1)[0]
     assert response.status_code == 409 and "“Sea”" in page_text(response)
+
+
+def test_an_export_and_import_keep_the_feature_image_its_description_and_its_copies(app, client, admin):
+    submit_post(client, title="Harbour", feature_file=(io.BytesIO(jpeg((1000, 500))), "b.jpg"), feature_alt="Boats")
+    name = saved_post(app, "Harbour").feature_image
+    text = exported(app)
+    wipe(app)
+
+    imported(app, text)
+
+    assert saved_post(app, "Harbour").feature_image == name
+    assert set(copies(app, name)) == {f".w{w}.{fmt}" for w in (480, 960, 1000) for fmt in MODERN_FORMATS}
+    figure = post_page(client, "harbour").split('<figure class="feature-image">', 1)[1].split("</figure>", 1)[0]
+    assert f'src="/uploads/{name}" alt="Boats" width="1000" height="500"' in figure
