@@ -301,3 +301,14 @@ def test_an_export_and_import_keep_the_feature_image_its_description_and_its_cop
     assert set(copies(app, name)) == {f".w{w}.{fmt}" for w in (480, 960, 1000) for fmt in MODERN_FORMATS}
     figure = post_page(client, "harbour").split('<figure class="feature-image">', 1)[1].split("</figure>", 1)[0]
     assert f'src="/uploads/{name}" alt="Boats" width="1000" height="500"' in figure
+
+
+def test_a_trashed_image_takes_its_copies_out_of_reach_and_a_restored_one_gets_them_back(app, client, admin):
+    _, name = upload(client, png_bytes(600, 300), "sea.png")
+    stem = name.rpartition(".")[0]
+
+    client.post(f"/admin/media/{name}/delete", data={"csrf_token": csrf_token(client, "/admin/media")})
+
+    assert copies(app, name) == {} and client.get(f"/uploads/{stem}.w480.webp").status_code == 404
+    client.post(f"/admin/media/trash/{name}/restore", data={"csrf_token": csrf_token(client, "/admin/media/trash")})
+    assert client.get(f"/uploads/{stem}.w480.webp").status_code == 200
