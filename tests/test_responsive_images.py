@@ -312,3 +312,15 @@ def test_a_trashed_image_takes_its_copies_out_of_reach_and_a_restored_one_gets_t
     assert copies(app, name) == {} and client.get(f"/uploads/{stem}.w480.webp").status_code == 404
     client.post(f"/admin/media/trash/{name}/restore", data={"csrf_token": csrf_token(client, "/admin/media/trash")})
     assert client.get(f"/uploads/{stem}.w480.webp").status_code == 200
+
+
+def test_a_new_description_in_the_library_shows_at_once_on_a_cached_post_with_that_feature_image(app, client, admin):
+    owner, reader = client, app.test_client()
+    _, name = upload(owner, png_bytes(80, 40), "sea.png", alt="The sea")
+    submit_post(owner, title="Sea", feature_image=name)
+    assert 'alt="The sea"' in post_page(reader, "sea")  # now cached for readers
+
+    action = f"/admin/media/{name}/alt"
+    owner.post(action, data={"csrf_token": csrf_token(owner, "/admin/media", action), f"{name[:-4]}-alt": "Waves"})
+
+    assert 'alt="Waves"' in post_page(reader, "sea")
