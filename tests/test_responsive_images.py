@@ -235,6 +235,7 @@ def test_a_feature_image_uploaded_in_the_editor_is_shown_on_the_post_its_card_an
     assert f'<meta property="og:image" content="http://localhost/uploads/{name}">' in page
     card = client.get("/").get_data(as_text=True).split('<article class="summary">', 1)[1].split("</article>", 1)[0]
     assert f'src="/uploads/{name}" alt="Boats at dawn"' in card and 'width="1200"' in card
+    assert "loading=" not in card and "fetchpriority" not in card  # the first card's image, at once but not first
     with app.app_context():
         assert db.session.get(Upload, name).alt == "Boats at dawn"  # the library's description
 
