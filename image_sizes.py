@@ -58,6 +58,8 @@ def make_copies(path: Path) -> list[str]:
     with Image.open(path) as image:
         if getattr(image, "is_animated", False):
             return []
+        if image.format == "JPEG" and image.width > WIDTHS[-1]:  # decode at a fraction of the size: faster, smaller
+            image.draft(image.mode, (WIDTHS[-1], max(1, image.height * WIDTHS[-1] // image.width)))
         image.load()
         has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
         pixels = image.convert("RGBA" if has_alpha else "RGB")
