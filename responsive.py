@@ -27,6 +27,7 @@ from models import Post
 
 # The column readers' pages are laid out in (style.css: --measure, less the page's padding); full width below it.
 SIZES = "(min-width: 40rem) 37.5rem, 100vw"
+COLUMN_PIXELS = 600  # 37.5rem: an image narrower than the column is shown at its own width, never stretched
 IMG = re.compile(r"<img\b([^<>]*?)\s*/?>")
 ATTRIBUTE = re.compile(r'([A-Za-z][A-Za-z0-9_:-]*)(?:="([^"]*)")?')
 OWN_IMAGE = re.compile(r"/uploads/([A-Za-z0-9_-]{1,64}\.(?:png|jpg|gif|webp))")
@@ -46,16 +47,27 @@ def _dimensions(upload: Upload) -> tuple[int, int] | None:
     return pixel_size(uploads_folder() / upload.name)
 
 
-def image_element(upload: Upload, attributes: dict[str, str], *, lazy: bool, priority: bool = False) -> str:
+def image_element(
+    upload: Upload, attributes: dict[str, str], *, lazy: bool, priority: bool = False, fills_column: bool = False
+) -> str:
     """Return the HTML of an uploaded image with ``attributes`` (already escaped, as in the saved HTML) and its
-    dimensions, copies, loading and decoding; in a ``<picture>`` when there are AVIF copies to offer first."""
+    dimensions, copies, loading and decoding; in a ``<picture>`` when there are AVIF copies to offer first.
+
+    ``sizes`` tells the browser how wide the image will show before it is laid out: the column, or (an image in
+    a post's text narrower than the column, which is never stretched) its own width.
+    """
     attributes = dict(attributes)
     size = _dimensions(upload)
+    sizes = (
+        SIZES
+        if fills_column or not size or size[0] >= COLUMN_PIXELS
+        else f"(min-width: {size[0]}px) {size[0]}px, 100vw"
+    )
     if size and "width" not in attributes and "height" not in attributes:
         attributes["width"], attributes["height"] = str(size[0]), str(size[1])
     found = copies_found(upload.name, size[0], uploads_folder()) if size else {}
     if "webp" in found:
-        attributes["srcset"], attributes["sizes"] = _srcset(found["webp"]), SIZES
+        attributes["srcset"], attributes["sizes"] = _srcset(found["webp"]), sizes
     if lazy:
         attributes["loading"] = "lazy"
     else:
@@ -65,7 +77,7 @@ def image_element(upload: Upload, attributes: dict[str, str], *, lazy: bool, pri
     attributes["decoding"] = "async"
     image = "<img " + " ".join(f'{name}="{value}"' for name, value in attributes.items()) + ">"
     if "avif" in found:
-        return f'<picture><source type="image/avif" srcset="{_srcset(found["avif"])}" sizes="{SIZES}">{image}</picture>'
+        return f'<picture><source type="image/avif" srcset="{_srcset(found["avif"])}" sizes="{sizes}">{image}</picture>'
     return image
 
 
@@ -111,7 +123,8 @@ def feature_image(post: Post, *, on_post_page: bool = False, eager: bool = False
         "src": html.escape(url_for("uploads.serve_upload", name=upload.name)),
         "alt": html.escape("" if upload.is_decorative else upload.alt),
     }
-    image = image_element(upload, attributes, lazy=not (on_post_page or eager), priority=on_post_page)
+    lazy = not (on_post_page or eager)
+    image = image_element(upload, attributes, lazy=lazy, priority=on_post_page, fills_column=True)
     return Markup(f'<figure class="feature-image">{image}</figure>')
 
 

@@ -382,7 +382,7 @@ def publish_post_with_images(session: requests.Session, url: str, title: str = "
     long enough to push the last one below the fold; return the post's address."""
     token = CSRF_FIELD.search(session.get(f"{url}/admin/posts/new").text).group(1)
     names = []
-    for index, size in enumerate([(1600, 900), (1200, 800), (640, 960)]):
+    for index, size in enumerate([(1600, 900), (1200, 800), (400, 600)]):
         files = {"image": (f"picture-{index}.jpg", picture_bytes(*size))}
         answer = session.post(
             f"{url}/admin/media/upload", data={"csrf_token": token, "alt": f"Picture {index + 1}"}, files=files

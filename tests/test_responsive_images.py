@@ -198,6 +198,7 @@ def test_images_in_a_post_have_their_size_their_copies_and_load_lazily_after_the
     )
     assert 'sizes="(min-width: 40rem) 37.5rem, 100vw"' in first and 'alt="Wide"' in first
     assert 'width="300" height="200"' in second and 'loading="lazy"' in second
+    assert 'sizes="(min-width: 300px) 300px, 100vw"' in second  # narrower than the column: never stretched
     assert f'srcset="/uploads/{narrow.rpartition(".")[0]}.w300.webp 300w"' in second
 
 
