@@ -47,9 +47,11 @@ tools: node_modules/.installed
 test: $(VENV)/.installed-dev tools
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-# Load figures for the pages readers hit most, as ratios to a bare Flask app; BENCH_ARGS=--quick for under a minute.
+# Load figures for the pages readers hit most, as ratios to a bare Flask app (BENCH_ARGS=--quick for under a
+# minute), then each page's weight in bytes (bench/page_weight.py); both go to bench/results.md.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/page_weight.py
 
 # The property tests with many more examples than `make test` runs (minutes, not seconds).
 fuzz: $(VENV)/.installed-dev

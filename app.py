@@ -342,6 +342,7 @@ def register_template_helpers(app: Flask) -> None:
     """Expose the date and excerpt filters, the recent-posts list, address and search helpers, and a shell context."""
     import addresses
     import feeds
+    import responsive
     import search
 
     app.add_template_filter(format_date, "date")
@@ -356,6 +357,8 @@ def register_template_helpers(app: Flask) -> None:
     for helper in (addresses.absolute_url, addresses.absolute_link, addresses.canonical_url, feeds.post_json_ld):
         app.add_template_global(helper)
     app.add_template_global(highlight)
+    for helper in (responsive.responsive_images, responsive.feature_image, responsive.share_image):
+        app.add_template_global(helper)  # uploaded images sized, with their smaller copies
     app.add_template_global(search.search_excerpt)
     app.add_template_global(lambda month: calendar.month_name[month], "month_name")
     app.shell_context_processor(lambda: {"db": db, "Post": Post, "Comment": Comment, "Tag": Tag, "User": User})

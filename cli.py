@@ -20,6 +20,7 @@ from sqlalchemy.orm.attributes import flag_modified
 import audit
 import commenters
 import demo
+import images
 import notifications
 import search
 import transfer.commands
@@ -275,6 +276,15 @@ def rerender_command() -> None:
     click.echo(f"Rendered the posts again: {rerender_posts():,} changed.")
 
 
+@click.command("image-sizes")
+@click.option("--again", is_flag=True, help="Make the copies of every image again, not only of those without.")
+@with_appcontext
+def image_sizes_command(again: bool) -> None:
+    """Make the smaller WebP (and AVIF) copies of uploaded images that have none (uploads from before they existed)."""
+    done, written = images.write_missing_copies(again=again)
+    click.echo(f"Made {written:,} smaller copies of {done:,} images.")
+
+
 @click.command("purge")
 @click.option("--days", type=click.IntRange(min=0), help="Age in days (default: PURGE_AFTER_DAYS).")
 @with_appcontext
@@ -374,6 +384,7 @@ def register_commands(app: Flask) -> None:
         commenter_command,
         reindex_command,
         rerender_command,
+        image_sizes_command,
         stats_command,
         set_password_command,
         disable_two_factor_command,

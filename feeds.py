@@ -31,6 +31,7 @@ from reading import published_tag
 from reading import tag_redirected_to
 from reading import tags_with_counts
 from reading import visible_comments
+from responsive import share_image
 from safetext import xml_safe
 
 bp = Blueprint("feeds", __name__)
@@ -59,8 +60,8 @@ def post_json_ld(post: Post) -> dict[str, Any]:
         "author": {"@type": "Person", "name": author},
         "publisher": {"@type": "Organization", "name": config["BLOG_TITLE"]},
     }
-    if post.first_image:
-        data["image"] = absolute_link(post.first_image)
+    if image := share_image(post):
+        data["image"] = absolute_link(image)
     return data
 
 

@@ -24,9 +24,12 @@ from PIL import ImageOps
 from PIL import UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
 
+from image_sizes import copies_of
+from image_sizes import make_copies
+
 ACCEPTED_KINDS = "PNG, JPEG, GIF or WebP"
 PILLOW_FORMATS = {"png": "PNG", "jpg": "JPEG", "gif": "GIF", "webp": "WEBP"}
-SERVED_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
+SERVED_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp", "avif": "image/avif"}
 # A stored name: letters, digits, "-" or "_", then the extension of the kind the bytes are. Nothing else is
 # ever written to the uploads folder or served from it, whatever a file or an import may be called.
 STORED_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.(png|jpg|gif|webp)")
@@ -108,6 +111,41 @@ def write_upload(name: str, content: bytes) -> None:
     folder = uploads_folder()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(content)
+    write_copies(name)
+
+
+def write_copies(name: str) -> list[str]:
+    """Write the smaller and modern-format copies of a stored image (image_sizes.py); return their names.
+
+    A copy that cannot be made costs only bytes (the image itself is served), so it never refuses an upload.
+    """
+    try:
+        return make_copies(uploads_folder() / name)
+    except (OSError, ValueError) as error:
+        current_app.logger.warning("No smaller copies of %s: %s", name, error)
+        return []
+
+
+def remove_upload(name: str) -> None:
+    """Delete a stored image's file and its copies (an undone import's)."""
+    folder = uploads_folder()
+    for path in [folder / name, *copies_of(name, folder)]:
+        path.unlink(missing_ok=True)
+
+
+def write_missing_copies(*, again: bool = False) -> tuple[int, int]:
+    """Make the copies of every stored image that has none yet (``again``: of every image); return how many images
+    got copies and how many copies were written. For uploads from before copies were made, or after a change of
+    widths or formats."""
+    folder = uploads_folder()
+    files = folder.iterdir() if folder.is_dir() else iter(())
+    images = sorted(path.name for path in files if path.is_file() and is_stored_name(path.name))
+    done = written = 0
+    for name in images:
+        if again or not copies_of(name, folder):
+            made = write_copies(name)
+            done, written = done + bool(made), written + len(made)
+    return done, written
 
 
 def is_stored_name(name: str, kind: str | None = None) -> bool:

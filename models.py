@@ -138,6 +138,7 @@ class Post(Trashable, db.Model):
     body_html: Mapped[str] = mapped_column(Text, default="")
     excerpt: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
+    feature_image: Mapped[str | None] = mapped_column(String(80))  # an image of the media library, by its name
     word_count: Mapped[int] = mapped_column(default=0)
     # The comments everyone sees (approved, not in the trash), kept up to date by comment_counts.py: listings
     # never count per page view.

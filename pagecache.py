@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from account.tables import User
 from admin.tables import SiteSetting
+from admin.tables import Upload
 from cachestores import store_set
 from cachestores import warn_store_failure
 from database import db
@@ -103,7 +104,8 @@ CACHED_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "feeds.sitemap_page": WHOLE_BLOG,
 }
 # Rows whose every change shows on pages of posts (a tag's name, description or old address, too).
-ADDRESSED_ROWS = (Post, Tag, SlugRedirect, TagRedirect, LegacyAddress)
+# An image's row too: pages show its description, size and copies (responsive.py), and none once it is trashed.
+ADDRESSED_ROWS = (Post, Tag, SlugRedirect, TagRedirect, LegacyAddress, Upload)
 
 TokenIssuer = Callable[[str], str]  # given the secret key, issue a token
 token_issuers: dict[str, TokenIssuer] = {}

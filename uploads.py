@@ -8,8 +8,8 @@ from flask import send_from_directory
 from flask.typing import ResponseReturnValue
 
 from extensions import limiter
+from image_sizes import SERVED_NAME
 from images import SERVED_TYPES
-from images import STORED_NAME
 from images import uploads_folder
 
 bp = Blueprint("uploads", __name__)
@@ -23,14 +23,15 @@ UPLOAD_HEADERS = {"Content-Security-Policy": "default-src 'none'; sandbox"}
 def serve_upload(name: str) -> ResponseReturnValue:
     """Serve an uploaded image; names are random and never reused, so browsers may cache them for a year.
 
-    Only names Inkwell stores images under are served, always with the image type of their extension and a
-    policy that runs nothing: a file that reached the folder some other way is never a page.
+    Only names Inkwell stores images (and their smaller copies, image_sizes.py) under are served, always with the
+    image type of their extension and a policy that runs nothing: a file that reached the folder some other way is
+    never a page.
 
     :raise 404: for any other name.
     """
-    match = STORED_NAME.fullmatch(name)
+    match = SERVED_NAME.fullmatch(name)
     if match is None:
         abort(404)
-    response = send_from_directory(uploads_folder(), name, mimetype=SERVED_TYPES[match[1]], max_age=ONE_YEAR)
+    response = send_from_directory(uploads_folder(), name, mimetype=SERVED_TYPES[match[3]], max_age=ONE_YEAR)
     response.headers.update(UPLOAD_HEADERS)
     return response

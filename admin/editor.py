@@ -160,6 +160,7 @@ def post_form_data(post: Post) -> dict[str, Any]:
         "comments_open": post.comments_open,
         "is_page": post.is_page,
         "based_on": _newest_version_id(post),
+        "feature_image": post.feature_image or "",
     }
 
 
@@ -199,6 +200,7 @@ def render_post_form(
         "A date in the future schedules the post: it appears by itself then."
     )
     form.image_pick.choices = library.pickable_images(form.image_pick.data)
+    form.feature_image.choices = library.pickable_images(form.feature_image.data)
     if form.format.data == BodyFormat.html:  # an imported post, edited in the HTML it came in
         form.body.label.text = "Text (HTML)"
     return render_template(
@@ -259,6 +261,7 @@ def handle_post_form(post: Post | None) -> ResponseReturnValue:
     is_html = _body_format(form, post) == BodyFormat.html
     uploaded = library.insert_image(form, html=is_html, is_required=action == "upload")
     image_errors = form.image.errors or form.image_pick.errors or form.image_alt.errors
+    feature = library.choose_feature_image(form)
     if action == "upload":
         return render_post_form(post, form, uploaded=uploaded), 400 if image_errors else 200
     if action == "convert":  # the Markdown is shown to check; only "Save" keeps it
@@ -269,7 +272,7 @@ def handle_post_form(post: Post | None) -> ResponseReturnValue:
     if action == "preview":
         preview = None if form.body.errors else preview_of(form, post)  # a body over the limit is never rendered
         return render_post_form(post, form, preview=preview, uploaded=uploaded), 400 if preview is None else 200
-    if not is_valid or image_errors:
+    if not is_valid or image_errors or feature is None:
         return render_post_form(post, form, uploaded=uploaded), 400
     if conflict := _saved_meanwhile(post, form):
         return render_post_form(post, form, uploaded=uploaded, notice=conflict), 409
@@ -290,6 +293,7 @@ def preview_of(form: PostForm, post: Post | None = None) -> Post:
         format=_body_format(form, post),
         body=form.body.data or "",
         published_at=_publish_date(None, form) or now_utc(),
+        feature_image=form.feature_image.data or None,
     )
 
 
@@ -328,6 +332,7 @@ def save_post(post: Post, form: PostForm) -> Post:
     post.status = PostStatus(form.status.data)
     post.comments_open = form.comments_open.data
     post.kind = PostKind.page if form.is_page.data else PostKind.post
+    post.feature_image = form.feature_image.data or None  # checked by library.choose_feature_image
     db.session.add(post)
     db.session.flush()
     history.keep_version(post, current_user)

@@ -31,18 +31,23 @@ from admin.tables import Upload
 from database import db
 from database import now_utc
 from forms import POST_MAX
+from image_sizes import copies_of
 from images import UploadError
 from images import image_html
 from images import image_markdown
 from images import is_stored_name
 from images import store_image
 from images import uploads_folder
+from images import write_copies
 from models import Post
 
 PICKABLE = 100  # the newest images offered in the post form's list
 NO_ALT = "Please describe the image for people who cannot see it, or tick “Decorative” if it adds nothing to the text."
 # An image's address in a post's text (Markdown or HTML, relative or absolute), by the names images.py stores.
 USED_IMAGE = re.compile(r"/uploads/([A-Za-z0-9_-]{1,64})\.(png|jpg|gif|webp)(?![A-Za-z0-9_-])")
+NO_FEATURE_ALT = (
+    "Please describe the feature image for people who cannot see it (or mark it decorative in the media library)."
+)
 NOT_IN_LIBRARY = "There is no image “{name}” in the media library (moved to the trash, or deleted?)."
 
 
@@ -122,7 +127,8 @@ class Use:
 
 
 def uses_of_images() -> dict[str, list[Use]]:
-    """Return, for each image name, the posts whose text shows it (at /uploads/<name>, in Markdown or HTML)."""
+    """Return, for each image name, the posts whose text shows it (at /uploads/<name>, in Markdown or HTML) or
+    that have it as their feature image."""
     published = Post.is_published_by(now_utc()).label("published")
     query = select(Post.id, Post.title, Post.author_id, Post.trashed_at, published, Post.body)
     uses: dict[str, list[Use]] = {}
@@ -132,6 +138,14 @@ def uses_of_images() -> dict[str, list[Use]]:
         for name in dict.fromkeys(f"{m[1]}.{m[2]}" for m in USED_IMAGE.finditer(body)):
             use = Use(post_id, title, author_id, trashed_at is not None, bool(is_published))
             uses.setdefault(name, []).append(use)
+    featured = query.with_only_columns(
+        Post.feature_image, Post.id, Post.title, Post.author_id, Post.trashed_at, published
+    )
+    for name, post_id, title, author_id, trashed_at, is_published in db.session.execute(
+        featured.where(Post.feature_image.is_not(None)).order_by(Post.id)
+    ):
+        if post_id not in {use.post_id for use in uses.get(name, [])}:
+            uses.setdefault(name, []).append(Use(post_id, title, author_id, trashed_at is not None, bool(is_published)))
     return uses
 
 
@@ -145,6 +159,8 @@ def move_to_trash(upload: Upload) -> None:
     upload.trashed_at, upload.trashed_by = now_utc(), current_user.username
     db.session.flush()
     _move(uploads_folder() / upload.name, trash_folder() / upload.name)
+    for copy in copies_of(upload.name, uploads_folder()):  # made again if it is restored
+        copy.unlink(missing_ok=True)
     db.session.commit()
 
 
@@ -154,6 +170,7 @@ def restore(upload: Upload) -> None:
     db.session.flush()
     _move(trash_folder() / upload.name, uploads_folder() / upload.name)
     db.session.commit()
+    write_copies(upload.name)
 
 
 def _move(source: Path, target: Path) -> None:
@@ -188,6 +205,42 @@ def pickable_images(chosen: str | None = None) -> list[SelectChoice]:
     return [SelectChoice("", "None")] + [
         SelectChoice(u.name, f"{u.alt or label[u.is_decorative]} — {u.name}") for u in uploads
     ]
+
+
+def choose_feature_image(form: PostForm) -> str | None:
+    """Take the feature image the post form names (a new file, or one from the library) with its description;
+    return its name (``""`` for none), or ``None`` with the reasons beside the fields.
+
+    The description is the library's: one typed here becomes it (for an image the author may change). A new file
+    stays chosen when its description is missing, as with :func:`insert_image`.
+    """
+    file, name = form.feature_file.data, form.feature_image.data or ""
+    if file and file.filename:
+        try:
+            name = store_image(file)
+        except UploadError as error:
+            form.feature_file.errors.append(str(error))
+            return None
+        record_upload(name, current_user)
+        form.feature_image.data = name
+    if not name:
+        return ""
+    upload = db.session.get(Upload, name) if is_stored_name(name) else None
+    if upload is None or upload.is_trashed:
+        form.feature_image.errors.append(NOT_IN_LIBRARY.format(name=name) + " Please choose another.")
+        form.feature_image.data = ""
+        return None
+    alt = form.feature_alt.data or ""
+    if alt and alt != upload.alt:
+        if upload.alt and not may_change(upload):
+            form.feature_alt.errors.append("Only its uploader can change this image's description: leave it empty.")
+            return None
+        upload.alt, upload.is_decorative = alt, False  # kept when the post is saved
+    if not upload.alt and not upload.is_decorative:
+        uploaded = " The image is uploaded and stays chosen: you need not choose its file again." if file else ""
+        form.feature_alt.errors.append(NO_FEATURE_ALT + uploaded)
+        return None
+    return name
 
 
 def snippet(name: str, alt: str, *, html: bool) -> str:

@@ -119,6 +119,19 @@ class PostForm(FlaskForm):
         "For an image from the library, leave empty to use its description there.",
     )
     image_decorative = BooleanField("Decorative: it adds nothing to the text, so it needs no description")
+    # The post's feature image (responsive.feature_image), new or from the media library, described there.
+    feature_file = FileField(
+        "Upload a new feature image",
+        description="PNG, JPEG, GIF or WebP. Shown at the top of the post, on its card and where it is shared.",
+    )
+    feature_image = SelectField(
+        "Or choose the feature image from the media library", choices=[SelectChoice("", "None")], validate_choice=False
+    )
+    feature_alt = one_line_field(
+        "Describe the feature image (alt text)",
+        validators=[Length(max=ALT_MAX, message=f"A description can be at most {ALT_MAX} characters long.")],
+        description="Leave empty to use its description in the media library; what you type here becomes it.",
+    )
 
     def validate_slug(self, field: Field) -> None:
         """Refuse slugs that would not make a clean address, or that another post has or had.

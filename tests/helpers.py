@@ -367,6 +367,37 @@ def gif_bomb(width: int, height: int, frames: int, *, beyond_the_canvas: bool = 
     return head + GIF_FRAME_AT_ORIGIN + first + b"".join(far_corner + frame for frame in later)
 
 
+def picture_bytes(width: int, height: int, kind: str = "JPEG") -> bytes:
+    """Build a photo-like image (a smooth gradient) ``width`` × ``height`` pixels, as ``kind``."""
+    ramp = Image.linear_gradient("L").resize((width, height))
+    picture = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.FLIP_LEFT_RIGHT), ramp.rotate(90)))
+    output = io.BytesIO()
+    picture.save(output, format=kind)
+    return output.getvalue()
+
+
+def publish_post_with_images(session: requests.Session, url: str, title: str = "Pictures") -> str:
+    """As a logged-in owner on a running blog, upload three images with the editor's upload address (as pasting
+    does) and publish a post with the first as its feature image and the others in its text, between paragraphs
+    long enough to push the last one below the fold; return the post's address."""
+    token = CSRF_FIELD.search(session.get(f"{url}/admin/posts/new").text).group(1)
+    names = []
+    for index, size in enumerate([(1600, 900), (1200, 800), (400, 600)]):
+        files = {"image": (f"picture-{index}.jpg", picture_bytes(*size))}
+        answer = session.post(
+            f"{url}/admin/media/upload", data={"csrf_token": token, "alt": f"Picture {index + 1}"}, files=files
+        )
+        assert answer.status_code == 201, answer.text
+        names.append(answer.json()["name"])
+    words = " ".join(["A paragraph of words to read around the pictures."] * 12)
+    paragraphs = [words, f"![Picture 2](/uploads/{names[1]})", words, words, f"![Picture 3](/uploads/{names[2]})"]
+    body = "\n\n".join([*paragraphs, words, "```python\nprint('code beside the pictures')\n```\n"])
+    form = {"csrf_token": token, "title": title, "body": body, "status": "published", "feature_image": names[0]}
+    saved = session.post(f"{url}/admin/posts/new", data=form | {"action": "save"}, allow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    return f"{url}/posts/{title.lower()}"
+
+
 # Rendered HTML, as a browser parses it, and the Markdown that costs a parser most
 
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "background", "poster", "srcset"}

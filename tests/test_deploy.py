@@ -178,6 +178,13 @@ def test_nginx_serves_uploaded_images_for_a_year(nginx):
     assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
     assert "immutable" in response.headers["Cache-Control"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    for copy, kind in (("photo.w480.webp", "image/webp"), ("photo.w1.avif", "image/avif")):  # image_sizes.py
+        (uploads / copy).write_bytes(b"RIFF\0\0\0\0WEBPVP8 " + b"\0" * 32)
+        served = requests.get(f"{nginx}/uploads/{copy}", timeout=10)
+        assert served.status_code == 200 and served.headers["Content-Type"] == kind
+        assert "immutable" in served.headers["Cache-Control"]
+    (uploads / "photo.w480.webp.html").write_bytes(b"<script>alert(1)</script>")
+    assert requests.get(f"{nginx}/uploads/photo.w480.webp.html", timeout=10).status_code == 404
 
 
 def test_nginx_serves_nothing_but_images_from_the_uploads_folder(nginx):

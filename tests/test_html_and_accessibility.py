@@ -29,6 +29,7 @@ from helpers import VNU_JAR
 from helpers import flask_command
 from helpers import free_port
 from helpers import png_bytes
+from helpers import publish_post_with_images
 from helpers import wait_until_healthy
 
 JAVA = shutil.which("java")
@@ -85,6 +86,7 @@ def site(tmp_path_factory):
         allow_redirects=False,
     )
     assert ken.status_code == answer.status_code == 303
+    publish_post_with_images(owner, url)  # a feature image, images in the text: sized, with srcset and sizes
     yield url
     os.kill(process.pid, signal.SIGTERM)
     process.wait(timeout=30)
@@ -126,6 +128,7 @@ def page_types(url: str) -> dict[str, str]:
             "home": "/",
             "home-page-2": "/?page=2",
             "post-with-comments": "/posts/welcome",
+            "post-with-images": "/posts/pictures",
             "reply-form": "/posts/welcome?replyto=1",
             "tags": "/tags/",
             "tag": "/tags/notes",
@@ -151,6 +154,7 @@ def page_types(url: str) -> dict[str, str]:
     ).text
     assert "minutes left" in pages["edit-comment"] and "comment-preview" in pages["edit-comment-preview"]
     assert '<span class="owner-mark">Blog owner</span>' in pages["post-with-comments"]
+    assert 'fetchpriority="high"' in pages["post-with-images"] and pages["post-with-images"].count(" sizes=") >= 3
     for name, path in {
         "dashboard": "/admin/",
         "admin-posts": "/admin/posts",
@@ -315,6 +319,7 @@ def chromium():
 ACCESSIBILITY_PAGES = {
     "home": "/",
     "post-with-comments": "/posts/welcome",
+    "post-with-images": "/posts/pictures",
     "tag": "/tags/notes",
     "archive": "/archive",
     "search": "/search?q=welcome",

@@ -24,6 +24,7 @@ LEAVES = {
     "excerpts",
     "extensions",
     "highlighting",
+    "image_sizes",
     "localtime",
     "markup",
     "ratelimits",

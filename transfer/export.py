@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from account.tables import User
+from admin.tables import Upload
 from database import db
 from images import is_stored_name
 from images import uploads_folder
@@ -105,6 +106,7 @@ def _exported_post(post: Post, old_slugs: list[str], legacy_addresses: list[str]
         "body": post.body,
         "format": post.format.value,
         "excerpt": post.excerpt,
+        "feature_image": post.feature_image,  # an image's name, among the uploads
         "status": post.status.value,
         "comments_open": post.comments_open,
         "kind": post.kind.value,
@@ -139,7 +141,19 @@ def _exported_uploads() -> list[dict[str, str]]:
     if not folder.is_dir():
         return []
     files = sorted(path for path in folder.iterdir() if path.is_file() and is_stored_name(path.name))
-    return [{"name": path.name, "data": base64.b64encode(path.read_bytes()).decode()} for path in files]
+    described = {upload.name: upload for upload in db.session.scalars(select(Upload))}
+    return [
+        {"name": path.name, "data": base64.b64encode(path.read_bytes()).decode()}
+        | _description(described.get(path.name))
+        for path in files
+    ]
+
+
+def _description(upload: Upload | None) -> dict[str, Any]:
+    """An image's description in the media library (its smaller copies are made again on import)."""
+    if upload is None:
+        return {}
+    return {"alt": upload.alt, "decorative": upload.is_decorative}
 
 
 def as_json(data: dict[str, Any]) -> str:

@@ -29,12 +29,16 @@ import search
 from account.tables import RecoveryCode
 from account.tables import User
 from account.tables import UserRole
+from admin.tables import ALT_MAX
+from admin.tables import Upload
 from comment_counts import recount_comments
 from database import db
 from forms import TAG_DESCRIPTION_MAX
+from image_sizes import pixel_size
 from images import UploadError
 from images import checked_image
 from images import is_stored_name
+from images import uploads_folder
 from images import write_upload
 from markup import is_web_address
 from models import BodyFormat
@@ -250,6 +254,7 @@ def _load(data: dict[str, Any], track: Tracker, keep_passwords: bool) -> ImportR
             title=entry["title"],
             slug=entry["slug"],
             excerpt=entry["excerpt"],
+            feature_image=entry.get("feature_image") if is_stored_name(entry.get("feature_image") or "") else None,
             format=_body_format(entry),
             body=entry["body"],
             status=PostStatus(entry["status"]),
@@ -329,6 +334,7 @@ def _import_uploads(uploads: list[dict[str, str]]) -> tuple[int, dict[str, str]]
     Inkwell gives images, with the extension of what the bytes really are.
     """
     checked, refused = [], {}
+    descriptions = {}
     for index, entry in enumerate(uploads):
         name = entry["name"]
         try:
@@ -347,8 +353,13 @@ def _import_uploads(uploads: list[dict[str, str]]) -> tuple[int, dict[str, str]]
             )
             continue
         checked.append((name, image))
+        descriptions[name] = (str(entry.get("alt") or "")[:ALT_MAX], entry.get("decorative") is True)
     for name, image in checked:
         write_upload(name, image)
+        upload = db.session.get(Upload, name) or Upload(name=name)  # in the media library with its description
+        upload.alt, upload.is_decorative = descriptions[name]
+        upload.size, (upload.width, upload.height) = len(image), pixel_size(uploads_folder() / name) or (None, None)
+        db.session.add(upload)
     return len(checked), refused
 
 

@@ -25,7 +25,7 @@ from account.tables import User
 from database import db
 from database import now_utc
 from images import is_stored_name
-from images import uploads_folder
+from images import remove_upload
 from models import Comment
 from models import Post
 from models import Tag
@@ -106,7 +106,7 @@ def _abandon(summary: ImportSummary) -> None:
     """Roll back an import that failed or was interrupted, with the image files it stored on the way."""
     db.session.rollback()
     for name in summary.new_uploads:
-        (uploads_folder() / name).unlink(missing_ok=True)
+        remove_upload(name)
 
 
 def imports_done(limit: int = 50) -> list[ImportRecord]:
@@ -213,7 +213,6 @@ def undo_import(record: ImportRecord) -> UndoPlan | None:
         db.session.delete(row)
     db.session.execute(ImportedRow.__table__.delete().where(ImportedRow.import_id == record.id))
     db.session.commit()
-    folder = uploads_folder()
     for name in images:
-        (folder / name).unlink(missing_ok=True)
+        remove_upload(name)
     return plan
