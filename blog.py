@@ -23,6 +23,7 @@ from commenters import commenter_key_from_cookie
 from commenters import editable_ids
 from commenters import remembered_details
 from database import db
+from database import id_from
 from forms import CommentForm
 from localtime import local_time
 from models import Comment
@@ -241,11 +242,11 @@ def new_comment_form(post: Post) -> CommentForm:
 
 def _parent_of(form: CommentForm, post: Post, comments: list[Comment]) -> Comment | None:
     """Return the approved comment of this post the form answers (read only if it is on another page)."""
-    parent_id = form.parent_id.data or ""
-    if not parent_id.isdecimal() or len(parent_id) > 18:
+    parent_id = id_from(form.parent_id.data or "")
+    if parent_id is None:
         return None
-    shown = next((c for c in comments if c.id == int(parent_id)), None)
-    parent = shown or db.session.get(Comment, int(parent_id))
+    shown = next((c for c in comments if c.id == parent_id), None)
+    parent = shown or db.session.get(Comment, parent_id)
     is_answerable = parent is not None and parent.post_id == post.id and parent.is_visible_to(None)
     return parent if is_answerable else None
 
