@@ -22,6 +22,7 @@ from PIL import Image
 from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from wtforms import Field
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
@@ -207,6 +208,35 @@ def pickable_images(chosen: str | None = None) -> list[SelectChoice]:
     ]
 
 
+STAYS_CHOSEN = " The image is uploaded and stays chosen: you need not choose its file again."
+
+
+def _chosen_image(file_field: Field, pick_field: Field) -> str | None:
+    """Return the image a pair of fields chooses: a new file, stored, recorded in the library and kept chosen in
+    ``pick_field`` (so a form shown again need not ask for it), else the one picked; ``""`` for none, ``None``
+    with the reason beside ``file_field`` for a file that is refused."""
+    file, name = file_field.data, pick_field.data or ""
+    if file and file.filename:
+        try:
+            name = store_image(file)
+        except UploadError as error:
+            file_field.errors.append(str(error))
+            return None
+        record_upload(name, current_user)
+        pick_field.data = name
+    return name
+
+
+def _library_image(name: str, pick_field: Field) -> Upload | None:
+    """Return the library's image called ``name``, or ``None`` with the reason beside ``pick_field`` (cleared)."""
+    upload = db.session.get(Upload, name) if is_stored_name(name) else None
+    if upload is None or upload.is_trashed:
+        pick_field.errors.append(NOT_IN_LIBRARY.format(name=name) + " Please choose another.")
+        pick_field.data = ""
+        return None
+    return upload
+
+
 def choose_feature_image(form: PostForm) -> str | None:
     """Take the feature image the post form names (a new file, or one from the library) with its description;
     return its name (``""`` for none), or ``None`` with the reasons beside the fields.
@@ -214,21 +244,11 @@ def choose_feature_image(form: PostForm) -> str | None:
     The description is the library's: one typed here becomes it (for an image the author may change). A new file
     stays chosen when its description is missing, as with :func:`insert_image`.
     """
-    file, name = form.feature_file.data, form.feature_image.data or ""
-    if file and file.filename:
-        try:
-            name = store_image(file)
-        except UploadError as error:
-            form.feature_file.errors.append(str(error))
-            return None
-        record_upload(name, current_user)
-        form.feature_image.data = name
+    name = _chosen_image(form.feature_file, form.feature_image)
     if not name:
-        return ""
-    upload = db.session.get(Upload, name) if is_stored_name(name) else None
-    if upload is None or upload.is_trashed:
-        form.feature_image.errors.append(NOT_IN_LIBRARY.format(name=name) + " Please choose another.")
-        form.feature_image.data = ""
+        return name
+    upload = _library_image(name, form.feature_image)
+    if upload is None:
         return None
     alt = form.feature_alt.data or ""
     if alt and alt != upload.alt:
@@ -237,8 +257,7 @@ def choose_feature_image(form: PostForm) -> str | None:
             return None
         upload.alt, upload.is_decorative = alt, False  # kept when the post is saved
     if not upload.alt and not upload.is_decorative:
-        uploaded = " The image is uploaded and stays chosen: you need not choose its file again." if file else ""
-        form.feature_alt.errors.append(NO_FEATURE_ALT + uploaded)
+        form.feature_alt.errors.append(NO_FEATURE_ALT + (STAYS_CHOSEN if form.feature_file.data else ""))
         return None
     return name
 
@@ -255,29 +274,16 @@ def insert_image(form: PostForm, *, html: bool, is_required: bool) -> str | None
     A new file is kept in the library even when its description is missing, and stays chosen, so the author
     types the description without choosing the file again.
     """
-    file, name = form.image.data, form.image_pick.data or ""
-    if file and file.filename:
-        try:
-            name = store_image(file)
-        except UploadError as error:
-            form.image.errors.append(str(error))
-            return None
-        record_upload(name, current_user)
-        form.image_pick.data = name
-    elif not name:
-        if is_required:
-            form.image.errors.append("Please choose an image to upload, or one from the media library.")
-        return None
-    upload = db.session.get(Upload, name) if is_stored_name(name) else None
-    if upload is None or upload.is_trashed:
-        form.image_pick.errors.append(NOT_IN_LIBRARY.format(name=name) + " Please choose another.")
-        form.image_pick.data = ""
+    name = _chosen_image(form.image, form.image_pick)
+    if name == "" and is_required:
+        form.image.errors.append("Please choose an image to upload, or one from the media library.")
+    upload = _library_image(name, form.image_pick) if name else None
+    if upload is None:
         return None
     alt = form.image_alt.data or ("" if form.image_decorative.data else upload.alt)
     is_decorative = form.image_decorative.data or (not alt and upload.is_decorative)
     if not alt and not is_decorative:
-        uploaded = " The image is uploaded and stays chosen: you need not choose its file again." if file else ""
-        form.image_alt.errors.append(NO_ALT + uploaded)
+        form.image_alt.errors.append(NO_ALT + (STAYS_CHOSEN if form.image.data else ""))
         return None
     if not upload.alt and not upload.is_decorative and may_change(upload):  # the first description is the library's
         upload.alt, upload.is_decorative = alt, is_decorative
