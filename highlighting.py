@@ -69,10 +69,15 @@ def highlight_code(code: str, language: str, attributes: str) -> str:
         return ""
     if max(map(len, code.splitlines()), default=0) > HIGHLIGHT_LINE_MAX:
         return ""
+    loading = time.monotonic()
     try:
         lexer = get_lexer_by_name(language, stripnl=False, ensurenl=False)
     except ClassNotFound:
         return ""
+    # A language's first use in a process imports its lexer and compiles its patterns: bounded work, whatever the
+    # input, so it does not count against the budget (on a loaded machine it alone could spend it).
+    deadline += time.monotonic() - loading
+    _highlight_deadline.set(deadline)
     spans = io.StringIO()
     try:
         HIGHLIGHTER.format(_tokens_in_time(lexer.get_tokens(code), deadline), spans)

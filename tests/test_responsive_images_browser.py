@@ -53,6 +53,9 @@ def test_a_post_with_images_does_not_move_as_they_load_and_asks_nothing_of_anoth
         page.goto(post, wait_until="domcontentloaded")
         page.evaluate("document.fonts.ready.then(() => true)")
         page.wait_for_timeout(300)
+        # From here on, what moves is the images' doing: the fonts' own swap, which a loaded machine can delay past
+        # the first paint, is another matter (see the closing note of issue 20).
+        page.evaluate("window.layoutShifts = []")
         waiting, held[:] = list(held), ["released"]
         for route in waiting:
             route.continue_()
