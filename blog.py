@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from flask import Blueprint
+from flask import Response
 from flask import abort
+from flask import after_this_request
 from flask import current_app
 from flask import redirect
 from flask import render_template
@@ -20,8 +22,8 @@ from werkzeug.exceptions import NotFound
 
 import search
 from commenters import commenter_key_from_cookie
-from commenters import editable_ids
-from commenters import remembered_details
+from commenters import held_posts
+from commenters import note_held_comments
 from database import db
 from database import id_from
 from forms import CommentForm
@@ -31,7 +33,10 @@ from models import Post
 from models import PostKind
 from models import Tag
 from pagecache import fresh_token
+from pagecache import hole
 from pagecache import page_changes_at
+from pagecache import page_is_of_post
+from personal import REMEMBERED_FIELDS
 from reading import Page
 from reading import archive_months
 from reading import month_bounds
@@ -199,7 +204,11 @@ def render_post_page(
 ) -> str:
     """Render a post with the comments this reader may see, a page at a time, and the comment form."""
     per_page = current_app.config["COMMENTS_PER_PAGE"]
-    comments, threads = comments_on_page(post.id, commenter_key_from_cookie(), comment_page, per_page)
+    commenter_key = commenter_key_from_cookie()
+    comments, threads = comments_on_page(post.id, commenter_key, comment_page, per_page)
+    page_is_of_post(post.id)
+    if post.id in held_posts():
+        update_held_cookie_after(post, commenter_key)
     pages = max(1, -(-threads // per_page))
     if comment_page > pages:
         abort(404, description=NO_SUCH_COMMENT_PAGE)
@@ -220,7 +229,6 @@ def render_post_page(
         thread=comment_thread(comments),
         comment_page=comment_page,
         comment_pages=pages,
-        editable_ids=editable_ids(comments),
         form=form,
         form_error=form_error,
         preview=preview,
@@ -232,10 +240,20 @@ def render_post_page(
     )
 
 
+def update_held_cookie_after(post: Post, commenter_key: str | None) -> None:
+    """This reader was told they have comments awaiting moderation here: once none is left, tell their browser
+    so, and it is served the shared page again (personal.py)."""
+
+    @after_this_request
+    def update_held_cookie(response: Response) -> Response:
+        note_held_comments(response, post.id, commenter_key)
+        return response
+
+
 def new_comment_form(post: Post) -> CommentForm:
-    """Return an empty comment form, filled with the details this browser asked to remember."""
-    details = remembered_details()
-    form = CommentForm(data=details | {"remember": bool(details)})
+    """Return an empty comment form with holes for the details this browser asked to remember (personal.py)."""
+    form = CommentForm(data={field: hole(field) for field in REMEMBERED_FIELDS})
+    form.remember.render_kw = {hole("remembered"): True}  # a bare attribute: ``checked`` or nothing
     form.post = post
     return form
 
@@ -263,13 +281,19 @@ class CommentLinks(NamedTuple):
 
     permalink: str
     reply: str
+    edit: str
+    delete: str
 
     @classmethod
     def on(cls, post: Post, comment_page: int) -> CommentLinks:
-        permalink = url_for("blog.comment_permalink", slug=post.slug, comment_id=LINK_MARK)
         cpage = comment_page if comment_page > 1 else None
-        reply = url_for("blog.show_post", slug=post.slug, replyto=LINK_MARK, cpage=cpage, _anchor="comment-form")
-        return cls(*(pattern.replace(str(LINK_MARK), "{}") for pattern in (permalink, reply)))
+        patterns = (
+            url_for("blog.comment_permalink", slug=post.slug, comment_id=LINK_MARK),
+            url_for("blog.show_post", slug=post.slug, replyto=LINK_MARK, cpage=cpage, _anchor="comment-form"),
+            url_for("comments.edit_own_comment", slug=post.slug, comment_id=LINK_MARK),
+            url_for("comments.delete_own_comment", slug=post.slug, comment_id=LINK_MARK),
+        )
+        return cls(*(pattern.replace(str(LINK_MARK), "{}") for pattern in patterns))
 
 
 @bp.get("/posts/<slug>/comments/<int:comment_id>")

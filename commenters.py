@@ -16,7 +16,6 @@ from flask import Response
 from flask import current_app
 from flask import request
 from itsdangerous import BadSignature
-from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import func
 from sqlalchemy import select
@@ -26,12 +25,18 @@ from database import now_utc
 from forms import CommentForm
 from models import Comment
 from models import CommentStatus
+from personal import COMMENTER_COOKIE
+from personal import DETAILS_COOKIE
+from personal import DETAILS_SALT
+from personal import EDIT_COOKIE_PREFIX
+from personal import HELD_COOKIE
+from personal import HELD_SALT
+from personal import REMEMBERED_FIELDS
+from personal import edit_signer
+from personal import held_post_ids
 
-COMMENTER_COOKIE = "inkwell_commenter"
-DETAILS_COOKIE = "inkwell_details"
-EDIT_COOKIE_PREFIX = "inkwell_edit_"
 ONE_YEAR = 365 * 24 * 3600
-REMEMBERED_FIELDS = ("name", "email", "website")
+MAX_HELD_POSTS = 20  # the posts a browser is told it has comments awaiting moderation on, newest kept
 
 
 def _commenter_serializer() -> URLSafeSerializer:
@@ -60,18 +65,31 @@ def remember_commenter(response: Response, key: str) -> None:
 
 
 def _details_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt="inkwell-commenter-details")
+    return URLSafeSerializer(current_app.secret_key, salt=DETAILS_SALT)
 
 
-def remembered_details() -> dict[str, str]:
-    """Return the name, email and website this browser asked to remember (never the comment text)."""
-    try:
-        details = _details_serializer().loads(request.cookies.get(DETAILS_COOKIE, ""))
-    except BadSignature:
-        return {}
-    if not isinstance(details, dict):
-        return {}
-    return {field: str(details[field]) for field in REMEMBERED_FIELDS if details.get(field)}
+def held_posts() -> set[int]:
+    """The posts this browser was told it has comments awaiting moderation on."""
+    return held_post_ids(request.cookies, current_app.secret_key)
+
+
+def note_held_comments(response: Response, post_id: int, commenter_key: str | None) -> None:
+    """Keep the ``inkwell_held`` cookie true for one post: whether this browser has comments awaiting moderation
+    on it. Its pages of the posts it names are rendered for it, with those comments, instead of served from the
+    shared cache (personal.py); set when a comment is held, dropped once none is."""
+    held = held_posts()
+    pending = select(Comment.id).where(
+        Comment.post_id == post_id, Comment.commenter_key == commenter_key, Comment.status == CommentStatus.pending
+    )
+    has_held = commenter_key is not None and db.session.scalar(pending.limit(1)) is not None
+    wanted = held | {post_id} if has_held else held - {post_id}
+    if wanted == held and (HELD_COOKIE in request.cookies) == bool(held):
+        return
+    if not wanted:
+        response.delete_cookie(HELD_COOKIE)
+        return
+    value = URLSafeSerializer(current_app.secret_key, salt=HELD_SALT).dumps(sorted(wanted)[-MAX_HELD_POSTS:])
+    _set_private_cookie(response, HELD_COOKIE, value, ONE_YEAR)
 
 
 def update_remembered_details(response: Response, form: CommentForm) -> None:
@@ -87,15 +105,11 @@ def _edit_window() -> timedelta:
     return timedelta(minutes=current_app.config["COMMENT_EDIT_MINUTES"])
 
 
-def _edit_signer() -> TimestampSigner:
-    return TimestampSigner(current_app.secret_key, salt="inkwell-comment-edit")
-
-
 def grant_edit(response: Response, comment: Comment) -> None:
     """Give this browser a signed cookie that lets it change ``comment`` during the edit window."""
     seconds = int(_edit_window().total_seconds())
     if seconds > 0:
-        token = _edit_signer().sign(str(comment.id)).decode()
+        token = edit_signer(current_app.secret_key).sign(str(comment.id)).decode()
         _set_private_cookie(response, f"{EDIT_COOKIE_PREFIX}{comment.id}", token, seconds)
 
 
@@ -106,7 +120,9 @@ def may_edit(comment: Comment) -> bool:
         return False
     token = request.cookies.get(f"{EDIT_COOKIE_PREFIX}{comment.id}", "")
     try:
-        return _edit_signer().unsign(token, max_age=window.total_seconds()).decode() == str(comment.id)
+        return edit_signer(current_app.secret_key).unsign(token, max_age=window.total_seconds()).decode() == str(
+            comment.id
+        )
     except BadSignature:
         return False
 
@@ -115,12 +131,6 @@ def edit_minutes_left(comment: Comment) -> int:
     """Return the minutes left to change ``comment``, counted up (a change is still accepted in the last one)."""
     seconds = (comment.created_at + _edit_window() - now_utc()).total_seconds()
     return max(0, math.ceil(seconds / 60))
-
-
-def editable_ids(comments: list[Comment]) -> set[int]:
-    """Return the ids of the comments this browser may still change (only those it holds a cookie for)."""
-    held = {name.removeprefix(EDIT_COOKIE_PREFIX) for name in request.cookies if name.startswith(EDIT_COOKIE_PREFIX)}
-    return {comment.id for comment in comments if str(comment.id) in held and may_edit(comment)}
 
 
 def client_ip_hash() -> str:

@@ -35,6 +35,7 @@ from commenters import commenter_key_from_cookie
 from commenters import edit_minutes_left
 from commenters import grant_edit
 from commenters import may_edit
+from commenters import note_held_comments
 from commenters import remember_commenter
 from commenters import update_remembered_details
 from database import db
@@ -42,6 +43,7 @@ from database import now_utc
 from extensions import csrf
 from extensions import limiter
 from forms import CommentForm
+from forms import OwnCommentDeleteForm
 from forms import checks_its_own_characters
 from models import Comment
 from models import CommentStatus
@@ -81,6 +83,7 @@ FORM_TOO_OLD = (
     "This page was opened more than a day ago, so your comment was not posted yet. "
     "Everything you typed is still below: please press “Post comment” again."
 )
+CSRF_REFUSED = "This button has expired or came from another page. Please reload the page and try again."
 DUPLICATE = "You posted this same comment here a few minutes ago, so it was not posted twice."
 EDIT_REFUSED = (
     "This comment can no longer be changed from this browser. Comments can be edited or deleted for "
@@ -146,6 +149,8 @@ def add_comment(slug: str) -> ResponseReturnValue:
     update_remembered_details(response, form)
     if comment.status != CommentStatus.spam:
         grant_edit(response, comment)
+    if comment.status == CommentStatus.pending:
+        note_held_comments(response, post.id, key)
     return response
 
 
@@ -312,7 +317,9 @@ def edit_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
     is_held = comment.status == CommentStatus.pending
     flash_once(FLASH_EDIT_HELD if is_held and was_published else FLASH_EDITED, "success")
     location = comment_location(comment.post, comment, commenter_key_from_cookie())
-    return redirect(location or url_for("blog.show_post", slug=slug, _anchor="comments"), 303)
+    response = redirect(location or url_for("blog.show_post", slug=slug, _anchor="comments"), 303)
+    note_held_comments(response, comment.post_id, commenter_key_from_cookie())
+    return response
 
 
 def edit_page(comment: Comment, form: CommentForm, **context: object) -> str:
@@ -342,14 +349,19 @@ def _edited_copy(comment: Comment, form: CommentForm) -> Comment:
 
 
 @bp.post("/posts/<slug>/comments/<int:comment_id>/delete")
+@csrf.exempt  # as above: the form checks its own token
 def delete_own_comment(slug: str, comment_id: int) -> ResponseReturnValue:
     """Let a commenter take their comment back during the edit window."""
     comment = own_comment_or_403(slug, comment_id)
+    if not OwnCommentDeleteForm().validate_on_submit():
+        abort(400, description=CSRF_REFUSED)
+    post_id = comment.post_id
     db.session.delete(comment)
     db.session.commit()
     flash_once("Your comment is deleted.", "success")
     response = redirect(url_for("blog.show_post", slug=slug, _anchor="comments"), 303)
     response.delete_cookie(f"{EDIT_COOKIE_PREFIX}{comment_id}")
+    note_held_comments(response, post_id, commenter_key_from_cookie())
     return response
 
 

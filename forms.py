@@ -314,6 +314,14 @@ class CommentForm(FlaskForm):
         return bool(self.homepage.data)
 
 
+class OwnCommentDeleteForm(FlaskForm):
+    """A commenter takes back their comment: its token is the comment form's, so that the button can sit in a page
+    every reader shares (personal.py), and it sets no session cookie."""
+
+    class Meta:
+        csrf_class = CommentFormCSRF
+
+
 class CommentEditForm(FlaskForm):
     """The owner corrects a comment's text; it is sanitized exactly like a reader's."""
 

@@ -38,6 +38,7 @@ from flask import current_app
 from flask import g
 from flask import has_app_context
 from flask import request
+from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import inspect
@@ -55,6 +56,8 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import Tag
+from personal import hole_marker
+from personal import hole_tag
 from slugs import LegacyAddress
 from slugs import SlugRedirect
 from slugs import TagRedirect
@@ -128,6 +131,8 @@ def init_app(app: Flask) -> None:
     cache.init_app(app)
     app.extensions["inkwell_generations"] = _generation_store_for(app)
     app.before_request(note_generations)
+    app.add_template_global(hole)
+    app.add_template_global(fresh_token)
 
 
 def page_store(app: Flask | None = None) -> Any:
@@ -184,6 +189,14 @@ def fresh_token(kind: str) -> str:
     return token
 
 
+def hole(name: str) -> Markup:
+    """Mark where a personal part of the page goes (personal.py): filled for each reader as the page leaves."""
+    tag = current_app.extensions.get("inkwell_hole_tag")
+    if tag is None:
+        tag = current_app.extensions["inkwell_hole_tag"] = hole_tag(current_app.secret_key)
+    return Markup(hole_marker(tag, name))
+
+
 # Rendering, in Flask
 
 
@@ -201,6 +214,12 @@ def note_generations() -> None:
 def _is_stored_address() -> bool:
     """Whether this endpoint's page is stored with these query arguments (see ``STORED_ARGS``)."""
     return request.endpoint in STORED_ARGS and STORED_ARGS[request.endpoint].issuperset(request.args)
+
+
+def page_is_of_post(post_id: int) -> None:
+    """Note that the page being rendered shows this post's comments: a browser told it has comments awaiting
+    moderation on the post is never served the shared copy (personal.py)."""
+    g.page_post_id = post_id
 
 
 def page_changes_at(moment: float) -> None:

@@ -1,9 +1,10 @@
 """Serving cached pages: readers' pages rendered once, served from a store every gunicorn worker shares.
 
 A hit is answered by :class:`PageCacheMiddleware` before Flask runs at all, so a cached page costs about
-what a "hello world" costs. Only anonymous readers are served from it: a request carrying any ``inkwell_``
-cookie (a session, a login, a commenter's own details or held comments) is rendered for that person and
-never stored. When a stored page is stale is decided in pagecache.py, which this module imports (never the reverse).
+what a "hello world" costs. Returning commenters are served from it too, the page's holes filled from their
+signed cookies (personal.py); a request carrying any other ``inkwell_`` cookie (a session, a login), or a
+commenter's with comments of theirs awaiting moderation on the post, is rendered for that person, never
+stored. When a stored page is stale is decided in pagecache.py, which this module imports (never the reverse).
 
 Pages carry the fingerprint of the code and of the settings in their key, so a changed setting is never shown
 from a page cached under the old one (a setting saved at /admin/settings renews the ``settings`` generation that
@@ -32,9 +33,11 @@ from flask import current_app
 from flask import g
 from flask import request
 from flask import session
+from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
 from werkzeug.http import parse_date
 from werkzeug.http import parse_etags
+from werkzeug.routing import Map
 
 import compression
 from cachestores import store_set
@@ -50,10 +53,20 @@ from pagecache import is_generation
 from pagecache import note_version
 from pagecache import page_store
 from pagecache import token_issuers
+from personal import ANONYMOUS
+from personal import COOKIE_PREFIX
+from personal import KnownReaders
+from personal import Reader
+from personal import cut_at_holes
+from personal import fill
+from personal import fill_page
+from personal import hole_tag
+from personal import personal_cookies
+from personal import reader_from
 
-COOKIE_PREFIX = "inkwell_"
 PAGE_KEY = "inkwell:page:"
 ENVIRON_KEY = "inkwell.page_cache"
+READER_COOKIES = "inkwell.reader_cookies"  # a reader's personal cookies, kept from the render of the shared page
 # The query arguments a public page reads; a page with any other argument is answered as private.
 KNOWN_ARGS = frozenset({"page", "cpage", "q", "replyto"})
 # Per-response headers that are not stored with a page.
@@ -72,6 +85,7 @@ def init_app(app: Flask) -> None:
     # (and compresses, once, as it stores them).
     compression.init_app(app, later=ENVIRON_KEY)
     app.after_request(finish_page)
+    app.after_request(end_empty_session)
     if app.config["PAGE_CACHE"]:
         version = page_version(app)
         note_version(generation_store(app), version)
@@ -82,6 +96,8 @@ def init_app(app: Flask) -> None:
             secret_key=app.secret_key,
             version=version,
             site_url=app.config["SITE_URL"],
+            config=app.config,
+            url_map=app.url_map,
         )
 
 
@@ -91,12 +107,12 @@ def is_anonymous_read(environ: Mapping[str, Any]) -> bool:
 
 
 def page_key(environ: Mapping[str, Any], version: str, site_url: str = "") -> str | None:
-    """Return the store key of an anonymous GET of a page, or ``None`` when such an address is never stored.
+    """Return the store key of a GET of a page, or ``None`` when such an address is never stored.
 
     The key is the address in a canonical form: its page numbers sorted, and its host only when the links on
     the page are built on it (no ``SITE_URL``).
     """
-    if not is_anonymous_read(environ):
+    if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
         return None
     arguments = sorted(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
     names = [name for name, _ in arguments]
@@ -109,6 +125,19 @@ def page_key(environ: Mapping[str, Any], version: str, site_url: str = "") -> st
     path = f"{environ.get('SCRIPT_NAME', '')}{environ['PATH_INFO']}?{query}"
     address = f"{version}|{environ['wsgi.url_scheme']}://{host}{path}"
     return PAGE_KEY + hashlib.blake2b(address.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+def _for_everyone(environ: dict[str, Any]) -> dict[str, Any]:
+    """The request as a reader without personal cookies makes it, the shared page's, remembering the cookies
+    to fill the page's holes with (and without the reader's validators, which are their copy's)."""
+    cookies = personal_cookies(environ.get("HTTP_COOKIE", ""))
+    if not cookies:
+        return environ
+    kept = [part for part in environ.get("HTTP_COOKIE", "").split(";") if not part.strip().startswith(COOKIE_PREFIX)]
+    shared = {
+        name: value for name, value in environ.items() if name not in ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
+    }
+    return shared | {"HTTP_COOKIE": ";".join(kept), READER_COOKIES: cookies}
 
 
 class PageCacheMiddleware:
@@ -127,26 +156,49 @@ class PageCacheMiddleware:
         secret_key: str,
         version: str,
         site_url: str = "",
+        config: Mapping[str, Any] | None = None,
+        url_map: Map | None = None,
     ) -> None:
         self.wsgi_app = wsgi_app
         self.store = store
         self.generations = generations
         self.secret_key = secret_key
+        self.hole_tag = hole_tag(secret_key)
+        self.readers = KnownReaders(secret_key)
         self.version = version
         self.site_url = site_url
+        self.config = config or {}
+        self.url_map = url_map
         self._generation_files: dict[str, tuple[tuple[int, int, int], Any]] = {}
         self._tokens_of_second: tuple[int, dict[str, bytes]] = (0, {})
         self._encoded_of_second = compression.EncodedOncePerSecond()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         key = page_key(environ, self.version, self.site_url)
-        if key is None:
+        edit_seconds = self.config.get("COMMENT_EDIT_MINUTES", 0) * 60
+        reader = self.readers.get(environ.get("HTTP_COOKIE", ""), edit_seconds) if key is not None else None
+        if key is None or reader is None:
             return self.wsgi_app(environ, start_response)
-        environ[KEY_ENVIRON] = key
         entry = self._current_entry(key)
+        if reader.held_posts and (entry is None or entry.get("post_id") in reader.held_posts):
+            return self.wsgi_app(environ, start_response)  # their comments awaiting moderation: their page alone
         if entry is not None:
-            return self._serve(key, entry, environ, start_response)
-        return self._render_and_store(key, environ, start_response)
+            environ[KEY_ENVIRON] = key
+            return self._serve(key, entry, environ, start_response, reader)
+        if reader is not ANONYMOUS and not self._is_shared_page(environ):
+            return self.wsgi_app(environ, start_response)  # their own page (editing their comment, say)
+        environ[KEY_ENVIRON] = key
+        return self._render_and_store(key, _for_everyone(environ), start_response, reader)
+
+    def _is_shared_page(self, environ: dict[str, Any]) -> bool:
+        """Whether the address is one of the pages every reader shares (``CACHED_ENDPOINTS``)."""
+        if self.url_map is None:
+            return False
+        try:
+            endpoint, _ = self.url_map.bind_to_environ(environ).match()
+        except HTTPException:
+            return False
+        return endpoint in CACHED_ENDPOINTS
 
     def _current_entry(self, key: str) -> dict[str, Any] | None:
         try:
@@ -191,7 +243,16 @@ class PageCacheMiddleware:
         self._generation_files[path] = (stamp, value)
         return value
 
-    def _serve(self, key: str, entry: dict[str, Any], environ: dict[str, Any], start_response: Callable[..., Any]):
+    def _serve(
+        self,
+        key: str,
+        entry: dict[str, Any],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        reader: Reader,
+    ):
+        if not reader.is_anonymous and entry.get("personal"):
+            return self._serve_personal(entry, environ, start_response, reader)
         headers = [*entry["headers"], *_last_modified_header(entry)]
         if _not_modified(entry, environ):  # its weak ETag is the same in every encoding: the same content
             start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
@@ -204,6 +265,36 @@ class PageCacheMiddleware:
             headers.append(("Content-Encoding", encoding))
         else:
             body = self._with_fresh_tokens(entry["segments"], entry["kinds"])
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+    def _serve_personal(
+        self, entry: dict[str, Any], environ: dict[str, Any], start_response: Callable[..., Any], reader: Reader
+    ):
+        """The shared page with this reader's holes filled: theirs alone, validated by its own ETag."""
+        etag = f"{entry['etag']}.{reader.fingerprint()}"
+        headers = _personal_headers(entry["headers"], etag)
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+        if if_none_match is not None and parse_etags(if_none_match).contains_weak(etag):
+            start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
+            return []
+        body = self._with_fresh_tokens(*fill(*entry["personal"], reader))
+        return self._answer(body, headers, entry.get("encoded", {}), environ, start_response)
+
+    def _answer(
+        self,
+        body: bytes,
+        headers: list[tuple[str, str]],
+        encoded: dict[str, bytes | None],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+    ) -> list[bytes]:
+        """Send a page rendered for one reader, compressed now if they accept it and the page is worth it."""
+        worth_compressing = dict.fromkeys(encoded)  # None: compressed when sent
+        body, headers = compression.encode_for_reader(
+            body, headers, worth_compressing, environ.get("HTTP_ACCEPT_ENCODING")
+        )
+        headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
         start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
@@ -226,7 +317,11 @@ class PageCacheMiddleware:
             self._tokens_of_second = (second, tokens)
         return self._tokens_of_second[1]
 
-    def _render_and_store(self, key: str, environ: dict[str, Any], start_response: Callable[..., Any]):
+    def _render_and_store(
+        self, key: str, environ: dict[str, Any], start_response: Callable[..., Any], reader: Reader
+    ) -> Iterable[bytes]:
+        """Render the shared page (``environ`` without personal cookies), store it cut at its tokens and holes,
+        and answer this reader with their holes filled."""
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -235,22 +330,39 @@ class PageCacheMiddleware:
         body = self.wsgi_app(environ, capture)
         status, headers, pending = captured["status"], captured["headers"], environ.get(ENVIRON_KEY)
         if pending is None or environ["REQUEST_METHOD"] != "GET" or not status.startswith("200"):
-            start_response(status, headers)
+            start_response(status, headers)  # filled for the reader by finish_page, and private if theirs
             return body
         content = _read_all(body)
-        segments, kinds = _split_at_tokens(content, pending.pop("tokens"))
-        encoded = compression.encode_for_store(content, headers, has_tokens=len(segments) > 1)
+        segments, kinds = cut_at_holes(*_split_at_tokens(content, pending.pop("tokens")), self.hole_tag)
+        shared_segments, shared_kinds = fill(segments, kinds, ANONYMOUS)
+        has_holes = len(shared_kinds) < len(kinds)
+        shared = fill_page(content, self.hole_tag, ANONYMOUS) if has_holes else content
+        encoded = compression.encode_for_store(shared, headers, has_tokens=len(shared_segments) > 1)
         if not any(name.lower() == "set-cookie" for name, _ in headers):
             entry = pending | {
-                "segments": segments,
-                "kinds": kinds,
+                "segments": shared_segments,
+                "kinds": shared_kinds,
+                "personal": (segments, kinds) if has_holes else None,
                 "encoded": encoded,
                 "headers": [(n, v) for n, v in headers if n.lower() not in UNSTORED_HEADERS],
             }
             store_set(self.store, key, entry, timeout=_seconds_left(pending.pop("expires_at", None)))
-        content, headers = compression.encode_for_reader(content, headers, encoded, environ.get("HTTP_ACCEPT_ENCODING"))
-        start_response(status, headers)
+        if not reader.is_anonymous and has_holes:
+            personal_headers = _personal_headers(headers, f"{pending['etag']}.{reader.fingerprint()}")
+            return self._answer(
+                fill_page(content, self.hole_tag, reader), personal_headers, encoded, environ, start_response
+            )
+        content, headers = compression.encode_for_reader(shared, headers, encoded, environ.get("HTTP_ACCEPT_ENCODING"))
+        headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(content)))])  # its holes filled: shorter
         return [content]
+
+
+def _personal_headers(headers: list[tuple[str, str]], etag: str) -> list[tuple[str, str]]:
+    """A shared page's headers for one reader's copy of it: private, and validated by its own ETag only."""
+    replaced = {"etag", "cache-control", "last-modified", "content-length", "content-encoding"}
+    kept = [(name, value) for name, value in headers if name.lower() not in replaced]
+    return [*kept, ("ETag", f'W/"{etag}"'), ("Cache-Control", PRIVATE_CACHE_CONTROL)]
 
 
 def _split_at_tokens(content: bytes, tokens: list[tuple[str, str]]) -> tuple[list[bytes], list[str]]:
@@ -304,8 +416,13 @@ def _last_modified_header(entry: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def finish_page(response: Response) -> Response:
-    """Mark a freshly rendered anonymous page public (the middleware then stores it), or private."""
-    if _is_public(response):
+    """Mark a freshly rendered anonymous page public (the middleware then stores it), or private; fill the
+    holes of a page that is not to be stored for the reader it is for (personal.py)."""
+    is_public = _is_public(response)
+    if not (is_public and g.get("page_generations") is not None) and not _fill_holes(response).is_anonymous:
+        is_public = False  # this reader's own copy
+        response.headers["Cache-Control"] = PRIVATE_CACHE_CONTROL
+    if is_public:
         etag = _etag(response)
         response.set_etag(etag, weak=True)  # weak: each reader's form tokens differ, the page does not
         last_modified = _page_last_modified()
@@ -325,12 +442,32 @@ def finish_page(response: Response) -> Response:
                 "etag": etag,
                 "last_modified": last_modified,
                 "expires_at": g.get("page_expires_at"),
+                "post_id": g.get("page_post_id"),
             }
         return response.make_conditional(request)
     forget_unused_generations()
     if request.cookies or session.modified:
         response.headers.setdefault("Cache-Control", PRIVATE_CACHE_CONTROL)
     return response
+
+
+def end_empty_session(response: Response) -> Response:
+    """End a session left holding nothing but Flask-Login's freshness mark (set beside a flashed message), so
+    that a reader who has just commented is served the shared pages again once they have read the thank-you."""
+    if session and set(session) <= {"_fresh"}:
+        session.clear()
+    return response
+
+
+def _fill_holes(response: Response) -> Reader:
+    """Fill the page's holes for this request's reader (their cookies, or those the middleware kept aside);
+    return the reader."""
+    if response.direct_passthrough or response.mimetype != "text/html":
+        return ANONYMOUS
+    cookies = request.environ.get(READER_COOKIES, request.cookies)
+    reader = reader_from(cookies, current_app.secret_key, current_app.config["COMMENT_EDIT_MINUTES"] * 60)
+    response.set_data(fill_page(response.get_data(), hole_tag(current_app.secret_key), reader))
+    return reader
 
 
 def _is_public(response: Response) -> bool:

@@ -17,6 +17,7 @@ FACTORY = {"app", "gunicorn.conf"}  # nothing else may import them
 STORAGE = {"database", "models", "comment_counts", "slugs", "account.tables", "transfer.tables", "admin.tables"}
 LEAVES = {
     "page_version",
+    "personal",
     "themes",
     "avatars",
     "cachestores",

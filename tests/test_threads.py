@@ -7,6 +7,7 @@ from datetime import timedelta
 from xml.etree import ElementTree
 
 import pytest
+from itsdangerous import TimestampSigner
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -174,6 +175,7 @@ def test_edit_window_closes_after_the_configured_minutes(app, client, post, monk
     later = now_utc() + timedelta(minutes=16)
     monkeypatch.setattr(models, "now_utc", lambda: later)
     monkeypatch.setattr("commenters.now_utc", lambda: later)
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda signer: int(later.timestamp()))  # the cookie's age
 
     assert client.get(f"/posts/{post.slug}/comments/1/edit").status_code == 403
     assert "/comments/1/edit" not in page_text(client.get(f"/posts/{post.slug}"))

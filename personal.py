@@ -1,0 +1,235 @@
+"""The personal parts of a page every reader shares: the comment form filled in by "Remember me", and the "Edit"
+and "Delete" of a commenter's own comment while it may still be changed.
+
+A page is rendered once, for nobody, with *holes* where these go: markers ``@@<tag>:<hole>@@`` whose tag is
+derived from the secret key, so no text anyone types can make one. The page cache (pageserver.py) stores a page
+cut at its holes and fills them for each reader from their signed cookies, without Flask or the database; a page
+Flask renders for one reader has its holes filled the same way as it leaves (pageserver.finish_page). :func:`fill`
+is the one rule for both.
+
+A hole is a value (``name``, ``email``, ``website``: the remembered details, escaped for an attribute;
+``remembered``: the checkbox's ``checked``) or a section (``edit-<id>`` … ``end``: kept only for the browser
+holding that comment's edit cookie).
+
+A commenter's own comments awaiting moderation are not holes: the browser that wrote them holds a signed
+``inkwell_held`` cookie naming their posts, and its pages of those posts are rendered for it alone.
+
+This module reads the cookies; commenters.py sets them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import time
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from html import escape
+
+from itsdangerous import BadSignature
+from itsdangerous import TimestampSigner
+from itsdangerous import URLSafeSerializer
+from werkzeug.http import parse_cookie
+
+COOKIE_PREFIX = "inkwell_"
+COMMENTER_COOKIE = "inkwell_commenter"
+DETAILS_COOKIE = "inkwell_details"
+HELD_COOKIE = "inkwell_held"
+EDIT_COOKIE_PREFIX = "inkwell_edit_"
+# The cookies whose page is the shared one with holes filled in; any other ``inkwell_`` cookie (a session, a
+# login) means a page rendered for that person alone.
+PERSONAL_COOKIES = frozenset({COMMENTER_COOKIE, DETAILS_COOKIE, HELD_COOKIE})
+REMEMBERED_FIELDS = ("name", "email", "website")
+DETAILS_SALT = "inkwell-commenter-details"
+HELD_SALT = "inkwell-held-comments"
+EDIT_SALT = "inkwell-comment-edit"
+HOLE_KIND = "hole:"  # how a stored page's list of cuts names a hole (its other cuts are form tokens)
+EDIT_SECTION, END = "edit-", "end"
+
+
+def hole_tag(secret_key: str) -> str:
+    """The secret part of every hole's marker on this site."""
+    return hmac.new(secret_key.encode(), b"inkwell-page-holes", hashlib.sha256).hexdigest()[:16]
+
+
+def hole_marker(tag: str, hole: str) -> str:
+    """The text a page carries where ``hole`` goes; it passes HTML escaping unchanged."""
+    return f"@@{tag}:{hole}@@"
+
+
+def hole_pattern(tag: str) -> re.Pattern[bytes]:
+    return re.compile(rb"@@" + tag.encode() + rb":([a-z0-9-]+)@@")
+
+
+def is_personal_cookie(name: str) -> bool:
+    return name in PERSONAL_COOKIES or name.startswith(EDIT_COOKIE_PREFIX)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What one browser's signed cookies say about it: its remembered details and the comments it may change."""
+
+    details: Mapping[str, str] = field(default_factory=dict)
+    editable: frozenset[int] = frozenset()
+    held_posts: frozenset[int] = frozenset()
+    changes_at: float = math.inf  # when an edit cookie expires, and the reader with it
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Whether this reader's page is everyone's page (their cookies hold nothing shown on it)."""
+        return not (self.details or self.editable or self.held_posts)
+
+    def value(self, hole: str) -> str:
+        if hole == "remembered":
+            return "checked" if self.details else ""
+        return escape(self.details.get(hole, ""), quote=True)
+
+    def keeps(self, section: str) -> bool:
+        """Whether the section opened by ``section`` (``edit-<id>``) is shown to this reader."""
+        return section.startswith(EDIT_SECTION) and int(section.removeprefix(EDIT_SECTION)) in self.editable
+
+    def fingerprint(self) -> str:
+        """Stands for what this reader's holes show, for the ETag of their copy of a page."""
+        shown = repr((sorted(self.details.items()), sorted(self.editable)))
+        return hashlib.blake2b(shown.encode(), digest_size=8).hexdigest()
+
+
+ANONYMOUS = Reader()
+
+
+def reader_from(cookies: Mapping[str, str], secret_key: str, edit_seconds: float) -> Reader:
+    """Read a browser's personal cookies; a forged, expired or foreign one counts as absent."""
+    if not any(map(is_personal_cookie, cookies)):
+        return ANONYMOUS
+    editable = editable_comment_ids(cookies, secret_key, edit_seconds)
+    return Reader(
+        details=remembered_details(cookies, secret_key),
+        editable=frozenset(editable),
+        held_posts=frozenset(held_post_ids(cookies, secret_key)),
+        changes_at=min(editable.values(), default=math.inf),
+    )
+
+
+class KnownReaders:
+    """Readers already read from their ``Cookie`` header, kept by each worker: a returning commenter's
+    signatures are checked once, not on every page (bounded; an entry lasts until an edit cookie in it expires).
+    """
+
+    def __init__(self, secret_key: str, limit: int = 10_000) -> None:
+        self.secret_key = secret_key
+        self.limit = limit
+        self._known: dict[tuple[str, float], Reader | None] = {}
+
+    def get(self, header: str, edit_seconds: float) -> Reader | None:
+        """The reader of a request with this ``Cookie`` header, or ``None`` when it carries an ``inkwell_``
+        cookie that is not a personal one (a session, a login): a page for that person alone."""
+        if COOKIE_PREFIX not in header:
+            return ANONYMOUS
+        key = (header, edit_seconds)
+        reader = self._known.get(key, ANONYMOUS)
+        if reader is not None and (reader is ANONYMOUS or time.time() >= reader.changes_at):
+            reader = self._read(header, edit_seconds)
+            if len(self._known) >= self.limit:
+                self._known.clear()
+            self._known[key] = reader
+        return reader
+
+    def _read(self, header: str, edit_seconds: float) -> Reader | None:
+        cookies = personal_cookies(header)
+        return None if cookies is None else reader_from(cookies, self.secret_key, edit_seconds)
+
+
+def personal_cookies(header: str) -> dict[str, str] | None:
+    """The ``inkwell_`` cookies of a ``Cookie`` header when each is a personal one, else ``None``."""
+    cookies = {name: value for name, value in parse_cookie(header).items() if name.startswith(COOKIE_PREFIX)}
+    return cookies if all(map(is_personal_cookie, cookies)) else None
+
+
+def remembered_details(cookies: Mapping[str, str], secret_key: str) -> dict[str, str]:
+    """The name, email and website this browser asked to remember (never the comment text)."""
+    try:
+        details = URLSafeSerializer(secret_key, salt=DETAILS_SALT).loads(cookies.get(DETAILS_COOKIE, ""))
+    except BadSignature:
+        return {}
+    if not isinstance(details, dict):
+        return {}
+    return {name: str(details[name]) for name in REMEMBERED_FIELDS if details.get(name)}
+
+
+def held_post_ids(cookies: Mapping[str, str], secret_key: str) -> set[int]:
+    """The posts on which this browser has a comment awaiting moderation (as far as it was last told)."""
+    try:
+        posts = URLSafeSerializer(secret_key, salt=HELD_SALT).loads(cookies.get(HELD_COOKIE, ""))
+    except BadSignature:
+        return set()
+    return {post for post in posts if type(post) is int} if isinstance(posts, list) else set()
+
+
+def edit_signer(secret_key: str) -> TimestampSigner:
+    return TimestampSigner(secret_key, salt=EDIT_SALT)
+
+
+def editable_comment_ids(cookies: Mapping[str, str], secret_key: str, edit_seconds: float) -> dict[int, float]:
+    """The comments this browser holds a valid edit cookie for, signed less than ``edit_seconds`` ago, each with
+    the time its window closes."""
+    signer, editable = edit_signer(secret_key), {}
+    for name, token in cookies.items():
+        number = name.removeprefix(EDIT_COOKIE_PREFIX)
+        if name.startswith(EDIT_COOKIE_PREFIX) and number.isdigit() and edit_seconds > 0:
+            try:
+                value, signed_at = signer.unsign(token, max_age=edit_seconds, return_timestamp=True)
+            except BadSignature:
+                continue
+            if value.decode() == number:
+                editable[int(number)] = signed_at.timestamp() + edit_seconds
+    return editable
+
+
+# A page cut at its holes: ``segments`` with, between each two, the ``kinds`` of the cuts.
+
+
+def cut_at_holes(segments: list[bytes], kinds: list[str], tag: str) -> tuple[list[bytes], list[str]]:
+    """Cut each segment of a page further at its holes (named ``hole:<hole>`` among ``kinds``)."""
+    pattern = hole_pattern(tag)
+    cut_segments, cut_kinds = [], []
+    for index, segment in enumerate(segments):
+        pieces = pattern.split(segment)  # text, hole, text, hole, …, text
+        cut_segments += pieces[0::2]
+        cut_kinds += [HOLE_KIND + hole.decode() for hole in pieces[1::2]]
+        if index < len(kinds):
+            cut_kinds.append(kinds[index])
+    return cut_segments, cut_kinds
+
+
+def fill(segments: list[bytes], kinds: Iterable[str], reader: Reader) -> tuple[list[bytes], list[str]]:
+    """Fill a cut page's holes for ``reader``, keeping its other cuts (form tokens) for the page cache to fill."""
+    parts: list[list[bytes]] = [[segments[0]]]
+    others: list[str] = []
+    hidden = False
+    for kind, segment in zip(kinds, segments[1:], strict=True):
+        if kind.startswith(HOLE_KIND):
+            hole = kind.removeprefix(HOLE_KIND)
+            if hole == END:
+                hidden = False
+            elif hole.startswith(EDIT_SECTION):
+                hidden = hidden or not reader.keeps(hole)
+            elif not hidden:
+                parts[-1].append(reader.value(hole).encode())
+        elif not hidden:
+            others.append(kind)
+            parts.append([])
+        if not hidden:
+            parts[-1].append(segment)
+    return [b"".join(part) for part in parts], others
+
+
+def fill_page(body: bytes, tag: str, reader: Reader) -> bytes:
+    """Fill every hole of a page rendered whole (not cut for the cache) for ``reader``."""
+    if f"@@{tag}:".encode() not in body:
+        return body
+    segments, kinds = cut_at_holes([body], [], tag)
+    return b"".join(fill(segments, kinds, reader)[0])

@@ -1,0 +1,259 @@
+"""Returning commenters are served the shared page from the cache, with their own parts filled in: the form
+filled by "Remember me", "Edit" and "Delete" on the comment they may still change; their comments awaiting
+moderation shown to them alone. Nobody ever sees another's.
+
+Every test runs with the page cache in files and, when ``TEST_REDIS_URL`` is set, in Redis.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import pytest
+from itsdangerous import TimestampSigner
+from itsdangerous import URLSafeSerializer
+
+from database import db
+from helpers import TEST_REDIS_URL
+from helpers import StatementCounter
+from helpers import approve
+from helpers import form_fields
+from helpers import page_text
+from helpers import post_comment
+from models import Comment
+from personal import DETAILS_COOKIE
+from personal import DETAILS_SALT
+from personal import EDIT_COOKIE_PREFIX
+from personal import EDIT_SALT
+from personal import HELD_COOKIE
+
+STORES = ["files"] + (["redis"] if TEST_REDIS_URL else [])
+ADA = {"name": "Ada <Lovelace>", "email": "ada@example.com", "website": "https://ada.example"}
+HOLE = re.compile(r"@@[0-9a-f]{16}:")
+
+
+@pytest.fixture(params=STORES)
+def cached_app(request, make_app):
+    prefix = f"inkwell-test-{uuid.uuid4().hex}:"
+
+    def make(**settings):
+        if request.param == "redis":
+            settings = {"REDIS_URL": TEST_REDIS_URL, "CACHE_KEY_PREFIX": prefix} | settings
+        return make_app(PAGE_CACHE=True, **settings)
+
+    return make
+
+
+def returning_commenter(app, slug: str, **fields: str):
+    """A reader who commented once with "Remember me" ticked, and read the thank-you message (no session left)."""
+    reader = app.test_client()
+    response = post_comment(reader, slug, **(ADA | {"remember": "y"} | fields))
+    assert response.status_code == 303
+    reader.get(response.headers["Location"])  # shows the flash message and ends the session
+    assert reader.get_cookie("inkwell_session") is None
+    return reader
+
+
+def comment_form(response) -> dict[str, str]:
+    """The comment form's fields as a browser would send them."""
+    action = re.search(r'action="([^"]*/comments#comment-form)"', page_text(response)).group(1)
+    return form_fields(response, action)
+
+
+def test_a_returning_commenter_gets_the_cached_page_with_their_details_and_no_database_query(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Remembered")
+    ada = returning_commenter(app, post.slug)
+    ada.get(f"/posts/{post.slug}")  # the page is stored
+
+    with StatementCounter(app) as statements:
+        page = ada.get(f"/posts/{post.slug}")
+
+    assert statements.count == 0
+    fields = comment_form(page)
+    assert (fields["name"], fields["email"], fields["website"]) == (ADA["name"], ADA["email"], ADA["website"])
+    assert fields.get("remember") == "y"
+    assert 'value="Ada &lt;Lovelace&gt;"' in page_text(page)  # escaped like any attribute
+    assert page.headers["Cache-Control"] == "private, no-cache"
+
+
+def test_another_reader_never_gets_the_details_of_a_returning_commenter(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Shared page")
+    ada = returning_commenter(app, post.slug)
+    ada.get(f"/posts/{post.slug}")
+    grace = returning_commenter(app, post.slug, name="Grace", email="grace@example.com", website="", body="Hi")
+
+    for reader, name in ((app.test_client(), ""), (grace, "Grace"), (ada, ADA["name"])):
+        page = reader.get(f"/posts/{post.slug}")
+        assert comment_form(page)["name"] == name
+        assert (ADA["email"] in page_text(page)) == (name == ADA["name"])
+
+
+def test_a_forged_or_foreign_details_cookie_gets_the_anonymous_page(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Forged")
+    app.test_client().get(f"/posts/{post.slug}")
+    forger = app.test_client()
+    forger.set_cookie(DETAILS_COOKIE, "eyJuYW1lIjoiTWFsbG9yeSJ9.forged")
+    stranger = app.test_client()  # a cookie another site signed
+    stranger.set_cookie(
+        DETAILS_COOKIE, URLSafeSerializer("another-secret", salt=DETAILS_SALT).dumps({"name": "Mallory"})
+    )
+
+    for reader in (forger, stranger):
+        page = reader.get(f"/posts/{post.slug}")
+        assert page.status_code == 200
+        assert comment_form(page)["name"] == "" and "Mallory" not in page_text(page)
+
+
+def test_unticking_remember_me_empties_the_form_next_time(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Forget me")
+    ada = returning_commenter(app, post.slug)
+    ada.get(f"/posts/{post.slug}")
+
+    response = post_comment(ada, post.slug, **ADA, body="Second thoughts")  # "Remember me" not ticked
+    ada.get(response.headers["Location"])
+
+    assert comment_form(ada.get(f"/posts/{post.slug}"))["name"] == ""
+
+
+def test_the_commenter_alone_can_edit_or_delete_their_comment_from_the_cached_page(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Second thoughts")
+    ada = returning_commenter(app, post.slug, body="Frist!")
+    grace = returning_commenter(app, post.slug, name="Grace", body="Hello")
+    app.test_client().get(f"/posts/{post.slug}")
+    ada_id, grace_id = (comment.id for comment in _comments(app))
+
+    ada_page, grace_page = page_text(ada.get(f"/posts/{post.slug}")), page_text(grace.get(f"/posts/{post.slug}"))
+    anonymous_page = page_text(app.test_client().get(f"/posts/{post.slug}"))
+
+    assert f"/comments/{ada_id}/edit" in ada_page and f"/comments/{grace_id}/edit" not in ada_page
+    assert f"/comments/{grace_id}/edit" in grace_page and f"/comments/{ada_id}/edit" not in grace_page
+    assert "/edit" not in anonymous_page and "Delete<span" not in anonymous_page
+    assert ada.get(f"/posts/{post.slug}/comments/{ada_id}/edit").status_code == 200  # their own page, not shared
+    assert grace.get(f"/posts/{post.slug}/comments/{ada_id}/edit").status_code == 403
+    delete = form_fields(ada.get(f"/posts/{post.slug}"), f"/posts/{post.slug}/comments/{ada_id}/delete")
+    assert ada.post(f"/posts/{post.slug}/comments/{ada_id}/delete", data=delete).status_code == 303
+    assert "Frist!" not in page_text(app.test_client().get(f"/posts/{post.slug}"))
+
+
+def test_a_forged_or_expired_edit_cookie_shows_no_edit_links(cached_app, make_post):
+    app = cached_app(COMMENT_EDIT_MINUTES=15)
+    post = make_post("Expired")
+    ada = returning_commenter(app, post.slug, body="Mine")
+    comment_id = _comments(app)[0].id
+    signer = TimestampSigner("test-secret", salt=EDIT_SALT)
+    ada.get(f"/posts/{post.slug}")
+    forger = app.test_client()
+    forger.set_cookie(f"{EDIT_COOKIE_PREFIX}{comment_id}", f"{comment_id}.forged")
+
+    original = TimestampSigner.get_timestamp
+    try:  # the cookie signed sixteen minutes ago
+        TimestampSigner.get_timestamp = lambda self: int(time.time()) - 16 * 60
+        signed_long_ago = signer.sign(str(comment_id)).decode()
+    finally:
+        TimestampSigner.get_timestamp = original
+    late = app.test_client()
+    late.set_cookie(f"{EDIT_COOKIE_PREFIX}{comment_id}", signed_long_ago)
+
+    assert f"/comments/{comment_id}/edit" in page_text(ada.get(f"/posts/{post.slug}"))
+    for reader in (forger, late):
+        page = reader.get(f"/posts/{post.slug}")
+        assert page.status_code == 200 and f"/comments/{comment_id}/edit" not in page_text(page)
+
+
+def test_a_held_comment_shows_to_its_author_alone_until_approved_then_the_cache_serves_them(cached_app, make_post):
+    app = cached_app(COMMENT_MODERATION="all")
+    post = make_post("Moderated")
+    ada = returning_commenter(app, post.slug, body="Awaiting the owner")
+    grace = returning_commenter(app, post.slug, name="Grace", body="Me too")
+    app.test_client().get(f"/posts/{post.slug}")
+
+    assert ada.get_cookie(HELD_COOKIE) is not None
+    assert "Awaiting the owner" in page_text(ada.get(f"/posts/{post.slug}"))
+    for reader in (grace, app.test_client()):
+        assert "Awaiting the owner" not in page_text(reader.get(f"/posts/{post.slug}"))
+
+    approve(app, _comments(app)[0].id)
+    assert "Awaiting the owner" in page_text(ada.get(f"/posts/{post.slug}"))  # and the held cookie is dropped
+    assert ada.get_cookie(HELD_COOKIE) is None
+    app.test_client().get(f"/posts/{post.slug}")  # the first reader since the approval renders it for everyone
+    with StatementCounter(app) as statements:
+        page = ada.get(f"/posts/{post.slug}")
+    assert statements.count == 0 and "Awaiting the owner" in page_text(page)
+
+
+def test_the_cached_copy_of_a_returning_commenter_is_what_an_uncached_server_renders(cached_app, make_app, make_post):
+    cached = cached_app()
+    post = make_post("Same page")
+    ada = returning_commenter(cached, post.slug, body="Compare me")
+    cached.test_client().get(f"/posts/{post.slug}")
+    uncached = make_app(PAGE_CACHE=False)
+    same_ada = uncached.test_client()
+    for cookie in ("inkwell_commenter", DETAILS_COOKIE, f"{EDIT_COOKIE_PREFIX}{_comments(cached)[0].id}"):
+        same_ada.set_cookie(cookie, ada.get_cookie(cookie).value)
+
+    from_cache, rendered = ada.get(f"/posts/{post.slug}"), same_ada.get(f"/posts/{post.slug}")
+
+    assert _without_tokens(page_text(from_cache)) == _without_tokens(page_text(rendered))
+    assert "Edit<span" in page_text(from_cache) and ADA["email"] in page_text(from_cache)
+
+
+def test_no_page_ever_shows_a_hole(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Holes", tags=("notes",))
+    ada = returning_commenter(app, post.slug)
+    for path in ("/", f"/posts/{post.slug}", f"/posts/{post.slug}?replyto=1", "/tags/notes", "/search?q=holes"):
+        for reader in (ada, app.test_client()):
+            for _ in range(2):  # rendered, then from the cache
+                assert not HOLE.search(page_text(reader.get(path))), path
+
+
+def test_a_returning_commenters_copy_has_its_own_etag_and_answers_304_until_their_details_change(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Validators")
+    ada = returning_commenter(app, post.slug)
+    anonymous = app.test_client().get(f"/posts/{post.slug}")
+    mine = ada.get(f"/posts/{post.slug}")
+
+    assert mine.headers["ETag"] != anonymous.headers["ETag"]
+    assert ada.get(f"/posts/{post.slug}", headers={"If-None-Match": mine.headers["ETag"]}).status_code == 304
+    revalidated = ada.get(f"/posts/{post.slug}", headers={"If-None-Match": anonymous.headers["ETag"]})
+    assert revalidated.status_code == 200 and comment_form(revalidated)["name"] == ADA["name"]
+    response = post_comment(ada, post.slug, **(ADA | {"name": "Ada L.", "remember": "y"}), body="Renamed")
+    ada.get(response.headers["Location"])
+    changed = ada.get(f"/posts/{post.slug}", headers={"If-None-Match": mine.headers["ETag"]})
+    assert changed.status_code == 200 and comment_form(changed)["name"] == "Ada L."
+
+
+@pytest.mark.skipif(not TEST_REDIS_URL, reason="needs TEST_REDIS_URL")
+def test_two_servers_sharing_redis_fill_the_same_reader_alike(make_app, make_post):
+    prefix = f"inkwell-test-{uuid.uuid4().hex}:"
+    first = make_app(PAGE_CACHE=True, REDIS_URL=TEST_REDIS_URL, CACHE_KEY_PREFIX=prefix, COMMENT_MODERATION="all")
+    second = make_app(PAGE_CACHE=True, REDIS_URL=TEST_REDIS_URL, CACHE_KEY_PREFIX=prefix, COMMENT_MODERATION="all")
+    post = make_post("Two servers")
+    ada = returning_commenter(first, post.slug, body="Held on the first")
+    on_second = second.test_client()
+    for cookie in ("inkwell_commenter", DETAILS_COOKIE, HELD_COOKIE):
+        on_second.set_cookie(cookie, ada.get_cookie(cookie).value)
+
+    page = on_second.get(f"/posts/{post.slug}")
+    assert "Held on the first" in page_text(page) and comment_form(page)["name"] == ADA["name"]
+    assert "Held on the first" not in page_text(second.test_client().get(f"/posts/{post.slug}"))
+    approve(first, _comments(first)[0].id)
+    assert "Held on the first" in page_text(second.test_client().get(f"/posts/{post.slug}"))
+
+
+def _comments(app) -> list[Comment]:
+    with app.app_context():
+        return list(db.session.scalars(db.select(Comment).order_by(Comment.id)))
+
+
+def _without_tokens(html: str) -> str:
+    html = re.sub(r'name="(csrf_token|started)"[^>]*value="[^"]*"', "TOKEN", html)
+    return re.sub(r'value="[^"]*"([^>]*name="(csrf_token|started)")', r"TOKEN\1", html)
