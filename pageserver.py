@@ -58,9 +58,9 @@ from personal import COOKIE_PREFIX
 from personal import KnownReaders
 from personal import Reader
 from personal import cut_at_holes
-from personal import fill
 from personal import fill_page
 from personal import hole_tag
+from personal import holed_page
 from personal import personal_cookies
 from personal import reader_from
 
@@ -251,8 +251,10 @@ class PageCacheMiddleware:
         start_response: Callable[..., Any],
         reader: Reader,
     ):
-        if not reader.is_anonymous and entry.get("personal"):
-            return self._serve_personal(entry, environ, start_response, reader)
+        holed = entry.get("holed")
+        filled = holed.filled_for(reader) if holed is not None and not reader.is_anonymous else None
+        if filled is not None and filled[0] is not holed.segments:  # some of the page is theirs
+            return self._serve_personal(entry, filled, environ, start_response, reader)
         headers = [*entry["headers"], *_last_modified_header(entry)]
         if _not_modified(entry, environ):  # its weak ETag is the same in every encoding: the same content
             start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
@@ -269,16 +271,21 @@ class PageCacheMiddleware:
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
     def _serve_personal(
-        self, entry: dict[str, Any], environ: dict[str, Any], start_response: Callable[..., Any], reader: Reader
+        self,
+        entry: dict[str, Any],
+        filled: tuple[list[bytes], list[str]],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        reader: Reader,
     ):
         """The shared page with this reader's holes filled: theirs alone, validated by its own ETag."""
-        etag = f"{entry['etag']}.{reader.fingerprint()}"
+        etag = f"{entry['etag']}.{reader.fingerprint}"
         headers = _personal_headers(entry["headers"], etag)
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match is not None and parse_etags(if_none_match).contains_weak(etag):
             start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
             return []
-        body = self._with_fresh_tokens(*fill(*entry["personal"], reader))
+        body = self._with_fresh_tokens(*filled)
         return self._answer(body, headers, entry.get("encoded", {}), environ, start_response)
 
     def _answer(
@@ -334,21 +341,21 @@ class PageCacheMiddleware:
             return body
         content = _read_all(body)
         segments, kinds = cut_at_holes(*_split_at_tokens(content, pending.pop("tokens")), self.hole_tag)
-        shared_segments, shared_kinds = fill(segments, kinds, ANONYMOUS)
-        has_holes = len(shared_kinds) < len(kinds)
+        holed = holed_page(segments, kinds)
+        has_holes = len(holed.kinds) < len(kinds)
         shared = fill_page(content, self.hole_tag, ANONYMOUS) if has_holes else content
-        encoded = compression.encode_for_store(shared, headers, has_tokens=len(shared_segments) > 1)
+        encoded = compression.encode_for_store(shared, headers, has_tokens=len(holed.segments) > 1)
         if not any(name.lower() == "set-cookie" for name, _ in headers):
             entry = pending | {
-                "segments": shared_segments,
-                "kinds": shared_kinds,
-                "personal": (segments, kinds) if has_holes else None,
+                "segments": holed.segments,
+                "kinds": holed.kinds,
+                "holed": holed if has_holes else None,
                 "encoded": encoded,
                 "headers": [(n, v) for n, v in headers if n.lower() not in UNSTORED_HEADERS],
             }
             store_set(self.store, key, entry, timeout=_seconds_left(pending.pop("expires_at", None)))
         if not reader.is_anonymous and has_holes:
-            personal_headers = _personal_headers(headers, f"{pending['etag']}.{reader.fingerprint()}")
+            personal_headers = _personal_headers(headers, f"{pending['etag']}.{reader.fingerprint}")
             return self._answer(
                 fill_page(content, self.hole_tag, reader), personal_headers, encoded, environ, start_response
             )

@@ -4,8 +4,8 @@ and "Delete" of a commenter's own comment while it may still be changed.
 A page is rendered once, for nobody, with *holes* where these go: markers ``@@<tag>:<hole>@@`` whose tag is
 derived from the secret key, so no text anyone types can make one. The page cache (pageserver.py) stores a page
 cut at its holes and fills them for each reader from their signed cookies, without Flask or the database; a page
-Flask renders for one reader has its holes filled the same way as it leaves (pageserver.finish_page). :func:`fill`
-is the one rule for both.
+Flask renders for one reader has its holes filled the same way as it leaves (pageserver.finish_page).
+:meth:`HoledPage.filled_for` is the one rule for both.
 
 A hole is a value (``name``, ``email``, ``website``: the remembered details, escaped for an attribute;
 ``remembered``: the checkbox's ``checked``) or a section (``edit-<id>`` … ``end``: kept only for the browser
@@ -24,10 +24,10 @@ import hmac
 import math
 import re
 import time
-from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from functools import cached_property
 from html import escape
 
 from itsdangerous import BadSignature
@@ -83,15 +83,20 @@ class Reader:
         """Whether this reader's page is everyone's page (their cookies hold nothing shown on it)."""
         return not (self.details or self.editable or self.held_posts)
 
-    def value(self, hole: str) -> str:
-        if hole == "remembered":
-            return "checked" if self.details else ""
-        return escape(self.details.get(hole, ""), quote=True)
+    def value(self, hole: str) -> bytes:
+        """What the value hole ``hole`` shows this reader (nothing: ``b""``)."""
+        return self._values.get(hole, b"")
+
+    @cached_property
+    def _values(self) -> dict[str, bytes]:
+        values = {name: escape(value, quote=True).encode() for name, value in self.details.items()}
+        return values | ({"remembered": b"checked"} if self.details else {})
 
     def keeps(self, section: str) -> bool:
         """Whether the section opened by ``section`` (``edit-<id>``) is shown to this reader."""
         return section.startswith(EDIT_SECTION) and int(section.removeprefix(EDIT_SECTION)) in self.editable
 
+    @cached_property
     def fingerprint(self) -> str:
         """Stands for what this reader's holes show, for the ETag of their copy of a page."""
         shown = repr((sorted(self.details.items()), sorted(self.editable)))
@@ -205,31 +210,98 @@ def cut_at_holes(segments: list[bytes], kinds: list[str], tag: str) -> tuple[lis
     return cut_segments, cut_kinds
 
 
-def fill(segments: list[bytes], kinds: Iterable[str], reader: Reader) -> tuple[list[bytes], list[str]]:
-    """Fill a cut page's holes for ``reader``, keeping its other cuts (form tokens) for the page cache to fill."""
-    parts: list[list[bytes]] = [[segments[0]]]
-    others: list[str] = []
-    hidden = False
+@dataclass(frozen=True)
+class Hole:
+    """Where a hole goes in the page shared by everyone (a cut page's segment ``segment``, at byte ``offset``),
+    and, for a section, what it shows when kept: a cut page of its own (its delete button has a form token)."""
+
+    name: str
+    segment: int
+    offset: int
+    content: tuple[tuple[bytes, ...], tuple[str, ...]] = ((), ())
+
+
+@dataclass(frozen=True)
+class HoledPage:
+    """A page as everyone gets it (``segments`` around the form tokens of ``kinds``), and its holes: the
+    values anyone may have, and the sections by comment id. Filling it for a reader costs what their own
+    holes cost, not the page's number of comments."""
+
+    segments: list[bytes]
+    kinds: list[str]
+    values: tuple[Hole, ...] = ()
+    sections: Mapping[int, Hole] = field(default_factory=dict)
+
+    def filled_for(self, reader: Reader) -> tuple[list[bytes], list[str]]:
+        """The page as ``reader`` gets it: still cut at its form tokens, for the page cache to fill."""
+        chosen = [hole for hole in self.values if reader.value(hole.name)] if reader.details else []
+        chosen += [self.sections[number] for number in reader.editable if number in self.sections]
+        if not chosen:
+            return self.segments, self.kinds
+        segments, kinds = [[]], []
+        inserts = sorted(chosen, key=lambda hole: (hole.segment, hole.offset))
+        at = 0
+        for index, segment in enumerate(self.segments):
+            start = 0
+            while at < len(inserts) and inserts[at].segment == index:
+                hole = inserts[at]
+                segments[-1].append(segment[start : hole.offset])
+                start = hole.offset
+                if hole.content[0]:
+                    inner, inner_kinds = hole.content
+                    segments[-1].append(inner[0])
+                    for kind, piece in zip(inner_kinds, inner[1:], strict=True):
+                        kinds.append(kind)
+                        segments.append([piece])
+                else:
+                    segments[-1].append(reader.value(hole.name))
+                at += 1
+            segments[-1].append(segment[start:])
+            if index < len(self.kinds):
+                kinds.append(self.kinds[index])
+                segments.append([])
+        return [b"".join(parts) for parts in segments], kinds
+
+
+def holed_page(segments: list[bytes], kinds: list[str]) -> HoledPage:
+    """Turn a page cut at its tokens and holes (``hole:<name>`` among ``kinds``) into the page everyone gets
+    and where each hole goes in it."""
+    shared: list[list[bytes]] = [[segments[0]]]
+    shared_kinds: list[str] = []
+    values: list[Hole] = []
+    sections: dict[int, Hole] = {}
+    section: tuple[str, list[bytes], list[str]] | None = None
+    offset = len(segments[0])
     for kind, segment in zip(kinds, segments[1:], strict=True):
-        if kind.startswith(HOLE_KIND):
-            hole = kind.removeprefix(HOLE_KIND)
+        hole = kind.removeprefix(HOLE_KIND) if kind.startswith(HOLE_KIND) else None
+        if section is not None:
+            name, inner, inner_kinds = section
             if hole == END:
-                hidden = False
-            elif hole.startswith(EDIT_SECTION):
-                hidden = hidden or not reader.keeps(hole)
-            elif not hidden:
-                parts[-1].append(reader.value(hole).encode())
-        elif not hidden:
-            others.append(kind)
-            parts.append([])
-        if not hidden:
-            parts[-1].append(segment)
-    return [b"".join(part) for part in parts], others
+                number = int(name.removeprefix(EDIT_SECTION))
+                place = len(shared) - 1, offset
+                sections[number] = Hole(name, *place, content=(tuple(inner), tuple(inner_kinds)))
+                section = None
+            else:
+                inner_kinds.append(kind)
+                inner.append(segment)
+                continue
+        elif hole is not None and hole.startswith(EDIT_SECTION):
+            section = (hole, [segment], [])
+            continue
+        elif hole is not None:
+            values.append(Hole(hole, len(shared) - 1, offset))
+        else:
+            shared_kinds.append(kind)
+            shared.append([])
+            offset = 0
+        shared[-1].append(segment)
+        offset += len(segment)
+    return HoledPage([b"".join(parts) for parts in shared], shared_kinds, tuple(values), sections)
 
 
 def fill_page(body: bytes, tag: str, reader: Reader) -> bytes:
     """Fill every hole of a page rendered whole (not cut for the cache) for ``reader``."""
     if f"@@{tag}:".encode() not in body:
         return body
-    segments, kinds = cut_at_holes([body], [], tag)
-    return b"".join(fill(segments, kinds, reader)[0])
+    page = holed_page(*cut_at_holes([body], [], tag))
+    return b"".join(page.filled_for(reader)[0])
