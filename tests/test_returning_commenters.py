@@ -10,19 +10,28 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeSerializer
 
+from admin.moderation import moderate
 from database import db
+from database import now_utc
 from helpers import TEST_REDIS_URL
 from helpers import StatementCounter
 from helpers import approve
 from helpers import form_fields
+from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
+from helpers import save
+from helpers import submit_post
 from models import Comment
+from models import CommentStatus
+from models import Post
+from models import PostStatus
 from personal import DETAILS_COOKIE
 from personal import DETAILS_SALT
 from personal import EDIT_COOKIE_PREFIX
@@ -257,3 +266,93 @@ def _comments(app) -> list[Comment]:
 def _without_tokens(html: str) -> str:
     html = re.sub(r'name="(csrf_token|started)"[^>]*value="[^"]*"', "TOKEN", html)
     return re.sub(r'value="[^"]*"([^>]*name="(csrf_token|started)")', r"TOKEN\1", html)
+
+
+def _new_comment(app, post, owner):
+    post_comment(app.test_client(), post.slug, name="Grace", body="A new voice")
+    return "A new voice", True
+
+
+def _approval(app, post, owner):
+    _comment_by_grace(app, post, "Approved at last", status=CommentStatus.pending)
+    approve(app, _comments(app)[-1].id)
+    return "Approved at last", True
+
+
+def _spam(app, post, owner):
+    comment = _comment_by_grace(app, post, "Cheap pills here")
+    with app.app_context():
+        moderate(db.session.get(Comment, comment), "spam")
+    return "Cheap pills here", False
+
+
+def _deletion(app, post, owner):
+    comment = _comment_by_grace(app, post, "Soon in the trash")
+    with app.app_context():
+        moderate(db.session.get(Comment, comment), "delete")
+    return "Soon in the trash", False
+
+
+def _owners_edit(app, post, owner):
+    comment = _comment_by_grace(app, post, "Typo hree")
+    form = form_fields(owner.get(f"/admin/comments/{comment}/edit"), f"/admin/comments/{comment}/edit")
+    owner.post(f"/admin/comments/{comment}/edit", data=form | {"body": "Typo fixed here"})
+    return "Typo fixed here", True
+
+
+def _settings(app, post, owner):
+    save(owner, blog_title="A Renamed Blog")
+    return "A Renamed Blog", True
+
+
+def _publishing(app, post, owner):
+    submit_post(owner, title="Hot off the press", body="News.", status="published")
+    return "Hot off the press", True
+
+
+def _schedule(app, post, owner):
+    goes_live = now_utc() + timedelta(seconds=1)
+    with app.app_context():
+        db.session.add(
+            Post(
+                title="Right on time",
+                slug="right-on-time",
+                body="Hi",
+                status=PostStatus.published,
+                published_at=goes_live,
+            )
+        )
+        db.session.commit()
+    time.sleep(max(0.0, (goes_live - now_utc()).total_seconds()) + 0.1)
+    return "Right on time", True
+
+
+CHANGES = [_new_comment, _approval, _spam, _deletion, _owners_edit, _settings, _publishing, _schedule]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[change.__name__.strip("_") for change in CHANGES])
+def test_every_kind_of_change_shows_at_once_to_a_returning_commenter_on_every_server(
+    cached_app, make_post, make_user, change
+):
+    writer, reader = cached_app(COMMENT_MODERATION="off"), cached_app(COMMENT_MODERATION="off")  # two servers
+    post = make_post("Busy")
+    ada = returning_commenter(reader, post.slug, body="Me first")
+    make_user("owner")
+    owner = writer.test_client()
+    log_in(owner, "owner")
+    before = page_text(ada.get(f"/posts/{post.slug}"))
+
+    text, shown = change(writer, post, owner)
+
+    assert text not in before
+    page = ada.get(f"/posts/{post.slug}")
+    assert (text in page_text(page)) == shown
+    assert comment_form(page)["name"] == ADA["name"]
+
+
+def _comment_by_grace(app, post, body: str, status: CommentStatus = CommentStatus.approved) -> int:
+    with app.app_context():
+        comment = Comment(post_id=post.id, author_name="Grace", body=body, status=status)
+        db.session.add(comment)
+        db.session.commit()
+        return comment.id
