@@ -127,14 +127,14 @@ class KnownReaders:
     def __init__(self, secret_key: str, limit: int = 10_000) -> None:
         self.secret_key = secret_key
         self.limit = limit
-        self._known: dict[tuple[str, float], Reader | None] = {}
+        self._known: dict[tuple[bytes, float], Reader | None] = {}  # by a digest: headers can be long
 
     def get(self, header: str, edit_seconds: float) -> Reader | None:
         """The reader of a request with this ``Cookie`` header, or ``None`` when it carries an ``inkwell_``
         cookie that is not a personal one (a session, a login): a page for that person alone."""
         if COOKIE_PREFIX not in header:
             return ANONYMOUS
-        key = (header, edit_seconds)
+        key = (hashlib.blake2b(header.encode("utf-8", "surrogatepass"), digest_size=16).digest(), edit_seconds)
         reader = self._known.get(key, ANONYMOUS)
         if reader is not None and (reader is ANONYMOUS or time.time() >= reader.changes_at):
             reader = self._read(header, edit_seconds)
