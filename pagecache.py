@@ -181,12 +181,18 @@ def token_kind(kind: str) -> Callable[[TokenIssuer], TokenIssuer]:
 
 
 def fresh_token(kind: str) -> str:
-    """Issue a token of ``kind`` for the page being rendered, remembered so cached copies get new ones."""
-    token = token_issuers[kind](current_app.secret_key)
+    """Issue a token of ``kind`` for the page being rendered, remembered so cached copies get new ones.
+
+    One token of each kind a page: a thread's fifty "Delete" buttons carry the comment form's, and the page is
+    cut at one token, not fifty.
+    """
     if "page_tokens" not in g:
         g.page_tokens = []
-    g.page_tokens.append((token, kind))
-    return token
+    issued = next((token for token, issued_kind in g.page_tokens if issued_kind == kind), None)
+    if issued is None:
+        issued = token_issuers[kind](current_app.secret_key)
+        g.page_tokens.append((issued, kind))
+    return issued
 
 
 def hole(name: str) -> Markup:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -65,6 +66,7 @@ from personal import personal_cookies
 from personal import reader_from
 
 PAGE_KEY = "inkwell:page:"
+SECTIONS = ":sections"  # beside a page's key: its holes' sections (personal.py)
 ENVIRON_KEY = "inkwell.page_cache"
 READER_COOKIES = "inkwell.reader_cookies"  # a reader's personal cookies, kept from the render of the shared page
 # The query arguments a public page reads; a page with any other argument is answered as private.
@@ -252,6 +254,8 @@ class PageCacheMiddleware:
         reader: Reader,
     ):
         holed = entry.get("holed")
+        if holed is not None and reader.editable and entry.get("has_sections"):
+            holed = replace(holed, sections=self._sections(key))
         filled = holed.filled_for(reader) if holed is not None and not reader.is_anonymous else None
         if filled is not None and filled[0] is not holed.segments:  # some of the page is theirs
             return self._serve_personal(entry, filled, environ, start_response, reader)
@@ -269,6 +273,15 @@ class PageCacheMiddleware:
             body = self._with_fresh_tokens(entry["segments"], entry["kinds"])
         start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+    def _sections(self, key: str) -> Mapping[int, Any]:
+        """The "Edit"/"Delete" sections of a stored page, by comment id (none if the store lost them)."""
+        try:
+            sections = self.store.get(key + SECTIONS)
+        except Exception as error:  # noqa: BLE001
+            warn_store_failure(error)
+            return {}
+        return sections if isinstance(sections, dict) else {}
 
     def _serve_personal(
         self,
@@ -349,11 +362,15 @@ class PageCacheMiddleware:
             entry = pending | {
                 "segments": holed.segments,
                 "kinds": holed.kinds,
-                "holed": holed if has_holes else None,
+                "holed": replace(holed, sections={}) if has_holes else None,
+                "has_sections": bool(holed.sections),
                 "encoded": encoded,
                 "headers": [(n, v) for n, v in headers if n.lower() not in UNSTORED_HEADERS],
             }
-            store_set(self.store, key, entry, timeout=_seconds_left(pending.pop("expires_at", None)))
+            timeout = _seconds_left(pending.pop("expires_at", None))
+            if holed.sections:  # apart: only a reader who may still change a comment needs them
+                store_set(self.store, key + SECTIONS, holed.sections, timeout=timeout)
+            store_set(self.store, key, entry, timeout=timeout)
         if not reader.is_anonymous and has_holes:
             personal_headers = _personal_headers(headers, f"{pending['etag']}.{reader.fingerprint}")
             return self._answer(
