@@ -8,12 +8,14 @@ pagecache.py decides what is stored, pageserver.py serves it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import struct
 import time
 from typing import Any
 
+from cachelib.file import FileSystemCache
 from flask_caching.backends.filesystemcache import FileSystemCache as FlaskFileSystemCache
 
 log = logging.getLogger(__name__)
@@ -91,3 +93,51 @@ def warn_store_failure(error: Exception) -> None:
     if now - _last_warning[0] >= WARNING_INTERVAL or _last_warning[0] == 0.0:
         _last_warning[0] = now
         log.warning("Page cache unavailable, serving pages uncached: %s", error)
+
+
+def try_lock(store: Any, name: str, seconds: int) -> bool:
+    """Take the lock ``name`` that every worker and server sharing ``store`` sees, for at most ``seconds``;
+    ``False`` when another holds it. A failing store grants it (its page is then rendered, as without a lock)."""
+    try:
+        if isinstance(store, FileSystemCache):
+            return _try_lock_file(_lock_path(store, name), seconds)
+        return bool(store.add(name, 1, timeout=seconds))
+    except Exception as error:  # noqa: BLE001
+        warn_store_failure(error)
+        return True
+
+
+def unlock(store: Any, name: str) -> None:
+    """Give back a lock taken with :func:`try_lock` (a lock nobody gives back lapses after its seconds)."""
+    try:
+        if isinstance(store, FileSystemCache):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(_lock_path(store, name))
+        else:
+            store.delete(name)
+    except Exception as error:  # noqa: BLE001
+        warn_store_failure(error)
+
+
+def _lock_path(store: FileSystemCache, name: str) -> str:
+    folder = os.path.join(
+        store._path, "locks"
+    )  # cachelib 0.17's folder (pinned); a store of generations is never pruned
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, hashlib.blake2b(name.encode(), digest_size=16).hexdigest())
+
+
+def _try_lock_file(path: str, seconds: int) -> bool:
+    """Create ``path`` exclusively; one older than ``seconds`` is a lapsed lock, taken over."""
+    for _ in range(2):
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - os.stat(path).st_mtime < seconds:
+                    return False
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+    return False

@@ -42,6 +42,8 @@ from werkzeug.routing import Map
 
 import compression
 from cachestores import store_set
+from cachestores import try_lock
+from cachestores import unlock
 from cachestores import warn_store_failure
 from page_version import page_version
 from pagecache import CACHED_ENDPOINTS
@@ -66,6 +68,7 @@ from personal import personal_cookies
 from personal import reader_from
 
 PAGE_KEY = "inkwell:page:"
+RENDERING, RENDER_SECONDS = ":rendering", 10  # a page's render lock, lapsing after that many seconds
 SECTIONS = ":sections"  # beside a page's key: its holes' sections (personal.py)
 ENVIRON_KEY = "inkwell.page_cache"
 READER_COOKIES = "inkwell.reader_cookies"  # a reader's personal cookies, kept from the render of the shared page
@@ -181,16 +184,20 @@ class PageCacheMiddleware:
         reader = self.readers.get(environ.get("HTTP_COOKIE", ""), edit_seconds) if key is not None else None
         if key is None or reader is None:
             return self.wsgi_app(environ, start_response)
-        entry = self._current_entry(key)
+        entry, is_current = self._stored_entry(key)
         if reader.held_posts and (entry is None or entry.get("post_id") in reader.held_posts):
             return self.wsgi_app(environ, start_response)  # their comments awaiting moderation: their page alone
-        if entry is not None:
-            environ[KEY_ENVIRON] = key
+        if entry is not None and (is_current or not try_lock(self.generations, key + RENDERING, RENDER_SECONDS)):
+            environ[KEY_ENVIRON] = key  # current, or the copy before a change while another renders the new one
             return self._serve(key, entry, environ, start_response, reader)
         if reader is not ANONYMOUS and not self._is_shared_page(environ):
             return self.wsgi_app(environ, start_response)  # their own page (editing their comment, say)
         environ[KEY_ENVIRON] = key
-        return self._render_and_store(key, _for_everyone(environ), start_response, reader)
+        try:
+            return self._render_and_store(key, _for_everyone(environ), start_response, reader, entry is not None)
+        finally:
+            if entry is not None:
+                unlock(self.generations, key + RENDERING)
 
     def _is_shared_page(self, environ: dict[str, Any]) -> bool:
         """Whether the address is one of the pages every reader shares (``CACHED_ENDPOINTS``)."""
@@ -202,22 +209,23 @@ class PageCacheMiddleware:
             return False
         return endpoint in CACHED_ENDPOINTS
 
-    def _current_entry(self, key: str) -> dict[str, Any] | None:
+    def _stored_entry(self, key: str) -> tuple[dict[str, Any] | None, bool]:
+        """Return the stored page, if any, and whether it is current: rendered under the current generations."""
         try:
             entry = self.store.get(key)
             if entry is None:
-                return None
+                return None, False
             generations = self._current_generations(list(entry["generations"]))
         except Exception as error:  # noqa: BLE001 (any store failure means: serve uncached)
             warn_store_failure(error)
-            return None
+            return None, False
         now = time.time()
         for (_, rendered_under), current in zip(entry["generations"].items(), generations, strict=True):
             if not is_generation(current) or current[0] != rendered_under:
-                return None
+                return entry, False
             if current[1] is not None and now >= current[1]:
-                return None
-        return entry
+                return entry, False
+        return entry, True
 
     def _current_generations(self, keys: list[str]) -> list[Any]:
         """Read the generations; from files, only those whose file changed since this worker last read it.
@@ -273,6 +281,12 @@ class PageCacheMiddleware:
             body = self._with_fresh_tokens(entry["segments"], entry["kinds"])
         start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+    def _forget(self, key: str) -> None:
+        try:
+            self.store.delete(key)
+        except Exception as error:  # noqa: BLE001
+            warn_store_failure(error)
 
     def _sections(self, key: str) -> Mapping[int, Any]:
         """The "Edit"/"Delete" sections of a stored page, by comment id (none if the store lost them)."""
@@ -338,7 +352,12 @@ class PageCacheMiddleware:
         return self._tokens_of_second[1]
 
     def _render_and_store(
-        self, key: str, environ: dict[str, Any], start_response: Callable[..., Any], reader: Reader
+        self,
+        key: str,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        reader: Reader,
+        replaces_stale: bool = False,
     ) -> Iterable[bytes]:
         """Render the shared page (``environ`` without personal cookies), store it cut at its tokens and holes,
         and answer this reader with their holes filled."""
@@ -350,6 +369,8 @@ class PageCacheMiddleware:
         body = self.wsgi_app(environ, capture)
         status, headers, pending = captured["status"], captured["headers"], environ.get(ENVIRON_KEY)
         if pending is None or environ["REQUEST_METHOD"] != "GET" or not status.startswith("200"):
+            if replaces_stale:
+                self._forget(key)  # no copy from before a change may outlive it (a post taken down, say)
             start_response(status, headers)  # filled for the reader by finish_page, and private if theirs
             return body
         content = _read_all(body)

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from werkzeug.test import EnvironBuilder
 
 import cachestores
 import page_version
+import pageserver
 from database import db
 from database import now_utc
 from helpers import ROOT
@@ -490,3 +492,54 @@ def test_an_upgrade_of_a_module_inside_a_package_changes_the_codes_fingerprint(t
 
     (tmp_path / "account/pages.py").write_text("the upgraded account pages")
     assert page_version.code_version(tmp_path) != before
+
+
+def rendering_elsewhere(app, path: str):
+    """Hold the render lock of ``path``'s page, as another worker or server rendering it would."""
+    middleware = app.wsgi_app
+    while not isinstance(middleware, pageserver.PageCacheMiddleware):
+        middleware = middleware.wsgi_app
+    key = pageserver.page_key(EnvironBuilder(path=path).get_environ(), middleware.version, middleware.site_url)
+    assert cachestores.try_lock(middleware.generations, key + pageserver.RENDERING, 10)
+    return lambda: cachestores.unlock(middleware.generations, key + pageserver.RENDERING)
+
+
+def test_while_another_worker_renders_a_changed_page_readers_get_the_copy_before_the_change(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Storm")
+    anonymous_get(app, f"/posts/{post.slug}")
+    release = rendering_elsewhere(app, f"/posts/{post.slug}")
+    post_comment(app.test_client(), post.slug, body="Breaking news")
+
+    with StatementCounter(app) as statements:
+        meanwhile = anonymous_get(app, f"/posts/{post.slug}")
+    release()
+
+    assert statements.count == 0 and "Breaking news" not in page_text(meanwhile)  # nobody queues behind it
+    assert "Breaking news" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+
+def test_a_page_taken_down_is_never_served_again_once_rendered(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Regretted")
+    anonymous_get(app, f"/posts/{post.slug}")
+    with app.app_context():
+        db.session.delete(db.session.get(Post, post.id))
+        db.session.commit()
+
+    assert anonymous_get(app, f"/posts/{post.slug}").status_code == 404
+    release = rendering_elsewhere(app, f"/posts/{post.slug}")
+    assert anonymous_get(app, f"/posts/{post.slug}").status_code == 404  # no copy from before is left to serve
+    release()
+
+
+def test_a_render_lock_nobody_gives_back_lapses(make_app, make_post):
+    app = make_app(PAGE_CACHE=True)
+    post = make_post("Crashed")
+    anonymous_get(app, f"/posts/{post.slug}")
+    rendering_elsewhere(app, f"/posts/{post.slug}")  # a worker that died while rendering
+    post_comment(app.test_client(), post.slug, body="After the crash")
+    lock = next((Path(app.instance_path) / "cache" / "generations" / "locks").iterdir())
+    os.utime(lock, (time.time() - 60, time.time() - 60))
+
+    assert "After the crash" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
