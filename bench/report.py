@@ -74,6 +74,7 @@ class Run:
     quick: bool
     seconds: float
     load: str
+    load_at_end: str = ""
     rows: list[tuple[str, Figures]] = field(default_factory=list)
     nginx_rows: list[tuple[str, Figures]] = field(default_factory=list)
     sqlite_commenting: Commenting | None = None
@@ -191,7 +192,9 @@ def results_text(run: Run) -> str:
         else "full run"
     )
     lines = [
-        *before_after(issue_figures(run), f"Machine load at the start: `{run.load}`."),
+        *before_after(
+            issue_figures(run), f"Machine load (uptime) at the start: `{run.load}`; at the end: `{run.load_at_end}`."
+        ),
         "",
         f"Inkwell benchmark, {kind}: 100 demo posts, gunicorn 2 sync workers, wrk -t2 -c16 -d{run.seconds}s on "
         "loopback",

@@ -13,9 +13,10 @@ the large blog (bench/large_blog.py), a flood of made-up addresses (bench/cache_
 
 `--quick` (what CI runs, about a minute) measures the same rows for shorter times, without nginx and the large
 blog, with search from 100 to 10,000 posts; it asserts nothing on time and writes bench/results-quick.md only.
-It fails only when the bench itself does: a server error, a lost comment or a crash. PostgreSQL and Redis come
-from --postgres/--redis (or BENCH_DATABASE_URL/BENCH_REDIS_URL, else TEST_DATABASE_URL/TEST_REDIS_URL): scratch
-ones, as their tables and keys are replaced. Everything listens on 127.0.0.1 and is stopped by PID.
+It fails only when the bench itself crashes; server errors and lost comments are reported with a warning.
+PostgreSQL and Redis come from --postgres/--redis (or BENCH_DATABASE_URL/BENCH_REDIS_URL, else
+TEST_DATABASE_URL/TEST_REDIS_URL): scratch ones, as their tables and keys are replaced. Everything listens on
+127.0.0.1 and is stopped by PID.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from harness import peak_rss_mb  # noqa: E402
 from harness import say  # noqa: E402
 from harness import seed  # noqa: E402
 from harness import start_gunicorn  # noqa: E402
+from harness import uptime  # noqa: E402
 from harness import wait_for  # noqa: E402
 from harness import wrk  # noqa: E402
 from large_blog import flat_cost  # noqa: E402
@@ -126,7 +128,10 @@ def comments_shown(url: str) -> int:
 def measure_postgres(run: Run, wrk_binary: str, workdir: Path, postgres: str | None, redis_url: str | None) -> None:
     """Comments per second with two app servers on PostgreSQL and Redis; search from 100 posts to many."""
     if not postgres or not redis_url:
-        run.postgres_commenting = "not measured: give --postgres and --redis (scratch ones)"
+        run.postgres_commenting = (
+            "not measured: no scratch PostgreSQL and Redis given "
+            "(--postgres and --redis, or BENCH_DATABASE_URL and BENCH_REDIS_URL)"
+        )
     else:
         say("Measuring comments accepted per second on two app servers (PostgreSQL, Redis) ...")
         run.postgres_commenting = two_server_commenting(wrk_binary, workdir, postgres, redis_url, run.comment_seconds)
@@ -248,8 +253,7 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("BENCH_DATABASE_URL", os.environ.get("TEST_DATABASE_URL")))
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", os.environ.get("TEST_REDIS_URL")))
     options = parser.parse_args()
-    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    run = Run(quick=options.quick, seconds=1 if options.quick else 10, load=load)
+    run = Run(quick=options.quick, seconds=1 if options.quick else 10, load=uptime())
     wrk_binary = ensure_installed("wrk", "wrk") or sys.exit("wrk could not be installed")
 
     workdir = Path(tempfile.mkdtemp(prefix="inkwell-bench-"))
@@ -266,6 +270,7 @@ def main() -> None:
     run.imported = import_seconds(env)
     run.compressed_cost = compression_cost(env, ["/", f"/posts/{SLUG}", "/feed.xml"])
 
+    run.load_at_end = uptime()
     text = results_text(run)
     print("\n" + text)
     print(f"Written to {write_results(text, run.quick).relative_to(ROOT)}")
