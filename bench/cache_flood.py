@@ -24,11 +24,11 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import bench_environment  # noqa: E402 (bench/run.py's helpers)
-from run import ensure_installed  # noqa: E402
-from run import seed  # noqa: E402
-from run import start_gunicorn  # noqa: E402
-from run import wrk  # noqa: E402
+from harness import bench_environment  # noqa: E402
+from harness import ensure_installed  # noqa: E402
+from harness import seed  # noqa: E402
+from harness import start_gunicorn  # noqa: E402
+from harness import wrk  # noqa: E402
 
 ADDRESSES = 10_000
 CLIENTS = 8

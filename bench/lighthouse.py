@@ -22,10 +22,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import SLUG  # noqa: E402
-from run import bench_environment  # noqa: E402
-from run import seed  # noqa: E402
-from run import start_gunicorn  # noqa: E402
+from harness import SLUG  # noqa: E402
+from harness import bench_environment  # noqa: E402
+from harness import seed  # noqa: E402
+from harness import start_gunicorn  # noqa: E402
 
 LIGHTHOUSE = ROOT / "node_modules" / ".bin" / "lighthouse"
 CHROMIUM = "/usr/bin/chromium"

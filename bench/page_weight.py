@@ -22,11 +22,11 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from harness import bench_environment  # noqa: E402
+from harness import seed  # noqa: E402
+from harness import start_gunicorn  # noqa: E402
 from lighthouse import PASSWORD  # noqa: E402
 from lighthouse import owner_cookie  # noqa: E402
-from run import bench_environment  # noqa: E402
-from run import seed  # noqa: E402
-from run import start_gunicorn  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu"]

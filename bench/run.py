@@ -1,12 +1,22 @@
 """Measure Inkwell under load and compare every figure with a bare Flask app measured in the same run.
 
-`make bench` (or `make bench BENCH_ARGS=--quick`, under a minute) seeds a database, starts gunicorn with two
-workers on free loopback ports for a hello-world yardstick and for Inkwell (once with its page cache off,
-once on), drives them with wrk, and prints a table that is also written to bench/results.md. The full run
-also measures nginx in front of Inkwell, how page times change from 100 posts to 100,000 posts with a
-million comments, the home page after a flood of 10,000 made-up addresses (bench/cache_flood.py) and the
-worst Markdown against plain prose (bench/markdown_cost.py). Every run also times a cached page plain and
-compressed in one process (bench/compression_cost.py). Everything listens on 127.0.0.1 and is stopped by PID.
+`make bench` seeds a blog (100 demo posts, a post with 50 comments and one with 5,000), starts gunicorn with two
+workers on free loopback ports for a hello-world yardstick and for Inkwell (once with its page cache off, once
+on), drives them with wrk and prints every row of issue 21's table as a ratio to hello world: cached pages for
+anonymous readers and for a returning commenter (cookies from a real comment, bench/returning_commenter.py),
+first renders, the 5,000-comment thread and a comment linked deep in it, comments accepted per second on SQLite
+and on PostgreSQL with two app servers sharing Redis (bench/commenting.py, bench/two_servers.py), search from
+100 to 100,000 posts on PostgreSQL (bench/search_postgres.py), the p99 of a publishing storm
+(bench/storm.py), a worker's peak memory and the import time. The full run also measures nginx in front,
+the large blog (bench/large_blog.py), a flood of made-up addresses (bench/cache_flood.py) and the worst Markdown
+(bench/markdown_cost.py), and writes bench/results.md above its kept sections (bench/report.py).
+
+`--quick` (what CI runs, about a minute) measures the same rows for shorter times, without nginx and the large
+blog, with search from 100 to 10,000 posts; it asserts nothing on time and writes bench/results-quick.md only.
+It fails only when the bench itself crashes; server errors and lost comments are reported with a warning.
+PostgreSQL and Redis come from --postgres/--redis (or BENCH_DATABASE_URL/BENCH_REDIS_URL, else
+TEST_DATABASE_URL/TEST_REDIS_URL): scratch ones, as their tables and keys are replaced. Everything listens on
+127.0.0.1 and is stopped by PID.
 """
 
 from __future__ import annotations
@@ -17,220 +27,131 @@ import os
 import re
 import shutil
 import signal
-import socket
-import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CSRF = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*\bvalue="([^"]+)"')
-WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
-PERCENTILE = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
-UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-SLUG = "fifty-comments"
+from commenting import comment_ids  # noqa: E402
+from commenting import comments_per_second  # noqa: E402
+from commenting import newest_slugs  # noqa: E402
+from commenting import sqlite_counter  # noqa: E402
+from harness import BENCH  # noqa: E402
+from harness import ROOT  # noqa: E402
+from harness import SLUG  # noqa: E402
+from harness import bench_environment  # noqa: E402
+from harness import ensure_installed  # noqa: E402
+from harness import free_port  # noqa: E402
+from harness import import_seconds  # noqa: E402
+from harness import peak_rss_mb  # noqa: E402
+from harness import say  # noqa: E402
+from harness import seed  # noqa: E402
+from harness import start_gunicorn  # noqa: E402
+from harness import uptime  # noqa: E402
+from harness import wait_for  # noqa: E402
+from harness import wrk  # noqa: E402
+from large_blog import flat_cost  # noqa: E402
+from report import BIG_THREAD  # noqa: E402
+from report import COMPRESSED  # noqa: E402
+from report import DEEP_COMMENT  # noqa: E402
+from report import RETURNING  # noqa: E402
+from report import Run  # noqa: E402
+from report import results_text  # noqa: E402
+from report import write_results  # noqa: E402
+from returning_commenter import commenter_cookie  # noqa: E402
+from storm import publishing_storm  # noqa: E402
+from two_servers import two_server_commenting  # noqa: E402
+
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
+BIG_SLUG = "five-thousand-comments"
 BR_GZIP = {"Accept-Encoding": "br, gzip"}
-COMPRESSED = "`Accept-Encoding: br, gzip`"
-
-# Targets from issue 8, as ratios to hello world measured in the same run.
-TARGETS = {"first render": 0.35, "page cache warm": 0.8, "304 from ETag": 0.9}
 
 
-@dataclass
-class Figures:
-    rate: float
-    p50: float
-    p99: float
-    errors: float
-    size: int = 0
+def measure_pages(run: Run, wrk_binary: str, uncached: str, cached: str) -> None:
+    """Each page first rendered, from the warm cache (plain and compressed) and as a 304, for anonymous readers."""
+    pages = [("post with 50 comments", f"/posts/{SLUG}")]
+    if not run.quick:
+        pages = [("home page", "/"), *pages, ("tag page", "/tags/notes"), ("Atom feed", "/feed.xml")]
+    for name, path in pages:
+        say(f"Measuring {name} ...")
+        etag = requests.get(cached + path, timeout=30).headers["ETag"]
+        run.rows.append((f"{name}, first render (no cache)", wrk(wrk_binary, uncached + path, run.seconds)))
+        run.rows.append((f"{name}, page cache warm", wrk(wrk_binary, cached + path, run.seconds)))
+        compressed = wrk(wrk_binary, cached + path, run.seconds, BR_GZIP)
+        run.rows.append((f"{name}, page cache warm, {COMPRESSED}", compressed))
+        not_modified = wrk(wrk_binary, cached + path, run.seconds, {"If-None-Match": etag})
+        run.rows.append((f"{name}, 304 from ETag", not_modified))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def measure_returning_commenter(run: Run, wrk_binary: str, cached: str) -> None:
+    """The post with 50 comments for a reader who commented (on another post) with "Remember me" ticked."""
+    say("Measuring a returning commenter ...")
+    cookie = commenter_cookie(cached, "welcome")
+    figures = wrk(wrk_binary, f"{cached}/posts/{SLUG}", run.seconds, {"Cookie": cookie})
+    run.rows.append((f"post with 50 comments, {RETURNING}", figures))
 
 
-def ensure_installed(command: str, package: str, path: str | None = None) -> str | None:
-    """Return the path of ``command``, installing the Debian ``package`` first if it is missing."""
-    found = shutil.which(command) or (path if path and Path(path).exists() else None)
-    if found:
-        return found
-    print(f"Installing {package} (Debian package)...", flush=True)
-    environment = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "install", "-y", "-qq", package], env=environment, check=False)
-    return shutil.which(command) or (path if path and Path(path).exists() else None)
+def measure_big_thread(run: Run, wrk_binary: str, uncached: str, deep_comment_id: int) -> None:
+    """The 5,000-comment post's first comment page, the link to a comment deep in it, and that comment's page.
 
-
-def bench_environment(workdir: Path, name: str) -> dict[str, str]:
-    return os.environ | {
-        "DATABASE_URL": f"sqlite:///{workdir / name}.db",
-        "INSTANCE_PATH": str(workdir / f"{name}-instance"),
-        "SECRET_KEY": "benchmark",
-        "COMMENT_MODERATION": "off",
-        "COMMENT_MIN_SECONDS": "0",
-        "COMMENT_RATE_LIMIT": "1000000 per minute",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def seed(env: dict[str, str], posts: int, comments: int) -> float:
-    """Seed the demo blog with the real command, then add the post with 50 comments; return seconds taken."""
-    started = time.monotonic()
-    flask = [sys.executable, "-m", "flask", "--app", "app"]
-    subprocess.run([*flask, "init-db"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run(
-        [*flask, "seed-demo", "--posts", str(posts), "--comments", str(comments)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    seconds = time.monotonic() - started
-    code = (
-        "from app import create_app; from models import *\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        f"    post = Post(title='Fifty comments', slug='{SLUG}', body='A post with a long thread.\\n\\n' * 5,\n"
-        "                status=PostStatus.published, published_at=now_utc())\n"
-        "    db.session.add(post); db.session.flush()\n"
-        "    for n in range(50):\n"
-        "        db.session.add(Comment(post_id=post.id, author_name=f'Reader {n}',\n"
-        "                               body=f'Comment number {n}, *kind* words.', status=CommentStatus.approved))\n"
-        "    db.session.commit()\n"
-    )
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
-    return seconds
-
-
-def start_gunicorn(stack: ExitStack, app_path: str, env: dict[str, str], log: Path) -> tuple[int, str]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--config",
-        str(ROOT / "gunicorn.conf.py"),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--access-logfile",
-        "/dev/null",
-        app_path,
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    stack.callback(stop, process)
-    url = f"http://127.0.0.1:{port}"
-    wait_for(url + "/", process, log)
-    return process.pid, url
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-
-
-def wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"{process.args[0]} exited; see {log}")
-        try:
-            requests.get(url, timeout=5)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    sys.exit(f"{url} did not answer; see {log}")
-
-
-def wrk(binary: str, url: str, seconds: int, headers: dict[str, str] | None = None, connections: int = 16) -> Figures:
-    command = [binary, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    for name, value in (headers or {}).items():
-        command += ["-H", f"{name}: {value}"]
-    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
-    latencies = {p: float(v) * UNIT[u] for p, v, u in PERCENTILE.findall(output)}
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    probe = {"Accept-Encoding": "identity"} | (headers or {})  # wrk sends no Accept-Encoding unless told to
-    size = len(requests.get(url, headers=probe, timeout=10, stream=True).raw.read())  # the bytes sent
-    return Figures(
-        float(WRK_RATE.search(output).group(1)),
-        latencies.get("50", 0.0),
-        latencies.get("99", 0.0),
-        float(errors.group(1)) if errors else 0.0,
-        size,
-    )
-
-
-def comments_per_second(binary: str, url: str, database: Path, seconds: int) -> tuple[float, int, int, int]:
-    """Sixteen commenters (wrk threads) on the sixteen newest posts, each with the token from its own visit.
-
-    Return (accepted per second, acknowledged, acknowledged but not stored, server errors).
+    Each row says how many comments the page shows (50 threads and their replies), for comparing like with like.
     """
-    with sqlite3.connect(database) as connection:
-        query = "SELECT slug FROM posts WHERE status = 'published' ORDER BY published_at DESC LIMIT 16"
-        slugs = [slug for (slug,) in connection.execute(query)]
-    arguments = []
-    for slug in slugs:
-        html = requests.get(f"{url}/posts/{slug}", timeout=30).text
-        form = f"/posts/{slug}/comments"
-        arguments += [form, CSRF.search(html, html.find(f'action="{form}#')).group(1)]
-    before = count_comments(database)
-    script = ROOT / "bench" / "post_comments.lua"
-    command = [binary, "-t16", "-c16", f"-d{seconds}s", "-s", str(script), url, "--", *arguments]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    acknowledged = int(re.search(r"acknowledged (\d+)", output).group(1))
-    server_errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    stored = count_comments(database) - before
-    elapsed = float(re.search(r"requests in ([\d.]+)s", output).group(1))
-    rate = acknowledged / elapsed
-    return rate, acknowledged, max(0, acknowledged - stored), int(server_errors.group(1)) if server_errors else 0
-
-
-def count_comments(database: Path) -> int:
-    with sqlite3.connect(database) as connection:
-        return connection.execute("SELECT count(*) FROM comments").fetchone()[0]
-
-
-def peak_rss_mb(master: int) -> float:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    peaks = [int(re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1)) for pid in children]
-    return max(peaks, default=0) / 1024
-
-
-def import_seconds(env: dict[str, str]) -> float:
-    """Median time to import the application module (what a worker pays when it starts)."""
-    code = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
-    runs = [
-        float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True).stdout)
-        for _ in range(3)
-    ]
-    return statistics.median(runs)
-
-
-def statements_per_page(env: dict[str, str], paths: list[str]) -> dict[str, int]:
-    """Count the SQL statements each page runs on a first visit (page cache off), with SQLAlchemy's events."""
-    code = (
-        "import json, sys\nfrom sqlalchemy import event\nfrom app import create_app\nfrom models import db\n"
-        "app = create_app({'PAGE_CACHE': False})\nwith app.app_context(): engine = db.engine\n"
-        "counts, seen = {}, []\nevent.listen(engine, 'before_cursor_execute', lambda *a: seen.append(1))\n"
-        "for path in sys.argv[1:]:\n    seen.clear(); app.test_client().get(path); counts[path] = len(seen)\n"
-        "print(json.dumps(counts))\n"
+    say(f"Measuring the post with {BIG_THREAD:,} comments ...")
+    post, link = f"/posts/{BIG_SLUG}", f"/posts/{BIG_SLUG}/comments/{deep_comment_id}"
+    location = requests.get(uncached + link, allow_redirects=False, timeout=60).headers["Location"]
+    page = location.split("#")[0].removeprefix(uncached)
+    name = f"post with {BIG_THREAD:,} comments"
+    rows = (
+        (f"{name}, first comment page", post),
+        (f"{name}, link to its comment {DEEP_COMMENT:,} (redirect)", link),
+        (f"{name}, comment {DEEP_COMMENT:,}'s page `{page}`", page),
     )
-    output = subprocess.run([sys.executable, "-c", code, *paths], cwd=ROOT, env=env, capture_output=True, text=True)
-    return json.loads(output.stdout.strip().splitlines()[-1])
+    for label, path in rows:
+        figures = wrk(wrk_binary, uncached + path, run.seconds)
+        shown = "" if path == link else f", {comments_shown(uncached + path)} comments shown"
+        run.rows.append((f"{label}, first render (no cache){shown}", figures))
+    fifty = f"/posts/{SLUG}"
+    run.big_thread_paths = [post, link, page]
+    run.shown_on_fifty = comments_shown(uncached + fifty)
+
+
+def comments_shown(url: str) -> int:
+    """How many comments a page shows (each has an element with the id ``comment-<number>``)."""
+    return len(re.findall(r'\bid="comment-\d+"', requests.get(url, timeout=60).text))
+
+
+def measure_postgres(run: Run, wrk_binary: str, workdir: Path, postgres: str | None, redis_url: str | None) -> None:
+    """Comments per second with two app servers on PostgreSQL and Redis; search from 100 posts to many."""
+    if not postgres or not redis_url:
+        run.postgres_commenting = (
+            "not measured: no scratch PostgreSQL and Redis given "
+            "(--postgres and --redis, or BENCH_DATABASE_URL and BENCH_REDIS_URL)"
+        )
+    else:
+        say("Measuring comments accepted per second on two app servers (PostgreSQL, Redis) ...")
+        run.postgres_commenting = two_server_commenting(wrk_binary, workdir, postgres, redis_url, run.comment_seconds)
+    if postgres:
+        sizes = "100,10000" if run.quick else "100,1000,100000"
+        say(f"Measuring search on PostgreSQL ({sizes} posts) ...")
+        runs = 10 if run.quick else 30
+        command = [sys.executable, str(BENCH / "search_postgres.py"), postgres, f"--sizes={sizes}", f"--runs={runs}"]
+        command.append("--no-plans")
+        output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
+        run.search_lines = [line for line in output if line.startswith("|")]
+        worst = next(line for line in output if line.startswith("Worst growth"))
+        query, page = (float(part.split()[-1].rstrip("×,")) for part in worst.split(", "))
+        run.search_growth = (query, page)
+        run.lines_after += [
+            "",
+            f"Search on PostgreSQL (bench/search_postgres.py), page cache off, median of {runs}:",
+            "",
+        ]
+        run.lines_after += [*run.search_lines, "", worst + "."]
 
 
 def start_nginx(stack: ExitStack, workdir: Path, upstream_port: int) -> tuple[str, str] | None:
@@ -275,143 +196,86 @@ def compression_cost(env: dict[str, str], paths: list[str]) -> list[str]:
     return ["", *output[output.index("Cached page, CPU") :].splitlines()]
 
 
-def flat_cost(stack: ExitStack, workdir: Path, wrk_binary: str) -> list[str]:
-    """p50 of the heaviest reader pages on 100 posts and on 100,000 posts with 1,000,000 comments."""
-    small_env, big_env = bench_environment(workdir, "flat-small"), bench_environment(workdir, "large")
-    seed(small_env, 100, 1000)
-    print("Seeding 100,000 posts and 1,000,000 comments (seed-demo) ...", flush=True)
-    seconds = seed(big_env, 100_000, 1_000_000)
-    paths = ["/", "/?page=500", "/tags/notes", "/search?q=garden", f"/posts/{SLUG}", "/posts/welcome"]
-    medians: dict[str, dict[str, float]] = {}
-    for name, env in (("100 posts", small_env), ("100,000 posts", big_env)):
-        _, url = start_gunicorn(stack, "app:create_app()", env | {"PAGE_CACHE": "false"}, workdir / f"{name}.log")
-        for path in paths:
-            if name == "100 posts" and path == "/?page=500":
-                target = "/?page=5"  # the small blog's far page
-            else:
-                target = path
-            print(f"Measuring {target} on {name} ...", flush=True)
-            medians.setdefault(path, {})[name] = wrk(wrk_binary, url + target, 5, connections=2).p50
-    lines = [
-        "",
-        f"Flat cost, page cache off, p50 with 2 connections (seed-demo built the large blog in {seconds:.0f} s):",
-        "",
-        "| page | 100 posts, ms | 100,000 posts + 1,000,000 comments, ms | ratio (target ≤ 1.3) |",
-        "|---|---:|---:|---:|",
-    ]
-    for path, figures in medians.items():
-        small, large = figures["100 posts"], figures["100,000 posts"]
-        shown = "/?page=500 (/?page=5 on the small blog)" if path == "/?page=500" else path
-        lines.append(f"| `{shown}` | {small:.2f} | {large:.2f} | {large / small:.2f} |")
-    return lines
+def statements_per_page(env: dict[str, str], paths: list[str]) -> dict[str, int]:
+    """Count the SQL statements each page runs on a first visit (page cache off), with SQLAlchemy's events."""
+    code = (
+        "import json, sys\nfrom sqlalchemy import event\nfrom app import create_app\nfrom models import db\n"
+        "app = create_app({'PAGE_CACHE': False})\nwith app.app_context(): engine = db.engine\n"
+        "counts, seen = {}, []\nevent.listen(engine, 'before_cursor_execute', lambda *a: seen.append(1))\n"
+        "for path in sys.argv[1:]:\n    seen.clear(); app.test_client().get(path); counts[path] = len(seen)\n"
+        "print(json.dumps(counts))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", code, *paths], cwd=ROOT, env=env, capture_output=True, text=True)
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def measure_small_blog(run: Run, wrk_binary: str, workdir: Path, env: dict[str, str]) -> None:
+    """Everything measured on the seeded SQLite blog, with its servers running."""
+    deep_comment_id = comment_ids(workdir / "small.db", BIG_SLUG)[DEEP_COMMENT - 1]
+    with ExitStack() as stack:
+        _, hello = start_gunicorn(stack, "bench.hello:app", env, workdir / "hello.log")
+        uncached_env = env | {"PAGE_CACHE": "false"}
+        uncached_pid, uncached = start_gunicorn(stack, "app:create_app()", uncached_env, workdir / "uncached.log")
+        cached_pid, cached = start_gunicorn(stack, "app:create_app()", env, workdir / "cached.log")
+        run.rows.append(("hello world (yardstick)", wrk(wrk_binary, hello + "/", run.seconds)))
+        measure_pages(run, wrk_binary, uncached, cached)
+        measure_returning_commenter(run, wrk_binary, cached)
+        measure_big_thread(run, wrk_binary, uncached, deep_comment_id)
+        if not run.quick:
+            nginx = start_nginx(stack, workdir, int(cached.rsplit(":", 1)[1]))
+            if nginx is not None:
+                say("Measuring nginx ...")
+                static, proxied = nginx
+                run.nginx_rows.append(("nginx, static 40 KB page (ceiling)", wrk(wrk_binary, static, run.seconds)))
+                behind = wrk(wrk_binary, f"{proxied}/posts/{SLUG}", run.seconds)
+                run.nginx_rows.append(("post with 50 comments behind nginx", behind))
+        database = workdir / "small.db"
+        commenters_posts = newest_slugs(database, 16)  # chosen before the storm's posts are published
+        say("Measuring a publishing storm ...")
+        paths = [f"/posts/{slug}" for slug in newest_slugs(database, 50)]
+        rounds, storm_seconds = (2, 1) if run.quick else (5, 5)
+        run.storm = publishing_storm(wrk_binary, cached, env, paths, storm_seconds, rounds)
+        say("Measuring comments accepted per second ...")
+        servers = {cached: commenters_posts}
+        counter = sqlite_counter(database)
+        run.sqlite_commenting = comments_per_second(wrk_binary, servers, run.comment_seconds, counter)
+        run.rss = max(peak_rss_mb(uncached_pid), peak_rss_mb(cached_pid))
+        if not run.quick:
+            run.lines_after += flat_cost(stack, workdir, wrk_binary)
 
 
 def main() -> None:
-    from cache_flood import flood_figure  # bench/ modules that import this one's helpers
+    from cache_flood import flood_figure  # bench/ modules that import the harness
     from markdown_cost import figures as markdown_figures
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short runs, no nginx, no large blog (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="short runs, no nginx, no large blog (about a minute)")
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_DATABASE_URL", os.environ.get("TEST_DATABASE_URL")))
+    parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", os.environ.get("TEST_REDIS_URL")))
     options = parser.parse_args()
-    seconds, posts = (2, 100) if options.quick else (10, 100)
+    run = Run(quick=options.quick, seconds=1 if options.quick else 10, load=uptime())
     wrk_binary = ensure_installed("wrk", "wrk") or sys.exit("wrk could not be installed")
 
     workdir = Path(tempfile.mkdtemp(prefix="inkwell-bench-"))
     env = bench_environment(workdir, "small")
-    print(f"Seeding {posts} posts in {workdir} ...", flush=True)
-    seed(env, posts, posts * 3)
-    rows: list[tuple[str, Figures]] = []
-    with ExitStack() as stack:
-        _, hello = start_gunicorn(stack, "bench.hello:app", env, workdir / "hello.log")
-        uncached_pid, uncached = start_gunicorn(
-            stack, "app:create_app()", env | {"PAGE_CACHE": "false"}, workdir / "uncached.log"
-        )
-        cached_pid, cached = start_gunicorn(stack, "app:create_app()", env, workdir / "cached.log")
-        rows.append(("hello world (yardstick)", wrk(wrk_binary, hello + "/", seconds)))
-        for name, path in (
-            ("home page", "/"),
-            ("post with 50 comments", f"/posts/{SLUG}"),
-            ("tag page", "/tags/notes"),
-            ("Atom feed", "/feed.xml"),
-        ):
-            print(f"Measuring {name} ...", flush=True)
-            etag = requests.get(cached + path, timeout=10).headers["ETag"]
-            rows.append((f"{name}, first render (no cache)", wrk(wrk_binary, uncached + path, seconds)))
-            rows.append((f"{name}, page cache warm", wrk(wrk_binary, cached + path, seconds)))
-            rows.append((f"{name}, page cache warm, {COMPRESSED}", wrk(wrk_binary, cached + path, seconds, BR_GZIP)))
-            rows.append((f"{name}, 304 from ETag", wrk(wrk_binary, cached + path, seconds, {"If-None-Match": etag})))
-        nginx_rows: list[tuple[str, Figures]] = []
-        if not options.quick:
-            nginx = start_nginx(stack, workdir, int(cached.rsplit(":", 1)[1]))
-            if nginx is not None:
-                print("Measuring nginx ...", flush=True)
-                static, proxied = nginx
-                nginx_rows.append(("nginx, static 40 KB page (ceiling)", wrk(wrk_binary, static, seconds)))
-                nginx_rows.append(
-                    ("post with 50 comments behind nginx", wrk(wrk_binary, f"{proxied}/posts/{SLUG}", seconds))
-                )
-        print("Measuring comments accepted per second ...", flush=True)
-        accepted, acknowledged, lost, server_errors = comments_per_second(
-            wrk_binary, cached, workdir / "small.db", seconds
-        )
-        rss = max(peak_rss_mb(uncached_pid), peak_rss_mb(cached_pid))
-        flat = flat_cost(stack, workdir, wrk_binary) if not options.quick else []
+    say(f"Seeding 100 posts in {workdir} ...")
+    seed(env, 100, 300, {BIG_SLUG: BIG_THREAD})
+    measure_small_blog(run, wrk_binary, workdir, env)
+    measure_postgres(run, wrk_binary, workdir, options.postgres, options.redis)
+    if not run.quick:
+        say("Measuring a flood of distinct addresses and the worst Markdown ...")
+        run.lines_after += ["", flood_figure(wrk_binary, run.seconds), *markdown_figures()]
+    pages = ["/", f"/posts/{SLUG}", "/tags/notes", "/feed.xml", "/search?q=garden", *run.big_thread_paths]
+    run.statements = statements_per_page(env, pages)
+    run.imported = import_seconds(env)
+    run.compressed_cost = compression_cost(env, ["/", f"/posts/{SLUG}", "/feed.xml"])
 
-    extra: list[str] = []
-    if not options.quick:
-        print("Measuring a flood of distinct addresses and the worst Markdown ...", flush=True)
-        extra = ["", flood_figure(wrk_binary, seconds), *markdown_figures()]
-    statements = statements_per_page(env, ["/", f"/posts/{SLUG}", "/tags/notes", "/feed.xml", "/search?q=garden"])
-    imported = import_seconds(env)
-    compressed_cost = compression_cost(env, ["/", f"/posts/{SLUG}", "/feed.xml"])
-    yardstick = rows[0][1].rate
-    lines = [
-        f"Inkwell benchmark, {'quick' if options.quick else 'full'} run: {posts} demo posts, gunicorn 2 sync workers, "
-        f"wrk -t2 -c16 -d{seconds}s on loopback",
-        "",
-        "| page | requests/s | ratio to hello world | target | p50 ms | p99 ms | bytes | non-2xx/3xx |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, figures in rows:
-        target = next((f"≥ {value}" for key, value in TARGETS.items() if key in name), "")
-        if name.startswith("Atom feed") and "warm" not in name:
-            target = ""  # the feed's target is for the cached feed only
-        lines.append(
-            f"| {name} | {figures.rate:,.0f} | {figures.rate / yardstick:.2f} | {target} | {figures.p50:.2f} | "
-            f"{figures.p99:.2f} | {figures.size:,} | {figures.errors:.0f} |"
-        )
-    if nginx_rows:
-        ceiling = nginx_rows[0][1].rate
-        lines += ["", "| behind nginx (micro-cache on) | requests/s | ratio to nginx static | target | p50 ms |"]
-        lines += ["|---|---:|---:|---:|---:|"]
-        for name, figures in nginx_rows:
-            target = "≥ 0.5" if "behind" in name else ""
-            lines.append(
-                f"| {name} | {figures.rate:,.0f} | {figures.rate / ceiling:.2f} | {target} | {figures.p50:.2f} |"
-            )
-    figures_of = dict(rows)
-    identity_of = {name: name.removesuffix(f", {COMPRESSED}") for name in figures_of if name.endswith(COMPRESSED)}
-    compressed = [
-        f"{name.split(',')[0]} {figures_of[name].rate / figures_of[identity].rate:.2f}×"
-        for name, identity in identity_of.items()
-    ]
-    lines += ["", f"Cached pages, `br, gzip` against identity, requests/s: {', '.join(compressed)}.", *compressed_cost]
-    lines += [
-        "",
-        f"Comments accepted with 16 concurrent commenters: **{accepted:,.0f}/s** (target ≥ 500), "
-        f"{acknowledged:,} acknowledged, {lost} of them not stored, {server_errors} non-2xx/3xx answers.",
-        f"Peak RSS of a worker: **{rss:.0f} MB** (target < 80). Importing the app: **{imported:.2f} s** "
-        "(target < 0.5).",
-        "",
-        "SQL statements per page, first visit (target ≤ 4): "
-        + ", ".join(f"`{path}` {count}" for path, count in statements.items())
-        + ".",
-        *flat,
-        *extra,
-    ]
-    table = "\n".join(lines) + "\n"
-    print("\n" + table)
-    (ROOT / "bench" / "results.md").write_text(table)
+    run.load_at_end = uptime()
+    text = results_text(run)
+    print("\n" + text)
+    print(f"Written to {write_results(text, run.quick).relative_to(ROOT)}")
+    if run.has_problems:
+        print("WARNING: server errors or lost comments in this run (see the tables above)")
     shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -7,7 +7,9 @@ word in one post ("xylophone"), and prints the median of each with the ratio bet
 ≤ 1.5) and ``EXPLAIN ANALYZE`` of the large blog's searches, which shows the GIN index at work.
 
 Run it with ``.venv/bin/python bench/search_postgres.py postgresql+psycopg://postgres@127.0.0.1:5432/scratch``
-(the database is emptied; it takes under a minute).
+(the database is emptied; it takes under a minute); ``make bench`` runs it too. ``--sizes=100,10000`` measures
+other sizes (the first against the last), ``--runs=10`` fewer runs, ``--no-plans`` leaves the plans out and
+``--keep`` keeps the last blog.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def median_ms(action) -> float:
     for _ in range(2):
         action()
     times = []
-    for _ in range(RUNS):
+    for _ in range(int(option("runs", RUNS))):
         started = time.perf_counter()
         action()
         times.append(time.perf_counter() - started)
@@ -97,19 +99,17 @@ def plan(word: str) -> str:
     return found
 
 
-def main() -> None:
-    if len(sys.argv) < 2 or not sys.argv[1].startswith("postgresql"):
-        sys.exit(__doc__)
+def measure(url: str, sizes: tuple[int, ...]) -> tuple[dict[str, dict[int, tuple[float, float, int]]], dict[str, str]]:
+    """Time each word's search at each size on the PostgreSQL ``url``; return the figures and the largest's plans."""
     with tempfile.TemporaryDirectory() as instance:
         app = create_app(
-            {"SQLALCHEMY_DATABASE_URI": sys.argv[1], "SECRET_KEY": "bench", "PAGE_CACHE": False},
-            instance_path=instance,
+            {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "PAGE_CACHE": False}, instance_path=instance
         )
         figures: dict[str, dict[int, tuple[float, float, int]]] = {}
         plans: dict[str, str] = {}
         client = app.test_client()
         with app.app_context():
-            for count in SIZES:
+            for count in sizes:
                 print(f"Filling {count:,} posts ...", flush=True)
                 fill(count)
                 for label, word in WORDS.items():
@@ -117,27 +117,62 @@ def main() -> None:
                     query_ms = median_ms(lambda word=word: search.best_matches([word]))
                     page_ms = median_ms(lambda word=word: client.get(f"/search?q={word}"))
                     figures.setdefault(label, {})[count] = (query_ms, page_ms, found)
-                    if count == SIZES[-1]:
+                    if count == sizes[-1]:
                         plans[word] = plan(word)
             db.session.rollback()
             if "--keep" not in sys.argv:
                 db.drop_all()
+    return figures, plans
+
+
+def table(figures: dict[str, dict[int, tuple[float, float, int]]], sizes: tuple[int, ...]) -> list[str]:
+    """The Markdown table: each word's query and whole page at each size, and how much they grew."""
+    first, last = sizes[0], sizes[-1]
+    growths = [(first, last)] + ([(sizes[-2], last)] if len(sizes) > 2 else [])
     lines = [
-        "| search (matches on 100,000 posts) | 100 posts, ms | 1,000 posts, ms | 100,000 posts, ms "
-        "| 100 → 100,000 | 1,000 → 100,000 |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| search (matches on {last:,} posts) | "
+        + " | ".join(f"{size:,} posts, ms" for size in sizes)
+        + " | "
+        + " | ".join(f"{low:,} → {high:,}" for low, high in growths)
+        + " |",
+        "|---|" + "---:|" * (len(sizes) + len(growths)),
     ]
     for label, by_size in figures.items():
-        small, middle, large = (by_size[size] for size in SIZES)
-        found = "over 200" if large[2] > search.SEARCH_CANDIDATES else str(large[2])
+        found = "over 200" if by_size[last][2] > search.SEARCH_CANDIDATES else str(by_size[last][2])
         for kind, index in (("search query", 0), ("whole page", 1)):
-            lines.append(
-                f"| “{WORDS[label]}”, {label} ({found}), {kind} | {small[index]:.2f} | {middle[index]:.2f} | "
-                f"{large[index]:.2f} | {large[index] / small[index]:.2f} | {large[index] / middle[index]:.2f} |"
-            )
-    print("\n".join(lines))
-    for word, text_of_plan in plans.items():
-        print(f"\nEXPLAIN ANALYZE, “{word}” on 100,000 posts:\n{text_of_plan}")
+            times = " | ".join(f"{by_size[size][index]:.2f}" for size in sizes)
+            growth = " | ".join(f"{by_size[high][index] / by_size[low][index]:.2f}" for low, high in growths)
+            lines.append(f"| “{WORDS[label]}”, {label} ({found}), {kind} | {times} | {growth} |")
+    return lines
+
+
+def worst_growth(
+    figures: dict[str, dict[int, tuple[float, float, int]]], sizes: tuple[int, ...]
+) -> tuple[float, float]:
+    """The largest growth from the smallest blog to the largest, of the search query and of the whole page."""
+    return tuple(
+        max(by_size[sizes[-1]][index] / by_size[sizes[0]][index] for by_size in figures.values()) for index in (0, 1)
+    )
+
+
+def option(name: str, default: object) -> object:
+    """The value of ``--name=value`` on the command line, else ``default``."""
+    given = [argument.split("=", 1)[1] for argument in sys.argv[1:] if argument.startswith(f"--{name}=")]
+    return given[-1] if given else default
+
+
+def main() -> None:
+    arguments = [argument for argument in sys.argv[1:] if not argument.startswith("--")]
+    if not arguments or not arguments[0].startswith("postgresql"):
+        sys.exit(__doc__)
+    sizes = tuple(int(size) for size in str(option("sizes", ",".join(map(str, SIZES)))).split(","))
+    figures, plans = measure(arguments[0], sizes)
+    print("\n".join(table(figures, sizes)))
+    query, page = worst_growth(figures, sizes)
+    print(f"\nWorst growth {sizes[0]:,} → {sizes[-1]:,} posts: search query {query:.2f}×, whole page {page:.2f}×")
+    if "--no-plans" not in sys.argv:
+        for word, text_of_plan in plans.items():
+            print(f"\nEXPLAIN ANALYZE, “{word}” on {sizes[-1]:,} posts:\n{text_of_plan}")
 
 
 if __name__ == "__main__":
