@@ -33,7 +33,7 @@ from html import escape
 from itsdangerous import BadSignature
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeSerializer
-from werkzeug.http import parse_cookie
+from werkzeug.sansio.http import parse_cookie  # as Flask's request.cookies reads a header
 
 COOKIE_PREFIX = "inkwell_"
 COMMENTER_COOKIE = "inkwell_commenter"
@@ -127,20 +127,22 @@ class KnownReaders:
     def __init__(self, secret_key: str, limit: int = 10_000) -> None:
         self.secret_key = secret_key
         self.limit = limit
-        self._known: dict[tuple[str, float], Reader | None] = {}
+        self._known: dict[tuple[bytes, float], Reader | None] = {}
 
     def get(self, header: str, edit_seconds: float) -> Reader | None:
         """The reader of a request with this ``Cookie`` header, or ``None`` when it carries an ``inkwell_``
         cookie that is not a personal one (a session, a login): a page for that person alone."""
         if COOKIE_PREFIX not in header:
             return ANONYMOUS
-        key = (header, edit_seconds)
+        # Kept by a digest: a stranger's many large headers cost a worker a few bytes each, not their size.
+        key = (hashlib.blake2b(header.encode("utf-8", "surrogatepass"), digest_size=16).digest(), edit_seconds)
         reader = self._known.get(key, ANONYMOUS)
         if reader is not None and (reader is ANONYMOUS or time.time() >= reader.changes_at):
             reader = self._read(header, edit_seconds)
             if len(self._known) >= self.limit:
                 self._known.clear()
-            self._known[key] = reader
+            if reader is not ANONYMOUS:  # read again each time anyway
+                self._known[key] = reader
         return reader
 
     def _read(self, header: str, edit_seconds: float) -> Reader | None:
@@ -149,7 +151,10 @@ class KnownReaders:
 
 
 def personal_cookies(header: str) -> dict[str, str] | None:
-    """The ``inkwell_`` cookies of a ``Cookie`` header when each is a personal one, else ``None``."""
+    """The ``inkwell_`` cookies of a ``Cookie`` header when each is a personal one, else ``None``.
+
+    Read as Flask reads them, from the header's Latin-1 text: bytes that are not UTF-8 (a cookie another app on
+    the host set) are not an error."""
     cookies = {name: value for name, value in parse_cookie(header).items() if name.startswith(COOKIE_PREFIX)}
     return cookies if all(map(is_personal_cookie, cookies)) else None
 

@@ -7,8 +7,10 @@ Every test runs with the page cache in files and, when ``TEST_REDIS_URL`` is set
 
 from __future__ import annotations
 
+import gc
 import re
 import time
+import tracemalloc
 import uuid
 
 import pytest
@@ -247,6 +249,51 @@ def test_two_servers_sharing_redis_fill_the_same_reader_alike(make_app, make_pos
     assert "Held on the first" not in page_text(second.test_client().get(f"/posts/{post.slug}"))
     approve(first, _comments(first)[0].id)
     assert "Held on the first" in page_text(second.test_client().get(f"/posts/{post.slug}"))
+
+
+def test_a_worker_does_not_keep_the_large_cookie_headers_strangers_send(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Big cookies")
+    ada = returning_commenter(app, post.slug)
+    ada.get(f"/posts/{post.slug}")
+    details = f"{DETAILS_COOKIE}={ada.get_cookie(DETAILS_COOKIE).value}"
+    stranger = app.test_client(use_cookies=False)  # sends the Cookie header it is given
+
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for number in range(300):  # each a header of 8 kB, as large as gunicorn takes, never sent twice
+        cookie = f"{details}; padding={number:08d}{'x' * 8000}"
+        assert comment_form(stranger.get(f"/posts/{post.slug}", headers={"Cookie": cookie}))["name"] == ADA["name"]
+    gc.collect()
+    kept = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+
+    assert kept < 1_000_000  # the 2.4 MB of headers are not kept
+
+
+ODD_COOKIE_HEADERS = [
+    "theme=caf\xe9",  # Latin-1, not UTF-8: another app on the same host set it
+    f"{DETAILS_COOKIE}=\xff\xfe; {EDIT_COOKIE_PREFIX}1=\xe9",
+    f"{DETAILS_COOKIE}=a; {DETAILS_COOKIE}=b",
+    f'{DETAILS_COOKIE}="a;inkwell_session=b"',
+    f"{DETAILS_COOKIE}={'A' * 20_000}",
+    "; ".join(f"{EDIT_COOKIE_PREFIX}{number}={number}.AAAAAA.forged" for number in range(2_000)),
+    f"{EDIT_COOKIE_PREFIX}\u00b2=2; {EDIT_COOKIE_PREFIX}{'9' * 40}=1",
+    f"{HELD_COOKIE}=W10.forged; {HELD_COOKIE}=",
+]
+
+
+@pytest.mark.parametrize("header", ODD_COOKIE_HEADERS)
+def test_odd_cookie_headers_get_the_anonymous_page_never_an_error(cached_app, make_post, header):
+    app = cached_app()
+    post = make_post("Odd cookies")
+    stranger = app.test_client(use_cookies=False)
+    for path in (f"/posts/{post.slug}", "/", f"/posts/{post.slug}/comments/1/edit"):
+        for visit in ("first, rendered", "then from the cache"):
+            page = stranger.get(path, headers={"Cookie": header})
+            assert page.status_code in (200, 403, 404), (path, visit)
+            assert not HOLE.search(page_text(page)) and "Mallory" not in page_text(page)
 
 
 def _comments(app) -> list[Comment]:
