@@ -334,10 +334,15 @@ class PageCacheMiddleware:
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
             captured.update(status=status, headers=headers)  # answered below, once the page may be compressed
 
+        method, environ["REQUEST_METHOD"] = environ["REQUEST_METHOD"], "GET"  # a HEAD gets the GET's headers
         body = self.wsgi_app(environ, capture)
+        environ["REQUEST_METHOD"] = method
         status, headers, pending = captured["status"], captured["headers"], environ.get(ENVIRON_KEY)
-        if pending is None or environ["REQUEST_METHOD"] != "GET" or not status.startswith("200"):
+        if pending is None or not status.startswith("200"):
             start_response(status, headers)  # filled for the reader by finish_page, and private if theirs
+            if method == "HEAD":
+                _read_all(body)  # closed: the GET's headers without its body
+                return []
             return body
         content = _read_all(body)
         segments, kinds = cut_at_holes(*_split_at_tokens(content, pending.pop("tokens")), self.hole_tag)
@@ -362,7 +367,7 @@ class PageCacheMiddleware:
         content, headers = compression.encode_for_reader(shared, headers, encoded, environ.get("HTTP_ACCEPT_ENCODING"))
         headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
         start_response(status, [*headers, ("Content-Length", str(len(content)))])  # its holes filled: shorter
-        return [content]
+        return [] if method == "HEAD" else [content]
 
 
 def _personal_headers(headers: list[tuple[str, str]], etag: str) -> list[tuple[str, str]]:

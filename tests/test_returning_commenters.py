@@ -251,6 +251,25 @@ def test_two_servers_sharing_redis_fill_the_same_reader_alike(make_app, make_pos
     assert "Held on the first" in page_text(second.test_client().get(f"/posts/{post.slug}"))
 
 
+@pytest.mark.parametrize("encoding", ["identity", "br", "gzip"])
+def test_a_head_request_gets_the_length_and_privacy_of_the_page_a_get_brings(cached_app, make_post, encoding):
+    app = cached_app()
+    post = make_post("Heads")
+    ada = returning_commenter(app, post.slug)
+    asks = {"Accept-Encoding": encoding}
+    for reader in (app.test_client(), ada):
+        for visit in ("first, rendered", "then from the cache"):
+            head = reader.head(f"/posts/{post.slug}", headers=asks)
+            get = reader.get(f"/posts/{post.slug}", headers=asks)
+            assert get.headers["Content-Length"] == str(len(get.data))
+            # the same length; compressed, give or take the few bytes a token signed a second later may take
+            slack = 0 if encoding == "identity" else 16
+            assert abs(int(head.headers["Content-Length"]) - len(get.data)) <= slack, visit
+            assert head.headers["Cache-Control"] == get.headers["Cache-Control"], visit
+            assert head.headers.get("Content-Encoding") == get.headers.get("Content-Encoding"), visit
+            post_comment(app.test_client(), post.slug, name="Grace", body=f"Changes the page: {visit}")
+
+
 def test_a_worker_does_not_keep_the_large_cookie_headers_strangers_send(cached_app, make_post):
     app = cached_app()
     post = make_post("Big cookies")
