@@ -380,7 +380,7 @@ def _personal_headers(headers: list[tuple[str, str]], etag: str) -> list[tuple[s
 def _split_at_tokens(content: bytes, tokens: list[tuple[str, str]]) -> tuple[list[bytes], list[str]]:
     """Cut a page where its per-reader tokens are: ``segments`` around them, and the ``kinds`` between."""
     segments, kinds = [content], []
-    for token, kind in tokens:
+    for token, kind in dict(tokens).items():  # each once: a page's tokens signed in one second are the same
         cut_segments, cut_kinds = [], []
         for index, segment in enumerate(segments):
             pieces = segment.split(token.encode())
@@ -497,7 +497,7 @@ def _is_public(response: Response) -> bool:
 def _etag(response: Response) -> str:
     """The ETag of the page without its per-reader tokens."""
     template = response.get_data()
-    for token, kind in g.get("page_tokens", []):
+    for token, kind in dict(g.get("page_tokens", [])).items():  # each once, as in _split_at_tokens
         template = template.replace(token.encode(), f"{{{{{kind}}}}}".encode())
     return hashlib.blake2b(template, digest_size=16).hexdigest()
 
