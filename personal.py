@@ -170,13 +170,14 @@ def remembered_details(cookies: Mapping[str, str], secret_key: str) -> dict[str,
     return {name: str(details[name]) for name in REMEMBERED_FIELDS if details.get(name)}
 
 
-def held_post_ids(cookies: Mapping[str, str], secret_key: str) -> set[int]:
-    """The posts on which this browser has a comment awaiting moderation (as far as it was last told)."""
+def held_post_ids(cookies: Mapping[str, str], secret_key: str) -> list[int]:
+    """The posts on which this browser has a comment awaiting moderation (as far as it was last told), in the
+    order it was told, the latest last."""
     try:
         posts = URLSafeSerializer(secret_key, salt=HELD_SALT).loads(cookies.get(HELD_COOKIE, ""))
     except BadSignature:
-        return set()
-    return {post for post in posts if type(post) is int} if isinstance(posts, list) else set()
+        return []
+    return [post for post in posts if type(post) is int] if isinstance(posts, list) else []
 
 
 def edit_signer(secret_key: str) -> TimestampSigner:

@@ -17,6 +17,7 @@ import pytest
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeSerializer
 
+from commenters import MAX_HELD_POSTS
 from database import db
 from helpers import TEST_REDIS_URL
 from helpers import StatementCounter
@@ -188,6 +189,18 @@ def test_a_held_comment_shows_to_its_author_alone_until_approved_then_the_cache_
     with StatementCounter(app) as statements:
         page = ada.get(f"/posts/{post.slug}")
     assert statements.count == 0 and "Awaiting the owner" in page_text(page)
+
+
+def test_a_commenter_sees_their_newest_held_comment_even_with_many_others_awaiting_moderation(cached_app, make_post):
+    app = cached_app(COMMENT_MODERATION="all")
+    oldest, *others = [make_post(f"Held {number}") for number in range(MAX_HELD_POSTS + 1)]
+    ada = app.test_client()
+    for post in [*others, oldest]:  # the last comment is on the oldest post
+        app.test_client().get(f"/posts/{post.slug}")  # stored for everyone
+        post_comment(ada, post.slug, **ADA, body=f"Awaiting the owner on {post.slug}")
+        ada.get(f"/posts/{post.slug}")  # reads the thank-you message, which ends the session
+
+    assert f"Awaiting the owner on {oldest.slug}" in page_text(ada.get(f"/posts/{oldest.slug}"))
 
 
 def test_the_cached_copy_of_a_returning_commenter_is_what_an_uncached_server_renders(cached_app, make_app, make_post):
