@@ -328,6 +328,20 @@ def test_odd_cookie_headers_get_the_anonymous_page_never_an_error(cached_app, ma
             assert not HOLE.search(page_text(page)) and "Mallory" not in page_text(page)
 
 
+def test_a_cross_site_form_cannot_delete_a_commenters_comment(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Cross-site")
+    ada = returning_commenter(app, post.slug, body="Keep me")
+    comment_id = _comments(app)[0].id
+    delete = f"/posts/{post.slug}/comments/{comment_id}/delete"
+    fields = form_fields(ada.get(f"/posts/{post.slug}"), delete)
+
+    for forged in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        assert ada.post(delete, data=fields, headers=forged).status_code == 400
+    assert ada.post(delete, data={}).status_code == 400  # no token at all
+    assert "Keep me" in page_text(app.test_client().get(f"/posts/{post.slug}"))
+
+
 def _comments(app) -> list[Comment]:
     with app.app_context():
         return list(db.session.scalars(db.select(Comment).order_by(Comment.id)))
