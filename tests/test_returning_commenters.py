@@ -18,6 +18,7 @@ from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeSerializer
 
 from commenters import MAX_HELD_POSTS
+from commenters import client_ip_hash
 from database import db
 from helpers import TEST_REDIS_URL
 from helpers import StatementCounter
@@ -31,6 +32,7 @@ from personal import DETAILS_SALT
 from personal import EDIT_COOKIE_PREFIX
 from personal import EDIT_SALT
 from personal import HELD_COOKIE
+from personal import hole_tag
 
 STORES = ["files"] + (["redis"] if TEST_REDIS_URL else [])
 ADA = {"name": "Ada <Lovelace>", "email": "ada@example.com", "website": "https://ada.example"}
@@ -227,6 +229,13 @@ def test_no_page_ever_shows_a_hole(cached_app, make_post):
         for reader in (ada, app.test_client()):
             for _ in range(2):  # rendered, then from the cache
                 assert not HOLE.search(page_text(reader.get(path))), path
+
+
+def test_the_hole_tag_is_no_address_hash_whatever_address_a_proxy_passes_on(cached_app):
+    app = cached_app()
+    for address in ("inkwell-page-holes", "inkwell-holes", "203.0.113.7"):
+        with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+            assert not client_ip_hash().startswith(hole_tag(app.secret_key))
 
 
 def test_a_returning_commenters_copy_has_its_own_etag_and_answers_304_until_their_details_change(cached_app, make_post):
