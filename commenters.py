@@ -68,27 +68,28 @@ def _details_serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.secret_key, salt=DETAILS_SALT)
 
 
-def held_posts() -> set[int]:
-    """The posts this browser was told it has comments awaiting moderation on."""
+def held_posts() -> list[int]:
+    """The posts this browser was told it has comments awaiting moderation on, the latest last."""
     return held_post_ids(request.cookies, current_app.secret_key)
 
 
 def note_held_comments(response: Response, post_id: int, commenter_key: str | None) -> None:
     """Keep the ``inkwell_held`` cookie true for one post: whether this browser has comments awaiting moderation
     on it. Its pages of the posts it names are rendered for it, with those comments, instead of served from the
-    shared cache (personal.py); set when a comment is held, dropped once none is."""
+    shared cache (personal.py); set when a comment is held, dropped once none is. It names the posts of the
+    latest ``MAX_HELD_POSTS`` held comments."""
     held = held_posts()
     pending = select(Comment.id).where(
         Comment.post_id == post_id, Comment.commenter_key == commenter_key, Comment.status == CommentStatus.pending
     )
     has_held = commenter_key is not None and db.session.scalar(pending.limit(1)) is not None
-    wanted = held | {post_id} if has_held else held - {post_id}
-    if wanted == held and (HELD_COOKIE in request.cookies) == bool(held):
+    wanted = [post for post in held if post != post_id] + ([post_id] if has_held else [])
+    if set(wanted) == set(held) and (HELD_COOKIE in request.cookies) == bool(held):
         return
     if not wanted:
         response.delete_cookie(HELD_COOKIE)
         return
-    value = URLSafeSerializer(current_app.secret_key, salt=HELD_SALT).dumps(sorted(wanted)[-MAX_HELD_POSTS:])
+    value = URLSafeSerializer(current_app.secret_key, salt=HELD_SALT).dumps(wanted[-MAX_HELD_POSTS:])
     _set_private_cookie(response, HELD_COOKIE, value, ONE_YEAR)
 
 

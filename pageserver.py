@@ -366,12 +366,17 @@ class PageCacheMiddleware:
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
             captured.update(status=status, headers=headers)  # answered below, once the page may be compressed
 
+        method, environ["REQUEST_METHOD"] = environ["REQUEST_METHOD"], "GET"  # a HEAD gets the GET's headers
         body = self.wsgi_app(environ, capture)
+        environ["REQUEST_METHOD"] = method
         status, headers, pending = captured["status"], captured["headers"], environ.get(ENVIRON_KEY)
-        if pending is None or environ["REQUEST_METHOD"] != "GET" or not status.startswith("200"):
+        if pending is None or not status.startswith("200"):
             if replaces_stale:
                 self._forget(key)  # no copy from before a change may outlive it (a post taken down, say)
             start_response(status, headers)  # filled for the reader by finish_page, and private if theirs
+            if method == "HEAD":
+                _read_all(body)  # closed: the GET's headers without its body
+                return []
             return body
         content = _read_all(body)
         segments, kinds = cut_at_holes(*_split_at_tokens(content, pending.pop("tokens")), self.hole_tag)
@@ -400,7 +405,7 @@ class PageCacheMiddleware:
         content, headers = compression.encode_for_reader(shared, headers, encoded, environ.get("HTTP_ACCEPT_ENCODING"))
         headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
         start_response(status, [*headers, ("Content-Length", str(len(content)))])  # its holes filled: shorter
-        return [content]
+        return [] if method == "HEAD" else [content]
 
 
 def _personal_headers(headers: list[tuple[str, str]], etag: str) -> list[tuple[str, str]]:
@@ -413,7 +418,7 @@ def _personal_headers(headers: list[tuple[str, str]], etag: str) -> list[tuple[s
 def _split_at_tokens(content: bytes, tokens: list[tuple[str, str]]) -> tuple[list[bytes], list[str]]:
     """Cut a page where its per-reader tokens are: ``segments`` around them, and the ``kinds`` between."""
     segments, kinds = [content], []
-    for token, kind in tokens:
+    for token, kind in dict(tokens).items():  # each once: a page's tokens signed in one second are the same
         cut_segments, cut_kinds = [], []
         for index, segment in enumerate(segments):
             pieces = segment.split(token.encode())
@@ -530,7 +535,7 @@ def _is_public(response: Response) -> bool:
 def _etag(response: Response) -> str:
     """The ETag of the page without its per-reader tokens."""
     template = response.get_data()
-    for token, kind in g.get("page_tokens", []):
+    for token, kind in dict(g.get("page_tokens", [])).items():  # each once, as in _split_at_tokens
         template = template.replace(token.encode(), f"{{{{{kind}}}}}".encode())
     return hashlib.blake2b(template, digest_size=16).hexdigest()
 

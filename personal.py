@@ -20,7 +20,6 @@ This module reads the cookies; commenters.py sets them.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import math
 import re
 import time
@@ -33,7 +32,7 @@ from html import escape
 from itsdangerous import BadSignature
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeSerializer
-from werkzeug.http import parse_cookie
+from werkzeug.sansio.http import parse_cookie  # as Flask's request.cookies reads a header
 
 COOKIE_PREFIX = "inkwell_"
 COMMENTER_COOKIE = "inkwell_commenter"
@@ -52,8 +51,12 @@ EDIT_SECTION, END = "edit-", "end"
 
 
 def hole_tag(secret_key: str) -> str:
-    """The secret part of every hole's marker on this site."""
-    return hmac.new(secret_key.encode(), b"inkwell-page-holes", hashlib.sha256).hexdigest()[:16]
+    """The secret part of every hole's marker on this site.
+
+    Keyed by the secret under a name of its own (``person``), so that no other keyed hash of the site (the address
+    hash of a client whose proxy passed on any text as its address, say) can ever be the tag."""
+    key = hashlib.sha256(secret_key.encode()).digest()
+    return hashlib.blake2b(key=key, person=b"inkwell-holes", digest_size=8).hexdigest()
 
 
 def hole_marker(tag: str, hole: str) -> str:
@@ -127,20 +130,22 @@ class KnownReaders:
     def __init__(self, secret_key: str, limit: int = 10_000) -> None:
         self.secret_key = secret_key
         self.limit = limit
-        self._known: dict[tuple[bytes, float], Reader | None] = {}  # by a digest: headers can be long
+        self._known: dict[tuple[bytes, float], Reader | None] = {}
 
     def get(self, header: str, edit_seconds: float) -> Reader | None:
         """The reader of a request with this ``Cookie`` header, or ``None`` when it carries an ``inkwell_``
         cookie that is not a personal one (a session, a login): a page for that person alone."""
         if COOKIE_PREFIX not in header:
             return ANONYMOUS
+        # Kept by a digest: a stranger's many large headers cost a worker a few bytes each, not their size.
         key = (hashlib.blake2b(header.encode("utf-8", "surrogatepass"), digest_size=16).digest(), edit_seconds)
         reader = self._known.get(key, ANONYMOUS)
         if reader is not None and (reader is ANONYMOUS or time.time() >= reader.changes_at):
             reader = self._read(header, edit_seconds)
             if len(self._known) >= self.limit:
                 self._known.clear()
-            self._known[key] = reader
+            if reader is not ANONYMOUS:  # read again each time anyway
+                self._known[key] = reader
         return reader
 
     def _read(self, header: str, edit_seconds: float) -> Reader | None:
@@ -149,7 +154,10 @@ class KnownReaders:
 
 
 def personal_cookies(header: str) -> dict[str, str] | None:
-    """The ``inkwell_`` cookies of a ``Cookie`` header when each is a personal one, else ``None``."""
+    """The ``inkwell_`` cookies of a ``Cookie`` header when each is a personal one, else ``None``.
+
+    Read as Flask reads them, from the header's Latin-1 text: bytes that are not UTF-8 (a cookie another app on
+    the host set) are not an error."""
     cookies = {name: value for name, value in parse_cookie(header).items() if name.startswith(COOKIE_PREFIX)}
     return cookies if all(map(is_personal_cookie, cookies)) else None
 
@@ -165,13 +173,14 @@ def remembered_details(cookies: Mapping[str, str], secret_key: str) -> dict[str,
     return {name: str(details[name]) for name in REMEMBERED_FIELDS if details.get(name)}
 
 
-def held_post_ids(cookies: Mapping[str, str], secret_key: str) -> set[int]:
-    """The posts on which this browser has a comment awaiting moderation (as far as it was last told)."""
+def held_post_ids(cookies: Mapping[str, str], secret_key: str) -> list[int]:
+    """The posts on which this browser has a comment awaiting moderation (as far as it was last told), in the
+    order it was told, the latest last."""
     try:
         posts = URLSafeSerializer(secret_key, salt=HELD_SALT).loads(cookies.get(HELD_COOKIE, ""))
     except BadSignature:
-        return set()
-    return {post for post in posts if type(post) is int} if isinstance(posts, list) else set()
+        return []
+    return [post for post in posts if type(post) is int] if isinstance(posts, list) else []
 
 
 def edit_signer(secret_key: str) -> TimestampSigner:

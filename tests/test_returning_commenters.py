@@ -7,8 +7,10 @@ Every test runs with the page cache in files and, when ``TEST_REDIS_URL`` is set
 
 from __future__ import annotations
 
+import gc
 import re
 import time
+import tracemalloc
 import uuid
 from datetime import timedelta
 
@@ -17,6 +19,8 @@ from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeSerializer
 
 from admin.moderation import moderate
+from commenters import MAX_HELD_POSTS
+from commenters import client_ip_hash
 from database import db
 from database import now_utc
 from helpers import TEST_REDIS_URL
@@ -37,6 +41,7 @@ from personal import DETAILS_SALT
 from personal import EDIT_COOKIE_PREFIX
 from personal import EDIT_SALT
 from personal import HELD_COOKIE
+from personal import hole_tag
 
 STORES = ["files"] + (["redis"] if TEST_REDIS_URL else [])
 ADA = {"name": "Ada <Lovelace>", "email": "ada@example.com", "website": "https://ada.example"}
@@ -197,6 +202,18 @@ def test_a_held_comment_shows_to_its_author_alone_until_approved_then_the_cache_
     assert statements.count == 0 and "Awaiting the owner" in page_text(page)
 
 
+def test_a_commenter_sees_their_newest_held_comment_even_with_many_others_awaiting_moderation(cached_app, make_post):
+    app = cached_app(COMMENT_MODERATION="all")
+    oldest, *others = [make_post(f"Held {number}") for number in range(MAX_HELD_POSTS + 1)]
+    ada = app.test_client()
+    for post in [*others, oldest]:  # the last comment is on the oldest post
+        app.test_client().get(f"/posts/{post.slug}")  # stored for everyone
+        post_comment(ada, post.slug, **ADA, body=f"Awaiting the owner on {post.slug}")
+        ada.get(f"/posts/{post.slug}")  # reads the thank-you message, which ends the session
+
+    assert f"Awaiting the owner on {oldest.slug}" in page_text(ada.get(f"/posts/{oldest.slug}"))
+
+
 def test_the_cached_copy_of_a_returning_commenter_is_what_an_uncached_server_renders(cached_app, make_app, make_post):
     cached = cached_app()
     post = make_post("Same page")
@@ -221,6 +238,13 @@ def test_no_page_ever_shows_a_hole(cached_app, make_post):
         for reader in (ada, app.test_client()):
             for _ in range(2):  # rendered, then from the cache
                 assert not HOLE.search(page_text(reader.get(path))), path
+
+
+def test_the_hole_tag_is_no_address_hash_whatever_address_a_proxy_passes_on(cached_app):
+    app = cached_app()
+    for address in ("inkwell-page-holes", "inkwell-holes", "203.0.113.7"):
+        with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+            assert not client_ip_hash().startswith(hole_tag(app.secret_key))
 
 
 def test_a_returning_commenters_copy_has_its_own_etag_and_answers_304_until_their_details_change(cached_app, make_post):
@@ -256,6 +280,84 @@ def test_two_servers_sharing_redis_fill_the_same_reader_alike(make_app, make_pos
     assert "Held on the first" not in page_text(second.test_client().get(f"/posts/{post.slug}"))
     approve(first, _comments(first)[0].id)
     assert "Held on the first" in page_text(second.test_client().get(f"/posts/{post.slug}"))
+
+
+@pytest.mark.parametrize("encoding", ["identity", "br", "gzip"])
+def test_a_head_request_gets_the_length_and_privacy_of_the_page_a_get_brings(cached_app, make_post, encoding):
+    app = cached_app()
+    post = make_post("Heads")
+    ada = returning_commenter(app, post.slug)
+    asks = {"Accept-Encoding": encoding}
+    for reader in (app.test_client(), ada):
+        for visit in ("first, rendered", "then from the cache"):
+            head = reader.head(f"/posts/{post.slug}", headers=asks)
+            get = reader.get(f"/posts/{post.slug}", headers=asks)
+            assert get.headers["Content-Length"] == str(len(get.data))
+            # the same length; compressed, give or take what tokens signed another second compress to
+            slack = 0 if encoding == "identity" else len(get.data) // 20
+            assert abs(int(head.headers["Content-Length"]) - len(get.data)) <= slack, visit
+            assert head.headers["Cache-Control"] == get.headers["Cache-Control"], visit
+            assert head.headers.get("Content-Encoding") == get.headers.get("Content-Encoding"), visit
+            post_comment(app.test_client(), post.slug, name="Grace", body=f"Changes the page: {visit}")
+
+
+def test_a_worker_does_not_keep_the_large_cookie_headers_strangers_send(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Big cookies")
+    ada = returning_commenter(app, post.slug)
+    ada.get(f"/posts/{post.slug}")
+    details = f"{DETAILS_COOKIE}={ada.get_cookie(DETAILS_COOKIE).value}"
+    stranger = app.test_client(use_cookies=False)  # sends the Cookie header it is given
+
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for number in range(300):  # each a header of 8 kB, as large as gunicorn takes, never sent twice
+        cookie = f"{details}; padding={number:08d}{'x' * 8000}"
+        assert comment_form(stranger.get(f"/posts/{post.slug}", headers={"Cookie": cookie}))["name"] == ADA["name"]
+    gc.collect()
+    kept = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+
+    assert kept < 1_000_000  # the 2.4 MB of headers are not kept
+
+
+ODD_COOKIE_HEADERS = [
+    "theme=caf\xe9",  # Latin-1, not UTF-8: another app on the same host set it
+    f"{DETAILS_COOKIE}=\xff\xfe; {EDIT_COOKIE_PREFIX}1=\xe9",
+    f"{DETAILS_COOKIE}=a; {DETAILS_COOKIE}=b",
+    f'{DETAILS_COOKIE}="a;inkwell_session=b"',
+    f"{DETAILS_COOKIE}={'A' * 20_000}",
+    "; ".join(f"{EDIT_COOKIE_PREFIX}{number}={number}.AAAAAA.forged" for number in range(2_000)),
+    f"{EDIT_COOKIE_PREFIX}\u00b2=2; {EDIT_COOKIE_PREFIX}{'9' * 40}=1",
+    f"{HELD_COOKIE}=W10.forged; {HELD_COOKIE}=",
+]
+
+
+@pytest.mark.parametrize("header", ODD_COOKIE_HEADERS)
+def test_odd_cookie_headers_get_the_anonymous_page_never_an_error(cached_app, make_post, header):
+    app = cached_app()
+    post = make_post("Odd cookies")
+    stranger = app.test_client(use_cookies=False)
+    for path in (f"/posts/{post.slug}", "/", f"/posts/{post.slug}/comments/1/edit"):
+        for visit in ("first, rendered", "then from the cache"):
+            page = stranger.get(path, headers={"Cookie": header})
+            assert page.status_code in (200, 403, 404), (path, visit)
+            assert not HOLE.search(page_text(page)) and "Mallory" not in page_text(page)
+
+
+def test_a_cross_site_form_cannot_delete_a_commenters_comment(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Cross-site")
+    ada = returning_commenter(app, post.slug, body="Keep me")
+    comment_id = _comments(app)[0].id
+    delete = f"/posts/{post.slug}/comments/{comment_id}/delete"
+    fields = form_fields(ada.get(f"/posts/{post.slug}"), delete)
+
+    for forged in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        assert ada.post(delete, data=fields, headers=forged).status_code == 400
+    assert ada.post(delete, data={}).status_code == 400  # no token at all
+    assert "Keep me" in page_text(app.test_client().get(f"/posts/{post.slug}"))
 
 
 def _comments(app) -> list[Comment]:
