@@ -19,8 +19,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import Pool
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
+
+from sqlite_writers import WriterQueue
+from sqlite_writers import is_write
+
+WRITERS = "inkwell_writers"  # the key of a SQLite file connection's WriterQueue in its pool record's info
 
 
 def now_utc() -> datetime:
@@ -62,7 +68,8 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})  
 
 @event.listens_for(Engine, "connect")
 def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
-    """Make SQLite fit a web server: concurrent readers (WAL), waits instead of errors, real foreign keys."""
+    """Make SQLite fit a web server: concurrent readers (WAL), writers queued rather than asleep
+    (sqlite_writers.py), waits instead of errors, real foreign keys."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     cursor = dbapi_connection.cursor()
@@ -70,7 +77,41 @@ def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    database_file = cursor.execute("PRAGMA database_list").fetchone()[2]
     cursor.close()
+    if database_file:  # not an in-memory database, which has one connection and nobody to queue with
+        connection_record.info[WRITERS] = WriterQueue(database_file)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _queue_sqlite_writer(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    """Wait for this SQLite file's writer before, if any, at a transaction's first write."""
+    queue = conn.info.get(WRITERS)
+    if queue is not None and not queue.is_holding and is_write(statement):
+        queue.wait_turn()
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _end_sqlite_writer_turn(conn: Any) -> None:
+    queue = conn.info.get(WRITERS)
+    if queue is not None:
+        queue.done()
+
+
+@event.listens_for(Pool, "checkin")
+def _end_turn_on_checkin(dbapi_connection: Any, connection_record: Any) -> None:
+    """A connection given back without its transaction's end being seen (the pool rolls back) ends its turn."""
+    queue = connection_record.info.get(WRITERS) if connection_record is not None else None
+    if queue is not None:
+        queue.done()
+
+
+@event.listens_for(Pool, "close")
+def _close_writer_queue(dbapi_connection: Any, connection_record: Any) -> None:
+    queue = connection_record.info.pop(WRITERS, None)
+    if queue is not None:
+        queue.close()
 
 
 def database_problem() -> str | None:

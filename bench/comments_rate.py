@@ -39,7 +39,9 @@ def main() -> None:
         log = workdir / "gunicorn.log"
         _, url = start_gunicorn(stack, "app:create_app()", env, log)
         for _ in range(options.runs):
-            rate, acknowledged, lost, errors = comments_per_second(wrk_binary, url, workdir / "small.db", options.seconds)
+            rate, acknowledged, lost, errors = comments_per_second(
+                wrk_binary, url, workdir / "small.db", options.seconds
+            )
             print(f"{rate:,.0f}/s, {acknowledged:,} acknowledged, {lost} not stored, {errors} non-2xx/3xx", flush=True)
         locked = log.read_text().count("database is locked")
     print(f"'database is locked' in the server log: {locked}; load: {os.getloadavg()[0]:.2f}")
