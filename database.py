@@ -91,17 +91,10 @@ def _queue_sqlite_writer(conn: Any, cursor: Any, statement: str, *args: Any) -> 
         queue.wait_turn()
 
 
-@event.listens_for(Engine, "commit")
-@event.listens_for(Engine, "rollback")
-def _end_sqlite_writer_turn(conn: Any) -> None:
-    queue = conn.info.get(WRITERS)
-    if queue is not None:
-        queue.done()
-
-
 @event.listens_for(Pool, "checkin")
-def _end_turn_on_checkin(dbapi_connection: Any, connection_record: Any) -> None:
-    """A connection given back without its transaction's end being seen (the pool rolls back) ends its turn."""
+def _end_sqlite_writer_turn(dbapi_connection: Any, connection_record: Any) -> None:
+    """End the turn when the connection goes back to the pool, just after its transaction is committed or rolled
+    back. (SQLAlchemy's own commit event comes before the commit: the next writer would find SQLite still busy.)"""
     queue = connection_record.info.get(WRITERS) if connection_record is not None else None
     if queue is not None:
         queue.done()
