@@ -19,14 +19,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import Pool
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 
-from sqlite_writers import WriterQueue
-from sqlite_writers import is_write
-
-WRITERS = "inkwell_writers"  # the key of a SQLite file connection's WriterQueue in its pool record's info
+from sqlite_writers import QueuedConnection
 
 
 def now_utc() -> datetime:
@@ -66,10 +62,16 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})  # a request ends after its commit
 
 
+@event.listens_for(Engine, "do_connect")
+def _queue_sqlite_writers(dialect: Dialect, connection_record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+    """Open SQLite files with connections whose writers take turns rather than sleep (sqlite_writers.py)."""
+    if dialect.name == "sqlite":
+        cparams.setdefault("factory", QueuedConnection)
+
+
 @event.listens_for(Engine, "connect")
 def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
-    """Make SQLite fit a web server: concurrent readers (WAL), writers queued rather than asleep
-    (sqlite_writers.py), waits instead of errors, real foreign keys."""
+    """Make SQLite fit a web server: concurrent readers (WAL), waits instead of errors, real foreign keys."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     cursor = dbapi_connection.cursor()
@@ -77,34 +79,7 @@ def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
-    database_file = cursor.execute("PRAGMA database_list").fetchone()[2]
     cursor.close()
-    if database_file:  # not an in-memory database, which has one connection and nobody to queue with
-        connection_record.info[WRITERS] = WriterQueue(database_file)
-
-
-@event.listens_for(Engine, "before_cursor_execute")
-def _queue_sqlite_writer(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-    """Wait for this SQLite file's writer before, if any, at a transaction's first write."""
-    queue = conn.info.get(WRITERS)
-    if queue is not None and not queue.is_holding and is_write(statement):
-        queue.wait_turn()
-
-
-@event.listens_for(Pool, "checkin")
-def _end_sqlite_writer_turn(dbapi_connection: Any, connection_record: Any) -> None:
-    """End the turn when the connection goes back to the pool, just after its transaction is committed or rolled
-    back. (SQLAlchemy's own commit event comes before the commit: the next writer would find SQLite still busy.)"""
-    queue = connection_record.info.get(WRITERS) if connection_record is not None else None
-    if queue is not None:
-        queue.done()
-
-
-@event.listens_for(Pool, "close")
-def _close_writer_queue(dbapi_connection: Any, connection_record: Any) -> None:
-    queue = connection_record.info.pop(WRITERS, None)
-    if queue is not None:
-        queue.close()
 
 
 def database_problem() -> str | None:

@@ -4,7 +4,8 @@ SQLite lets one writer at a time into a database. The others, finding it busy, s
 1 ms, then 2, 5, 10, 15, 20, 25 … up to 100 ms between tries, however soon the writer finishes. With two gunicorn
 workers posting comments on a loaded machine, each worker spent a tenth of its time or more asleep there, and more
 the busier the machine. Here a writer first takes an exclusive ``flock`` on ``<database file>-writers``; the kernel
-wakes the next waiter as soon as it is released, at the end of the transaction (or when the process dies).
+wakes the next waiter as soon as it is released, right after the transaction's commit or rollback (or when the
+process dies). :class:`QueuedConnection` does this for every connection SQLAlchemy opens (database.py).
 
 The queue only orders writers: SQLite's own locking still guards the data. Whoever does not queue (the sqlite3
 shell, a migration, a second connection of a thread that already holds the queue) is waited for by the busy
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 SUFFIX = "-writers"
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")  # the statements before which sqlite3 opens a transaction
@@ -89,6 +92,62 @@ def _close_in(pid: int, fd: int) -> None:
     """Close ``fd`` if this is the process that opened it (a forked child's copy is its parent's)."""
     if os.getpid() == pid:
         os.close(fd)
+
+
+class QueuedCursor(sqlite3.Cursor):
+    """A cursor whose writing statements wait for their connection's turn."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> QueuedCursor:
+        self.connection.before(sql)
+        try:
+            return super().execute(sql, parameters)
+        finally:
+            self.connection.after()
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> QueuedCursor:
+        self.connection.before(sql)
+        try:
+            return super().executemany(sql, seq_of_parameters)
+        finally:
+            self.connection.after()
+
+
+class QueuedConnection(sqlite3.Connection):
+    """A connection to a SQLite file that queues for its writes: from the transaction's first write (where sqlite3
+    begins it) to just after its commit or rollback; a write outside a transaction (autocommit) for itself alone."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        database_file = super().execute("PRAGMA database_list").fetchone()[2]
+        self.writers = WriterQueue(database_file) if database_file else None  # in memory: nobody to queue with
+
+    def cursor(self, factory: type[sqlite3.Cursor] = QueuedCursor) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().cursor(factory)
+
+    def before(self, statement: str) -> None:
+        if self.writers is not None and not self.writers.is_holding and is_write(statement):
+            self.writers.wait_turn()
+
+    def after(self) -> None:
+        if self.writers is not None and not self.in_transaction:
+            self.writers.done()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.after()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.after()
+
+    def close(self) -> None:
+        if self.writers is not None:
+            self.writers.close()
+        super().close()
 
 
 def _paths_held_by_this_thread() -> set[str]:

@@ -6,6 +6,7 @@ workers do; none may hang (a turn never given back would) or lose a row.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,11 +14,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from database import WRITERS
 from database import db
 from models import Comment
 from models import CommentStatus
 from models import Post
+from sqlite_writers import QueuedConnection
 from sqlite_writers import WriterQueue
 
 GIVE_UP = 3  # seconds before a thread that never got its turn fails the test instead of hanging it
@@ -45,6 +46,11 @@ def finished(thread: threading.Thread) -> bool:
     return not thread.is_alive()
 
 
+def writers_of_session() -> WriterQueue:
+    """The queue place of the connection the session is writing on."""
+    return db.session.connection().connection.dbapi_connection.writers
+
+
 def stored_bodies(app: Flask) -> set[str]:
     with app.app_context():
         return set(db.session.scalars(db.select(Comment.body)))
@@ -58,7 +64,7 @@ def test_a_second_writer_waits_for_the_first_to_commit_and_both_comments_are_kep
         with sqlite_app.app_context():
             db.session.add(a_comment(post.id, "first"))
             db.session.flush()
-            assert db.session.connection().info[WRITERS].is_holding
+            assert writers_of_session().is_holding
             first_is_writing.set()
             order.append("first commits")
             db.session.commit()
@@ -83,7 +89,7 @@ def test_a_write_given_up_or_abandoned_lets_the_next_writer_in(sqlite_app, make_
     with sqlite_app.app_context():
         db.session.add(a_comment(post.id, "never kept"))
         db.session.flush()
-        queue = db.session.connection().info[WRITERS]
+        queue = writers_of_session()
         assert queue.is_holding
         getattr(db.session, ending)()  # close: the pool rolls the connection back
         assert not queue.is_holding
@@ -141,3 +147,22 @@ def test_many_threads_posting_at_once_lose_nothing(sqlite_app, make_post):
     assert stored_bodies(sqlite_app) == set(texts)
     with sqlite_app.app_context():
         assert db.session.get(Post, post.id).comment_count == len(texts)
+
+
+def test_a_write_outside_a_transaction_gives_the_turn_back_at_once(tmp_path: Path):
+    connection = sqlite3.connect(tmp_path / "blog.db", factory=QueuedConnection, isolation_level=None)
+    connection.execute("CREATE TABLE notes (text TEXT)")
+
+    connection.execute("INSERT INTO notes VALUES ('autocommitted')")
+
+    assert not connection.writers.is_holding
+    connection.close()
+
+
+def test_an_in_memory_database_has_nobody_to_queue_with():
+    connection = sqlite3.connect(":memory:", factory=QueuedConnection)
+    connection.execute("CREATE TABLE notes (text TEXT)")
+    connection.execute("INSERT INTO notes VALUES ('kept in memory')")
+
+    assert connection.writers is None
+    connection.close()
