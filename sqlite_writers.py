@@ -45,6 +45,7 @@ class WriterQueue:
         self.path = database + SUFFIX
         self._fd: int | None = None
         self._pid = 0
+        self._held_by: set[str] = set()
         self.is_holding = False
 
     def wait_turn(self) -> None:
@@ -53,14 +54,15 @@ class WriterQueue:
             return  # a thread never waits for itself: SQLite's busy timeout decides, as without the queue
         fcntl.flock(self._lock_file(), fcntl.LOCK_EX)
         self.is_holding = True
-        _paths_held_by_this_thread().add(self.path)
+        self._held_by = _paths_held_by_this_thread()
+        self._held_by.add(self.path)
 
     def done(self) -> None:
         """Give the turn to the next writer (nothing when not holding it)."""
         if not self.is_holding:
             return
         self.is_holding = False
-        _paths_held_by_this_thread().discard(self.path)
+        self._held_by.discard(self.path)  # the set of the thread that took the turn
         if self._fd is not None and self._pid == os.getpid():
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
@@ -118,17 +120,27 @@ class QueuedConnection(sqlite3.Connection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.writers: WriterQueue | None = None
         database_file = super().execute("PRAGMA database_list").fetchone()[2]
-        self.writers = WriterQueue(database_file) if database_file else None  # in memory: nobody to queue with
+        if database_file:  # in memory: nobody to queue with
+            self.writers = WriterQueue(database_file)
 
     def cursor(self, factory: type[sqlite3.Cursor] = QueuedCursor) -> sqlite3.Cursor:  # type: ignore[override]
         return super().cursor(factory)
 
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return self.cursor().execute(sql, parameters)  # sqlite3's own shortcut would skip QueuedCursor.execute
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
+        return self.cursor().executemany(sql, seq_of_parameters)
+
     def before(self, statement: str) -> None:
+        """Wait for the turn before the first write of a transaction (or a write of its own, in autocommit)."""
         if self.writers is not None and not self.writers.is_holding and is_write(statement):
             self.writers.wait_turn()
 
     def after(self) -> None:
+        """Give the turn back once no transaction is open: after a commit, a rollback or an autocommitted write."""
         if self.writers is not None and not self.in_transaction:
             self.writers.done()
 

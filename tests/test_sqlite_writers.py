@@ -149,12 +149,26 @@ def test_many_threads_posting_at_once_lose_nothing(sqlite_app, make_post):
         assert db.session.get(Post, post.id).comment_count == len(texts)
 
 
+def test_a_plain_sqlite3_connection_holds_the_turn_from_its_first_write_to_its_commit(tmp_path: Path):
+    connection = sqlite3.connect(tmp_path / "blog.db", factory=QueuedConnection)
+    connection.execute("CREATE TABLE notes (text TEXT)")
+    assert not connection.writers.is_holding
+
+    connection.execute("INSERT INTO notes VALUES ('written')")
+    assert connection.writers.is_holding
+    connection.commit()
+
+    assert not connection.writers.is_holding
+    connection.close()
+
+
 def test_a_write_outside_a_transaction_gives_the_turn_back_at_once(tmp_path: Path):
     connection = sqlite3.connect(tmp_path / "blog.db", factory=QueuedConnection, isolation_level=None)
     connection.execute("CREATE TABLE notes (text TEXT)")
 
     connection.execute("INSERT INTO notes VALUES ('autocommitted')")
 
+    assert (tmp_path / "blog.db-writers").exists()  # it queued
     assert not connection.writers.is_holding
     connection.close()
 
