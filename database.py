@@ -22,6 +22,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 
+from sqlite_writers import QueuedConnection
+
 
 def now_utc() -> datetime:
     """Return the current time as a timezone-aware UTC datetime."""
@@ -58,6 +60,13 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})  # a request ends after its commit
+
+
+@event.listens_for(Engine, "do_connect")
+def _queue_sqlite_writers(dialect: Dialect, connection_record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+    """Open SQLite files with connections whose writers take turns rather than sleep (sqlite_writers.py)."""
+    if dialect.name == "sqlite":
+        cparams.setdefault("factory", QueuedConnection)
 
 
 @event.listens_for(Engine, "connect")

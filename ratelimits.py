@@ -4,6 +4,7 @@ Flask-Limiter's ``memory://`` store lives in each worker's memory, so with two w
 every limit. This store registers the ``sqlite://`` scheme with the `limits` library (the storage under
 Flask-Limiter): ``sqlite:////abs/path/ratelimits.db``. Each count is one atomic UPSERT, so workers never lose
 a hit to each other; expired windows start again inside that same statement, and old rows are swept now and then.
+Writers queue for the file (sqlite_writers.py) rather than sleep in SQLite's busy handler.
 Only the fixed-window strategy (Flask-Limiter's default) is supported. Several servers still need Redis.
 """
 
@@ -13,9 +14,13 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 from limits.storage import Storage
+
+from sqlite_writers import WriterQueue
 
 SCHEME = "sqlite"
 SWEEP_SECONDS = 60  # how often a process deletes expired counters, so the file stays small
@@ -62,13 +67,22 @@ class SQLiteStorage(Storage):
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(SCHEMA)
             self._local.connection, self._local.pid = connection, os.getpid()
+            self._local.writers = WriterQueue(self.path) if self.path != ":memory:" else None
         return connection
+
+    def _write(self, statement: str, parameters: Sequence[object] | dict[str, object]) -> list[sqlite3.Row]:
+        """Run one writing statement in its turn (sqlite_writers.py), to the end: it commits before the turn ends."""
+        connection = self._connection()
+        with self._local.writers.turn() if self._local.writers else nullcontext():
+            cursor = connection.execute(statement, parameters)
+            rows = cursor.fetchall()
+        self._local.rowcount = cursor.rowcount
+        return rows
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
         self._sweep(now)
-        row = self._connection().execute(INCREMENT, {"key": key, "amount": amount, "now": now, "expiry": expiry})
-        return row.fetchone()[0]
+        return self._write(INCREMENT, {"key": key, "amount": amount, "now": now, "expiry": expiry})[0][0]
 
     def get(self, key: str) -> int:
         row = self._live(key, "count")
@@ -85,7 +99,7 @@ class SQLiteStorage(Storage):
     def _sweep(self, now: float) -> None:
         if now - self._last_sweep > SWEEP_SECONDS:
             self._last_sweep = now
-            self._connection().execute("DELETE FROM counters WHERE expires_at <= ?", (now,))
+            self._write("DELETE FROM counters WHERE expires_at <= ?", (now,))
 
     def check(self) -> bool:
         try:
@@ -95,7 +109,8 @@ class SQLiteStorage(Storage):
         return True
 
     def reset(self) -> int | None:
-        return self._connection().execute("DELETE FROM counters").rowcount
+        self._write("DELETE FROM counters", ())
+        return self._local.rowcount
 
     def clear(self, key: str) -> None:
-        self._connection().execute("DELETE FROM counters WHERE key = ?", (key,))
+        self._write("DELETE FROM counters WHERE key = ?", (key,))

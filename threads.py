@@ -136,26 +136,39 @@ def comment_page_number(comment: Comment, commenter_key: str | None, per_page: i
 def _thread_root(comment: Comment, commenter_key: str | None) -> tuple[int, datetime]:
     """Return the id and time of the first comment of the thread ``comment`` is shown in.
 
-    The shown ancestors are read in one recursive statement: a chain of replies a thousand deep costs one
-    statement, not one per ancestor. ``UNION`` (not ``UNION ALL``) ends even on a loop of parents.
+    A comment that answers nothing starts its own thread (every new top-level comment: no statement). Otherwise
+    the shown ancestors are read in one recursive statement: a chain of replies a thousand deep costs one
+    statement, not one per ancestor.
+    """
+    if comment.parent_id is None:
+        return comment.id, comment.created_at
+    place = {"comment_id": comment.id, "post_id": comment.post_id, "key": commenter_key}
+    rows = db.session.execute(_ancestors_statement(), place).all()
+    shown = {row.id for row in rows}
+    root = next((row for row in rows if row.parent_id not in shown), comment)
+    return root.id, root.created_at
+
+
+@cache
+def _ancestors_statement() -> Select[tuple[int, int | None, datetime]]:
+    """Read a comment and its shown ancestors on its post (built once: it runs for every reply posted).
+
+    ``UNION`` (not ``UNION ALL``) ends even on a loop of parents.
     """
     ancestors = (
         select(Comment.id, Comment.parent_id, Comment.created_at)
-        .where(Comment.id == comment.id)
+        .where(Comment.id == bindparam("comment_id"))
         .cte("ancestors", recursive=True)
     )
     parent = aliased(Comment)
     ancestors = ancestors.union(
         select(parent.id, parent.parent_id, parent.created_at).where(
             parent.id == ancestors.c.parent_id,
-            parent.post_id == comment.post_id,
-            parent.is_visible_to(commenter_key),
+            parent.post_id == bindparam("post_id"),
+            parent.is_visible_to(bindparam("key")),
         )
     )
-    rows = db.session.execute(select(ancestors)).all()
-    shown = {row.id for row in rows}
-    root = next((row for row in rows if row.parent_id not in shown), comment)
-    return root.id, root.created_at
+    return select(ancestors)
 
 
 @cache

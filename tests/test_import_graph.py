@@ -33,6 +33,7 @@ LEAVES = {
     "safetext",
     "sanitizer",
     "settings",
+    "sqlite_writers",
 }
 LAYERS = ("entry point", "page", "rule", "storage", "leaf")
 
