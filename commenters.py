@@ -123,6 +123,25 @@ def editable_ids(comments: list[Comment]) -> set[int]:
     return {comment.id for comment in comments if str(comment.id) in held and may_edit(comment)}
 
 
+def holds_edit_cookies() -> bool:
+    """Tell whether this browser holds any edit cookie (valid or not: checking costs the comments' rows)."""
+    return any(name.startswith(EDIT_COOKIE_PREFIX) for name in request.cookies)
+
+
+def has_held_comments(post_id: int, commenter_key: str | None) -> bool:
+    """Tell whether this commenter has comments on the post that only they see (held for moderation): the part
+    of ``Comment.is_visible_to`` that is theirs alone, by the commenter's index."""
+    if not commenter_key:
+        return False
+    query = select(Comment.id).where(
+        Comment.commenter_key == commenter_key,
+        Comment.status == CommentStatus.pending,
+        Comment.post_id == post_id,
+        Comment.trashed_at.is_(None),
+    )
+    return db.session.scalar(query.limit(1)) is not None
+
+
 def client_ip_hash() -> str:
     """Return a keyed hash of the client's network (/24 for IPv4, /48 for IPv6).
 
