@@ -327,6 +327,8 @@ def note_changes(session: Session, context: Any) -> None:
                 changed.update((COMMENTS, f"post:{post.slug}" if post is not None else POSTS))
         elif isinstance(instance, ADDRESSED_ROWS) or _shown_name_changed(instance):
             changed.add(POSTS)
+            if isinstance(instance, Post):
+                changed.update(f"post:{slug}" for slug in _slugs_of(instance))
         elif isinstance(instance, SiteSetting):
             changed.add(SETTINGS)
 
@@ -334,6 +336,12 @@ def note_changes(session: Session, context: Any) -> None:
 def note_bulk_change(session: Session) -> None:
     """Make every cached page and thread stale once ``session`` commits: for statements that bypass the ORM events."""
     session.info.setdefault("page_cache_changes", set()).update((POSTS, COMMENTS, THREADS))
+
+
+def _slugs_of(post: Post) -> set[str]:
+    """The post's slug and the one it had before this transaction: its thread is kept under either (fragments.py)."""
+    history = inspect(post).attrs.slug.history
+    return {slug for slug in (*history.added, *history.unchanged, *history.deleted) if slug}
 
 
 def _shown_name_changed(instance: object) -> bool:

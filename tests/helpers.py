@@ -85,6 +85,7 @@ def give_each_test_worker_its_own_services(environ: dict[str, str] | os._Environ
 give_each_test_worker_its_own_services(os.environ)
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+CACHE_STORES = ["files"] + (["redis"] if TEST_REDIS_URL else [])  # where the page cache is tested
 DATABASES = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
 
 
@@ -112,12 +113,13 @@ def count(app: Flask, column) -> int:
 
 
 class StatementCounter:
-    """Count the SQL statements the app runs, as a reader's request would."""
+    """Count (and keep) the SQL statements the app runs, as a reader's request would."""
 
     def __init__(self, app):
         with app.app_context():
             self.engine = db.engine
         self.count = 0
+        self.statements: list[str] = []
 
     def __enter__(self):
         event.listen(self.engine, "before_cursor_execute", self._count)
@@ -126,8 +128,9 @@ class StatementCounter:
     def __exit__(self, *exc_info):
         event.remove(self.engine, "before_cursor_execute", self._count)
 
-    def _count(self, *args):
+    def _count(self, connection, cursor, statement, *args):
         self.count += 1
+        self.statements.append(statement)
 
 
 # Pages and forms, as a browser reads and fills them
@@ -175,6 +178,11 @@ def form_fields(response: TestResponse, action: str) -> dict[str, str]:
 def executable_scripts(html: str) -> list[str]:
     """Return the script elements a browser would run (JSON-LD data blocks are not run)."""
     return re.findall(r"<script(?![^>]*application/ld\+json)[^>]*>", html, re.IGNORECASE)
+
+
+def anonymous_get(app: Flask, path: str, **headers: str) -> TestResponse:
+    """A reader with no cookies at all."""
+    return app.test_client().get(path, headers=headers)
 
 
 def post_comment(client: FlaskClient, slug: str, **fields: str) -> TestResponse:
