@@ -26,6 +26,8 @@ from helpers import StatementCounter
 from helpers import anonymous_get
 from helpers import approve
 from helpers import csrf_token
+from helpers import exported
+from helpers import imported
 from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
@@ -33,6 +35,7 @@ from helpers import queue_action
 from helpers import save
 from helpers import settings_form
 from helpers import submit_post
+from helpers import wipe
 from models import Comment
 
 THREAD = re.compile(r'<section class="comments".*?</section>', re.S)
@@ -228,6 +231,22 @@ def test_edit_links_are_shown_to_the_writer_only_and_never_shared(cached_app, ma
     for page in others:
         assert "I may change this" in page_text(page) and not EDIT_LINK.search(page_text(page))
     assert EDIT_LINK.search(page_text(writer.get(f"/posts/{post.slug}")))
+
+
+def test_a_blog_imported_over_the_old_one_shows_the_imported_threads(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Moved in")
+    post_comment(app.test_client(), post.slug, body="In the export")
+    export = exported(app)
+    post_comment(app.test_client(), post.slug, body="Only before the import")
+    reader = reader_the_page_cache_misses(app)
+    assert "Only before the import" in page_text(reader.get(f"/posts/{post.slug}"))
+
+    wipe(app)
+    imported(app, export)
+
+    page = reader.get(f"/posts/{post.slug}")
+    assert "In the export" in page_text(page) and "Only before the import" not in page_text(page)
 
 
 @pytest.mark.skipif(not TEST_REDIS_URL, reason="needs TEST_REDIS_URL")
