@@ -228,6 +228,13 @@ def queue_action(client, url: str, **data):
     return client.post(url, data={"csrf_token": token} | data)
 
 
+def press_undo(client):
+    """Press "Undo" on the queue page shown right after a moderation; return that page and the answer."""
+    page = client.get("/admin/comments")
+    action = re.search(r'action="(/admin/comments/undo/\d+)"', page_text(page)).group(1)
+    return page, client.post(action, data=form_fields(page, action))
+
+
 def send_form_on_page(client, page: TestResponse, action: str) -> TestResponse:
     """Press the button of the form sent to ``action`` on ``page`` (a confirmation), every field as it is there."""
     html = page_text(page)

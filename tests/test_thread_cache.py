@@ -31,6 +31,7 @@ from helpers import imported
 from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
+from helpers import press_undo
 from helpers import queue_action
 from helpers import save
 from helpers import settings_form
@@ -141,6 +142,13 @@ def moved_to_the_trash(app, client, post, owner) -> tuple[str, str]:
     return "", "First words"
 
 
+def trash_undone(app, client, post, owner) -> tuple[str, str]:
+    queue_action(owner, "/admin/comments/1/moderate", action="delete", confirmed="yes")
+    assert "First words" not in thread_of(app.test_client().get(f"/posts/{post.slug}"))  # kept without it
+    press_undo(owner)
+    return "First words", ""
+
+
 def time_zone_changed(app, client, post, owner) -> tuple[str, str]:
     with app.app_context():
         comment = db.session.get(Comment, 1)
@@ -163,6 +171,7 @@ CHANGES = [
     commenters_delete,
     marked_as_spam,
     moved_to_the_trash,
+    trash_undone,
     time_zone_changed,
     comments_closed,
 ]
