@@ -269,9 +269,17 @@ def _renew(store: Any, key: str) -> Generation:
 
 def current_generations(scopes: Iterable[str]) -> list[str] | None:
     """Return the current generation of each scope (``post:<slug>`` for a post's), renewing missing ones, or
-    ``None`` when the store fails: for pieces of the pages of posts that exist (fragments.py)."""
-    values = _generations(scopes, renewals_kept=True)
-    return None if values is None else [value[0] for value in values.values()]
+    ``None`` when the store fails: for pieces of the pages of posts that exist (fragments.py).
+
+    Those this request read already for its page (:func:`note_generations`) are not read again.
+    """
+    scopes = list(scopes)
+    known = g.get("page_generations") or {}
+    missing = [scope for scope in scopes if GENERATION_KEY + scope not in known]
+    values = _generations(missing, renewals_kept=True) if missing else {}
+    if values is None:
+        return None
+    return [known.get(GENERATION_KEY + scope) or values[GENERATION_KEY + scope][0] for scope in scopes]
 
 
 def generation_of(scope: str) -> str | None:
