@@ -18,6 +18,7 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 from werkzeug.exceptions import NotFound
 
 import search
@@ -27,6 +28,7 @@ from commenters import note_held_comments
 from database import db
 from database import id_from
 from forms import CommentForm
+from fragments import kept
 from localtime import local_time
 from models import Comment
 from models import Post
@@ -203,21 +205,20 @@ def render_post_page(
     comment_page: int = 1,
 ) -> str:
     """Render a post with the comments this reader may see, a page at a time, and the comment form."""
-    per_page = current_app.config["COMMENTS_PER_PAGE"]
+    close_after_days = current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]
+    accepts_comments, closes_at = post.accepts_comments(close_after_days), post.comments_close_at(close_after_days)
+    thread = ThreadOnPage(post, comment_page, accepts_comments)
     commenter_key = commenter_key_from_cookie()
-    comments, threads = comments_on_page(post.id, commenter_key, comment_page, per_page)
     page_is_of_post(post.id)
-    if post.id in held_posts():
+    if post.id in held_posts():  # their comments awaiting moderation: this page is theirs alone
         update_held_cookie_after(post, commenter_key)
-    pages = max(1, -(-threads // per_page))
-    if comment_page > pages:
-        abort(404, description=NO_SUCH_COMMENT_PAGE)
+        thread_html, comments = thread.render(commenter_key)
+    else:
+        thread_html, comments = thread.shared(), []
     if not form.started.data:
         form.started.data = fresh_token("form-started")
     around = neighbours(post)
     replying_to = _parent_of(form, post, comments)
-    close_after_days = current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]
-    accepts_comments, closes_at = post.accepts_comments(close_after_days), post.comments_close_at(close_after_days)
     if closes_at is not None:
         page_changes_at(closes_at.timestamp())  # a cached copy must not outlive its comment form, nor validate after
     if replying_to is None and request.method == "GET":
@@ -225,10 +226,7 @@ def render_post_page(
     return render_template(
         "blog/post.html",
         post=post,
-        links=CommentLinks.on(post, comment_page),
-        thread=comment_thread(comments),
-        comment_page=comment_page,
-        comment_pages=pages,
+        thread_html=thread_html,
         form=form,
         form_error=form_error,
         preview=preview,
@@ -250,6 +248,50 @@ def update_held_cookie_after(post: Post, commenter_key: str | None) -> None:
         return response
 
 
+class ThreadOnPage(NamedTuple):
+    """The comments of one comment page of a post, as HTML: the pagination links and the list."""
+
+    post: Post
+    number: int
+    accepts_comments: bool
+
+    def shared(self) -> Markup:
+        """Return the thread everyone without comments of their own on the page sees, kept between renders
+        (fragments.py) until the post's comments change.
+
+        :raise 404: past the last page of comments.
+        """
+        name = f"thread|{self.number}|{self.accepts_comments}|{request.script_root}"
+        token, placeholder = fresh_token("comment-csrf"), str(hole(THREAD_TOKEN))  # the Delete buttons' token
+
+        def render_to_keep() -> str:
+            return str(self.render(None)[0]).replace(token, placeholder)
+
+        return Markup(kept(name, self.post.slug, render_to_keep).replace(placeholder, token))
+
+    def render(self, commenter_key: str | None) -> tuple[Markup, list[Comment]]:
+        """Render the thread this commenter sees (their held comments too, their own still editable), and return
+        it with the comments shown.
+
+        :raise 404: past the last page of comments.
+        """
+        per_page = current_app.config["COMMENTS_PER_PAGE"]
+        comments, threads = comments_on_page(self.post.id, commenter_key, self.number, per_page)
+        pages = max(1, -(-threads // per_page))
+        if self.number > pages:
+            abort(404, description=NO_SUCH_COMMENT_PAGE)
+        html = render_template(
+            "_thread.html",
+            post=self.post,
+            links=CommentLinks.on(self.post, self.number),
+            thread=comment_thread(comments),
+            comment_page=self.number,
+            comment_pages=pages,
+            accepts_comments=self.accepts_comments,
+        )
+        return Markup(html), comments
+
+
 def new_comment_form(post: Post) -> CommentForm:
     """Return an empty comment form with holes for the details this browser asked to remember (personal.py)."""
     form = CommentForm(data={field: hole(field) for field in REMEMBERED_FIELDS})
@@ -269,6 +311,7 @@ def _parent_of(form: CommentForm, post: Post, comments: list[Comment]) -> Commen
     return parent if is_answerable else None
 
 
+THREAD_TOKEN = "token"  # stands for the comment form's token in a thread kept between renders
 LINK_MARK = 9_876_543_210  # stands for a comment's id while a pattern is built
 
 

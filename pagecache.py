@@ -4,7 +4,8 @@ this module, never the reverse.
 
 Invalidation is by generation. Every cached page's key includes the generations of what it shows:
 ``settings`` and ``posts`` (every page: the title and the sidebar's recent posts), ``comments`` (listings show
-comment counts) or ``post:<slug>`` (one post's thread). A commit that changes a post, a tag, a visible comment
+comment counts) or ``post:<slug>`` (one post's thread, which fragments.py also keeps by itself, beside
+``threads``, which only changes that bypass the ORM renew). A commit that changes a post, a tag, a visible comment
 or a setting gives the matching generations new random values (see :func:`note_changes`), so old entries are
 never read again and expire on their own; the ``settings`` generation also tells each worker to read the
 settings saved at /admin/settings again (stored_settings.py). A scheduled post going live needs no commit: the
@@ -66,7 +67,9 @@ log = logging.getLogger(__name__)
 
 GENERATION_KEY = "inkwell:generation:"
 POSTS, COMMENTS, SITE, SETTINGS = "posts", "comments", "site", "settings"
+THREADS = "threads"  # every post's thread of comments, renewed by changes that bypass the ORM (fragments.py)
 KEY_ENVIRON = "inkwell.page_key"
+PAGE_VERSION = "inkwell_page_version"  # app.extensions: the code's and settings' fingerprint, set by pageserver.py
 # The query arguments a stored page may have, by endpoint: page numbers only, which answer 404 past the last
 # page, so the addresses stored are bounded by the blog's content. Pages with search words, ``replyto`` or any
 # other argument are answered but never stored: nobody can fill the store with addresses of their making.
@@ -258,8 +261,12 @@ def is_generation(value: Any) -> bool:
     return isinstance(value, tuple) and len(value) == 3
 
 
-def _generations(scopes: Iterable[str]) -> dict[str, Generation] | None:
-    """Return the current generation of each scope, renewing any missing or past a publication time."""
+def _generations(scopes: Iterable[str], *, renewals_kept: bool = False) -> dict[str, Generation] | None:
+    """Return the current generation of each scope, renewing any missing or past a publication time.
+
+    A post's generation renewed for a page that is not stored is forgotten after the request (a made-up address)
+    unless ``renewals_kept``.
+    """
     keys = _generation_keys(scopes)
     store = generation_store()
     try:
@@ -271,7 +278,8 @@ def _generations(scopes: Iterable[str]) -> dict[str, Generation] | None:
     for key, value in zip(keys, values, strict=True):
         if not is_generation(value) or (value[1] is not None and time.time() >= value[1]):
             value = _renew(store, key)
-            g.setdefault("page_renewed", []).append(key)
+            if not renewals_kept:
+                g.setdefault("page_renewed", []).append(key)
         generations[key] = value
     return generations
 
@@ -282,6 +290,21 @@ def _renew(store: Any, key: str) -> Generation:
     value = (secrets.token_hex(8), next_publication, time.time())
     store_set(store, key, value, timeout=0)
     return value
+
+
+def current_generations(scopes: Iterable[str]) -> list[str] | None:
+    """Return the current generation of each scope (``post:<slug>`` for a post's), renewing missing ones, or
+    ``None`` when the store fails: for pieces of the pages of posts that exist (fragments.py).
+
+    Those this request read already for its page (:func:`note_generations`) are not read again.
+    """
+    scopes = list(scopes)
+    known = g.get("page_generations") or {}
+    missing = [scope for scope in scopes if GENERATION_KEY + scope not in known]
+    values = _generations(missing, renewals_kept=True) if missing else {}
+    if values is None:
+        return None
+    return [known.get(GENERATION_KEY + scope) or values[GENERATION_KEY + scope][0] for scope in scopes]
 
 
 def generation_of(scope: str) -> str | None:
@@ -337,13 +360,21 @@ def note_changes(session: Session, context: Any) -> None:
                 changed.update((COMMENTS, f"post:{post.slug}" if post is not None else POSTS))
         elif isinstance(instance, ADDRESSED_ROWS) or _shown_name_changed(instance):
             changed.add(POSTS)
+            if isinstance(instance, Post):
+                changed.update(f"post:{slug}" for slug in _slugs_of(instance))
         elif isinstance(instance, SiteSetting):
             changed.add(SETTINGS)
 
 
 def note_bulk_change(session: Session) -> None:
-    """Make every cached page stale once ``session`` commits: for statements that bypass the ORM events."""
-    session.info.setdefault("page_cache_changes", set()).update((POSTS, COMMENTS))
+    """Make every cached page and thread stale once ``session`` commits: for statements that bypass the ORM events."""
+    session.info.setdefault("page_cache_changes", set()).update((POSTS, COMMENTS, THREADS))
+
+
+def _slugs_of(post: Post) -> set[str]:
+    """The post's slug and the one it had before this transaction: its thread is kept under either (fragments.py)."""
+    history = inspect(post).attrs.slug.history
+    return {slug for slug in (*history.added, *history.unchanged, *history.deleted) if slug}
 
 
 def _shown_name_changed(instance: object) -> bool:

@@ -48,6 +48,7 @@ from cachestores import warn_store_failure
 from page_version import page_version
 from pagecache import CACHED_ENDPOINTS
 from pagecache import KEY_ENVIRON
+from pagecache import PAGE_VERSION
 from pagecache import STORED_ARG_NAMES
 from pagecache import STORED_ARG_VALUE
 from pagecache import forget_unused_generations
@@ -93,6 +94,7 @@ def init_app(app: Flask) -> None:
     app.after_request(end_empty_session)
     if app.config["PAGE_CACHE"]:
         version = page_version(app)
+        app.extensions[PAGE_VERSION] = version  # fragments.py keys its pieces by it too
         note_version(generation_store(app), version)
         app.wsgi_app = PageCacheMiddleware(
             app.wsgi_app,

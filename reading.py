@@ -24,6 +24,7 @@ from sqlalchemy import literal
 from sqlalchemy import select
 from sqlalchemy import union_all
 from sqlalchemy import values
+from sqlalchemy.orm import defer
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Select
@@ -84,9 +85,19 @@ def published_post(slug: str | None, kind: PostKind = PostKind.post) -> Post | N
     """Return the published post (or page) with this slug, or ``None`` (missing, a draft, or scheduled for later)."""
     if not slug:
         return None
-    # Tags by a second statement: joined, SQLite would scan every post's tags first.
-    query = _readable_posts().where(Post.slug == slug, Post.kind == kind)
-    return db.session.scalar(query.options(*_post_details()))
+    return db.session.scalar(_published_post_statement(), {"slug": slug, "kind": kind, "now": now_utc()})
+
+
+@cache
+def _published_post_statement() -> Select[tuple[Post]]:
+    """Built once (it runs on every post page). Not the Markdown source: the page shows the rendered HTML.
+
+    Tags by a second statement: joined, SQLite would scan every post's tags first; loaded when the page shows
+    them, a statement SQLAlchemy builds once, where ``selectinload`` builds one per page (0.2 ms).
+    """
+    now, slug, kind = bindparam("now", type_=UTCDateTime()), bindparam("slug"), bindparam("kind")
+    query = select(Post).where(Post.is_published_by(now), Post.slug == slug, Post.kind == kind)
+    return query.options(joinedload(Post.author), defer(Post.body), defer(Post.excerpt))
 
 
 def published_pages() -> Select[tuple[Post]]:
@@ -222,42 +233,41 @@ class Neighbours(NamedTuple):
 
 def neighbours(post: Post, recent: int = RECENT_POSTS) -> Neighbours:
     """Return the published posts just before and just after ``post``, and the latest ones, in one statement."""
-    # Plain <= and >= bounds let the index on (status, published_at) start at this post. Earlier posts need
-    # no "published by now" bound (published by this post's date will do): with two upper bounds SQLite might
-    # pick the wrong one and scan.
-    earlier = (
-        select(Post.slug, Post.title)
-        .where(
-            Post.is_published_by(post.published_at),
-            Post.kind == PostKind.post,
-            (Post.published_at < post.published_at) | (Post.id < post.id),
-        )
-        .order_by(*NEWEST_FIRST)
-    )
-    later = (
-        _links(published_posts())
-        .where(
-            Post.published_at >= post.published_at,
-            (Post.published_at > post.published_at) | (Post.id > post.id),
-        )
-        .order_by(None)
-        .order_by(Post.published_at, Post.id)
-    )
-    latest = _links(published_posts()).limit(recent)
-    rows = union_all(
-        *(
-            select(literal(side).label("side"), query.add_columns(Post.published_at, Post.id).subquery())
-            for side, query in (("earlier", earlier.limit(1)), ("later", later.limit(1)), ("recent", latest))
-        )
-    )
+    place = {"at": post.published_at, "post_id": post.id, "now": now_utc(), "recent": recent}
     found: dict[str, list[Any]] = defaultdict(list)
-    for side, slug, title, published_at, post_id in db.session.execute(rows):
+    for side, slug, title, published_at, post_id in db.session.execute(_neighbours_statement(), place):
         found[side].append((published_at, post_id, PostLink(slug, title)))
     earlier_link, later_link, recent_links = (
         [link for *_, link in sorted(found[side], key=lambda row: row[:2], reverse=True)]
         for side in ("earlier", "later", "recent")
     )
     return Neighbours(next(iter(earlier_link), None), next(iter(later_link), None), recent_links)
+
+
+@cache
+def _neighbours_statement() -> Any:
+    """Built once (it runs on every post page): the post's date and id, the time now and how many recent posts
+    are bound at each run."""
+    at, now = bindparam("at", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime())
+    post_id = bindparam("post_id", type_=Integer())
+    links = select(Post.slug, Post.title, Post.published_at, Post.id)
+    listed_by_now = (Post.is_published_by(now), Post.kind == PostKind.post)
+    # Plain <= and >= bounds let the index on (status, published_at) start at this post. Earlier posts need
+    # no "published by now" bound (published by this post's date will do): with two upper bounds SQLite might
+    # pick the wrong one and scan.
+    earlier = links.where(
+        Post.is_published_by(at),
+        Post.kind == PostKind.post,
+        (Post.published_at < at) | (Post.id < post_id),
+    ).order_by(*NEWEST_FIRST)
+    later = links.where(
+        *listed_by_now,
+        Post.published_at >= at,
+        (Post.published_at > at) | (Post.id > post_id),
+    ).order_by(Post.published_at, Post.id)
+    latest = links.where(*listed_by_now).order_by(*NEWEST_FIRST).limit(bindparam("recent", type_=Integer()))
+    sides = (("earlier", earlier.limit(1)), ("later", later.limit(1)), ("recent", latest))
+    return union_all(*(select(literal(side).label("side"), query.subquery()) for side, query in sides))
 
 
 def tags_with_counts() -> list[tuple[Tag, int]]:

@@ -9,11 +9,14 @@ from collections import defaultdict
 from datetime import datetime
 from functools import cache
 
+from sqlalchemy import Integer
+from sqlalchemy import String
 from sqlalchemy import bindparam
 from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm import load_only
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql import Select
 
@@ -22,6 +25,22 @@ from database import db
 from models import Comment
 
 MAX_REPLY_DEPTH = 3
+# What a thread shows of each comment (the avatar is drawn from the commenter's key; edit links and "awaiting
+# moderation" read the date and status): never the Markdown source, the email or the network's hash.
+SHOWN_COLUMNS = (
+    Comment.id,
+    Comment.post_id,
+    Comment.parent_id,
+    Comment.author_name,
+    Comment.author_website,
+    Comment.body_html,
+    Comment.status,
+    Comment.created_at,
+    Comment.edited_at,
+    Comment.by_owner,
+    Comment.commenter_key,
+    Comment.trashed_at,
+)
 
 
 def comment_thread(comments: list[Comment], max_depth: int = MAX_REPLY_DEPTH) -> list[tuple[Comment, int]]:
@@ -91,25 +110,39 @@ def comments_on_page(post_id: int, commenter_key: str | None, page: int, per_pag
     has fifty comments or five thousand. ``comment_thread`` of the result is the page :func:`thread_pages` would cut
     from the whole thread.
     """
+    place = {"post_id": post_id, "limit": per_page, "offset": (page - 1) * per_page}
+    if commenter_key:
+        place["key"] = commenter_key
+    rows = db.session.execute(_page_statement(for_a_commenter=bool(commenter_key)), place).all()
+    return [comment for comment, _ in rows], (rows[0][1] if rows else 0)
+
+
+@cache
+def _page_statement(*, for_a_commenter: bool) -> Select[tuple[Comment, int]]:
+    """Built once for readers and once for commenters (who also see their held comments): a comment page is on
+    every post page the cache misses; the post, the commenter's key and the page are bound at each run."""
+    post_id = bindparam("post_id", type_=Integer())
+    key = bindparam("key", type_=String()) if for_a_commenter else None
     roots = (
         select(Comment.id, func.count().over().label("threads"))
-        .where(Comment.post_id == post_id, Comment.is_visible_to(commenter_key), _starts_a_thread(commenter_key))
+        .where(Comment.post_id == post_id, Comment.is_visible_to(key), _starts_a_thread(key))
         .order_by(Comment.created_at, Comment.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        .limit(bindparam("limit", type_=Integer()))
+        .offset(bindparam("offset", type_=Integer()))
         .cte("roots")
     )
     shown = select(roots.c.id).cte("shown", recursive=True)
     reply = aliased(Comment)
     shown = shown.union(
-        select(reply.id).where(
-            reply.parent_id == shown.c.id, reply.post_id == post_id, reply.is_visible_to(commenter_key)
-        )
+        select(reply.id).where(reply.parent_id == shown.c.id, reply.post_id == post_id, reply.is_visible_to(key))
     )
     threads = select(func.max(roots.c.threads)).scalar_subquery()
-    query = select(Comment, threads).join(shown, shown.c.id == Comment.id).order_by(Comment.created_at, Comment.id)
-    rows = db.session.execute(query).all()
-    return [comment for comment, _ in rows], (rows[0][1] if rows else 0)
+    return (
+        select(Comment, threads)
+        .join(shown, shown.c.id == Comment.id)
+        .options(load_only(*SHOWN_COLUMNS))
+        .order_by(Comment.created_at, Comment.id)
+    )
 
 
 def _starts_a_thread(commenter_key: str | ColumnElement[str] | None) -> ColumnElement[bool]:

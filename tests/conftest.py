@@ -12,6 +12,7 @@ import resource
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from app import create_app
 from database import db
 from database import now_utc
 from extensions import limiter
+from helpers import CACHE_STORES
 from helpers import CHROMIUM
 from helpers import CHROMIUM_FLAGS
 from helpers import DATABASES
@@ -175,6 +177,19 @@ def make_user(app: Flask) -> Callable[..., User]:
             db.session.refresh(user)
             db.session.expunge(user)
             return user
+
+    return make
+
+
+@pytest.fixture(params=CACHE_STORES)
+def cached_app(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) -> Callable[..., Flask]:
+    """Build apps with the page cache on, in the store under test (each test gets its own Redis keys)."""
+    prefix = f"inkwell-test-{uuid.uuid4().hex}:"
+
+    def make(**settings: Any) -> Flask:
+        if request.param == "redis":
+            settings = {"REDIS_URL": TEST_REDIS_URL, "CACHE_KEY_PREFIX": prefix} | settings
+        return make_app(PAGE_CACHE=True, **settings)
 
     return make
 

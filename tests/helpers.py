@@ -85,6 +85,7 @@ def give_each_test_worker_its_own_services(environ: dict[str, str] | os._Environ
 give_each_test_worker_its_own_services(os.environ)
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+CACHE_STORES = ["files"] + (["redis"] if TEST_REDIS_URL else [])  # where the page cache is tested
 DATABASES = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
 
 
@@ -112,12 +113,13 @@ def count(app: Flask, column) -> int:
 
 
 class StatementCounter:
-    """Count the SQL statements the app runs, as a reader's request would."""
+    """Count (and keep) the SQL statements the app runs, as a reader's request would."""
 
     def __init__(self, app):
         with app.app_context():
             self.engine = db.engine
         self.count = 0
+        self.statements: list[str] = []
 
     def __enter__(self):
         event.listen(self.engine, "before_cursor_execute", self._count)
@@ -126,8 +128,9 @@ class StatementCounter:
     def __exit__(self, *exc_info):
         event.remove(self.engine, "before_cursor_execute", self._count)
 
-    def _count(self, *args):
+    def _count(self, connection, cursor, statement, *args):
         self.count += 1
+        self.statements.append(statement)
 
 
 # Pages and forms, as a browser reads and fills them
@@ -177,6 +180,11 @@ def executable_scripts(html: str) -> list[str]:
     return re.findall(r"<script(?![^>]*application/ld\+json)[^>]*>", html, re.IGNORECASE)
 
 
+def anonymous_get(app: Flask, path: str, **headers: str) -> TestResponse:
+    """A reader with no cookies at all."""
+    return app.test_client().get(path, headers=headers)
+
+
 def post_comment(client: FlaskClient, slug: str, **fields: str) -> TestResponse:
     """Fill in and send the comment form on a post page, with its real CSRF token."""
     data = {"name": "Ada", "body": "A thoughtful comment."} | fields
@@ -218,6 +226,13 @@ def queue_action(client, url: str, **data):
     """Send a button of the moderation queue (approve, reject, ...) to ``url`` with the queue's CSRF token."""
     token = csrf_token(client, "/admin/comments")
     return client.post(url, data={"csrf_token": token} | data)
+
+
+def press_undo(client):
+    """Press "Undo" on the queue page shown right after a moderation; return that page and the answer."""
+    page = client.get("/admin/comments")
+    action = re.search(r'action="(/admin/comments/undo/\d+)"', page_text(page)).group(1)
+    return page, client.post(action, data=form_fields(page, action))
 
 
 def send_form_on_page(client, page: TestResponse, action: str) -> TestResponse:

@@ -29,6 +29,7 @@ from database import now_utc
 from helpers import ROOT
 from helpers import TEST_REDIS_URL
 from helpers import StatementCounter
+from helpers import anonymous_get
 from helpers import approve
 from helpers import csrf_token
 from helpers import log_in
@@ -42,25 +43,6 @@ from models import Post
 CSRF_IN_COMMENT_FORM = re.compile(
     r'action="/posts/welcome/comments#comment-form".*?name="csrf_token"[^>]*value="([^"]+)"', re.S
 )
-STORES = ["files"] + (["redis"] if TEST_REDIS_URL else [])
-
-
-@pytest.fixture(params=STORES)
-def cached_app(request, make_app):
-    """Build apps with the page cache on, in the store under test (each test gets its own Redis keys)."""
-    prefix = f"inkwell-test-{uuid.uuid4().hex}:"
-
-    def make(**settings):
-        if request.param == "redis":
-            settings = {"REDIS_URL": TEST_REDIS_URL, "CACHE_KEY_PREFIX": prefix} | settings
-        return make_app(PAGE_CACHE=True, **settings)
-
-    return make
-
-
-def anonymous_get(app, path, **headers):
-    """A reader with no cookies at all."""
-    return app.test_client().get(path, headers=headers)
 
 
 def wait_for_the_next_second() -> None:
@@ -389,7 +371,7 @@ def test_a_flood_of_distinct_addresses_evicts_no_generation_and_costs_the_site_n
     cache = Path(app.instance_path) / "cache"
     assert len(list((cache / "pages").glob("??/*"))) <= 5  # none of the flood's addresses was stored
     generations = list((cache / "generations").iterdir())
-    assert len(generations) <= 5  # site, posts, comments, this post's: made-up slugs left none behind
+    assert len(generations) <= 6  # site, settings, posts, comments, threads, this post's: made-up slugs left none
     post_comment(app.test_client(), post.slug, body="Written after the flood")
     assert "Written after the flood" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
     assert "1 comment" in page_text(anonymous_get(app, "/"))

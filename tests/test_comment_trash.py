@@ -21,6 +21,7 @@ from helpers import imported
 from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
+from helpers import press_undo
 from helpers import queue_action
 from helpers import send_form_on_page
 from helpers import stored_comments
@@ -64,13 +65,6 @@ def state(app, comment_id: int) -> tuple:
 def comment_count(app, post_id: int) -> int:
     with app.app_context():
         return db.session.get(Post, post_id).comment_count
-
-
-def press_undo(client):
-    """Press "Undo" on the queue page shown right after a moderation; return that page and the answer."""
-    page = client.get("/admin/comments")
-    action = re.search(r'action="(/admin/comments/undo/\d+)"', page_text(page)).group(1)
-    return page, client.post(action, data=form_fields(page, action))
 
 
 def audit_actions(app) -> list[str]:

@@ -1,0 +1,61 @@
+"""Pieces of pages kept between renders, so that a page the cache misses renders again only what changed.
+
+The thread of comments on a post page is the costly part of it, and it changes only with the post's comments:
+it is kept per post and comment page under the post's generation (``post:<slug>``, pagecache.py), so a new post,
+which changes the sidebar of every page, renders sidebars again, not threads. Pieces live in the pages' store
+under keys of their own, which also carry the code's version and the ``settings`` generation; a store that fails
+means rendering without them. They are kept only with ``PAGE_CACHE`` on, whose generations say when they change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import TypeVar
+
+from flask import current_app
+
+from cachestores import store_set
+from cachestores import warn_store_failure
+from pagecache import PAGE_VERSION
+from pagecache import SETTINGS
+from pagecache import THREADS
+from pagecache import current_generations
+from pagecache import page_store
+
+FRAGMENT_KEY = "inkwell:fragment:"
+Piece = TypeVar("Piece")
+
+
+def kept(name: str, post_slug: str, render: Callable[[], Piece]) -> Piece:
+    """Return ``render()``'s piece of a post's page, from the store while the post's thread is unchanged.
+
+    ``name`` tells the pieces of one post apart (and whatever else shapes them: the comment page, whether
+    replies are open); ``render`` runs at most once, after the generations are read, so a change committed
+    while it runs leaves a piece no reader asks for again.
+    """
+    version = current_app.extensions.get(PAGE_VERSION)
+    generations = current_generations((SETTINGS, THREADS, f"post:{post_slug}")) if version else None
+    if generations is None:
+        return render()
+    key = _fragment_key(version, post_slug, name, generations)
+    store = page_store()
+    try:
+        piece = store.get(key)
+    except Exception as error:  # noqa: BLE001
+        warn_store_failure(error)
+        return render()
+    if piece is None:
+        piece = render()
+        store_set(store, key, piece)
+    return piece
+
+
+def _fragment_key(version: str, post_slug: str, name: str, generations: Sequence[Any]) -> str:
+    """Keyed by the secret key too: the pieces show avatars drawn from it."""
+    address = "|".join((version, post_slug, name, *generations)).encode("utf-8", "surrogateescape")
+    secret = str(current_app.secret_key).encode()
+    digest = hashlib.blake2b(address, key=hashlib.blake2b(secret, digest_size=32).digest(), digest_size=16)
+    return FRAGMENT_KEY + digest.hexdigest()
