@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import selectinload
 
 import models
+import reading
 from account.logins import user_named
 from account.tables import LoginFailures
 from account.tables import User
@@ -237,6 +238,7 @@ def test_future_publish_date_schedules_the_post_until_its_time(app, client, admi
     assert "Scheduled" in page_text(client.get("/admin/posts?status=scheduled"))
 
     monkeypatch.setattr(models, "now_utc", lambda: tomorrow + timedelta(minutes=1))
+    monkeypatch.setattr(reading, "now_utc", lambda: tomorrow + timedelta(minutes=1))  # the post pages' clock
 
     assert client.get("/posts/tomorrow").status_code == 200
     assert "Tomorrow" in page_text(client.get("/"))
