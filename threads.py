@@ -5,21 +5,20 @@ counted in threads, and the page that shows a given comment. Which comments a co
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from bisect import bisect_right
 from collections import defaultdict
-from datetime import datetime
-from functools import cache
+from dataclasses import dataclass
 
-from sqlalchemy import bindparam
-from sqlalchemy import exists
+from sqlalchemy import false
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import tuple_
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import ColumnElement
-from sqlalchemy.sql import Select
 
-from database import UTCDateTime
 from database import db
 from models import Comment
+from models import Post
 
 MAX_REPLY_DEPTH = 3
 
@@ -86,19 +85,20 @@ def thread_pages(thread: list[tuple[Comment, int]], per_page: int) -> list[list[
 def comments_on_page(post_id: int, commenter_key: str | None, page: int, per_page: int) -> tuple[list[Comment], int]:
     """Return the comments of one page of a post's threads, oldest first, and how many threads the post has.
 
-    One statement reads the page's first comments of threads (by ``ix_comments_post_status_created``) and, through
-    a recursive step by ``parent_id``, every shown reply below them, so a page reads the same rows whether the post
-    has fifty comments or five thousand. ``comment_thread`` of the result is the page :func:`thread_pages` would cut
-    from the whole thread.
+    One statement reads the page's first comments of threads by their stored place (``Comment.thread_ordinal``,
+    an index range) and, through a recursive step by ``parent_id``, every shown reply below them, so a page reads
+    the same rows whether the post has fifty comments or five thousand. A commenter's own held comments move the
+    threads everyone sees by a few places (:class:`OwnThreads`, one small statement more, two if any are held).
+    ``comment_thread`` of the result is the page :func:`thread_pages` would cut from the whole thread.
     """
-    roots = (
-        select(Comment.id, func.count().over().label("threads"))
-        .where(Comment.post_id == post_id, Comment.is_visible_to(commenter_key), _starts_a_thread(commenter_key))
-        .order_by(Comment.created_at, Comment.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .cte("roots")
-    )
+    own = OwnThreads.of(post_id, commenter_key)
+    first, last = (page - 1) * per_page + 1, page * per_page
+    ordinals = own.public_ordinals_placed(first, last)
+    own_ids = [comment_id for comment_id, place in own.places() if first <= place <= last]
+    public = Comment.thread_ordinal.between(ordinals[0], ordinals[-1]) if ordinals else false()
+    if own.absorbed:
+        public &= Comment.thread_ordinal.not_in(own.absorbed)
+    roots = select(Comment.id).where(Comment.post_id == post_id, public | Comment.id.in_(own_ids)).cte("roots")
     shown = select(roots.c.id).cte("shown", recursive=True)
     reply = aliased(Comment)
     shown = shown.union(
@@ -106,47 +106,105 @@ def comments_on_page(post_id: int, commenter_key: str | None, page: int, per_pag
             reply.parent_id == shown.c.id, reply.post_id == post_id, reply.is_visible_to(commenter_key)
         )
     )
-    threads = select(func.max(roots.c.threads)).scalar_subquery()
+    threads = select(Post.thread_count).where(Post.id == post_id).scalar_subquery()
     query = select(Comment, threads).join(shown, shown.c.id == Comment.id).order_by(Comment.created_at, Comment.id)
     rows = db.session.execute(query).all()
-    return [comment for comment, _ in rows], (rows[0][1] if rows else 0)
+    return [comment for comment, _ in rows], (own.threads(rows[0][1]) if rows else 0)
 
 
-def _starts_a_thread(commenter_key: str | ColumnElement[str] | None) -> ColumnElement[bool]:
-    """A shown comment starts a thread when it answers nothing, or a comment this reader does not see."""
-    parent = aliased(Comment)
-    hidden_parent = ~exists().where(parent.id == Comment.parent_id, parent.is_visible_to(commenter_key))
-    return Comment.parent_id.is_(None) | hidden_parent
+@dataclass(frozen=True)
+class OwnThreads:
+    """How a commenter's own held comments move the threads everyone sees (``Comment.thread_ordinal``).
+
+    ``starts``: the held comments that start a thread for this commenter, oldest first, each with the number of
+    public threads before it. ``absorbed``: the places of public threads that answer one of those held comments
+    (for everyone else the held parent is hidden, so they start threads; for this commenter they are replies).
+    Both are as small as the commenter's comments waiting for moderation.
+    """
+
+    starts: tuple[tuple[int, int], ...] = ()
+    absorbed: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, post_id: int, commenter_key: str | None) -> OwnThreads:
+        """Read them in one statement by the commenter's index (two when something is held)."""
+        if not commenter_key:
+            return cls()
+        held = Comment.is_visible_to(commenter_key) & ~Comment.is_visible_to(None)
+        before = aliased(Comment)
+        public_before = (
+            select(before.thread_ordinal)
+            .where(
+                before.post_id == post_id,
+                before.thread_ordinal.is_not(None),
+                tuple_(before.created_at, before.id) < tuple_(Comment.created_at, Comment.id),
+            )
+            .order_by(before.created_at.desc(), before.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        mine = select(Comment.id, Comment.starts_a_thread_for(commenter_key), func.coalesce(public_before, 0))
+        mine = mine.where(Comment.commenter_key == commenter_key, Comment.post_id == post_id, held)
+        rows = db.session.execute(mine.order_by(Comment.created_at, Comment.id)).all()
+        if not rows:
+            return cls()
+        answers = select(Comment.thread_ordinal).where(
+            Comment.parent_id.in_([comment_id for comment_id, _, _ in rows]), Comment.thread_ordinal.is_not(None)
+        )
+        absorbed = tuple(sorted(db.session.scalars(answers)))
+        return cls(tuple((comment_id, before) for comment_id, starts, before in rows if starts), absorbed)
+
+    def place(self, ordinal: int) -> int:
+        """Return where public thread number ``ordinal`` is for this commenter (1 for the first)."""
+        own_before = bisect_left([before for _, before in self.starts], ordinal)
+        return ordinal - bisect_left(self.absorbed, ordinal) + own_before
+
+    def public_ordinals_placed(self, first: int, last: int) -> list[int]:
+        """Return the public threads this commenter sees at places ``first`` to ``last``: a few more than that
+        many are looked at, never the post's other threads."""
+        nearby = range(max(1, first - len(self.starts)), last + len(self.absorbed) + 1)
+        return [o for o in nearby if o not in self.absorbed and first <= self.place(o) <= last]
+
+    def places(self) -> list[tuple[int, int]]:
+        """Return each own thread's id and place."""
+        return [
+            (comment_id, before - bisect_right(self.absorbed, before) + index + 1)
+            for index, (comment_id, before) in enumerate(self.starts)
+        ]
+
+    def threads(self, public_threads: int) -> int:
+        """Return how many threads this commenter sees."""
+        return public_threads - len(self.absorbed) + len(self.starts)
 
 
 def comment_page_number(comment: Comment, commenter_key: str | None, per_page: int) -> int | None:
     """Return the page of the post's comments that shows ``comment`` to this commenter, or ``None`` if hidden.
 
-    The page follows from how many threads start before the comment's own thread: one count, however long
-    the conversation.
+    The page follows from the place of the comment's thread, stored for the threads everyone sees: no count,
+    however long the conversation.
     """
     if not comment.is_visible_to(commenter_key):
         return None
-    root_id, root_created_at = _thread_root(comment, commenter_key)
-    place = {"post_id": comment.post_id, "key": commenter_key, "at": root_created_at, "root_id": root_id}
-    earlier_roots = db.session.scalar(_earlier_threads_statement(), place)
-    return (earlier_roots or 0) // per_page + 1
+    root_id, ordinal = _thread_root(comment, commenter_key)
+    own = OwnThreads.of(comment.post_id, commenter_key)
+    place = dict(own.places()).get(root_id) if ordinal is None else own.place(ordinal)
+    return ((place or 1) - 1) // per_page + 1
 
 
-def _thread_root(comment: Comment, commenter_key: str | None) -> tuple[int, datetime]:
-    """Return the id and time of the first comment of the thread ``comment`` is shown in.
+def _thread_root(comment: Comment, commenter_key: str | None) -> tuple[int, int | None]:
+    """Return the id and stored place of the first comment of the thread ``comment`` is shown in.
 
     The shown ancestors are read in one recursive statement: a chain of replies a thousand deep costs one
     statement, not one per ancestor. ``UNION`` (not ``UNION ALL``) ends even on a loop of parents.
     """
     ancestors = (
-        select(Comment.id, Comment.parent_id, Comment.created_at)
+        select(Comment.id, Comment.parent_id, Comment.thread_ordinal)
         .where(Comment.id == comment.id)
         .cte("ancestors", recursive=True)
     )
     parent = aliased(Comment)
     ancestors = ancestors.union(
-        select(parent.id, parent.parent_id, parent.created_at).where(
+        select(parent.id, parent.parent_id, parent.thread_ordinal).where(
             parent.id == ancestors.c.parent_id,
             parent.post_id == comment.post_id,
             parent.is_visible_to(commenter_key),
@@ -155,20 +213,4 @@ def _thread_root(comment: Comment, commenter_key: str | None) -> tuple[int, date
     rows = db.session.execute(select(ancestors)).all()
     shown = {row.id for row in rows}
     root = next((row for row in rows if row.parent_id not in shown), comment)
-    return root.id, root.created_at
-
-
-@cache
-def _earlier_threads_statement() -> Select[tuple[int]]:
-    """Count the threads shown before a thread's first comment (built once: it runs for every comment posted).
-
-    A thread starts at a shown comment whose parent is not shown (usually: has none).
-    """
-    key = bindparam("key")
-    at, root_id = bindparam("at", type_=UTCDateTime()), bindparam("root_id")
-    return select(func.count(Comment.id)).where(
-        Comment.post_id == bindparam("post_id"),
-        Comment.is_visible_to(key),
-        (Comment.created_at < at) | ((Comment.created_at == at) & (Comment.id < root_id)),
-        _starts_a_thread(key),
-    )
+    return root.id, root.thread_ordinal

@@ -1,0 +1,64 @@
+"""Each comment that starts a thread for every reader keeps its place among its post's threads, and each post its
+number of threads, so a page of a long conversation is an index range and the page of a linked comment a
+division (comment_counts.py keeps them). Added with ADD COLUMN only: the posts table keeps its search triggers.
+
+Revision ID: 0024
+Revises: 0023
+Create Date: 2026-12-03 20:30:00
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0024"
+down_revision = "0023"
+branch_labels = None
+depends_on = None
+
+# Comment.is_visible_to(None) and Comment.starts_a_thread_for(None), as they read today.
+NUMBER_THREADS = """
+UPDATE comments SET thread_ordinal = (
+    SELECT numbered.place FROM (
+        SELECT c.id, row_number() OVER (PARTITION BY c.post_id ORDER BY c.created_at, c.id) AS place
+        FROM comments AS c
+        WHERE c.status = 'approved' AND c.trashed_at IS NULL AND (
+            c.parent_id IS NULL OR NOT EXISTS (
+                SELECT 1 FROM comments AS p WHERE p.id = c.parent_id AND p.status = 'approved' AND p.trashed_at IS NULL
+            )
+        )
+    ) AS numbered
+    WHERE numbered.id = comments.id
+)
+"""
+COUNT_THREADS = (
+    "UPDATE posts SET thread_count = "
+    "(SELECT coalesce(max(thread_ordinal), 0) FROM comments WHERE comments.post_id = posts.id)"
+)
+
+
+def upgrade():
+    with op.batch_alter_table("comments", schema=None, recreate="never") as batch_op:
+        batch_op.add_column(sa.Column("thread_ordinal", sa.Integer(), nullable=True))
+    with op.batch_alter_table("posts", schema=None, recreate="never") as batch_op:
+        batch_op.add_column(sa.Column("thread_count", sa.Integer(), server_default="0", nullable=False))
+    op.create_index("ix_comments_post_thread_ordinal", "comments", ["post_id", "thread_ordinal"])
+    op.create_index(
+        "ix_comments_post_thread_starts",
+        "comments",
+        ["post_id", "created_at", "id"],
+        sqlite_where=sa.text("thread_ordinal IS NOT NULL"),
+        postgresql_where=sa.text("thread_ordinal IS NOT NULL"),
+    )
+    op.execute(NUMBER_THREADS)
+    op.execute(COUNT_THREADS)
+
+
+def downgrade():
+    op.drop_index("ix_comments_post_thread_starts", table_name="comments")
+    op.drop_index("ix_comments_post_thread_ordinal", table_name="comments")
+    with op.batch_alter_table("posts", schema=None, recreate="never") as batch_op:
+        batch_op.drop_column("thread_count")
+    with op.batch_alter_table("comments", schema=None, recreate="never") as batch_op:
+        batch_op.drop_column("thread_ordinal")
