@@ -98,18 +98,20 @@ def comments_on_page(post_id: int, commenter_key: str | None, page: int, per_pag
     public = Comment.thread_ordinal.between(ordinals[0], ordinals[-1]) if ordinals else false()
     if own.absorbed:
         public &= Comment.thread_ordinal.not_in(own.absorbed)
-    roots = select(Comment.id).where(Comment.post_id == post_id, public | Comment.id.in_(own_ids)).cte("roots")
+    roots = select(Comment.id).where(Comment.post_id == post_id, public)
+    if own_ids:
+        roots = roots.union_all(select(Comment.id).where(Comment.id.in_(own_ids)))
+    roots = roots.cte("roots")
+    # Replies are found by their parent's index; the post is checked on the rows read (as a condition, it would
+    # tempt SQLite to read every comment of the post instead).
     shown = select(roots.c.id).cte("shown", recursive=True)
     reply = aliased(Comment)
-    shown = shown.union(
-        select(reply.id).where(
-            reply.parent_id == shown.c.id, reply.post_id == post_id, reply.is_visible_to(commenter_key)
-        )
-    )
+    shown = shown.union(select(reply.id).where(reply.parent_id == shown.c.id, reply.is_visible_to(commenter_key)))
     threads = select(Post.thread_count).where(Post.id == post_id).scalar_subquery()
     query = select(Comment, threads).join(shown, shown.c.id == Comment.id).order_by(Comment.created_at, Comment.id)
     rows = db.session.execute(query).all()
-    return [comment for comment, _ in rows], (own.threads(rows[0][1]) if rows else 0)
+    comments = [comment for comment, _ in rows if comment.post_id == post_id]
+    return comments, (own.threads(rows[0][1]) if rows else 0)
 
 
 @dataclass(frozen=True)
