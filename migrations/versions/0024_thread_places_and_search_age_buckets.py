@@ -2,6 +2,9 @@
 number of threads, so a page of a long conversation is an index range and the page of a linked comment a
 division (comment_counts.py keeps them). Added with ADD COLUMN only: the posts table keeps its search triggers.
 
+On PostgreSQL, the search index also holds each post's age bucket (search.BUCKET): a word in one post in a hundred
+is found among the newest few buckets, without visiting every older match.
+
 Revision ID: 0024
 Revises: 0023
 Create Date: 2026-12-03 20:30:00
@@ -32,6 +35,7 @@ UPDATE comments SET thread_ordinal = (
     WHERE numbered.id = comments.id
 )
 """
+AGE_BUCKET = "(ARRAY[post_id / 1024])"  # search.BUCKET as it is today
 COUNT_THREADS = (
     "UPDATE posts SET thread_count = "
     "(SELECT coalesce(max(thread_ordinal), 0) FROM comments WHERE comments.post_id = posts.id)"
@@ -53,9 +57,18 @@ def upgrade():
     )
     op.execute(NUMBER_THREADS)
     op.execute(COUNT_THREADS)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_post_search_document")
+        op.execute(
+            f"CREATE INDEX ix_post_search_document ON post_search USING GIN (document, {AGE_BUCKET}) "
+            "WITH (fastupdate = off)"
+        )
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_post_search_document")
+        op.execute("CREATE INDEX ix_post_search_document ON post_search USING GIN (document) WITH (fastupdate = off)")
     op.drop_index("ix_comments_post_thread_starts", table_name="comments")
     op.drop_index("ix_comments_post_thread_ordinal", table_name="comments")
     with op.batch_alter_table("posts", schema=None, recreate="never") as batch_op:
