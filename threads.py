@@ -8,13 +8,19 @@ from __future__ import annotations
 from bisect import bisect_left
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import false
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import true
 from sqlalchemy import tuple_
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.expression import CTE
 
 from database import db
 from models import Comment
@@ -105,12 +111,19 @@ def comments_on_page(post_id: int, commenter_key: str | None, page: int, per_pag
     # Replies are found by their parent's index; the post is checked on the rows read (as a condition, it would
     # tempt SQLite to read every comment of the post instead).
     shown = select(roots.c.id).cte("shown", recursive=True)
-    reply = aliased(Comment)
-    shown = shown.union(select(reply.id).where(reply.parent_id == shown.c.id, reply.is_visible_to(commenter_key)))
+    replies = _look_up_for_each(
+        shown,
+        link=lambda reply: reply.parent_id == shown.c.id,
+        keep=lambda reply: reply.is_visible_to(commenter_key),
+        columns=lambda reply: [reply.id],
+    )
+    shown = shown.union(replies)
     threads = select(Post.thread_count).where(Post.id == post_id).scalar_subquery()
-    query = select(Comment, threads).join(shown, shown.c.id == Comment.id).order_by(Comment.created_at, Comment.id)
-    rows = db.session.execute(query).all()
-    comments = [comment for comment, _ in rows if comment.post_id == post_id]
+    everything = _look_up_for_each(
+        shown, link=lambda row: row.id == shown.c.id, keep=lambda row: true(), columns=lambda row: [row, threads]
+    )
+    rows = db.session.execute(everything).all()
+    comments = sorted((c for c, _ in rows if c.post_id == post_id), key=lambda c: (c.created_at, c.id))
     return comments, (own.threads(rows[0][1]) if rows else 0)
 
 
@@ -204,15 +217,36 @@ def _thread_root(comment: Comment, commenter_key: str | None) -> tuple[int, int 
         .where(Comment.id == comment.id)
         .cte("ancestors", recursive=True)
     )
-    parent = aliased(Comment)
-    ancestors = ancestors.union(
-        select(parent.id, parent.parent_id, parent.thread_ordinal).where(
-            parent.id == ancestors.c.parent_id,
-            parent.post_id == comment.post_id,
-            parent.is_visible_to(commenter_key),
-        )
+    parents = _look_up_for_each(
+        ancestors,
+        link=lambda parent: parent.id == ancestors.c.parent_id,
+        keep=lambda parent: parent.is_visible_to(commenter_key) & (parent.post_id == comment.post_id),
+        columns=lambda parent: [parent.id, parent.parent_id, parent.thread_ordinal],
     )
-    rows = db.session.execute(select(ancestors)).all()
+    rows = db.session.execute(select(ancestors.union(parents))).all()
     shown = {row.id for row in rows}
     root = next((row for row in rows if row.parent_id not in shown), comment)
     return root.id, root.thread_ordinal
+
+
+def _look_up_for_each(
+    found_so_far: CTE,
+    *,
+    link: Callable[[Any], ColumnElement[bool]],
+    keep: Callable[[Any], ColumnElement[bool]],
+    columns: Callable[[Any], list[Any]],
+) -> Select[Any]:
+    """Return a recursive step: the ``columns`` of the comments that ``link`` joins to each row found so far
+    (their replies, or their parents), looked up by the index ``link`` names, that ``keep`` keeps.
+
+    SQLite does that by itself. PostgreSQL cannot know how few rows a recursive step sees: on a blog whose comments
+    are mostly one post's, it read all the approved comments at each step instead of looking up a few (55 ms
+    instead of 0.2 for a page of a 5,000-comment post). A ``LATERAL`` subquery that it may not flatten
+    (``OFFSET 0``), with only the link inside, makes it look them up row by row whatever its statistics say.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        row = aliased(Comment)
+        return select(*columns(row)).where(link(row), keep(row))
+    linked = select(Comment).where(link(Comment)).offset(0).lateral()
+    row = aliased(Comment, linked)
+    return select(*columns(row)).select_from(found_so_far).join(linked, true()).where(keep(row))
