@@ -208,7 +208,7 @@ def test_pages_and_links_stay_right_through_moderation_trash_edits_and_deletion(
                 assert_pages_are_those_of_the_whole_conversation(post, key, per_page)
 
 
-def test_recounting_repairs_threads_written_around_the_orm(post_with):
+def test_the_recount_command_repairs_threads_changed_around_the_orm(post_with):
     app, post = post_with(50, "fifty")
     with app.app_context():
         db.session.execute(update(Comment).values(thread_ordinal=None))
@@ -216,9 +216,8 @@ def test_recounting_repairs_threads_written_around_the_orm(post_with):
         db.session.commit()
     assert "Comment 0<" not in app.test_client().get("/posts/fifty").get_data(as_text=True)
 
-    with app.app_context():
-        recount_comments()
-        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["recount"])
 
+    assert result.exit_code == 0 and "Counted the comments and the threads of every post again." in result.output
     html = app.test_client().get("/posts/fifty").get_data(as_text=True)
     assert "Comment 0<" in html and "Comment 49<" in html
