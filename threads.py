@@ -143,11 +143,11 @@ class OwnThreads:
 
     @classmethod
     def of(cls, post_id: int, commenter_key: str | None) -> OwnThreads:
-        """Read them in one statement by the commenter's index (two when something is held)."""
+        """Read them in one statement by an index (two when something is held)."""
         if not commenter_key:
             return cls()
-        # What is_visible_to shows this commenter and nobody else, spelt so that the commenter's index is used
-        # (as is_visible_to(key) & ~is_visible_to(None), SQLite read every comment of the post).
+        # What is_visible_to shows this commenter and nobody else, spelt out so that it reads the post's held
+        # comments by index (as is_visible_to(key) & ~is_visible_to(None), SQLite read every comment of the post).
         held = (Comment.status == CommentStatus.pending) & Comment.trashed_at.is_(None)
         before = aliased(Comment)
         public_before = (
