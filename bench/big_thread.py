@@ -4,7 +4,8 @@ Writes two posts with comments in bulk (as an import does, then ``recount_commen
 a chain of four replies, ten threads a page (so the first page of either post shows the same 50 comments), and
 times with Flask's test client, page cache off: the post page (first comment page), a linked deep comment (the
 permalink's redirect, which finds its page, then the page it names) and a bare Flask "hello world" as the
-yardstick. Prints medians, the ratio 5,000 : 50 (goal ≤ 1.2) and the query plans of the comment statements.
+yardstick; the same for a returning commenter with two comments held on each post. Prints medians, the ratio
+5,000 : 50 (goal ≤ 1.2) and the query plans of the comment statements.
 
     .venv/bin/python bench/big_thread.py                      # SQLite, a temporary file
     .venv/bin/python bench/big_thread.py postgresql+psycopg://postgres@127.0.0.1:5432/scratch   # emptied first
@@ -22,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from flask.testing import FlaskClient  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 from sqlalchemy import select  # noqa: E402
@@ -29,6 +31,8 @@ from sqlalchemy import select  # noqa: E402
 from app import create_app  # noqa: E402
 from bench.hello import app as hello_app  # noqa: E402
 from comment_counts import recount_comments  # noqa: E402
+from commenters import COMMENTER_COOKIE  # noqa: E402
+from commenters import _commenter_serializer  # noqa: E402
 from database import db  # noqa: E402
 from database import now_utc  # noqa: E402
 from models import Comment  # noqa: E402
@@ -39,6 +43,7 @@ from models import PostStatus  # noqa: E402
 SIZES = (50, 5_000)
 PER_PAGE = 10  # threads a page, five comments each
 RUNS = 60
+READER_KEY = "a-returning-commenter"  # has two comments held on each post
 
 
 def write_post(count: int) -> tuple[str, int]:
@@ -63,10 +68,13 @@ def write_post(count: int) -> tuple[str, int]:
         }
         for n in range(count)
     ]
+    deep = first + count * 19 // 20 // 5 * 5 + 4  # the fourth reply of a thread 95% down the post
+    for n in (first + 19, deep - 5):  # last replies of two threads, held for one reader (who sees them in place)
+        rows[n - first] |= {"status": CommentStatus.pending, "commenter_key": READER_KEY}
     db.session.execute(insert(Comment), rows)
     recount_comments({post.id})
     db.session.commit()
-    return slug, first + count * 19 // 20 // 5 * 5 + 4  # the fourth reply of a thread 95% down the post
+    return slug, deep
 
 
 def medians_ms(client, paths: list[str]) -> list[float]:
@@ -131,16 +139,24 @@ def main() -> None:
         client = app.test_client()
         client.get("/")
         hello = medians_ms(hello_app.test_client(), ["/"])[0]
-        addresses: dict[str, list[str]] = {}
+        reader = app.test_client()
+        with app.app_context():
+            reader.set_cookie(COMMENTER_COOKIE, _commenter_serializer().dumps(READER_KEY))
+        addresses: dict[str, tuple[FlaskClient, list[str]]] = {}
         for count, (slug, deep) in posts.items():
             page = client.get(f"/posts/{slug}/comments/{deep}").headers["Location"]
-            addresses.setdefault("first comment page", []).append(f"/posts/{slug}")
-            addresses.setdefault("linked deep comment: permalink (finds the page)", []).append(
-                f"/posts/{slug}/comments/{deep}"
-            )
-            addresses.setdefault("linked deep comment: its page", []).append(page)
-            print(f"{count:,} comments: deep comment {deep} is at {page}", flush=True)
-        figures = {label: dict(zip(SIZES, medians_ms(client, at), strict=True)) for label, at in addresses.items()}
+            own_page = reader.get(f"/posts/{slug}/comments/{deep}").headers["Location"]
+            for label, who, path in (
+                ("first comment page", client, f"/posts/{slug}"),
+                ("linked deep comment: permalink (finds the page)", client, f"/posts/{slug}/comments/{deep}"),
+                ("linked deep comment: its page", client, page),
+                ("commenter with 2 held comments: first comment page", reader, f"/posts/{slug}"),
+                ("commenter with 2 held comments: linked deep comment", reader, f"/posts/{slug}/comments/{deep}"),
+                ("commenter with 2 held comments: its page", reader, own_page),
+            ):
+                addresses.setdefault(label, (who, []))[1].append(path)
+            print(f"{count:,} comments: deep comment {deep} is at {page} ({own_page} for the commenter)", flush=True)
+        figures = {label: dict(zip(SIZES, medians_ms(who, at), strict=True)) for label, (who, at) in addresses.items()}
         small, large = SIZES
         dialect = "PostgreSQL" if url else "SQLite"
         print(f"\n{dialect}, page cache off, hello world {hello:.3f} ms (median of {RUNS})\n")
