@@ -104,13 +104,21 @@ def _hold_posts(connection: Connection, post_ids: set[int]) -> None:
         connection.execute(select(Post.id).where(Post.id.in_(sorted(post_ids))).with_for_update(key_share=True))
 
 
-def renumber_threads(connection: Connection, post_id: int, since: datetime | None = FROM_THE_START) -> list[int]:
-    """Number the post's threads again from its first comment written at ``since``; return the comments changed.
+def renumber_threads(
+    connection: Connection, post_id: int | None = None, since: datetime | None = FROM_THE_START
+) -> list[int]:
+    """Number the post's threads (every post's, if none is named) again from its first comment written at
+    ``since``; return the comments changed.
 
-    Reads only the comments from ``since`` on (a new comment: itself), and the thread before them by its index.
+    One statement reads the comments from ``since`` on (a new comment: itself, its thread before it found by its
+    index), or every comment once, post by post, when all are numbered; one more writes the places that changed.
     """
-    ordinal, tail = 0, Comment.post_id == post_id
-    if since is not FROM_THE_START:
+    ordinal = 0
+    starts = Comment.is_visible_to(None) & Comment.starts_a_thread_for(None)
+    comments = select(Comment.post_id, Comment.id, Comment.thread_ordinal, starts)
+    if post_id is not None:
+        comments = comments.where(Comment.post_id == post_id)
+    if post_id is not None and since is not FROM_THE_START:
         before = (
             select(Comment.thread_ordinal)
             .where(Comment.post_id == post_id, Comment.thread_ordinal.is_not(None), Comment.created_at < since)
@@ -118,11 +126,13 @@ def renumber_threads(connection: Connection, post_id: int, since: datetime | Non
             .limit(1)
         )
         ordinal = connection.scalar(before) or 0
-        tail &= Comment.created_at >= since
-    starts = Comment.is_visible_to(None) & Comment.starts_a_thread_for(None)
-    comments = select(Comment.id, Comment.thread_ordinal, starts)
-    changes = []
-    for comment_id, old, is_start in connection.execute(comments.where(tail).order_by(Comment.created_at, Comment.id)):
+        comments = comments.where(Comment.created_at >= since)
+    changes, current_post = [], None
+    in_order = comments.order_by(Comment.post_id, Comment.created_at, Comment.id)
+    for each_post, comment_id, old, is_start in connection.execute(in_order):
+        if current_post is not None and each_post != current_post:
+            ordinal = 0
+        current_post = each_post
         ordinal += 1 if is_start else 0
         new = ordinal if is_start else None
         if new != old:
@@ -137,13 +147,12 @@ def recount_comments(post_ids: set[int] | None = None) -> None:
     purges), or after anything else went wrong."""
     connection = db.session.connection()
     if post_ids is None:
-        post_ids = set(db.session.scalars(select(Comment.post_id).distinct()))
-        statement, parameters = _recount_all_statement(), {}
-    else:
-        statement, parameters = _recount_some_statement(), {"post_ids": sorted(post_ids)}
+        _forget_ordinals(db.session, renumber_threads(connection))
+        db.session.execute(_recount_all_statement())
+        return
     for post_id in sorted(post_ids):
         _forget_ordinals(db.session, renumber_threads(connection, post_id))
-    db.session.execute(statement, parameters)
+    db.session.execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
 
 
 def _forget_ordinals(session: Session, comment_ids: list[int]) -> None:

@@ -20,20 +20,17 @@ down_revision = "0023"
 branch_labels = None
 depends_on = None
 
-# Comment.is_visible_to(None) and Comment.starts_a_thread_for(None), as they read today.
-NUMBER_THREADS = """
-UPDATE comments SET thread_ordinal = (
-    SELECT numbered.place FROM (
-        SELECT c.id, row_number() OVER (PARTITION BY c.post_id ORDER BY c.created_at, c.id) AS place
-        FROM comments AS c
-        WHERE c.status = 'approved' AND c.trashed_at IS NULL AND (
-            c.parent_id IS NULL OR NOT EXISTS (
-                SELECT 1 FROM comments AS p WHERE p.id = c.parent_id AND p.status = 'approved' AND p.trashed_at IS NULL
-            )
-        )
-    ) AS numbered
-    WHERE numbered.id = comments.id
+# The comments that start a thread for everyone (Comment.is_visible_to(None) and Comment.starts_a_thread_for(None),
+# as they read today), post by post in time order: read once, numbered here (an UPDATE with a correlated subquery
+# would number the whole table once per comment on PostgreSQL).
+THREAD_STARTS = """
+SELECT c.post_id, c.id FROM comments AS c
+WHERE c.status = 'approved' AND c.trashed_at IS NULL AND (
+    c.parent_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM comments AS p WHERE p.id = c.parent_id AND p.status = 'approved' AND p.trashed_at IS NULL
+    )
 )
+ORDER BY c.post_id, c.created_at, c.id
 """
 AGE_BUCKET = "(ARRAY[post_id / 1024])"  # search.BUCKET as it is today
 COUNT_THREADS = (
@@ -55,7 +52,7 @@ def upgrade():
         sqlite_where=sa.text("thread_ordinal IS NOT NULL"),
         postgresql_where=sa.text("thread_ordinal IS NOT NULL"),
     )
-    op.execute(NUMBER_THREADS)
+    number_threads(op.get_bind())
     op.execute(COUNT_THREADS)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_post_search_document")
@@ -63,6 +60,16 @@ def upgrade():
             f"CREATE INDEX ix_post_search_document ON post_search USING GIN (document, {AGE_BUCKET}) "
             "WITH (fastupdate = off)"
         )
+
+
+def number_threads(bind) -> None:
+    places, post_id, place = [], None, 0
+    for each_post, comment_id in bind.execute(sa.text(THREAD_STARTS)):
+        place = place + 1 if each_post == post_id else 1
+        post_id = each_post
+        places.append({"comment_id": comment_id, "place": place})
+    if places:
+        bind.execute(sa.text("UPDATE comments SET thread_ordinal = :place WHERE id = :comment_id"), places)
 
 
 def downgrade():
