@@ -22,8 +22,10 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 from sqlalchemy.sql import Update
 
+from database import UTCDateTime
 from database import db
 from models import Comment
 from models import Post
@@ -81,13 +83,17 @@ def _note_replies_moved(connection: Connection, changed_ids: list[int], moved: d
     """A comment hidden or shown again turns its replies into threads of their own or back: note them too."""
     if not changed_ids:
         return
-    earliest_replies = (
+    for post_id, earliest in connection.execute(_earliest_replies_statement(), {"comment_ids": changed_ids}):
+        _earliest(moved, post_id, earliest)
+
+
+@cache
+def _earliest_replies_statement() -> Select[Any]:
+    return (
         select(Comment.post_id, func.min(Comment.created_at))
-        .where(Comment.parent_id.in_(changed_ids))
+        .where(Comment.parent_id.in_(bindparam("comment_ids", expanding=True)))
         .group_by(Comment.post_id)
     )
-    for post_id, earliest in connection.execute(earliest_replies):
-        _earliest(moved, post_id, earliest)
 
 
 def _earliest(moved: dict[int, datetime | None], post_id: int, at: datetime | None) -> None:
@@ -101,7 +107,13 @@ def _hold_posts(connection: Connection, post_ids: set[int]) -> None:
     """On PostgreSQL, take the posts' row locks before numbering: two comments written at once on one post are
     numbered one after the other, never both as the same next thread. (SQLite has one writer at a time.)"""
     if connection.dialect.name == "postgresql":
-        connection.execute(select(Post.id).where(Post.id.in_(sorted(post_ids))).with_for_update(key_share=True))
+        connection.execute(_hold_posts_statement(), {"post_ids": sorted(post_ids)})
+
+
+@cache
+def _hold_posts_statement() -> Select[Any]:
+    chosen = Post.id.in_(bindparam("post_ids", expanding=True))
+    return select(Post.id).where(chosen).with_for_update(key_share=True)
 
 
 def renumber_threads(
@@ -112,24 +124,18 @@ def renumber_threads(
 
     One statement reads the comments from ``since`` on (a new comment: itself, its thread before it found by its
     index), or every comment once, post by post, when all are numbered; one more writes the places that changed.
+    The statements are built once: building them costs more than running them (this runs for every comment).
     """
     ordinal = 0
-    starts = Comment.is_visible_to(None) & Comment.starts_a_thread_for(None)
-    comments = select(Comment.post_id, Comment.id, Comment.thread_ordinal, starts)
-    if post_id is not None:
-        comments = comments.where(Comment.post_id == post_id)
-    if post_id is not None and since is not FROM_THE_START:
-        before = (
-            select(Comment.thread_ordinal)
-            .where(Comment.post_id == post_id, Comment.thread_ordinal.is_not(None), Comment.created_at < since)
-            .order_by(Comment.created_at.desc(), Comment.id.desc())
-            .limit(1)
-        )
-        ordinal = connection.scalar(before) or 0
-        comments = comments.where(Comment.created_at >= since)
+    if post_id is None:
+        rows = connection.execute(_comments_in_order_statement())
+    elif since is FROM_THE_START:
+        rows = connection.execute(_comments_in_order_statement("post"), {"post_id": post_id})
+    else:
+        ordinal = connection.scalar(_thread_before_statement(), {"post_id": post_id, "since": since}) or 0
+        rows = connection.execute(_comments_in_order_statement("since"), {"post_id": post_id, "since": since})
     changes, current_post = [], None
-    in_order = comments.order_by(Comment.post_id, Comment.created_at, Comment.id)
-    for each_post, comment_id, old, is_start in connection.execute(in_order):
+    for each_post, comment_id, old, is_start in rows:
         if current_post is not None and each_post != current_post:
             ordinal = 0
         current_post = each_post
@@ -140,6 +146,34 @@ def renumber_threads(
     if changes:
         connection.execute(_set_ordinal_statement(), changes)
     return [change["comment_id"] for change in changes]
+
+
+@cache
+def _comments_in_order_statement(of: str = "all") -> Select[Any]:
+    """Every comment (``of`` "all"), a post's ("post") or a post's from a time on ("since"), post by post in time
+    order, each with its place and whether it starts a thread for everyone."""
+    starts = Comment.is_visible_to(None) & Comment.starts_a_thread_for(None)
+    comments = select(Comment.post_id, Comment.id, Comment.thread_ordinal, starts)
+    if of in ("post", "since"):
+        comments = comments.where(Comment.post_id == bindparam("post_id"))
+    if of == "since":
+        comments = comments.where(Comment.created_at >= bindparam("since", type_=UTCDateTime()))
+    return comments.order_by(Comment.post_id, Comment.created_at, Comment.id)
+
+
+@cache
+def _thread_before_statement() -> Select[Any]:
+    """The place of the post's last thread started before a time (by ``ix_comments_post_thread_starts``)."""
+    return (
+        select(Comment.thread_ordinal)
+        .where(
+            Comment.post_id == bindparam("post_id"),
+            Comment.thread_ordinal.is_not(None),
+            Comment.created_at < bindparam("since", type_=UTCDateTime()),
+        )
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+        .limit(1)
+    )
 
 
 def recount_comments(post_ids: set[int] | None = None) -> None:

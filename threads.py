@@ -10,9 +10,10 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import false
+from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import true
@@ -100,32 +101,49 @@ def comments_on_page(post_id: int, commenter_key: str | None, page: int, per_pag
     """
     own = OwnThreads.of(post_id, commenter_key)
     first, last = (page - 1) * per_page + 1, page * per_page
-    ordinals = own.public_ordinals_placed(first, last)
+    ordinals = own.public_ordinals_placed(first, last) or [1, 0]  # none: an empty range
     own_ids = [comment_id for comment_id, place in own.places() if first <= place <= last]
-    public = Comment.thread_ordinal.between(ordinals[0], ordinals[-1]) if ordinals else false()
-    if own.absorbed:
-        public &= Comment.thread_ordinal.not_in(own.absorbed)
-    roots = select(Comment.id).where(Comment.post_id == post_id, public)
-    if own_ids:
-        roots = roots.union_all(select(Comment.id).where(Comment.id.in_(own_ids)))
+    statement = _page_statement(db.session.get_bind().dialect.name == "postgresql", bool(commenter_key))
+    places = {"post_id": post_id, "lowest": ordinals[0], "highest": ordinals[-1], "key": commenter_key}
+    if commenter_key:
+        places |= {"absorbed": list(own.absorbed), "own_ids": own_ids}
+    rows = db.session.execute(statement, places).all()
+    comments = sorted((c for c, _ in rows if c.post_id == post_id), key=lambda c: (c.created_at, c.id))
+    return comments, (own.threads(rows[0][1]) if rows else 0)
+
+
+@cache
+def _page_statement(postgres: bool, for_a_commenter: bool) -> Select[Any]:
+    """Read a page: the threads at places ``lowest`` to ``highest`` (but those ``absorbed``) and the commenter's
+    ``own_ids``, every reply below them this reader sees, and the post's number of threads (built once per kind of
+    reader and database: building it costs more than running it)."""
+    key = bindparam("key") if for_a_commenter else None
+    public = Comment.thread_ordinal.between(bindparam("lowest"), bindparam("highest"))
+    if for_a_commenter:
+        public &= Comment.thread_ordinal.not_in(bindparam("absorbed", expanding=True))
+    roots = select(Comment.id).where(Comment.post_id == bindparam("post_id"), public)
+    if for_a_commenter:
+        roots = roots.union_all(select(Comment.id).where(Comment.id.in_(bindparam("own_ids", expanding=True))))
     roots = roots.cte("roots")
     # Replies are found by their parent's index; the post is checked on the rows read (as a condition, it would
     # tempt SQLite to read every comment of the post instead).
     shown = select(roots.c.id).cte("shown", recursive=True)
     replies = _look_up_for_each(
         shown,
+        postgres,
         link=lambda reply: reply.parent_id == shown.c.id,
-        keep=lambda reply: reply.is_visible_to(commenter_key),
+        keep=lambda reply: reply.is_visible_to(key),
         columns=lambda reply: [reply.id],
     )
     shown = shown.union(replies)
-    threads = select(Post.thread_count).where(Post.id == post_id).scalar_subquery()
-    everything = _look_up_for_each(
-        shown, link=lambda row: row.id == shown.c.id, keep=lambda row: true(), columns=lambda row: [row, threads]
+    threads = select(Post.thread_count).where(Post.id == bindparam("post_id")).scalar_subquery()
+    return _look_up_for_each(
+        shown,
+        postgres,
+        link=lambda row: row.id == shown.c.id,
+        keep=lambda row: true(),
+        columns=lambda row: [row, threads],
     )
-    rows = db.session.execute(everything).all()
-    comments = sorted((c for c, _ in rows if c.post_id == post_id), key=lambda c: (c.created_at, c.id))
-    return comments, (own.threads(rows[0][1]) if rows else 0)
 
 
 @dataclass(frozen=True)
@@ -146,30 +164,11 @@ class OwnThreads:
         """Read them in one statement by an index (two when something is held)."""
         if not commenter_key:
             return cls()
-        # What is_visible_to shows this commenter and nobody else, spelt out so that it reads the post's held
-        # comments by index (as is_visible_to(key) & ~is_visible_to(None), SQLite read every comment of the post).
-        held = (Comment.status == CommentStatus.pending) & Comment.trashed_at.is_(None)
-        before = aliased(Comment)
-        public_before = (
-            select(before.thread_ordinal)
-            .where(
-                before.post_id == post_id,
-                before.thread_ordinal.is_not(None),
-                tuple_(before.created_at, before.id) < tuple_(Comment.created_at, Comment.id),
-            )
-            .order_by(before.created_at.desc(), before.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        mine = select(Comment.id, Comment.starts_a_thread_for(commenter_key), func.coalesce(public_before, 0))
-        mine = mine.where(Comment.commenter_key == commenter_key, held, Comment.post_id == post_id)
-        rows = db.session.execute(mine.order_by(Comment.created_at, Comment.id)).all()
+        rows = db.session.execute(_held_comments_statement(), {"key": commenter_key, "post_id": post_id}).all()
         if not rows:
             return cls()
-        answers = select(Comment.thread_ordinal).where(
-            Comment.parent_id.in_([comment_id for comment_id, _, _ in rows]), Comment.thread_ordinal.is_not(None)
-        )
-        absorbed = tuple(sorted(db.session.scalars(answers)))
+        held_ids = [comment_id for comment_id, _, _ in rows]
+        absorbed = tuple(sorted(db.session.scalars(_public_answers_statement(), {"held_ids": held_ids})))
         return cls(tuple((comment_id, before) for comment_id, starts, before in rows if starts), absorbed)
 
     def place(self, ordinal: int) -> int:
@@ -193,6 +192,38 @@ class OwnThreads:
     def threads(self, public_threads: int) -> int:
         """Return how many threads this commenter sees."""
         return public_threads - len(self.absorbed) + len(self.starts)
+
+
+@cache
+def _held_comments_statement() -> Select[Any]:
+    """A commenter's held comments on a post, oldest first: whether each starts a thread for them, and how many
+    public threads come before it (built once: building it costs more than running it)."""
+    key, post_id = bindparam("key"), bindparam("post_id")
+    # What is_visible_to shows this commenter and nobody else, spelt out so that it reads the post's held
+    # comments by index (as is_visible_to(key) & ~is_visible_to(None), SQLite read every comment of the post).
+    held = (Comment.status == CommentStatus.pending) & Comment.trashed_at.is_(None)
+    before = aliased(Comment)
+    public_before = (
+        select(before.thread_ordinal)
+        .where(
+            before.post_id == post_id,
+            before.thread_ordinal.is_not(None),
+            tuple_(before.created_at, before.id) < tuple_(Comment.created_at, Comment.id),
+        )
+        .order_by(before.created_at.desc(), before.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    mine = select(Comment.id, Comment.starts_a_thread_for(key), func.coalesce(public_before, 0))
+    mine = mine.where(Comment.commenter_key == key, held, Comment.post_id == post_id)
+    return mine.order_by(Comment.created_at, Comment.id)
+
+
+@cache
+def _public_answers_statement() -> Select[Any]:
+    """The places of the public threads that answer one of the given (held) comments."""
+    answering = Comment.parent_id.in_(bindparam("held_ids", expanding=True))
+    return select(Comment.thread_ordinal).where(answering, Comment.thread_ordinal.is_not(None))
 
 
 def comment_page_number(comment: Comment, commenter_key: str | None, per_page: int) -> int | None:
@@ -222,6 +253,7 @@ def _thread_root(comment: Comment, commenter_key: str | None) -> tuple[int, int 
     )
     parents = _look_up_for_each(
         ancestors,
+        db.session.get_bind().dialect.name == "postgresql",
         link=lambda parent: parent.id == ancestors.c.parent_id,
         keep=lambda parent: parent.is_visible_to(commenter_key) & (parent.post_id == comment.post_id),
         columns=lambda parent: [parent.id, parent.parent_id, parent.thread_ordinal],
@@ -234,6 +266,7 @@ def _thread_root(comment: Comment, commenter_key: str | None) -> tuple[int, int 
 
 def _look_up_for_each(
     found_so_far: CTE,
+    postgres: bool,
     *,
     link: Callable[[Any], ColumnElement[bool]],
     keep: Callable[[Any], ColumnElement[bool]],
@@ -247,7 +280,7 @@ def _look_up_for_each(
     instead of 0.2 for a page of a 5,000-comment post). A ``LATERAL`` subquery that it may not flatten
     (``OFFSET 0``), with only the link inside, makes it look them up row by row whatever its statistics say.
     """
-    if db.session.get_bind().dialect.name != "postgresql":
+    if not postgres:
         row = aliased(Comment)
         return select(*columns(row)).where(link(row), keep(row))
     linked = select(Comment).where(link(Comment)).offset(0).lateral()
