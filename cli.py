@@ -32,6 +32,7 @@ from account.two_factor import turn_off_two_factor
 from admin import library
 from admin import moderation
 from admin import trash
+from comment_counts import recount_comments
 from database import database_problem
 from database import db
 from localtime import format_stamp
@@ -252,6 +253,15 @@ def reindex_command() -> None:
     click.echo(f"Indexed {search.reindex():,} posts for search.")
 
 
+@click.command("recount")
+@with_appcontext
+def recount_command() -> None:
+    """Count every post's comments and number its threads again (after changing comments with SQL, say)."""
+    recount_comments()
+    db.session.commit()
+    click.echo("Counted the comments and the threads of every post again.")
+
+
 def rerender_posts() -> int:
     """Render every post and page again from its text, and return how many now read differently.
 
@@ -383,6 +393,7 @@ def register_commands(app: Flask) -> None:
         send_mail_command,
         commenter_command,
         reindex_command,
+        recount_command,
         rerender_command,
         image_sizes_command,
         stats_command,

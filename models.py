@@ -23,11 +23,14 @@ from sqlalchemy import Index
 from sqlalchemy import String
 from sqlalchemy import Table
 from sqlalchemy import Text
+from sqlalchemy import exists
 from sqlalchemy import false
 from sqlalchemy import func
+from sqlalchemy import text
 from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 from sqlalchemy.orm import validates
@@ -143,6 +146,9 @@ class Post(Trashable, db.Model):
     # The comments everyone sees (approved, not in the trash), kept up to date by comment_counts.py: listings
     # never count per page view.
     comment_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # How many threads everyone sees (comments that start one: see Comment.thread_ordinal), kept with comment_count:
+    # "page X of Y" without counting.
+    thread_count: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[PostStatus] = mapped_column(Enum(PostStatus, native_enum=False), default=PostStatus.draft)
     kind: Mapped[PostKind] = mapped_column(
         Enum(PostKind, native_enum=False), default=PostKind.post, server_default=PostKind.post.value
@@ -293,6 +299,15 @@ class Comment(Trashable, db.Model):
         Index("ix_comments_commenter_status", "commenter_key", "status"),
         Index("ix_comments_status_created", "status", "created_at"),
         Index("ix_comments_trashed_at", "trashed_at"),
+        Index("ix_comments_post_thread_ordinal", "post_id", "thread_ordinal"),
+        Index(
+            "ix_comments_post_thread_starts",
+            "post_id",
+            "created_at",
+            "id",
+            sqlite_where=text("thread_ordinal IS NOT NULL"),
+            postgresql_where=text("thread_ordinal IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -320,6 +335,10 @@ class Comment(Trashable, db.Model):
     # A new random value whenever the text or the status changes: a moderation link from an email names the
     # revision the owner was shown, so it acts on nothing else (see notifications.quick_moderation_url).
     revision: Mapped[str] = mapped_column(String(16), default=new_revision, server_default="")
+    # For a comment that starts a thread for every reader (shown to all, answering nothing or a comment not shown),
+    # its place among the post's threads, 1 for the oldest; otherwise none. Kept by comment_counts.py, so a page
+    # of threads is an index range and a comment's page a division, however long the conversation.
+    thread_ordinal: Mapped[int | None] = mapped_column()
 
     post: Mapped[Post] = relationship(back_populates="comments")
     parent: Mapped[Comment | None] = relationship(remote_side=[id])
@@ -357,6 +376,14 @@ class Comment(Trashable, db.Model):
         if not isinstance(commenter_key, ColumnElement) and not commenter_key:
             return approved & kept
         return (approved | ((cls.status == CommentStatus.pending) & (cls.commenter_key == commenter_key))) & kept
+
+    @classmethod
+    def starts_a_thread_for(cls, commenter_key: str | ColumnElement[str] | None) -> ColumnElement[bool]:
+        """A shown comment starts a thread when it answers nothing, or a comment this reader does not see (a reply
+        to a held, spam or trashed comment is not lost: it opens a thread of its own)."""
+        parent = aliased(Comment)
+        hidden_parent = ~exists().where(parent.id == cls.parent_id, parent.is_visible_to(commenter_key))
+        return cls.parent_id.is_(None) | hidden_parent
 
     @property
     def website_link(self) -> str | None:

@@ -48,31 +48,54 @@ SQLITE_SCHEMA = (
     "title, body, tags, tokenize = 'unicode61 remove_diacritics 2')"
 )
 SQLITE_RANK = "bm25(post_search, 10.0, 1.0, 5.0)"
+# The GIN index holds each post's words and its "age bucket" (its id / BUCKET): a search can ask for the matches
+# among the newest few buckets without visiting every older match.
+BUCKET = 1024
+POSTGRES_INDEX = (
+    "CREATE INDEX IF NOT EXISTS ix_post_search_document ON post_search "
+    f"USING GIN (document, (ARRAY[post_id / {BUCKET}])) WITH (fastupdate = off)"
+)
 POSTGRES_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS post_search ("
     "post_id INTEGER PRIMARY KEY REFERENCES posts(id) ON DELETE CASCADE, document tsvector NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ix_post_search_document ON post_search USING GIN (document) WITH (fastupdate = off)",
+    POSTGRES_INDEX,
 )
-# The newest matching posts, in two bounded parts: the newest RECENT_WINDOW index entries are read by id, which
-# is all a common word needs; only when they hold too few matches are the older ones found through the GIN index
-# (whose matches are then few), never both at full length. ts_rank reads only the posts kept.
-RECENT_WINDOW = 2_000
-POSTGRES_CANDIDATES = """
+# The newest matching posts, in bounded parts: the newest RECENT_WINDOW index entries are read by id, which is
+# all a common word needs. When they hold too few matches, the share they do hold says how far back the rest are:
+# the buckets just older than the window that should hold them (twice over) are searched through the GIN index,
+# which visits only the matches there, as many whatever the blog's size. Only if those still fall short (a word
+# rarer in older posts, or none among the newest) are all older matches found through the index (then few).
+RECENT_WINDOW = 1_000  # 2,000 cost twice as much for common and rare words; ~10 matches of a 1% word say enough
+POSTGRES_CANDIDATES = f"""
 WITH query AS (SELECT to_tsquery('simple', :words) AS q),
-boundary AS (
-    SELECT coalesce((SELECT post_id FROM post_search ORDER BY post_id DESC OFFSET :window LIMIT 1), 0) AS id
+latest AS MATERIALIZED (
+    SELECT post_id, document @@ query.q AS matches
+    FROM (SELECT post_id, document FROM post_search ORDER BY post_id DESC LIMIT :window) AS newest_entries, query
 ),
-recent AS MATERIALIZED (
-    SELECT post_id FROM (SELECT post_id, document FROM post_search ORDER BY post_id DESC LIMIT :window) AS latest,
-    query WHERE document @@ query.q ORDER BY post_id DESC LIMIT :wanted
+boundary AS (SELECT min(post_id) - 1 AS id FROM latest),
+recent AS MATERIALIZED (SELECT post_id FROM latest WHERE matches ORDER BY post_id DESC LIMIT :wanted),
+reach AS MATERIALIZED (
+    SELECT found, id / {BUCKET} AS top, CASE WHEN found = 0 THEN id / {BUCKET} + 1 ELSE greatest(
+        id / {BUCKET} - ceil(2.0 * (:wanted - found) * :window / (found * {BUCKET}))::integer, 0) END AS bottom
+    FROM (SELECT count(*) AS found FROM recent) AS counted, boundary
 ),
-older AS MATERIALIZED (
+nearer AS MATERIALIZED (
     SELECT post_id FROM post_search, query
-    WHERE (SELECT count(*) FROM recent) < :wanted AND post_id + 0 <= (SELECT id FROM boundary) AND document @@ query.q
+    WHERE (SELECT found FROM reach) < :wanted AND post_id + 0 <= (SELECT id FROM boundary)
+      AND ARRAY[post_id / {BUCKET}] && ARRAY(SELECT generate_series(bottom, top) FROM reach) AND document @@ query.q
+    ORDER BY post_id + 0 DESC LIMIT :wanted
+),
+farther AS MATERIALIZED (
+    SELECT post_id FROM post_search, query
+    WHERE (SELECT found FROM reach) + (SELECT count(*) FROM nearer) < :wanted
+      AND post_id + 0 <= (SELECT id FROM boundary) AND post_id + 0 < (SELECT bottom FROM reach) * {BUCKET}
+      AND document @@ query.q
     ORDER BY post_id + 0 DESC LIMIT :wanted
 ),
 newest AS (
-    SELECT post_id FROM (SELECT post_id FROM recent UNION ALL SELECT post_id FROM older) AS found
+    SELECT post_id FROM (
+        SELECT post_id FROM recent UNION ALL SELECT post_id FROM nearer UNION ALL SELECT post_id FROM farther
+    ) AS found
     ORDER BY post_id DESC LIMIT :wanted
 )
 SELECT post_search.post_id AS id, ts_rank(post_search.document, query.q) AS score
@@ -186,7 +209,8 @@ def best_matches(words: list[str]) -> list[int]:
     WordPress does, posts with every word in the title come first, then in the tags, then the others, newest
     first within each (FTS5's bm25 would read every matching post to weigh the words). PostgreSQL weighs
     them with ts_rank (title and tags weigh A, the text B), finding the newest matches as
-    ``POSTGRES_CANDIDATES`` says: a common word among the newest posts, a rarer one through the GIN index.
+    ``POSTGRES_CANDIDATES`` says: a common word among the newest posts, a rarer one through the GIN index, in the
+    few age buckets that hold its newest matches.
     """
     if db.engine.dialect.name == "postgresql":
         return _best_matches_postgres(words)

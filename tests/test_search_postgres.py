@@ -23,7 +23,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 # Posts written in bulk, as a large blog's would be: every post says "garden", one in seven "harbour" (in its
-# title for one in fourteen, so titles and bodies both rank), one in fifty "tulips" twice, the middle one "xylophone".
+# title for one in fourteen, so titles and bodies both rank), one in fifty "tulips" twice, the middle one "xylophone",
+# and "comet" is in every other one of the newest hundred posts but only one in 97 before (news of the day).
 FILL_POSTS = """
 INSERT INTO posts (id, title, slug, body, format, body_html, excerpt, summary, word_count, comment_count, status,
                    kind, comments_open, published_at, created_at, updated_at)
@@ -35,7 +36,8 @@ FROM (
     SELECT n, 'The garden path needs weeding before the rain, word ' || n || '.'
               || CASE WHEN n % 7 = 0 THEN ' Boats in the harbour.' ELSE '' END
               || CASE WHEN n % 50 = 0 THEN ' Tulips, more tulips.' ELSE '' END
-              || CASE WHEN n = :count / 2 THEN ' A xylophone next door.' ELSE '' END AS body
+              || CASE WHEN n = :count / 2 THEN ' A xylophone next door.' ELSE '' END
+              || CASE WHEN (n > :count - 100 AND n % 2 = 0) OR n % 97 = 0 THEN ' A comet.' ELSE '' END AS body
     FROM generate_series(1, :count) AS n
 ) AS generated
 """
@@ -88,7 +90,7 @@ def test_the_search_index_is_a_gin_index_written_without_a_pending_list(app):
                 " WHERE indexname = 'ix_post_search_document'"
             )
         ).one()
-    assert "USING gin (document)" in definition
+    assert f"USING gin (document, (ARRAY[(post_id / {search.BUCKET})]))" in definition
     assert "fastupdate=off" in options
 
 
@@ -100,6 +102,10 @@ def test_a_blog_brought_up_by_the_migrations_has_the_same_index(app):
         flask_migrate.upgrade()
         options = db.session.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'ix_post_search_document'"))
         assert options == ["fastupdate=off"]
+        definition = db.session.scalar(
+            text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_post_search_document'")
+        )
+        assert f"(document, (ARRAY[(post_id / {search.BUCKET})]))" in definition
         db.session.execute(text("SELECT gin_clean_pending_list('ix_post_search_document'::regclass)"))
 
 
@@ -109,10 +115,11 @@ def test_a_rare_word_is_found_through_the_gin_index_and_a_common_one_among_the_n
         rare = plan_of(["xylophone"])
         common = plan_of(["garden"])
     assert "Bitmap Index Scan on ix_post_search_document (actual" in rare
-    assert "Rows Removed by Filter" not in rare.split("CTE older")[1]  # the index found it: no post was read in vain
+    assert "Rows Removed by Filter" not in rare.split("CTE farther")[1]  # the index found it: no post read in vain
     # A word in every post is met in the newest posts: the index is not read, and no more than the window is.
     assert "Bitmap Index Scan on ix_post_search_document (never executed)" in common
     assert "Index Scan Backward using post_search_pkey on post_search post_search_1 (actual" in common
+    assert "Bitmap Heap Scan on post_search post_search_2 (never executed)" in common  # no older posts either
     assert f"rows={search.RECENT_WINDOW} loops=1)" in common
 
 
@@ -130,6 +137,25 @@ def test_results_and_ranking_are_those_of_ranking_every_match(app, monkeypatch, 
     if words == ["harbour"]:
         assert len(expected) == search.SEARCH_CANDIDATES + 1  # more than are ranked: the newest 201 are
         assert expected[0] % 14 == 0  # "harbour" in the title ranks first
+
+
+@pytest.mark.parametrize("words", [["harbour"], ["comet"], ["tulips"], ["xylophone"]])
+def test_older_matches_are_found_in_the_age_buckets_the_newest_say_and_beyond_only_if_needed(app, monkeypatch, words):
+    """With a window of 40 posts on a blog of 4,000 (four age buckets), "harbour" is found among the newest buckets
+    alone, "comet" (frequent lately, rare before) needs the older posts too; every result is the same as ranking
+    every match."""
+    fill(app, 4_000)
+    monkeypatch.setattr(search, "RECENT_WINDOW", 40)
+    with app.app_context():
+        assert search.best_matches(words) == unbounded_best_matches(words)
+        plan = plan_of(words)
+    nearer, farther = plan.split("CTE nearer")[1].split("CTE farther")
+    if words == ["harbour"]:
+        visited = int(nearer.split("Heap Blocks: exact=")[1].split()[0])
+        assert visited < 4_000 // 7 - 40 // 7  # fewer than all its older matches
+        assert "Bitmap Heap Scan on post_search post_search_3 (never executed)" in farther
+    if words == ["comet"]:
+        assert "Bitmap Heap Scan on post_search post_search_3 (actual" in farther
 
 
 def test_the_pages_of_a_common_word_show_each_ranked_post_once(app, client):
