@@ -60,7 +60,13 @@ class SiteConfig(Config):
 
 def init_app(app: Flask) -> None:
     """Read the saved settings afresh in each request, even one sharing an app context with an earlier one."""
-    app.before_request(lambda: g.pop("site_settings", None))
+    app.before_request(forget_settings_read)
+
+
+def forget_settings_read() -> None:
+    """Returns nothing: a value returned before a request would be its answer (it was: the settings, as JSON,
+    to a request made while another ran in the same app context)."""
+    g.pop("site_settings", None)
 
 
 def saved_settings() -> dict[str, Any]:
