@@ -24,10 +24,12 @@ from sqlite_writers import WriterQueue
 GIVE_UP = 3  # seconds before a thread that never got its turn fails the test instead of hanging it
 
 
+# The writers' queue is for SQLite files (PostgreSQL has its own locks): these tests run on SQLite alone.
+ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
-def sqlite_app(make_app: Callable[..., Flask], database_url: str) -> Flask:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the writers' queue is for SQLite files; PostgreSQL has its own locks")
+def sqlite_app(make_app: Callable[..., Flask]) -> Flask:
     return make_app()
 
 
@@ -56,6 +58,7 @@ def stored_bodies(app: Flask) -> set[str]:
         return set(db.session.scalars(db.select(Comment.body)))
 
 
+@ON_SQLITE
 def test_a_second_writer_waits_for_the_first_to_commit_and_both_comments_are_kept(sqlite_app, make_post):
     post = make_post()
     first_is_writing, order = threading.Event(), []
@@ -83,6 +86,7 @@ def test_a_second_writer_waits_for_the_first_to_commit_and_both_comments_are_kep
     assert stored_bodies(sqlite_app) == {"first", "second"}
 
 
+@ON_SQLITE
 @pytest.mark.parametrize("ending", ["rollback", "close"])
 def test_a_write_given_up_or_abandoned_lets_the_next_writer_in(sqlite_app, make_post, ending):
     post = make_post()
@@ -103,6 +107,7 @@ def test_a_write_given_up_or_abandoned_lets_the_next_writer_in(sqlite_app, make_
     assert stored_bodies(sqlite_app) == {"kept"}
 
 
+@ON_SQLITE
 def test_reading_never_waits_for_a_writer(sqlite_app, make_post):
     post = make_post()
     titles: list[str] = []
@@ -131,6 +136,7 @@ def test_a_thread_holding_the_turn_never_waits_for_itself(tmp_path: Path):
     second.close()
 
 
+@ON_SQLITE
 def test_many_threads_posting_at_once_lose_nothing(sqlite_app, make_post):
     post = make_post()
     texts = [f"comment {writer}-{n}" for writer in range(8) for n in range(10)]

@@ -49,9 +49,9 @@ def thread_of(response) -> str:
 
 
 def reader_the_page_cache_misses(app):
-    """A browser with a cookie of ours (forged, so it holds nothing of theirs): always rendered, never stored."""
+    """A browser with a session cookie (forged, so it holds nothing of theirs): always rendered, never stored."""
     client = app.test_client()
-    client.set_cookie("inkwell_details", "forged")
+    client.set_cookie("inkwell_session", "forged")
     return client
 
 
