@@ -200,10 +200,15 @@ def fresh_token(kind: str) -> str:
 
 def hole(name: str) -> Markup:
     """Mark where a personal part of the page goes (personal.py): filled for each reader as the page leaves."""
+    return Markup(hole_marker(site_hole_tag(), name))
+
+
+def site_hole_tag() -> str:
+    """This site's hole tag (personal.hole_tag), derived once per app."""
     tag = current_app.extensions.get("inkwell_hole_tag")
     if tag is None:
         tag = current_app.extensions["inkwell_hole_tag"] = hole_tag(current_app.secret_key)
-    return Markup(hole_marker(tag, name))
+    return tag
 
 
 # Rendering, in Flask

@@ -56,6 +56,7 @@ from pagecache import generation_store
 from pagecache import is_generation
 from pagecache import note_version
 from pagecache import page_store
+from pagecache import site_hole_tag
 from pagecache import token_issuers
 from personal import ANONYMOUS
 from personal import COOKIE_PREFIX
@@ -518,7 +519,7 @@ def _fill_holes(response: Response) -> Reader:
         return ANONYMOUS
     cookies = request.environ.get(READER_COOKIES, request.cookies)
     reader = reader_from(cookies, current_app.secret_key, current_app.config["COMMENT_EDIT_MINUTES"] * 60)
-    response.set_data(fill_page(response.get_data(), hole_tag(current_app.secret_key), reader))
+    response.set_data(fill_page(response.get_data(), site_hole_tag(), reader))
     return reader
 
 
