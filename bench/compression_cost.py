@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
+from harness import local_get  # noqa: E402
 
 ACCEPTED = {"identity": None, "br, gzip": "br, gzip", "gzip": "gzip"}
 REQUESTS, ROUNDS = 2000, 3
@@ -26,19 +27,7 @@ REQUESTS, ROUNDS = 2000, 3
 
 def cost(wsgi_app, path: str, accept_encoding: str | None) -> tuple[float, int]:
     """Return the CPU microseconds of one request for ``path`` (fastest round), and the bytes sent."""
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "localhost",
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-    }
-    if accept_encoding:
-        environ["HTTP_ACCEPT_ENCODING"] = accept_encoding
+    environ = local_get(path, **({"HTTP_ACCEPT_ENCODING": accept_encoding} if accept_encoding else {}))
     rounds, body = [], b""
     for _ in range(ROUNDS):
         started = time.process_time()

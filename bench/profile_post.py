@@ -38,6 +38,7 @@ from flask import Flask
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from harness import local_get  # noqa: E402
 from pagecache import POSTS  # noqa: E402
 from pagecache import forget_generations  # noqa: E402
 from run import SLUG  # noqa: E402
@@ -60,20 +61,7 @@ CALLERS_PAY = ("~", "/lib/python3")
 
 
 def environ_for(path: str, cookie: str | None) -> dict[str, object]:
-    environ: dict[str, object] = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "localhost",
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-    }
-    if cookie:
-        environ["HTTP_COOKIE"] = cookie
-    return environ
+    return local_get(path, **({"HTTP_COOKIE": cookie} if cookie else {}))
 
 
 def serve(wsgi_app: WsgiApp, environ: dict[str, object]) -> bytes:
