@@ -28,7 +28,7 @@ from commenters import note_held_comments
 from database import db
 from database import id_from
 from forms import CommentForm
-from fragments import kept
+from fragments import kept_markup
 from localtime import local_time
 from models import Comment
 from models import Post
@@ -171,9 +171,8 @@ def show_post(slug: str) -> ResponseReturnValue:
         if moved is not None:
             return redirect(address_of(moved), 301)
         abort(404, description="There is no post at this address.")
-    form = new_comment_form(post)
-    form.parent_id.data = request.args.get("replyto", "")
-    return render_post_page(post, form, comment_page=requested_page("cpage", NO_SUCH_COMMENT_PAGE))
+    comment_page = requested_page("cpage", NO_SUCH_COMMENT_PAGE)
+    return render_post_page(post, comment_page=comment_page, reply_to=request.args.get("replyto", ""))
 
 
 @bp.get("/pages/<slug>")
@@ -198,13 +197,17 @@ def address_of(post: Post) -> str:
 
 def render_post_page(
     post: Post,
-    form: CommentForm,
+    form: CommentForm | None = None,
     *,
     form_error: str | None = None,
     preview: Comment | None = None,
     comment_page: int = 1,
+    reply_to: str = "",
 ) -> str:
-    """Render a post with the comments this reader may see, a page at a time, and the comment form."""
+    """Render a post with the comments this reader may see, a page at a time, and the comment form.
+
+    Without ``form``, the form is the empty one (answering the comment ``reply_to`` names, if it may be answered).
+    """
     close_after_days = current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]
     accepts_comments, closes_at = post.accepts_comments(close_after_days), post.comments_close_at(close_after_days)
     thread = ThreadOnPage(post, comment_page, accepts_comments)
@@ -215,27 +218,61 @@ def render_post_page(
         thread_html, comments = thread.render(commenter_key)
     else:
         thread_html, comments = thread.shared(), []
-    if not form.started.data:
-        form.started.data = fresh_token("form-started")
     around = neighbours(post)
-    replying_to = _parent_of(form, post, comments)
+    replying_to = _parent_of(form.parent_id.data if form is not None else reply_to, post, comments)
     if closes_at is not None:
         page_changes_at(closes_at.timestamp())  # a cached copy must not outlive its comment form, nor validate after
-    if replying_to is None and request.method == "GET":
-        form.parent_id.data = ""  # a stale or made-up ?replyto= just opens the normal form
+    if form is None and replying_to is None:
+        form_html = _empty_comment_form(post, accepts_comments)
+    else:
+        form = form or new_comment_form(post, parent_id=reply_to)
+        if replying_to is None and request.method == "GET":
+            form.parent_id.data = ""  # a stale or made-up ?replyto= just opens the normal form
+        form_html = comment_form_html(post, form, accepts_comments, form_error, preview, replying_to)
     return render_template(
         "blog/post.html",
         post=post,
         thread_html=thread_html,
-        form=form,
-        form_error=form_error,
-        preview=preview,
-        replying_to=replying_to,
+        comment_form_html=form_html,
         previous_post=around.earlier,
         next_post=around.later,
         recent=around.recent,
         accepts_comments=accepts_comments,
     )
+
+
+def _empty_comment_form(post: Post, accepts_comments: bool) -> Markup:
+    """The form everyone gets under a post, with holes for remembered details, kept between renders with the
+    thread (fragments.py): building and rendering a form costs more than the rest of the page."""
+    name = f"form|{accepts_comments}|{request.script_root}"
+
+    def render() -> Markup:
+        return comment_form_html(post, new_comment_form(post), accepts_comments)
+
+    return kept_markup(name, post.slug, render, token_kinds=COMMENT_FORM_TOKENS)
+
+
+def comment_form_html(
+    post: Post,
+    form: CommentForm,
+    accepts_comments: bool,
+    form_error: str | None = None,
+    preview: Comment | None = None,
+    replying_to: Comment | None = None,
+) -> Markup:
+    """The comment form (or the note that comments are closed), as this reader left it."""
+    if not form.started.data:
+        form.started.data = fresh_token("form-started")
+    html = render_template(
+        "_comment_form.html",
+        post=post,
+        form=form,
+        form_error=form_error,
+        preview=preview,
+        replying_to=replying_to,
+        accepts_comments=accepts_comments,
+    )
+    return Markup(html)
 
 
 def update_held_cookie_after(post: Post, commenter_key: str | None) -> None:
@@ -262,12 +299,8 @@ class ThreadOnPage(NamedTuple):
         :raise 404: past the last page of comments.
         """
         name = f"thread|{self.number}|{self.accepts_comments}|{request.script_root}"
-        token, placeholder = fresh_token("comment-csrf"), str(hole(THREAD_TOKEN))  # the Delete buttons' token
-
-        def render_to_keep() -> str:
-            return str(self.render(None)[0]).replace(token, placeholder)
-
-        return Markup(kept(name, self.post.slug, render_to_keep).replace(placeholder, token))
+        # The Delete buttons carry the comment form's token.
+        return kept_markup(name, self.post.slug, lambda: self.render(None)[0], token_kinds=("comment-csrf",))
 
     def render(self, commenter_key: str | None) -> tuple[Markup, list[Comment]]:
         """Render the thread this commenter sees (their held comments too, their own still editable), and return
@@ -292,17 +325,17 @@ class ThreadOnPage(NamedTuple):
         return Markup(html), comments
 
 
-def new_comment_form(post: Post) -> CommentForm:
+def new_comment_form(post: Post, parent_id: str = "") -> CommentForm:
     """Return an empty comment form with holes for the details this browser asked to remember (personal.py)."""
-    form = CommentForm(data={field: hole(field) for field in REMEMBERED_FIELDS})
+    form = CommentForm(data={field: hole(field) for field in REMEMBERED_FIELDS} | {"parent_id": parent_id})
     form.remember.render_kw = {hole("remembered"): True}  # a bare attribute: ``checked`` or nothing
     form.post = post
     return form
 
 
-def _parent_of(form: CommentForm, post: Post, comments: list[Comment]) -> Comment | None:
+def _parent_of(answered: str | None, post: Post, comments: list[Comment]) -> Comment | None:
     """Return the approved comment of this post the form answers (read only if it is on another page)."""
-    parent_id = id_from(form.parent_id.data or "")
+    parent_id = id_from(answered or "")
     if parent_id is None:
         return None
     shown = next((c for c in comments if c.id == parent_id), None)
@@ -311,7 +344,7 @@ def _parent_of(form: CommentForm, post: Post, comments: list[Comment]) -> Commen
     return parent if is_answerable else None
 
 
-THREAD_TOKEN = "token"  # stands for the comment form's token in a thread kept between renders
+COMMENT_FORM_TOKENS = ("comment-csrf", "form-started")
 LINK_MARK = 9_876_543_210  # stands for a comment's id while a pattern is built
 
 

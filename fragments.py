@@ -1,10 +1,11 @@
 """Pieces of pages kept between renders, so that a page the cache misses renders again only what changed.
 
-The thread of comments on a post page is the costly part of it, and it changes only with the post's comments:
-it is kept per post and comment page under the post's generation (``post:<slug>``, pagecache.py), so a new post,
-which changes the sidebar of every page, renders sidebars again, not threads. Pieces live in the pages' store
-under keys of their own, which also carry the code's version and the ``settings`` generation; a store that fails
-means rendering without them. They are kept only with ``PAGE_CACHE`` on, whose generations say when they change.
+The thread of comments on a post page and the empty comment form under it are the costly parts of it, and they
+change only with the post's comments (or the settings): they are kept per post (and comment page) under the post's
+generation (``post:<slug>``, pagecache.py), so a new post, which changes the sidebar of every page, renders
+sidebars again, not threads and forms. Pieces live in the pages' store under keys of their own, which also carry
+the code's version and the ``settings`` generation; a store that fails means rendering without them. They are
+kept only with ``PAGE_CACHE`` on, whose generations say when they change.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from typing import TypeVar
 
 from flask import current_app
+from markupsafe import Markup
 
 from cachestores import store_set
 from cachestores import warn_store_failure
@@ -23,9 +25,12 @@ from pagecache import PAGE_VERSION
 from pagecache import SETTINGS
 from pagecache import THREADS
 from pagecache import current_generations
+from pagecache import fresh_token
+from pagecache import hole
 from pagecache import page_store
 
 FRAGMENT_KEY = "inkwell:fragment:"
+TOKEN_HOLE = "token-"  # a kept piece's hole where the page's form token of a kind goes
 Piece = TypeVar("Piece")
 
 
@@ -51,6 +56,24 @@ def kept(name: str, post_slug: str, render: Callable[[], Piece]) -> Piece:
         piece = render()
         store_set(store, key, piece)
     return piece
+
+
+def kept_markup(name: str, post_slug: str, render: Callable[[], str], *, token_kinds: Sequence[str] = ()) -> Markup:
+    """Return ``render()``'s HTML, kept as :func:`kept` keeps pieces, with this page's form tokens of
+    ``token_kinds`` in it: tokens are per reader (pagecache.fresh_token), so the piece is kept with a hole in
+    place of each, and this page's own put back in."""
+    swaps = [(fresh_token(kind), str(hole(TOKEN_HOLE + kind))) for kind in token_kinds]
+
+    def render_to_keep() -> str:
+        html = str(render())
+        for token, placeholder in swaps:
+            html = html.replace(token, placeholder)
+        return html
+
+    html = kept(name, post_slug, render_to_keep)
+    for token, placeholder in swaps:
+        html = html.replace(placeholder, token)
+    return Markup(html)
 
 
 def _fragment_key(version: str, post_slug: str, name: str, generations: Sequence[Any]) -> str:

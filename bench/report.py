@@ -21,8 +21,11 @@ BIG_THREAD = 5_000
 DEEP_COMMENT = 4_000  # the comment linked deep in the big thread (its position, from the first)
 COMPRESSED = "`Accept-Encoding: br, gzip`"
 RETURNING = "returning commenter's cookies"
+# A page the cache missed after a change elsewhere (a new post: every sidebar changes), as a reader with a cookie
+# of ours holding nothing of theirs gets it every time: rendered, with the thread and the form kept (fragments.py).
+KEPT_PIECES = "cache missed, thread and form kept (a cookie holding nothing of the reader's)"
 # Targets from issue 8 and issue 21, as ratios to hello world measured in the same run.
-TARGETS = {"first render": 0.35, RETURNING: 0.8, "page cache warm": 0.8, "304 from ETag": 0.9}
+TARGETS = {"first render": 0.35, KEPT_PIECES: 0.25, RETURNING: 0.8, "page cache warm": 0.8, "304 from ETag": 0.9}
 RESULTS = BENCH / "results.md"
 QUICK_RESULTS = BENCH / "results-quick.md"
 
@@ -122,7 +125,10 @@ def issue_figures(run: Run) -> dict[str, str]:
         "the same page for a returning commenter (remember-me cookies)": (
             f"{run.ratio(f'post with 50 comments, {RETURNING}'):.2f}×"
         ),
-        "post page with 50 comments, not cached": f"{run.ratio('post with 50 comments, first render (no cache)'):.2f}×",
+        "post page with 50 comments, not cached": (
+            f"everything rendered {run.ratio('post with 50 comments, first render (no cache)'):.2f}×; "
+            f"after a change elsewhere (thread and form kept) {run.ratio(f'post with 50 comments, {KEPT_PIECES}'):.2f}×"
+        ),
         "post with 5,000 comments, first comment page, not cached": (
             f"{costs[0]:.2f}× the cost of the 50-comment page ({run.shown_on_fifty} comments shown there); "
             f"a comment linked deep in it (number {DEEP_COMMENT:,}): the link {costs[1]:.2f}×, its page {costs[2]:.2f}×"

@@ -59,6 +59,7 @@ from large_blog import flat_cost  # noqa: E402
 from report import BIG_THREAD  # noqa: E402
 from report import COMPRESSED  # noqa: E402
 from report import DEEP_COMMENT  # noqa: E402
+from report import KEPT_PIECES  # noqa: E402
 from report import RETURNING  # noqa: E402
 from report import Run  # noqa: E402
 from report import results_text  # noqa: E402
@@ -81,6 +82,9 @@ def measure_pages(run: Run, wrk_binary: str, uncached: str, cached: str) -> None
         say(f"Measuring {name} ...")
         etag = requests.get(cached + path, timeout=30).headers["ETag"]
         run.rows.append((f"{name}, first render (no cache)", wrk(wrk_binary, uncached + path, run.seconds)))
+        if path == f"/posts/{SLUG}":  # rendered for this reader every time, its thread and form kept
+            missed = wrk(wrk_binary, cached + path, run.seconds, {"Cookie": "inkwell_session=forged"})
+            run.rows.append((f"{name}, {KEPT_PIECES}", missed))
         run.rows.append((f"{name}, page cache warm", wrk(wrk_binary, cached + path, run.seconds)))
         compressed = wrk(wrk_binary, cached + path, run.seconds, BR_GZIP)
         run.rows.append((f"{name}, page cache warm, {COMPRESSED}", compressed))

@@ -12,6 +12,7 @@ their page is rendered for them every time, with the shared thread.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import UTC
 from datetime import datetime
@@ -27,6 +28,7 @@ from helpers import anonymous_get
 from helpers import approve
 from helpers import csrf_token
 from helpers import exported
+from helpers import form_fields
 from helpers import imported
 from helpers import log_in
 from helpers import page_text
@@ -87,6 +89,49 @@ def test_a_new_post_renders_every_sidebar_again_but_not_the_threads(cached_app, 
 
 def reads_comments(statement: str) -> bool:
     return re.search(r"\bFROM comments\b", statement) is not None
+
+
+def test_the_comment_form_kept_between_renders_posts_with_this_page_s_tokens(cached_app, make_post, make_app):
+    app = cached_app(COMMENT_MODERATION="off")
+    post = make_post("Talked about")
+    path = f"/posts/{post.slug}"
+    reader = reader_the_page_cache_misses(app)
+    kept_with = form_fields(reader.get(path), f"{path}/comments#comment-form")  # the form is kept from here on
+    time.sleep(1.1)  # tokens are signed with the time in seconds
+    make_post("Brand new")
+
+    fields = form_fields(page := reader.get(path), f"{path}/comments#comment-form")
+    response = reader.post(f"{path}/comments", data=fields | FILLED_IN)
+
+    assert fields["csrf_token"] != kept_with["csrf_token"] and fields["started"] != kept_with["started"]
+    assert response.status_code == 303
+    assert "Sent from a kept form" in thread_of(anonymous_get(app, path))
+    assert without_tokens(form_of(page)) == without_tokens(form_of(make_app(PAGE_CACHE=False).test_client().get(path)))
+
+
+def test_the_kept_comment_form_follows_the_settings(cached_app, make_post, make_user):
+    app = cached_app(COMMENT_MODERATION="off")
+    post = make_post("Talked about")
+    reader = reader_the_page_cache_misses(app)
+    assert "may wait for the author's approval" not in form_of(reader.get(f"/posts/{post.slug}"))
+    owner = logged_in_owner(app, make_user)
+
+    save(owner, settings_form(owner), comment_moderation="all")
+
+    assert "may wait for the author's approval" in form_of(reader.get(f"/posts/{post.slug}"))
+
+
+FILLED_IN = {"name": "Late reader", "body": "Sent from a kept form"}
+FORM = re.compile(r'<section class="comment-form".*?</section>', re.S)
+TOKEN_VALUE = re.compile(r'(name="(?:csrf_token|started)"[^>]*value=")[^"]*"')
+
+
+def form_of(response) -> str:
+    return FORM.search(page_text(response)).group(0)
+
+
+def without_tokens(html: str) -> str:
+    return TOKEN_VALUE.sub(r'\1…"', html)
 
 
 def test_the_thread_is_kept_per_comment_page(cached_app, make_post, make_app):
