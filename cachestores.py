@@ -79,6 +79,40 @@ class BoundedFileSystemCache(FlaskFileSystemCache):
                 os.remove(path)
 
 
+class KeptCopies:
+    """Values a worker read from a store, kept in its memory up to ``limit`` bytes, the least recently used
+    forgotten first: the caller decides when a kept copy is still good (the page cache: by its generations).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._copies: dict[str, tuple[Any, int]] = {}
+        self._size = 0
+
+    def get(self, key: str) -> Any:
+        """The copy kept under ``key``, or ``None``; it becomes the most recently used."""
+        kept = self._copies.pop(key, None)
+        if kept is None:
+            return None
+        self._copies[key] = kept
+        return kept[0]
+
+    def keep(self, key: str, value: Any, size: int) -> None:
+        """Keep ``value`` (of about ``size`` bytes) under ``key``, forgetting the oldest copies to make room."""
+        self.forget(key)
+        if size > self.limit:
+            return
+        while self._size + size > self.limit:
+            self.forget(next(iter(self._copies)))
+        self._copies[key] = (value, size)
+        self._size += size
+
+    def forget(self, key: str) -> None:
+        kept = self._copies.pop(key, None)
+        if kept is not None:
+            self._size -= kept[1]
+
+
 def store_set(store: Any, key: str, value: Any, timeout: int | None = None) -> None:
     """Store ``value``; a failing store is logged, and the page is served uncached, never refused."""
     try:
