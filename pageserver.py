@@ -42,6 +42,7 @@ from werkzeug.http import parse_etags
 from werkzeug.routing import Map
 
 import compression
+from cachestores import FolderChanges
 from cachestores import KeptCopies
 from cachestores import store_set
 from cachestores import try_lock
@@ -212,7 +213,10 @@ class PageCacheMiddleware:
         self.site_url = site_url
         self.config = config or {}
         self.url_map = url_map
-        self._generation_files: dict[str, tuple[str, tuple[int, int, int], Any]] = {}
+        self._generation_files: dict[str, tuple[str, tuple[int, int, int] | None, Any, int]] = {}
+        files = isinstance(generations, FileSystemCache)
+        self._generation_changes = FolderChanges(generations._path) if files else None  # cachelib 0.17's folder
+        self._generations_looked_at = 0  # counts the times the folder may have changed
         self._addresses: dict[tuple[Any, ...], str] = {}
         self._kept = KeptCopies(KEPT_BYTES)
         self._tokens_of_second: tuple[int, dict[str, bytes]] = (0, {})
@@ -301,28 +305,33 @@ class PageCacheMiddleware:
     def _current_generations(self, keys: list[str]) -> list[Any]:
         """Read the generations; from files, only those whose file changed since this worker last read it.
 
-        Every page hit checks a few generations: a stat is much cheaper than opening and unpickling a file,
-        and a file is replaced (a new inode) whenever its generation changes.
+        Every page hit checks a few generations. While nothing in their folder changed (inotify: one read that
+        finds nothing) the values read before stand; once something may have, each file is looked at again: a
+        stat is much cheaper than opening and unpickling a file, and a file is replaced (a new inode) whenever
+        its generation changes.
         """
-        if not isinstance(self.generations, FileSystemCache):
+        if self._generation_changes is None:
             return list(self.generations.get_many(*keys))
+        if self._generation_changes.may_have_changed():
+            self._generations_looked_at += 1
         return [self._generation_from_file(key) for key in keys]
 
     def _generation_from_file(self, key: str) -> Any:
         known = self._generation_files.get(key)
+        if known is not None and known[3] == self._generations_looked_at:
+            return known[2]  # nothing in the folder changed since its file was looked at
         # cachelib 0.17's file for a key (pinned in requirements.txt)
         path = known[0] if known is not None else self.generations._get_filename(key)
         try:
             status = os.stat(path)
         except FileNotFoundError:
-            return None
-        stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
-        if known is not None and known[1] == stamp:
-            return known[2]
-        value = self.generations.get(key)
+            stamp, value = None, None
+        else:
+            stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
+            value = known[2] if known is not None and known[1] == stamp else self.generations.get(key)
         if len(self._generation_files) >= MAX_KNOWN_GENERATIONS:
             self._generation_files.clear()
-        self._generation_files[key] = (path, stamp, value)
+        self._generation_files[key] = (path, stamp, value, self._generations_looked_at)
         return value
 
     def _serve(
