@@ -82,6 +82,8 @@ READER_COOKIES = "inkwell.reader_cookies"  # a reader's personal cookies, kept f
 KNOWN_ARGS = frozenset({"page", "cpage", "q", "replyto"})
 # Per-response headers that are not stored with a page.
 UNSTORED_HEADERS = frozenset({"content-length", "x-request-id", "date", "server", "set-cookie", "last-modified"})
+# A shared page's headers that one reader's copy of it does not keep (_personal_headers).
+REPLACED_FOR_ONE_READER = frozenset({"etag", "cache-control", "last-modified", "content-length", "content-encoding"})
 PUBLIC_CACHE_CONTROL = "public, max-age=0, must-revalidate, s-maxage={seconds}"
 PRIVATE_CACHE_CONTROL = "private, no-cache"
 MAX_KNOWN_GENERATIONS = 10_000
@@ -424,11 +426,10 @@ class PageCacheMiddleware:
         start_response: Callable[..., Any],
     ) -> list[bytes]:
         """Send a page rendered for one reader, compressed now if they accept it and the page is worth it."""
-        worth_compressing = dict.fromkeys(encoded)  # None: compressed when sent
-        body, headers = compression.encode_for_reader(
-            body, headers, worth_compressing, environ.get("HTTP_ACCEPT_ENCODING")
-        )
-        headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
+        encoding = compression.choose_encoding(environ.get("HTTP_ACCEPT_ENCODING"))
+        if encoding in encoded:  # the encodings worth sending: compressed now, it is theirs alone
+            body = compression.encode(body, encoding)
+            headers = [*headers, ("Content-Encoding", encoding)]
         start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
@@ -510,8 +511,7 @@ class PageCacheMiddleware:
 
 def _personal_headers(headers: list[tuple[str, str]], etag: str) -> list[tuple[str, str]]:
     """A shared page's headers for one reader's copy of it: private, and validated by its own ETag only."""
-    replaced = {"etag", "cache-control", "last-modified", "content-length", "content-encoding"}
-    kept = [(name, value) for name, value in headers if name.lower() not in replaced]
+    kept = [(name, value) for name, value in headers if name.lower() not in REPLACED_FOR_ONE_READER]
     return [*kept, ("ETag", f'W/"{etag}"'), ("Cache-Control", PRIVATE_CACHE_CONTROL)]
 
 
