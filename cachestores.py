@@ -16,6 +16,7 @@ import logging
 import os
 import struct
 import sys
+import threading
 import time
 from typing import Any
 
@@ -92,34 +93,41 @@ class KeptCopies:
         self.limit = limit
         self._copies: dict[str, tuple[Any, int]] = {}
         self._size = 0
+        self._lock = threading.Lock()  # a threaded server's requests share them
 
     def get(self, key: str) -> Any:
         """The copy kept under ``key``, or ``None``; it becomes the most recently used."""
-        kept = self._copies.pop(key, None)
-        if kept is None:
-            return None
-        self._copies[key] = kept
-        return kept[0]
+        with self._lock:
+            kept = self._copies.pop(key, None)
+            if kept is None:
+                return None
+            self._copies[key] = kept
+            return kept[0]
 
     def keep(self, key: str, value: Any, size: int) -> None:
         """Keep ``value`` (of about ``size`` bytes) under ``key``, forgetting the oldest copies to make room."""
-        self.forget(key)
-        if size > self.limit:
-            return
-        while self._size + size > self.limit:
-            self.forget(next(iter(self._copies)))
-        self._copies[key] = (value, size)
-        self._size += size
+        with self._lock:
+            self._forget(key)
+            if size > self.limit:
+                return
+            while self._size + size > self.limit:
+                self._forget(next(iter(self._copies)))
+            self._copies[key] = (value, size)
+            self._size += size
 
     def forget(self, key: str) -> None:
+        with self._lock:
+            self._forget(key)
+
+    def _forget(self, key: str) -> None:
         kept = self._copies.pop(key, None)
         if kept is not None:
             self._size -= kept[1]
 
 
 class FolderChanges:
-    """Tell whether anything in a folder may have changed since the last time this process asked, at the cost of
-    one read that finds nothing (Linux's inotify), instead of a ``stat`` of every file that matters.
+    """Tell whether anything in a folder may have changed since this process last asked, at the cost of one read
+    that finds nothing (Linux's inotify), instead of a ``stat`` of every file that matters.
 
     Where inotify is missing or runs out (another system, a user's 128 instances taken), or the folder itself is
     removed, it answers that everything may have changed, and the caller looks at its files as before. Each process
@@ -135,9 +143,21 @@ class FolderChanges:
         self.folder = folder
         self._fd: int | None = None
         self._pid = 0
+        self._seen = 0
+        self._lock = threading.Lock()
 
-    def may_have_changed(self) -> bool:
-        """Whether the folder may have changed since the last call (always, the first time in a process)."""
+    def seen(self) -> int:
+        """A count that moves on whenever the folder may have changed since the last call (on every call where
+        the folder cannot be watched). What was read of the folder under one count stands while it lasts.
+
+        Counted under a lock: a thread that finds no event left, because another read it, still gets the new count.
+        """
+        with self._lock:
+            if self._may_have_changed():
+                self._seen += 1
+            return self._seen
+
+    def _may_have_changed(self) -> bool:
         if self._pid != os.getpid():
             self._watch()
             return True

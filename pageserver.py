@@ -218,7 +218,6 @@ class PageCacheMiddleware:
         self._generation_files: dict[str, tuple[str, tuple[int, int, int] | None, Any, int]] = {}
         files = isinstance(generations, FileSystemCache)
         self._generation_changes = FolderChanges(generations._path) if files else None  # cachelib 0.17's folder
-        self._generations_looked_at = 0  # counts the times the folder may have changed
         self._addresses: dict[tuple[Any, ...], str] = {}
         self._kept = KeptCopies(KEPT_BYTES)
         self._tokens_of_second: tuple[int, dict[str, bytes]] = (0, {})
@@ -314,13 +313,14 @@ class PageCacheMiddleware:
         """
         if self._generation_changes is None:
             return list(self.generations.get_many(*keys))
-        if self._generation_changes.may_have_changed():
-            self._generations_looked_at += 1
-        return [self._generation_from_file(key) for key in keys]
+        seen = self._generation_changes.seen()
+        return [self._generation_from_file(key, seen) for key in keys]
 
-    def _generation_from_file(self, key: str) -> Any:
+    def _generation_from_file(self, key: str, seen: int) -> Any:
+        """The generation in ``key``'s file: as read before while the folder's count is still ``seen``, else looked
+        at again."""
         known = self._generation_files.get(key)
-        if known is not None and known[3] == self._generations_looked_at:
+        if known is not None and known[3] == seen:
             return known[2]  # nothing in the folder changed since its file was looked at
         # cachelib 0.17's file for a key (pinned in requirements.txt)
         path = known[0] if known is not None else self.generations._get_filename(key)
@@ -333,7 +333,7 @@ class PageCacheMiddleware:
             value = known[2] if known is not None and known[1] == stamp else self.generations.get(key)
         if len(self._generation_files) >= MAX_KNOWN_GENERATIONS:
             self._generation_files.clear()
-        self._generation_files[key] = (path, stamp, value, self._generations_looked_at)
+        self._generation_files[key] = (path, stamp, value, seen)
         return value
 
     def _serve(
