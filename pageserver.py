@@ -88,7 +88,7 @@ PUBLIC_CACHE_CONTROL = "public, max-age=0, must-revalidate, s-maxage={seconds}"
 PRIVATE_CACHE_CONTROL = "private, no-cache"
 MAX_KNOWN_GENERATIONS = 10_000
 MAX_KNOWN_ADDRESSES = 10_000
-KEPT_BYTES = 8 * 1024 * 1024  # the stored pages each worker keeps unpickled, the most recently served
+KEPT_BYTES = 4 * 1024 * 1024  # the stored pages each worker keeps unpickled, the most recently served (~30)
 
 
 def init_app(app: Flask) -> None:

@@ -577,3 +577,16 @@ def test_a_generation_changed_by_another_process_shows_on_the_next_page(make_app
         db.session.commit()
 
     assert "After the command" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+
+def test_a_worker_keeps_the_pages_it_served_last_within_its_memory_budget():
+    kept = cachestores.KeptCopies(limit=100)
+    for key in ("home", "post", "feed"):
+        kept.keep(key, f"the {key} page", 40)
+    assert kept.get("home") is None and kept.get("post") == "the post page"  # the oldest made room
+
+    kept.keep("tag", "the tag page", 40)  # "feed" is now the least recently served
+    kept.keep("huge", "a page larger than the budget", 101)
+
+    assert [kept.get(key) for key in ("feed", "huge")] == [None, None]
+    assert [kept.get(key) for key in ("post", "tag")] == ["the post page", "the tag page"]
