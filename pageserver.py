@@ -1,10 +1,11 @@
 """Serving cached pages: readers' pages rendered once, served from a store every gunicorn worker shares.
 
-A hit is answered by :class:`PageCacheMiddleware` before Flask runs at all, so a cached page costs about
-what a "hello world" costs. Returning commenters are served from it too, the page's holes filled from their
-signed cookies (personal.py); a request carrying any other ``inkwell_`` cookie (a session, a login), or a
-commenter's with comments of theirs awaiting moderation on the post, is rendered for that person, never
-stored. When a stored page is stale is decided in pagecache.py, which this module imports (never the reverse).
+A hit is answered by :class:`PageCacheMiddleware` before Flask runs at all, from the worker's memory while the
+page is current, so a cached page costs a worker less than a Flask "hello world" (bench/cached_cost.py).
+Returning commenters are served from it too, the page's holes filled from their signed cookies (personal.py);
+a request carrying any other ``inkwell_`` cookie (a session, a login), or a commenter's with comments of theirs
+awaiting moderation on the post, is rendered for that person, never stored. When a stored page is stale is
+decided in pagecache.py, which this module imports (never the reverse).
 
 Pages carry the fingerprint of the code and of the settings in their key, so a changed setting is never shown
 from a page cached under the old one (a setting saved at /admin/settings renews the ``settings`` generation that
