@@ -1,17 +1,22 @@
 """The stores behind the page cache, and what happens when one fails: pages are served uncached, never refused.
 
 ``BoundedFileSystemCache`` keeps pages in files under instance/ with a cost per store that does not grow with the
-number of addresses tried; Redis (``REDIS_URL``) needs nothing of ours. Knows nothing of pages or generations:
-pagecache.py decides what is stored, pageserver.py serves it.
+number of addresses tried; Redis (``REDIS_URL``) needs nothing of ours. What a worker keeps of a store in its
+memory is here too: ``KeptCopies`` (values by size, least recently used forgotten) and ``FolderChanges`` (whether
+a folder of files changed, without looking at each). Knows nothing of pages or generations: pagecache.py decides
+what is stored, pageserver.py serves it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import logging
 import os
 import struct
+import sys
+import threading
 import time
 from typing import Any
 
@@ -77,6 +82,133 @@ class BoundedFileSystemCache(FlaskFileSystemCache):
                 break
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
+
+
+class KeptCopies:
+    """Values a worker read from a store, kept in its memory up to ``limit`` bytes, the least recently used
+    forgotten first: the caller decides when a kept copy is still good (the page cache: by its generations).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._copies: dict[str, tuple[Any, int]] = {}
+        self._size = 0
+        self._lock = threading.Lock()  # a threaded server's requests share them
+
+    def get(self, key: str) -> Any:
+        """The copy kept under ``key``, or ``None``; it becomes the most recently used."""
+        with self._lock:
+            kept = self._copies.pop(key, None)
+            if kept is None:
+                return None
+            self._copies[key] = kept
+            return kept[0]
+
+    def keep(self, key: str, value: Any, size: int) -> None:
+        """Keep ``value`` (of about ``size`` bytes) under ``key``, forgetting the oldest copies to make room."""
+        with self._lock:
+            self._forget(key)
+            if size > self.limit:
+                return
+            while self._size + size > self.limit:
+                self._forget(next(iter(self._copies)))
+            self._copies[key] = (value, size)
+            self._size += size
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        kept = self._copies.pop(key, None)
+        if kept is not None:
+            self._size -= kept[1]
+
+
+class FolderChanges:
+    """Tell whether anything in a folder may have changed since this process last asked, at the cost of one read
+    that finds nothing (Linux's inotify), instead of a ``stat`` of every file that matters.
+
+    Where inotify is missing or runs out (another system, a user's 128 instances taken), or the folder itself is
+    removed, it answers that everything may have changed, and the caller looks at its files as before. Each process
+    opens its own watch: a forked worker's events are not read by its siblings.
+    """
+
+    CHANGES = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200  # modify, attrib, written, moved out/in, created, deleted
+    SELF_GONE = 0x400 | 0x800  # the folder itself deleted or moved
+    GONE = SELF_GONE | 0x8000  # … and the watch removed with it
+    EVENT = struct.Struct("iIII")  # wd, mask, cookie, len (then len bytes of name)
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._fd: int | None = None
+        self._pid = 0
+        self._seen = 0
+        self._lock = threading.Lock()
+
+    def seen(self) -> int:
+        """A count that moves on whenever the folder may have changed since the last call (on every call where
+        the folder cannot be watched). What was read of the folder under one count stands while it lasts.
+
+        Counted under a lock: a thread that finds no event left, because another read it, still gets the new count.
+        """
+        with self._lock:
+            if self._may_have_changed():
+                self._seen += 1
+            return self._seen
+
+    def _may_have_changed(self) -> bool:
+        if self._pid != os.getpid():
+            self._watch()
+            return True
+        if self._fd is None:
+            return True
+        try:
+            events = os.read(self._fd, 65536)
+        except BlockingIOError:
+            return False
+        except OSError:
+            self._close()
+            return True
+        if self._is_gone(events):
+            self._close()
+            self._pid = 0  # watched again next time: the folder may be there again
+        return True
+
+    def _is_gone(self, events: bytes) -> bool:
+        offset, gone = 0, 0
+        while offset + self.EVENT.size <= len(events):
+            _, mask, _, length = self.EVENT.unpack_from(events, offset)
+            gone |= mask & self.GONE
+            offset += self.EVENT.size + length
+        return bool(gone)
+
+    def _watch(self) -> None:
+        self._close()  # one inherited from the parent process: the parent's watch stays open in the parent
+        self._pid = os.getpid()
+        if not sys.platform.startswith("linux"):
+            return
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+            if fd < 0:
+                return
+            if libc.inotify_add_watch(fd, os.fsencode(self.folder), self.CHANGES | self.SELF_GONE) < 0:
+                os.close(fd)
+                return
+        except (OSError, AttributeError):
+            return
+        self._fd = fd
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at interpreter exit, os may be gone already
+            self._close()
 
 
 def store_set(store: Any, key: str, value: Any, timeout: int | None = None) -> None:

@@ -1,10 +1,11 @@
 """Serving cached pages: readers' pages rendered once, served from a store every gunicorn worker shares.
 
-A hit is answered by :class:`PageCacheMiddleware` before Flask runs at all, so a cached page costs about
-what a "hello world" costs. Returning commenters are served from it too, the page's holes filled from their
-signed cookies (personal.py); a request carrying any other ``inkwell_`` cookie (a session, a login), or a
-commenter's with comments of theirs awaiting moderation on the post, is rendered for that person, never
-stored. When a stored page is stale is decided in pagecache.py, which this module imports (never the reverse).
+A hit is answered by :class:`PageCacheMiddleware` before Flask runs at all, from the worker's memory while the
+page is current, so a cached page costs a worker less than a Flask "hello world" (bench/cached_cost.py).
+Returning commenters are served from it too, the page's holes filled from their signed cookies (personal.py);
+a request carrying any other ``inkwell_`` cookie (a session, a login), or a commenter's with comments of theirs
+awaiting moderation on the post, is rendered for that person, never stored. When a stored page is stale is
+decided in pagecache.py, which this module imports (never the reverse).
 
 Pages carry the fingerprint of the code and of the settings in their key, so a changed setting is never shown
 from a page cached under the old one (a setting saved at /admin/settings renews the ``settings`` generation that
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
+from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
@@ -41,6 +43,8 @@ from werkzeug.http import parse_etags
 from werkzeug.routing import Map
 
 import compression
+from cachestores import FolderChanges
+from cachestores import KeptCopies
 from cachestores import store_set
 from cachestores import try_lock
 from cachestores import unlock
@@ -60,6 +64,7 @@ from pagecache import site_hole_tag
 from pagecache import token_issuers
 from personal import ANONYMOUS
 from personal import COOKIE_PREFIX
+from personal import HoledPage
 from personal import KnownReaders
 from personal import Reader
 from personal import cut_at_holes
@@ -78,9 +83,13 @@ READER_COOKIES = "inkwell.reader_cookies"  # a reader's personal cookies, kept f
 KNOWN_ARGS = frozenset({"page", "cpage", "q", "replyto"})
 # Per-response headers that are not stored with a page.
 UNSTORED_HEADERS = frozenset({"content-length", "x-request-id", "date", "server", "set-cookie", "last-modified"})
+# A shared page's headers that one reader's copy of it does not keep (_personal_headers).
+REPLACED_FOR_ONE_READER = frozenset({"etag", "cache-control", "last-modified", "content-length", "content-encoding"})
 PUBLIC_CACHE_CONTROL = "public, max-age=0, must-revalidate, s-maxage={seconds}"
 PRIVATE_CACHE_CONTROL = "private, no-cache"
 MAX_KNOWN_GENERATIONS = 10_000
+MAX_KNOWN_ADDRESSES = 10_000
+KEPT_BYTES = 4 * 1024 * 1024  # the stored pages each worker keeps unpickled, the most recently served (~30)
 
 
 def init_app(app: Flask) -> None:
@@ -135,6 +144,20 @@ def page_key(environ: Mapping[str, Any], version: str, site_url: str = "") -> st
     return PAGE_KEY + hashlib.blake2b(address.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
+def _address(environ: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What :func:`page_key` reads of a request, to look up the key of an address served before."""
+    return (
+        environ["REQUEST_METHOD"],
+        environ.get("QUERY_STRING"),
+        environ.get("HTTP_HOST"),
+        environ.get("SERVER_NAME"),
+        environ.get("SERVER_PORT"),
+        environ.get("SCRIPT_NAME"),
+        environ["PATH_INFO"],
+        environ["wsgi.url_scheme"],
+    )
+
+
 def _for_everyone(environ: dict[str, Any]) -> dict[str, Any]:
     """The request as a reader without personal cookies makes it, the shared page's, remembering the cookies
     to fill the page's holes with (and without the reader's validators, which are their copy's)."""
@@ -146,6 +169,22 @@ def _for_everyone(environ: dict[str, Any]) -> dict[str, Any]:
         name: value for name, value in environ.items() if name not in ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
     }
     return shared | {"HTTP_COOKIE": ";".join(kept), READER_COOKIES: cookies}
+
+
+@dataclass
+class StoredPage:
+    """A stored page as a worker serves it: the store's entry, and what the worker derives from it once."""
+
+    entry: dict[str, Any]
+    last_modified: list[tuple[str, str]] | None = None  # its header, once the page may carry it
+    body: tuple[int, bytes] = (0, b"")  # the page with the tokens of that second
+
+    @property
+    def size(self) -> int:
+        """About the bytes it holds: its text (twice with tokens: the second's copy too) and encodings."""
+        entry = self.entry
+        text = sum(map(len, entry["segments"])) * (2 if entry["kinds"] else 1)
+        return text + sum(len(encoded) for encoded in entry.get("encoded", {}).values() if encoded)
 
 
 class PageCacheMiddleware:
@@ -177,22 +216,34 @@ class PageCacheMiddleware:
         self.site_url = site_url
         self.config = config or {}
         self.url_map = url_map
-        self._generation_files: dict[str, tuple[tuple[int, int, int], Any]] = {}
+        self._generation_files: dict[str, tuple[str, tuple[int, int, int] | None, Any, int]] = {}
+        files = isinstance(generations, FileSystemCache)
+        self._generation_changes = FolderChanges(generations._path) if files else None  # cachelib 0.17's folder
+        self._addresses: dict[tuple[Any, ...], str] = {}
+        self._kept = KeptCopies(KEPT_BYTES)
         self._tokens_of_second: tuple[int, dict[str, bytes]] = (0, {})
         self._encoded_of_second = compression.EncodedOncePerSecond()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        key = page_key(environ, self.version, self.site_url)
-        edit_seconds = self.config.get("COMMENT_EDIT_MINUTES", 0) * 60
-        reader = self.readers.get(environ.get("HTTP_COOKIE", ""), edit_seconds) if key is not None else None
-        if key is None or reader is None:
+        address = _address(environ)
+        key = self._addresses.get(address) or page_key(environ, self.version, self.site_url)
+        if key is None:
             return self.wsgi_app(environ, start_response)
-        entry, is_current = self._stored_entry(key)
+        cookie = environ.get("HTTP_COOKIE", "")
+        reader = ANONYMOUS if COOKIE_PREFIX not in cookie else self.readers.get(cookie, self._edit_seconds())
+        if reader is None:
+            return self.wsgi_app(environ, start_response)
+        page, is_current = self._stored_page(key)
+        entry = page.entry if page is not None else None
         if reader.held_posts and (entry is None or entry.get("post_id") in reader.held_posts):
             return self.wsgi_app(environ, start_response)  # their comments awaiting moderation: their page alone
-        if entry is not None and (is_current or not try_lock(self.generations, key + RENDERING, RENDER_SECONDS)):
+        if page is not None and (is_current or not try_lock(self.generations, key + RENDERING, RENDER_SECONDS)):
             environ[KEY_ENVIRON] = key  # current, or the copy before a change while another renders the new one
-            return self._serve(key, entry, environ, start_response, reader)
+            if is_current and address not in self._addresses:  # a stored address: as many as the blog has pages
+                if len(self._addresses) >= MAX_KNOWN_ADDRESSES:
+                    self._addresses.clear()
+                self._addresses[address] = key
+            return self._serve(key, page, environ, start_response, reader)
         if reader is not ANONYMOUS and not self._is_shared_page(environ):
             return self.wsgi_app(environ, start_response)  # their own page (editing their comment, say)
         environ[KEY_ENVIRON] = key
@@ -212,78 +263,127 @@ class PageCacheMiddleware:
             return False
         return endpoint in CACHED_ENDPOINTS
 
-    def _stored_entry(self, key: str) -> tuple[dict[str, Any] | None, bool]:
-        """Return the stored page, if any, and whether it is current: rendered under the current generations."""
+    def _edit_seconds(self) -> float:
+        return self.config.get("COMMENT_EDIT_MINUTES", 0) * 60
+
+    def _stored_page(self, key: str) -> tuple[StoredPage | None, bool]:
+        """Return the stored page, if any, and whether it is current: rendered under the current generations.
+
+        A current page is kept in the worker's memory (the most recently served, ``KEPT_BYTES`` of them) and
+        served from there while its generations stay current, not read and unpickled again: any page stored
+        under the same key and generations, by any worker, is the same page.
+        """
+        kept = self._kept.get(key)
         try:
+            if kept is not None and self._is_current(kept.entry):
+                return kept, True
             entry = self.store.get(key)
-            if entry is None:
-                return None, False
-            generations = self._current_generations(list(entry["generations"]))
+            page = StoredPage(entry) if entry is not None else None
+            is_current = page is not None and self._is_current(entry)
         except Exception as error:  # noqa: BLE001 (any store failure means: serve uncached)
             warn_store_failure(error)
+            self._kept.forget(key)
             return None, False
+        if is_current:
+            self._kept.keep(key, page, page.size)
+        else:
+            self._kept.forget(key)
+        return page, is_current
+
+    def _is_current(self, entry: dict[str, Any]) -> bool:
+        """Whether a stored page's generations are all current, and the time it changes at has not come."""
+        generations = self._current_generations(list(entry["generations"]))
         now = time.time()
-        for (_, rendered_under), current in zip(entry["generations"].items(), generations, strict=True):
+        expires_at = entry.get("expires_at")
+        if expires_at is not None and now >= expires_at:
+            return False
+        for rendered_under, current in zip(entry["generations"].values(), generations, strict=True):
             if not is_generation(current) or current[0] != rendered_under:
-                return entry, False
+                return False
             if current[1] is not None and now >= current[1]:
-                return entry, False
-        return entry, True
+                return False
+        return True
 
     def _current_generations(self, keys: list[str]) -> list[Any]:
         """Read the generations; from files, only those whose file changed since this worker last read it.
 
-        Every page hit checks a few generations: a stat is much cheaper than opening and unpickling a file,
-        and a file is replaced (a new inode) whenever its generation changes.
+        Every page hit checks a few generations. While nothing in their folder changed (inotify: one read that
+        finds nothing) the values read before stand; once something may have, each file is looked at again: a
+        stat is much cheaper than opening and unpickling a file, and a file is replaced (a new inode) whenever
+        its generation changes.
         """
-        if not isinstance(self.generations, FileSystemCache):
+        if self._generation_changes is None:
             return list(self.generations.get_many(*keys))
-        return [self._generation_from_file(key) for key in keys]
+        seen = self._generation_changes.seen()
+        return [self._generation_from_file(key, seen) for key in keys]
 
-    def _generation_from_file(self, key: str) -> Any:
-        path = self.generations._get_filename(key)  # cachelib 0.17's file for a key (pinned in requirements.txt)
+    def _generation_from_file(self, key: str, seen: int) -> Any:
+        """The generation in ``key``'s file: as read before while the folder's count is still ``seen``, else looked
+        at again."""
+        known = self._generation_files.get(key)
+        if known is not None and known[3] == seen:
+            return known[2]  # nothing in the folder changed since its file was looked at
+        # cachelib 0.17's file for a key (pinned in requirements.txt)
+        path = known[0] if known is not None else self.generations._get_filename(key)
         try:
             status = os.stat(path)
         except FileNotFoundError:
-            return None
-        stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
-        known = self._generation_files.get(path)
-        if known is not None and known[0] == stamp:
-            return known[1]
-        value = self.generations.get(key)
+            stamp, value = None, None
+        else:
+            stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
+            value = known[2] if known is not None and known[1] == stamp else self.generations.get(key)
         if len(self._generation_files) >= MAX_KNOWN_GENERATIONS:
             self._generation_files.clear()
-        self._generation_files[path] = (stamp, value)
+        self._generation_files[key] = (path, stamp, value, seen)
         return value
 
     def _serve(
         self,
         key: str,
-        entry: dict[str, Any],
+        page: StoredPage,
         environ: dict[str, Any],
         start_response: Callable[..., Any],
         reader: Reader,
     ):
-        holed = entry.get("holed")
-        if holed is not None and reader.editable and entry.get("has_sections"):
-            holed = replace(holed, sections=self._sections(key))
-        filled = holed.filled_for(reader) if holed is not None and not reader.is_anonymous else None
-        if filled is not None and filled[0] is not holed.segments:  # some of the page is theirs
-            return self._serve_personal(entry, filled, environ, start_response, reader)
-        headers = [*entry["headers"], *_last_modified_header(entry)]
+        entry = page.entry
+        holed: HoledPage | None = entry.get("holed")
+        if holed is not None and not reader.is_anonymous:
+            if reader.editable and entry.get("has_sections"):
+                holed = replace(holed, sections=self._sections(key))
+            filled = holed.filled_for(reader)
+            if filled[0] is not holed.segments:  # some of the page is theirs
+                return self._serve_personal(entry, filled, environ, start_response, reader)
+        headers = [*entry["headers"], *self._last_modified_header(page)]
         if _not_modified(entry, environ):  # its weak ETag is the same in every encoding: the same content
             start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
             return []
         encoding = compression.choose_encoding(environ.get("HTTP_ACCEPT_ENCODING"))
         if encoding in entry.get("encoded", {}):
             body = entry["encoded"][encoding] or self._encoded_of_second.get(
-                (key, entry["etag"], encoding), lambda: self._with_fresh_tokens(entry["segments"], entry["kinds"])
+                (key, entry["etag"], encoding), lambda: self._body_of_second(page)
             )
             headers.append(("Content-Encoding", encoding))
         else:
-            body = self._with_fresh_tokens(entry["segments"], entry["kinds"])
+            body = self._body_of_second(page)
         start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+    def _body_of_second(self, page: StoredPage) -> bytes:
+        """The page with this second's tokens, put between its segments once a second (as they are signed)."""
+        second = int(time.time())
+        if page.body[0] != second:
+            page.body = (second, self._with_fresh_tokens(page.entry["segments"], page.entry["kinds"]))
+        return page.body[1]
+
+    @staticmethod
+    def _last_modified_header(page: StoredPage) -> list[tuple[str, str]]:
+        """The page's ``Last-Modified`` header, formatted once when it may be sent (not before: ``_may_send``)."""
+        if page.last_modified is None:
+            header = _last_modified_header(page.entry)
+            if not header:
+                return header
+            page.last_modified = header
+        return page.last_modified
 
     def _forget(self, key: str) -> None:
         try:
@@ -327,11 +427,10 @@ class PageCacheMiddleware:
         start_response: Callable[..., Any],
     ) -> list[bytes]:
         """Send a page rendered for one reader, compressed now if they accept it and the page is worth it."""
-        worth_compressing = dict.fromkeys(encoded)  # None: compressed when sent
-        body, headers = compression.encode_for_reader(
-            body, headers, worth_compressing, environ.get("HTTP_ACCEPT_ENCODING")
-        )
-        headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
+        encoding = compression.choose_encoding(environ.get("HTTP_ACCEPT_ENCODING"))
+        if encoding in encoded:  # the encodings worth sending: compressed now, it is theirs alone
+            body = compression.encode(body, encoding)
+            headers = [*headers, ("Content-Encoding", encoding)]
         start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
@@ -413,8 +512,7 @@ class PageCacheMiddleware:
 
 def _personal_headers(headers: list[tuple[str, str]], etag: str) -> list[tuple[str, str]]:
     """A shared page's headers for one reader's copy of it: private, and validated by its own ETag only."""
-    replaced = {"etag", "cache-control", "last-modified", "content-length", "content-encoding"}
-    kept = [(name, value) for name, value in headers if name.lower() not in replaced]
+    kept = [(name, value) for name, value in headers if name.lower() not in REPLACED_FOR_ONE_READER]
     return [*kept, ("ETag", f'W/"{etag}"'), ("Cache-Control", PRIVATE_CACHE_CONTROL)]
 
 

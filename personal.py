@@ -244,9 +244,10 @@ class HoledPage:
     def filled_for(self, reader: Reader) -> tuple[list[bytes], list[str]]:
         """The page as ``reader`` gets it: still cut at its form tokens, for the page cache to fill."""
         chosen = [hole for hole in self.values if reader.value(hole.name)] if reader.details else []
-        chosen += [self.sections[number] for number in reader.editable if number in self.sections]
-        if not chosen:
-            return self.segments, self.kinds
+        sections = [self.sections[number] for number in reader.editable if number in self.sections]
+        if not sections:  # the page keeps its cuts: only the segments with their values change
+            return (self._with_values(chosen, reader) if chosen else self.segments), self.kinds
+        chosen += sections
         segments, kinds = [[]], []
         inserts = sorted(chosen, key=lambda hole: (hole.segment, hole.offset))
         at = 0
@@ -270,6 +271,21 @@ class HoledPage:
                 kinds.append(self.kinds[index])
                 segments.append([])
         return [b"".join(parts) for parts in segments], kinds
+
+    def _with_values(self, holes: list[Hole], reader: Reader) -> list[bytes]:
+        """The segments with the value ``holes`` (in the page's order, as ``values``) filled for ``reader``."""
+        segments = list(self.segments)
+        parts: list[bytes] = []
+        start = 0
+        for at, hole in enumerate(holes):
+            segment = self.segments[hole.segment]
+            parts += (segment[start : hole.offset], reader.value(hole.name))
+            start = hole.offset
+            if at + 1 == len(holes) or holes[at + 1].segment != hole.segment:
+                parts.append(segment[start:])
+                segments[hole.segment] = b"".join(parts)
+                parts, start = [], 0
+        return segments
 
 
 def holed_page(segments: list[bytes], kinds: list[str]) -> HoledPage:

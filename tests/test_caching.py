@@ -11,6 +11,8 @@ import hashlib
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from datetime import datetime
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import update
 from werkzeug.test import EnvironBuilder
 
 import cachestores
@@ -525,3 +528,65 @@ def test_a_render_lock_nobody_gives_back_lapses(make_app, make_post):
     os.utime(lock, (time.time() - 60, time.time() - 60))
 
     assert "After the crash" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+
+def test_a_change_made_through_one_worker_shows_on_the_next_page_of_every_worker(cached_app, make_post):
+    """Each worker keeps the pages it served in its memory: a change made through another shows there at once."""
+    workers = [cached_app(), cached_app()]
+    post = make_post("Busy")
+    for worker in workers * 2:  # each worker serves the page from its memory
+        assert anonymous_get(worker, f"/posts/{post.slug}").status_code == 200
+
+    post_comment(workers[0].test_client(), post.slug, body="Seen by both workers")
+
+    for worker in reversed(workers):
+        assert "Seen by both workers" in page_text(anonymous_get(worker, f"/posts/{post.slug}"))
+    post_comment(workers[1].test_client(), post.slug, body="And back again")
+    for worker in workers:
+        assert "And back again" in page_text(anonymous_get(worker, f"/posts/{post.slug}"))
+
+
+def test_changes_show_at_once_where_the_system_cannot_watch_folders(cached_app, make_post, monkeypatch):
+    """Without inotify (another system, or none left for this user) every generation's file is looked at."""
+    monkeypatch.setattr(cachestores.FolderChanges, "_watch", lambda changes: None)
+    app = cached_app()
+    post = make_post("Unwatched")
+    anonymous_get(app, f"/posts/{post.slug}")
+    anonymous_get(app, f"/posts/{post.slug}")
+
+    post_comment(app.test_client(), post.slug, body="Seen without a watch")
+
+    assert "Seen without a watch" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+
+def test_a_generation_changed_by_another_process_shows_on_the_next_page(make_app, make_post, tmp_path):
+    """Another process (a command, a worker of another version) changes a post: the next page shows it."""
+    app = make_app(PAGE_CACHE=True)
+    post = make_post("Before the command")
+    assert "Before the command" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+    assert "Before the command" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+    folder = app.config["CACHE_GENERATIONS_DIR"]
+
+    code = (
+        "import sys\nfrom cachelib.file import FileSystemCache\nfrom pagecache import GENERATION_KEY\n"
+        "FileSystemCache(sys.argv[1], threshold=0, default_timeout=0).delete(GENERATION_KEY + 'post:' + sys.argv[2])\n"
+    )
+    subprocess.run([sys.executable, "-c", code, folder, post.slug], cwd=ROOT, check=True)
+    with app.app_context():
+        db.session.execute(update(Post).where(Post.id == post.id).values(title="After the command"))
+        db.session.commit()
+
+    assert "After the command" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+
+def test_a_worker_keeps_the_pages_it_served_last_within_its_memory_budget():
+    kept = cachestores.KeptCopies(limit=100)
+    for key in ("home", "post", "feed"):
+        kept.keep(key, f"the {key} page", 40)
+    assert kept.get("home") is None and kept.get("post") == "the post page"  # the oldest made room
+
+    kept.keep("tag", "the tag page", 40)  # "feed" is now the least recently served
+    kept.keep("huge", "a page larger than the budget", 101)
+
+    assert [kept.get(key) for key in ("feed", "huge")] == [None, None]
+    assert [kept.get(key) for key in ("post", "tag")] == ["the post page", "the tag page"]
