@@ -10,18 +10,18 @@ what is stored, pageserver.py serves it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import logging
 import os
 import struct
-import sys
 import threading
 import time
 from typing import Any
 
 from cachelib.file import FileSystemCache
 from flask_caching.backends.filesystemcache import FileSystemCache as FlaskFileSystemCache
+from inotify_simple import INotify
+from inotify_simple import flags
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +134,14 @@ class FolderChanges:
     opens its own watch: a forked worker's events are not read by its siblings.
     """
 
-    CHANGES = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200  # modify, attrib, written, moved out/in, created, deleted
-    SELF_GONE = 0x400 | 0x800  # the folder itself deleted or moved
-    GONE = SELF_GONE | 0x8000  # … and the watch removed with it
-    EVENT = struct.Struct("iIII")  # wd, mask, cookie, len (then len bytes of name)
+    CHANGES = flags.MODIFY | flags.ATTRIB | flags.CLOSE_WRITE | flags.MOVED_FROM | flags.MOVED_TO | flags.CREATE
+    CHANGES |= flags.DELETE
+    SELF_GONE = flags.DELETE_SELF | flags.MOVE_SELF  # the folder itself deleted or moved
+    GONE = SELF_GONE | flags.IGNORED  # … and the watch removed with it
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
-        self._fd: int | None = None
+        self._inotify: INotify | None = None
         self._pid = 0
         self._seen = 0
         self._lock = threading.Lock()
@@ -161,50 +161,39 @@ class FolderChanges:
         if self._pid != os.getpid():
             self._watch()
             return True
-        if self._fd is None:
+        if self._inotify is None:
             return True
         try:
-            events = os.read(self._fd, 65536)
-        except BlockingIOError:
-            return False
+            events = self._inotify.read(timeout=0)
         except OSError:
             self._close()
             return True
-        if self._is_gone(events):
+        if not events:
+            return False
+        if any(event.mask & self.GONE for event in events):
             self._close()
             self._pid = 0  # watched again next time: the folder may be there again
         return True
 
-    def _is_gone(self, events: bytes) -> bool:
-        offset, gone = 0, 0
-        while offset + self.EVENT.size <= len(events):
-            _, mask, _, length = self.EVENT.unpack_from(events, offset)
-            gone |= mask & self.GONE
-            offset += self.EVENT.size + length
-        return bool(gone)
-
     def _watch(self) -> None:
         self._close()  # one inherited from the parent process: the parent's watch stays open in the parent
         self._pid = os.getpid()
-        if not sys.platform.startswith("linux"):
+        try:
+            inotify = INotify(nonblocking=True)
+        except (OSError, AttributeError):  # not Linux, or no inotify instance left
             return
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-            if fd < 0:
-                return
-            if libc.inotify_add_watch(fd, os.fsencode(self.folder), self.CHANGES | self.SELF_GONE) < 0:
-                os.close(fd)
-                return
-        except (OSError, AttributeError):
+            inotify.add_watch(self.folder, self.CHANGES | self.SELF_GONE)
+        except OSError:
+            inotify.close()
             return
-        self._fd = fd
+        self._inotify = inotify
 
     def _close(self) -> None:
-        if self._fd is not None:
+        if self._inotify is not None:
             with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
+                self._inotify.close()
+            self._inotify = None
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # at interpreter exit, os may be gone already
