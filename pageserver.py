@@ -229,12 +229,12 @@ class PageCacheMiddleware:
         key = self._addresses.get(address) or page_key(environ, self.version, self.site_url)
         if key is None:
             return self.wsgi_app(environ, start_response)
-        cookie = environ.get("HTTP_COOKIE", "")
-        reader = ANONYMOUS if COOKIE_PREFIX not in cookie else self.readers.get(cookie, self._edit_seconds())
-        if reader is None:
-            return self.wsgi_app(environ, start_response)
         page, is_current = self._stored_page(key)
         entry = page.entry if page is not None else None
+        cookie = environ.get("HTTP_COOKIE", "")
+        reader = self._reader(cookie, self._edit_seconds(entry))
+        if reader is None:
+            return self.wsgi_app(environ, start_response)
         if reader.held_posts and (entry is None or entry.get("post_id") in reader.held_posts):
             return self.wsgi_app(environ, start_response)  # their comments awaiting moderation: their page alone
         if page is not None and (is_current or not try_lock(self.generations, key + RENDERING, RENDER_SECONDS)):
@@ -248,7 +248,7 @@ class PageCacheMiddleware:
             return self.wsgi_app(environ, start_response)  # their own page (editing their comment, say)
         environ[KEY_ENVIRON] = key
         try:
-            return self._render_and_store(key, _for_everyone(environ), start_response, reader, entry is not None)
+            return self._render_and_store(key, _for_everyone(environ), start_response, cookie, entry is not None)
         finally:
             if entry is not None:
                 unlock(self.generations, key + RENDERING)
@@ -263,8 +263,15 @@ class PageCacheMiddleware:
             return False
         return endpoint in CACHED_ENDPOINTS
 
-    def _edit_seconds(self) -> float:
-        return self.config.get("COMMENT_EDIT_MINUTES", 0) * 60
+    def _reader(self, cookie: str, edit_seconds: float) -> Reader | None:
+        """Who the ``Cookie`` header says the reader is (``None``: a header too odd to read here)."""
+        return ANONYMOUS if COOKIE_PREFIX not in cookie else self.readers.get(cookie, edit_seconds)
+
+    def _edit_seconds(self, entry: Mapping[str, Any] | None) -> float:
+        """How long a comment stays editable, as the page was rendered under (the window saved at /admin/settings:
+        a page is current only while the settings are), else the configured one."""
+        seconds = entry.get("edit_seconds") if entry is not None else None
+        return seconds if seconds is not None else self.config.get("COMMENT_EDIT_MINUTES", 0) * 60
 
     def _stored_page(self, key: str) -> tuple[StoredPage | None, bool]:
         """Return the stored page, if any, and whether it is current: rendered under the current generations.
@@ -458,11 +465,11 @@ class PageCacheMiddleware:
         key: str,
         environ: dict[str, Any],
         start_response: Callable[..., Any],
-        reader: Reader,
+        cookie: str,
         replaces_stale: bool = False,
     ) -> Iterable[bytes]:
         """Render the shared page (``environ`` without personal cookies), store it cut at its tokens and holes,
-        and answer this reader with their holes filled."""
+        and answer the reader of ``cookie`` with their holes filled."""
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -499,6 +506,7 @@ class PageCacheMiddleware:
             if holed.sections:  # apart: only a reader who may still change a comment needs them
                 store_set(self.store, key + SECTIONS, holed.sections, timeout=timeout)
             store_set(self.store, key, entry, timeout=timeout)
+        reader = self._reader(cookie, pending["edit_seconds"]) or ANONYMOUS  # read as the page was rendered
         if not reader.is_anonymous and has_holes:
             personal_headers = _personal_headers(headers, f"{pending['etag']}.{reader.fingerprint}")
             return self._answer(
@@ -594,6 +602,7 @@ def finish_page(response: Response) -> Response:
                 "last_modified": last_modified,
                 "expires_at": g.get("page_expires_at"),
                 "post_id": g.get("page_post_id"),
+                "edit_seconds": current_app.config["COMMENT_EDIT_MINUTES"] * 60,  # the saved window, if any
             }
         return response.make_conditional(request)
     forget_unused_generations()

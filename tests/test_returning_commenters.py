@@ -31,6 +31,7 @@ from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
 from helpers import save
+from helpers import settings_form
 from helpers import submit_post
 from models import Comment
 from models import CommentStatus
@@ -148,24 +149,45 @@ def test_a_forged_or_expired_edit_cookie_shows_no_edit_links(cached_app, make_po
     post = make_post("Expired")
     ada = returning_commenter(app, post.slug, body="Mine")
     comment_id = _comments(app)[0].id
-    signer = TimestampSigner("test-secret", salt=EDIT_SALT)
     ada.get(f"/posts/{post.slug}")
     forger = app.test_client()
     forger.set_cookie(f"{EDIT_COOKIE_PREFIX}{comment_id}", f"{comment_id}.forged")
-
-    original = TimestampSigner.get_timestamp
-    try:  # the cookie signed sixteen minutes ago
-        TimestampSigner.get_timestamp = lambda self: int(time.time()) - 16 * 60
-        signed_long_ago = signer.sign(str(comment_id)).decode()
-    finally:
-        TimestampSigner.get_timestamp = original
     late = app.test_client()
-    late.set_cookie(f"{EDIT_COOKIE_PREFIX}{comment_id}", signed_long_ago)
+    late.set_cookie(f"{EDIT_COOKIE_PREFIX}{comment_id}", edit_cookie_signed_ago(comment_id, minutes=16))
 
     assert f"/comments/{comment_id}/edit" in page_text(ada.get(f"/posts/{post.slug}"))
     for reader in (forger, late):
         page = reader.get(f"/posts/{post.slug}")
         assert page.status_code == 200 and f"/comments/{comment_id}/edit" not in page_text(page)
+
+
+def test_the_edit_window_saved_at_admin_settings_decides_the_edit_links_on_cached_pages(
+    cached_app, make_post, make_user
+):
+    app = cached_app(COMMENT_EDIT_MINUTES=15)
+    post = make_post("Second thoughts")
+    returning_commenter(app, post.slug, body="Mine")
+    comment_id = _comments(app)[0].id
+    ada = app.test_client()
+    ada.set_cookie(f"{EDIT_COOKIE_PREFIX}{comment_id}", edit_cookie_signed_ago(comment_id, minutes=6))
+    assert f"/comments/{comment_id}/edit" in page_text(ada.get(f"/posts/{post.slug}"))
+    make_user("owner")
+    owner = app.test_client()
+    log_in(owner, "owner")
+
+    save(owner, settings_form(owner), comment_edit_minutes="5")
+
+    for _ in ("rendered after the change", "from the cache"):
+        assert f"/comments/{comment_id}/edit" not in page_text(ada.get(f"/posts/{post.slug}"))
+
+
+def edit_cookie_signed_ago(comment_id: int, minutes: int) -> str:
+    original = TimestampSigner.get_timestamp
+    try:
+        TimestampSigner.get_timestamp = lambda self: int(time.time()) - minutes * 60
+        return TimestampSigner("test-secret", salt=EDIT_SALT).sign(str(comment_id)).decode()
+    finally:
+        TimestampSigner.get_timestamp = original
 
 
 def test_a_held_comment_shows_to_its_author_alone_until_approved_then_the_cache_serves_them(cached_app, make_post):
