@@ -83,7 +83,7 @@ class Run:
     sqlite_commenting: Commenting | None = None
     postgres_commenting: Commenting | str = "not measured"
     search_lines: list[str] = field(default_factory=list)
-    search_growth: tuple[float, float] | None = None
+    search_growth: tuple[float, float, float, float] | None = None  # wall clock, then CPU: query, page
     storm: Storm | None = None
     rss: float = 0.0
     imported: float = 0.0
@@ -140,8 +140,10 @@ def issue_figures(run: Run) -> dict[str, str]:
     }
     if run.search_growth:
         sizes = "100 → 10,000 posts (quick run)" if run.quick else "100 → 100,000 posts"
-        query, page = run.search_growth
-        figures["search, 100 → 100,000 posts, PostgreSQL"] = f"query {query:.2f}×, page {page:.2f}×, {sizes}"
+        query, page, query_cpu, page_cpu = run.search_growth
+        figures["search, 100 → 100,000 posts, PostgreSQL"] = (
+            f"query {query:.2f}×, page {page:.2f}×, {sizes} (CPU time: query {query_cpu:.2f}×, page {page_cpu:.2f}×)"
+        )
     return figures
 
 

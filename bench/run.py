@@ -146,16 +146,11 @@ def measure_postgres(run: Run, wrk_binary: str, workdir: Path, postgres: str | N
         command = [sys.executable, str(BENCH / "search_postgres.py"), postgres, f"--sizes={sizes}", f"--runs={runs}"]
         command.append("--no-plans")
         output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
-        run.search_lines = [line for line in output if line.startswith("|")]
-        worst = next(line for line in output if line.startswith("Worst growth"))
-        query, page = (float(part.split()[-1].rstrip("×,")) for part in worst.split(", "))
-        run.search_growth = (query, page)
-        run.lines_after += [
-            "",
-            f"Search on PostgreSQL (bench/search_postgres.py), page cache off, median of {runs}:",
-            "",
-        ]
-        run.lines_after += [*run.search_lines, "", worst + "."]
+        run.search_lines = output[next(number for number, line in enumerate(output) if line.startswith("Median")) :]
+        growths = [line.split(": ")[1].split(", ") for line in output if line.startswith("Worst growth")]
+        run.search_growth = tuple(float(part.split()[-1].rstrip("×")) for growth in growths for part in growth)
+        run.lines_after += ["", "Search on PostgreSQL (bench/search_postgres.py), page cache off.", ""]
+        run.lines_after += run.search_lines
 
 
 def start_nginx(stack: ExitStack, workdir: Path, upstream_port: int) -> tuple[str, str] | None:

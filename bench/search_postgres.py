@@ -4,7 +4,9 @@ Fills a scratch PostgreSQL database with bulk inserts (one ``INSERT … SELECT g
 one for their search index, as ``search.reindex`` would write it), then times ``search.best_matches`` and the
 whole ``/search`` page for a word in every post ("garden"), a word in one post in a hundred ("harbour") and a
 word in one post ("xylophone"), and prints the median of each with the ratio between the two sizes (the goal is
-≤ 1.5) and ``EXPLAIN ANALYZE`` of the large blog's searches, which shows the GIN index at work.
+≤ 1.5) and ``EXPLAIN ANALYZE`` of the large blog's searches, which shows the GIN index at work. A second table
+gives the CPU time each costs, this process's and PostgreSQL's (its backends' time on a CPU, read from /proc when
+the server runs on this machine), the fastest of several rounds: wall-clock medians swing with the machine's load.
 
 Run it with ``.venv/bin/python bench/search_postgres.py postgresql+psycopg://postgres@127.0.0.1:5432/scratch``
 (the database is emptied; it takes under a minute); ``make bench`` runs it too. ``--sizes=100,10000`` measures
@@ -31,6 +33,7 @@ from app import create_app  # noqa: E402
 from database import db  # noqa: E402
 
 SIZES = (100, 1_000, 100_000)
+CPU_ROUNDS, CPU_CALLS = 7, 10
 WORDS = {"common (every post)": "garden", "one post in 100": "harbour", "rare (one post)": "xylophone"}
 RUNS = 30
 
@@ -79,6 +82,34 @@ def median_ms(action) -> float:
     return statistics.median(times) * 1000
 
 
+def backends_cpu() -> float:
+    """Seconds PostgreSQL's backends serving this database have run on a CPU (0 if the server is elsewhere)."""
+    pids = db.session.scalars(
+        text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'")
+    ).all()
+    db.session.rollback()
+    total = 0
+    for pid in pids:
+        try:
+            total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e9
+
+
+def cpu_ms(action) -> float:
+    """Return the CPU milliseconds one call of ``action`` costs, this process's and PostgreSQL's: the fastest of
+    ``CPU_ROUNDS`` rounds of ``CPU_CALLS`` calls."""
+    rounds = []
+    for _ in range(CPU_ROUNDS):
+        started = time.process_time() + backends_cpu()
+        for _ in range(CPU_CALLS):
+            action()
+            db.session.rollback()
+        rounds.append((time.process_time() + backends_cpu() - started) / CPU_CALLS)
+    return min(rounds) * 1000
+
+
 def plan(word: str) -> str:
     """Return EXPLAIN ANALYZE of the statement ``best_matches`` runs for ``word``."""
     statements: list[tuple[str, object]] = []
@@ -110,13 +141,18 @@ def page(app, path: str) -> None:
     assert response.status_code == 200 and len(response.data) > 1000, (path, response.status_code)
 
 
-def measure(url: str, sizes: tuple[int, ...]) -> tuple[dict[str, dict[int, tuple[float, float, int]]], dict[str, str]]:
-    """Time each word's search at each size on the PostgreSQL ``url``; return the figures and the largest's plans."""
+Figures = dict[str, dict[int, tuple[float, float, int]]]
+
+
+def measure(url: str, sizes: tuple[int, ...]) -> tuple[Figures, Figures, dict[str, str]]:
+    """Time each word's search at each size on the PostgreSQL ``url``; return the wall-clock figures, the CPU
+    figures and the largest blog's plans."""
     with tempfile.TemporaryDirectory() as instance:
         app = create_app(
             {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "PAGE_CACHE": False}, instance_path=instance
         )
-        figures: dict[str, dict[int, tuple[float, float, int]]] = {}
+        figures: Figures = {}
+        cpu: Figures = {}
         plans: dict[str, str] = {}
         with app.app_context():
             for count in sizes:
@@ -127,21 +163,24 @@ def measure(url: str, sizes: tuple[int, ...]) -> tuple[dict[str, dict[int, tuple
                     query_ms = median_ms(lambda word=word: search.best_matches([word]))
                     page_ms = median_ms(lambda word=word: page(app, f"/search?q={word}"))
                     figures.setdefault(label, {})[count] = (query_ms, page_ms, found)
+                    query_cpu = cpu_ms(lambda word=word: search.best_matches([word]))
+                    page_cpu = cpu_ms(lambda word=word: page(app, f"/search?q={word}"))
+                    cpu.setdefault(label, {})[count] = (query_cpu, page_cpu, found)
                     if count == sizes[-1]:
                         plans[word] = plan(word)
             db.session.rollback()
             if "--keep" not in sys.argv:
                 db.drop_all()
-    return figures, plans
+    return figures, cpu, plans
 
 
-def table(figures: dict[str, dict[int, tuple[float, float, int]]], sizes: tuple[int, ...]) -> list[str]:
+def table(figures: Figures, sizes: tuple[int, ...], unit: str = "ms") -> list[str]:
     """The Markdown table: each word's query and whole page at each size, and how much they grew."""
     first, last = sizes[0], sizes[-1]
     growths = [(first, last)] + ([(sizes[-2], last)] if len(sizes) > 2 else [])
     lines = [
         f"| search (matches on {last:,} posts) | "
-        + " | ".join(f"{size:,} posts, ms" for size in sizes)
+        + " | ".join(f"{size:,} posts, {unit}" for size in sizes)
         + " | "
         + " | ".join(f"{low:,} → {high:,}" for low, high in growths)
         + " |",
@@ -156,9 +195,7 @@ def table(figures: dict[str, dict[int, tuple[float, float, int]]], sizes: tuple[
     return lines
 
 
-def worst_growth(
-    figures: dict[str, dict[int, tuple[float, float, int]]], sizes: tuple[int, ...]
-) -> tuple[float, float]:
+def worst_growth(figures: Figures, sizes: tuple[int, ...]) -> tuple[float, float]:
     """The largest growth from the smallest blog to the largest, of the search query and of the whole page."""
     return tuple(
         max(by_size[sizes[-1]][index] / by_size[sizes[0]][index] for by_size in figures.values()) for index in (0, 1)
@@ -176,10 +213,15 @@ def main() -> None:
     if not arguments or not arguments[0].startswith("postgresql"):
         sys.exit(__doc__)
     sizes = tuple(int(size) for size in str(option("sizes", ",".join(map(str, SIZES)))).split(","))
-    figures, plans = measure(arguments[0], sizes)
+    figures, cpu, plans = measure(arguments[0], sizes)
+    print(f"\nMedian of {option('runs', RUNS)}, wall clock:\n")
     print("\n".join(table(figures, sizes)))
     query, page = worst_growth(figures, sizes)
     print(f"\nWorst growth {sizes[0]:,} → {sizes[-1]:,} posts: search query {query:.2f}×, whole page {page:.2f}×")
+    print(f"\nCPU (this process and PostgreSQL's), fastest of {CPU_ROUNDS} rounds of {CPU_CALLS}:\n")
+    print("\n".join(table(cpu, sizes, "CPU ms")))
+    query, page = worst_growth(cpu, sizes)
+    print(f"\nWorst growth of CPU {sizes[0]:,} → {sizes[-1]:,}: search query {query:.2f}×, whole page {page:.2f}×")
     if "--no-plans" not in sys.argv:
         for word, text_of_plan in plans.items():
             print(f"\nEXPLAIN ANALYZE, “{word}” on {sizes[-1]:,} posts:\n{text_of_plan}")

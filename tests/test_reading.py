@@ -16,6 +16,7 @@ from helpers import post_comment
 from models import Comment
 from models import CommentStatus
 from models import Post
+from models import PostKind
 from models import PostStatus
 from reading import visible_comments
 from threads import comment_page_number
@@ -77,6 +78,37 @@ def test_home_paginates_with_older_and_newer_links(make_app, make_post):
     assert 'rel="prev" href="/"' in second and 'rel="next" href="/?page=3"' in second
     assert titles_on(last) == ["Post 4"]
     assert 'rel="next"' not in last
+
+
+def test_every_page_of_the_home_page_lists_only_published_posts_in_order(make_app, make_post):
+    """Pages, drafts, scheduled and trashed posts among the published ones are skipped, on far pages too."""
+    app = make_app(POSTS_PER_PAGE=3)
+    client = app.test_client()
+    now = now_utc()
+    listed = []
+    for n in range(20):
+        post = make_post(f"Post {n}", published_at=now - timedelta(hours=n + 1))
+        with app.app_context():
+            stored = db.session.get(Post, post.id)
+            if n % 5 == 1:
+                stored.kind = PostKind.page
+            elif n % 5 == 2:
+                stored.status = PostStatus.draft
+            elif n % 5 == 3:
+                stored.published_at = now + timedelta(days=1)
+            elif n % 5 == 4:
+                stored.move_to_trash("admin")
+            else:
+                listed.append(f"Post {n}")
+            db.session.commit()
+    for n in range(9):
+        listed.append(f"Older {n}")
+        make_post(f"Older {n}", published_at=now - timedelta(days=2, hours=n))
+
+    pages = [titles_on(page_text(client.get(f"/?page={number}"))) for number in range(1, 6)]
+
+    assert pages == [listed[start : start + 3] for start in range(0, 13, 3)]
+    assert client.get("/?page=6").status_code == 404
 
 
 @pytest.mark.parametrize("page", ["0", "-1", "abc", "1.5", "", "4", "99999999999999999999999"])

@@ -5,6 +5,8 @@ Runs when TEST_DATABASE_URL names a PostgreSQL database (under CI=true it must: 
 
 from __future__ import annotations
 
+import re
+
 import flask_migrate
 import pytest
 from sqlalchemy import column
@@ -74,12 +76,27 @@ def unbounded_best_matches(words: list[str]) -> list[int]:
 
 def plan_of(words: list[str]) -> str:
     """EXPLAIN ANALYZE of the statement that chooses the posts to rank."""
-    statement = f"EXPLAIN (ANALYZE, COSTS OFF) {search.POSTGRES_CANDIDATES}"
-    rows = db.session.execute(
-        text(statement),
-        {"words": " & ".join(words), "window": search.RECENT_WINDOW, "wanted": search.SEARCH_CANDIDATES + 1},
-    )
+    statement = search.postgres_candidates(search.RECENT_WINDOW, search.SEARCH_CANDIDATES + 1)
+    rows = db.session.execute(text(f"EXPLAIN (ANALYZE, COSTS OFF) {statement}"), {"words": " & ".join(words)})
     return "\n".join(row[0] for row in rows)
+
+
+def stages(plan: str) -> dict[str, str]:
+    """The plan of each part of the statement, by the name of its CTE (recent, nearer, further, farther)."""
+    parts = {}
+    for name in ("recent", "first_reach", "nearer", "second_reach", "further", "farther"):
+        parts[name] = plan.split(f"CTE {name}\n")[1]
+    names = list(parts)
+    for name, following in zip(names, names[1:], strict=False):
+        parts[name] = parts[name].split(f"CTE {following}\n")[0]
+    parts["farther"] = parts["farther"].split("\n  ->  ")[0]
+    return parts
+
+
+def matches_read(stage: str) -> int:
+    """How many index entries a part of the plan read through the GIN index (0 if it did not run)."""
+    found = re.search(r"Bitmap Heap Scan on post_search \w+ \(actual time=[\d.]+ rows=(\d+)", stage)
+    return int(found.group(1)) if found else 0
 
 
 def test_the_search_index_is_a_gin_index_written_without_a_pending_list(app):
@@ -112,15 +129,27 @@ def test_a_blog_brought_up_by_the_migrations_has_the_same_index(app):
 def test_a_rare_word_is_found_through_the_gin_index_and_a_common_one_among_the_newest_posts(app):
     fill(app, 5_000)
     with app.app_context():
-        rare = plan_of(["xylophone"])
-        common = plan_of(["garden"])
-    assert "Bitmap Index Scan on ix_post_search_document (actual" in rare
-    assert "Rows Removed by Filter" not in rare.split("CTE farther")[1]  # the index found it: no post read in vain
-    # A word in every post is met in the newest posts: the index is not read, and no more than the window is.
-    assert "Bitmap Index Scan on ix_post_search_document (never executed)" in common
-    assert "Index Scan Backward using post_search_pkey on post_search post_search_1 (actual" in common
-    assert "Bitmap Heap Scan on post_search post_search_2 (never executed)" in common  # no older posts either
-    assert f"rows={search.RECENT_WINDOW} loops=1)" in common
+        rare = stages(plan_of(["xylophone"]))
+        common = stages(plan_of(["garden"]))
+    assert "Bitmap Index Scan on ix_post_search_document (actual" in rare["farther"]
+    assert "Rows Removed by Filter" not in rare["farther"]  # the index found it: no post read in vain
+    # A word in every post is met in the newest posts: no more of them are read than are ranked, and not the index.
+    newest_first = "Index Scan Backward using post_search_pkey on post_search post_search_1 (actual time="
+    assert f"rows={search.SEARCH_CANDIDATES + 1} loops=1)" in common["recent"].split(newest_first)[1].split("\n")[0]
+    for older in ("nearer", "further", "farther"):
+        assert "(actual" not in common[older].split("Bitmap Heap Scan")[1].split("\n")[0]
+
+
+def test_a_search_is_planned_once_and_then_reused(app):
+    """PostgreSQL keeps one plan for every search (planning it again cost as much as running it)."""
+    fill(app, 1_500)
+    with app.app_context():
+        for word in ["garden", "harbour", "xylophone", "tulips"] * 6:
+            search.best_matches([word])
+        generic, custom = db.session.execute(
+            text("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%to_tsquery%'")
+        ).one()
+    assert generic > custom
 
 
 @pytest.mark.parametrize("window", [search.RECENT_WINDOW, 40, 1])
@@ -141,21 +170,23 @@ def test_results_and_ranking_are_those_of_ranking_every_match(app, monkeypatch, 
 
 @pytest.mark.parametrize("words", [["harbour"], ["comet"], ["tulips"], ["xylophone"]])
 def test_older_matches_are_found_in_the_age_buckets_the_newest_say_and_beyond_only_if_needed(app, monkeypatch, words):
-    """With a window of 40 posts on a blog of 4,000 (four age buckets), "harbour" is found among the newest buckets
-    alone, "comet" (frequent lately, rare before) needs the older posts too; every result is the same as ranking
-    every match."""
+    """With a window of 40 posts on a blog of 4,000 (four age buckets), "harbour" is found in the buckets its share
+    among the newest posts says; "comet" (frequent lately, rare before) falls short there, and the share among all
+    the matches found so far says how much further to look; "xylophone" (none among the newest) is looked for in all
+    older posts. Every result is the same as ranking every match."""
     fill(app, 4_000)
     monkeypatch.setattr(search, "RECENT_WINDOW", 40)
     with app.app_context():
         assert search.best_matches(words) == unbounded_best_matches(words)
-        plan = plan_of(words)
-    nearer, farther = plan.split("CTE nearer")[1].split("CTE farther")
+        plan = stages(plan_of(words))
+    visited = {stage: matches_read(plan[stage]) for stage in ("nearer", "further", "farther")}
     if words == ["harbour"]:
-        visited = int(nearer.split("Heap Blocks: exact=")[1].split()[0])
-        assert visited < 4_000 // 7 - 40 // 7  # fewer than all its older matches
-        assert "Bitmap Heap Scan on post_search post_search_3 (never executed)" in farther
+        assert search.SEARCH_CANDIDATES < 40 // 7 + visited["nearer"] < 4_000 // 7  # enough, not all its matches
+        assert visited["further"] == visited["farther"] == 0
     if words == ["comet"]:
-        assert "Bitmap Heap Scan on post_search post_search_3 (actual" in farther
+        assert visited["further"] > 0 and visited["farther"] == 0
+    if words == ["xylophone"]:
+        assert visited == {"nearer": 0, "further": 0, "farther": 1}
 
 
 def test_the_pages_of_a_common_word_show_each_ranked_post_once(app, client):
