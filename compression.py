@@ -26,6 +26,9 @@ from flask import request
 MIN_SIZE = 512  # below this, as nginx's gzip_min_length, the headers outweigh what compression saves
 BROTLI_QUALITY = 5  # a page in ~0.2 ms, within 5% of quality 9's size; 11 takes 40 ms for a feed
 GZIP_LEVEL = 6
+# A reader's own copy of a cached page (a returning commenter's) is compressed for them on every request: faster
+# settings, for a tenth more bytes (the 50-comment post page: about a third of the time at quality 5).
+ONE_READER = {"br": 2, "gzip": 1}
 ENCODINGS = ("br", "gzip")  # preferred first, when the reader weighs them the same
 COMPRESSIBLE_TYPES = frozenset(
     {
@@ -113,11 +116,11 @@ def _weight(parameters: str) -> float | None:
     return weight if 0.0 <= weight <= 1.0 else None
 
 
-def encode(body: bytes, encoding: str) -> bytes:
-    """Compress ``body`` as ``encoding`` (``br`` or ``gzip``)."""
+def encode(body: bytes, encoding: str, *, for_one_reader: bool = False) -> bytes:
+    """Compress ``body`` as ``encoding`` (``br`` or ``gzip``); faster and a little larger ``for_one_reader``."""
     if encoding == "br":
-        return brotli.compress(body, quality=BROTLI_QUALITY)
-    return gzip.compress(body, GZIP_LEVEL, mtime=0)
+        return brotli.compress(body, quality=ONE_READER["br"] if for_one_reader else BROTLI_QUALITY)
+    return gzip.compress(body, ONE_READER["gzip"] if for_one_reader else GZIP_LEVEL, mtime=0)
 
 
 def encode_for_store(body: bytes, headers: list[tuple[str, str]], *, has_tokens: bool) -> dict[str, bytes | None]:

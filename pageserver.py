@@ -436,7 +436,7 @@ class PageCacheMiddleware:
         """Send a page rendered for one reader, compressed now if they accept it and the page is worth it."""
         encoding = compression.choose_encoding(environ.get("HTTP_ACCEPT_ENCODING"))
         if encoding in encoded:  # the encodings worth sending: compressed now, it is theirs alone
-            body = compression.encode(body, encoding)
+            body = compression.encode(body, encoding, for_one_reader=True)
             headers = [*headers, ("Content-Encoding", encoding)]
         start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]

@@ -93,11 +93,14 @@ def measure_pages(run: Run, wrk_binary: str, uncached: str, cached: str) -> None
 
 
 def measure_returning_commenter(run: Run, wrk_binary: str, cached: str) -> None:
-    """The post with 50 comments for a reader who commented (on another post) with "Remember me" ticked."""
+    """The post with 50 comments for a reader who commented (on another post) with "Remember me" ticked, as wrk
+    asks (no ``Accept-Encoding``) and as browsers do (their copy is compressed for them alone)."""
     say("Measuring a returning commenter ...")
     cookie = commenter_cookie(cached, "welcome")
     figures = wrk(wrk_binary, f"{cached}/posts/{SLUG}", run.seconds, {"Cookie": cookie})
     run.rows.append((f"post with 50 comments, {RETURNING}", figures))
+    compressed = wrk(wrk_binary, f"{cached}/posts/{SLUG}", run.seconds, {"Cookie": cookie} | BR_GZIP)
+    run.rows.append((f"post with 50 comments, {RETURNING}, {COMPRESSED} (as browsers ask)", compressed))
 
 
 def measure_big_thread(run: Run, wrk_binary: str, uncached: str, deep_comment_id: int) -> None:
