@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from run import CSRF  # noqa: E402 (bench/ modules import each other by path)
-from run import bench_environment  # noqa: E402
-from run import seed  # noqa: E402
+from harness import CSRF  # noqa: E402 (bench/ modules import each other by path)
+from harness import bench_environment  # noqa: E402
+from harness import seed  # noqa: E402
 
 STEPS = {  # function name → what it is, in the order a comment meets them
     "_check_request_limit": "rate limits (Flask-Limiter, counters file)",
