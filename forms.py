@@ -36,8 +36,8 @@ from wtforms.validators import ValidationError
 from database import db
 from database import id_from
 from markup import is_web_address
-from markup import plain_text
 from markup import render_comment
+from markup import text_of_rendered_comment
 from models import Comment
 from models import Post
 from pagecache import fresh_token
@@ -281,7 +281,8 @@ class CommentForm(FlaskForm):
         """
         if field.errors:
             return
-        visible = "".join(c for c in plain_text(render_comment(field.data or "")) if unicodedata.category(c) != "Cf")
+        text = text_of_rendered_comment(render_comment(field.data or ""))
+        visible = "".join(c for c in text if unicodedata.category(c) != "Cf")
         if field.data and not visible:
             raise ValidationError("Your comment is empty: formatting alone does not show. Please write some words.")
 
