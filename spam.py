@@ -26,8 +26,8 @@ from sqlalchemy.sql import Select
 
 from commenters import is_known_commenter
 from database import UTCDateTime
-from database import db
 from database import now_utc
+from database import rows_of
 from forms import CommentForm
 from forms import form_shown_at
 from forms import stamp_form_shown
@@ -176,7 +176,7 @@ def is_duplicate(post: Post, body: str, commenter_key: str | None, ip_hash: str,
     Only the post's latest few comments are compared: a double-submitted form, the case this is for,
     arrives seconds after the first.
     """
-    latest = db.session.execute(_latest_comments(), {"post_id": post.id, "since": now_utc() - DUPLICATE_WINDOW})
+    latest = rows_of(_latest_comments(), {"post_id": post.id, "since": now_utc() - DUPLICATE_WINDOW})
     text = comparable(body)
     return any(
         (ip == ip_hash or (commenter_key and key == commenter_key)) and comparable(earlier) == text
