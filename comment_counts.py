@@ -24,6 +24,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import Select
 from sqlalchemy.sql import Update
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -54,7 +55,7 @@ def count_comments(session: Session, context: Any) -> None:
         _hold_posts(connection, post_ids)
         _note_replies_moved(connection, changed_ids, moved)
         for post_id, since in sorted(moved.items()):
-            _forget_ordinals(session, renumber_threads(connection, post_id, since))
+            _note_ordinals(session, renumber_threads(connection, post_id, since))
         connection.execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
         for post_id in post_ids:
             post = session.identity_map.get(session.identity_key(Post, post_id))
@@ -121,9 +122,9 @@ def _hold_posts_statement() -> Select[Any]:
 
 def renumber_threads(
     connection: Connection, post_id: int | None = None, since: datetime | None = FROM_THE_START
-) -> list[int]:
+) -> dict[int, int | None]:
     """Number the post's threads (every post's, if none is named) again from its first comment written at
-    ``since``; return the comments changed.
+    ``since``; return the comments changed, each with its new place.
 
     One statement reads the comments from ``since`` on, each with the place of the last thread before ``since``
     (a new comment: itself, and that place found by its index), or every comment once, post by post, when all are
@@ -147,7 +148,7 @@ def renumber_threads(
             changes.append({"comment_id": comment_id, "ordinal": new})
     if changes:
         connection.execute(_set_ordinal_statement(), changes)
-    return [change["comment_id"] for change in changes]
+    return {change["comment_id"]: change["ordinal"] for change in changes}
 
 
 @cache
@@ -186,20 +187,27 @@ def recount_comments(post_ids: set[int] | None = None) -> None:
     purges), or after anything else went wrong."""
     connection = db.session.connection()
     if post_ids is None:
-        _forget_ordinals(db.session, renumber_threads(connection))
+        _note_ordinals(db.session, renumber_threads(connection))
         db.session.execute(_recount_all_statement())
         return
     for post_id in sorted(post_ids):
-        _forget_ordinals(db.session, renumber_threads(connection, post_id))
+        _note_ordinals(db.session, renumber_threads(connection, post_id))
     db.session.execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
 
 
-def _forget_ordinals(session: Session, comment_ids: list[int]) -> None:
-    """Let comments loaded before their threads were numbered again read their new place."""
-    for comment_id in comment_ids:
-        comment = session.identity_map.get(session.identity_key(Comment, comment_id))
+def _note_ordinals(session: Session, ordinals: dict[int, int | None]) -> None:
+    """Give the comments this session holds their new places, as stored (no statement to read them again).
+
+    A comment being added is not in the identity map until its flush ends: it is found among the new ones. Its
+    place was missed before, and the commenter was sent to the first page of a long thread, not to theirs.
+    """
+    held = [
+        *(session.identity_map.get(session.identity_key(Comment, comment_id)) for comment_id in ordinals),
+        *(instance for instance in session.new if isinstance(instance, Comment) and instance.id in ordinals),
+    ]
+    for comment in held:
         if comment is not None:
-            session.expire(comment, ["thread_ordinal"])
+            set_committed_value(comment, "thread_ordinal", ordinals[comment.id])
 
 
 @cache
