@@ -83,6 +83,7 @@ def main() -> None:
     for _ in range(options.comments):
         post()
     profile.disable()
+    shutil.rmtree(workdir, ignore_errors=True)  # before printing: a reader that stops early (| head) stops it
     profiled = pstats.Stats(profile)
     stats = profiled.stats  # type: ignore[attr-defined]
     whole = max(cumulative for (_, _, name), (_, _, _, cumulative, _) in stats.items() if name == "post")
@@ -101,7 +102,6 @@ def main() -> None:
         print(f"| {meaning} | {100 * cumulative / whole:.0f}% |")
         shown += cumulative
     print(f"| the rest: Flask, Werkzeug, Flask-Login, headers, the test client | {100 * (1 - shown / whole):.0f}% |")
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
