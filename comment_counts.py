@@ -18,12 +18,16 @@ from sqlalchemy import bindparam
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import inspect
+from sqlalchemy import literal
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import Select
 from sqlalchemy.sql import Update
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from database import UTCDateTime
 from database import db
@@ -51,7 +55,7 @@ def count_comments(session: Session, context: Any) -> None:
         _hold_posts(connection, post_ids)
         _note_replies_moved(connection, changed_ids, moved)
         for post_id, since in sorted(moved.items()):
-            _forget_ordinals(session, renumber_threads(connection, post_id, since))
+            _note_ordinals(session, renumber_threads(connection, post_id, since))
         connection.execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
         for post_id in post_ids:
             post = session.identity_map.get(session.identity_key(Post, post_id))
@@ -118,26 +122,25 @@ def _hold_posts_statement() -> Select[Any]:
 
 def renumber_threads(
     connection: Connection, post_id: int | None = None, since: datetime | None = FROM_THE_START
-) -> list[int]:
+) -> dict[int, int | None]:
     """Number the post's threads (every post's, if none is named) again from its first comment written at
-    ``since``; return the comments changed.
+    ``since``; return the comments changed, each with its new place.
 
-    One statement reads the comments from ``since`` on (a new comment: itself, its thread before it found by its
-    index), or every comment once, post by post, when all are numbered; one more writes the places that changed.
-    The statements are built once: building them costs more than running them (this runs for every comment).
+    One statement reads the comments from ``since`` on, each with the place of the last thread before ``since``
+    (a new comment: itself, and that place found by its index), or every comment once, post by post, when all are
+    numbered; one more writes the places that changed. The statements are built once: building them costs more
+    than running them (this runs for every comment).
     """
-    ordinal = 0
     if post_id is None:
         rows = connection.execute(_comments_in_order_statement())
     elif since is FROM_THE_START:
         rows = connection.execute(_comments_in_order_statement("post"), {"post_id": post_id})
     else:
-        ordinal = connection.scalar(_thread_before_statement(), {"post_id": post_id, "since": since}) or 0
         rows = connection.execute(_comments_in_order_statement("since"), {"post_id": post_id, "since": since})
-    changes, current_post = [], None
-    for each_post, comment_id, old, is_start in rows:
-        if current_post is not None and each_post != current_post:
-            ordinal = 0
+    changes, current_post, ordinal = [], None, 0
+    for each_post, comment_id, old, is_start, before in rows:
+        if each_post != current_post:
+            ordinal = before or 0
         current_post = each_post
         ordinal += 1 if is_start else 0
         new = ordinal if is_start else None
@@ -145,7 +148,7 @@ def renumber_threads(
             changes.append({"comment_id": comment_id, "ordinal": new})
     if changes:
         connection.execute(_set_ordinal_statement(), changes)
-    return [change["comment_id"] for change in changes]
+    return {change["comment_id"]: change["ordinal"] for change in changes}
 
 
 @cache
@@ -153,7 +156,8 @@ def _comments_in_order_statement(of: str = "all") -> Select[Any]:
     """Every comment (``of`` "all"), a post's ("post") or a post's from a time on ("since"), post by post in time
     order, each with its place and whether it starts a thread for everyone."""
     starts = Comment.is_visible_to(None) & Comment.starts_a_thread_for(None)
-    comments = select(Comment.post_id, Comment.id, Comment.thread_ordinal, starts)
+    before = _thread_before() if of == "since" else literal(0)
+    comments = select(Comment.post_id, Comment.id, Comment.thread_ordinal, starts, before)
     if of in ("post", "since"):
         comments = comments.where(Comment.post_id == bindparam("post_id"))
     if of == "since":
@@ -161,18 +165,20 @@ def _comments_in_order_statement(of: str = "all") -> Select[Any]:
     return comments.order_by(Comment.post_id, Comment.created_at, Comment.id)
 
 
-@cache
-def _thread_before_statement() -> Select[Any]:
-    """The place of the post's last thread started before a time (by ``ix_comments_post_thread_starts``)."""
+def _thread_before() -> ScalarSelect[Any]:
+    """The place of the post's last thread started before a time (by ``ix_comments_post_thread_starts``), read
+    once per statement (it depends on nothing in the row)."""
+    earlier = aliased(Comment)
     return (
-        select(Comment.thread_ordinal)
+        select(earlier.thread_ordinal)
         .where(
-            Comment.post_id == bindparam("post_id"),
-            Comment.thread_ordinal.is_not(None),
-            Comment.created_at < bindparam("since", type_=UTCDateTime()),
+            earlier.post_id == bindparam("post_id"),
+            earlier.thread_ordinal.is_not(None),
+            earlier.created_at < bindparam("since", type_=UTCDateTime()),
         )
-        .order_by(Comment.created_at.desc(), Comment.id.desc())
+        .order_by(earlier.created_at.desc(), earlier.id.desc())
         .limit(1)
+        .scalar_subquery()
     )
 
 
@@ -181,20 +187,27 @@ def recount_comments(post_ids: set[int] | None = None) -> None:
     purges), or after anything else went wrong."""
     connection = db.session.connection()
     if post_ids is None:
-        _forget_ordinals(db.session, renumber_threads(connection))
+        _note_ordinals(db.session, renumber_threads(connection))
         db.session.execute(_recount_all_statement())
         return
     for post_id in sorted(post_ids):
-        _forget_ordinals(db.session, renumber_threads(connection, post_id))
+        _note_ordinals(db.session, renumber_threads(connection, post_id))
     db.session.execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
 
 
-def _forget_ordinals(session: Session, comment_ids: list[int]) -> None:
-    """Let comments loaded before their threads were numbered again read their new place."""
-    for comment_id in comment_ids:
-        comment = session.identity_map.get(session.identity_key(Comment, comment_id))
+def _note_ordinals(session: Session, ordinals: dict[int, int | None]) -> None:
+    """Give the comments this session holds their new places, as stored (no statement to read them again).
+
+    A comment being added is not in the identity map until its flush ends: it is found among the new ones. Its
+    place was missed before, and the commenter was sent to the first page of a long thread, not to theirs.
+    """
+    held = [
+        *(session.identity_map.get(session.identity_key(Comment, comment_id)) for comment_id in ordinals),
+        *(instance for instance in session.new if isinstance(instance, Comment) and instance.id in ordinals),
+    ]
+    for comment in held:
         if comment is not None:
-            session.expire(comment, ["thread_ordinal"])
+            set_committed_value(comment, "thread_ordinal", ordinals[comment.id])
 
 
 @cache

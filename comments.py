@@ -129,7 +129,8 @@ def add_comment(slug: str) -> ResponseReturnValue:
     if is_preview():
         return render_post_page(post, form, preview=_unsaved_comment(post, form))
 
-    key = commenter_key_from_cookie() or secrets.token_urlsafe(24)
+    known_key = commenter_key_from_cookie()
+    key = known_key or secrets.token_urlsafe(24)
     ip_hash = client_ip_hash()
     if spam.is_duplicate(post, form.body.data, key, ip_hash):
         return render_post_page(post, form, form_error=DUPLICATE), 400
@@ -143,7 +144,9 @@ def add_comment(slug: str) -> ResponseReturnValue:
     notifications.notify_new_comment(comment)
 
     flash_once(FLASH_PUBLISHED if comment.status == CommentStatus.approved else FLASH_HELD, "success")
-    location = comment_location(post, comment, key) or url_for("blog.show_post", slug=post.slug, _anchor="comments")
+    location = comment_location(post, comment, _reader_of_location(comment, known_key, key)) or url_for(
+        "blog.show_post", slug=post.slug, _anchor="comments"
+    )
     response = redirect(location, 303)
     remember_commenter(response, key)
     update_remembered_details(response, form)
@@ -152,6 +155,13 @@ def add_comment(slug: str) -> ResponseReturnValue:
     if comment.status == CommentStatus.pending:
         note_held_comments(response, post.id, key)
     return response
+
+
+def _reader_of_location(comment: Comment, known_key: str | None, key: str) -> str | None:
+    """Whose view of the thread finds the new comment's page: the commenter's; but a key made for this comment
+    marks no other comment, so unless this one is held for them, they see what everyone sees (found without
+    looking for their held comments)."""
+    return key if known_key or comment.status == CommentStatus.pending else None
 
 
 def flash_once(message: str, category: str) -> None:

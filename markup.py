@@ -52,6 +52,7 @@ WEB_ADDRESS_SCHEMES = {"http", "https"}
 COMMENT_TAGS = {"p", "br", "em", "strong", "code", "pre", "a", "blockquote", "ul", "ol", "li"}
 COMMENT_ATTRIBUTES = {"a": ["href", "title", "rel"], "pre": ["tabindex"]}
 COMMENT_LINK_REL = "nofollow ugc noopener"
+SANITIZED_TAG = re.compile(r'<(?:[^>"]|"[^"]*")*>')  # a tag as the sanitizer writes it: values in double quotes
 
 POST_TAGS = COMMENT_TAGS | {
     "h1", "h2", "h3", "h4", "h5", "h6", "hr", "img", "del", "s", "sub", "sup", "abbr",
@@ -299,6 +300,16 @@ def plain_text(rendered_html: str) -> str:
     """Return the readable text of rendered HTML, whitespace collapsed, for excerpts and summaries."""
     text = html.unescape(per_thread_sanitizer("text", partial(Sanitizer, tags=set())).clean(rendered_html))
     return re.sub(r"\s+", " ", text).strip()
+
+
+def text_of_rendered_comment(rendered_html: str) -> str:
+    """Return what :func:`plain_text` does, for HTML that :func:`render_comment` made, without parsing it again.
+
+    The sanitizer wrote that HTML: every ``<`` and ``>`` of the text and of attribute values is escaped, so
+    taking out what lies between ``<`` and ``>`` leaves exactly the text (the comment form checks every comment
+    posted for visible text: a second parse was a tenth of its cost).
+    """
+    return re.sub(r"\s+", " ", html.unescape(SANITIZED_TAG.sub("", rendered_html))).strip()
 
 
 def excerpt_of(rendered_html: str, length: int = 280) -> str:

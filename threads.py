@@ -24,6 +24,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.expression import CTE
 
 from database import db
+from database import rows_of
 from models import Comment
 from models import CommentStatus
 from models import Post
@@ -164,7 +165,7 @@ class OwnThreads:
         """Read them in one statement by an index (two when something is held)."""
         if not commenter_key:
             return cls()
-        rows = db.session.execute(_held_comments_statement(), {"key": commenter_key, "post_id": post_id}).all()
+        rows = rows_of(_held_comments_statement(), {"key": commenter_key, "post_id": post_id}).all()
         if not rows:
             return cls()
         held_ids = [comment_id for comment_id, _, _ in rows]

@@ -4,6 +4,8 @@
 form's token from sixteen post pages as wrk's commenters do, posts comments round them, and prints the CPU time of one
 comment (the best of several batches, unprofiled: the load of a shared machine only adds) and the share of it each
 step takes (profiled with the thread's CPU clock). cProfile slows Python more than C, so shares are approximate.
+It also prints the Python function calls per comment: a count that a shared machine's load does not move, for
+comparing two versions of the code when their times swing more than they differ.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from run import CSRF  # noqa: E402 (bench/ modules import each other by path)
-from run import bench_environment  # noqa: E402
-from run import seed  # noqa: E402
+from harness import CSRF  # noqa: E402 (bench/ modules import each other by path)
+from harness import bench_environment  # noqa: E402
+from harness import seed  # noqa: E402
 
 STEPS = {  # function name → what it is, in the order a comment meets them
     "_check_request_limit": "rate limits (Flask-Limiter, counters file)",
@@ -80,9 +83,13 @@ def main() -> None:
     for _ in range(options.comments):
         post()
     profile.disable()
-    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    shutil.rmtree(workdir, ignore_errors=True)  # before printing: a reader that stops early (| head) stops it
+    profiled = pstats.Stats(profile)
+    stats = profiled.stats  # type: ignore[attr-defined]
     whole = max(cumulative for (_, _, name), (_, _, _, cumulative, _) in stats.items() if name == "post")
     print(f"CPU time of one comment (test client, in process, best of 10 batches): {min(batches):.2f} ms")
+    calls = profiled.total_calls / options.comments  # type: ignore[attr-defined]
+    print(f"Python function calls per comment (the same on a busy machine, unlike time): {calls:,.0f}")
     print("| step | share of a comment's CPU time |\n|---|---:|")
     shown = 0.0
     for step, meaning in STEPS.items():
@@ -95,7 +102,6 @@ def main() -> None:
         print(f"| {meaning} | {100 * cumulative / whole:.0f}% |")
         shown += cumulative
     print(f"| the rest: Flask, Werkzeug, Flask-Login, headers, the test client | {100 * (1 - shown / whole):.0f}% |")
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import bench_environment  # noqa: E402 (bench/ modules import each other by path)
-from run import comments_per_second  # noqa: E402
-from run import ensure_installed  # noqa: E402
-from run import seed  # noqa: E402
-from run import start_gunicorn  # noqa: E402
-from run import wrk  # noqa: E402
+from commenting import comments_per_second  # noqa: E402 (bench/ modules import each other by path)
+from commenting import newest_slugs  # noqa: E402
+from commenting import sqlite_counter  # noqa: E402
+from harness import bench_environment  # noqa: E402
+from harness import ensure_installed  # noqa: E402
+from harness import seed  # noqa: E402
+from harness import start_gunicorn  # noqa: E402
+from harness import wrk  # noqa: E402
 
 
 def main() -> None:
@@ -43,12 +45,12 @@ def main() -> None:
         _, url = start_gunicorn(stack, "app:create_app()", env, log)
         for _ in range(options.runs):
             yardstick = wrk(wrk_binary, hello + "/", options.seconds).rate
-            rate, acknowledged, lost, errors = comments_per_second(
-                wrk_binary, url, workdir / "small.db", options.seconds
-            )
+            database = workdir / "small.db"
+            servers = {url: newest_slugs(database, 16)}
+            kept = comments_per_second(wrk_binary, servers, options.seconds, sqlite_counter(database))
             print(
-                f"{rate:,.0f}/s ({rate / yardstick:.3f} of hello world's {yardstick:,.0f}/s), {acknowledged:,} "
-                f"acknowledged, {lost} not stored, {errors} non-2xx/3xx",
+                f"{kept.rate:,.0f}/s ({kept.rate / yardstick:.3f} of hello world's {yardstick:,.0f}/s), "
+                f"{kept.acknowledged:,} acknowledged, {kept.lost} not stored, {kept.server_errors} non-2xx/3xx",
                 flush=True,
             )
         locked = log.read_text().count("database is locked")

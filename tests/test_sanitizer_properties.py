@@ -29,8 +29,10 @@ from markup import COMMENT_TAGS
 from markup import POST_ATTRIBUTES
 from markup import POST_TAGS
 from markup import SAFE_PROTOCOLS
+from markup import plain_text
 from markup import render_comment
 from markup import render_post
+from markup import text_of_rendered_comment
 from sanitizer import KeepLeadingNewlineInPre
 
 settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -122,6 +124,15 @@ def test_sanitizing_rendered_html_again_changes_nothing(text):
         )
         again = cleaner.clean(rendered)
         assert as_a_browser_reads_it(again) == as_a_browser_reads_it(rendered)
+
+
+@given(st.one_of(hostile_text, st.text(max_size=200)))
+@example("[a](https://example.com 'ti>t<l') &amp;lt; <b title=\"x>y\">z</b>")
+def test_the_text_of_a_rendered_comment_is_read_without_parsing_it_again(text):
+    """The comment form's check for visible text takes the tags out of the sanitizer's HTML rather than parsing it
+    again: it must read the same text as a parser does."""
+    rendered = render_comment(text)
+    assert text_of_rendered_comment(rendered) == plain_text(rendered)
 
 
 @given(st.text(max_size=200))

@@ -230,6 +230,24 @@ def test_long_threads_are_paged_and_permalinks_find_any_comment(make_app, make_p
     assert client.get(f"/posts/{post.slug}/comments/999").status_code == 404
 
 
+@pytest.mark.parametrize("policy", ["off", "all"])
+def test_a_commenter_is_sent_to_the_page_their_new_comment_is_on_held_or_published(make_app, make_post, policy):
+    app = make_app(COMMENTS_PER_PAGE=2, COMMENT_MODERATION=policy)
+    post = make_post()
+    with app.app_context():
+        for n in range(3):
+            db.session.add(Comment(post_id=post.id, author_name="Grace", body=f"Earlier {n}", status="approved"))
+        db.session.commit()
+    newcomer = app.test_client()
+
+    first = post_comment(newcomer, post.slug, body="My first words here")  # the fourth thread they see
+    second = post_comment(newcomer, post.slug, body="And a second thought")  # the fifth, once they are known
+
+    assert re.search(rf"^/posts/{post.slug}\?cpage=2#comment-\d+$", first.headers["Location"])
+    assert re.search(rf"^/posts/{post.slug}\?cpage=3#comment-\d+$", second.headers["Location"])
+    assert "<p>And a second thought</p>" in page_text(newcomer.get(second.headers["Location"]))
+
+
 def test_a_reply_a_thousand_deep_is_found_and_shown_in_a_few_statements(make_app, make_post):
     app = make_app(COMMENTS_PER_PAGE=1, PAGE_CACHE=False)
     client = app.test_client()
