@@ -33,7 +33,6 @@ from bleach.linkifier import LinkifyFilter
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_core import StateCore
-from markdownify import MarkdownConverter
 from markupsafe import Markup
 from markupsafe import escape
 from mdit_py_plugins.deflist import deflist_plugin
@@ -276,6 +275,8 @@ def markdown_from_html(source: str) -> str:
     What converts is the cleaned HTML, what readers saw; every sign Markdown would read (``*``, ``_``,
     backticks…) is escaped, so that the text says what it said.
     """
+    from markdownify import MarkdownConverter  # here: it brings BeautifulSoup, which no worker needs to start
+
     converter = MarkdownConverter(heading_style="ATX", bullets="-", escape_misc=True, newline_style="BACKSLASH")
     return converter.convert(render_post_html(source)).strip()
 
