@@ -33,6 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from harness import SLUG  # noqa: E402
 from harness import bench_environment  # noqa: E402
+from harness import fastest_cpu_seconds  # noqa: E402
 from harness import local_get  # noqa: E402
 from harness import seed  # noqa: E402
 from returning_commenter import COOKIES  # noqa: E402
@@ -49,15 +50,8 @@ def serve(wsgi_app: WsgiApp, environ: dict[str, object]) -> tuple[str, bytes]:
 
 
 def cpu_per_request(wsgi_app: WsgiApp, environ: dict[str, object], requests: int) -> float:
-    """Return the CPU microseconds of one request, the fastest of a few rounds (the others met a busy machine)."""
-    serve(wsgi_app, environ)
-    rounds = []
-    for _ in range(ROUNDS):
-        started = time.process_time()
-        for _ in range(requests):
-            serve(wsgi_app, environ)
-        rounds.append((time.process_time() - started) / requests * 1e6)
-    return min(rounds)
+    """Return the CPU microseconds of one request (harness.fastest_cpu_seconds)."""
+    return fastest_cpu_seconds(lambda: serve(wsgi_app, environ), requests, ROUNDS) * 1e6
 
 
 def top_functions(wsgi_app: WsgiApp, environ: dict[str, object], requests: int, top: int) -> str:

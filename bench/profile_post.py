@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from cachestores import store_set  # noqa: E402
+from harness import fastest_cpu_seconds  # noqa: E402
 from harness import local_get  # noqa: E402
 from pagecache import GENERATION_KEY  # noqa: E402
 from pagecache import POSTS  # noqa: E402
@@ -90,15 +91,8 @@ def after_a_new_post(app: Flask) -> WsgiApp:
 
 
 def cpu_per_request(wsgi_app: WsgiApp, environ: dict[str, object], requests: int) -> float:
-    """Return the CPU milliseconds of one request, the fastest of a few rounds (the others met a busy machine)."""
-    serve(wsgi_app, environ)  # warm: templates compiled, connections open, fragments stored
-    rounds = []
-    for _ in range(ROUNDS):
-        started = time.process_time()
-        for _ in range(requests):
-            serve(wsgi_app, environ)
-        rounds.append((time.process_time() - started) / requests * 1000)
-    return min(rounds)
+    """Return the CPU milliseconds of one request (harness.fastest_cpu_seconds)."""
+    return fastest_cpu_seconds(lambda: serve(wsgi_app, environ), requests, ROUNDS) * 1000
 
 
 def bucket_of(filename: str) -> str:
