@@ -42,7 +42,6 @@ from database import db
 from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
-from extensions import migrate
 from localtime import format_date
 from localtime import format_date_time
 from localtime import format_short_date
@@ -209,7 +208,6 @@ def register_extensions(app: Flask) -> None:
     import transfer.tables  # noqa: F401
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
     from admin import dashboard
 
     app.before_request(dashboard.raise_request_limit)  # first: CSRF protection reads the form, and so its size

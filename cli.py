@@ -6,11 +6,13 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
+from flask.cli import ScriptInfo
 from flask.cli import with_appcontext
 from sqlalchemy import func
 from sqlalchemy import select
@@ -41,6 +43,7 @@ from models import CommentStatus
 from models import Post
 from models import PostStatus
 from schema import init_db
+from schema import use_migrations
 
 CLI = ".venv/bin/flask --app app"  # how a fresh shell runs these commands, with no virtual environment active
 
@@ -379,6 +382,21 @@ create_author_command = _account_command(
 )
 
 
+class MigrationCommands(click.Group):
+    """``flask db …``: Flask-Migrate's commands, imported when one is used, not by every web worker."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        from flask_migrate.cli import db as flask_migrate_commands
+
+        use_migrations((parent or click.Context(self)).ensure_object(ScriptInfo).load_app())
+        return flask_migrate_commands.make_context(info_name, args, parent=parent, **extra)
+
+
+migration_commands = MigrationCommands("db", help="Perform database migrations (Flask-Migrate, Alembic).")
+
+
 def register_commands(app: Flask) -> None:
     """Add Inkwell's commands to ``flask --app app``."""
     commands = (
@@ -399,6 +417,7 @@ def register_commands(app: Flask) -> None:
         stats_command,
         set_password_command,
         disable_two_factor_command,
+        migration_commands,
     )
     for command in (*commands, *transfer.commands.COMMANDS):
         app.cli.add_command(command)

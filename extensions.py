@@ -8,7 +8,6 @@ from flask import request
 from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 
 IPV6_NETWORK_PREFIX = 64  # the smallest network an ISP or a host gives one subscriber
@@ -35,7 +34,6 @@ def client_network() -> str:
 cache = Cache()  # the page cache's store; pagecache.py configures it
 csrf = CSRFProtect()
 limiter = Limiter(key_func=client_network)
-migrate = Migrate()
 login_manager = LoginManager()
 login_manager.login_view = "admin.login"
 login_manager.login_message = "Please log in to see that page."

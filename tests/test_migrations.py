@@ -11,11 +11,13 @@ from sqlalchemy import text
 
 from database import db
 from helpers import page_text
+from schema import use_migrations
 
 
 @pytest.fixture
 def empty_app(make_app):
     app = make_app()
+    use_migrations(app)
     with app.app_context():
         db.drop_all()
         with db.engine.begin() as connection:

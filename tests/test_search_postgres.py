@@ -19,6 +19,7 @@ import search
 from database import db
 from helpers import TEST_DATABASE_URL
 from helpers import page_text
+from schema import use_migrations
 
 pytestmark = pytest.mark.skipif(
     not (TEST_DATABASE_URL or "").startswith("postgresql"), reason="needs TEST_DATABASE_URL (PostgreSQL)"
@@ -112,6 +113,7 @@ def test_the_search_index_is_a_gin_index_written_without_a_pending_list(app):
 
 
 def test_a_blog_brought_up_by_the_migrations_has_the_same_index(app):
+    use_migrations(app)
     with app.app_context():
         db.drop_all()
         db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
