@@ -13,7 +13,8 @@ every page depends on instead: pagecache.py). ``Last-Modified`` is when a page's
 forward whenever what the page shows changes, even when a comment disappears from it.
 
 A page is stored with its Brotli and gzip encodings beside it (compression.py), and served in the one the reader
-accepts, so a compressed page costs what a plain one does; one weak ETag stands for all of them.
+accepts, so a compressed page costs what a plain one does; one weak ETag stands for all of them. A returning
+commenter's copy comes in gzip spliced from the page's pieces, each worker compressing them once.
 """
 
 from __future__ import annotations
@@ -178,13 +179,24 @@ class StoredPage:
     entry: dict[str, Any]
     last_modified: list[tuple[str, str]] | None = None  # its header, once the page may carry it
     body: tuple[int, bytes] = (0, b"")  # the page with the tokens of that second
+    spliced: compression.GzipPieces | None = None  # its shared pieces compressed, once a returning reader asks
 
     @property
     def size(self) -> int:
-        """About the bytes it holds: its text (twice with tokens: the second's copy too) and encodings."""
+        """About the bytes it holds: its text (twice with tokens: the second's copy too), encodings and, with
+        holes, its pieces for returning readers' gzip copies (a tenth of the text, and each piece's tables)."""
         entry = self.entry
         text = sum(map(len, entry["segments"])) * (2 if entry["kinds"] else 1)
-        return text + sum(len(encoded) for encoded in entry.get("encoded", {}).values() if encoded)
+        holed = entry.get("holed")
+        pieces = len(holed.segments) + len(holed.values) if holed is not None else 0
+        spliced = text // 20 + pieces * compression.CARRY_BYTES if pieces else 0
+        return text + spliced + sum(len(encoded) for encoded in entry.get("encoded", {}).values() if encoded)
+
+    def gzip_pieces(self) -> compression.GzipPieces:
+        """The pieces of the page every reader shares, compressed once for the gzip copies of returning readers."""
+        if self.spliced is None:
+            self.spliced = compression.gzip_pieces(self.entry["holed"].shared_pieces)
+        return self.spliced
 
 
 class PageCacheMiddleware:
@@ -355,11 +367,12 @@ class PageCacheMiddleware:
         entry = page.entry
         holed: HoledPage | None = entry.get("holed")
         if holed is not None and not reader.is_anonymous:
-            if reader.editable and entry.get("has_sections"):
-                holed = replace(holed, sections=self._sections(key))
-            filled = holed.filled_for(reader)
-            if filled[0] is not holed.segments:  # some of the page is theirs
-                return self._serve_personal(entry, filled, environ, start_response, reader)
+            sections = self._sections(key) if reader.editable and entry.get("has_sections") else {}
+            if not reader.editable.isdisjoint(sections):  # a comment of theirs they may still change
+                filled = replace(holed, sections=sections).filled_for(reader)
+                return self._serve_personal(page, environ, start_response, reader, filled)
+            if holed.shows_values_to(reader):
+                return self._serve_personal(page, environ, start_response, reader)
         headers = [*entry["headers"], *self._last_modified_header(page)]
         if _not_modified(entry, environ):  # its weak ETag is the same in every encoding: the same content
             start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
@@ -409,21 +422,31 @@ class PageCacheMiddleware:
 
     def _serve_personal(
         self,
-        entry: dict[str, Any],
-        filled: tuple[list[bytes], list[str]],
+        page: StoredPage,
         environ: dict[str, Any],
         start_response: Callable[..., Any],
         reader: Reader,
+        filled: tuple[list[bytes], list[str]] | None = None,
     ):
-        """The shared page with this reader's holes filled: theirs alone, validated by its own ETag."""
+        """The shared page with this reader's holes filled (``filled``, when it shows them a section): theirs
+        alone, validated by its own ETag. Without a section, their gzip copy is spliced from the shared page's
+        pieces, compressed once (compression.splice_gzip), rather than compressed for them."""
+        entry = page.entry
         etag = f"{entry['etag']}.{reader.fingerprint}"
         headers = _personal_headers(entry["headers"], etag)
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match is not None and parse_etags(if_none_match).contains_weak(etag):
             start_response("304 NOT MODIFIED", [h for h in headers if h[0].lower() != "content-type"])
             return []
-        body = self._with_fresh_tokens(*filled)
-        return self._answer(body, headers, entry.get("encoded", {}), environ, start_response)
+        encoded = entry.get("encoded", {})
+        if filled is not None:
+            return self._answer(self._with_fresh_tokens(*filled), headers, encoded, environ, start_response)
+        holed: HoledPage = entry["holed"]
+        gaps = holed.gaps_for(reader, self._tokens_now(set(holed.kinds)))
+        if compression.choose_for_one_reader(environ.get("HTTP_ACCEPT_ENCODING"), encoded) == "gzip":
+            body = compression.splice_gzip(page.gzip_pieces(), gaps)
+            return _send(body, headers, "gzip", environ, start_response)
+        return self._answer(holed.join(gaps), headers, encoded, environ, start_response)
 
     def _answer(
         self,
@@ -434,12 +457,10 @@ class PageCacheMiddleware:
         start_response: Callable[..., Any],
     ) -> list[bytes]:
         """Send a page rendered for one reader, compressed now if they accept it and the page is worth it."""
-        encoding = compression.choose_encoding(environ.get("HTTP_ACCEPT_ENCODING"))
-        if encoding in encoded:  # the encodings worth sending: compressed now, it is theirs alone
+        encoding = compression.choose_for_one_reader(environ.get("HTTP_ACCEPT_ENCODING"), encoded)
+        if encoding is not None:  # one of the encodings worth sending: compressed now, it is theirs alone
             body = compression.encode(body, encoding, for_one_reader=True)
-            headers = [*headers, ("Content-Encoding", encoding)]
-        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
-        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+        return _send(body, headers, encoding, environ, start_response)
 
     def _with_fresh_tokens(self, segments: list[bytes], kinds: list[str]) -> bytes:
         """Put a new token of each kind between the stored page's segments.
@@ -516,6 +537,16 @@ class PageCacheMiddleware:
         headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
         start_response(status, [*headers, ("Content-Length", str(len(content)))])  # its holes filled: shorter
         return [] if method == "HEAD" else [content]
+
+
+def _send(
+    body: bytes, headers: list[tuple[str, str]], encoding: str | None, environ: dict[str, Any], start_response: Any
+) -> list[bytes]:
+    """Answer 200 with ``body`` (in ``encoding``, if any), or its headers alone to a HEAD."""
+    if encoding is not None:
+        headers = [*headers, ("Content-Encoding", encoding)]
+    start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
 
 def _personal_headers(headers: list[tuple[str, str]], etag: str) -> list[tuple[str, str]]:

@@ -5,7 +5,8 @@ A page is rendered once, for nobody, with *holes* where these go: markers ``@@<t
 derived from the secret key, so no text anyone types can make one. The page cache (pageserver.py) stores a page
 cut at its holes and fills them for each reader from their signed cookies, without Flask or the database; a page
 Flask renders for one reader has its holes filled the same way as it leaves (pageserver.finish_page).
-:meth:`HoledPage.filled_for` is the one rule for both.
+:meth:`HoledPage.filled_for` is the one rule for both; a page the cache fills with values alone is the same
+thing in pieces (:meth:`HoledPage.gaps_for`), so that gzip can compress the pieces once (compression.py).
 
 A hole is a value (``name``, ``email``, ``website``: the remembered details, escaped for an attribute;
 ``remembered``: the checkbox's ``checked``) or a section (``edit-<id>`` … ``end``: kept only for the browser
@@ -245,8 +246,8 @@ class HoledPage:
         """The page as ``reader`` gets it: still cut at its form tokens, for the page cache to fill."""
         chosen = [hole for hole in self.values if reader.value(hole.name)] if reader.details else []
         sections = [self.sections[number] for number in reader.editable if number in self.sections]
-        if not sections:  # the page keeps its cuts: only the segments with their values change
-            return (self._with_values(chosen, reader) if chosen else self.segments), self.kinds
+        if not (chosen or sections):
+            return self.segments, self.kinds
         chosen += sections
         segments, kinds = [[]], []
         inserts = sorted(chosen, key=lambda hole: (hole.segment, hole.offset))
@@ -272,20 +273,47 @@ class HoledPage:
                 segments.append([])
         return [b"".join(parts) for parts in segments], kinds
 
-    def _with_values(self, holes: list[Hole], reader: Reader) -> list[bytes]:
-        """The segments with the value ``holes`` (in the page's order, as ``values``) filled for ``reader``."""
-        segments = list(self.segments)
-        parts: list[bytes] = []
-        start = 0
-        for at, hole in enumerate(holes):
-            segment = self.segments[hole.segment]
-            parts += (segment[start : hole.offset], reader.value(hole.name))
-            start = hole.offset
-            if at + 1 == len(holes) or holes[at + 1].segment != hole.segment:
-                parts.append(segment[start:])
-                segments[hole.segment] = b"".join(parts)
-                parts, start = [], 0
-        return segments
+    def shows_values_to(self, reader: Reader) -> bool:
+        """Whether any of the page's value holes shows ``reader`` something (their remembered details)."""
+        return bool(reader.details) and any(reader.value(hole.name) for hole in self.values)
+
+    @property
+    def shared_pieces(self) -> list[bytes]:
+        """The page everyone gets cut at its form tokens and at its value holes: what every copy without a
+        section shares, with :meth:`gaps_for` between (gzip compresses these once: compression.splice_gzip)."""
+        return self._cut_at_values[0]
+
+    def gaps_for(self, reader: Reader, tokens: Mapping[str, bytes]) -> list[bytes]:
+        """What goes between the :attr:`shared_pieces` for ``reader``: their values, and the form ``tokens``
+        (by kind). Not their sections: a reader shown one gets :meth:`filled_for`."""
+        return [reader.value(name) if is_value else tokens[name] for is_value, name in self._cut_at_values[1]]
+
+    def join(self, gaps: list[bytes]) -> bytes:
+        """The page from its :attr:`shared_pieces` with ``gaps`` between."""
+        pieces = self.shared_pieces
+        parts = [pieces[0]]
+        for gap, piece in zip(gaps, pieces[1:], strict=True):
+            parts += (gap, piece)
+        return b"".join(parts)
+
+    @cached_property
+    def _cut_at_values(self) -> tuple[list[bytes], list[tuple[bool, str]]]:
+        """The shared pieces, and what goes between each two: ``(True, hole)`` a value, ``(False, kind)`` a token."""
+        pieces: list[bytes] = []
+        gaps: list[tuple[bool, str]] = []
+        values = iter(self.values)  # in the page's order
+        hole = next(values, None)
+        for index, segment in enumerate(self.segments):
+            start = 0
+            while hole is not None and hole.segment == index:
+                pieces.append(segment[start : hole.offset])
+                gaps.append((True, hole.name))
+                start = hole.offset
+                hole = next(values, None)
+            pieces.append(segment[start:])
+            if index < len(self.kinds):
+                gaps.append((False, self.kinds[index]))
+        return pieces, gaps
 
 
 def holed_page(segments: list[bytes], kinds: list[str]) -> HoledPage:

@@ -19,6 +19,7 @@ from helpers import png_bytes
 from helpers import screenshot
 from helpers import trouble
 
+REMEMBER_ME_COOKIES = ("inkwell_commenter", "inkwell_details")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 expect = playwright_api.expect  # waits for the page, unlike is_visible()
 pytestmark = pytest.mark.skipif(
@@ -194,6 +195,34 @@ def test_reader_replies_previews_posts_and_edits_within_the_window(live_server, 
     page.get_by_role("button", name="Save changes").click()
     assert "Your comment is updated." in page.locator(".flashes").inner_text()
     assert page.locator(".comment.depth-2 .comment-body em").inner_text() == "fully"
+
+
+def test_a_returning_commenter_finds_the_form_filled_in_the_gzip_page_gunicorn_serves(live_server, page, browser):
+    url = live_server(COMMENT_MODERATION="off")
+    page.goto(f"{url}/posts/welcome")
+    page.get_by_role("textbox", name="Name").fill("Ada")
+    page.get_by_role("textbox", name="Email").fill("ada@example.com")
+    page.get_by_role("textbox", name="Comment").fill("I will be back.")
+    page.get_by_role("checkbox", name="Remember my name").check()
+    page.get_by_role("button", name="Post comment").click()
+    assert "your comment is published" in page.locator(".flashes").inner_text()
+    remembered = [cookie for cookie in page.context.cookies() if cookie["name"] in REMEMBER_ME_COOKIES]
+    next_day = browser.new_context(java_script_enabled=False)  # her comment is no longer hers to change
+    next_day.add_cookies(remembered)
+    ada_later = next_day.new_page()
+
+    for reader, may_edit in ((page, True), (ada_later, False)):
+        for _ in range(3):  # rendered for her once, then from each worker's cache
+            response = reader.goto(f"{url}/posts/welcome")
+        assert response.headers["content-encoding"] == "gzip"
+        assert reader.get_by_role("textbox", name="Name").input_value() == "Ada"
+        assert reader.get_by_role("textbox", name="Email").input_value() == "ada@example.com"
+        assert reader.get_by_role("checkbox", name="Remember my name").is_checked()
+        assert reader.get_by_role("link", name="Edit your comment").count() == (1 if may_edit else 0)
+    ada_later.get_by_role("textbox", name="Comment").fill("Back, as promised.")
+    ada_later.get_by_role("button", name="Post comment").click()
+    assert "your comment is published" in ada_later.locator(".flashes").inner_text()
+    next_day.close()
 
 
 # With JavaScript on: hostile comments must not run, and the pages must break no rule of their own CSP.

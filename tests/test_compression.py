@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import re
 import uuid
+import zlib
 from pathlib import Path
 
 import brotli
@@ -197,6 +198,43 @@ def test_a_malformed_accept_encoding_gets_a_page_never_an_error(cached_app, make
         response = get(cached_app, f"/posts/{post.slug}", accept_encoding)
         assert response.status_code == 200
         assert "Robust" in decoded(response).decode()
+
+
+SHARED_PIECES = [
+    b"<!doctype html><p>A page everyone shares, " * 300,
+    b"",  # two holes side by side
+    b'</p><form><input name=name value="',
+    b'"><input name=website value="',
+    '"></form><p>Fin, caf\u00e9.</p>'.encode() * 40,
+]
+
+
+@pytest.mark.parametrize(
+    "gaps",
+    [
+        [b"token", b"Ada", b"", b"https://ada.example"],
+        [b"", b"", b"", b""],
+        [bytes(range(256)) * 300, b"x", b"\xff" * 65535, b"y" * 65536],  # more than one stored block holds
+    ],
+)
+def test_a_gzip_copy_spliced_for_one_reader_decodes_to_the_shared_pieces_with_theirs_between(gaps):
+    pieces = compression.gzip_pieces(SHARED_PIECES)
+    expected = SHARED_PIECES[0] + b"".join(gap + piece for gap, piece in zip(gaps, SHARED_PIECES[1:], strict=True))
+
+    spliced = compression.splice_gzip(pieces, gaps)
+
+    assert gzip.decompress(spliced) == expected
+    assert zlib.decompress(spliced, wbits=31) == expected  # the trailer's CRC-32 and length checked too
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "expected"),
+    [("br, gzip", "gzip"), ("gzip, deflate, br, zstd", "gzip"), ("br;q=1, gzip;q=0.1", "gzip"), ("br", "br")]
+    + [("br, gzip;q=0", "br"), ("*", "gzip"), ("identity", None), (None, None)],
+)
+def test_a_copy_for_one_reader_comes_in_gzip_whenever_they_accept_it(accept_encoding, expected):
+    assert compression.choose_for_one_reader(accept_encoding, compression.ENCODINGS) == expected
+    assert compression.choose_for_one_reader(accept_encoding, {}) is None  # a page not worth compressing
 
 
 def test_a_streamed_response_is_never_compressed(app):

@@ -8,12 +8,15 @@ Every test runs with the page cache in files and, when ``TEST_REDIS_URL`` is set
 from __future__ import annotations
 
 import gc
+import gzip
 import re
 import time
 import tracemalloc
 import uuid
+import zlib
 from datetime import timedelta
 
+import brotli
 import pytest
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeSerializer
@@ -37,6 +40,7 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
+from personal import COMMENTER_COOKIE
 from personal import DETAILS_COOKIE
 from personal import DETAILS_SALT
 from personal import EDIT_COOKIE_PREFIX
@@ -291,7 +295,7 @@ def test_two_servers_sharing_redis_fill_the_same_reader_alike(make_app, make_pos
     assert "Held on the first" in page_text(second.test_client().get(f"/posts/{post.slug}"))
 
 
-@pytest.mark.parametrize("encoding", ["identity", "br", "gzip"])
+@pytest.mark.parametrize("encoding", ["identity", "br", "gzip", "br, gzip"])
 def test_a_head_request_gets_the_length_and_privacy_of_the_page_a_get_brings(cached_app, make_post, encoding):
     app = cached_app()
     post = make_post("Heads")
@@ -367,6 +371,61 @@ def test_a_cross_site_form_cannot_delete_a_commenters_comment(cached_app, make_p
         assert ada.post(delete, data=fields, headers=forged).status_code == 400
     assert ada.post(delete, data={}).status_code == 400  # no token at all
     assert "Keep me" in page_text(app.test_client().get(f"/posts/{post.slug}"))
+
+
+def ungzipped(response):
+    """The response as a browser shows it: its gzip body decoded, by both of Python's decoders alike."""
+    assert response.headers["Content-Encoding"] == "gzip"
+    body = gzip.decompress(response.data)
+    assert zlib.decompress(response.data, wbits=31) == body
+    response.set_data(body)
+    return response
+
+
+def later(app, commenter):
+    """The same commenter once their comments are no longer theirs to change: their remembered details alone."""
+    reader = app.test_client()
+    for cookie in (COMMENTER_COOKIE, DETAILS_COOKIE):
+        reader.set_cookie(cookie, commenter.get_cookie(cookie).value)
+    return reader
+
+
+@pytest.mark.parametrize("accept_encoding", ["gzip", "br, gzip", "gzip, deflate, br, zstd"])
+def test_a_returning_commenters_gzip_copy_is_their_page_with_every_hole_filled(cached_app, make_post, accept_encoding):
+    app = cached_app(COMMENT_MODERATION="off")
+    post = make_post("Squeezed for one")
+    ada = returning_commenter(app, post.slug, body="Mine to change")  # every value, and Edit/Delete of hers
+    grace = returning_commenter(app, post.slug, name="Grace", email="grace@example.com", website="", body="Hi")
+    ada_later, grace_later = later(app, ada), later(app, grace)
+    path = f"/posts/{post.slug}"
+    app.test_client().get(path)  # stored
+
+    readers = {
+        "Ada": (ada, ADA["name"], True),
+        "Grace": (grace, "Grace", True),
+        "Ada later": (ada_later, ADA["name"], False),
+        "Grace later": (grace_later, "Grace", False),
+    }
+    for who, (reader, name, may_edit) in readers.items():
+        plain = reader.get(path)
+        packed = ungzipped(reader.get(path, headers={"Accept-Encoding": accept_encoding}))
+        assert _without_tokens(page_text(packed)) == _without_tokens(page_text(plain)), who
+        assert comment_form(packed)["name"] == name and comment_form(packed).get("remember") == "y", who
+        assert ("Edit<span" in page_text(packed)) == may_edit, who
+        assert packed.headers["Cache-Control"] == "private, no-cache" and "Accept-Encoding" in packed.headers["Vary"]
+        assert packed.headers["ETag"] == plain.headers["ETag"] != app.test_client().get(path).headers["ETag"]
+        fields = comment_form(packed) | {"body": f"Sent by {who} from the gzip copy"}  # its tokens are good
+        assert reader.post(f"/posts/{post.slug}/comments", data=fields).status_code == 303, who
+    for encoding in ("gzip", "br", "br, gzip"):
+        shared = app.test_client().get(path, headers={"Accept-Encoding": encoding})
+        shared_text = compression_decoded(shared)
+        assert ADA["email"] not in shared_text and "grace@example.com" not in shared_text
+
+
+def compression_decoded(response) -> str:
+    """The body of a shared page in whatever encoding it came."""
+    encoding = response.headers.get("Content-Encoding")
+    return {"gzip": gzip.decompress, "br": brotli.decompress, None: bytes}[encoding](response.data).decode()
 
 
 def _comments(app) -> list[Comment]:
