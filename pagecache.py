@@ -220,6 +220,7 @@ def site_hole_tag() -> str:
 
 def note_generations() -> None:
     """Before a page to be stored is rendered, read the generations it depends on (renewing missing ones)."""
+    g.pop("generations_read", None)  # by an earlier request sharing this app context (current_generations)
     if request.environ.get(KEY_ENVIRON) is None or not _is_stored_address():
         return
     values = _generations(CACHED_ENDPOINTS[request.endpoint])
@@ -320,7 +321,7 @@ def current_generations(scopes: Iterable[str]) -> list[str] | None:
 
 def generation_of(scope: str) -> str | None:
     """Return the current generation of a scope that is not a post's (renewing it when missing), or ``None``
-    when the store fails."""
+    when the store fails; remembered for the request's pieces (:func:`current_generations`)."""
     store = generation_store()
     key = GENERATION_KEY + scope
     try:
@@ -328,7 +329,9 @@ def generation_of(scope: str) -> str | None:
     except Exception as error:  # noqa: BLE001
         warn_store_failure(error)
         return None
-    return (value if is_generation(value) else _renew(store, key))[0]
+    generation = (value if is_generation(value) else _renew(store, key))[0]
+    g.setdefault("generations_read", {})[key] = generation
+    return generation
 
 
 def forget_unused_generations() -> None:

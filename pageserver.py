@@ -504,10 +504,11 @@ class PageCacheMiddleware:
                 return []
             return body
         content = _read_all(body)
-        segments, kinds = cut_at_holes(*_split_at_tokens(content, pending.pop("tokens")), self.hole_tag)
+        tokens = pending.pop("tokens")
+        segments, kinds = cut_at_holes(*_split_at_tokens(content, tokens), self.hole_tag)
         holed = holed_page(segments, kinds)
         has_holes = len(holed.kinds) < len(kinds)
-        shared = fill_page(content, self.hole_tag, ANONYMOUS) if has_holes else content
+        shared = _with_tokens(holed.segments, holed.kinds, tokens) if has_holes else content  # its holes empty
         encoded = compression.encode_for_store(shared, headers, has_tokens=len(holed.segments) > 1)
         if not any(name.lower() == "set-cookie" for name, _ in headers):
             timeout = _seconds_left(pending.get("expires_at"))
@@ -551,6 +552,15 @@ def _split_at_tokens(content: bytes, tokens: list[tuple[str, str]]) -> tuple[lis
                 cut_kinds.append(kinds[index])
         segments, kinds = cut_segments, cut_kinds
     return segments, kinds
+
+
+def _with_tokens(segments: list[bytes], kinds: list[str], tokens: list[tuple[str, str]]) -> bytes:
+    """The page cut at its tokens put together again, with this render's tokens."""
+    by_kind = {kind: token.encode() for token, kind in tokens}
+    parts = [segments[0]]
+    for kind, segment in zip(kinds, segments[1:], strict=True):
+        parts += (by_kind[kind], segment)
+    return b"".join(parts)
 
 
 def _read_all(body: Iterable[bytes]) -> bytes:
