@@ -34,6 +34,7 @@ from helpers import anonymous_get
 from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
+from helpers import publish_now
 from helpers import save
 from helpers import settings_form
 from helpers import submit_post
@@ -182,7 +183,7 @@ def test_a_new_post_renders_the_other_pages_again_but_not_their_articles(cached_
     post, owner = the_post_kept(app, make_post, make_user)
     before = reader_the_page_cache_misses(app).get(f"/posts/{post.slug}")
 
-    make_post("Brand new")
+    publish_now(app, "Brand new")
     with StatementCounter(app) as after_the_new_post:
         after = anonymous_get(app, f"/posts/{post.slug}")
 

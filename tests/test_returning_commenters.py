@@ -30,6 +30,7 @@ from helpers import form_fields
 from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
+from helpers import publish_now
 from helpers import save
 from helpers import settings_form
 from helpers import submit_post
@@ -153,7 +154,7 @@ def test_after_a_new_post_the_page_stored_again_still_gives_the_commenter_their_
     ada_id, grace_id = (comment.id for comment in _comments(app))
 
     for title in ("Brand new", "Newer still"):  # each stores the page again, its sections as they were
-        make_post(title)
+        publish_now(app, title)
         assert title in page_text(app.test_client().get(f"/posts/{post.slug}"))
         ada_page, grace_page = page_text(ada.get(f"/posts/{post.slug}")), page_text(grace.get(f"/posts/{post.slug}"))
 
