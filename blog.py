@@ -13,6 +13,7 @@ from flask import Response
 from flask import abort
 from flask import after_this_request
 from flask import current_app
+from flask import get_template_attribute
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -28,12 +29,14 @@ from commenters import note_held_comments
 from database import db
 from database import id_from
 from forms import CommentForm
+from fragments import kept
 from fragments import kept_markup
 from localtime import local_time
 from models import Comment
 from models import Post
 from models import PostKind
 from models import Tag
+from pagecache import POST_DETAILS
 from pagecache import fresh_token
 from pagecache import hole
 from pagecache import page_changes_at
@@ -54,6 +57,7 @@ from reading import published_tag
 from reading import requested_page
 from reading import tag_redirected_to
 from reading import tags_with_counts
+from responsive import share_image
 from threads import comment_page_number
 from threads import comment_thread
 from threads import comments_on_page
@@ -218,6 +222,7 @@ def render_post_page(
         thread_html, comments = thread.render(commenter_key)
     else:
         thread_html, comments = thread.shared(), []
+    parts = post_parts(post, accepts_comments)
     around = neighbours(post)
     replying_to = _parent_of(form.parent_id.data if form is not None else reply_to, post, comments)
     if closes_at is not None:
@@ -232,6 +237,7 @@ def render_post_page(
     return render_template(
         "blog/post.html",
         post=post,
+        post_parts=parts,
         thread_html=thread_html,
         comment_form_html=form_html,
         previous_post=around.earlier,
@@ -239,6 +245,33 @@ def render_post_page(
         recent=around.recent,
         accepts_comments=accepts_comments,
     )
+
+
+class PostParts(NamedTuple):
+    """What a post's page shows of the post itself: the head's links, meta and JSON-LD, the kind of card social
+    sites show, and the article (title, date, tags, comment count, feature image, text)."""
+
+    head: Markup
+    twitter_card: str
+    article: Markup
+
+
+def post_parts(post: Post, accepts_comments: bool) -> PostParts:
+    """Return the post's own parts of its page, kept between renders (fragments.py) until the post, its comments,
+    tags, images or author's name, or the settings change: a new post renders the other posts' pages again
+    (their sidebars), not these. Kept per address of the site: the head's links are absolute."""
+    name = f"post|{accepts_comments}|{request.url_root}"
+    head, twitter_card, article = kept(
+        name, post.slug, lambda: _render_post_parts(post, accepts_comments), also=(POST_DETAILS,)
+    )
+    return PostParts(Markup(head), twitter_card, Markup(article))
+
+
+def _render_post_parts(post: Post, accepts_comments: bool) -> tuple[str, str, str]:
+    shared_image = share_image(post)
+    head = render_template("blog/_post_head.html", post=post, shared_image=shared_image)
+    article = get_template_attribute("_macros.html", "post_article")(post, leave_comment=accepts_comments)
+    return str(head), "summary_large_image" if shared_image else "summary", str(article)
 
 
 def _empty_comment_form(post: Post, accepts_comments: bool) -> Markup:

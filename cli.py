@@ -42,6 +42,9 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
+from pagecache import POST_DETAILS
+from pagecache import POSTS
+from pagecache import forget_generations
 from schema import init_db
 from schema import use_migrations
 
@@ -295,6 +298,8 @@ def rerender_command() -> None:
 def image_sizes_command(again: bool) -> None:
     """Make the smaller WebP (and AVIF) copies of uploaded images that have none (uploads from before they existed)."""
     done, written = images.write_missing_copies(again=again)
+    if written:  # pages offer the copies, and no row changed to say so
+        forget_generations((POSTS, POST_DETAILS))
     click.echo(f"Made {written:,} smaller copies of {done:,} images.")
 
 

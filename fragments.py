@@ -3,9 +3,10 @@
 The thread of comments on a post page and the empty comment form under it are the costly parts of it, and they
 change only with the post's comments (or the settings): they are kept per post (and comment page) under the post's
 generation (``post:<slug>``, pagecache.py), so a new post, which changes the sidebar of every page, renders
-sidebars again, not threads and forms. Pieces live in the pages' store under keys of their own, which also carry
-the code's version and the ``settings`` generation; a store that fails means rendering without them. They are
-kept only with ``PAGE_CACHE`` on, whose generations say when they change.
+sidebars again, not threads and forms. The post's own article and the head of its page are kept the same way, and
+also under ``post-details`` (its tags, images and author's name). Pieces live in the pages' store under keys of
+their own, which also carry the code's version and the ``settings`` generation; a store that fails means rendering
+without them. They are kept only with ``PAGE_CACHE`` on, whose generations say when they change.
 """
 
 from __future__ import annotations
@@ -34,15 +35,17 @@ TOKEN_HOLE = "token-"  # a kept piece's hole where the page's form token of a ki
 Piece = TypeVar("Piece")
 
 
-def kept(name: str, post_slug: str, render: Callable[[], Piece]) -> Piece:
-    """Return ``render()``'s piece of a post's page, from the store while the post's thread is unchanged.
+def kept(name: str, post_slug: str, render: Callable[[], Piece], *, also: Sequence[str] = ()) -> Piece:
+    """Return ``render()``'s piece of a post's page, from the store while the post's thread is unchanged (and
+    the generations ``also`` names, of whatever else the piece shows).
 
     ``name`` tells the pieces of one post apart (and whatever else shapes them: the comment page, whether
     replies are open); ``render`` runs at most once, after the generations are read, so a change committed
     while it runs leaves a piece no reader asks for again.
     """
     version = current_app.extensions.get(PAGE_VERSION)
-    generations = current_generations((SETTINGS, THREADS, f"post:{post_slug}")) if version else None
+    scopes = (SETTINGS, THREADS, f"post:{post_slug}", *also)
+    generations = current_generations(scopes) if version else None
     if generations is None:
         return render()
     key = _fragment_key(version, post_slug, name, generations)

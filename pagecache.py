@@ -68,6 +68,10 @@ log = logging.getLogger(__name__)
 GENERATION_KEY = "inkwell:generation:"
 POSTS, COMMENTS, SITE, SETTINGS = "posts", "comments", "site", "settings"
 THREADS = "threads"  # every post's thread of comments, renewed by changes that bypass the ORM (fragments.py)
+# What a post's own parts show from rows other than the post (its tags, images and author's name), renewed with
+# ``posts`` by changes to those rows but not by a new or changed post: the kept article of every other post
+# stays (fragments.py).
+POST_DETAILS = "post-details"
 KEY_ENVIRON = "inkwell.page_key"
 PAGE_VERSION = "inkwell_page_version"  # app.extensions: the code's and settings' fingerprint, set by pageserver.py
 # The query arguments a stored page may have, by endpoint: page numbers only, which answer 404 past the last
@@ -151,7 +155,7 @@ def generation_store(app: Flask | None = None) -> Any:
 def _generation_store_for(app: Flask) -> Any:
     """Redis keeps the generations beside the pages (pages expire, generations never do, so Redis's
     ``volatile-*`` eviction policies evict pages only); files keep them in a folder of their own that is never
-    pruned. Their number is bounded: four, and one per post that exists."""
+    pruned. Their number is bounded: a few, and one per post that exists."""
     pages = page_store(app)
     if not isinstance(pages, FileSystemCache):
         return pages
@@ -216,6 +220,7 @@ def site_hole_tag() -> str:
 
 def note_generations() -> None:
     """Before a page to be stored is rendered, read the generations it depends on (renewing missing ones)."""
+    g.pop("generations_read", None)  # by an earlier request sharing this app context (current_generations)
     if request.environ.get(KEY_ENVIRON) is None or not _is_stored_address():
         return
     values = _generations(CACHED_ENDPOINTS[request.endpoint])
@@ -301,20 +306,22 @@ def current_generations(scopes: Iterable[str]) -> list[str] | None:
     """Return the current generation of each scope (``post:<slug>`` for a post's), renewing missing ones, or
     ``None`` when the store fails: for pieces of the pages of posts that exist (fragments.py).
 
-    Those this request read already for its page (:func:`note_generations`) are not read again.
+    Those this request read already (for its page, :func:`note_generations`, or another piece) are not read again.
     """
-    scopes = list(scopes)
+    keys = [GENERATION_KEY + scope for scope in scopes]
     known = g.get("page_generations") or {}
-    missing = [scope for scope in scopes if GENERATION_KEY + scope not in known]
+    read = g.setdefault("generations_read", {})  # by this function, once a request: a page has a few pieces
+    missing = [key[len(GENERATION_KEY) :] for key in keys if key not in known and key not in read]
     values = _generations(missing, renewals_kept=True) if missing else {}
     if values is None:
         return None
-    return [known.get(GENERATION_KEY + scope) or values[GENERATION_KEY + scope][0] for scope in scopes]
+    read.update((key, value[0]) for key, value in values.items())
+    return [known.get(key) or read[key] for key in keys]
 
 
 def generation_of(scope: str) -> str | None:
     """Return the current generation of a scope that is not a post's (renewing it when missing), or ``None``
-    when the store fails."""
+    when the store fails; remembered for the request's pieces (:func:`current_generations`)."""
     store = generation_store()
     key = GENERATION_KEY + scope
     try:
@@ -322,7 +329,9 @@ def generation_of(scope: str) -> str | None:
     except Exception as error:  # noqa: BLE001
         warn_store_failure(error)
         return None
-    return (value if is_generation(value) else _renew(store, key))[0]
+    generation = (value if is_generation(value) else _renew(store, key))[0]
+    g.setdefault("generations_read", {})[key] = generation
+    return generation
 
 
 def forget_unused_generations() -> None:
@@ -367,13 +376,15 @@ def note_changes(session: Session, context: Any) -> None:
             changed.add(POSTS)
             if isinstance(instance, Post):
                 changed.update(f"post:{slug}" for slug in _slugs_of(instance))
+            else:
+                changed.add(POST_DETAILS)
         elif isinstance(instance, SiteSetting):
             changed.add(SETTINGS)
 
 
 def note_bulk_change(session: Session) -> None:
     """Make every cached page and thread stale once ``session`` commits: for statements that bypass the ORM events."""
-    session.info.setdefault("page_cache_changes", set()).update((POSTS, COMMENTS, THREADS))
+    session.info.setdefault("page_cache_changes", set()).update((POSTS, COMMENTS, THREADS, POST_DETAILS))
 
 
 def _slugs_of(post: Post) -> set[str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -77,7 +78,9 @@ from personal import reader_from
 
 PAGE_KEY = "inkwell:page:"
 RENDERING, RENDER_SECONDS = ":rendering", 10  # a page's render lock, lapsing after that many seconds
-SECTIONS = ":sections"  # beside a page's key: its holes' sections (personal.py)
+# A page's holes' sections (personal.py), apart from it and keyed by what they hold: the thread they come from is
+# kept (fragments.py), so the pages of one post stored again after a new post share them, and store them once.
+SECTIONS = "inkwell:sections:"
 ENVIRON_KEY = "inkwell.page_cache"
 READER_COOKIES = "inkwell.reader_cookies"  # a reader's personal cookies, kept from the render of the shared page
 # The query arguments a public page reads; a page with any other argument is answered as private.
@@ -367,7 +370,7 @@ class PageCacheMiddleware:
         entry = page.entry
         holed: HoledPage | None = entry.get("holed")
         if holed is not None and not reader.is_anonymous:
-            sections = self._sections(key) if reader.editable and entry.get("has_sections") else {}
+            sections = self._sections(entry["sections"]) if reader.editable and entry.get("sections") else {}
             if not reader.editable.isdisjoint(sections):  # a comment of theirs they may still change
                 filled = replace(holed, sections=sections).filled_for(reader)
                 return self._serve_personal(page, environ, start_response, reader, filled)
@@ -414,11 +417,24 @@ class PageCacheMiddleware:
     def _sections(self, key: str) -> Mapping[int, Any]:
         """The "Edit"/"Delete" sections of a stored page, by comment id (none if the store lost them)."""
         try:
-            sections = self.store.get(key + SECTIONS)
+            sections = self.store.get(key)
         except Exception as error:  # noqa: BLE001
             warn_store_failure(error)
             return {}
         return sections if isinstance(sections, dict) else {}
+
+    def _keep_sections(self, sections: Mapping[int, Any], timeout: int | None) -> str:
+        """Store a page's sections apart (only a reader who may still change a comment needs them), unless the
+        store has them already; return their key."""
+        key = SECTIONS + hashlib.blake2b(pickle.dumps(sections, pickle.HIGHEST_PROTOCOL), digest_size=16).hexdigest()
+        try:
+            if self.store.has(key):
+                return key
+        except Exception as error:  # noqa: BLE001
+            warn_store_failure(error)
+            return key
+        store_set(self.store, key, sections, timeout=timeout)
+        return key
 
     def _serve_personal(
         self,
@@ -509,23 +525,22 @@ class PageCacheMiddleware:
                 return []
             return body
         content = _read_all(body)
-        segments, kinds = cut_at_holes(*_split_at_tokens(content, pending.pop("tokens")), self.hole_tag)
+        tokens = pending.pop("tokens")
+        segments, kinds = cut_at_holes(*_split_at_tokens(content, tokens), self.hole_tag)
         holed = holed_page(segments, kinds)
         has_holes = len(holed.kinds) < len(kinds)
-        shared = fill_page(content, self.hole_tag, ANONYMOUS) if has_holes else content
+        shared = _with_tokens(holed.segments, holed.kinds, tokens) if has_holes else content  # its holes empty
         encoded = compression.encode_for_store(shared, headers, has_tokens=len(holed.segments) > 1)
         if not any(name.lower() == "set-cookie" for name, _ in headers):
+            timeout = _seconds_left(pending.get("expires_at"))
             entry = pending | {
                 "segments": holed.segments,
                 "kinds": holed.kinds,
                 "holed": replace(holed, sections={}) if has_holes else None,
-                "has_sections": bool(holed.sections),
+                "sections": self._keep_sections(holed.sections, timeout) if holed.sections else None,
                 "encoded": encoded,
                 "headers": [(n, v) for n, v in headers if n.lower() not in UNSTORED_HEADERS],
             }
-            timeout = _seconds_left(pending.pop("expires_at", None))
-            if holed.sections:  # apart: only a reader who may still change a comment needs them
-                store_set(self.store, key + SECTIONS, holed.sections, timeout=timeout)
             store_set(self.store, key, entry, timeout=timeout)
         reader = self._reader(cookie, pending["edit_seconds"]) or ANONYMOUS  # read as the page was rendered
         if not reader.is_anonymous and has_holes:
@@ -568,6 +583,15 @@ def _split_at_tokens(content: bytes, tokens: list[tuple[str, str]]) -> tuple[lis
                 cut_kinds.append(kinds[index])
         segments, kinds = cut_segments, cut_kinds
     return segments, kinds
+
+
+def _with_tokens(segments: list[bytes], kinds: list[str], tokens: list[tuple[str, str]]) -> bytes:
+    """The page cut at its tokens put together again, with this render's tokens."""
+    by_kind = {kind: token.encode() for token, kind in tokens}
+    parts = [segments[0]]
+    for kind, segment in zip(kinds, segments[1:], strict=True):
+        parts += (by_kind[kind], segment)
+    return b"".join(parts)
 
 
 def _read_all(body: Iterable[bytes]) -> bytes:

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import zlib
+from datetime import timedelta
 from math import isqrt
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -43,8 +44,12 @@ from werkzeug.test import TestResponse
 
 from admin.moderation import moderate
 from database import db
+from database import now_utc
 from markup import SAFE_PROTOCOLS
 from models import Comment
+from models import Post
+from models import PostStatus
+from slugs import slugify
 from transfer.common import ImportResult
 from transfer.export import export_json
 from transfer.inkwell import import_data
@@ -242,6 +247,16 @@ def send_form_on_page(client, page: TestResponse, action: str) -> TestResponse:
     form = html[start : html.index("</form>", start)]
     fields = re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)"', form)
     return client.post(action, data=MultiDict([(name, html_module.unescape(value)) for name, value in fields]))
+
+
+def publish_now(app: Flask, title: str) -> None:
+    """Publish a post through ``app`` itself, so that its page cache (in Redis too) learns of it at once."""
+    with app.app_context():
+        published = now_utc() - timedelta(minutes=1)
+        db.session.add(
+            Post(title=title, slug=slugify(title), body="News.", status=PostStatus.published, published_at=published)
+        )
+        db.session.commit()
 
 
 def approve(app, comment_id: int) -> None:

@@ -33,6 +33,7 @@ from helpers import form_fields
 from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
+from helpers import publish_now
 from helpers import save
 from helpers import settings_form
 from helpers import submit_post
@@ -146,6 +147,23 @@ def test_the_commenter_alone_can_edit_or_delete_their_comment_from_the_cached_pa
     delete = form_fields(ada.get(f"/posts/{post.slug}"), f"/posts/{post.slug}/comments/{ada_id}/delete")
     assert ada.post(f"/posts/{post.slug}/comments/{ada_id}/delete", data=delete).status_code == 303
     assert "Frist!" not in page_text(app.test_client().get(f"/posts/{post.slug}"))
+
+
+def test_after_a_new_post_the_page_stored_again_still_gives_the_commenter_their_edit_links(cached_app, make_post):
+    app = cached_app()
+    post = make_post("Second thoughts")
+    ada = returning_commenter(app, post.slug, body="Frist!")
+    grace = returning_commenter(app, post.slug, name="Grace", body="Hello")
+    app.test_client().get(f"/posts/{post.slug}")
+    ada_id, grace_id = (comment.id for comment in _comments(app))
+
+    for title in ("Brand new", "Newer still"):  # each stores the page again, its sections as they were
+        publish_now(app, title)
+        assert title in page_text(app.test_client().get(f"/posts/{post.slug}"))
+        ada_page, grace_page = page_text(ada.get(f"/posts/{post.slug}")), page_text(grace.get(f"/posts/{post.slug}"))
+
+        assert f"/comments/{ada_id}/edit" in ada_page and f"/comments/{grace_id}/edit" not in ada_page
+        assert f"/comments/{grace_id}/edit" in grace_page and f"/comments/{ada_id}/edit" not in grace_page
 
 
 def test_a_forged_or_expired_edit_cookie_shows_no_edit_links(cached_app, make_post):
