@@ -39,6 +39,7 @@ from account.tables import User
 from avatars import avatar
 from database import MAX_DATABASE_ID
 from database import db
+from extensions import SessionCookies
 from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
@@ -198,7 +199,7 @@ def register_request_id(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, CSRF protection, rate limiter and page cache to the app."""
+    """Bind the database, CSRF protection, rate limiter, session cookies and page cache to the app."""
     # The schema is models.py and the tables kept beside their rules (accounts, old addresses, the desk, imports):
     # all of them must be in the metadata that db.create_all() builds and the migrations compare.
     import account.tables  # noqa: F401
@@ -219,6 +220,7 @@ def register_extensions(app: Flask) -> None:
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or shared_file
     limiter.init_app(app)
     login_manager.init_app(app)
+    app.session_interface = SessionCookies()
     pagecache.init_app(app)
     pageserver.init_app(app)
     stored_settings.init_app(app)
