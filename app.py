@@ -92,6 +92,21 @@ class Inkwell(Flask):
     """Flask, whose config answers the settings saved at /admin/settings (stored_settings.py)."""
 
     config_class = SiteConfig
+    SYNC_FUNCTIONS_KEPT = 1000  # views, hooks, error handlers: a few dozen
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_functions: dict[Any, Any] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        """Flask's, remembered for each view, hook and handler: Flask asked again on every request whether each of
+        them was a coroutine, a twentieth of the steps of a comment posted."""
+        sync = self._sync_functions.get(func)
+        if sync is None:
+            sync = super().ensure_sync(func)
+            if len(self._sync_functions) < self.SYNC_FUNCTIONS_KEPT:
+                self._sync_functions[func] = sync
+        return sync
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: str | None = None) -> Flask:
