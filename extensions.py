@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from typing import Any
 
 import flask_limiter
@@ -24,7 +25,12 @@ def client_network() -> str:
     One IPv6 subscriber holds a whole /64 (2^64 addresses), so counting per address would let anyone
     with an ordinary IPv6 connection send every limit again from a fresh address.
     """
-    address = request.remote_addr or ""
+    return network_counted(request.remote_addr or "")
+
+
+@lru_cache(maxsize=4096)
+def network_counted(address: str) -> str:
+    """The address or network :func:`client_network` counts, remembered for recent addresses."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
