@@ -39,6 +39,7 @@ from account.tables import User
 from avatars import avatar
 from database import MAX_DATABASE_ID
 from database import db
+from extensions import SessionCookies
 from extensions import csrf
 from extensions import limiter
 from extensions import login_manager
@@ -90,6 +91,21 @@ class Inkwell(Flask):
     """Flask, whose config answers the settings saved at /admin/settings (stored_settings.py)."""
 
     config_class = SiteConfig
+    SYNC_FUNCTIONS_KEPT = 1000  # views, hooks, error handlers: a few dozen
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_functions: dict[Any, Any] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        """Flask's, remembered for each view, hook and handler: Flask asked again on every request whether each of
+        them was a coroutine, a twentieth of the steps of a comment posted."""
+        sync = self._sync_functions.get(func)
+        if sync is None:
+            sync = super().ensure_sync(func)
+            if len(self._sync_functions) < self.SYNC_FUNCTIONS_KEPT:
+                self._sync_functions[func] = sync
+        return sync
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: str | None = None) -> Flask:
@@ -197,7 +213,7 @@ def register_request_id(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, CSRF protection, rate limiter and page cache to the app."""
+    """Bind the database, CSRF protection, rate limiter, session cookies and page cache to the app."""
     # The schema is models.py and the tables kept beside their rules (accounts, old addresses, the desk, imports):
     # all of them must be in the metadata that db.create_all() builds and the migrations compare.
     import account.tables  # noqa: F401
@@ -217,6 +233,7 @@ def register_extensions(app: Flask) -> None:
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or shared_file
     limiter.init_app(app)
     login_manager.init_app(app)
+    app.session_interface = SessionCookies()
     pagecache.init_app(app)
     pageserver.init_app(app)
     stored_settings.init_app(app)

@@ -4,7 +4,8 @@ change, so that listings never count per page view and a page of a long conversa
 After every flush that adds, changes or removes a comment, its post is counted again in one statement
 (``count_comments``) and its threads are numbered again from the earliest one the change can move (usually the
 last few: a new comment moves nothing before it); statements that bypass the ORM (bulk inserts, imports, purges)
-call ``recount_comments``, which numbers every thread again. What counts is what every reader sees:
+call ``recount_comments``, which numbers every thread again; a comment posted, inserted without a flush, is counted
+by ``count_new_comment`` as a flush would count it. What counts is what every reader sees:
 ``Comment.is_visible_to(None)``, the one rule; threads.py adds a commenter's own held comments when reading.
 """
 
@@ -51,16 +52,28 @@ def count_comments(session: Session, context: Any) -> None:
             post_ids.update(i for i in (*history.added, *history.unchanged, *history.deleted) if i is not None)
             _note_threads_moved(instance, session, moved, changed_ids)
     if post_ids:
-        connection = session.connection()
-        _hold_posts(connection, post_ids)
-        _note_replies_moved(connection, changed_ids, moved)
-        for post_id, since in sorted(moved.items()):
-            _note_ordinals(session, renumber_threads(connection, post_id, since))
-        connection.execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
-        for post_id in post_ids:
-            post = session.identity_map.get(session.identity_key(Post, post_id))
-            if post is not None:
-                session.expire(post, ["comment_count", "thread_count"])
+        _count_posts(session, post_ids, moved, changed_ids)
+
+
+def count_new_comment(session: Session, comment: Comment) -> None:
+    """Count the post of a comment inserted without a flush (database.insert_row), as the flush would have."""
+    _count_posts(session, {comment.post_id}, {comment.post_id: comment.created_at}, [])
+
+
+def _count_posts(
+    session: Session, post_ids: set[int], moved: dict[int, datetime | None], changed_ids: list[int]
+) -> None:
+    """Number the threads again where they moved, then count the posts' comments and threads."""
+    connection = session.connection()
+    _hold_posts(connection, post_ids)
+    _note_replies_moved(connection, changed_ids, moved)
+    for post_id, since in sorted(moved.items()):
+        _note_ordinals(session, renumber_threads(connection, post_id, since))
+    connection.execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
+    for post_id in post_ids:
+        post = session.identity_map.get(session.identity_key(Post, post_id))
+        if post is not None:
+            session.expire(post, ["comment_count", "thread_count"])
 
 
 def _note_threads_moved(

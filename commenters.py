@@ -11,6 +11,7 @@ import hmac
 import ipaddress
 import math
 from datetime import timedelta
+from functools import lru_cache
 
 from flask import Response
 from flask import current_app
@@ -40,7 +41,13 @@ MAX_HELD_POSTS = 20  # the posts a browser is told it has comments awaiting mode
 
 
 def _commenter_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt="inkwell-commenter")
+    return _serializer(current_app.secret_key, "inkwell-commenter")
+
+
+@lru_cache(maxsize=16)
+def _serializer(secret_key: str, salt: str) -> URLSafeSerializer:
+    """A cookie's serializer, made once for each key and kind (it keeps nothing of what it signs)."""
+    return URLSafeSerializer(secret_key, salt=salt)
 
 
 def commenter_key_from_cookie() -> str | None:
@@ -65,7 +72,7 @@ def remember_commenter(response: Response, key: str) -> None:
 
 
 def _details_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt=DETAILS_SALT)
+    return _serializer(current_app.secret_key, DETAILS_SALT)
 
 
 def held_posts() -> list[int]:
@@ -89,7 +96,7 @@ def note_held_comments(response: Response, post_id: int, commenter_key: str | No
     if not wanted:
         response.delete_cookie(HELD_COOKIE)
         return
-    value = URLSafeSerializer(current_app.secret_key, salt=HELD_SALT).dumps(wanted[-MAX_HELD_POSTS:])
+    value = _serializer(current_app.secret_key, HELD_SALT).dumps(wanted[-MAX_HELD_POSTS:])
     _set_private_cookie(response, HELD_COOKIE, value, ONE_YEAR)
 
 
@@ -139,13 +146,18 @@ def client_ip_hash() -> str:
 
     Enough to spot abuse from one place; useless for identifying anyone.
     """
-    address = request.remote_addr or ""
+    return _network_hash(current_app.secret_key, request.remote_addr or "")
+
+
+@lru_cache(maxsize=4096)
+def _network_hash(secret_key: str, address: str) -> str:
+    """Remembered for recent addresses: a commenter posting again is hashed once."""
     try:
         prefix = 24 if ipaddress.ip_address(address).version == 4 else 48
         network = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
     except ValueError:
         network = address
-    return hmac.new(current_app.secret_key.encode(), network.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(secret_key.encode(), network.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def is_known_commenter(commenter_key: str | None, *, besides: int | None = None) -> bool:

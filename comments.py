@@ -29,6 +29,7 @@ import notifications
 import spam
 from blog import comment_location
 from blog import render_post_page
+from comment_counts import count_new_comment
 from commenters import EDIT_COOKIE_PREFIX
 from commenters import client_ip_hash
 from commenters import commenter_key_from_cookie
@@ -39,6 +40,7 @@ from commenters import note_held_comments
 from commenters import remember_commenter
 from commenters import update_remembered_details
 from database import db
+from database import insert_row
 from database import now_utc
 from extensions import csrf
 from extensions import limiter
@@ -49,6 +51,7 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from pagecache import fresh_token
+from pagecache import note_new_comment
 from reading import post_by_slug_or_404
 from reading import published_post
 
@@ -139,8 +142,7 @@ def add_comment(slug: str) -> ResponseReturnValue:
     except spam.FormTooOld:
         form.started.data = fresh_token("form-started")
         return render_post_page(post, form, form_error=FORM_TOO_OLD), 400
-    db.session.add(comment)
-    db.session.commit()
+    _store(comment)
     notifications.notify_new_comment(comment)
 
     flash_once(FLASH_PUBLISHED if comment.status == CommentStatus.approved else FLASH_HELD, "success")
@@ -155,6 +157,15 @@ def add_comment(slug: str) -> ResponseReturnValue:
     if comment.status == CommentStatus.pending:
         note_held_comments(response, post.id, key)
     return response
+
+
+def _store(comment: Comment) -> None:
+    """Insert the new comment, count its post and note the cached pages it changes, then commit: what a flush
+    does, in a tenth of the steps, on the blog's busiest write."""
+    insert_row(comment)
+    count_new_comment(db.session, comment)
+    note_new_comment(db.session, comment)
+    db.session.commit()
 
 
 def _reader_of_location(comment: Comment, known_key: str | None, key: str) -> str | None:
@@ -210,7 +221,13 @@ def _new_comment(post: Post, form: CommentForm, commenter_key: str, ip_hash: str
 
 
 def is_owner_writing() -> bool:
-    """Tell whether the comment comes from the blog's owner: sent while logged in as an administrator."""
+    """Tell whether the comment comes from the blog's owner: sent while logged in as an administrator.
+
+    A request without a single cookie holds no login (no session, no remember-me cookie): it is answered without
+    loading the user, which Flask-Login would find to be anonymous in a fiftieth of a comment's steps.
+    """
+    if not request.cookies:
+        return False
     return bool(current_user.is_authenticated and current_user.is_admin)
 
 

@@ -8,19 +8,24 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime
 from sqlalchemy import event
 from sqlalchemy import func
+from sqlalchemy import insert
+from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine import Result
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Insert
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 
@@ -124,3 +129,32 @@ def rows_of(statement: Executable, parameters: dict[str, Any]) -> Result[Any]:
     what runs for every comment posted; it also flushes pending changes first, which is left to the caller.
     """
     return db.session.connection().execute(statement, parameters)
+
+
+def insert_row(instance: Base) -> None:
+    """Insert a new object's row with one statement on the session's transaction and keep the object, with its id
+    and every default as stored, in the session as if loaded from it.
+
+    The session's flush does the same in ten times as many steps, which counted on the blog's busiest write (a
+    comment posted). Its events do not run, so the caller does what they would have done for this row: a comment's
+    post is counted (comment_counts.count_new_comment) and its cached pages noted (pagecache.note_new_comment).
+    """
+    mapper = inspect(type(instance))
+    given = {column.key: instance.__dict__[key] for key, column in _columns_of(mapper) if key in instance.__dict__}
+    row = db.session.connection().execute(_insert_returning_every_column(mapper.local_table), given).one()
+    for (key, _), value in zip(_columns_of(mapper), row, strict=True):
+        instance.__dict__[key] = value  # loaded values, as a query sets them: no change for a flush to write
+    make_transient_to_detached(instance)
+    db.session.add(instance)
+
+
+@cache
+def _columns_of(mapper: Any) -> tuple[tuple[str, Any], ...]:
+    """A mapped class's attributes and their columns, in the table's order."""
+    by_column = {attribute.columns[0]: attribute.key for attribute in mapper.column_attrs}
+    return tuple((by_column[column], column) for column in mapper.local_table.columns)
+
+
+@cache
+def _insert_returning_every_column(table: Any) -> Insert:
+    return insert(table).returning(*table.columns)

@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from flask import abort
@@ -172,7 +173,7 @@ def refuse_nul_characters(*, multipart_too: bool = False) -> None:
 
 def stamp_form_shown(secret_key: str, salt: str) -> str:
     """Return a signed timestamp saying that a form was shown now; ``salt`` names the kind of stamp."""
-    return TimestampSigner(secret_key, salt=salt).sign("comment-form").decode()
+    return _form_signer(secret_key, salt).sign("comment-form").decode()
 
 
 def form_shown_at(stamp: str, salt: str, max_age: int) -> datetime:
@@ -181,10 +182,14 @@ def form_shown_at(stamp: str, salt: str, max_age: int) -> datetime:
     :raise SignatureExpired: when that was more than ``max_age`` seconds ago.
     :raise BadSignature: when the stamp is missing, forged, or of another kind.
     """
-    _, signed_at = TimestampSigner(current_app.secret_key, salt=salt).unsign(
-        stamp, max_age=max_age, return_timestamp=True
-    )
+    _, signed_at = _form_signer(current_app.secret_key, salt).unsign(stamp, max_age=max_age, return_timestamp=True)
     return signed_at
+
+
+@lru_cache(maxsize=16)
+def _form_signer(secret_key: str, salt: str) -> TimestampSigner:
+    """A form stamp's signer, made once for each key and kind (a signer keeps nothing of what it signs)."""
+    return TimestampSigner(secret_key, salt=salt)
 
 
 @token_kind("comment-csrf")

@@ -370,8 +370,7 @@ def note_changes(session: Session, context: Any) -> None:
     for instance in (*session.new, *session.dirty, *session.deleted):
         if isinstance(instance, Comment):
             if _was_or_is_visible(instance):
-                post = session.get(Post, instance.post_id)
-                changed.update((COMMENTS, f"post:{post.slug}" if post is not None else POSTS))
+                _note_comments_of(session, instance.post_id, changed)
         elif isinstance(instance, ADDRESSED_ROWS) or _shown_name_changed(instance):
             changed.add(POSTS)
             if isinstance(instance, Post):
@@ -380,6 +379,18 @@ def note_changes(session: Session, context: Any) -> None:
                 changed.add(POST_DETAILS)
         elif isinstance(instance, SiteSetting):
             changed.add(SETTINGS)
+
+
+def note_new_comment(session: Session, comment: Comment) -> None:
+    """Note the generations a comment inserted without a flush (database.insert_row) affects, as the flush would."""
+    if comment.status == CommentStatus.approved:
+        _note_comments_of(session, comment.post_id, session.info.setdefault("page_cache_changes", set()))
+
+
+def _note_comments_of(session: Session, post_id: int, changed: set[str]) -> None:
+    """Listings show comment counts; the post's page shows its comments (every post page, if it is gone)."""
+    post = session.get(Post, post_id)
+    changed.update((COMMENTS, f"post:{post.slug}" if post is not None else POSTS))
 
 
 def note_bulk_change(session: Session) -> None:

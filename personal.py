@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from functools import cached_property
+from functools import lru_cache
 from html import escape
 
 from itsdangerous import BadSignature
@@ -184,7 +185,9 @@ def held_post_ids(cookies: Mapping[str, str], secret_key: str) -> list[int]:
     return [post for post in posts if type(post) is int] if isinstance(posts, list) else []
 
 
+@lru_cache(maxsize=8)
 def edit_signer(secret_key: str) -> TimestampSigner:
+    """The signer of edit cookies, made once for each secret key (a signer keeps nothing of what it signs)."""
     return TimestampSigner(secret_key, salt=EDIT_SALT)
 
 

@@ -9,6 +9,7 @@ before any of them.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from datetime import timedelta
@@ -93,16 +94,25 @@ def blocklist() -> list[str]:
 
     A missing or unreadable file is logged and treated as empty: comments are still accepted.
     """
-    path = Path(current_app.instance_path) / current_app.config["COMMENT_BLOCKLIST"]
+    path = os.path.join(current_app.instance_path, current_app.config["COMMENT_BLOCKLIST"])
     try:
-        text = path.read_text(encoding="utf-8")
+        found = os.stat(path)
+        return list(_phrases_in(path, found.st_ino, found.st_mtime_ns, found.st_size))
     except FileNotFoundError:
         return []
     except (OSError, UnicodeDecodeError) as error:
         log.warning("Comment blocklist %s could not be read (%s); accepting comments as if it were empty", path, error)
         return []
-    phrases = (line.split("#", 1)[0].strip().casefold() for line in text.splitlines())
-    return [phrase for phrase in phrases if phrase]
+
+
+@lru_cache(maxsize=8)
+def _phrases_in(path: str, inode: int, modified_ns: int, size: int) -> tuple[str, ...]:
+    """Read the blocklist again only when it changed (its file, time or size): every comment posted consults it.
+
+    :raise OSError, UnicodeDecodeError: when it cannot be read (not remembered: tried again next time).
+    """
+    phrases = (line.split("#", 1)[0].strip().casefold() for line in Path(path).read_text("utf-8").splitlines())
+    return tuple(phrase for phrase in phrases if phrase)
 
 
 def _blocked_phrase(form: CommentForm) -> str | None:

@@ -23,7 +23,7 @@ from flask import Config
 from flask import Flask
 from flask import current_app
 from flask import g
-from flask import has_app_context
+from flask.globals import _cv_app
 from sqlalchemy import false
 from sqlalchemy import func
 from sqlalchemy import select
@@ -48,10 +48,16 @@ class SiteConfig(Config):
     """The app's settings, where an editable setting saved at /admin/settings takes the place of its default."""
 
     def __getitem__(self, key: str) -> Any:
-        if key in EDITABLE_SETTINGS and has_app_context() and current_app.config is self:
-            saved = saved_settings()
-            if key in saved:
-                return saved[key]
+        if key in EDITABLE_SETTINGS:
+            # The context itself, not current_app and g: their proxies were most of the cost of a setting read, and
+            # a comment posted reads a dozen.
+            context = _cv_app.get(None)
+            if context is not None and context.app.config is self:
+                saved = context.g.__dict__.get("site_settings")
+                if saved is None:
+                    saved = saved_settings()
+                if key in saved:
+                    return saved[key]
         return super().__getitem__(key)
 
     def get(self, key: str, default: Any = None) -> Any:

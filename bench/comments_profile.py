@@ -29,13 +29,13 @@ from harness import bench_environment  # noqa: E402
 from harness import seed  # noqa: E402
 
 STEPS = {  # function name → what it is, in the order a comment meets them
-    "_check_request_limit": "rate limits (Flask-Limiter, counters file)",
+    "_check_request_limit (flask_limiter/_extension.py)": "rate limits (Flask-Limiter, counters file)",
     "post_by_slug_or_404": "finding the post",
     "__init__ (flask_wtf/form.py)": "building the form (and a fresh CSRF token)",
     "validate_on_submit": "validating: CSRF, Sec-Fetch, fields, Markdown + bleach",
     "is_duplicate": "duplicate check",
     "_new_comment": "building the comment: spam checks, moderation policy",
-    "commit (orm/scoping.py)": "INSERT, comment_count, page-cache generations, COMMIT",
+    "_store (comments.py)": "INSERT, comment_count, page-cache generations, COMMIT",
     "comment_location": "the page the comment is on (for the redirect)",
     "remember_commenter": "commenter cookie",
     "save_session": "flash message (session cookie)",

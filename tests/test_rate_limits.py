@@ -11,6 +11,7 @@ from pathlib import Path
 import requests
 
 import ratelimits
+from extensions import limiter
 from helpers import CSRF_FIELD
 from helpers import log_in
 from helpers import post_comment
@@ -107,3 +108,14 @@ def test_fresh_addresses_from_one_ipv6_network_share_its_login_limit(make_app, m
         browser.environ_base["REMOTE_ADDR"] = f"2001:db8:1:2::{n:x}"
         statuses.append(log_in(browser, "owner", "a wrong guess").status_code)
     assert statuses == [400, 400, 400, 429]
+
+
+def test_an_owners_limit_on_every_page_still_counts_every_request(make_app):
+    """Inkwell sets no limit on every request, so the limiter's check before each one is skipped; one set in
+    instance/config.py (``RATELIMIT_DEFAULT``) is counted as Flask-Limiter counts it."""
+    app = make_app(RATELIMIT_DEFAULT="2 per minute")
+    try:
+        browser = app.test_client()
+        assert [browser.get("/search?q=garden").status_code for _ in range(3)] == [200, 200, 429]
+    finally:
+        limiter.limit_manager.set_default_limits([])  # the limiter outlives apps: later ones must not inherit it

@@ -228,3 +228,13 @@ def test_address_is_stored_only_as_a_hash_of_its_network(app, post):
     assert hashes[0] == hashes[1] != hashes[2]
     assert hashes[3] == hashes[4] != hashes[0]
     assert all("203.0" not in h and len(h) == 32 for h in hashes)
+
+
+def test_an_edited_blocklist_holds_the_next_comment(app, client, post, tmp_path):
+    """The blocklist is read again once it changed, though it is not read for every comment."""
+    blocklist = tmp_path / "instance" / "blocklist.txt"
+    blocklist.write_text("viagra\n")
+    post_comment(client, post.slug, body="cheap watches here")
+    blocklist.write_text("viagra\ncheap watches\n")
+    post_comment(client, post.slug, body="cheap watches again")
+    assert [comment.status for comment in stored(app)] == [CommentStatus.approved, CommentStatus.pending]
