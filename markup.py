@@ -242,40 +242,10 @@ def render_comment(source: str) -> str:
     """Render a reader's comment (a small Markdown subset) to safe HTML with bare URLs linked.
 
     Every link, typed or linkified, gets ``rel="nofollow ugc noopener"``. Remembered for recent texts: the
-    form's check and the stored comment render the same text. A plain line of words (:func:`is_plain_line`) is
-    its own paragraph without being parsed twice: what Markdown and the allow-list would make of it, a tenth
-    of the CPU time of a comment posted.
+    form's check and the stored comment render the same text.
     """
-    if is_plain_line(source):
-        return f"<p>{source}</p>"
-    return render_comment_in_full(source)
-
-
-def render_comment_in_full(source: str) -> str:
-    """Render a comment through Markdown and the allow-list, whatever it holds (see :func:`render_comment`)."""
     sanitizer = per_thread_sanitizer("comment", _comment_sanitizer)
     return sanitizer.clean(COMMENT_MARKDOWN.render(source).rstrip("\n"))
-
-
-# Characters that mean something to Markdown inside a line (escapes, code, emphasis, links, images, autolinks,
-# entities) or that HTML escapes; a line holding none of them is only text to both.
-MARKED_CHARACTERS = re.compile(r'[\\`*_\[\]<>&"~|#]')
-
-
-def is_plain_line(source: str) -> bool:
-    """Tell whether a comment is one line that Markdown and the allow-list leave as it is, in a paragraph.
-
-    It starts with a letter (no list, quote, fence, heading or indented code can start there) and ends with no
-    space (a paragraph's is dropped); every character is printable (no line break, tab, no-break space, control
-    or invisible one), none is in ``MARKED_CHARACTERS``, and no address in it would be linked.
-    """
-    return (
-        source[:1].isalpha()
-        and not source.endswith(" ")
-        and source.isprintable()
-        and MARKED_CHARACTERS.search(source) is None
-        and LINKABLE_ADDRESS.search(source) is None
-    )
 
 
 def _html_post_sanitizer() -> Sanitizer:

@@ -29,10 +29,8 @@ from markup import COMMENT_TAGS
 from markup import POST_ATTRIBUTES
 from markup import POST_TAGS
 from markup import SAFE_PROTOCOLS
-from markup import is_plain_line
 from markup import plain_text
 from markup import render_comment
-from markup import render_comment_in_full
 from markup import render_post
 from markup import text_of_rendered_comment
 from sanitizer import KeepLeadingNewlineInPre
@@ -143,29 +141,3 @@ def test_any_text_at_all_renders_without_error_and_keeps_its_words(text):
     assert isinstance(rendered, str)
     for word in re.findall(r"[A-Za-z]{4,}", text)[:3]:
         assert word in html.unescape(rendered) or word.lower() in ("http", "https", "mailto")
-
-
-# Pieces of one-line comments: words of several scripts, digits, every kind of punctuation, and the makings of
-# addresses and list markers, so that lines that look plain and lines that only nearly do are both tried.
-LINE_PIECES = [
-    "a", "Zoe", "é", "straße", "字", "Ωμέγα", "e\u0301", "😀", "7", "2024", "1.", "2)", " ", "  ", ".", ",", ";", ":",
-    "!", "?", "'", "-", "+", "=", "/", "(", ")", "{", "}", "$", "%", "^", "@", "www", "com", "org", "io", "co.uk",
-    "example", "http", "https://", "mailto:", "localhost", "\u00a0", "\u200b", "\t", "\n", "*", "_", "`", "[", "]",
-    "<", ">", "&", '"', "~", "|", "#", "\\",
-]  # fmt: skip
-one_line = st.lists(st.sampled_from(LINE_PIECES), min_size=1, max_size=14).map("".join)
-
-
-@given(st.one_of(one_line, st.text(max_size=60)))
-@example("Benchmark comment 3-12")
-@example("Thanks, this helped (a lot). See you at example.com!")
-@example("a-example.com")
-@example("Zoe 1. item")
-def test_a_plain_line_is_rendered_exactly_as_markdown_and_the_allow_list_render_it(text):
-    """A comment of one plain line is put in a paragraph as it is, without parsing: only when that is what the
-    full rendering makes of it."""
-    if is_plain_line(text):
-        assert render_comment_in_full(text) == f"<p>{text}</p>"
-        assert render_comment(text) == f"<p>{text}</p>"
-    else:
-        assert render_comment(text) == render_comment_in_full(text)
