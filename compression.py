@@ -239,13 +239,9 @@ def splice_gzip(pieces: GzipPieces, gaps: Sequence[bytes]) -> bytes:
     crc, size = pieces.crcs[0], pieces.size
     for gap, deflated, piece_crc, carry in zip(gaps, pieces.deflated[1:], pieces.crcs[1:], pieces.carries, strict=True):
         if gap:
-            length = len(gap)
-            if length <= MAX_STORED:
-                parts += (STORED_BLOCK.pack(0, length, length ^ MAX_STORED), gap)
-            else:
-                parts += _stored_blocks(gap)
+            parts += _stored_blocks(gap)
             crc = zlib.crc32(gap, crc)
-            size += length
+            size += len(gap)
         byte0, byte1, byte2, byte3 = carry
         crc = byte0[crc & 255] ^ byte1[crc >> 8 & 255] ^ byte2[crc >> 16 & 255] ^ byte3[crc >> 24] ^ piece_crc
         parts.append(deflated)

@@ -73,6 +73,7 @@ from personal import cut_at_holes
 from personal import fill_page
 from personal import hole_tag
 from personal import holed_page
+from personal import interleaved
 from personal import personal_cookies
 from personal import reader_from
 
@@ -485,10 +486,7 @@ class PageCacheMiddleware:
         they are signed once a second.
         """
         tokens = self._tokens_now(set(kinds))
-        parts = [segments[0]]
-        for kind, segment in zip(kinds, segments[1:], strict=True):
-            parts += (tokens[kind], segment)
-        return b"".join(parts)
+        return interleaved(segments, (tokens[kind] for kind in kinds))
 
     def _tokens_now(self, kinds: set[str]) -> dict[str, bytes]:
         second = int(time.time())
@@ -588,10 +586,7 @@ def _split_at_tokens(content: bytes, tokens: list[tuple[str, str]]) -> tuple[lis
 def _with_tokens(segments: list[bytes], kinds: list[str], tokens: list[tuple[str, str]]) -> bytes:
     """The page cut at its tokens put together again, with this render's tokens."""
     by_kind = {kind: token.encode() for token, kind in tokens}
-    parts = [segments[0]]
-    for kind, segment in zip(kinds, segments[1:], strict=True):
-        parts += (by_kind[kind], segment)
-    return b"".join(parts)
+    return interleaved(segments, (by_kind[kind] for kind in kinds))
 
 
 def _read_all(body: Iterable[bytes]) -> bytes:

@@ -24,7 +24,9 @@ import hashlib
 import math
 import re
 import time
+from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from functools import cached_property
@@ -293,11 +295,7 @@ class HoledPage:
 
     def join(self, gaps: list[bytes]) -> bytes:
         """The page from its :attr:`shared_pieces` with ``gaps`` between."""
-        pieces = self.shared_pieces
-        parts = [pieces[0]]
-        for gap, piece in zip(gaps, pieces[1:], strict=True):
-            parts += (gap, piece)
-        return b"".join(parts)
+        return interleaved(self.shared_pieces, gaps)
 
     @cached_property
     def _cut_at_values(self) -> tuple[list[bytes], list[tuple[bool, str]]]:
@@ -317,6 +315,14 @@ class HoledPage:
             if index < len(self.kinds):
                 gaps.append((False, self.kinds[index]))
         return pieces, gaps
+
+
+def interleaved(pieces: Sequence[bytes], gaps: Iterable[bytes]) -> bytes:
+    """``pieces`` put together with one of ``gaps`` between each two (a page cut at its holes or tokens, filled)."""
+    parts = [pieces[0]]
+    for gap, piece in zip(gaps, pieces[1:], strict=True):
+        parts += (gap, piece)
+    return b"".join(parts)
 
 
 def holed_page(segments: list[bytes], kinds: list[str]) -> HoledPage:
