@@ -249,6 +249,13 @@ def send_form_on_page(client, page: TestResponse, action: str) -> TestResponse:
     return client.post(action, data=MultiDict([(name, html_module.unescape(value)) for name, value in fields]))
 
 
+def reader_the_page_cache_misses(app: Flask) -> FlaskClient:
+    """A browser with a session cookie (forged, so it holds nothing of theirs): always rendered, never stored."""
+    client = app.test_client()
+    client.set_cookie("inkwell_session", "forged")
+    return client
+
+
 def publish_now(app: Flask, title: str) -> None:
     """Publish a post through ``app`` itself, so that its page cache (in Redis too) learns of it at once."""
     with app.app_context():

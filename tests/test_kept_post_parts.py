@@ -35,6 +35,7 @@ from helpers import log_in
 from helpers import page_text
 from helpers import post_comment
 from helpers import publish_now
+from helpers import reader_the_page_cache_misses
 from helpers import save
 from helpers import settings_form
 from helpers import submit_post
@@ -52,13 +53,6 @@ def article_of(response) -> str:
 
 def head_of(response) -> str:
     return HEAD.search(page_text(response)).group(0)
-
-
-def reader_the_page_cache_misses(app):
-    """A browser with a session cookie (forged, so it holds nothing of theirs): always rendered, never stored."""
-    client = app.test_client()
-    client.set_cookie("inkwell_session", "forged")
-    return client
 
 
 def the_post_kept(app, make_post, make_user):
@@ -79,29 +73,19 @@ def the_post_kept(app, make_post, make_user):
     return post, owner
 
 
-def edited(app, post, owner) -> tuple[str, str]:
+def saved_in_the_editor(owner, post, *, body: str, tags: str) -> None:
     submit_post(
-        owner,
-        f"/admin/posts/{post.id}/edit",
-        title="Kept",
-        slug=post.slug,
-        body="Words *rewritten*.",
-        tags="sailing",
-        feature_image=IMAGE,
+        owner, f"/admin/posts/{post.id}/edit", title="Kept", slug=post.slug, body=body, tags=tags, feature_image=IMAGE
     )
+
+
+def edited(app, post, owner) -> tuple[str, str]:
+    saved_in_the_editor(owner, post, body="Words *rewritten*.", tags="sailing")
     return "rewritten", "Some"
 
 
 def retagged(app, post, owner) -> tuple[str, str]:
-    submit_post(
-        owner,
-        f"/admin/posts/{post.id}/edit",
-        title="Kept",
-        slug=post.slug,
-        body="Some *words*.",
-        tags="rowing",
-        feature_image=IMAGE,
-    )
+    saved_in_the_editor(owner, post, body="Some *words*.", tags="rowing")
     return "rowing", "sailing"
 
 

@@ -130,11 +130,7 @@ def test_unticking_remember_me_empties_the_form_next_time(cached_app, make_post)
 
 def test_the_commenter_alone_can_edit_or_delete_their_comment_from_the_cached_page(cached_app, make_post):
     app = cached_app()
-    post = make_post("Second thoughts")
-    ada = returning_commenter(app, post.slug, body="Frist!")
-    grace = returning_commenter(app, post.slug, name="Grace", body="Hello")
-    app.test_client().get(f"/posts/{post.slug}")
-    ada_id, grace_id = (comment.id for comment in _comments(app))
+    post, (ada, ada_id), (grace, grace_id) = ada_and_grace_commented_on_a_cached_page(app, make_post)
 
     ada_page, grace_page = page_text(ada.get(f"/posts/{post.slug}")), page_text(grace.get(f"/posts/{post.slug}"))
     anonymous_page = page_text(app.test_client().get(f"/posts/{post.slug}"))
@@ -151,11 +147,7 @@ def test_the_commenter_alone_can_edit_or_delete_their_comment_from_the_cached_pa
 
 def test_after_a_new_post_the_page_stored_again_still_gives_the_commenter_their_edit_links(cached_app, make_post):
     app = cached_app()
-    post = make_post("Second thoughts")
-    ada = returning_commenter(app, post.slug, body="Frist!")
-    grace = returning_commenter(app, post.slug, name="Grace", body="Hello")
-    app.test_client().get(f"/posts/{post.slug}")
-    ada_id, grace_id = (comment.id for comment in _comments(app))
+    post, (ada, ada_id), (grace, grace_id) = ada_and_grace_commented_on_a_cached_page(app, make_post)
 
     for title in ("Brand new", "Newer still"):  # each stores the page again, its sections as they were
         publish_now(app, title)
@@ -444,6 +436,16 @@ def compression_decoded(response) -> str:
     """The body of a shared page in whatever encoding it came."""
     encoding = response.headers.get("Content-Encoding")
     return {"gzip": gzip.decompress, "br": brotli.decompress, None: bytes}[encoding](response.data).decode()
+
+
+def ada_and_grace_commented_on_a_cached_page(app, make_post):
+    """A post whose page is stored, and two returning commenters on it, each with the id of their comment."""
+    post = make_post("Second thoughts")
+    ada = returning_commenter(app, post.slug, body="Frist!")
+    grace = returning_commenter(app, post.slug, name="Grace", body="Hello")
+    app.test_client().get(f"/posts/{post.slug}")
+    ada_id, grace_id = (comment.id for comment in _comments(app))
+    return post, (ada, ada_id), (grace, grace_id)
 
 
 def _comments(app) -> list[Comment]:

@@ -35,6 +35,7 @@ from helpers import page_text
 from helpers import post_comment
 from helpers import press_undo
 from helpers import queue_action
+from helpers import reader_the_page_cache_misses
 from helpers import save
 from helpers import settings_form
 from helpers import submit_post
@@ -48,13 +49,6 @@ EDIT_LINK = re.compile(r'href="/posts/[^"]+/comments/\d+/edit"')
 def thread_of(response) -> str:
     """The comments section of a post page: the heading, the pagination links and the thread."""
     return THREAD.search(page_text(response)).group(0)
-
-
-def reader_the_page_cache_misses(app):
-    """A browser with a session cookie (forged, so it holds nothing of theirs): always rendered, never stored."""
-    client = app.test_client()
-    client.set_cookie("inkwell_session", "forged")
-    return client
 
 
 def as_rendered_without_any_cache(make_app, path: str, **settings) -> str:
