@@ -170,7 +170,8 @@ def test_an_edited_post_changes_every_page_that_shows_it_including_the_sidebar(c
 def test_a_scheduled_post_appears_when_its_time_comes_without_any_request_changing_it(cached_app, make_post):
     app = cached_app()
     make_post("Already out")
-    goes_live = now_utc() + timedelta(seconds=1)
+    # Far enough ahead that a loaded machine still renders the first page before then.
+    goes_live = now_utc() + timedelta(seconds=2.5)
     make_post("Coming soon", published_at=goes_live)
     assert "Coming soon" not in page_text(anonymous_get(app, "/"))
 
@@ -181,8 +182,9 @@ def test_a_scheduled_post_appears_when_its_time_comes_without_any_request_changi
 
 def test_comments_closing_with_age_close_on_the_cached_page_at_that_time(cached_app, make_post):
     app = cached_app(COMMENTS_CLOSE_AFTER_DAYS=30)
-    # More than a second ahead: the cached copy's timeout is in whole seconds, at least one.
-    closes = now_utc() + timedelta(seconds=1.5)
+    # More than a second ahead (the cached copy's timeout is in whole seconds, at least one), and far enough
+    # that a loaded machine still renders the first page before then.
+    closes = now_utc() + timedelta(seconds=2.5)
     make_post("Ageing", published_at=closes - timedelta(days=30))
     assert "Comments are closed" not in page_text(anonymous_get(app, "/posts/ageing"))
 
