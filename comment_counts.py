@@ -4,9 +4,10 @@ change, so that listings never count per page view and a page of a long conversa
 After every flush that adds, changes or removes a comment, its post is counted again in one statement
 (``count_comments``) and its threads are numbered again from the earliest one the change can move (usually the
 last few: a new comment moves nothing before it); statements that bypass the ORM (bulk inserts, imports, purges)
-call ``recount_comments``, which numbers every thread again; a comment posted, inserted without a flush, is counted
-by ``count_new_comment`` as a flush would count it. What counts is what every reader sees:
-``Comment.is_visible_to(None)``, the one rule; threads.py adds a commenter's own held comments when reading.
+call ``recount_comments``, which numbers every thread again; a comment posted, inserted without a flush, is added
+to its post's counts by ``count_new_comment`` (what it adds is known: counting again would read the whole thread).
+What counts is what every reader sees: ``Comment.is_visible_to(None)``, the one rule; threads.py adds a
+commenter's own held comments when reading.
 """
 
 from __future__ import annotations
@@ -56,8 +57,19 @@ def count_comments(session: Session, context: Any) -> None:
 
 
 def count_new_comment(session: Session, comment: Comment) -> None:
-    """Count the post of a comment inserted without a flush (database.insert_row), as the flush would have."""
-    _count_posts(session, {comment.post_id}, {comment.post_id: comment.created_at}, [])
+    """Number the thread of a comment inserted without a flush (database.insert_row) and add it to its post's counts.
+
+    A new comment answers a comment already there and has no replies, so it moves only the threads written after
+    it, each one place on: its post gains one comment if everyone sees it and one thread if it starts one. Added,
+    not counted again as a flush does, which would read every comment of the post: the blog's busiest write would
+    cost more the longer the conversation.
+    """
+    connection = session.connection()
+    _hold_posts(connection, {comment.post_id})
+    _note_ordinals(session, renumber_threads(connection, comment.post_id, comment.created_at))
+    added = {"comments": int(comment.is_visible_to(None)), "threads": int(comment.thread_ordinal is not None)}
+    connection.execute(_count_one_more_statement(), {"post_id": comment.post_id} | added)
+    _forget_counts(session, {comment.post_id})
 
 
 def _count_posts(
@@ -70,6 +82,11 @@ def _count_posts(
     for post_id, since in sorted(moved.items()):
         _note_ordinals(session, renumber_threads(connection, post_id, since))
     connection.execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
+    _forget_counts(session, post_ids)
+
+
+def _forget_counts(session: Session, post_ids: set[int]) -> None:
+    """Make the posts this session holds read their counts again, as stored, when next asked."""
     for post_id in post_ids:
         post = session.identity_map.get(session.identity_key(Post, post_id))
         if post is not None:
@@ -232,6 +249,20 @@ def _set_ordinal_statement() -> Update:
 @cache
 def _recount_some_statement() -> Update:
     return _recount_all_statement().where(Post.id.in_(bindparam("post_ids", expanding=True)))
+
+
+@cache
+def _count_one_more_statement() -> Update:
+    # updated_at is set to itself: a new comment does not make the post "updated".
+    return (
+        update(Post)
+        .where(Post.id == bindparam("post_id"))
+        .values(
+            comment_count=Post.comment_count + bindparam("comments"),
+            thread_count=Post.thread_count + bindparam("threads"),
+            updated_at=Post.updated_at,
+        )
+    )
 
 
 @cache
