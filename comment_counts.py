@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam
+from sqlalchemy import case
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import inspect
@@ -29,6 +30,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import Select
 from sqlalchemy.sql import Update
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from database import UTCDateTime
@@ -66,10 +68,24 @@ def count_new_comment(session: Session, comment: Comment) -> None:
     """
     connection = session.connection()
     _hold_posts(connection, {comment.post_id})
-    _note_ordinals(session, renumber_threads(connection, comment.post_id, comment.created_at))
+    _note_ordinals(session, _number_new_comment(connection, comment))
     added = {"comments": int(comment.is_visible_to(None)), "threads": int(comment.thread_ordinal is not None)}
     connection.execute(_count_one_more_statement(), {"post_id": comment.post_id} | added)
     _forget_counts(session, {comment.post_id})
+
+
+def _number_new_comment(connection: Connection, comment: Comment) -> dict[int, int | None]:
+    """Give a new comment its thread place, and any later thread its own again; return the comments changed.
+
+    The newest comment of its post, as nearly every comment posted is, is placed by one statement after the last
+    thread before it (the numbering below, for one comment). One written before others (a clock set back) has the
+    threads after it numbered again from it on.
+    """
+    parameters = {"comment_id": comment.id, "of_post": comment.post_id, "since": comment.created_at}
+    placed = connection.execute(_place_newest_statement(), parameters).first()
+    if placed is None:
+        return renumber_threads(connection, comment.post_id, comment.created_at)
+    return {comment.id: placed.thread_ordinal}
 
 
 def _count_posts(
@@ -186,26 +202,42 @@ def _comments_in_order_statement(of: str = "all") -> Select[Any]:
     """Every comment (``of`` "all"), a post's ("post") or a post's from a time on ("since"), post by post in time
     order, each with its place and whether it starts a thread for everyone."""
     starts = Comment.is_visible_to(None) & Comment.starts_a_thread_for(None)
-    before = _thread_before() if of == "since" else literal(0)
+    since = bindparam("since", type_=UTCDateTime())
+    before = _thread_before(bindparam("post_id"), since) if of == "since" else literal(0)
     comments = select(Comment.post_id, Comment.id, Comment.thread_ordinal, starts, before)
     if of in ("post", "since"):
         comments = comments.where(Comment.post_id == bindparam("post_id"))
     if of == "since":
-        comments = comments.where(Comment.created_at >= bindparam("since", type_=UTCDateTime()))
+        comments = comments.where(Comment.created_at >= since)
     return comments.order_by(Comment.post_id, Comment.created_at, Comment.id)
 
 
-def _thread_before() -> ScalarSelect[Any]:
+@cache
+def _place_newest_statement() -> Update:
+    """Number one comment, if no other comment of its post was written at its time or later, as
+    ``renumber_threads`` would: the next place after the last thread before it, if it starts one."""
+    post_id, since = bindparam("of_post"), bindparam("since", type_=UTCDateTime())  # "post_id" names the column
+    later = aliased(Comment)
+    others_since = select(later.id).where(
+        later.post_id == post_id, later.created_at >= since, later.id != bindparam("comment_id")
+    )
+    starts = Comment.is_visible_to(None) & Comment.starts_a_thread_for(None)
+    place = case((starts, func.coalesce(_thread_before(post_id, since), 0) + 1), else_=None)
+    return (
+        update(Comment)
+        .where(Comment.id == bindparam("comment_id"), ~others_since.exists())
+        .values(thread_ordinal=place)
+        .returning(Comment.thread_ordinal)
+    )
+
+
+def _thread_before(post_id: BindParameter[Any], since: BindParameter[Any]) -> ScalarSelect[Any]:
     """The place of the post's last thread started before a time (by ``ix_comments_post_thread_starts``), read
     once per statement (it depends on nothing in the row)."""
     earlier = aliased(Comment)
     return (
         select(earlier.thread_ordinal)
-        .where(
-            earlier.post_id == bindparam("post_id"),
-            earlier.thread_ordinal.is_not(None),
-            earlier.created_at < bindparam("since", type_=UTCDateTime()),
-        )
+        .where(earlier.post_id == post_id, earlier.thread_ordinal.is_not(None), earlier.created_at < since)
         .order_by(earlier.created_at.desc(), earlier.id.desc())
         .limit(1)
         .scalar_subquery()

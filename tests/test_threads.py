@@ -323,6 +323,28 @@ def test_comments_posted_of_every_kind_are_counted_as_a_full_recount_counts_them
     assert kept == (4, 3, [1, None, 2, 3, None, None, None]) == counts_and_places(app, post.id)
 
 
+def test_a_comment_posted_before_a_later_dated_one_takes_its_place_in_the_threads(make_app, make_post):
+    app = make_app()
+    post = make_post("Clocks")
+    client = app.test_client()
+    post_comment(client, post.slug, body="Now")  # 1
+    with app.app_context():  # 2, imported from a server whose clock ran an hour ahead
+        ahead = now_utc() + timedelta(hours=1)
+        db.session.add(
+            Comment(post_id=post.id, author_name="A", body="Later", status=CommentStatus.approved, created_at=ahead)
+        )
+        db.session.commit()
+    post_comment(client, post.slug, body="Between")  # 3
+    post_comment(client, post.slug, body="A reply", parent_id="3")  # 4
+
+    kept = counts_and_places(app, post.id)
+    with app.app_context():
+        recount_comments({post.id})
+        db.session.commit()
+
+    assert kept == (4, 3, [1, 3, 2, None]) == counts_and_places(app, post.id)
+
+
 def test_post_comments_feed_lists_approved_comments_as_atom(make_app, make_post):
     app = make_app(COMMENT_MODERATION="first-time")
     client = app.test_client()
