@@ -4,9 +4,10 @@ change, so that listings never count per page view and a page of a long conversa
 After every flush that adds, changes or removes a comment, its post is counted again in one statement
 (``count_comments``) and its threads are numbered again from the earliest one the change can move (usually the
 last few: a new comment moves nothing before it); statements that bypass the ORM (bulk inserts, imports, purges)
-call ``recount_comments``, which numbers every thread again; a comment posted, inserted without a flush, is counted
-by ``count_new_comment`` as a flush would count it. What counts is what every reader sees:
-``Comment.is_visible_to(None)``, the one rule; threads.py adds a commenter's own held comments when reading.
+call ``recount_comments``, which numbers every thread again; a comment posted, inserted without a flush, is added
+to its post's counts by ``count_new_comment`` (what it adds is known: counting again would read the whole thread).
+What counts is what every reader sees: ``Comment.is_visible_to(None)``, the one rule; threads.py adds a
+commenter's own held comments when reading.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam
+from sqlalchemy import case
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import inspect
@@ -28,6 +30,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import Select
 from sqlalchemy.sql import Update
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from database import UTCDateTime
@@ -56,8 +59,33 @@ def count_comments(session: Session, context: Any) -> None:
 
 
 def count_new_comment(session: Session, comment: Comment) -> None:
-    """Count the post of a comment inserted without a flush (database.insert_row), as the flush would have."""
-    _count_posts(session, {comment.post_id}, {comment.post_id: comment.created_at}, [])
+    """Number the thread of a comment inserted without a flush (database.insert_row) and add it to its post's counts.
+
+    A new comment answers a comment already there and has no replies, so it moves only the threads written after
+    it, each one place on: its post gains one comment if everyone sees it and one thread if it starts one. Added,
+    not counted again as a flush does, which would read every comment of the post: the blog's busiest write would
+    cost more the longer the conversation.
+    """
+    connection = session.connection()
+    _hold_posts(connection, {comment.post_id})
+    _note_ordinals(session, _number_new_comment(connection, comment))
+    added = {"comments": int(comment.is_visible_to(None)), "threads": int(comment.thread_ordinal is not None)}
+    connection.execute(_count_one_more_statement(), {"post_id": comment.post_id} | added)
+    _forget_counts(session, {comment.post_id})
+
+
+def _number_new_comment(connection: Connection, comment: Comment) -> dict[int, int | None]:
+    """Give a new comment its thread place, and any later thread its own again; return the comments changed.
+
+    The newest comment of its post, as nearly every comment posted is, is placed by one statement after the last
+    thread before it (the numbering below, for one comment). One written before others (a clock set back) has the
+    threads after it numbered again from it on.
+    """
+    parameters = {"comment_id": comment.id, "of_post": comment.post_id, "since": comment.created_at}
+    placed = connection.execute(_place_newest_statement(), parameters).first()
+    if placed is None:
+        return renumber_threads(connection, comment.post_id, comment.created_at)
+    return {comment.id: placed.thread_ordinal}
 
 
 def _count_posts(
@@ -70,6 +98,11 @@ def _count_posts(
     for post_id, since in sorted(moved.items()):
         _note_ordinals(session, renumber_threads(connection, post_id, since))
     connection.execute(_recount_some_statement(), {"post_ids": sorted(post_ids)})
+    _forget_counts(session, post_ids)
+
+
+def _forget_counts(session: Session, post_ids: set[int]) -> None:
+    """Make the posts this session holds read their counts again, as stored, when next asked."""
     for post_id in post_ids:
         post = session.identity_map.get(session.identity_key(Post, post_id))
         if post is not None:
@@ -169,26 +202,42 @@ def _comments_in_order_statement(of: str = "all") -> Select[Any]:
     """Every comment (``of`` "all"), a post's ("post") or a post's from a time on ("since"), post by post in time
     order, each with its place and whether it starts a thread for everyone."""
     starts = Comment.is_visible_to(None) & Comment.starts_a_thread_for(None)
-    before = _thread_before() if of == "since" else literal(0)
+    since = bindparam("since", type_=UTCDateTime())
+    before = _thread_before(bindparam("post_id"), since) if of == "since" else literal(0)
     comments = select(Comment.post_id, Comment.id, Comment.thread_ordinal, starts, before)
     if of in ("post", "since"):
         comments = comments.where(Comment.post_id == bindparam("post_id"))
     if of == "since":
-        comments = comments.where(Comment.created_at >= bindparam("since", type_=UTCDateTime()))
+        comments = comments.where(Comment.created_at >= since)
     return comments.order_by(Comment.post_id, Comment.created_at, Comment.id)
 
 
-def _thread_before() -> ScalarSelect[Any]:
+@cache
+def _place_newest_statement() -> Update:
+    """Number one comment, if no other comment of its post was written at its time or later, as
+    ``renumber_threads`` would: the next place after the last thread before it, if it starts one."""
+    post_id, since = bindparam("of_post"), bindparam("since", type_=UTCDateTime())  # "post_id" names the column
+    later = aliased(Comment)
+    others_since = select(later.id).where(
+        later.post_id == post_id, later.created_at >= since, later.id != bindparam("comment_id")
+    )
+    starts = Comment.is_visible_to(None) & Comment.starts_a_thread_for(None)
+    place = case((starts, func.coalesce(_thread_before(post_id, since), 0) + 1), else_=None)
+    return (
+        update(Comment)
+        .where(Comment.id == bindparam("comment_id"), ~others_since.exists())
+        .values(thread_ordinal=place)
+        .returning(Comment.thread_ordinal)
+    )
+
+
+def _thread_before(post_id: BindParameter[Any], since: BindParameter[Any]) -> ScalarSelect[Any]:
     """The place of the post's last thread started before a time (by ``ix_comments_post_thread_starts``), read
     once per statement (it depends on nothing in the row)."""
     earlier = aliased(Comment)
     return (
         select(earlier.thread_ordinal)
-        .where(
-            earlier.post_id == bindparam("post_id"),
-            earlier.thread_ordinal.is_not(None),
-            earlier.created_at < bindparam("since", type_=UTCDateTime()),
-        )
+        .where(earlier.post_id == post_id, earlier.thread_ordinal.is_not(None), earlier.created_at < since)
         .order_by(earlier.created_at.desc(), earlier.id.desc())
         .limit(1)
         .scalar_subquery()
@@ -232,6 +281,20 @@ def _set_ordinal_statement() -> Update:
 @cache
 def _recount_some_statement() -> Update:
     return _recount_all_statement().where(Post.id.in_(bindparam("post_ids", expanding=True)))
+
+
+@cache
+def _count_one_more_statement() -> Update:
+    # updated_at is set to itself: a new comment does not make the post "updated".
+    return (
+        update(Post)
+        .where(Post.id == bindparam("post_id"))
+        .values(
+            comment_count=Post.comment_count + bindparam("comments"),
+            thread_count=Post.thread_count + bindparam("threads"),
+            updated_at=Post.updated_at,
+        )
+    )
 
 
 @cache

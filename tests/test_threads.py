@@ -12,17 +12,22 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 import models
+from admin.moderation import moderate
+from comment_counts import recount_comments
 from commenters import DETAILS_COOKIE
 from commenters import EDIT_COOKIE_PREFIX
 from database import db
 from database import now_utc
 from helpers import ATOM
 from helpers import StatementCounter
+from helpers import approve
 from helpers import csrf_token
 from helpers import page_text
 from helpers import post_comment
+from helpers import stored_comments
 from models import Comment
 from models import CommentStatus
+from models import Post
 
 
 def depths(html: str) -> list[tuple[str, int]]:
@@ -280,13 +285,64 @@ def test_comment_counts_on_lists_count_approved_comments_only(make_app, make_pos
     client = app.test_client()
     post = make_post("Counted", tags=("Notes",))
     post_comment(client, post.slug)
-    with app.app_context():
-        db.session.execute(update(Comment).values(status=CommentStatus.approved))
-        db.session.commit()
+    approve(app, stored_comments(app)[0].id)
     post_comment(app.test_client(), post.slug, body="Held one")
 
     for url in ("/", "/tags/notes"):
         assert ">1 comment</a>" in page_text(client.get(url))
+
+
+def counts_and_places(app, post_id: int) -> tuple[int, int, list[int | None]]:
+    """The post's comment and thread counts as stored, and the thread place of each of its comments in order."""
+    with app.app_context():
+        post = db.session.get(Post, post_id)
+        places = select(Comment.thread_ordinal).where(Comment.post_id == post_id).order_by(Comment.id)
+        return post.comment_count, post.thread_count, list(db.session.scalars(places))
+
+
+def test_comments_posted_of_every_kind_are_counted_as_a_full_recount_counts_them(make_app, make_post):
+    app = make_app(COMMENT_MODERATION="first-time")
+    post = make_post("Counted")
+    regular, newcomer, bot = app.test_client(), app.test_client(), app.test_client()
+    post_comment(regular, post.slug, body="First words")  # 1, held: a first comment
+    approve(app, 1)
+    post_comment(regular, post.slug, body="Known now")  # 2, published
+    post_comment(regular, post.slug, body="A reply", parent_id="2")  # 3, published, in the thread of 2
+    with app.app_context():
+        moderate(db.session.get(Comment, 2), "delete")  # its reply starts a thread of its own
+    post_comment(regular, post.slug, body="After the trash")  # 4, published
+    post_comment(regular, post.slug, body="Another reply", parent_id="3")  # 5, published, in the thread of 3
+    post_comment(newcomer, post.slug, body="Please let me in")  # 6, held
+    post_comment(bot, post.slug, body="Cheap pills", homepage="https://spam.example")  # 7, spam
+
+    kept = counts_and_places(app, post.id)
+    with app.app_context():
+        recount_comments({post.id})
+        db.session.commit()
+
+    assert kept == (4, 3, [1, None, 2, 3, None, None, None]) == counts_and_places(app, post.id)
+
+
+def test_a_comment_posted_before_a_later_dated_one_takes_its_place_in_the_threads(make_app, make_post):
+    app = make_app()
+    post = make_post("Clocks")
+    client = app.test_client()
+    post_comment(client, post.slug, body="Now")  # 1
+    with app.app_context():  # 2, imported from a server whose clock ran an hour ahead
+        ahead = now_utc() + timedelta(hours=1)
+        db.session.add(
+            Comment(post_id=post.id, author_name="A", body="Later", status=CommentStatus.approved, created_at=ahead)
+        )
+        db.session.commit()
+    post_comment(client, post.slug, body="Between")  # 3
+    post_comment(client, post.slug, body="A reply", parent_id="3")  # 4
+
+    kept = counts_and_places(app, post.id)
+    with app.app_context():
+        recount_comments({post.id})
+        db.session.commit()
+
+    assert kept == (4, 3, [1, 3, 2, None]) == counts_and_places(app, post.id)
 
 
 def test_post_comments_feed_lists_approved_comments_as_atom(make_app, make_post):
