@@ -50,7 +50,7 @@ from cachestores import FolderChanges
 from cachestores import KeptCopies
 from cachestores import store_set
 from cachestores import try_lock
-from cachestores import unlock
+from cachestores import unlock_after
 from cachestores import warn_store_failure
 from page_version import page_version
 from pagecache import CACHED_ENDPOINTS
@@ -233,7 +233,9 @@ class PageCacheMiddleware:
     each reader's copy gets fresh form tokens. After a change shown only beside the page's content (a post
     published elsewhere: :func:`changed_beside_only`), one request at a time, among every worker and server,
     renders such a page again while the others are served the copy from before, so that a publication does
-    not make every worker render at once while readers queue. Anything else goes to Flask.
+    not make every worker render at once while readers queue; and it gives the lock back only once as long
+    again as its render took has passed, so that those renders take half of one worker's time at most
+    (bench/storm.py). Anything else goes to Flask.
     """
 
     def __init__(
@@ -288,14 +290,15 @@ class PageCacheMiddleware:
                     self._addresses.clear()
                 self._addresses[address] = key
             return self._serve(key, page, environ, start_response, reader)
+        started = time.monotonic()
         try:
             if reader is not ANONYMOUS and not self._is_shared_page(environ):
                 return self.wsgi_app(environ, start_response)  # their own page (editing their comment, say)
             environ[KEY_ENVIRON] = key
             return self._render_and_store(key, _for_everyone(environ), start_response, cookie, entry is not None)
         finally:
-            if renders:
-                unlock(self.generations, RENDERING_BESIDE[0])
+            if renders:  # given back once as long again has passed: such renders take half a worker at most
+                unlock_after(self.generations, *RENDERING_BESIDE, seconds=time.monotonic() - started)
 
     def _is_shared_page(self, environ: dict[str, Any]) -> bool:
         """Whether the address is one of the pages every reader shares (``CACHED_ENDPOINTS``)."""

@@ -37,8 +37,10 @@ from helpers import StatementCounter
 from helpers import anonymous_get
 from helpers import approve
 from helpers import csrf_token
+from helpers import generations_of
 from helpers import log_in
 from helpers import page_text
+from helpers import pause_after_render_over
 from helpers import post_comment
 from helpers import publish_now
 from helpers import queue_action
@@ -488,11 +490,9 @@ def test_an_upgrade_of_a_module_inside_a_package_changes_the_codes_fingerprint(t
 def rendering_elsewhere(app):
     """Hold the lock of the one request rendering a page changed beside its content, as another worker or server
     rendering such a page would."""
-    middleware = app.wsgi_app
-    while not isinstance(middleware, pageserver.PageCacheMiddleware):
-        middleware = middleware.wsgi_app
-    assert cachestores.try_lock(middleware.generations, *pageserver.RENDERING_BESIDE)
-    return lambda: cachestores.unlock(middleware.generations, pageserver.RENDERING_BESIDE[0])
+    generations = generations_of(app)
+    assert cachestores.try_lock(generations, *pageserver.RENDERING_BESIDE)
+    return lambda: cachestores.unlock(generations, pageserver.RENDERING_BESIDE[0])
 
 
 def test_while_another_worker_renders_a_page_after_a_post_elsewhere_readers_get_the_copy_before_it(
@@ -511,6 +511,24 @@ def test_while_another_worker_renders_a_page_after_a_post_elsewhere_readers_get_
 
     assert statements.count == 0 and "Breaking news" not in page_text(meanwhile)  # nobody queues behind it
     assert "Breaking news" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+
+def test_a_worker_that_rendered_a_page_changed_beside_its_content_leaves_the_next_one_for_a_moment(
+    cached_app, make_post
+):
+    """Such renders take half of one worker's time at most: the lock is given back once as long again as the
+    render took has passed, and the other pages are served from their copies before the change meanwhile."""
+    app = cached_app()
+    first, second = make_post("First"), make_post("Second")
+    for post in (first, second):
+        anonymous_get(app, f"/posts/{post.slug}")
+    publish_now(app, "Breaking news")
+
+    assert "Breaking news" in page_text(anonymous_get(app, f"/posts/{first.slug}"))
+    assert not cachestores.try_lock(generations_of(app), *pageserver.RENDERING_BESIDE)
+    assert "Breaking news" not in page_text(anonymous_get(app, f"/posts/{second.slug}"))
+    pause_after_render_over(app)
+    assert "Breaking news" in page_text(anonymous_get(app, f"/posts/{second.slug}"))
 
 
 def comment_on(app, post: Post) -> None:
