@@ -97,6 +97,9 @@ STORED_ARG_VALUE = re.compile(r"[1-9][0-9]{0,5}")  # as reading.requested_page r
 # Endpoints whose anonymous GETs are cached, and the generations their pages depend on.
 LISTING = (SITE, SETTINGS, POSTS, COMMENTS)
 ONE_POST = (SITE, SETTINGS, POSTS, "post")
+# A post's page also shows what fragments.py keeps under ``threads`` and ``post-details``: they are part of its
+# generations, so that ``posts`` is the only one of them it shows beside its own content (``SHOWN_BESIDE``).
+POST_PAGE = (*ONE_POST, THREADS, POST_DETAILS)
 WHOLE_BLOG = (SITE, SETTINGS, POSTS)
 CACHED_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "blog.index": LISTING,
@@ -105,7 +108,7 @@ CACHED_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "blog.archive": LISTING,
     "blog.archive_month": LISTING,
     "blog.search_posts": LISTING,
-    "blog.show_post": ONE_POST,
+    "blog.show_post": POST_PAGE,
     "blog.show_page": WHOLE_BLOG,  # no comments: the page and the "Recent posts" beside it
     "feeds.posts_feed": WHOLE_BLOG,
     "feeds.tag_feed": WHOLE_BLOG,
@@ -113,6 +116,11 @@ CACHED_ENDPOINTS: dict[str, tuple[str, ...]] = {
     "feeds.sitemap": WHOLE_BLOG,
     "feeds.sitemap_page": WHOLE_BLOG,
 }
+# The generations a page shows only beside its own content, by endpoint: a post's page shows the other posts in
+# its sidebar ("Recent posts") and its links to the next and previous posts, nothing else of them. After a change
+# to those alone (a post published, edited or taken down elsewhere), the copy from before may be served for a
+# moment while one request renders the new one (pageserver.py); after any other change, the next page shows it.
+SHOWN_BESIDE: dict[str, frozenset[str]] = {"blog.show_post": frozenset({POSTS})}
 # Rows whose every change shows on pages of posts (a tag's name, description or old address, too).
 # An image's row too: pages show its description, size and copies (responsive.py), and none once it is trashed.
 ADDRESSED_ROWS = (Post, Tag, SlugRedirect, TagRedirect, LegacyAddress, Upload)
@@ -227,6 +235,7 @@ def note_generations() -> None:
     g.page_read_at = time.time()
     if values is not None:
         g.page_generations = {key: value[0] for key, value in values.items()}
+        g.page_shown_beside = [GENERATION_KEY + scope for scope in SHOWN_BESIDE.get(request.endpoint, ())]
         g.page_last_modified = max(value[2] for value in values.values())
 
 

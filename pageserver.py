@@ -5,7 +5,8 @@ page is current, so a cached page costs a worker less than a Flask "hello world"
 Returning commenters are served from it too, the page's holes filled from their signed cookies (personal.py);
 a request carrying any other ``inkwell_`` cookie (a session, a login), or a commenter's with comments of theirs
 awaiting moderation on the post, is rendered for that person, never stored. When a stored page is stale is
-decided in pagecache.py, which this module imports (never the reverse).
+decided in pagecache.py, which this module imports (never the reverse); whether its copy from before a change
+may still be served for a moment, by :func:`changed_beside_only`.
 
 Pages carry the fingerprint of the code and of the settings in their key, so a changed setting is never shown
 from a page cached under the old one (a setting saved at /admin/settings renews the ``settings`` generation that
@@ -49,7 +50,7 @@ from cachestores import FolderChanges
 from cachestores import KeptCopies
 from cachestores import store_set
 from cachestores import try_lock
-from cachestores import unlock
+from cachestores import unlock_after
 from cachestores import warn_store_failure
 from page_version import page_version
 from pagecache import CACHED_ENDPOINTS
@@ -78,7 +79,11 @@ from personal import personal_cookies
 from personal import reader_from
 
 PAGE_KEY = "inkwell:page:"
-RENDERING, RENDER_SECONDS = ":rendering", 10  # a page's render lock, lapsing after that many seconds
+# The lock of the one request, among every worker and server, rendering a page changed beside its content
+# (changed_beside_only) while the others are served the copy from before; lapsing after that many seconds.
+RENDERING_BESIDE = "inkwell:rendering-beside", 10
+NOTHING: frozenset[str] = frozenset()  # the changes of a current page
+EXPIRED = "expired"  # among a stored page's changes (PageCacheMiddleware._changes): the time it changes at has come
 # A page's holes' sections (personal.py), apart from it and keyed by what they hold: the thread they come from is
 # kept (fragments.py), so the pages of one post stored again after a new post share them, and store them once.
 SECTIONS = "inkwell:sections:"
@@ -163,6 +168,24 @@ def _address(environ: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def changed_beside_only(entry: Mapping[str, Any], changes: frozenset[str]) -> bool:
+    """Whether a stored page may still be served as it was before ``changes``, for the moment one request takes
+    to render it again (stale while revalidating; this is the one place that decides it).
+
+    Only when everything that changed is shown beside the page's own content (``pagecache.SHOWN_BESIDE``): the
+    "Recent posts" and next/previous links on a post's page, after a post is published, edited or taken down
+    elsewhere. After a change to what the page itself shows (its post, its comments, tags, images, the settings,
+    the code, or its comments closing) the next reader gets the new page, rendering it if another is already.
+    """
+    return bool(changes) and changes <= frozenset(entry.get("shown_beside", ()))
+
+
+def _has_changed(current: Any, rendered_under: str, now: float) -> bool:
+    """Whether a generation read ``now`` is not the one a page was rendered under (gone, renewed, or past the
+    publication time it carries)."""
+    return not is_generation(current) or current[0] != rendered_under or (current[1] is not None and now >= current[1])
+
+
 def _for_everyone(environ: dict[str, Any]) -> dict[str, Any]:
     """The request as a reader without personal cookies makes it, the shared page's, remembering the cookies
     to fill the page's holes with (and without the reader's validators, which are their copy's)."""
@@ -206,8 +229,13 @@ class StoredPage:
 class PageCacheMiddleware:
     """Serve anonymous readers' pages from the store before Flask runs; store the pages Flask marks public.
 
-    A stored page lists the generations it was rendered under; it is served only while they are all
-    current, and each reader's copy gets fresh form tokens. Anything else goes to Flask.
+    A stored page lists the generations it was rendered under; it is served while they are all current, and
+    each reader's copy gets fresh form tokens. After a change shown only beside the page's content (a post
+    published elsewhere: :func:`changed_beside_only`), one request at a time, among every worker and server,
+    renders such a page again while the others are served the copy from before, so that a publication does
+    not make every worker render at once while readers queue; and it gives the lock back only once as long
+    again as its render took has passed, so that those renders take half of one worker's time at most
+    (bench/storm.py). Anything else goes to Flask.
     """
 
     def __init__(
@@ -245,7 +273,7 @@ class PageCacheMiddleware:
         key = self._addresses.get(address) or page_key(environ, self.version, self.site_url)
         if key is None:
             return self.wsgi_app(environ, start_response)
-        page, is_current = self._stored_page(key)
+        page, changes = self._stored_page(key)
         entry = page.entry if page is not None else None
         cookie = environ.get("HTTP_COOKIE", "")
         reader = self._reader(cookie, self._edit_seconds(entry))
@@ -253,21 +281,24 @@ class PageCacheMiddleware:
             return self.wsgi_app(environ, start_response)
         if reader.held_posts and (entry is None or entry.get("post_id") in reader.held_posts):
             return self.wsgi_app(environ, start_response)  # their comments awaiting moderation: their page alone
-        if page is not None and (is_current or not try_lock(self.generations, key + RENDERING, RENDER_SECONDS)):
-            environ[KEY_ENVIRON] = key  # current, or the copy before a change while another renders the new one
-            if is_current and address not in self._addresses:  # a stored address: as many as the blog has pages
+        beside_only = entry is not None and changed_beside_only(entry, changes)
+        renders = beside_only and try_lock(self.generations, *RENDERING_BESIDE)  # else another renders one
+        if page is not None and (not changes or (beside_only and not renders)):
+            environ[KEY_ENVIRON] = key  # current, or the copy before a change beside it while another renders
+            if not changes and address not in self._addresses:  # a stored address: as many as the blog has pages
                 if len(self._addresses) >= MAX_KNOWN_ADDRESSES:
                     self._addresses.clear()
                 self._addresses[address] = key
             return self._serve(key, page, environ, start_response, reader)
-        if reader is not ANONYMOUS and not self._is_shared_page(environ):
-            return self.wsgi_app(environ, start_response)  # their own page (editing their comment, say)
-        environ[KEY_ENVIRON] = key
+        started = time.monotonic()
         try:
+            if reader is not ANONYMOUS and not self._is_shared_page(environ):
+                return self.wsgi_app(environ, start_response)  # their own page (editing their comment, say)
+            environ[KEY_ENVIRON] = key
             return self._render_and_store(key, _for_everyone(environ), start_response, cookie, entry is not None)
         finally:
-            if entry is not None:
-                unlock(self.generations, key + RENDERING)
+            if renders:  # given back once as long again has passed: such renders take half a worker at most
+                unlock_after(self.generations, *RENDERING_BESIDE, seconds=time.monotonic() - started)
 
     def _is_shared_page(self, environ: dict[str, Any]) -> bool:
         """Whether the address is one of the pages every reader shares (``CACHED_ENDPOINTS``)."""
@@ -289,8 +320,9 @@ class PageCacheMiddleware:
         seconds = entry.get("edit_seconds") if entry is not None else None
         return seconds if seconds is not None else self.config.get("COMMENT_EDIT_MINUTES", 0) * 60
 
-    def _stored_page(self, key: str) -> tuple[StoredPage | None, bool]:
-        """Return the stored page, if any, and whether it is current: rendered under the current generations.
+    def _stored_page(self, key: str) -> tuple[StoredPage | None, frozenset[str]]:
+        """Return the stored page, if any, and what changed since it was rendered (:meth:`_changes`): nothing
+        while it is current.
 
         A current page is kept in the worker's memory (the most recently served, ``KEPT_BYTES`` of them) and
         served from there while its generations stay current, not read and unpickled again: any page stored
@@ -298,34 +330,32 @@ class PageCacheMiddleware:
         """
         kept = self._kept.get(key)
         try:
-            if kept is not None and self._is_current(kept.entry):
-                return kept, True
+            if kept is not None and not self._changes(kept.entry):
+                return kept, NOTHING
             entry = self.store.get(key)
             page = StoredPage(entry) if entry is not None else None
-            is_current = page is not None and self._is_current(entry)
+            changes = self._changes(entry) if page is not None else NOTHING
         except Exception as error:  # noqa: BLE001 (any store failure means: serve uncached)
             warn_store_failure(error)
             self._kept.forget(key)
-            return None, False
-        if is_current:
+            return None, NOTHING
+        if page is not None and not changes:
             self._kept.keep(key, page, page.size)
         else:
             self._kept.forget(key)
-        return page, is_current
+        return page, changes
 
-    def _is_current(self, entry: dict[str, Any]) -> bool:
-        """Whether a stored page's generations are all current, and the time it changes at has not come."""
+    def _changes(self, entry: dict[str, Any]) -> frozenset[str]:
+        """The generations of a stored page that changed since it was rendered (renewed, gone, or past a
+        publication time), and ``EXPIRED`` once the time the page changes at has come: none while it is current."""
         generations = self._current_generations(list(entry["generations"]))
         now = time.time()
         expires_at = entry.get("expires_at")
-        if expires_at is not None and now >= expires_at:
-            return False
-        for rendered_under, current in zip(entry["generations"].values(), generations, strict=True):
-            if not is_generation(current) or current[0] != rendered_under:
-                return False
-            if current[1] is not None and now >= current[1]:
-                return False
-        return True
+        changes = [EXPIRED] if expires_at is not None and now >= expires_at else []
+        for (key, rendered_under), current in zip(entry["generations"].items(), generations, strict=True):
+            if _has_changed(current, rendered_under, now):
+                changes.append(key)
+        return frozenset(changes) if changes else NOTHING
 
     def _current_generations(self, keys: list[str]) -> list[Any]:
         """Read the generations; from files, only those whose file changed since this worker last read it.
@@ -647,6 +677,7 @@ def finish_page(response: Response) -> Response:
         if g.get("page_generations") is not None:
             request.environ[ENVIRON_KEY] = {
                 "generations": g.page_generations,
+                "shown_beside": g.page_shown_beside,
                 "tokens": g.get("page_tokens", []),
                 "etag": etag,
                 "last_modified": last_modified,

@@ -3,9 +3,11 @@
 Publishing a post changes every page (each shows the newest posts), so right after it every cached page is
 rendered again while readers keep coming. Sixty-four concurrent readers spread over fifty posts
 (bench/random_paths.lua) are measured with the cache warm (steady state), then the owner publishes a post
-through the editor's form and the same readers are measured at once. The cache-lock should let one request
-per page render while the others wait for it; the goal is a p99 at most 3× the steady one. Each round
-measures its own steady state just before its storm.
+through the editor's form and the same readers are measured at once. The new post changes only what the other
+posts' pages show beside their content, so one request at a time renders one of them again (each render
+followed by a pause as long) while the others are served the copy from before (pageserver.changed_beside_only);
+the goal is a p99 at most 3× the steady one.
+Each round measures its own steady state just before its storm.
 """
 
 from __future__ import annotations

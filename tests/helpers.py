@@ -42,6 +42,8 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
+import cachestores
+import pageserver
 from admin.moderation import moderate
 from database import db
 from database import now_utc
@@ -264,6 +266,20 @@ def publish_now(app: Flask, title: str) -> None:
             Post(title=title, slug=slugify(title), body="News.", status=PostStatus.published, published_at=published)
         )
         db.session.commit()
+
+
+def generations_of(app: Flask):
+    """The store of generations (and of render locks) the app's page cache reads."""
+    middleware = app.wsgi_app
+    while not isinstance(middleware, pageserver.PageCacheMiddleware):
+        middleware = middleware.wsgi_app
+    return middleware.generations
+
+
+def pause_after_render_over(app: Flask) -> None:
+    """Give back the lock of the renders of pages changed beside their content, as once the pause after the last
+    one has passed (pageserver.RENDERING_BESIDE): the next such page is rendered, not served from its copy before."""
+    cachestores.unlock(generations_of(app), pageserver.RENDERING_BESIDE[0])
 
 
 def approve(app, comment_id: int) -> None:

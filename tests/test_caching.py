@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 import os
 import re
@@ -21,12 +22,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import select
 from sqlalchemy import update
-from werkzeug.test import EnvironBuilder
 
 import cachestores
 import page_version
 import pageserver
+from admin.tables import SiteSetting
 from database import db
 from database import now_utc
 from helpers import ROOT
@@ -35,13 +37,17 @@ from helpers import StatementCounter
 from helpers import anonymous_get
 from helpers import approve
 from helpers import csrf_token
+from helpers import generations_of
 from helpers import log_in
 from helpers import page_text
+from helpers import pause_after_render_over
 from helpers import post_comment
+from helpers import publish_now
 from helpers import queue_action
 from helpers import submit_post
 from models import Comment
 from models import Post
+from models import Tag
 
 CSRF_IN_COMMENT_FORM = re.compile(
     r'action="/posts/welcome/comments#comment-form".*?name="csrf_token"[^>]*value="([^"]+)"', re.S
@@ -483,22 +489,23 @@ def test_an_upgrade_of_a_module_inside_a_package_changes_the_codes_fingerprint(t
     assert page_version.code_version(tmp_path) != before
 
 
-def rendering_elsewhere(app, path: str):
-    """Hold the render lock of ``path``'s page, as another worker or server rendering it would."""
-    middleware = app.wsgi_app
-    while not isinstance(middleware, pageserver.PageCacheMiddleware):
-        middleware = middleware.wsgi_app
-    key = pageserver.page_key(EnvironBuilder(path=path).get_environ(), middleware.version, middleware.site_url)
-    assert cachestores.try_lock(middleware.generations, key + pageserver.RENDERING, 10)
-    return lambda: cachestores.unlock(middleware.generations, key + pageserver.RENDERING)
+def rendering_elsewhere(app):
+    """Hold the lock of the one request rendering a page changed beside its content, as another worker or server
+    rendering such a page would."""
+    generations = generations_of(app)
+    assert cachestores.try_lock(generations, *pageserver.RENDERING_BESIDE)
+    return lambda: cachestores.unlock(generations, pageserver.RENDERING_BESIDE[0])
 
 
-def test_while_another_worker_renders_a_changed_page_readers_get_the_copy_before_the_change(cached_app, make_post):
+def test_while_another_worker_renders_a_page_after_a_post_elsewhere_readers_get_the_copy_before_it(
+    cached_app, make_post
+):
+    """A new post changes only the sidebar of the other posts' pages: one request at a time renders one again."""
     app = cached_app()
     post = make_post("Storm")
     anonymous_get(app, f"/posts/{post.slug}")
-    release = rendering_elsewhere(app, f"/posts/{post.slug}")
-    post_comment(app.test_client(), post.slug, body="Breaking news")
+    release = rendering_elsewhere(app)
+    publish_now(app, "Breaking news")
 
     with StatementCounter(app) as statements:
         meanwhile = anonymous_get(app, f"/posts/{post.slug}")
@@ -508,16 +515,82 @@ def test_while_another_worker_renders_a_changed_page_readers_get_the_copy_before
     assert "Breaking news" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
 
 
+def test_a_worker_that_rendered_a_page_changed_beside_its_content_leaves_the_next_one_for_a_moment(
+    cached_app, make_post
+):
+    """Such renders take half of one worker's time at most: the lock is given back once as long again as the
+    render took has passed, and the other pages are served from their copies before the change meanwhile."""
+    app = cached_app()
+    first, second = make_post("First"), make_post("Second")
+    for post in (first, second):
+        anonymous_get(app, f"/posts/{post.slug}")
+    publish_now(app, "Breaking news")
+
+    assert "Breaking news" in page_text(anonymous_get(app, f"/posts/{first.slug}"))
+    assert not cachestores.try_lock(generations_of(app), *pageserver.RENDERING_BESIDE)
+    assert "Breaking news" not in page_text(anonymous_get(app, f"/posts/{second.slug}"))
+    pause_after_render_over(app)
+    assert "Breaking news" in page_text(anonymous_get(app, f"/posts/{second.slug}"))
+
+
+def comment_on(app, post: Post) -> None:
+    post_comment(app.test_client(), post.slug, body="Breaking news")
+
+
+def edit(app, post: Post) -> None:
+    with app.app_context():
+        db.session.get(Post, post.id).title = "Breaking news"
+        db.session.commit()
+
+
+def rename_its_tag(app, post: Post) -> None:
+    with app.app_context():
+        db.session.scalars(select(Tag)).one().name = "Breaking news"
+        db.session.commit()
+
+
+def retitle_the_blog(app, post: Post) -> None:
+    with app.app_context():
+        db.session.add(SiteSetting(key="BLOG_TITLE", value=json.dumps("Breaking news")))
+        db.session.commit()
+
+
+@pytest.mark.parametrize("change", [comment_on, edit, rename_its_tag, retitle_the_blog])
+def test_after_a_change_to_what_a_post_page_shows_the_next_reader_gets_it_while_another_worker_renders(
+    cached_app, make_post, change
+):
+    app = cached_app()
+    post = make_post("Storm", tags=("weather",))
+    anonymous_get(app, f"/posts/{post.slug}")
+    release = rendering_elsewhere(app)
+    change(app, post)
+
+    assert "Breaking news" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+    release()
+
+
+def test_after_a_new_post_the_next_reader_of_a_listing_gets_it_while_another_worker_renders(cached_app, make_post):
+    """The home page lists the posts: a new one is its own content."""
+    app = cached_app()
+    make_post("Storm")
+    anonymous_get(app, "/")
+    release = rendering_elsewhere(app)
+    publish_now(app, "Breaking news")
+
+    assert "Breaking news" in page_text(anonymous_get(app, "/"))
+    release()
+
+
 def test_a_page_taken_down_is_never_served_again_once_rendered(cached_app, make_post):
     app = cached_app()
     post = make_post("Regretted")
     anonymous_get(app, f"/posts/{post.slug}")
+    release = rendering_elsewhere(app)
     with app.app_context():
         db.session.delete(db.session.get(Post, post.id))
         db.session.commit()
 
     assert anonymous_get(app, f"/posts/{post.slug}").status_code == 404
-    release = rendering_elsewhere(app, f"/posts/{post.slug}")
     assert anonymous_get(app, f"/posts/{post.slug}").status_code == 404  # no copy from before is left to serve
     release()
 
@@ -526,8 +599,8 @@ def test_a_render_lock_nobody_gives_back_lapses(make_app, make_post):
     app = make_app(PAGE_CACHE=True)
     post = make_post("Crashed")
     anonymous_get(app, f"/posts/{post.slug}")
-    rendering_elsewhere(app, f"/posts/{post.slug}")  # a worker that died while rendering
-    post_comment(app.test_client(), post.slug, body="After the crash")
+    rendering_elsewhere(app)  # a worker that died while rendering
+    publish_now(app, "After the crash")
     lock = next((Path(app.instance_path) / "cache" / "generations" / "locks").iterdir())
     os.utime(lock, (time.time() - 60, time.time() - 60))
 

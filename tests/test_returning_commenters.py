@@ -32,6 +32,7 @@ from helpers import approve
 from helpers import form_fields
 from helpers import log_in
 from helpers import page_text
+from helpers import pause_after_render_over
 from helpers import post_comment
 from helpers import publish_now
 from helpers import save
@@ -151,6 +152,7 @@ def test_after_a_new_post_the_page_stored_again_still_gives_the_commenter_their_
 
     for title in ("Brand new", "Newer still"):  # each stores the page again, its sections as they were
         publish_now(app, title)
+        pause_after_render_over(app)  # the page is rendered again at once, not served from its copy before
         assert title in page_text(app.test_client().get(f"/posts/{post.slug}"))
         ada_page, grace_page = page_text(ada.get(f"/posts/{post.slug}")), page_text(grace.get(f"/posts/{post.slug}"))
 
