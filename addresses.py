@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from flask import current_app
 from flask import has_request_context
 from flask import request
 from flask import url_for
 
 CANONICAL_ARGS = ("page", "cpage", "q")  # the query arguments that make a reader's page a different page
+REMEMBERED_ADDRESSES = 20_000
 
 
 def absolute_url(endpoint: str, **values: Any) -> str:
@@ -40,3 +43,32 @@ def canonical_url() -> str | None:
         return None
     kept = {name: request.args[name] for name in CANONICAL_ARGS if request.args.get(name) not in (None, "", "1")}
     return absolute_url(request.endpoint, **(request.view_args or {}), **kept)
+
+
+def remembering_url_for(app: Flask) -> Callable[..., str]:
+    """Return templates' ``url_for``: an address built once per worker for each endpoint, arguments and site root.
+
+    A page links to a dozen addresses (its stylesheet and fonts, the menu, recent posts…), and building one costs
+    as much as serving a cached page. A relative address depends on nothing else: the routes and the static
+    files' fingerprints (app.py) do not change while the app runs. Absolute addresses (``_external``, and any
+    other ``_`` option) are built each time: they depend on the request's host.
+    """
+    build = app.url_for
+    remembered: dict[tuple[Any, ...], str] = {}
+
+    def url_for(endpoint: str, **values: Any) -> str:
+        if not has_request_context() or any(name.startswith("_") for name in values):
+            return build(endpoint, **values)
+        key = (request.script_root, endpoint, *sorted(values.items()))
+        try:
+            address = remembered.get(key)
+        except TypeError:  # a value that cannot be a key (a list of tags to filter by, say)
+            return build(endpoint, **values)
+        if address is None:
+            address = build(endpoint, **values)
+            if len(remembered) >= REMEMBERED_ADDRESSES:
+                remembered.clear()
+            remembered[key] = address
+        return address
+
+    return url_for

@@ -30,6 +30,7 @@ from database import db
 from database import id_from
 from forms import CommentForm
 from fragments import kept
+from fragments import kept_by_worker
 from fragments import kept_markup
 from localtime import local_time
 from models import Comment
@@ -37,6 +38,7 @@ from models import Post
 from models import PostKind
 from models import Tag
 from pagecache import POST_DETAILS
+from pagecache import WHOLE_BLOG
 from pagecache import fresh_token
 from pagecache import hole
 from pagecache import page_changes_at
@@ -223,7 +225,7 @@ def render_post_page(
     else:
         thread_html, comments = thread.shared(), []
     parts = post_parts(post, accepts_comments)
-    around = neighbours(post)
+    around = kept_by_worker(f"neighbours|{post.id}", WHOLE_BLOG, lambda: neighbours(post))
     replying_to = _parent_of(form.parent_id.data if form is not None else reply_to, post, comments)
     if closes_at is not None:
         page_changes_at(closes_at.timestamp())  # a cached copy must not outlive its comment form, nor validate after

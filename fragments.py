@@ -7,11 +7,17 @@ sidebars again, not threads and forms. The post's own article and the head of it
 also under ``post-details`` (its tags, images and author's name). Pieces live in the pages' store under keys of
 their own, which also carry the code's version and the ``settings`` generation; a store that fails means rendering
 without them. They are kept only with ``PAGE_CACHE`` on, whose generations say when they change.
+
+Each worker also keeps the pieces it used last in its own memory (:class:`RecentPieces`, a few megabytes): their
+keys carry every generation they depend on, so a copy in memory is as current as the store's, and a page rendered
+again by the same worker reads no file and unpickles nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +39,54 @@ from pagecache import page_store
 FRAGMENT_KEY = "inkwell:fragment:"
 TOKEN_HOLE = "token-"  # a kept piece's hole where the page's form token of a kind goes
 Piece = TypeVar("Piece")
+RECENT_PIECES_BYTES = 4 * 1024 * 1024
+
+
+class RecentPieces:
+    """The pieces a worker used last, the least recently used dropped past ``limit`` characters of HTML."""
+
+    def __init__(self, limit: int = RECENT_PIECES_BYTES) -> None:
+        self.limit = limit
+        self._pieces: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()  # gthread workers share it between threads
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            found = self._pieces.get(key)
+            if found is None:
+                return None
+            self._pieces.move_to_end(key)
+            return found[0]
+
+    def put(self, key: str, piece: Any) -> None:
+        size = size_of(piece)
+        if size > self.limit:
+            return
+        with self._lock:
+            previous = self._pieces.pop(key, None)
+            self._size += size - (previous[1] if previous else 0)
+            self._pieces[key] = (piece, size)
+            while self._size > self.limit:
+                _, (_, dropped) = self._pieces.popitem(last=False)
+                self._size -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pieces.clear()
+            self._size = 0
+
+
+def size_of(piece: Any) -> int:
+    """The characters of HTML in a piece: a string, or a tuple or list of them."""
+    if isinstance(piece, str):
+        return len(piece)
+    if isinstance(piece, tuple | list):
+        return sum(size_of(part) for part in piece)
+    return 64
+
+
+RECENT = RecentPieces()
 
 
 def kept(name: str, post_slug: str, render: Callable[[], Piece], *, also: Sequence[str] = ()) -> Piece:
@@ -43,12 +97,12 @@ def kept(name: str, post_slug: str, render: Callable[[], Piece], *, also: Sequen
     replies are open); ``render`` runs at most once, after the generations are read, so a change committed
     while it runs leaves a piece no reader asks for again.
     """
-    version = current_app.extensions.get(PAGE_VERSION)
-    scopes = (SETTINGS, THREADS, f"post:{post_slug}", *also)
-    generations = current_generations(scopes) if version else None
-    if generations is None:
+    key = _current_key(post_slug, name, (SETTINGS, THREADS, f"post:{post_slug}", *also))
+    if key is None:
         return render()
-    key = _fragment_key(version, post_slug, name, generations)
+    piece = RECENT.get(key)
+    if piece is not None:
+        return piece
     store = page_store()
     try:
         piece = store.get(key)
@@ -58,7 +112,29 @@ def kept(name: str, post_slug: str, render: Callable[[], Piece], *, also: Sequen
     if piece is None:
         piece = render()
         store_set(store, key, piece)
+    RECENT.put(key, piece)
     return piece
+
+
+def kept_by_worker(name: str, scopes: Sequence[str], render: Callable[[], Piece]) -> Piece:
+    """Return ``render()``'s value, kept in this worker's memory alone while the generations of ``scopes``
+    stay: for what costs a query, not a render (reading the store would cost as much)."""
+    key = _current_key("", name, scopes)
+    if key is None:
+        return render()
+    piece = RECENT.get(key)
+    if piece is None:
+        piece = render()
+        RECENT.put(key, piece)
+    return piece
+
+
+def _current_key(post_slug: str, name: str, scopes: Sequence[str]) -> str | None:
+    """The key of a piece under the current generations of ``scopes``; ``None`` when nothing may be kept (the
+    page cache off, or its store failing)."""
+    version = current_app.extensions.get(PAGE_VERSION)
+    generations = current_generations(scopes) if version else None
+    return None if generations is None else _fragment_key(version, post_slug, name, generations)
 
 
 def kept_markup(name: str, post_slug: str, render: Callable[[], str], *, token_kinds: Sequence[str] = ()) -> Markup:

@@ -127,7 +127,7 @@ def profile(wsgi_app: WsgiApp, environ: dict[str, object], requests: int, top: i
     listing = io.StringIO()
     if top:
         stats.stream = listing  # type: ignore[attr-defined]
-        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(top)
     return {name: seconds / total for name, seconds in shares.items()}, listing.getvalue()
 
 

@@ -42,13 +42,19 @@ from models import Comment
 from models import CommentStatus
 from models import Post
 from models import PostStatus
+from personal import ANONYMOUS
 from personal import COMMENTER_COOKIE
 from personal import DETAILS_COOKIE
 from personal import DETAILS_SALT
 from personal import EDIT_COOKIE_PREFIX
 from personal import EDIT_SALT
 from personal import HELD_COOKIE
+from personal import Reader
+from personal import cut_at_holes
+from personal import fill_page
+from personal import hole_marker
 from personal import hole_tag
+from personal import holed_page
 
 ADA = {"name": "Ada <Lovelace>", "email": "ada@example.com", "website": "https://ada.example"}
 HOLE = re.compile(r"@@[0-9a-f]{16}:")
@@ -564,3 +570,31 @@ def test_a_thread_kept_between_renders_carries_the_fresh_token_in_its_delete_but
     delete = form_fields(page, f"/posts/{post.slug}/comments/{comment_id}/delete")
     assert delete["csrf_token"] == comment_form(page)["csrf_token"]
     assert ada.post(f"/posts/{post.slug}/comments/{comment_id}/delete", data=delete).status_code == 303
+
+
+def test_a_page_rendered_for_a_reader_with_nothing_of_theirs_has_every_hole_emptied_and_nobody_elses_edit_links():
+    tag = hole_tag("a secret")
+
+    def marker(hole: str) -> bytes:
+        return hole_marker(tag, hole).encode()
+
+    page = (
+        b"<input name=author value='"
+        + marker("name")
+        + b"'>"
+        + b"<li>Ann"
+        + marker("edit-12")
+        + b"<a href=/edit/12>Edit</a>"
+        + marker("email")
+        + marker("end")
+        + b"</li>"
+        + b"<li>Bob"
+        + marker("edit-13")
+        + b"<a href=/edit/13>Edit</a>"  # cut short: the rest of the page goes
+    )
+    emptied = fill_page(page, tag, ANONYMOUS)
+
+    assert emptied == b"<input name=author value=''><li>Ann</li><li>Bob"
+    assert emptied == b"".join(holed_page(*cut_at_holes([page], [], tag)).filled_for(ANONYMOUS)[0])
+    remembered = Reader(details={"name": "Ann"}, editable=frozenset({12}))
+    assert fill_page(page, tag, remembered).startswith(b"<input name=author value='Ann'><li>Ann<a href=/edit/12>Edit")
