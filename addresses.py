@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
 from flask import current_app
 from flask import has_request_context
 from flask import request
@@ -13,6 +11,7 @@ from flask import url_for
 
 CANONICAL_ARGS = ("page", "cpage", "q")  # the query arguments that make a reader's page a different page
 REMEMBERED_ADDRESSES = 20_000
+REMEMBERED_ADDRESSES_KEY = "inkwell_addresses"  # app.extensions: relative addresses built so far
 
 
 def absolute_url(endpoint: str, **values: Any) -> str:
@@ -21,11 +20,11 @@ def absolute_url(endpoint: str, **values: Any) -> str:
     Outside a request (mail sent from the command line) only ``SITE_URL`` can give the host.
     """
     site = current_app.config["SITE_URL"].rstrip("/")
-    if site and not has_request_context():
+    if has_request_context():
+        return _site_root() + relative_url(endpoint, **values)
+    if site:
         with current_app.test_request_context():
             return site + url_for(endpoint, **values)
-    if site:
-        return site + url_for(endpoint, **values)
     return url_for(endpoint, _external=True, **values)
 
 
@@ -33,8 +32,11 @@ def absolute_link(address: str) -> str:
     """Return ``address`` as an absolute URL (a path is put on ``SITE_URL`` or the request's host)."""
     if address.startswith(("http://", "https://")):
         return address
-    site = current_app.config["SITE_URL"].rstrip("/") or request.host_url.rstrip("/")
-    return site + address
+    return _site_root() + address
+
+
+def _site_root() -> str:
+    return current_app.config["SITE_URL"].rstrip("/") or request.host_url.rstrip("/")
 
 
 def canonical_url() -> str | None:
@@ -45,30 +47,26 @@ def canonical_url() -> str | None:
     return absolute_url(request.endpoint, **(request.view_args or {}), **kept)
 
 
-def remembering_url_for(app: Flask) -> Callable[..., str]:
-    """Return templates' ``url_for``: an address built once per worker for each endpoint, arguments and site root.
+def relative_url(endpoint: str, **values: Any) -> str:
+    """Return ``url_for(endpoint, **values)``, built once per worker for each endpoint, arguments and site root
+    (templates' ``url_for``).
 
     A page links to a dozen addresses (its stylesheet and fonts, the menu, recent posts…), and building one costs
     as much as serving a cached page. A relative address depends on nothing else: the routes and the static
-    files' fingerprints (app.py) do not change while the app runs. Absolute addresses (``_external``, and any
-    other ``_`` option) are built each time: they depend on the request's host.
+    files' fingerprints (app.py) do not change while the app runs. Absolute ones (``_external``, or any other
+    ``_`` option) are built each time.
     """
-    build = app.url_for
-    remembered: dict[tuple[Any, ...], str] = {}
-
-    def url_for(endpoint: str, **values: Any) -> str:
-        if not has_request_context() or any(name.startswith("_") for name in values):
-            return build(endpoint, **values)
-        key = (request.script_root, endpoint, *sorted(values.items()))
-        try:
-            address = remembered.get(key)
-        except TypeError:  # a value that cannot be a key (a list of tags to filter by, say)
-            return build(endpoint, **values)
-        if address is None:
-            address = build(endpoint, **values)
-            if len(remembered) >= REMEMBERED_ADDRESSES:
-                remembered.clear()
-            remembered[key] = address
-        return address
-
-    return url_for
+    if not has_request_context() or any(name.startswith("_") for name in values):
+        return url_for(endpoint, **values)
+    remembered: dict[tuple[Any, ...], str] = current_app.extensions.setdefault(REMEMBERED_ADDRESSES_KEY, {})
+    key = (request.script_root, endpoint, *sorted(values.items()))
+    try:
+        address = remembered.get(key)
+    except TypeError:  # a value that cannot be a key (a list, say)
+        return url_for(endpoint, **values)
+    if address is None:
+        address = url_for(endpoint, **values)
+        if len(remembered) >= REMEMBERED_ADDRESSES:
+            remembered.clear()
+        remembered[key] = address
+    return address

@@ -368,7 +368,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(zone_name)
     app.add_template_filter(excerpt_of, "excerpt")  # rendered HTML → its readable text, cut at a word
     app.add_template_global(recent_posts)
-    app.add_template_global(addresses.remembering_url_for(app), "url_for")
+    app.add_template_global(addresses.relative_url, "url_for")
     app.add_template_global(avatar)  # a commenter's picture, inline SVG from a keyed hash
     for helper in (addresses.absolute_url, addresses.absolute_link, addresses.canonical_url, feeds.post_json_ld):
         app.add_template_global(helper)

@@ -365,5 +365,20 @@ def fill_page(body: bytes, tag: str, reader: Reader) -> bytes:
     """Fill every hole of a page rendered whole (not cut for the cache) for ``reader``."""
     if f"@@{tag}:".encode() not in body:
         return body
+    if not (reader.details or reader.editable):
+        return emptied_page(body, tag)
     page = holed_page(*cut_at_holes([body], [], tag))
     return b"".join(page.filled_for(reader)[0])
+
+
+def emptied_page(body: bytes, tag: str) -> bytes:
+    """The page as a reader with nothing of theirs gets it: every hole empty, every edit section gone (to its end,
+    or the page's), as :func:`holed_page` reads them, in a third of the time."""
+    pieces = hole_pattern(tag).split(body)  # text, hole, text, hole, …, text
+    kept = [pieces[0]]
+    in_section = False
+    for hole, text in zip(pieces[1::2], pieces[2::2], strict=True):
+        in_section = hole != END.encode() if in_section else hole.startswith(EDIT_SECTION.encode())
+        if not in_section:
+            kept.append(text)
+    return b"".join(kept)

@@ -74,7 +74,8 @@ def init_app(app: Flask) -> None:
     built_in: BaseLoader = app.jinja_loader or FileSystemLoader(str(Path(app.root_path) / "templates"))
     app.jinja_loader = ChoiceLoader([loader, built_in])
     app.view_functions["static"] = _static_from_theme_first
-    app.add_template_global(lambda: has_custom_css(current_app), "has_custom_css")
+    linked = has_custom_css(app)  # looked for once, as the static files' fingerprints: a new theme takes a restart
+    app.add_template_global(lambda: linked, "has_custom_css")
 
 
 def static_folder_of(app: Flask, filename: str) -> Path:
