@@ -73,6 +73,8 @@ THREADS = "threads"  # every post's thread of comments, renewed by changes that 
 # stays (fragments.py).
 POST_DETAILS = "post-details"
 KEY_ENVIRON = "inkwell.page_key"
+# app.extensions: the page cache middleware's reader of generations, which reads a file only after it changed
+GENERATION_READER = "inkwell_generation_reader"
 PAGE_VERSION = "inkwell_page_version"  # app.extensions: the code's and settings' fingerprint, set by pageserver.py
 # The query arguments a stored page may have, by endpoint: page numbers only, which answer 404 past the last
 # page, so the addresses stored are bounded by the blog's content. Pages with search words, ``replyto`` or any
@@ -288,8 +290,9 @@ def _generations(scopes: Iterable[str], *, renewals_kept: bool = False) -> dict[
     """
     keys = _generation_keys(scopes)
     store = generation_store()
+    read = current_app.extensions.get(GENERATION_READER)
     try:
-        values = store.get_many(*keys)
+        values = read(keys) if read is not None else store.get_many(*keys)
     except Exception as error:  # noqa: BLE001
         warn_store_failure(error)
         return None

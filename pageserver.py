@@ -54,6 +54,7 @@ from cachestores import unlock_after
 from cachestores import warn_store_failure
 from page_version import page_version
 from pagecache import CACHED_ENDPOINTS
+from pagecache import GENERATION_READER
 from pagecache import KEY_ENVIRON
 from pagecache import PAGE_VERSION
 from pagecache import STORED_ARG_NAMES
@@ -116,7 +117,7 @@ def init_app(app: Flask) -> None:
         version = page_version(app)
         app.extensions[PAGE_VERSION] = version  # fragments.py keys its pieces by it too
         note_version(generation_store(app), version)
-        app.wsgi_app = PageCacheMiddleware(
+        app.wsgi_app = middleware = PageCacheMiddleware(
             app.wsgi_app,
             store=page_store(app),
             generations=generation_store(app),
@@ -126,6 +127,7 @@ def init_app(app: Flask) -> None:
             config=app.config,
             url_map=app.url_map,
         )
+        app.extensions[GENERATION_READER] = middleware.current_generations
 
 
 def is_anonymous_read(environ: Mapping[str, Any]) -> bool:
@@ -348,7 +350,7 @@ class PageCacheMiddleware:
     def _changes(self, entry: dict[str, Any]) -> frozenset[str]:
         """The generations of a stored page that changed since it was rendered (renewed, gone, or past a
         publication time), and ``EXPIRED`` once the time the page changes at has come: none while it is current."""
-        generations = self._current_generations(list(entry["generations"]))
+        generations = self.current_generations(list(entry["generations"]))
         now = time.time()
         expires_at = entry.get("expires_at")
         changes = [EXPIRED] if expires_at is not None and now >= expires_at else []
@@ -357,7 +359,7 @@ class PageCacheMiddleware:
                 changes.append(key)
         return frozenset(changes) if changes else NOTHING
 
-    def _current_generations(self, keys: list[str]) -> list[Any]:
+    def current_generations(self, keys: list[str]) -> list[Any]:
         """Read the generations; from files, only those whose file changed since this worker last read it.
 
         Every page hit checks a few generations. While nothing in their folder changed (inotify: one read that
