@@ -165,7 +165,8 @@ def refuse_nul_characters(*, multipart_too: bool = False) -> None:
     values = [request.path, *request.args.values(), *request.cookies.values()]
     view = current_app.view_functions.get(request.endpoint or "")
     form_checked_by_view = getattr(view, "checks_its_own_characters", False)
-    if not form_checked_by_view and (multipart_too or request.mimetype != "multipart/form-data"):
+    has_form = request.method not in ("GET", "HEAD")  # a form sent with a GET is in its address, checked above
+    if has_form and not form_checked_by_view and (multipart_too or request.mimetype != "multipart/form-data"):
         values += request.form.values()
     if any("\x00" in value for value in values):
         abort(400, description="That request held a character that no address or form field may contain.")
