@@ -37,6 +37,7 @@ from models import Comment
 from models import Post
 from models import PostKind
 from models import Tag
+from pagecache import COMMENTS
 from pagecache import POST_DETAILS
 from pagecache import WHOLE_BLOG
 from pagecache import fresh_token
@@ -64,6 +65,9 @@ from threads import comment_page_number
 from threads import comment_thread
 from threads import comments_on_page
 
+# What a post's row shows of changes beside its own (``post:<slug>``): any post's (``posts``, with the times
+# posts go live), and a comment's (its count).
+KEPT_POST_SCOPES = (*WHOLE_BLOG, COMMENTS)
 bp = Blueprint("blog", __name__)
 
 SEARCH_RESULTS_PER_PAGE = 10
@@ -171,7 +175,7 @@ def show_post(slug: str) -> ResponseReturnValue:
 
     An address the post had before its slug changed answers with a permanent redirect.
     """
-    post = published_post(slug)
+    post = shown_post(slug)
     if post is None:
         moved = published_post(slug, PostKind.page) or post_redirected_from(slug)
         if moved is not None:
@@ -179,6 +183,22 @@ def show_post(slug: str) -> ResponseReturnValue:
         abort(404, description="There is no post at this address.")
     comment_page = requested_page("cpage", NO_SUCH_COMMENT_PAGE)
     return render_post_page(post, comment_page=comment_page, reply_to=request.args.get("replyto", ""))
+
+
+def shown_post(slug: str) -> Post | None:
+    """Return the published post at ``slug`` as :func:`reading.published_post` does, from this worker's copy
+    while no post and no comment changed (fragments.kept_by_worker): a post's page rendered again (for a reader
+    with a session, or after a change elsewhere) runs no query when its pieces are kept too. Kept only once the
+    post has a generation of its own (a page of it rendered): a made-up slug makes none."""
+    scopes = (*KEPT_POST_SCOPES, f"post:{slug}")
+    kept_post = kept_by_worker(f"post|{slug}", scopes, lambda: _detached(published_post(slug)), renew=False)
+    return db.session.merge(kept_post, load=False) if kept_post is not None else None
+
+
+def _detached(post: Post | None) -> Post | None:
+    if post is not None:
+        db.session.expunge(post)
+    return post
 
 
 @bp.get("/pages/<slug>")

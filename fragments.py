@@ -78,12 +78,12 @@ class RecentPieces:
 
 
 def size_of(piece: Any) -> int:
-    """The characters of HTML in a piece: a string, or a tuple or list of them."""
+    """The characters of text in a piece: a string, a tuple or list of pieces, or an object's own strings."""
     if isinstance(piece, str):
         return len(piece)
     if isinstance(piece, tuple | list):
         return sum(size_of(part) for part in piece)
-    return 64
+    return 64 + sum(len(value) for value in getattr(piece, "__dict__", {}).values() if isinstance(value, str))
 
 
 RECENT = RecentPieces()
@@ -116,24 +116,28 @@ def kept(name: str, post_slug: str, render: Callable[[], Piece], *, also: Sequen
     return piece
 
 
-def kept_by_worker(name: str, scopes: Sequence[str], render: Callable[[], Piece]) -> Piece:
+def kept_by_worker(name: str, scopes: Sequence[str], render: Callable[[], Piece], *, renew: bool = True) -> Piece:
     """Return ``render()``'s value, kept in this worker's memory alone while the generations of ``scopes``
-    stay: for what costs a query, not a render (reading the store would cost as much)."""
-    key = _current_key("", name, scopes)
+    stay: for what costs a query, not a render (reading the store would cost as much).
+
+    Unless ``renew``, a missing generation is not made (pagecache.current_generations): nothing is kept then.
+    """
+    key = _current_key("", name, scopes, renew=renew)
     if key is None:
         return render()
     piece = RECENT.get(key)
     if piece is None:
         piece = render()
-        RECENT.put(key, piece)
+        if piece is not None:
+            RECENT.put(key, piece)
     return piece
 
 
-def _current_key(post_slug: str, name: str, scopes: Sequence[str]) -> str | None:
+def _current_key(post_slug: str, name: str, scopes: Sequence[str], *, renew: bool = True) -> str | None:
     """The key of a piece under the current generations of ``scopes``; ``None`` when nothing may be kept (the
     page cache off, or its store failing)."""
     version = current_app.extensions.get(PAGE_VERSION)
-    generations = current_generations(scopes) if version else None
+    generations = current_generations(scopes, renew=renew) if version else None
     return None if generations is None else _fragment_key(version, post_slug, name, generations)
 
 

@@ -282,8 +282,11 @@ def is_generation(value: Any) -> bool:
     return isinstance(value, tuple) and len(value) == 3
 
 
-def _generations(scopes: Iterable[str], *, renewals_kept: bool = False) -> dict[str, Generation] | None:
-    """Return the current generation of each scope, renewing any missing or past a publication time.
+def _generations(
+    scopes: Iterable[str], *, renewals_kept: bool = False, renew: bool = True
+) -> dict[str, Generation] | None:
+    """Return the current generation of each scope, renewing any missing or past a publication time (or, unless
+    ``renew``, returning ``None`` then, as when the store fails).
 
     A post's generation renewed for a page that is not stored is forgotten after the request (a made-up address)
     unless ``renewals_kept``.
@@ -299,6 +302,8 @@ def _generations(scopes: Iterable[str], *, renewals_kept: bool = False) -> dict[
     generations = {}
     for key, value in zip(keys, values, strict=True):
         if not is_generation(value) or (value[1] is not None and time.time() >= value[1]):
+            if not renew:
+                return None
             value = _renew(store, key)
             if not renewals_kept:
                 g.setdefault("page_renewed", []).append(key)
@@ -314,9 +319,11 @@ def _renew(store: Any, key: str) -> Generation:
     return value
 
 
-def current_generations(scopes: Iterable[str]) -> list[str] | None:
+def current_generations(scopes: Iterable[str], *, renew: bool = True) -> list[str] | None:
     """Return the current generation of each scope (``post:<slug>`` for a post's), renewing missing ones, or
-    ``None`` when the store fails: for pieces of the pages of posts that exist (fragments.py).
+    ``None`` when the store fails (or, unless ``renew``, when one is missing): for pieces of the pages of posts
+    that exist (fragments.py); ``renew=False`` before a post is known to exist, so that made-up addresses cannot
+    grow the generations.
 
     Those this request read already (for its page, :func:`note_generations`, or another piece) are not read again.
     """
@@ -324,7 +331,7 @@ def current_generations(scopes: Iterable[str]) -> list[str] | None:
     known = g.get("page_generations") or {}
     read = g.setdefault("generations_read", {})  # by this function, once a request: a page has a few pieces
     missing = [key[len(GENERATION_KEY) :] for key in keys if key not in known and key not in read]
-    values = _generations(missing, renewals_kept=True) if missing else {}
+    values = _generations(missing, renewals_kept=True, renew=renew) if missing else {}
     if values is None:
         return None
     read.update((key, value[0]) for key, value in values.items())
