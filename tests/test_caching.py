@@ -44,6 +44,7 @@ from helpers import pause_after_render_over
 from helpers import post_comment
 from helpers import publish_now
 from helpers import queue_action
+from helpers import reader_the_page_cache_misses
 from helpers import submit_post
 from models import Comment
 from models import Post
@@ -373,6 +374,9 @@ def test_a_flood_of_distinct_addresses_evicts_no_generation_and_costs_the_site_n
     assert len(flood) == 4 * threshold
     for path, host in flood:
         client.get(path, headers={"Host": host})
+    with_a_session = reader_the_page_cache_misses(app)  # their pages rendered, never stored
+    for n in range(threshold // 8):
+        with_a_session.get(f"/posts/made-up-for-a-session-{n}")
 
     with StatementCounter(app) as statements:
         again = anonymous_get(app, "/")
