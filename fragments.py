@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 from typing import TypeVar
 
@@ -162,6 +163,10 @@ def kept_markup(name: str, post_slug: str, render: Callable[[], str], *, token_k
 def _fragment_key(version: str, post_slug: str, name: str, generations: Sequence[Any]) -> str:
     """Keyed by the secret key too: the pieces show avatars drawn from it."""
     address = "|".join((version, post_slug, name, *generations)).encode("utf-8", "surrogateescape")
-    secret = str(current_app.secret_key).encode()
-    digest = hashlib.blake2b(address, key=hashlib.blake2b(secret, digest_size=32).digest(), digest_size=16)
+    digest = hashlib.blake2b(address, key=_key_of(str(current_app.secret_key)), digest_size=16)
     return FRAGMENT_KEY + digest.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _key_of(secret_key: str) -> bytes:
+    return hashlib.blake2b(secret_key.encode(), digest_size=32).digest()
