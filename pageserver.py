@@ -281,24 +281,41 @@ class PageCacheMiddleware:
             return self.wsgi_app(environ, start_response)
         if reader.held_posts and (entry is None or entry.get("post_id") in reader.held_posts):
             return self.wsgi_app(environ, start_response)  # their comments awaiting moderation: their page alone
-        beside_only = entry is not None and changed_beside_only(entry, changes)
-        renders = beside_only and try_lock(self.generations, *RENDERING_BESIDE)  # else another renders one
-        if page is not None and (not changes or (beside_only and not renders)):
-            environ[KEY_ENVIRON] = key  # current, or the copy before a change beside it while another renders
-            if not changes and address not in self._addresses:  # a stored address: as many as the blog has pages
+        if page is not None and not changes:
+            environ[KEY_ENVIRON] = key
+            if address not in self._addresses:  # a stored address: as many as the blog has pages
                 if len(self._addresses) >= MAX_KNOWN_ADDRESSES:
                     self._addresses.clear()
                 self._addresses[address] = key
             return self._serve(key, page, environ, start_response, reader)
+        if reader is not ANONYMOUS and not self._is_shared_page(environ):
+            return self.wsgi_app(environ, start_response)  # their own page (editing their comment, say): no lock
+        if page is not None and changed_beside_only(page.entry, changes):
+            return self._render_beside(key, page, environ, start_response, reader, cookie)
+        environ[KEY_ENVIRON] = key
+        return self._render_and_store(key, _for_everyone(environ), start_response, cookie, page is not None)
+
+    def _render_beside(
+        self,
+        key: str,
+        page: StoredPage,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        reader: Reader,
+        cookie: str,
+    ) -> Iterable[bytes]:
+        """Render a page changed beside its content if no other request, on any worker or server, renders one
+        such page now, else serve its copy from before; the lock is given back once as long again as the render
+        took has passed, so that such renders take half a worker at most."""
+        if not try_lock(self.generations, *RENDERING_BESIDE):
+            environ[KEY_ENVIRON] = key
+            return self._serve(key, page, environ, start_response, reader)
         started = time.monotonic()
         try:
-            if reader is not ANONYMOUS and not self._is_shared_page(environ):
-                return self.wsgi_app(environ, start_response)  # their own page (editing their comment, say)
             environ[KEY_ENVIRON] = key
-            return self._render_and_store(key, _for_everyone(environ), start_response, cookie, entry is not None)
+            return self._render_and_store(key, _for_everyone(environ), start_response, cookie, replaces_stale=True)
         finally:
-            if renders:  # given back once as long again has passed: such renders take half a worker at most
-                unlock_after(self.generations, *RENDERING_BESIDE, seconds=time.monotonic() - started)
+            unlock_after(self.generations, *RENDERING_BESIDE, seconds=time.monotonic() - started)
 
     def _is_shared_page(self, environ: dict[str, Any]) -> bool:
         """Whether the address is one of the pages every reader shares (``CACHED_ENDPOINTS``)."""
