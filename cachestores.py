@@ -228,6 +228,20 @@ def try_lock(store: Any, name: str, seconds: int) -> bool:
         return True
 
 
+def is_locked(store: Any, name: str, seconds: int) -> bool:
+    """Whether a request holds the lock ``name`` taken with :func:`try_lock` for ``seconds``; a failing store
+    answers that nobody does."""
+    try:
+        if isinstance(store, FileSystemCache):
+            return time.time() - os.stat(_lock_path(store, name)).st_mtime < seconds
+        return bool(store.has(name))
+    except FileNotFoundError:
+        return False
+    except Exception as error:  # noqa: BLE001
+        warn_store_failure(error)
+        return False
+
+
 def unlock(store: Any, name: str) -> None:
     """Give back a lock taken with :func:`try_lock` (a lock nobody gives back lapses after its seconds)."""
     try:
