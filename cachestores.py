@@ -228,6 +228,20 @@ def try_lock(store: Any, name: str, seconds: int) -> bool:
         return True
 
 
+def is_locked(store: Any, name: str, seconds: int) -> bool:
+    """Whether a request holds the lock ``name`` taken with :func:`try_lock` for ``seconds``; a failing store
+    answers that nobody does."""
+    try:
+        if isinstance(store, FileSystemCache):
+            return time.time() - os.stat(_lock_path(store, name)).st_mtime < seconds
+        return bool(store.has(name))
+    except FileNotFoundError:
+        return False
+    except Exception as error:  # noqa: BLE001
+        warn_store_failure(error)
+        return False
+
+
 def unlock(store: Any, name: str) -> None:
     """Give back a lock taken with :func:`try_lock` (a lock nobody gives back lapses after its seconds)."""
     try:
@@ -248,8 +262,12 @@ def unlock_after(store: Any, name: str, taken_for: int, *, seconds: float) -> No
             dated = time.time() + seconds - taken_for
             with contextlib.suppress(FileNotFoundError):
                 os.utime(_lock_path(store, name), (dated, dated))
-        else:  # cachelib 0.17's Redis client and prefix (pinned): its own timeouts are in whole seconds
-            store._write_client.pexpire(f"{store._get_prefix()}{name}", max(1, round(seconds * 1000)))
+        else:
+            # No public way: cachelib's timeouts are whole seconds (the pause is often a few milliseconds), it has
+            # no call to change a key's expiry, and it keeps the redis-py client (made in Flask-Caching's factory
+            # from CACHE_REDIS_URL) only as ``_write_client``, as Flask-Caching's own RedisCache uses it (0.17, pinned).
+            prefix = store.key_prefix() if callable(store.key_prefix) else store.key_prefix
+            store._write_client.pexpire(f"{prefix}{name}", max(1, round(seconds * 1000)))
     except Exception as error:  # noqa: BLE001
         warn_store_failure(error)
 

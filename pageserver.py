@@ -48,8 +48,10 @@ from werkzeug.routing import Map
 import compression
 from cachestores import FolderChanges
 from cachestores import KeptCopies
+from cachestores import is_locked
 from cachestores import store_set
 from cachestores import try_lock
+from cachestores import unlock
 from cachestores import unlock_after
 from cachestores import warn_store_failure
 from page_version import page_version
@@ -83,6 +85,13 @@ PAGE_KEY = "inkwell:page:"
 # The lock of the one request, among every worker and server, rendering a page changed beside its content
 # (changed_beside_only) while the others are served the copy from before; lapsing after that many seconds.
 RENDERING_BESIDE = "inkwell:rendering-beside", 10
+# A page's own render lock (RENDERING_PAGE + its key), held by the one request rendering it after a change to its
+# own content, or while it is not stored: its other readers wait for its copy, polling the lock, for at most
+# about the time a render takes under load, then render it themselves (PageCacheMiddleware._render_once).
+RENDERING_PAGE = "inkwell:rendering:"
+RENDER_LOCK_SECONDS = 10
+RENDER_WAIT_SECONDS = 0.3
+RENDER_POLL_SECONDS = 0.005
 NOTHING: frozenset[str] = frozenset()  # the changes of a current page
 EXPIRED = "expired"  # among a stored page's changes (PageCacheMiddleware._changes): the time it changes at has come
 # A page's holes' sections (personal.py), apart from it and keyed by what they hold: the thread they come from is
@@ -237,7 +246,9 @@ class PageCacheMiddleware:
     renders such a page again while the others are served the copy from before, so that a publication does
     not make every worker render at once while readers queue; and it gives the lock back only once as long
     again as its render took has passed, so that those renders take half of one worker's time at most
-    (bench/storm.py). Anything else goes to Flask.
+    (bench/storm.py). After any other change, or while a page is not stored, one request renders it while its
+    other readers wait a moment for that page rather than render it at once too (bench/hot_post.py); none is
+    served the copy from before. Anything else goes to Flask.
     """
 
     def __init__(
@@ -283,24 +294,79 @@ class PageCacheMiddleware:
             return self.wsgi_app(environ, start_response)
         if reader.held_posts and (entry is None or entry.get("post_id") in reader.held_posts):
             return self.wsgi_app(environ, start_response)  # their comments awaiting moderation: their page alone
-        beside_only = entry is not None and changed_beside_only(entry, changes)
-        renders = beside_only and try_lock(self.generations, *RENDERING_BESIDE)  # else another renders one
-        if page is not None and (not changes or (beside_only and not renders)):
-            environ[KEY_ENVIRON] = key  # current, or the copy before a change beside it while another renders
-            if not changes and address not in self._addresses:  # a stored address: as many as the blog has pages
+        if page is not None and not changes:
+            environ[KEY_ENVIRON] = key
+            if address not in self._addresses:  # a stored address: as many as the blog has pages
                 if len(self._addresses) >= MAX_KNOWN_ADDRESSES:
                     self._addresses.clear()
                 self._addresses[address] = key
             return self._serve(key, page, environ, start_response, reader)
+        if reader is not ANONYMOUS and not self._is_shared_page(environ):
+            return self.wsgi_app(environ, start_response)  # their own page (editing their comment, say): no lock
+        if page is not None and changed_beside_only(page.entry, changes):
+            return self._render_beside(key, page, environ, start_response, reader, cookie)
+        return self._render_once(key, environ, start_response, reader, cookie, replaces_stale=page is not None)
+
+    def _render_beside(
+        self,
+        key: str,
+        page: StoredPage,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        reader: Reader,
+        cookie: str,
+    ) -> Iterable[bytes]:
+        """Render a page changed beside its content if no other request, on any worker or server, renders one
+        such page now, else serve its copy from before; the lock is given back once as long again as the render
+        took has passed, so that such renders take half a worker at most."""
+        if not try_lock(self.generations, *RENDERING_BESIDE):
+            environ[KEY_ENVIRON] = key
+            return self._serve(key, page, environ, start_response, reader)
         started = time.monotonic()
         try:
-            if reader is not ANONYMOUS and not self._is_shared_page(environ):
-                return self.wsgi_app(environ, start_response)  # their own page (editing their comment, say)
             environ[KEY_ENVIRON] = key
-            return self._render_and_store(key, _for_everyone(environ), start_response, cookie, entry is not None)
+            return self._render_and_store(key, _for_everyone(environ), start_response, cookie, replaces_stale=True)
         finally:
-            if renders:  # given back once as long again has passed: such renders take half a worker at most
-                unlock_after(self.generations, *RENDERING_BESIDE, seconds=time.monotonic() - started)
+            unlock_after(self.generations, *RENDERING_BESIDE, seconds=time.monotonic() - started)
+
+    def _render_once(
+        self,
+        key: str,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        reader: Reader,
+        cookie: str,
+        *,
+        replaces_stale: bool,
+    ) -> Iterable[bytes]:
+        """Render a page that is not stored, or changed in its own content, once for all its readers: while one
+        request (on any worker or server) renders it, the others wait for its copy (``RENDER_WAIT_SECONDS`` at
+        most), and render it themselves if it does not come; never the copy from before."""
+        lock = RENDERING_PAGE + key
+        renders = try_lock(self.generations, lock, RENDER_LOCK_SECONDS)
+        if not renders:
+            rendered = self._rendered_meanwhile(key, lock)
+            if rendered is not None:
+                environ[KEY_ENVIRON] = key
+                reader = self._reader(cookie, self._edit_seconds(rendered.entry)) or reader  # as it was rendered
+                return self._serve(key, rendered, environ, start_response, reader)
+        try:
+            environ[KEY_ENVIRON] = key
+            return self._render_and_store(key, _for_everyone(environ), start_response, cookie, replaces_stale)
+        finally:
+            if renders:
+                unlock(self.generations, lock)
+
+    def _rendered_meanwhile(self, key: str, lock: str) -> StoredPage | None:
+        """Wait while another request holds the page's render lock; return the current page it stored, or
+        ``None`` when none came in time (it failed, or the page was not to be stored, or changed again)."""
+        deadline = time.monotonic() + RENDER_WAIT_SECONDS
+        while is_locked(self.generations, lock, RENDER_LOCK_SECONDS):
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(RENDER_POLL_SECONDS)
+        page, changes = self._stored_page(key)
+        return page if page is not None and not changes else None
 
     def _is_shared_page(self, environ: dict[str, Any]) -> bool:
         """Whether the address is one of the pages every reader shares (``CACHED_ENDPOINTS``)."""

@@ -276,6 +276,28 @@ def generations_of(app: Flask):
     return middleware.generations
 
 
+class HeldRenders:
+    """Make ``app`` a worker caught in the middle of rendering: once held, its requests that reach Flask (the page
+    cache let them through to render) wait until released."""
+
+    def __init__(self, app: Flask) -> None:
+        self.started = threading.Event()  # a request of the worker's is rendering
+        self._released = threading.Event()
+        self._released.set()
+        app.before_request(self._wait)
+
+    def hold(self) -> None:
+        self.started.clear()
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def _wait(self) -> None:
+        self.started.set()
+        self._released.wait(10)
+
+
 def pause_after_render_over(app: Flask) -> None:
     """Give back the lock of the renders of pages changed beside their content, as once the pause after the last
     one has passed (pageserver.RENDERING_BESIDE): the next such page is rendered, not served from its copy before."""

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from database import db
 from database import now_utc
 from helpers import ROOT
 from helpers import TEST_REDIS_URL
+from helpers import HeldRenders
 from helpers import StatementCounter
 from helpers import anonymous_get
 from helpers import approve
@@ -386,7 +388,7 @@ def test_a_flood_of_distinct_addresses_evicts_no_generation_and_costs_the_site_n
     cache = Path(app.instance_path) / "cache"
     # none of the flood's addresses was stored: the home page, /tags/, the post's page and its three kept pieces
     assert len(list((cache / "pages").glob("??/*"))) <= 6
-    generations = list((cache / "generations").iterdir())
+    generations = [path for path in (cache / "generations").iterdir() if path.is_file()]  # not its locks/
     # site, settings, posts, comments, threads, post-details, this post's: made-up slugs left none
     assert len(generations) <= 7
     post_comment(app.test_client(), post.slug, body="Written after the flood")
@@ -609,6 +611,50 @@ def test_a_render_lock_nobody_gives_back_lapses(make_app, make_post):
     os.utime(lock, (time.time() - 60, time.time() - 60))
 
     assert "After the crash" in page_text(anonymous_get(app, f"/posts/{post.slug}"))
+
+
+def test_readers_of_a_post_just_commented_on_get_the_one_render_of_it_another_worker_makes(
+    cached_app, make_post, monkeypatch
+):
+    """A hot post: after a new comment, one request renders its page again while its other readers, on any
+    worker or server, wait for that page rather than each render it at once."""
+    monkeypatch.setattr(pageserver, "RENDER_WAIT_SECONDS", 10)  # whatever a render takes on a loaded machine
+    busy, other = cached_app(), cached_app()
+    renders = HeldRenders(busy)
+    post = make_post("Hot")
+    anonymous_get(busy, f"/posts/{post.slug}")
+    post_comment(other.test_client(), post.slug, body="Breaking news")
+
+    with ThreadPoolExecutor(2) as readers, StatementCounter(other) as statements:
+        renders.hold()
+        first = readers.submit(anonymous_get, busy, f"/posts/{post.slug}")
+        assert renders.started.wait(10)
+        second = readers.submit(anonymous_get, other, f"/posts/{post.slug}")
+        time.sleep(0.1)  # the second reader arrives while the first one's page is rendered
+        renders.release()
+        pages = [page_text(first.result()), page_text(second.result())]
+
+    assert all("Breaking news" in page for page in pages)
+    assert statements.count == 0  # the second reader's worker rendered nothing
+
+
+def test_a_reader_waits_for_another_workers_render_a_moment_at_most_and_never_gets_the_page_before_the_comment(
+    cached_app, make_post, monkeypatch
+):
+    monkeypatch.setattr(pageserver, "RENDER_WAIT_SECONDS", 0.05)
+    busy, other = cached_app(), cached_app()
+    renders = HeldRenders(busy)
+    post = make_post("Hot")
+    anonymous_get(busy, f"/posts/{post.slug}")
+    post_comment(other.test_client(), post.slug, body="Breaking news")
+
+    with ThreadPoolExecutor(1) as readers:
+        renders.hold()
+        stuck = readers.submit(anonymous_get, busy, f"/posts/{post.slug}")
+        assert renders.started.wait(10)
+        assert "Breaking news" in page_text(anonymous_get(other, f"/posts/{post.slug}"))  # rendered by itself
+        renders.release()
+        assert "Breaking news" in page_text(stuck.result())
 
 
 def test_a_change_made_through_one_worker_shows_on_the_next_page_of_every_worker(cached_app, make_post):
