@@ -14,11 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask
 from flask import Response
 from flask import has_request_context
 from flask import render_template
 from flask import request
+from flask.cli import AppGroup
 from flask.globals import request_ctx
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
@@ -380,8 +382,35 @@ def register_template_helpers(app: Flask) -> None:
     app.shell_context_processor(lambda: {"db": db, "Post": Post, "Comment": Comment, "Tag": Tag, "User": User})
 
 
-def register_commands(app: Flask) -> None:
-    """Add the ``flask --app app`` commands."""
-    import cli
+class LazyCommands(AppGroup):
+    """The ``flask --app app`` commands, imported from cli.py when the command line first asks for one.
 
-    cli.register_commands(app)
+    A web worker never runs a command, and cli.py brings every importer (transfer/) and the demo seeder with it:
+    2 MB of each worker's memory before it served anything.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loaded = False
+
+    def load(self) -> None:
+        if not self.loaded:
+            self.loaded = True
+            import cli
+
+            cli.register_commands(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self.load()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.load()
+        return super().list_commands(ctx)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the ``flask --app app`` commands (loaded when one is asked for: LazyCommands)."""
+    commands = LazyCommands(app.cli.name)
+    commands.commands.update(app.cli.commands)  # any a blueprint brought
+    app.cli = commands

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
 from flask.cli import ScriptInfo
@@ -402,8 +401,8 @@ class MigrationCommands(click.Group):
 migration_commands = MigrationCommands("db", help="Perform database migrations (Flask-Migrate, Alembic).")
 
 
-def register_commands(app: Flask) -> None:
-    """Add Inkwell's commands to ``flask --app app``."""
+def register_commands(group: click.Group) -> None:
+    """Add Inkwell's commands to ``group``, the app's ``flask --app app`` (app.LazyCommands)."""
     commands = (
         init_db_command,
         upgrade_db_command,
@@ -425,4 +424,4 @@ def register_commands(app: Flask) -> None:
         migration_commands,
     )
     for command in (*commands, *transfer.commands.COMMANDS):
-        app.cli.add_command(command)
+        group.add_command(command)

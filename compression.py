@@ -176,22 +176,26 @@ class EncodedOncePerSecond:
     """Compressed pages with per-reader tokens, kept for the second their tokens are issued in.
 
     Every reader in one second gets the same tokens (pageserver.py signs them once a second), so each worker
-    compresses such a page at most once a second per encoding, however many readers ask for it.
+    compresses such a page at most once a second per encoding, however many readers ask for it. Only this
+    second's pages are kept: an earlier second's are never sent again, and a crawler reading thousands of pages
+    would otherwise leave each worker holding up to ``limit`` of them (4 to 6 KB each).
     """
 
     def __init__(self, limit: int = 10_000) -> None:
-        self._known: dict[Hashable, tuple[int, bytes]] = {}
+        self._known: dict[Hashable, bytes] = {}
+        self._second = 0
         self._limit = limit
 
     def get(self, key: tuple[Hashable, ...], render: Callable[[], bytes]) -> bytes:
         """Return the page ``key`` (whose last item is the encoding) of this second, rendering it when new."""
         second = int(time.time())
+        if second != self._second or len(self._known) >= self._limit:
+            self._known.clear()
+            self._second = second
         known = self._known.get(key)
-        if known is None or known[0] != second:
-            if len(self._known) >= self._limit:
-                self._known.clear()
-            known = self._known[key] = (second, encode(render(), key[-1]))
-        return known[1]
+        if known is None:
+            known = self._known[key] = encode(render(), key[-1])
+        return known
 
 
 # gzip spliced for one reader: a page everyone shares with a few bytes of theirs between its pieces. Deflate's

@@ -13,11 +13,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
+from typing import TYPE_CHECKING
 
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES
-from pygments.util import ClassNotFound
+
+if TYPE_CHECKING:
+    from pygments.formatters import HtmlFormatter
 
 # Pygments' short class names ("k", "s2", "nf"…), the only classes a span may have: they can colour code, and
 # name nothing else on the page. Pygments is pinned in requirements.txt, so these and the CSS agree.
@@ -37,7 +39,18 @@ HIGHLIGHT_LINE_MAX = 500  # characters in one line of a fence: the lexers' slow 
 # line longer than ``HIGHLIGHT_LINE_MAX`` is shown plain without being lexed. Real code takes milliseconds.
 HIGHLIGHT_SECONDS = 0.5
 _highlight_deadline: ContextVar[float] = ContextVar("highlight_deadline", default=0.0)
-HIGHLIGHTER = HtmlFormatter(nowrap=True)  # spans only: markdown-it wraps them in <pre><code class="language-…">
+
+
+@cache
+def _highlighter() -> HtmlFormatter:
+    """Pygments' formatter: spans only, as markdown-it wraps them in ``<pre><code class="language-…">``.
+
+    Pygments' formatters and lexers are imported by the first post rendered with a fence to highlight, not by
+    every worker as it starts (0.6 MB): pages show posts rendered when they were saved.
+    """
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(nowrap=True)
 
 
 @contextmanager
@@ -69,6 +82,9 @@ def highlight_code(code: str, language: str, attributes: str) -> str:
         return ""
     if max(map(len, code.splitlines()), default=0) > HIGHLIGHT_LINE_MAX:
         return ""
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
     loading = time.monotonic()
     try:
         lexer = get_lexer_by_name(language, stripnl=False, ensurenl=False)
@@ -80,7 +96,7 @@ def highlight_code(code: str, language: str, attributes: str) -> str:
     _highlight_deadline.set(deadline)
     spans = io.StringIO()
     try:
-        HIGHLIGHTER.format(_tokens_in_time(lexer.get_tokens(code), deadline), spans)
+        _highlighter().format(_tokens_in_time(lexer.get_tokens(code), deadline), spans)
     except _OutOfTime:
         return ""
     return spans.getvalue()

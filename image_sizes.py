@@ -14,18 +14,26 @@ would cost more to make than it saves. They are served as uploaded (within the p
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
-from PIL import Image
-from PIL import features
-
 WIDTHS = (480, 960, 1600)  # a phone, a tablet or a laptop's column at 2×, a wide screen at 2×
-# Best first: a browser takes the first <source> whose type it knows.
-MODERN_FORMATS = ("avif", "webp") if features.check("avif") else ("webp",)
 TYPES = {"avif": "image/avif", "webp": "image/webp"}
 QUALITY = {"avif": 60, "webp": 80}  # visually close to the original at a fraction of its bytes
 # Every name served from /uploads/: an image as stored, or one of its copies. nginx's /uploads/ rule is the same.
 SERVED_NAME = re.compile(r"([A-Za-z0-9_-]{1,64})(?:\.w([0-9]{1,4}))?\.(png|jpg|gif|webp|avif)")
+
+
+@cache
+def modern_formats() -> tuple[str, ...]:
+    """Return the formats of an image's copies, best first (a browser takes the first ``<source>`` whose type it
+    knows): AVIF where this Pillow can write it, and WebP.
+
+    Pillow is imported by the first request that handles an image, not by every worker as it starts (2.6 MB).
+    """
+    from PIL import features
+
+    return ("avif", "webp") if features.check("avif") else ("webp",)
 
 
 def copy_widths(width: int) -> list[int]:
@@ -55,6 +63,8 @@ def make_copies(path: Path) -> list[str]:
 
     The image is already checked and re-encoded (images.py), upright, with its pixel count within the budget.
     """
+    from PIL import Image
+
     with Image.open(path) as image:
         if getattr(image, "is_animated", False):
             return []
@@ -67,7 +77,7 @@ def make_copies(path: Path) -> list[str]:
     for width in copy_widths(pixels.width):
         height = max(1, round(pixels.height * width / pixels.width))
         resized = pixels if width == pixels.width else pixels.resize((width, height), Image.Resampling.LANCZOS)
-        for fmt in MODERN_FORMATS:
+        for fmt in modern_formats():
             name = copy_name(path.name, width, fmt)
             options = {"speed": 8} if fmt == "avif" else {"method": 4}
             resized.save(path.with_name(name), format=fmt.upper(), quality=QUALITY[fmt], **options)
@@ -82,7 +92,7 @@ def copies_found(name: str, width: int, folder: Path) -> dict[str, list[tuple[st
     The names are worked out from the image's width and checked one by one, so the folder is never listed.
     """
     found: dict[str, list[tuple[str, int]]] = {}
-    for fmt in MODERN_FORMATS:
+    for fmt in modern_formats():
         candidates = [(copy_name(name, each, fmt), each) for each in copy_widths(width)]
         present = [(copy, each) for copy, each in candidates if (folder / copy).is_file()]
         if present:
@@ -92,6 +102,8 @@ def copies_found(name: str, width: int, folder: Path) -> dict[str, list[tuple[st
 
 def pixel_size(path: Path) -> tuple[int, int] | None:
     """Return a stored image's width and height, read from its header, or ``None`` when it cannot be read."""
+    from PIL import Image
+
     try:
         with Image.open(path) as image:
             return image.size

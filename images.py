@@ -16,16 +16,17 @@ import secrets
 import struct
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from flask import url_for
-from PIL import Image
-from PIL import ImageOps
-from PIL import UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
 
 from image_sizes import copies_of
 from image_sizes import make_copies
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 ACCEPTED_KINDS = "PNG, JPEG, GIF or WebP"
 PILLOW_FORMATS = {"png": "PNG", "jpg": "JPEG", "gif": "GIF", "webp": "WEBP"}
@@ -162,6 +163,9 @@ def reencoded(content: bytes, kind: str) -> bytes:
 
     :raise UploadError: for an image too large to decode safely, or one that cannot be decoded.
     """
+    from PIL import Image  # here, not by every worker as it starts (image_sizes.modern_formats)
+    from PIL import UnidentifiedImageError
+
     budget = current_app.config["UPLOAD_MAX_PIXELS"]
     try:
         with warnings.catch_warnings():
@@ -242,6 +246,8 @@ def _after_blocks(content: bytes, position: int) -> int:
 
 
 def _encode(image: Image.Image, kind: str) -> bytes:
+    from PIL import ImageOps
+
     output = io.BytesIO()
     if kind != "jpg" and getattr(image, "is_animated", False):
         image.save(output, format=PILLOW_FORMATS[kind], save_all=True)

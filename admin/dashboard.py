@@ -70,10 +70,6 @@ from models import Post
 from models import PostStatus
 from reading import paginate
 from transfer.common import TransferError
-from transfer.export import export_json
-from transfer.export import export_zip
-from transfer.inkwell import import_data
-from transfer.inkwell import read_export
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_blueprint(account.pages.bp)  # /admin/account: an account's own security settings
@@ -284,6 +280,9 @@ def data_page() -> str:
 @bp.post("/data/export")
 def export_download() -> ResponseReturnValue:
     """Download the whole blog as JSON (or a zip with the images as files)."""
+    from transfer.export import export_json  # here, as the importers below: few requests need them
+    from transfer.export import export_zip
+
     admin_only()
     with_users = bool(request.form.get("with_users"))
     stamp = now_utc().strftime("%Y%m%d")
@@ -297,6 +296,9 @@ def export_download() -> ResponseReturnValue:
 @bp.post("/data/import")
 def import_upload() -> ResponseReturnValue:
     """Load an uploaded export into this (empty) blog, all or nothing."""
+    from transfer.inkwell import import_data  # here: only this request needs the importer
+    from transfer.inkwell import read_export
+
     admin_only()
     file = request.files.get("export")
     if not file or not file.filename:

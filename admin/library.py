@@ -18,7 +18,6 @@ from pathlib import Path
 
 from flask import current_app
 from flask_login import current_user
-from PIL import Image
 from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -65,6 +64,8 @@ def describe_image(alt: str, is_decorative: bool) -> None:
 
 def image_facts(path: Path) -> tuple[int, int | None, int | None]:
     """Return a stored image's size in bytes and its width and height (read from its header), when readable."""
+    from PIL import Image  # here, not by every worker as it starts (image_sizes.modern_formats)
+
     size = path.stat().st_size
     try:
         with Image.open(path) as image:

@@ -242,6 +242,34 @@ def peak_rss_mb(master: int) -> float:
     return max(peaks, default=0) / 1024
 
 
+@dataclass
+class WorkerMemory:
+    """The memory of a gunicorn server's workers now, in MB, each figure the highest among them.
+
+    ``resident`` (VmRSS) counts every page a worker maps, those it still shares with the master (the modules it
+    imported before forking) and with the other workers included; ``proportional`` (PSS) divides each shared
+    page among its sharers; ``unique`` (USS) is what one more worker costs.
+    """
+
+    resident: float
+    proportional: float
+    unique: float
+
+
+def worker_memory(masters: list[int]) -> WorkerMemory:
+    """Read the workers' memory from /proc/<pid>/status and /proc/<pid>/smaps_rollup."""
+    figures = []
+    for pid in (pid for master in masters for pid in child_pids(master)):
+        try:
+            status, rollup = Path(f"/proc/{pid}/status").read_text(), Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        kilobytes = {name: int(value) for name, value in re.findall(r"^(\w+):\s+(\d+) kB", status + rollup, re.M)}
+        unique = kilobytes.get("Private_Clean", 0) + kilobytes.get("Private_Dirty", 0)
+        figures.append((kilobytes.get("VmRSS", 0), kilobytes.get("Pss", 0), unique))
+    return WorkerMemory(*(max((each[i] for each in figures), default=0) / 1024 for i in range(3)))
+
+
 def import_seconds(env: dict[str, str]) -> float:
     """Median time to import the application module (what a worker pays when it starts)."""
     code = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"

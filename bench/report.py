@@ -15,9 +15,11 @@ from pathlib import Path
 from commenting import Commenting
 from harness import BENCH
 from harness import Figures
+from harness import WorkerMemory
 from storm import Storm
 
 BIG_THREAD = 5_000
+SCRYPT_MIB = 32  # 128 × r × n bytes: the memory an owner's login takes while its password is checked
 DEEP_COMMENT = 4_000  # the comment linked deep in the big thread (its position, from the first)
 COMPRESSED = "`Accept-Encoding: br, gzip`"
 RETURNING = "returning commenter's cookies"
@@ -86,6 +88,8 @@ class Run:
     search_growth: tuple[float, float, float, float] | None = None  # wall clock, then CPU: query, page
     storm: Storm | None = None
     rss: float = 0.0
+    rss_before_login: float = 0.0
+    memory_at_end: WorkerMemory | None = None
     imported: float = 0.0
     big_thread_paths: list[str] = field(default_factory=list)
     shown_on_fifty: int = 0
@@ -193,6 +197,21 @@ def storm_lines(storm: Storm) -> list[str]:
     ]
 
 
+def memory_lines(run: Run) -> list[str]:
+    """What the peak counts, and the memory of the workers at the end of the run."""
+    memory = run.memory_at_end
+    if memory is None:
+        return []
+    return [
+        f"The peak is VmHWM, the most a worker held at once, pages shared with gunicorn's master included. The "
+        f"owner's login before the publishing storm sets it: its scrypt password check (werkzeug's "
+        f"scrypt:32768:8:1) holds {SCRYPT_MIB} MiB while it runs. Before that login (readers, a returning "
+        f"commenter, the {BIG_THREAD:,}-comment thread): {run.rss_before_login:.0f} MB. At the end, the largest "
+        f"worker: RSS {memory.resident:.0f} MB, PSS {memory.proportional:.0f} MB (shared pages divided among their "
+        f"sharers), USS {memory.unique:.0f} MB (what one more worker costs)."
+    ]
+
+
 def results_text(run: Run) -> str:
     """The whole report of a run, in Markdown: issue 21's table first."""
     kind = (
@@ -231,6 +250,7 @@ def results_text(run: Run) -> str:
         "",
         f"Peak RSS of a worker: **{run.rss:.0f} MB** (target < 80). Importing the app: **{run.imported:.2f} s** "
         "(target < 0.5).",
+        *memory_lines(run),
         "",
         "SQL statements per page, first visit (target ≤ 4): "
         + ", ".join(f"`{path}` {count}" for path, count in run.statements.items())

@@ -54,6 +54,7 @@ from harness import seed  # noqa: E402
 from harness import start_gunicorn  # noqa: E402
 from harness import uptime  # noqa: E402
 from harness import wait_for  # noqa: E402
+from harness import worker_memory  # noqa: E402
 from harness import wrk  # noqa: E402
 from large_blog import flat_cost  # noqa: E402
 from report import BIG_THREAD  # noqa: E402
@@ -233,6 +234,7 @@ def measure_small_blog(run: Run, wrk_binary: str, workdir: Path, env: dict[str, 
                 run.nginx_rows.append(("post with 50 comments behind nginx", behind))
         database = workdir / "small.db"
         commenters_posts = newest_slugs(database, 16)  # chosen before the storm's posts are published
+        run.rss_before_login = max(peak_rss_mb(uncached_pid), peak_rss_mb(cached_pid))
         say("Measuring a publishing storm ...")
         paths = [f"/posts/{slug}" for slug in newest_slugs(database, 50)]
         rounds, storm_seconds = (2, 1) if run.quick else (5, 5)
@@ -242,6 +244,7 @@ def measure_small_blog(run: Run, wrk_binary: str, workdir: Path, env: dict[str, 
         counter = sqlite_counter(database)
         run.sqlite_commenting = comments_per_second(wrk_binary, servers, run.comment_seconds, counter)
         run.rss = max(peak_rss_mb(uncached_pid), peak_rss_mb(cached_pid))
+        run.memory_at_end = worker_memory([uncached_pid, cached_pid])
         if not run.quick:
             run.lines_after += flat_cost(stack, workdir, wrk_binary)
 

@@ -87,6 +87,26 @@ def test_cached_pages_with_the_comment_form_still_give_each_second_fresh_tokens(
     assert tokens is not None  # the form is there, tokens and all, in the compressed copy
 
 
+def test_a_worker_keeps_the_compressed_pages_of_this_second_only(monkeypatch):
+    # Their tokens change every second, so an earlier second's copies are never sent again: a crawler reading
+    # every post must not leave them in each worker's memory.
+    kept, renders, now = compression.EncodedOncePerSecond(), [], [1000.0]
+    monkeypatch.setattr(compression.time, "time", lambda: now[0])
+
+    def page(name):
+        return lambda: renders.append(name) or f"<p>{name} at {now[0]}</p>".encode()
+
+    first = kept.get(("first", "gzip"), page("first"))
+    assert kept.get(("first", "gzip"), page("first")) == first and renders == ["first"]
+    kept.get(("second", "gzip"), page("second"))
+    now[0] += 1
+    again = kept.get(("first", "gzip"), page("first"))
+
+    assert gzip.decompress(again) == b"<p>first at 1001.0</p>"
+    assert renders == ["first", "second", "first"]
+    assert len(kept._known) == 1
+
+
 @pytest.mark.parametrize("encoding", ["br", "gzip", None])
 def test_a_page_the_reader_has_is_answered_304_in_every_encoding(cached_app, make_post, encoding):
     post = make_post("Validated")

@@ -23,8 +23,10 @@ from helpers import png_bytes
 from helpers import png_claiming
 from helpers import submit_post
 from helpers import wipe
-from image_sizes import MODERN_FORMATS
+from image_sizes import modern_formats
 from models import Post
+
+MODERN_FORMATS = modern_formats()
 
 
 def uploads(app) -> Path:
