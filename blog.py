@@ -37,7 +37,6 @@ from models import Comment
 from models import Post
 from models import PostKind
 from models import Tag
-from pagecache import COMMENTS
 from pagecache import POST_DETAILS
 from pagecache import WHOLE_BLOG
 from pagecache import fresh_token
@@ -65,9 +64,6 @@ from threads import comment_page_number
 from threads import comment_thread
 from threads import comments_on_page
 
-# What a post's row shows of changes beside its own (``post:<slug>``): any post's (``posts``, with the times
-# posts go live), and a comment's (its count).
-KEPT_POST_SCOPES = (*WHOLE_BLOG, COMMENTS)
 bp = Blueprint("blog", __name__)
 
 SEARCH_RESULTS_PER_PAGE = 10
@@ -188,10 +184,14 @@ def show_post(slug: str) -> ResponseReturnValue:
 def shown_post(slug: str) -> Post | None:
     """Return the published post at ``slug`` as :func:`reading.published_post` does, from this worker's copy
     while no post and no comment changed (fragments.kept_by_worker): a post's page rendered again (for a reader
-    with a session, or after a change elsewhere) runs no query when its pieces are kept too. Kept only once the
-    post has a generation of its own (a page of it rendered): a made-up slug makes none."""
-    scopes = (*KEPT_POST_SCOPES, f"post:{slug}")
-    kept_post = kept_by_worker(f"post|{slug}", scopes, lambda: _detached(published_post(slug)), renew=False)
+    with a session, or after a change elsewhere) runs no query when its pieces are kept too. The post's own
+    generation (``post:<slug>``) is renewed by any change to its row or comment count, the blog's by a change to
+    any post or the times posts go live. Kept only once the post has a generation of its own (a page of it
+    rendered): a made-up slug makes none."""
+    made_already = (f"post:{slug}",)
+    kept_post = kept_by_worker(
+        f"post|{slug}", WHOLE_BLOG, lambda: _detached(published_post(slug)), made_already=made_already
+    )
     return db.session.merge(kept_post, load=False) if kept_post is not None else None
 
 

@@ -117,13 +117,16 @@ def kept(name: str, post_slug: str, render: Callable[[], Piece], *, also: Sequen
     return piece
 
 
-def kept_by_worker(name: str, scopes: Sequence[str], render: Callable[[], Piece], *, renew: bool = True) -> Piece:
+def kept_by_worker(
+    name: str, scopes: Sequence[str], render: Callable[[], Piece], *, made_already: Sequence[str] = ()
+) -> Piece:
     """Return ``render()``'s value, kept in this worker's memory alone while the generations of ``scopes``
     stay: for what costs a query, not a render (reading the store would cost as much).
 
-    Unless ``renew``, a missing generation is not made (pagecache.current_generations): nothing is kept then.
+    The generations of ``made_already`` are also read but never made (pagecache.current_generations): nothing is
+    kept while one is missing, so that a made-up address (a post's slug) cannot grow the generations.
     """
-    key = _current_key("", name, scopes, renew=renew)
+    key = _current_key("", name, scopes, made_already)
     if key is None:
         return render()
     piece = RECENT.get(key)
@@ -134,11 +137,14 @@ def kept_by_worker(name: str, scopes: Sequence[str], render: Callable[[], Piece]
     return piece
 
 
-def _current_key(post_slug: str, name: str, scopes: Sequence[str], *, renew: bool = True) -> str | None:
-    """The key of a piece under the current generations of ``scopes``; ``None`` when nothing may be kept (the
-    page cache off, or its store failing)."""
+def _current_key(post_slug: str, name: str, scopes: Sequence[str], made_already: Sequence[str] = ()) -> str | None:
+    """The key of a piece under the current generations of ``scopes`` (and ``made_already``, never made here);
+    ``None`` when nothing may be kept (the page cache off, its store failing, one of ``made_already`` missing)."""
     version = current_app.extensions.get(PAGE_VERSION)
-    generations = current_generations(scopes, renew=renew) if version else None
+    generations = current_generations(scopes) if version else None
+    if generations is not None and made_already:
+        existing = current_generations(made_already, renew=False)
+        generations = None if existing is None else [*generations, *existing]
     return None if generations is None else _fragment_key(version, post_slug, name, generations)
 
 
