@@ -53,6 +53,7 @@ from models import Post
 from pagecache import fresh_token
 from pagecache import note_new_comment
 from reading import post_by_slug_or_404
+from reading import post_to_comment_on_or_404
 from reading import published_post
 
 bp = Blueprint("comments", __name__)
@@ -122,7 +123,7 @@ def add_comment(slug: str) -> ResponseReturnValue:
     Invalid input, a missing or expired CSRF token, a form older than a day or a duplicate re-render the
     post page with status 400, the errors beside their fields and everything typed kept; nothing is stored.
     """
-    post = post_by_slug_or_404(slug)
+    post = post_to_comment_on_or_404(slug)
     form = CommentForm()
     form.post = post
     if not post.accepts_comments(current_app.config["COMMENTS_CLOSE_AFTER_DAYS"]):

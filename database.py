@@ -6,10 +6,12 @@ models.py holds the tables; everything that queries imports ``db`` from here.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from datetime import UTC
 from datetime import datetime
 from functools import cache
 from typing import Any
+from typing import TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine import Result
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import make_transient_to_detached
@@ -65,6 +68,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     pass
 
+
+M = TypeVar("M", bound=Base)
 
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})  # a request ends after its commit
 
@@ -142,10 +147,40 @@ def insert_row(instance: Base) -> None:
     mapper = inspect(type(instance))
     given = {column.key: instance.__dict__[key] for key, column in _columns_of(mapper) if key in instance.__dict__}
     row = db.session.connection().execute(_insert_returning_every_column(mapper.local_table), given).one()
-    for (key, _), value in zip(_columns_of(mapper), row, strict=True):
-        instance.__dict__[key] = value  # loaded values, as a query sets them: no change for a flush to write
+    _keep_as_loaded(instance, zip((key for key, _ in _columns_of(mapper)), row, strict=True))
+
+
+def object_from_columns(model: type[M], row: Row[Any]) -> M:
+    """Return the session's object for a row read by columns (its primary key among them), as if a query had
+    loaded it: the columns not read, and its relationships, are read when first used, in one statement.
+
+    The ORM's own query builds a loader for every column of the table each time it runs, and reads them all; a
+    view that needs a few columns of one row in the common case (a comment posted needs four of its post's)
+    paid for that on every request. The row's labels are the model's attribute names.
+    """
+    values = row._asdict()
+    mapper = inspect(model)
+    identity = mapper.identity_key_from_primary_key([values[key] for key in _primary_key_names(mapper)])
+    kept = db.session.identity_map.get(identity)
+    if kept is not None:
+        return kept  # type: ignore[no-any-return]
+    instance = mapper.class_manager.new_instance()
+    _keep_as_loaded(instance, values.items())
+    return instance  # type: ignore[no-any-return]
+
+
+def _keep_as_loaded(instance: Any, values: Iterable[tuple[str, Any]]) -> None:
+    """Set ``values`` on ``instance`` as a query sets what it loads (no change for a flush to write), mark the
+    attributes not given to be read when first used, and keep the object in the session."""
+    for key, value in values:
+        instance.__dict__[key] = value
     make_transient_to_detached(instance)
     db.session.add(instance)
+
+
+@cache
+def _primary_key_names(mapper: Any) -> tuple[str, ...]:
+    return tuple(mapper.get_property_by_column(column).key for column in mapper.primary_key)
 
 
 @cache

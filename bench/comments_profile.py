@@ -5,7 +5,8 @@ form's token from sixteen post pages as wrk's commenters do, posts comments roun
 comment (the best of several batches, unprofiled: the load of a shared machine only adds) and the share of it each
 step takes (profiled with the thread's CPU clock). cProfile slows Python more than C, so shares are approximate.
 It also prints the Python function calls per comment: a count that a shared machine's load does not move, for
-comparing two versions of the code when their times swing more than they differ.
+comparing two versions of the code when their times swing more than they differ. ``--top 30`` also lists the
+functions with the most own time, and ``--callers NAME`` who calls the functions named NAME, for finding waste.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from harness import seed  # noqa: E402
 
 STEPS = {  # function name → what it is, in the order a comment meets them
     "_check_request_limit (flask_limiter/_extension.py)": "rate limits (Flask-Limiter, counters file)",
-    "post_by_slug_or_404": "finding the post",
+    "post_to_comment_on_or_404": "finding the post",
     "__init__ (flask_wtf/form.py)": "building the form (and a fresh CSRF token)",
     "validate_on_submit": "validating: CSRF, Sec-Fetch, fields, Markdown + bleach",
     "is_duplicate": "duplicate check",
@@ -45,6 +46,8 @@ STEPS = {  # function name → what it is, in the order a comment meets them
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--comments", type=int, default=300, help="comments posted under the profiler")
+    parser.add_argument("--top", type=int, default=0, help="also list the N functions with the most own time")
+    parser.add_argument("--callers", default="", help="also list the callers of the functions with this name")
     options = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="inkwell-comment-profile-"))
     env = bench_environment(workdir, "small")
@@ -102,6 +105,10 @@ def main() -> None:
         print(f"| {meaning} | {100 * cumulative / whole:.0f}% |")
         shown += cumulative
     print(f"| the rest: Flask, Werkzeug, Flask-Login, headers, the test client | {100 * (1 - shown / whole):.0f}% |")
+    if options.top:
+        profiled.sort_stats("tottime").print_stats(options.top)
+    if options.callers:
+        profiled.sort_stats("cumulative").print_callers(options.callers)
 
 
 if __name__ == "__main__":
