@@ -42,6 +42,7 @@ from helpers import settings_form
 from helpers import submit_post
 from helpers import wipe
 from models import Comment
+from models import Post
 
 THREAD = re.compile(r'<section class="comments".*?</section>', re.S)
 EDIT_LINK = re.compile(r'href="/posts/[^"]+/comments/\d+/edit"')
@@ -84,6 +85,29 @@ def test_a_new_post_renders_every_sidebar_again_but_not_the_threads(cached_app, 
 
 def reads_comments(statement: str) -> bool:
     return re.search(r"\bFROM comments\b", statement) is not None
+
+
+def test_a_post_page_rendered_again_runs_no_sql_yet_shows_the_next_comment_and_edit(cached_app, make_post):
+    app = cached_app(COMMENT_MODERATION="off")
+    post = make_post("Talked about")
+    post_comment(app.test_client(), post.slug, name="Ann", body="First words")
+    reader = reader_the_page_cache_misses(app)  # rendered for them each time, never stored
+    reader.get(f"/posts/{post.slug}")  # gives the post a generation of its own (made-up slugs get none)
+    first = reader.get(f"/posts/{post.slug}")  # keeps its row under it
+
+    with StatementCounter(app) as again:
+        second = reader.get(f"/posts/{post.slug}")
+    post_comment(app.test_client(), post.slug, name="Bob", body="Second words")
+    with app.app_context():
+        db.session.get(Post, post.id).title = "Talked about, edited"
+        db.session.commit()
+    after = page_text(reader.get(f"/posts/{post.slug}"))
+
+    assert again.count == 0, (
+        again.statements
+    )  # the post's row, its neighbours, thread, form and article all kept by the worker
+    assert thread_of(second) == thread_of(first) and "1 comment" in page_text(second)
+    assert "Second words" in after and "2 comments" in after and "Talked about, edited" in after
 
 
 def test_the_comment_form_kept_between_renders_posts_with_this_page_s_tokens(cached_app, make_post, make_app):
