@@ -6,6 +6,7 @@ re-renders the post page from here when the form has errors.
 
 from __future__ import annotations
 
+from typing import Any
 from typing import NamedTuple
 
 from flask import Blueprint
@@ -28,6 +29,8 @@ from commenters import held_posts
 from commenters import note_held_comments
 from database import db
 from database import id_from
+from database import loaded_columns
+from database import object_from_values
 from forms import CommentForm
 from fragments import kept
 from fragments import kept_by_worker
@@ -182,23 +185,25 @@ def show_post(slug: str) -> ResponseReturnValue:
 
 
 def shown_post(slug: str) -> Post | None:
-    """Return the published post at ``slug`` as :func:`reading.published_post` does, from this worker's copy
-    while no post and no comment changed (fragments.kept_by_worker): a post's page rendered again (for a reader
-    with a session, or after a change elsewhere) runs no query when its pieces are kept too. The post's own
-    generation (``post:<slug>``) is renewed by any change to its row or comment count, the blog's by a change to
-    any post or the times posts go live. Kept only once the post has a generation of its own (a page of it
-    rendered): a made-up slug makes none."""
-    made_already = (f"post:{slug}",)
-    kept_post = kept_by_worker(
-        f"post|{slug}", WHOLE_BLOG, lambda: _detached(published_post(slug)), made_already=made_already
-    )
-    return db.session.merge(kept_post, load=False) if kept_post is not None else None
+    """Return the published post at ``slug`` as :func:`reading.published_post` does, from the values of its row
+    this worker keeps while no post and no comment changed (fragments.kept_by_worker): a post's page rendered
+    again (for a reader with a session, or after a change elsewhere) runs no query when its pieces are kept too.
 
+    The post's own generation (``post:<slug>``) is renewed by any change to its row or comment count, the blog's by
+    a change to any post or the times posts go live. Only the row's columns are kept, none of its relationships
+    (the author's account changes without renewing either). Kept only once the post has a generation of its own
+    (a page of it rendered): a made-up slug makes none.
+    """
+    read: list[Post | None] = []
 
-def _detached(post: Post | None) -> Post | None:
-    if post is not None:
-        db.session.expunge(post)
-    return post
+    def read_post() -> dict[str, Any] | None:
+        read.append(published_post(slug))
+        return loaded_columns(read[0]) if read[0] is not None else None
+
+    values = kept_by_worker(f"post|{slug}", WHOLE_BLOG, read_post, made_already=(f"post:{slug}",))
+    if read:
+        return read[0]
+    return object_from_values(Post, values) if values is not None else None
 
 
 @bp.get("/pages/<slug>")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import UTC
 from datetime import datetime
 from functools import cache
@@ -158,7 +159,22 @@ def object_from_columns(model: type[M], row: Row[Any]) -> M:
     view that needs a few columns of one row in the common case (a comment posted needs four of its post's)
     paid for that on every request. The row's labels are the model's attribute names.
     """
-    values = row._asdict()
+    return object_from_values(model, row._asdict())
+
+
+def loaded_columns(instance: Any) -> dict[str, Any]:
+    """The values of the columns of ``instance`` that are loaded (not its relationships, nor deferred columns)."""
+    loaded = inspect(instance).dict
+    return {
+        attribute.key: loaded[attribute.key]
+        for attribute in inspect(type(instance)).column_attrs
+        if attribute.key in loaded
+    }
+
+
+def object_from_values(model: type[M], values: Mapping[str, Any]) -> M:
+    """Return the session's object for column ``values`` (its primary key among them) as :func:`object_from_columns`
+    does: for a row's values kept from an earlier request (blog.shown_post)."""
     mapper = inspect(model)
     identity = mapper.identity_key_from_primary_key([values[key] for key in _primary_key_names(mapper)])
     kept = db.session.identity_map.get(identity)

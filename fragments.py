@@ -41,6 +41,7 @@ FRAGMENT_KEY = "inkwell:fragment:"
 TOKEN_HOLE = "token-"  # a kept piece's hole where the page's form token of a kind goes
 Piece = TypeVar("Piece")
 RECENT_PIECES_BYTES = 4 * 1024 * 1024
+ENTRY_BYTES = 200  # what an entry of RecentPieces costs besides its piece and key
 
 
 class RecentPieces:
@@ -61,7 +62,7 @@ class RecentPieces:
             return found[0]
 
     def put(self, key: str, piece: Any) -> None:
-        size = size_of(piece)
+        size = size_of(piece) + len(key) + ENTRY_BYTES  # an empty piece still costs its entry
         if size > self.limit:
             return
         with self._lock:

@@ -18,10 +18,16 @@ from datetime import UTC
 from datetime import datetime
 
 import pytest
+from flask import url_for
 from sqlalchemy import select
 
+from account.tables import User
 from account.tables import UserRole
+from addresses import REMEMBERED_ADDRESSES_KEY
+from addresses import relative_url
+from blog import shown_post
 from database import db
+from fragments import RecentPieces
 from helpers import TEST_REDIS_URL
 from helpers import StatementCounter
 from helpers import anonymous_get
@@ -348,3 +354,42 @@ def test_a_stopped_store_renders_the_thread_every_time(make_app, make_post):
 
     assert [page.status_code for page in pages] == [200, 200]
     assert all("Still shown" in page_text(page) for page in pages)
+
+
+def test_a_kept_post_carries_nothing_of_its_author_s_account(cached_app, make_post, make_user):
+    """The post's row is kept, not its author: an account changed since (role, sessions) is read as it is now."""
+    app = cached_app()
+    author = make_user("writer", UserRole.admin, display_name="Writer")
+    post = make_post("Talked about", author=author)
+    reader = reader_the_page_cache_misses(app)
+    reader.get(f"/posts/{post.slug}")
+    reader.get(f"/posts/{post.slug}")  # the row kept from here on
+    with app.app_context():
+        account = db.session.get(User, author.id)
+        account.role, account.session_version = UserRole.author, "signed out everywhere"
+        db.session.commit()
+
+    with app.test_request_context(f"/posts/{post.slug}"):
+        signed_in = db.session.get(User, author.id)  # as the request's current_user is loaded before the view
+        shown = shown_post(post.slug)
+        assert shown.author is signed_in and shown.author.display_name == "Writer"
+        assert (signed_in.role, signed_in.session_version) == (UserRole.author, "signed out everywhere")
+    assert "Writer" in page_text(reader.get(f"/posts/{post.slug}"))
+
+
+def test_addresses_remembered_by_a_worker_are_those_flask_builds(cached_app):
+    app = cached_app()
+    for root in ("http://localhost/", "http://localhost/blog/"):  # two site roots, two addresses
+        with app.test_request_context("/", base_url=root):
+            for values in ({"page": True}, {"page": 1}, {"page": 1.0}, {"page": 2, "q": None}):
+                assert relative_url("blog.index", **values) == url_for("blog.index", **values)
+            for words in (f"hello {n} " + "🌱" * 100 for n in range(50)):  # anyone's search, up to 200 characters
+                assert relative_url("blog.search_posts", q=words) == url_for("blog.search_posts", q=words)
+    assert len(app.extensions[REMEMBERED_ADDRESSES_KEY]) == 8  # the page numbers above, none of the searches
+
+
+def test_a_worker_s_kept_pieces_count_their_entries_even_when_empty():
+    pieces = RecentPieces(limit=10_000)
+    for number in range(1_000):
+        pieces.put(f"an empty thread {number}", "")
+    assert len(pieces._pieces) < 100 and pieces.get("an empty thread 999") == ""
