@@ -19,6 +19,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -73,19 +74,17 @@ class RecentPieces:
                 _, (_, dropped) = self._pieces.popitem(last=False)
                 self._size -= dropped
 
-    def clear(self) -> None:
-        with self._lock:
-            self._pieces.clear()
-            self._size = 0
-
 
 def size_of(piece: Any) -> int:
-    """The characters of text in a piece: a string, a tuple or list of pieces, or an object's own strings."""
+    """The characters of text in a piece: a string, a tuple or list of pieces, a mapping's values (a post's row);
+    anything else (a date, a number, nothing) a few bytes."""
     if isinstance(piece, str):
         return len(piece)
+    if isinstance(piece, Mapping):
+        return sum(size_of(value) for value in piece.values())
     if isinstance(piece, tuple | list):
         return sum(size_of(part) for part in piece)
-    return 64 + sum(len(value) for value in getattr(piece, "__dict__", {}).values() if isinstance(value, str))
+    return 64
 
 
 RECENT = RecentPieces()

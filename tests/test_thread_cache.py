@@ -393,3 +393,6 @@ def test_a_worker_s_kept_pieces_count_their_entries_even_when_empty():
     for number in range(1_000):
         pieces.put(f"an empty thread {number}", "")
     assert len(pieces._pieces) < 100 and pieces.get("an empty thread 999") == ""
+    for number in range(3):  # a long post's row counts its text
+        pieces.put(f"a post's row {number}", {"id": number, "body_html": "words " * 1_000})
+    assert pieces.get("a post's row 0") is None and pieces.get("a post's row 2") is not None
